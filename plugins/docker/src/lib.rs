@@ -1,0 +1,252 @@
+//! Docker backend: one deployment = one network + one container, both owned
+//! (labelled) by the runtime through the host's container-engine capability.
+//!
+//! Settings (`plugins[].settings` in the host config):
+//! `{"allowed_registries": ["docker.io", "127.0.0.1:5000"], "max_restarts": 3}`.
+//! Without `allowed_registries` every registry is allowed; `[]` allows none.
+
+wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit" });
+
+mod registry;
+
+use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared};
+use mcp_runtime::plugin::container_engine::{
+    self as engine, ContainerSpec, ContainerState, EngineError, NetworkSpec, VolumeMount,
+};
+use mcp_runtime::plugin::logging::{log, Level};
+use mcp_runtime::plugin::types::{
+    BackendCapabilities, DeployRequest, DeploymentState, Denial, EffectiveGuardrails, IsolationLevel,
+    ObservabilityType, Source, Warning,
+};
+use serde::{Deserialize, Serialize};
+
+/// Scratch space on a read-only root.
+const SCRATCH_TMPFS: &str = "/tmp";
+const STOP_TIMEOUT_SECONDS: u32 = 10;
+
+#[derive(Deserialize, Default)]
+struct Settings {
+    allowed_registries: Option<Vec<String>>,
+    #[serde(default = "default_max_restarts")]
+    max_restarts: u32,
+}
+
+fn default_max_restarts() -> u32 {
+    3
+}
+
+fn settings() -> Settings {
+    serde_json::from_str(&mcp_runtime::plugin::config::settings()).unwrap_or_default()
+}
+
+/// What the host keeps for us between calls.
+#[derive(Serialize, Deserialize)]
+struct Handle {
+    container: String,
+    network: String,
+    port: u16,
+    mcp_path: String,
+}
+
+impl Handle {
+    fn parse(text: &str) -> Result<Handle, BackendError> {
+        serde_json::from_str(text).map_err(|e| BackendError::Failed(format!("unreadable handle: {e}")))
+    }
+}
+
+struct DockerBackend;
+
+impl Guest for DockerBackend {
+    fn capabilities() -> BackendCapabilities {
+        BackendCapabilities {
+            supports_compose: false, // not implemented yet: refused by `validate`
+            supports_readonly_fs: true,
+            supports_custom_capabilities: true,
+            supports_capability_add: true,
+            supports_build_cache: true,
+            supports_egress_host_filtering: false, // egress is on/off until an egress proxy exists
+            supports_pid_limits: true,
+            network_isolation_level: IsolationLevel::Container,
+            observability_type: ObservabilityType::Native,
+            max_cpu_millis: 0,
+            max_memory_bytes: 0,
+            max_timeout_seconds: 0,
+        }
+    }
+
+    fn validate(request: DeployRequest, guardrails: EffectiveGuardrails) -> Result<Vec<Warning>, BackendError> {
+        let image = match &request.entry.source {
+            Source::Image(source) => &source.image,
+            Source::Github(_) => return Err(invalid("source.type", "github sources are not supported by the docker backend yet")),
+            Source::Compose(_) => return Err(invalid("source.type", "compose sources are not supported by the docker backend yet")),
+        };
+        if let Some(allowed) = settings().allowed_registries {
+            let registry = registry::of(image);
+            if !registry::is_allowed(image, &allowed) {
+                let reason = format!("registry '{registry}' of '{image}' is not in allowed_registries {allowed:?}");
+                return Err(BackendError::Invalid(Denial { field: "source.image".into(), reason }));
+            }
+        }
+        let mut warnings = Vec::new();
+        if guardrails.apparmor.is_some() && !engine_supports("apparmor")? {
+            let message = "AppArmor is not available on this Docker host; the profile is not applied".into();
+            warnings.push(Warning { field: "apparmor".into(), message });
+        }
+        if let Some(seccomp) = guardrails.seccomp.as_deref().filter(|s| !is_inline_or_builtin(s)) {
+            let message = format!("seccomp profile '{seccomp}' is not inline JSON; Docker's default profile applies");
+            warnings.push(Warning { field: "seccomp".into(), message });
+        }
+        Ok(warnings)
+    }
+
+    fn prepare(request: DeployRequest) -> Result<Prepared, BackendError> {
+        let Source::Image(source) = request.entry.source else {
+            return Err(invalid("source.type", "only image sources can be prepared"));
+        };
+        if !engine::image_present(&source.image).map_err(engine_error)? {
+            log(Level::Info, &format!("pulling {}", source.image));
+            engine::pull_image(&source.image).map_err(engine_error)?;
+        }
+        Ok(Prepared { image: source.image, warnings: Vec::new() })
+    }
+
+    fn deploy(request: DeployRequest, g: EffectiveGuardrails, image: String) -> Result<Deployed, BackendError> {
+        let name = format!("mcprt-{}", short_id(&request.deployment_id));
+        let network = engine::create_network(&NetworkSpec {
+            deployment_id: request.deployment_id.clone(),
+            name: name.clone(),
+            internal: !g.network.egress_allowed,
+        })
+        .map_err(engine_error)?;
+        let mut warnings = Vec::new();
+        if !g.network.egress_allowed && !network.host_isolated {
+            let message = "the host's own addresses could not be closed to this deployment".into();
+            warnings.push(Warning { field: "network.egress_allowed".into(), message });
+        }
+
+        let spec = container_spec(&request, &g, &name, image);
+        let container = match engine::create_container(&spec).and_then(|id| engine::start_container(&id).map(|_| id)) {
+            Ok(id) => id,
+            Err(e) => {
+                // Leave nothing behind from a half-made deployment.
+                let _ = engine::remove_container(&name);
+                let _ = engine::remove_network(&name);
+                return Err(engine_error(e));
+            }
+        };
+        let handle = Handle { container, network: name, port: request.entry.port, mcp_path: request.entry.mcp_path };
+        let handle = serde_json::to_string(&handle).map_err(|e| BackendError::Failed(e.to_string()))?;
+        Ok(Deployed { handle, warnings })
+    }
+
+    fn status(handle: String) -> Result<DeploymentStatus, BackendError> {
+        let handle = Handle::parse(&handle)?;
+        let info = engine::inspect_container(&handle.container).map_err(engine_error)?;
+        let endpoint = info.ip_address.as_ref().map(|ip| format!("http://{ip}:{}{}", handle.port, handle.mcp_path));
+        let (state, message) = match info.state {
+            ContainerState::Running => (DeploymentState::Running, None),
+            ContainerState::Created => (DeploymentState::Starting, None),
+            ContainerState::Restarting => (DeploymentState::Starting, Some("restarting after a failure".into())),
+            ContainerState::Paused => (DeploymentState::Stopped, Some("paused".into())),
+            ContainerState::Exited | ContainerState::Dead => {
+                let code = info.exit_code.unwrap_or_default();
+                let detail = info.error.filter(|e| !e.is_empty()).map(|e| format!(": {e}")).unwrap_or_default();
+                (DeploymentState::Stopped, Some(format!("exited with code {code}{detail}")))
+            }
+        };
+        Ok(DeploymentStatus { state, message, endpoint, restart_count: info.restart_count })
+    }
+
+    fn stop(handle: String) -> Result<(), BackendError> {
+        let handle = Handle::parse(&handle)?;
+        engine::stop_container(&handle.container, STOP_TIMEOUT_SECONDS).map_err(engine_error)
+    }
+
+    fn start(handle: String) -> Result<(), BackendError> {
+        let handle = Handle::parse(&handle)?;
+        engine::start_container(&handle.container).map_err(engine_error)
+    }
+
+    fn remove(handle: String) -> Result<(), BackendError> {
+        let handle = Handle::parse(&handle)?;
+        ignore_missing(engine::remove_container(&handle.container))?;
+        ignore_missing(engine::remove_network(&handle.network))
+    }
+
+    fn logs(handle: String, tail: u32) -> Result<String, BackendError> {
+        let handle = Handle::parse(&handle)?;
+        engine::container_logs(&handle.container, tail).map_err(engine_error)
+    }
+}
+
+fn container_spec(request: &DeployRequest, g: &EffectiveGuardrails, name: &str, image: String) -> ContainerSpec {
+    let volumes = g
+        .filesystem
+        .allowed_mounts
+        .iter()
+        .enumerate()
+        .map(|(i, path)| VolumeMount { volume: format!("{name}-v{i}"), path: path.clone() })
+        .collect();
+    let mut security_opts = Vec::new();
+    if let Some(profile) = g.seccomp.as_deref().filter(|s| is_inline_or_builtin(s) && *s != "runtime/default") {
+        security_opts.push(format!("seccomp={profile}"));
+    }
+    if let Some(profile) = &g.apparmor {
+        if engine_supports("apparmor").unwrap_or(false) {
+            security_opts.push(format!("apparmor={profile}"));
+        }
+    }
+    ContainerSpec {
+        deployment_id: request.deployment_id.clone(),
+        name: name.into(),
+        image,
+        env: request.env.clone(),
+        network: name.into(),
+        labels: vec![("mcp-runtime.catalog-slug".into(), request.entry.slug.clone())],
+        read_only_root: g.filesystem.read_only_root,
+        tmpfs: if g.filesystem.read_only_root { vec![SCRATCH_TMPFS.into()] } else { Vec::new() },
+        volumes,
+        cap_drop: if g.capabilities.drop_all { vec!["ALL".into()] } else { Vec::new() },
+        cap_add: g.capabilities.add.clone(),
+        no_new_privileges: true,
+        nano_cpus: g.cpu_millis.map(|m| u64::from(m) * 1_000_000),
+        memory_bytes: g.memory_bytes,
+        pids_limit: g.pids,
+        security_opts,
+        max_restarts: settings().max_restarts,
+    }
+}
+
+fn is_inline_or_builtin(seccomp: &str) -> bool {
+    matches!(seccomp, "runtime/default" | "unconfined") || seccomp.trim_start().starts_with('{')
+}
+
+fn engine_supports(option: &str) -> Result<bool, BackendError> {
+    let info = engine::info().map_err(engine_error)?;
+    Ok(info.security_options.iter().any(|o| o == option))
+}
+
+fn short_id(deployment_id: &str) -> &str {
+    &deployment_id[..deployment_id.len().min(8)]
+}
+
+fn invalid(field: &str, reason: &str) -> BackendError {
+    BackendError::Invalid(Denial { field: field.into(), reason: reason.into() })
+}
+
+fn engine_error(e: EngineError) -> BackendError {
+    match e {
+        EngineError::NotFound(m) => BackendError::NotFound(m),
+        EngineError::Unavailable(m) => BackendError::Unavailable(m),
+        EngineError::NotOwned(m) | EngineError::Conflict(m) | EngineError::Failed(m) => BackendError::Failed(m),
+    }
+}
+
+fn ignore_missing(result: Result<(), EngineError>) -> Result<(), BackendError> {
+    match result {
+        Err(EngineError::NotFound(_)) => Ok(()),
+        other => other.map_err(engine_error),
+    }
+}
+
+export!(DockerBackend);

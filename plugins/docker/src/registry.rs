@@ -1,0 +1,55 @@
+//! Image references and the registry allowlist, as Docker reads references:
+//! the first path part is a registry only when it has a '.', a ':' or is
+//! `localhost`; otherwise the image lives on Docker Hub (`docker.io`), and a
+//! bare name such as `redis` means `docker.io/library/redis`.
+
+/// The registry host of an image reference.
+pub fn of(image: &str) -> &str {
+    match image.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
+        _ => "docker.io",
+    }
+}
+
+/// The reference written out in full (`redis:7` → `docker.io/library/redis:7`).
+fn canonical(image: &str) -> String {
+    match image.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => image.to_string(),
+        Some(_) => format!("docker.io/{image}"),
+        None => format!("docker.io/library/{image}"),
+    }
+}
+
+/// An entry allows a registry (`ghcr.io`) or a path within one (`docker.io/library`).
+pub fn is_allowed(image: &str, allowed: &[String]) -> bool {
+    let full = canonical(image);
+    allowed.iter().any(|entry| {
+        let entry = entry.trim_end_matches('/');
+        full.strip_prefix(entry).is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registries_are_read_like_docker_reads_them() {
+        assert_eq!(of("redis:7"), "docker.io");
+        assert_eq!(of("mcp/filesystem:1"), "docker.io");
+        assert_eq!(of("ghcr.io/org/x:1"), "ghcr.io");
+        assert_eq!(of("127.0.0.1:5000/fixture:test"), "127.0.0.1:5000");
+        assert_eq!(of("localhost/x"), "localhost");
+    }
+
+    #[test]
+    fn allowlist_matches_whole_path_segments() {
+        let allowed = vec!["docker.io/library".to_string(), "ghcr.io".to_string()];
+        assert!(is_allowed("redis:7", &allowed));
+        assert!(is_allowed("ghcr.io/org/x:1", &allowed));
+        assert!(!is_allowed("mcp/filesystem:1", &allowed));
+        assert!(!is_allowed("ghcr.io.evil.com/x:1", &allowed));
+        assert!(!is_allowed("evil.example.com/x:1", &allowed));
+        assert!(!is_allowed("x:1", &[]));
+    }
+}

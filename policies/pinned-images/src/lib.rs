@@ -1,0 +1,46 @@
+//! Example policy: an image must name an exact version.
+//! Refuses images tagged `latest` or carrying no tag; with
+//! `{"require_digest": true}` in its settings, only `@sha256:` references pass.
+
+wit_bindgen::generate!({ world: "guardrail-policy", path: "../../wit" });
+
+use exports::mcp_runtime::plugin::policy::{Guest, PolicyInput, PolicyOutput};
+use mcp_runtime::plugin::types::{Denial, Source};
+
+struct PinnedImages;
+
+impl Guest for PinnedImages {
+    fn evaluate(input: PolicyInput) -> Result<PolicyOutput, Denial> {
+        if let Source::Image(source) = &input.request.entry.source {
+            check(&source.image, require_digest())?;
+        }
+        Ok(PolicyOutput { effective: input.effective, warnings: input.warnings })
+    }
+}
+
+fn check(image: &str, require_digest: bool) -> Result<(), Denial> {
+    if image.contains("@sha256:") {
+        return Ok(());
+    }
+    let deny = |reason: String| Err(Denial { field: "source.image".into(), reason });
+    if require_digest {
+        return deny(format!("'{image}' must be pinned by digest (@sha256:...)"));
+    }
+    // The tag follows the last ':' after the last '/' (a ':' before it is a registry port).
+    let name = image.rsplit('/').next().unwrap_or(image);
+    match name.split_once(':') {
+        None => deny(format!("'{image}' has no tag: pin a version")),
+        Some((_, "latest")) => deny(format!("'{image}' uses the moving tag 'latest': pin a version")),
+        Some(_) => Ok(()),
+    }
+}
+
+fn require_digest() -> bool {
+    let settings = mcp_runtime::plugin::config::settings();
+    serde_json::from_str::<serde_json::Value>(&settings)
+        .ok()
+        .and_then(|v| v.get("require_digest")?.as_bool())
+        .unwrap_or(false)
+}
+
+export!(PinnedImages);
