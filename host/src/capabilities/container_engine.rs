@@ -1,0 +1,581 @@
+//! Grant `container-engine`: Docker through bollard, limited to objects the
+//! runtime owns. The host labels everything it creates and refuses to touch
+//! anything without its label, so a plugin cannot reach foreign containers.
+//!
+//! An `internal` network also gets its host side closed: Docker's internal
+//! networks block forwarding but a container can still reach the host itself
+//! through the bridge address, so new connections from the bridge to the host
+//! are dropped (the host's own connections to the container still work).
+
+use bollard::models::{
+    ContainerCreateBody, ContainerStateStatusEnum, HostConfig, Mount, MountType,
+    NetworkCreateRequest, RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, ListContainersOptions, ListNetworksOptions,
+    ListVolumesOptions, LogsOptions, RemoveContainerOptions, RemoveVolumeOptions,
+    StopContainerOptions,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+
+use crate::plugins::bindings::container_engine::{
+    ContainerInfo, ContainerSpec, ContainerState, EngineError, EngineInfo, Host, NetworkInfo,
+    NetworkSpec,
+};
+use crate::plugins::PluginState;
+
+/// Marks objects the runtime created; its value names the runtime instance.
+pub const OWNER_LABEL: &str = "mcp-runtime.owner";
+/// The deployment an object belongs to.
+pub const DEPLOYMENT_LABEL: &str = "mcp-runtime.deployment";
+/// Size cap of each tmpfs scratch mount.
+const TMPFS_OPTIONS: &str = "rw,noexec,nosuid,size=64m";
+
+#[derive(Debug, thiserror::Error)]
+#[error("no Docker engine answers on {socket}: {reason}")]
+pub struct EngineConnectError {
+    pub socket: String,
+    pub reason: String,
+}
+
+pub struct ContainerEngine {
+    docker: Docker,
+    /// Value of `OWNER_LABEL` on everything this runtime creates.
+    owner: String,
+}
+
+/// An object the runtime owns, found by label.
+#[derive(Debug, Clone)]
+pub struct OwnedObject {
+    pub id: String,
+    pub deployment: Option<String>,
+}
+
+impl ContainerEngine {
+    pub async fn connect(socket: &str, owner: &str) -> Result<ContainerEngine, EngineConnectError> {
+        let fail = |reason: String| EngineConnectError {
+            socket: socket.into(),
+            reason,
+        };
+        let path = socket.strip_prefix("unix://").unwrap_or(socket);
+        let docker = Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
+            .map_err(|e| fail(e.to_string()))?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        docker.ping().await.map_err(|e| fail(e.to_string()))?;
+        Ok(ContainerEngine {
+            docker,
+            owner: owner.into(),
+        })
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    fn labels(&self, deployment_id: &str, extra: &[(String, String)]) -> HashMap<String, String> {
+        let mut labels: HashMap<String, String> = extra.iter().cloned().collect();
+        labels.insert(OWNER_LABEL.into(), self.owner.clone());
+        labels.insert(DEPLOYMENT_LABEL.into(), deployment_id.into());
+        labels
+    }
+
+    fn owned_by_us(&self, labels: Option<&HashMap<String, String>>) -> bool {
+        labels.and_then(|l| l.get(OWNER_LABEL)) == Some(&self.owner)
+    }
+
+    fn owner_filter(&self) -> HashMap<String, Vec<String>> {
+        HashMap::from([(
+            "label".to_string(),
+            vec![format!("{OWNER_LABEL}={}", self.owner)],
+        )])
+    }
+
+    async fn ensure_container_owned(&self, id: &str) -> Result<(), EngineError> {
+        let c = self
+            .docker
+            .inspect_container(id, None)
+            .await
+            .map_err(engine_error)?;
+        match self.owned_by_us(c.config.as_ref().and_then(|c| c.labels.as_ref())) {
+            true => Ok(()),
+            false => Err(EngineError::NotOwned(format!(
+                "container '{id}' is not owned by this runtime"
+            ))),
+        }
+    }
+
+    pub async fn info(&self) -> Result<EngineInfo, EngineError> {
+        let info = self.docker.info().await.map_err(engine_error)?;
+        let security_options = info
+            .security_options
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|o| {
+                o.strip_prefix("name=")
+                    .map(|rest| rest.split(',').next().unwrap_or(rest).to_string())
+            })
+            .collect();
+        Ok(EngineInfo {
+            version: info.server_version.unwrap_or_default(),
+            security_options,
+        })
+    }
+
+    pub async fn image_present(&self, image: &str) -> Result<bool, EngineError> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(e) => match engine_error(e) {
+                EngineError::NotFound(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    pub async fn pull_image(&self, image: &str) -> Result<(), EngineError> {
+        let options = CreateImageOptions {
+            from_image: Some(image.into()),
+            ..Default::default()
+        };
+        let mut progress = self.docker.create_image(Some(options), None, None);
+        while let Some(step) = progress.next().await {
+            let step = step.map_err(engine_error)?;
+            if let Some(detail) = step.error_detail.and_then(|d| d.message) {
+                return Err(EngineError::Failed(format!("pulling {image}: {detail}")));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create_network(&self, spec: NetworkSpec) -> Result<NetworkInfo, EngineError> {
+        if spec.name.len() > 15 {
+            return Err(EngineError::Failed(format!(
+                "network name '{}' is longer than a bridge name may be (15)",
+                spec.name
+            )));
+        }
+        let request = NetworkCreateRequest {
+            name: spec.name.clone(),
+            driver: Some("bridge".into()),
+            internal: Some(spec.internal),
+            labels: Some(self.labels(&spec.deployment_id, &[])),
+            // Name the bridge after the network so the host-side rule can find it.
+            options: Some(HashMap::from([(
+                "com.docker.network.bridge.name".into(),
+                spec.name.clone(),
+            )])),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_network(request)
+            .await
+            .map_err(engine_error)?;
+        let host_isolated = spec.internal && host_firewall::close(&spec.name).await;
+        Ok(NetworkInfo {
+            id: created.id,
+            host_isolated,
+        })
+    }
+
+    pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
+        let network = self
+            .docker
+            .inspect_network(name, None)
+            .await
+            .map_err(engine_error)?;
+        if !self.owned_by_us(network.labels.as_ref()) {
+            return Err(EngineError::NotOwned(format!(
+                "network '{name}' is not owned by this runtime"
+            )));
+        }
+        self.docker
+            .remove_network(name)
+            .await
+            .map_err(engine_error)?;
+        host_firewall::reopen(name).await;
+        Ok(())
+    }
+
+    pub async fn create_container(&self, spec: ContainerSpec) -> Result<String, EngineError> {
+        let mut mounts = Vec::new();
+        for v in &spec.volumes {
+            let volume = VolumeCreateRequest {
+                name: Some(v.volume.clone()),
+                labels: Some(self.labels(&spec.deployment_id, &[])),
+                ..Default::default()
+            };
+            self.docker
+                .create_volume(volume)
+                .await
+                .map_err(engine_error)?;
+            mounts.push(Mount {
+                target: Some(v.path.clone()),
+                source: Some(v.volume.clone()),
+                typ: Some(MountType::VOLUME),
+                ..Default::default()
+            });
+        }
+        let mut security_opt = spec.security_opts.clone();
+        if spec.no_new_privileges {
+            security_opt.push("no-new-privileges:true".into());
+        }
+        let host_config = HostConfig {
+            network_mode: Some(spec.network.clone()),
+            readonly_rootfs: Some(spec.read_only_root),
+            tmpfs: Some(
+                spec.tmpfs
+                    .iter()
+                    .map(|p| (p.clone(), TMPFS_OPTIONS.to_string()))
+                    .collect(),
+            ),
+            mounts: Some(mounts),
+            cap_drop: Some(spec.cap_drop.clone()),
+            cap_add: Some(spec.cap_add.clone()),
+            security_opt: Some(security_opt),
+            nano_cpus: spec.nano_cpus.map(|n| n as i64),
+            memory: spec.memory_bytes.map(|m| m as i64),
+            // Same as memory: no swap beyond the limit.
+            memory_swap: spec.memory_bytes.map(|m| m as i64),
+            pids_limit: spec.pids_limit.map(i64::from),
+            restart_policy: Some(match spec.max_restarts {
+                0 => RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::NO),
+                    maximum_retry_count: None,
+                },
+                n => RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::ON_FAILURE),
+                    maximum_retry_count: Some(i64::from(n)),
+                },
+            }),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(self.labels(&spec.deployment_id, &spec.labels)),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let options = CreateContainerOptions {
+            name: Some(spec.name.clone()),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(engine_error)?;
+        Ok(created.id)
+    }
+
+    pub async fn start_container(&self, id: &str) -> Result<(), EngineError> {
+        self.ensure_container_owned(id).await?;
+        match self.docker.start_container(id, None).await {
+            // 304: already running.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            other => other.map_err(engine_error),
+        }
+    }
+
+    pub async fn stop_container(&self, id: &str, timeout_seconds: u32) -> Result<(), EngineError> {
+        self.ensure_container_owned(id).await?;
+        let options = StopContainerOptions {
+            t: Some(timeout_seconds as i32),
+            ..Default::default()
+        };
+        match self.docker.stop_container(id, Some(options)).await {
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            other => other.map_err(engine_error),
+        }
+    }
+
+    pub async fn remove_container(&self, id: &str) -> Result<(), EngineError> {
+        let c = self
+            .docker
+            .inspect_container(id, None)
+            .await
+            .map_err(engine_error)?;
+        let labels = c.config.as_ref().and_then(|c| c.labels.as_ref());
+        if !self.owned_by_us(labels) {
+            return Err(EngineError::NotOwned(format!(
+                "container '{id}' is not owned by this runtime"
+            )));
+        }
+        let deployment = labels.and_then(|l| l.get(DEPLOYMENT_LABEL)).cloned();
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
+        self.docker
+            .remove_container(id, Some(options))
+            .await
+            .map_err(engine_error)?;
+        if let Some(deployment) = deployment {
+            self.remove_volumes_of(&deployment).await?;
+        }
+        Ok(())
+    }
+
+    async fn remove_volumes_of(&self, deployment: &str) -> Result<(), EngineError> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![
+                format!("{OWNER_LABEL}={}", self.owner),
+                format!("{DEPLOYMENT_LABEL}={deployment}"),
+            ],
+        )]);
+        let volumes = self
+            .docker
+            .list_volumes(Some(ListVolumesOptions {
+                filters: Some(filters),
+            }))
+            .await
+            .map_err(engine_error)?;
+        for volume in volumes.volumes.unwrap_or_default() {
+            let _ = self
+                .docker
+                .remove_volume(&volume.name, Some(RemoveVolumeOptions { force: true }))
+                .await;
+        }
+        Ok(())
+    }
+
+    pub async fn inspect_container(&self, id: &str) -> Result<ContainerInfo, EngineError> {
+        let c = self
+            .docker
+            .inspect_container(id, None)
+            .await
+            .map_err(engine_error)?;
+        if !self.owned_by_us(c.config.as_ref().and_then(|c| c.labels.as_ref())) {
+            return Err(EngineError::NotOwned(format!(
+                "container '{id}' is not owned by this runtime"
+            )));
+        }
+        let state = c.state.unwrap_or_default();
+        let ip_address = c.network_settings.and_then(|n| n.networks).and_then(|n| {
+            n.into_values()
+                .find_map(|e| e.ip_address.filter(|ip| !ip.is_empty()))
+        });
+        let error = match (state.oom_killed, state.error) {
+            (Some(true), _) => Some("killed: out of memory".into()),
+            (_, e) => e.filter(|e| !e.is_empty()),
+        };
+        Ok(ContainerInfo {
+            id: c.id.unwrap_or_default(),
+            state: match state.status {
+                Some(ContainerStateStatusEnum::RUNNING) => ContainerState::Running,
+                Some(ContainerStateStatusEnum::RESTARTING) => ContainerState::Restarting,
+                Some(ContainerStateStatusEnum::PAUSED) => ContainerState::Paused,
+                Some(ContainerStateStatusEnum::EXITED)
+                | Some(ContainerStateStatusEnum::STOPPING) => ContainerState::Exited,
+                Some(ContainerStateStatusEnum::DEAD) | Some(ContainerStateStatusEnum::REMOVING) => {
+                    ContainerState::Dead
+                }
+                _ => ContainerState::Created,
+            },
+            ip_address,
+            restart_count: c.restart_count.unwrap_or(0).max(0) as u32,
+            exit_code: state.exit_code,
+            error,
+        })
+    }
+
+    pub async fn container_logs(&self, id: &str, tail: u32) -> Result<String, EngineError> {
+        self.ensure_container_owned(id).await?;
+        let options = LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: tail.to_string(),
+            ..Default::default()
+        };
+        let mut stream = self.docker.logs(id, Some(options));
+        let mut out = String::new();
+        while let Some(chunk) = stream.next().await {
+            out.push_str(&chunk.map_err(engine_error)?.to_string());
+        }
+        Ok(out)
+    }
+
+    /// Containers this runtime owns, with the deployment each belongs to.
+    pub async fn owned_containers(&self) -> Result<Vec<OwnedObject>, EngineError> {
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(self.owner_filter()),
+            ..Default::default()
+        };
+        let containers = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(engine_error)?;
+        Ok(containers
+            .into_iter()
+            .map(|c| OwnedObject {
+                id: c.id.unwrap_or_default(),
+                deployment: c.labels.and_then(|mut l| l.remove(DEPLOYMENT_LABEL)),
+            })
+            .collect())
+    }
+
+    /// Networks this runtime owns (by name), with the deployment each belongs to.
+    pub async fn owned_networks(&self) -> Result<Vec<OwnedObject>, EngineError> {
+        let options = ListNetworksOptions {
+            filters: Some(self.owner_filter()),
+        };
+        let networks = self
+            .docker
+            .list_networks(Some(options))
+            .await
+            .map_err(engine_error)?;
+        Ok(networks
+            .into_iter()
+            .map(|n| OwnedObject {
+                id: n.name.unwrap_or_default(),
+                deployment: n.labels.and_then(|mut l| l.remove(DEPLOYMENT_LABEL)),
+            })
+            .collect())
+    }
+}
+
+fn engine_error(e: bollard::errors::Error) -> EngineError {
+    use bollard::errors::Error as B;
+    match e {
+        B::DockerResponseServerError {
+            status_code: 404,
+            message,
+        } => EngineError::NotFound(message),
+        B::DockerResponseServerError {
+            status_code: 409,
+            message,
+        } => EngineError::Conflict(message),
+        B::DockerResponseServerError {
+            status_code,
+            message,
+        } if status_code >= 500 => {
+            EngineError::Failed(format!("engine error {status_code}: {message}"))
+        }
+        B::DockerResponseServerError { message, .. } => EngineError::Failed(message),
+        B::IOError { err } => EngineError::Unavailable(err.to_string()),
+        other => EngineError::Unavailable(other.to_string()),
+    }
+}
+
+/// The host side of an internal network: iptables rules on the INPUT chain.
+mod host_firewall {
+    use tokio::process::Command;
+
+    fn rule(bridge: &str) -> [&str; 9] {
+        [
+            "INPUT",
+            "-i",
+            bridge,
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "NEW",
+            "-j",
+            "DROP",
+        ]
+    }
+
+    /// Drops new connections from the bridge to the host; false when that failed.
+    pub async fn close(bridge: &str) -> bool {
+        let inserted = Command::new("iptables")
+            .arg("-w")
+            .arg("-I")
+            .args(rule(bridge))
+            .status()
+            .await;
+        match inserted {
+            Ok(status) if status.success() => true,
+            outcome => {
+                tracing::warn!(
+                    bridge,
+                    ?outcome,
+                    "could not close the host to an internal network"
+                );
+                false
+            }
+        }
+    }
+
+    pub async fn reopen(bridge: &str) {
+        // Delete every copy, in case a crash left a duplicate.
+        for _ in 0..8 {
+            let deleted = Command::new("iptables")
+                .arg("-w")
+                .arg("-D")
+                .args(rule(bridge))
+                .stderr(std::process::Stdio::null())
+                .status()
+                .await;
+            if !matches!(deleted, Ok(s) if s.success()) {
+                break;
+            }
+        }
+    }
+}
+
+/// The guest-facing side: every call needs the engine the plugin was granted.
+macro_rules! engine {
+    ($state:expr) => {
+        match $state.ctx.engine.clone() {
+            Some(engine) => engine,
+            None => {
+                return Err(EngineError::Unavailable(
+                    "no container engine is connected".into(),
+                ))
+            }
+        }
+    };
+}
+
+impl Host for PluginState {
+    async fn info(&mut self) -> Result<EngineInfo, EngineError> {
+        engine!(self).info().await
+    }
+    async fn image_present(&mut self, image: String) -> Result<bool, EngineError> {
+        engine!(self).image_present(&image).await
+    }
+    async fn pull_image(&mut self, image: String) -> Result<(), EngineError> {
+        engine!(self).pull_image(&image).await
+    }
+    async fn create_network(&mut self, spec: NetworkSpec) -> Result<NetworkInfo, EngineError> {
+        engine!(self).create_network(spec).await
+    }
+    async fn remove_network(&mut self, name: String) -> Result<(), EngineError> {
+        engine!(self).remove_network(&name).await
+    }
+    async fn create_container(&mut self, spec: ContainerSpec) -> Result<String, EngineError> {
+        engine!(self).create_container(spec).await
+    }
+    async fn start_container(&mut self, id: String) -> Result<(), EngineError> {
+        engine!(self).start_container(&id).await
+    }
+    async fn stop_container(
+        &mut self,
+        id: String,
+        timeout_seconds: u32,
+    ) -> Result<(), EngineError> {
+        engine!(self).stop_container(&id, timeout_seconds).await
+    }
+    async fn remove_container(&mut self, id: String) -> Result<(), EngineError> {
+        engine!(self).remove_container(&id).await
+    }
+    async fn inspect_container(&mut self, id: String) -> Result<ContainerInfo, EngineError> {
+        engine!(self).inspect_container(&id).await
+    }
+    async fn container_logs(&mut self, id: String, tail: u32) -> Result<String, EngineError> {
+        engine!(self).container_logs(&id, tail).await
+    }
+}

@@ -1,0 +1,394 @@
+//! Catalog entries: the seed's schema, validation that names the field at
+//! fault, and the list filters of `GET /catalog`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::plugins::bindings::types as wit;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> CatalogError {
+    CatalogError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+pub const KNOWN_BACKENDS: [&str; 2] = ["docker", "ibm_code_engine"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogEntry {
+    pub name: String,
+    pub slug: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub source: Source,
+    #[serde(default = "default_backends")]
+    pub supported_backends: Vec<String>,
+    #[serde(default = "default_profile")]
+    pub guardrails_profile: String,
+    #[serde(default)]
+    pub requires_approval: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documentation_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, alias = "is_featured")]
+    pub featured: bool,
+    #[serde(default, alias = "is_deprecated")]
+    pub deprecated: bool,
+    /// Port the server listens on inside its container.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Path of its MCP streamable-HTTP endpoint.
+    #[serde(default = "default_mcp_path")]
+    pub mcp_path: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment: BTreeMap<String, String>,
+}
+
+fn default_backends() -> Vec<String> {
+    KNOWN_BACKENDS.iter().map(|b| b.to_string()).collect()
+}
+fn default_profile() -> String {
+    "standard".into()
+}
+fn default_port() -> u16 {
+    8080
+}
+fn default_mcp_path() -> String {
+    "/mcp".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Source {
+    Docker {
+        image: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        registry_secret: Option<String>,
+    },
+    Github {
+        repo: String,
+        #[serde(default, skip_serializing_if = "Option::is_none", alias = "branch")]
+        revision: Option<String>,
+        #[serde(default = "default_dockerfile")]
+        dockerfile: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context_dir: Option<String>,
+        #[serde(default)]
+        build_args: BTreeMap<String, String>,
+        #[serde(default)]
+        push_to_registry: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        registry: Option<String>,
+    },
+    Compose {
+        compose_file: String,
+        main_service: String,
+    },
+}
+
+fn default_dockerfile() -> String {
+    "Dockerfile".into()
+}
+
+impl Source {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Source::Docker { .. } => "docker",
+            Source::Github { .. } => "github",
+            Source::Compose { .. } => "compose",
+        }
+    }
+}
+
+impl CatalogEntry {
+    /// Checks what serde cannot; `profile_exists` answers for `guardrails_profile`.
+    pub fn validate(&self, profile_exists: impl Fn(&str) -> bool) -> Result<(), CatalogError> {
+        if self.name.trim().is_empty() || self.name.len() > 100 {
+            return Err(invalid("name", "1-100 characters"));
+        }
+        if !is_valid_slug(&self.slug) {
+            return Err(invalid(
+                "slug",
+                "1-100 characters of a-z, 0-9 and '-', starting with a letter or digit",
+            ));
+        }
+        match &self.source {
+            Source::Docker { image, .. } if !is_plausible_image(image) => {
+                return Err(invalid(
+                    "source.image",
+                    format!("'{image}' is not an image reference"),
+                ));
+            }
+            Source::Github { repo, .. }
+                if repo.trim().is_empty() || repo.contains(char::is_whitespace) =>
+            {
+                return Err(invalid("source.repo", "an org/name or a clone URL"));
+            }
+            Source::Compose {
+                compose_file,
+                main_service,
+            } => {
+                if compose_file.trim().is_empty() {
+                    return Err(invalid("source.compose_file", "must not be empty"));
+                }
+                if main_service.trim().is_empty() {
+                    return Err(invalid(
+                        "source.main_service",
+                        "must name the service that speaks MCP",
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if self.supported_backends.is_empty() {
+            return Err(invalid(
+                "supported_backends",
+                "must name at least one backend",
+            ));
+        }
+        for (i, backend) in self.supported_backends.iter().enumerate() {
+            if !KNOWN_BACKENDS.contains(&backend.as_str()) {
+                return Err(invalid(
+                    &format!("supported_backends[{i}]"),
+                    format!("unknown backend '{backend}'; known: {KNOWN_BACKENDS:?}"),
+                ));
+            }
+        }
+        if matches!(self.source, Source::Compose { .. })
+            && self
+                .supported_backends
+                .iter()
+                .any(|b| b == "ibm_code_engine")
+        {
+            return Err(invalid(
+                "supported_backends",
+                "compose sources run on docker only",
+            ));
+        }
+        if !profile_exists(&self.guardrails_profile) {
+            return Err(invalid(
+                "guardrails_profile",
+                format!("unknown profile '{}'", self.guardrails_profile),
+            ));
+        }
+        if self.port == 0 {
+            return Err(invalid("port", "must be 1-65535"));
+        }
+        if !self.mcp_path.starts_with('/') {
+            return Err(invalid("mcp_path", "must start with '/'"));
+        }
+        if let Some(url) = &self.documentation_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(invalid("documentation_url", "must be an http(s) URL"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn matches(&self, filter: &CatalogFilter) -> bool {
+        let wanted = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have == Some(w))
+        };
+        (filter.include_deprecated || !self.deprecated)
+            && wanted(&filter.category, self.category.as_deref())
+            && filter
+                .tag
+                .as_deref()
+                .is_none_or(|t| self.tags.iter().any(|x| x == t))
+            && filter
+                .backend
+                .as_deref()
+                .is_none_or(|b| self.supported_backends.iter().any(|x| x == b))
+            && filter.featured.is_none_or(|f| self.featured == f)
+            && filter.q.as_deref().is_none_or(|q| {
+                let q = q.to_lowercase();
+                self.name.to_lowercase().contains(&q)
+                    || self.description.to_lowercase().contains(&q)
+            })
+    }
+
+    pub fn to_wit(&self) -> wit::CatalogEntry {
+        let source = match &self.source {
+            Source::Docker {
+                image,
+                registry_secret,
+            } => wit::Source::Image(wit::ImageSource {
+                image: image.clone(),
+                registry_secret: registry_secret.clone(),
+            }),
+            Source::Github {
+                repo,
+                revision,
+                dockerfile,
+                context_dir,
+                build_args,
+                push_to_registry,
+                registry,
+            } => wit::Source::Github(wit::GithubSource {
+                repo: repo.clone(),
+                revision: revision.clone(),
+                dockerfile: dockerfile.clone(),
+                context_dir: context_dir.clone(),
+                build_args: build_args
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                push_to_registry: *push_to_registry,
+                registry: registry.clone(),
+            }),
+            Source::Compose {
+                compose_file,
+                main_service,
+            } => wit::Source::Compose(wit::ComposeSource {
+                compose_file: compose_file.clone(),
+                main_service: main_service.clone(),
+            }),
+        };
+        wit::CatalogEntry {
+            slug: self.slug.clone(),
+            name: self.name.clone(),
+            version: self.version.clone(),
+            category: self.category.clone(),
+            tags: self.tags.clone(),
+            source,
+            supported_backends: self.supported_backends.clone(),
+            guardrails_profile: self.guardrails_profile.clone(),
+            requires_approval: self.requires_approval,
+            port: self.port,
+            mcp_path: self.mcp_path.clone(),
+        }
+    }
+}
+
+/// Query parameters of `GET /catalog`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogFilter {
+    pub category: Option<String>,
+    pub tag: Option<String>,
+    pub backend: Option<String>,
+    pub featured: Option<bool>,
+    #[serde(default)]
+    pub include_deprecated: bool,
+    /// Text search over name and description.
+    pub q: Option<String>,
+}
+
+pub fn is_valid_slug(slug: &str) -> bool {
+    (1..=100).contains(&slug.len())
+        && slug.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn is_plausible_image(image: &str) -> bool {
+    !image.is_empty()
+        && image.len() <= 500
+        && !image.starts_with(['/', ':', '@', '-'])
+        && image
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "./:-_@".contains(c))
+}
+
+/// Parses a catalog YAML file: a list of entries.
+pub fn parse_catalog(yaml: &str) -> Result<Vec<CatalogEntry>, serde_yaml_ng::Error> {
+    serde_yaml_ng::from_str(yaml)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> CatalogEntry {
+        serde_yaml_ng::from_str(
+            "name: Echo\nslug: echo\nsource: {type: docker, image: 'ghcr.io/x/echo:1'}",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn defaults_follow_the_seed() {
+        let e = entry();
+        assert_eq!(e.supported_backends, ["docker", "ibm_code_engine"]);
+        assert_eq!(e.guardrails_profile, "standard");
+        assert_eq!((e.port, e.mcp_path.as_str()), (8080, "/mcp"));
+        e.validate(|_| true).unwrap();
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let field = |e: CatalogEntry| match e.validate(|p| p == "standard") {
+            Err(CatalogError::Invalid { field, .. }) => field,
+            Ok(()) => "ok".into(),
+        };
+        assert_eq!(
+            field(CatalogEntry {
+                slug: "Bad Slug".into(),
+                ..entry()
+            }),
+            "slug"
+        );
+        assert_eq!(
+            field(CatalogEntry {
+                guardrails_profile: "nope".into(),
+                ..entry()
+            }),
+            "guardrails_profile"
+        );
+        assert_eq!(
+            field(CatalogEntry {
+                supported_backends: vec!["k8s".into()],
+                ..entry()
+            }),
+            "supported_backends[0]"
+        );
+        let compose = Source::Compose {
+            compose_file: "services: {}".into(),
+            main_service: "m".into(),
+        };
+        assert_eq!(
+            field(CatalogEntry {
+                source: compose,
+                ..entry()
+            }),
+            "supported_backends"
+        );
+    }
+
+    #[test]
+    fn filters_hide_deprecated_unless_asked() {
+        let e = CatalogEntry {
+            deprecated: true,
+            ..entry()
+        };
+        assert!(!e.matches(&CatalogFilter::default()));
+        assert!(e.matches(&CatalogFilter {
+            include_deprecated: true,
+            ..Default::default()
+        }));
+        assert!(entry().matches(&CatalogFilter {
+            q: Some("ECH".into()),
+            ..Default::default()
+        }));
+        assert!(!entry().matches(&CatalogFilter {
+            backend: Some("other".into()),
+            ..Default::default()
+        }));
+    }
+}

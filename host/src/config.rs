@@ -1,0 +1,418 @@
+//! Host configuration: the seed's `runtime:` YAML, `${VAR}` / `${VAR:-default}`
+//! interpolation, `RUNTIME_*` environment overrides, and validation whose
+//! errors name the offending key.
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::guardrails::Profile;
+use crate::plugins::PluginManifest;
+
+pub const EMBEDDED_CONFIG: &str = include_str!("../defaults/config.yaml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{key}: {reason}")]
+    Invalid { key: String, reason: String },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    runtime: RuntimeConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Where plugin paths without a directory are looked up.
+    #[serde(default = "default_plugin_dir")]
+    pub plugin_dir: PathBuf,
+    #[serde(default = "default_backend")]
+    pub default_backend: String,
+    #[serde(default)]
+    pub backends: BTreeMap<String, BackendConfig>,
+    #[serde(default)]
+    pub guardrails: GuardrailsConfig,
+    /// Read by the approval workflow; kept as written until then.
+    #[serde(default)]
+    pub approval: Option<serde_json::Value>,
+    #[serde(default)]
+    pub catalog: CatalogConfig,
+    #[serde(default)]
+    pub plugins: Vec<PluginManifest>,
+    /// Guardrail policy plugins run after the default evaluator, in order.
+    #[serde(default)]
+    pub policy_chain: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BackendConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Id of the plugin that implements this backend.
+    pub plugin: String,
+    /// Docker only: the engine's socket.
+    #[serde(default)]
+    pub socket: Option<String>,
+    /// Applied to requests that name no resources, within the profile's maxima.
+    #[serde(default, alias = "per_deployment_limits")]
+    pub default_limits: DefaultLimits,
+    /// Every other key is handed to the plugin as its settings.
+    #[serde(flatten)]
+    pub settings: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultLimits {
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    pub pids: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardrailsConfig {
+    #[serde(default = "default_profile")]
+    pub default_profile: String,
+    /// Profiles added to (or replacing) the presets at first start.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+impl Default for GuardrailsConfig {
+    fn default() -> Self {
+        GuardrailsConfig {
+            default_profile: default_profile(),
+            profiles: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// Catalog YAML loaded at first start; the embedded sample when absent.
+    #[serde(default)]
+    pub seed_file: Option<PathBuf>,
+    #[serde(default = "yes")]
+    pub allow_custom_entries: bool,
+    #[serde(default)]
+    pub remote_catalogs: Vec<serde_json::Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_data_dir() -> PathBuf {
+    "./data".into()
+}
+fn default_plugin_dir() -> PathBuf {
+    "./target/wasm32-wasip2/guest".into()
+}
+fn default_backend() -> String {
+    "docker".into()
+}
+fn default_profile() -> String {
+    "standard".into()
+}
+
+/// Environment variables that override one config key each.
+const OVERRIDES: &[(&str, &[&str])] = &[
+    ("MCPGATEWAY_RUNTIME_ENABLED", &["enabled"]),
+    ("RUNTIME_LISTEN", &["listen"]),
+    ("RUNTIME_DATA_DIR", &["data_dir"]),
+    ("RUNTIME_PLUGIN_DIR", &["plugin_dir"]),
+    ("RUNTIME_DEFAULT_BACKEND", &["default_backend"]),
+    ("RUNTIME_DOCKER_SOCKET", &["backends", "docker", "socket"]),
+    ("RUNTIME_DOCKER_NETWORK", &["backends", "docker", "network"]),
+    ("RUNTIME_CATALOG_FILE", &["catalog", "seed_file"]),
+];
+
+impl RuntimeConfig {
+    /// Loads the config file (or the embedded defaults), applying `env`.
+    pub fn load(
+        path: Option<&std::path::Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.display().to_string(),
+                source,
+            })?,
+            None => EMBEDDED_CONFIG.to_string(),
+        };
+        Self::parse(&text, env)
+    }
+
+    pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut doc: Value =
+            serde_yaml_ng::from_str(text).map_err(|e| invalid("runtime", e.to_string()))?;
+        interpolate(&mut doc, "", env)?;
+        let runtime = doc
+            .get_mut("runtime")
+            .ok_or_else(|| invalid("runtime", "missing top-level key"))?;
+        for (var, path) in OVERRIDES {
+            if let Some(value) = env(var) {
+                set_path(runtime, path, Value::String(value));
+            }
+        }
+        let file: ConfigFile =
+            serde_yaml_ng::from_value(doc).map_err(|e| invalid("runtime", e.to_string()))?;
+        let config = file.runtime;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.listen.parse::<std::net::SocketAddr>().map_err(|_| {
+            invalid(
+                "runtime.listen",
+                format!("'{}' is not an address such as 127.0.0.1:8080", self.listen),
+            )
+        })?;
+        let plugin_ids: Vec<&str> = self.plugins.iter().map(|p| p.id.as_str()).collect();
+        for (i, plugin) in self.plugins.iter().enumerate() {
+            plugin
+                .validate()
+                .map_err(|reason| invalid(&format!("runtime.plugins[{i}]"), reason))?;
+            if plugin_ids.iter().filter(|&&id| id == plugin.id).count() > 1 {
+                return Err(invalid(
+                    &format!("runtime.plugins[{i}].id"),
+                    format!("'{}' is declared twice", plugin.id),
+                ));
+            }
+        }
+        for (name, backend) in &self.backends {
+            let key = format!("runtime.backends.{name}");
+            if !crate::catalog::KNOWN_BACKENDS.contains(&name.as_str()) {
+                return Err(invalid(
+                    &key,
+                    format!(
+                        "unknown backend; known: {:?}",
+                        crate::catalog::KNOWN_BACKENDS
+                    ),
+                ));
+            }
+            if !plugin_ids.contains(&backend.plugin.as_str()) {
+                return Err(invalid(
+                    &format!("{key}.plugin"),
+                    format!("no plugin with id '{}'", backend.plugin),
+                ));
+            }
+            let limits = &backend.default_limits;
+            if limits
+                .cpu
+                .as_deref()
+                .is_some_and(|c| crate::guardrails::parse_cpu(c).is_none())
+            {
+                return Err(invalid(
+                    &format!("{key}.default_limits.cpu"),
+                    "not a CPU quantity such as \"0.5\"",
+                ));
+            }
+            if limits
+                .memory
+                .as_deref()
+                .is_some_and(|m| crate::guardrails::parse_memory(m).is_none())
+            {
+                return Err(invalid(
+                    &format!("{key}.default_limits.memory"),
+                    "not a memory quantity such as \"512m\"",
+                ));
+            }
+        }
+        for (i, id) in self.policy_chain.iter().enumerate() {
+            if !plugin_ids.contains(&id.as_str()) {
+                return Err(invalid(
+                    &format!("runtime.policy_chain[{i}]"),
+                    format!("no plugin with id '{id}'"),
+                ));
+            }
+        }
+        for (name, profile) in &self.guardrails.profiles {
+            let mut profile = profile.clone();
+            profile.name = name.clone();
+            profile.validate().map_err(|e| {
+                invalid(
+                    &format!("runtime.guardrails.profiles.{name}"),
+                    e.to_string(),
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Replaces `${VAR}` and `${VAR:-default}` in every string of the document.
+fn interpolate(
+    value: &mut Value,
+    key: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    match value {
+        Value::String(text) => *text = expand(text, key, env)?,
+        Value::Sequence(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                interpolate(item, &format!("{key}[{i}]"), env)?;
+            }
+        }
+        Value::Mapping(map) => {
+            for (k, v) in map.iter_mut() {
+                let name = k.as_str().unwrap_or("?");
+                let path = if key.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{key}.{name}")
+                };
+                interpolate(v, &path, env)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn expand(
+    text: &str,
+    key: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| invalid(key, "unterminated ${...}"))?;
+        let (name, fallback) = match after[..end].split_once(":-") {
+            Some((name, fallback)) => (name, Some(fallback)),
+            None => (&after[..end], None),
+        };
+        match (env(name), fallback) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(f)) => out.push_str(f),
+            (None, None) => {
+                return Err(invalid(
+                    key,
+                    format!("environment variable {name} is not set"),
+                ))
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn set_path(value: &mut Value, path: &[&str], new: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut node = value;
+    for part in parents {
+        let Value::Mapping(map) = node else { return };
+        node = map
+            .entry(Value::String(part.to_string()))
+            .or_insert_with(|| Value::Mapping(Default::default()));
+    }
+    if let Value::Mapping(map) = node {
+        // Keep YAML's typing for booleans and numbers given as text.
+        let typed = match &new {
+            Value::String(s) => serde_yaml_ng::from_str(s).unwrap_or(new),
+            _ => new,
+        };
+        map.insert(Value::String(last.to_string()), typed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn embedded_defaults_load() {
+        let c = RuntimeConfig::parse(EMBEDDED_CONFIG, &env(&[])).unwrap();
+        assert!(c.backends.contains_key("docker"));
+        assert_eq!(c.listen, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn env_overrides_and_interpolation() {
+        let c = RuntimeConfig::parse(
+            EMBEDDED_CONFIG,
+            &env(&[
+                ("RUNTIME_LISTEN", "127.0.0.1:9999"),
+                ("MCPGATEWAY_RUNTIME_ENABLED", "false"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9999");
+        assert!(!c.enabled);
+        assert_eq!(
+            expand("a${X}b${Y:-z}", "k", &env(&[("X", "1")])).unwrap(),
+            "a1bz"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let text = "runtime:\n  backends:\n    docker:\n      plugin: docker\n      api_key: ${MISSING_KEY}\n";
+        let err = RuntimeConfig::parse(text, &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("runtime.backends.docker.api_key: environment variable MISSING_KEY"),
+            "{err}"
+        );
+        let err = RuntimeConfig::parse("runtime:\n  listen: nowhere\n", &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("runtime.listen:"), "{err}");
+        let err = RuntimeConfig::parse(
+            "runtime:\n  backends:\n    docker: {plugin: ghost}\n",
+            &env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("runtime.backends.docker.plugin:"), "{err}");
+        let err = RuntimeConfig::parse("runtime:\n  lisen: x\n", &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lisen"), "{err}");
+    }
+}

@@ -1,0 +1,308 @@
+//! Guardrail profiles: the seed's schema, its four presets, and the quantities
+//! ("0.5" CPUs, "512m" memory) they are written in.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::plugins::bindings::types as wit;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GuardrailError {
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> GuardrailError {
+    GuardrailError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub recommended_backends: Vec<String>,
+    #[serde(default)]
+    pub network: NetworkPolicy,
+    #[serde(default)]
+    pub filesystem: FilesystemPolicy,
+    #[serde(default)]
+    pub capabilities: CapabilityPolicy,
+    #[serde(default)]
+    pub resources: ResourceLimits,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apparmor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkPolicy {
+    #[serde(default = "yes")]
+    pub egress_allowed: bool,
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    #[serde(default)]
+    pub ingress_ports: Vec<u16>,
+}
+
+impl Default for NetworkPolicy {
+    fn default() -> Self {
+        NetworkPolicy {
+            egress_allowed: true,
+            allowed_hosts: Vec::new(),
+            ingress_ports: Vec::new(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesystemPolicy {
+    #[serde(default)]
+    pub read_only_root: bool,
+    #[serde(default)]
+    pub allowed_mounts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilityPolicy {
+    #[serde(default)]
+    pub drop_all: bool,
+    #[serde(default)]
+    pub add: Vec<String>,
+}
+
+/// Maxima as written in profiles: `max_cpu: "0.5"`, `max_memory: "512m"`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cpu: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pids: Option<u32>,
+}
+
+/// Parses a CPU quantity into millicores: `"0.5"` → 500, `"2"` → 2000, `"250m"` → 250.
+pub fn parse_cpu(text: &str) -> Option<u32> {
+    let text = text.trim();
+    if let Some(millis) = text.strip_suffix('m') {
+        return millis.parse::<u32>().ok().filter(|&m| m > 0);
+    }
+    let cpus: f64 = text.parse().ok()?;
+    (cpus.is_finite() && cpus > 0.0 && cpus <= 1_000_000.0).then(|| (cpus * 1000.0).round() as u32)
+}
+
+/// Parses a memory quantity into bytes, with Docker's binary suffixes:
+/// `"512m"` → 512 MiB, `"2g"` → 2 GiB; `Ki/Mi/Gi` and plain bytes also accepted.
+pub fn parse_memory(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let scale: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "ki" => 1 << 10,
+        "m" | "mb" | "mi" => 1 << 20,
+        "g" | "gb" | "gi" => 1 << 30,
+        "t" | "tb" | "ti" => 1 << 40,
+        _ => return None,
+    };
+    let bytes = number * scale as f64;
+    (bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64).then(|| bytes as u64)
+}
+
+impl Profile {
+    /// Checks every field a person writes, naming the first one at fault.
+    pub fn validate(&self) -> Result<(), GuardrailError> {
+        if !is_valid_name(&self.name) {
+            return Err(invalid(
+                "name",
+                "1-63 characters of a-z, 0-9 and '-', starting with a letter",
+            ));
+        }
+        if let Some(cpu) = &self.resources.max_cpu {
+            parse_cpu(cpu).ok_or_else(|| {
+                invalid(
+                    "resources.max_cpu",
+                    format!("'{cpu}' is not a CPU quantity such as \"0.5\" or \"250m\""),
+                )
+            })?;
+        }
+        if let Some(mem) = &self.resources.max_memory {
+            parse_memory(mem).ok_or_else(|| {
+                invalid(
+                    "resources.max_memory",
+                    format!("'{mem}' is not a memory quantity such as \"512m\" or \"2g\""),
+                )
+            })?;
+        }
+        if self.resources.max_pids == Some(0) {
+            return Err(invalid("resources.max_pids", "must be at least 1"));
+        }
+        for (i, cap) in self.capabilities.add.iter().enumerate() {
+            if cap.is_empty() || !cap.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+                return Err(invalid(
+                    &format!("capabilities.add[{i}]"),
+                    format!("'{cap}' is not a capability name such as NET_BIND_SERVICE"),
+                ));
+            }
+        }
+        for (i, mount) in self.filesystem.allowed_mounts.iter().enumerate() {
+            if !mount.starts_with('/') || mount == "/" || mount.contains("..") {
+                return Err(invalid(
+                    &format!("filesystem.allowed_mounts[{i}]"),
+                    format!("'{mount}' must be an absolute path below /"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn to_wit(&self) -> wit::GuardrailProfile {
+        wit::GuardrailProfile {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            recommended_backends: self.recommended_backends.clone(),
+            network: wit::NetworkPolicy {
+                egress_allowed: self.network.egress_allowed,
+                allowed_hosts: self.network.allowed_hosts.clone(),
+                ingress_ports: self.network.ingress_ports.clone(),
+            },
+            filesystem: wit::FilesystemPolicy {
+                read_only_root: self.filesystem.read_only_root,
+                allowed_mounts: self.filesystem.allowed_mounts.clone(),
+            },
+            capabilities: wit::CapabilityPolicy {
+                drop_all: self.capabilities.drop_all,
+                add: self.capabilities.add.clone(),
+            },
+            resources: wit::ResourceLimits {
+                max_cpu_millis: self.resources.max_cpu.as_deref().and_then(parse_cpu),
+                max_memory_bytes: self.resources.max_memory.as_deref().and_then(parse_memory),
+                max_pids: self.resources.max_pids,
+            },
+            seccomp: self.seccomp.clone(),
+            apparmor: self.apparmor.clone(),
+        }
+    }
+
+    /// The starting point of policy evaluation: the profile's own values.
+    pub fn initial_guardrails(&self) -> wit::EffectiveGuardrails {
+        let p = self.to_wit();
+        wit::EffectiveGuardrails {
+            profile: p.name,
+            network: p.network,
+            filesystem: p.filesystem,
+            capabilities: p.capabilities,
+            cpu_millis: p.resources.max_cpu_millis,
+            memory_bytes: p.resources.max_memory_bytes,
+            pids: p.resources.max_pids,
+            seccomp: p.seccomp,
+            apparmor: p.apparmor,
+        }
+    }
+
+    /// The fields a compatibility report covers, with whether the profile sets them.
+    pub fn reported_fields(&self) -> Vec<(&'static str, bool)> {
+        vec![
+            ("network.egress_allowed", true),
+            (
+                "network.allowed_hosts",
+                !self.network.allowed_hosts.is_empty(),
+            ),
+            (
+                "network.ingress_ports",
+                !self.network.ingress_ports.is_empty(),
+            ),
+            ("filesystem.read_only_root", self.filesystem.read_only_root),
+            (
+                "filesystem.allowed_mounts",
+                !self.filesystem.allowed_mounts.is_empty(),
+            ),
+            ("capabilities.drop_all", self.capabilities.drop_all),
+            ("capabilities.add", !self.capabilities.add.is_empty()),
+            ("resources.max_cpu", self.resources.max_cpu.is_some()),
+            ("resources.max_memory", self.resources.max_memory.is_some()),
+            ("resources.max_pids", self.resources.max_pids.is_some()),
+            ("seccomp", self.seccomp.is_some()),
+            ("apparmor", self.apparmor.is_some()),
+        ]
+    }
+}
+
+pub fn is_valid_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// The seed's four presets, exactly as it defines them.
+pub fn presets() -> BTreeMap<String, Profile> {
+    const PRESETS: &str = include_str!("../defaults/guardrails.yaml");
+    let mut profiles: BTreeMap<String, Profile> =
+        serde_yaml_ng::from_str(PRESETS).expect("embedded guardrail presets are valid YAML");
+    for (name, profile) in &mut profiles {
+        profile.name = name.clone();
+    }
+    profiles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_parse_like_docker() {
+        assert_eq!(parse_cpu("0.5"), Some(500));
+        assert_eq!(parse_cpu("2"), Some(2000));
+        assert_eq!(parse_cpu("250m"), Some(250));
+        assert_eq!(parse_cpu("0"), None);
+        assert_eq!(parse_cpu("lots"), None);
+        assert_eq!(parse_memory("512m"), Some(512 << 20));
+        assert_eq!(parse_memory("2g"), Some(2 << 30));
+        assert_eq!(parse_memory("256Mi"), Some(256 << 20));
+        assert_eq!(parse_memory("1024"), Some(1024));
+        assert_eq!(parse_memory("12x"), None);
+        assert_eq!(parse_memory(""), None);
+    }
+
+    #[test]
+    fn presets_are_the_seeds_four() {
+        let p = presets();
+        assert_eq!(
+            p.keys().collect::<Vec<_>>(),
+            ["airgapped", "restricted", "standard", "unrestricted"]
+        );
+        let r = &p["restricted"];
+        assert!(!r.network.egress_allowed);
+        assert_eq!(r.network.ingress_ports, [8080]);
+        assert!(r.filesystem.read_only_root && r.capabilities.drop_all);
+        assert_eq!(r.resources.max_pids, Some(50));
+        assert_eq!(r.resources.max_memory.as_deref(), Some("256m"));
+        assert_eq!(r.apparmor.as_deref(), Some("mcp-restricted"));
+        assert_eq!(p["standard"].capabilities.add, ["NET_BIND_SERVICE"]);
+        assert_eq!(p["airgapped"].resources.max_memory.as_deref(), Some("128m"));
+        for profile in p.values() {
+            profile.validate().unwrap();
+        }
+    }
+}

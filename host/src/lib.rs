@@ -1,0 +1,13 @@
+//! mcp-runtime: a secure runtime for MCP servers. Backends, guardrail policies
+//! and approval rules are WebAssembly components (see `wit/`); this crate is
+//! the host that loads them and serves the HTTP API.
+
+pub mod api;
+pub mod capabilities;
+pub mod catalog;
+pub mod config;
+pub mod guardrails;
+pub mod mcp_client;
+pub mod plugins;
+pub mod runtime;
+pub mod store;

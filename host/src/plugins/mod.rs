@@ -1,0 +1,471 @@
+//! The WebAssembly plugin host. One engine; each component compiled once and
+//! cached as a precompiled artifact keyed by its content hash; every call in a
+//! fresh store with a memory limit, a fuel (CPU) budget and a wall-clock
+//! timeout, so a plugin that traps, loops or hoards memory fails that one call.
+
+pub mod bindings;
+mod manifest;
+
+pub use manifest::{Grant, PluginKind, PluginLimits, PluginManifest};
+
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::capabilities::{self, ContainerEngine};
+use bindings::backend_world::RuntimeBackendPre;
+use bindings::policy_world::GuardrailPolicyPre;
+
+/// Fuel units per millisecond of guest CPU: roughly one per wasm instruction.
+const FUEL_PER_MS: u64 = 1_000_000;
+/// How often a running guest yields to the async runtime, so timeouts fire.
+const FUEL_YIELD_INTERVAL: u64 = 100_000;
+/// Concurrent plugin instances the pooling allocator holds slots for.
+const POOL_INSTANCES: u32 = 128;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("plugin '{plugin}' could not be loaded: {reason}")]
+    Load { plugin: String, reason: String },
+    #[error("plugin '{plugin}' imports '{interface}', which its manifest does not grant")]
+    NotGranted { plugin: String, interface: String },
+    #[error("plugin '{plugin}' exceeded its memory limit of {limit_mb} MB")]
+    MemoryExhausted { plugin: String, limit_mb: u32 },
+    #[error("plugin '{plugin}' exceeded its CPU budget of {cpu_ms} ms")]
+    CpuBudget { plugin: String, cpu_ms: u64 },
+    #[error("plugin '{plugin}' timed out after {timeout_ms} ms")]
+    Timeout { plugin: String, timeout_ms: u64 },
+    #[error("plugin '{plugin}' trapped: {reason}")]
+    Trapped { plugin: String, reason: String },
+    #[error("no {kind} plugin named '{plugin}'")]
+    Missing { plugin: String, kind: &'static str },
+}
+
+/// What every store of one plugin shares: identity, settings and granted capabilities.
+pub struct PluginContext {
+    pub id: String,
+    pub settings: String,
+    pub store: Arc<crate::store::Store>,
+    pub engine: Option<Arc<ContainerEngine>>,
+}
+
+/// Per-call state: lives exactly as long as one call's store.
+pub struct PluginState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    pub ctx: Arc<PluginContext>,
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Refuses growth past the plugin's limit and remembers that it did, so the
+/// failure is reported as what it is rather than as the guest's abort.
+struct MemoryLimiter {
+    max_bytes: usize,
+    exceeded: bool,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.exceeded = true;
+            return Err(wasmtime::Error::msg("memory limit exceeded"));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+pub struct PluginHost {
+    engine: Engine,
+    cache_dir: PathBuf,
+    store: Arc<crate::store::Store>,
+    container_engine: Option<Arc<ContainerEngine>>,
+}
+
+/// A loaded plugin, ready to instantiate cheaply for each call.
+pub struct Plugin {
+    pub manifest: PluginManifest,
+    /// Hex SHA-256 of the component file.
+    pub hash: String,
+    engine: Engine,
+    ctx: Arc<PluginContext>,
+    pre: WorldPre,
+}
+
+enum WorldPre {
+    Backend(RuntimeBackendPre<PluginState>),
+    Policy(GuardrailPolicyPre<PluginState>),
+    /// Loaded and checked; evaluated once the approval workflow lands.
+    Approval,
+}
+
+impl PluginHost {
+    pub fn new(
+        cache_dir: PathBuf,
+        store: Arc<crate::store::Store>,
+        container_engine: Option<Arc<ContainerEngine>>,
+    ) -> anyhow::Result<Self> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(POOL_INSTANCES)
+            .total_core_instances(POOL_INSTANCES * 4)
+            .total_memories(POOL_INSTANCES * 2)
+            .total_tables(POOL_INSTANCES * 2)
+            .max_memory_size(manifest::MAX_PLUGIN_MEMORY_MB as usize * (1 << 20));
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .memory_reservation(1 << 30)
+            .memory_guard_size(32 << 20)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine =
+            Engine::new(&config).map_err(|e| anyhow::anyhow!("creating the wasm engine: {e:#}"))?;
+        std::fs::create_dir_all(&cache_dir)?;
+        Ok(PluginHost {
+            engine,
+            cache_dir,
+            store,
+            container_engine,
+        })
+    }
+
+    pub fn load(
+        &self,
+        manifest: &PluginManifest,
+        plugin_dir: &Path,
+    ) -> Result<Plugin, PluginError> {
+        let id = manifest.id.clone();
+        let fail = |reason: String| PluginError::Load {
+            plugin: id.clone(),
+            reason,
+        };
+        let path = if manifest.path.components().count() == 1 {
+            plugin_dir.join(&manifest.path)
+        } else {
+            manifest.path.clone()
+        };
+        let bytes = std::fs::read(&path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+        let hash = hex::encode(Sha256::digest(&bytes));
+        if let Some(pin) = &manifest.sha256 {
+            if !pin.eq_ignore_ascii_case(&hash) {
+                return Err(fail(format!("sha256 is {hash}, the manifest pins {pin}")));
+            }
+        }
+        let component = self
+            .compile_cached(&bytes, &hash)
+            .map_err(|e| fail(format!("{e:#}")))?;
+        check_grants(&self.engine, &component, manifest)?;
+
+        let linker = self.linker(manifest).map_err(|e| fail(format!("{e:#}")))?;
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| fail(format!("{e:#}")))?;
+        let wrong_world = |e: wasmtime::Error| {
+            fail(format!(
+                "does not export the {} world: {e:#}",
+                manifest.kind.world()
+            ))
+        };
+        let pre = match manifest.kind {
+            PluginKind::RuntimeBackend => {
+                WorldPre::Backend(RuntimeBackendPre::new(instance_pre).map_err(wrong_world)?)
+            }
+            PluginKind::GuardrailPolicy => {
+                WorldPre::Policy(GuardrailPolicyPre::new(instance_pre).map_err(wrong_world)?)
+            }
+            PluginKind::ApprovalRule => {
+                bindings::approval_world::ApprovalRulePre::new(instance_pre)
+                    .map_err(wrong_world)?;
+                WorldPre::Approval
+            }
+        };
+        let needs_engine = manifest.grants.contains(&Grant::ContainerEngine);
+        let ctx = Arc::new(PluginContext {
+            id: manifest.id.clone(),
+            settings: manifest.settings.to_string(),
+            store: self.store.clone(),
+            engine: if needs_engine {
+                self.container_engine.clone()
+            } else {
+                None
+            },
+        });
+        tracing::info!(plugin = %manifest.id, world = manifest.kind.world(), %hash, "plugin loaded");
+        Ok(Plugin {
+            manifest: manifest.clone(),
+            hash,
+            engine: self.engine.clone(),
+            ctx,
+            pre,
+        })
+    }
+
+    /// Compiles once per content hash and engine build; later loads map the artifact.
+    fn compile_cached(&self, bytes: &[u8], hash: &str) -> wasmtime::Result<Component> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut h);
+        let artifact = self
+            .cache_dir
+            .join(format!("{hash}-{:016x}.cwasm", h.finish()));
+        if artifact.exists() {
+            // SAFETY: the artifact was written by `precompile_component` of an
+            // engine with the same compatibility hash, in our own data dir.
+            match unsafe { Component::deserialize_file(&self.engine, &artifact) } {
+                Ok(component) => return Ok(component),
+                Err(e) => {
+                    tracing::warn!(artifact = %artifact.display(), "recompiling unusable artifact: {e:#}")
+                }
+            }
+        }
+        let compiled = self.engine.precompile_component(bytes)?;
+        let tmp = artifact.with_extension("tmp");
+        std::fs::write(&tmp, &compiled)?;
+        std::fs::rename(&tmp, &artifact)?;
+        // SAFETY: as above; written just now.
+        Ok(unsafe { Component::deserialize_file(&self.engine, &artifact)? })
+    }
+
+    /// A linker with sandboxed WASI, `types` and `config`, plus exactly the granted interfaces.
+    fn linker(&self, manifest: &PluginManifest) -> wasmtime::Result<Linker<PluginState>> {
+        let mut linker = Linker::new(&self.engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        capabilities::link_always(&mut linker)?;
+        for grant in &manifest.grants {
+            capabilities::link_grant(&mut linker, *grant)?;
+        }
+        Ok(linker)
+    }
+}
+
+/// Refuses a component that imports a host interface it was not granted,
+/// naming the interface (the linker would too, less clearly).
+fn check_grants(
+    engine: &Engine,
+    component: &Component,
+    manifest: &PluginManifest,
+) -> Result<(), PluginError> {
+    for (name, _) in component.component_type().imports(engine) {
+        let interface = name.split('@').next().unwrap_or(name);
+        let allowed = match interface.strip_prefix("mcp-runtime:plugin/") {
+            Some("types" | "config") => true,
+            Some(other) => manifest.grants.iter().any(|g| g.interface() == other),
+            // Sandboxed WASI: no preopened files, no sockets, no environment.
+            None => interface.starts_with("wasi:") && !interface.starts_with("wasi:http/"),
+        };
+        if !allowed {
+            return Err(PluginError::NotGranted {
+                plugin: manifest.id.clone(),
+                interface: name.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Plugin {
+    fn new_store(&self) -> Result<Store<PluginState>, PluginError> {
+        let limits = self.manifest.limits;
+        let state = PluginState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                max_bytes: limits.memory_mb as usize * (1 << 20),
+                exceeded: false,
+            },
+            ctx: self.ctx.clone(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let configured = store
+            .set_fuel(limits.cpu_ms.saturating_mul(FUEL_PER_MS))
+            .and_then(|_| store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL)));
+        configured.map_err(|e| self.trapped(e))?;
+        Ok(store)
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.manifest.limits.timeout_ms)
+    }
+
+    /// Turns a call's outcome into a clear, plugin-named error.
+    fn finish<R>(
+        &self,
+        outcome: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
+        store: &Store<PluginState>,
+    ) -> Result<R, PluginError> {
+        let plugin = self.manifest.id.clone();
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Err(_) => Err(PluginError::Timeout {
+                plugin,
+                timeout_ms: self.manifest.limits.timeout_ms,
+            }),
+            Ok(Err(_)) if store.data().limiter.exceeded => Err(PluginError::MemoryExhausted {
+                plugin,
+                limit_mb: self.manifest.limits.memory_mb,
+            }),
+            Ok(Err(e)) if matches!(e.downcast_ref::<Trap>(), Some(Trap::OutOfFuel)) => {
+                Err(PluginError::CpuBudget {
+                    plugin,
+                    cpu_ms: self.manifest.limits.cpu_ms,
+                })
+            }
+            Ok(Err(e)) => Err(self.trapped(e)),
+        }
+    }
+
+    fn trapped(&self, e: wasmtime::Error) -> PluginError {
+        // `Display` of a wasmtime error is only its backtrace header; the cause is at the root.
+        let reason = match e.downcast_ref::<Trap>() {
+            Some(trap) => trap.to_string(),
+            None => e.root_cause().to_string(),
+        };
+        PluginError::Trapped {
+            plugin: self.manifest.id.clone(),
+            reason,
+        }
+    }
+
+    pub fn world(&self) -> &'static str {
+        self.manifest.kind.world()
+    }
+}
+
+/// Instantiates the plugin in a fresh store, calls one export under the
+/// plugin's limits and classifies any failure.
+macro_rules! invoke {
+    ($plugin:expr, $pre:ident, $accessor:ident . $call:ident ( $($arg:expr),* )) => {{
+        let plugin: &Plugin = $plugin;
+        let WorldPre::$pre(pre) = &plugin.pre else {
+            return Err(PluginError::Missing { plugin: plugin.manifest.id.clone(), kind: stringify!($pre) });
+        };
+        let mut store = plugin.new_store()?;
+        let outcome = tokio::time::timeout(plugin.timeout(), async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.$accessor().$call(&mut store, $($arg),*).await
+        })
+        .await;
+        plugin.finish(outcome, &store)
+    }};
+}
+
+use bindings::backend::{BackendError, Deployed, DeploymentStatus, Prepared};
+use bindings::policy::{PolicyInput, PolicyOutput};
+use bindings::types::{BackendCapabilities, Denial, DeployRequest, EffectiveGuardrails, Warning};
+
+/// Calls of the `runtime-backend` world. Outer `Result`: the plugin failed;
+/// inner: the backend answered with an error.
+impl Plugin {
+    pub async fn capabilities(&self) -> Result<BackendCapabilities, PluginError> {
+        invoke!(
+            self,
+            Backend,
+            mcp_runtime_plugin_backend.call_capabilities()
+        )
+    }
+
+    pub async fn validate(
+        &self,
+        r: &DeployRequest,
+        g: &EffectiveGuardrails,
+    ) -> Result<Result<Vec<Warning>, BackendError>, PluginError> {
+        invoke!(
+            self,
+            Backend,
+            mcp_runtime_plugin_backend.call_validate(r, g)
+        )
+    }
+
+    pub async fn prepare(
+        &self,
+        r: &DeployRequest,
+    ) -> Result<Result<Prepared, BackendError>, PluginError> {
+        invoke!(self, Backend, mcp_runtime_plugin_backend.call_prepare(r))
+    }
+
+    pub async fn deploy(
+        &self,
+        r: &DeployRequest,
+        g: &EffectiveGuardrails,
+        image: &str,
+    ) -> Result<Result<Deployed, BackendError>, PluginError> {
+        invoke!(
+            self,
+            Backend,
+            mcp_runtime_plugin_backend.call_deploy(r, g, image)
+        )
+    }
+
+    pub async fn status(
+        &self,
+        handle: &str,
+    ) -> Result<Result<DeploymentStatus, BackendError>, PluginError> {
+        invoke!(
+            self,
+            Backend,
+            mcp_runtime_plugin_backend.call_status(handle)
+        )
+    }
+
+    pub async fn stop(&self, handle: &str) -> Result<Result<(), BackendError>, PluginError> {
+        invoke!(self, Backend, mcp_runtime_plugin_backend.call_stop(handle))
+    }
+
+    pub async fn start(&self, handle: &str) -> Result<Result<(), BackendError>, PluginError> {
+        invoke!(self, Backend, mcp_runtime_plugin_backend.call_start(handle))
+    }
+
+    pub async fn remove(&self, handle: &str) -> Result<Result<(), BackendError>, PluginError> {
+        invoke!(
+            self,
+            Backend,
+            mcp_runtime_plugin_backend.call_remove(handle)
+        )
+    }
+
+    pub async fn logs(
+        &self,
+        handle: &str,
+        tail: u32,
+    ) -> Result<Result<String, BackendError>, PluginError> {
+        invoke!(
+            self,
+            Backend,
+            mcp_runtime_plugin_backend.call_logs(handle, tail)
+        )
+    }
+
+    /// The `guardrail-policy` world's one call.
+    pub async fn evaluate(
+        &self,
+        input: &PolicyInput,
+    ) -> Result<Result<PolicyOutput, Denial>, PluginError> {
+        invoke!(self, Policy, mcp_runtime_plugin_policy.call_evaluate(input))
+    }
+}

@@ -1,0 +1,941 @@
+//! Deployments: from a request to a connected MCP server and back.
+//!
+//! A request is checked in full before anything is stored (catalog entry,
+//! backend, profile, resources, the guardrail policy chain, the backend's own
+//! validation). Then the deployment is recorded as `pending` and driven in the
+//! background: pending → pulling → starting → running → connected, or error.
+//! Every state change is one store transaction with its event.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::Instrument;
+
+use crate::capabilities::ContainerEngine;
+use crate::catalog::CatalogEntry;
+use crate::config::RuntimeConfig;
+use crate::guardrails::{self, Profile};
+use crate::mcp_client::McpSession;
+use crate::plugins::bindings::backend::{BackendError, DeploymentStatus};
+use crate::plugins::bindings::policy::PolicyInput;
+use crate::plugins::bindings::types as wit;
+use crate::plugins::{Plugin, PluginError};
+use crate::store::{NewEvent, Store, StoreError, Table};
+
+/// How long a started server may take to be running and to answer MCP.
+const START_DEADLINE: Duration = Duration::from_secs(60);
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How often the health watch looks at deployments that should be running.
+pub const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("backend: {0}")]
+    Backend(String),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> RuntimeError {
+    RuntimeError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+impl From<BackendError> for RuntimeError {
+    fn from(e: BackendError) -> Self {
+        match e {
+            BackendError::Invalid(d) => RuntimeError::Invalid {
+                field: d.field,
+                reason: d.reason,
+            },
+            BackendError::NotFound(m) => RuntimeError::Backend(format!("not found: {m}")),
+            BackendError::Unavailable(m) => RuntimeError::Unavailable(m),
+            BackendError::Failed(m) => RuntimeError::Backend(m),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Pending,
+    Pulling,
+    Building,
+    Starting,
+    Running,
+    Connected,
+    Stopped,
+    Error,
+}
+
+/// `POST /runtimes/deploy`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployBody {
+    pub slug: String,
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// Overrides the catalog entry's guardrails profile.
+    #[serde(default)]
+    pub profile: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub resources: ResourceRequest,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceRequest {
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    pub pids: Option<u32>,
+    pub min_scale: Option<u32>,
+    pub max_scale: Option<u32>,
+    pub visibility: Option<wit::Visibility>,
+}
+
+/// A deployment as stored and as `GET /runtimes/{id}` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deployment {
+    pub id: String,
+    pub slug: String,
+    pub backend: String,
+    pub profile: String,
+    pub status: State,
+    #[serde(default)]
+    pub status_message: Option<String>,
+    /// What the owner asked for last: the health watch restores it.
+    pub desired_running: bool,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub restart_count: u32,
+    #[serde(default)]
+    pub tools: Vec<String>,
+    pub guardrails_applied: wit::EffectiveGuardrails,
+    pub guardrails_warnings: Vec<wit::Warning>,
+    pub requested_by: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// The request as the backend saw it (catalog entry at deploy time included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<wit::DeployRequest>,
+    /// The backend's opaque reference; private to the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+}
+
+impl Deployment {
+    /// The API's view: environment values are secrets, only their names are shown.
+    pub fn public_view(&self) -> serde_json::Value {
+        let mut view = serde_json::to_value(self).unwrap_or_default();
+        if let Some(obj) = view.as_object_mut() {
+            obj.remove("handle");
+            let env: Vec<String> = self
+                .request
+                .as_ref()
+                .map(|r| r.env.iter().map(|(k, _)| k.clone()).collect())
+                .unwrap_or_default();
+            if let Some(request) = obj.get_mut("request").and_then(|r| r.as_object_mut()) {
+                request.insert("env".into(), serde_json::json!(env));
+            }
+        }
+        view
+    }
+}
+
+/// The outcome of checking a request: everything needed to deploy it.
+pub struct Checked {
+    pub request: wit::DeployRequest,
+    pub guardrails: wit::EffectiveGuardrails,
+    pub warnings: Vec<wit::Warning>,
+}
+
+pub struct Runtime {
+    pub store: Arc<Store>,
+    pub config: RuntimeConfig,
+    /// Every loaded plugin, by id.
+    pub plugins: BTreeMap<String, Arc<Plugin>>,
+    /// Backend name → its plugin; absent when its engine is unreachable.
+    backends: HashMap<String, Arc<Plugin>>,
+    /// Why a configured backend is unavailable.
+    unavailable: HashMap<String, String>,
+    /// The default evaluator first, then the configured chain.
+    policy_chain: Vec<Arc<Plugin>>,
+    pub engine: Option<Arc<ContainerEngine>>,
+    http: reqwest::Client,
+    /// One lock per deployment: lifecycle operations on it never interleave.
+    locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+pub const DEFAULT_EVALUATOR: &str = "default-guardrails";
+
+impl Runtime {
+    pub fn new(
+        store: Arc<Store>,
+        config: RuntimeConfig,
+        plugins: BTreeMap<String, Arc<Plugin>>,
+        engine: Option<Arc<ContainerEngine>>,
+        engine_error: Option<String>,
+    ) -> Result<Runtime, RuntimeError> {
+        let mut backends = HashMap::new();
+        let mut unavailable = HashMap::new();
+        for (name, backend) in config.backends.iter().filter(|(_, b)| b.enabled) {
+            let plugin = plugins
+                .get(&backend.plugin)
+                .cloned()
+                .ok_or_else(|| RuntimeError::NotFound(format!("plugin '{}'", backend.plugin)))?;
+            let needs_engine = plugin
+                .manifest
+                .grants
+                .contains(&crate::plugins::Grant::ContainerEngine);
+            match (needs_engine, &engine_error) {
+                (true, Some(reason)) => {
+                    unavailable.insert(name.clone(), reason.clone());
+                }
+                _ => {
+                    backends.insert(name.clone(), plugin);
+                }
+            }
+        }
+        let mut policy_chain = Vec::new();
+        for id in
+            std::iter::once(DEFAULT_EVALUATOR).chain(config.policy_chain.iter().map(String::as_str))
+        {
+            let plugin = plugins
+                .get(id)
+                .cloned()
+                .ok_or_else(|| RuntimeError::NotFound(format!("policy plugin '{id}'")))?;
+            policy_chain.push(plugin);
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
+        Ok(Runtime {
+            store,
+            config,
+            plugins,
+            backends,
+            unavailable,
+            policy_chain,
+            engine,
+            http,
+            locks: Default::default(),
+        })
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Names of configured backends with their availability.
+    pub fn backend_names(&self) -> Vec<(String, Option<String>)> {
+        let mut names: Vec<_> = self.backends.keys().map(|n| (n.clone(), None)).collect();
+        names.extend(
+            self.unavailable
+                .iter()
+                .map(|(n, why)| (n.clone(), Some(why.clone()))),
+        );
+        names.sort();
+        names
+    }
+
+    pub fn backend(&self, name: &str) -> Result<&Arc<Plugin>, RuntimeError> {
+        if let Some(plugin) = self.backends.get(name) {
+            return Ok(plugin);
+        }
+        match self.unavailable.get(name) {
+            Some(why) => Err(RuntimeError::Unavailable(format!(
+                "backend '{name}' is unavailable: {why}"
+            ))),
+            None => Err(invalid(
+                "backend",
+                format!("no enabled backend named '{name}'"),
+            )),
+        }
+    }
+
+    pub fn profile(&self, name: &str) -> Result<Option<Profile>, RuntimeError> {
+        Ok(self.store.get(Table::Guardrails, name)?)
+    }
+
+    fn lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .expect("lock map poisoned")
+            .entry(id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Runs the policy chain over a request: effective guardrails and warnings, or a denial.
+    pub async fn evaluate_policies(
+        &self,
+        request: &wit::DeployRequest,
+        profile: &Profile,
+        capabilities: &wit::BackendCapabilities,
+    ) -> Result<(wit::EffectiveGuardrails, Vec<wit::Warning>), RuntimeError> {
+        self.evaluate_chain(&self.policy_chain, request, profile, capabilities)
+            .await
+    }
+
+    async fn evaluate_chain(
+        &self,
+        chain: &[Arc<Plugin>],
+        request: &wit::DeployRequest,
+        profile: &Profile,
+        capabilities: &wit::BackendCapabilities,
+    ) -> Result<(wit::EffectiveGuardrails, Vec<wit::Warning>), RuntimeError> {
+        let mut input = PolicyInput {
+            request: request.clone(),
+            profile: profile.to_wit(),
+            capabilities: *capabilities,
+            effective: profile.initial_guardrails(),
+            warnings: Vec::new(),
+        };
+        for policy in chain {
+            match policy.evaluate(&input).await? {
+                Ok(out) => {
+                    input.effective = out.effective;
+                    input.warnings = out.warnings;
+                }
+                Err(denial) => {
+                    return Err(RuntimeError::Invalid {
+                        field: denial.field,
+                        reason: denial.reason,
+                    })
+                }
+            }
+        }
+        Ok((input.effective, input.warnings))
+    }
+
+    /// Checks a deploy request in full; nothing is stored or created.
+    pub async fn check(
+        &self,
+        body: &DeployBody,
+        id: &str,
+        actor: Option<&str>,
+    ) -> Result<Checked, RuntimeError> {
+        let entry: CatalogEntry = self
+            .store
+            .get(Table::Catalog, &body.slug)?
+            .ok_or_else(|| invalid("slug", format!("no catalog entry '{}'", body.slug)))?;
+        let backend_name = body
+            .backend
+            .clone()
+            .unwrap_or_else(|| self.config.default_backend.clone());
+        if !entry.supported_backends.contains(&backend_name) {
+            return Err(invalid(
+                "backend",
+                format!(
+                    "'{}' supports {:?}, not '{backend_name}'",
+                    entry.slug, entry.supported_backends
+                ),
+            ));
+        }
+        let backend = self.backend(&backend_name)?;
+        let profile_name = body
+            .profile
+            .clone()
+            .unwrap_or_else(|| entry.guardrails_profile.clone());
+        let profile = self
+            .profile(&profile_name)?
+            .ok_or_else(|| invalid("profile", format!("no guardrails profile '{profile_name}'")))?;
+        for key in body.env.keys() {
+            if !is_env_name(key) {
+                return Err(invalid(
+                    &format!("env.{key}"),
+                    "not a valid environment variable name",
+                ));
+            }
+        }
+        let resources = self.resources(&body.resources, &backend_name, &profile)?;
+        let mut env: BTreeMap<String, String> = entry.environment.clone();
+        env.extend(body.env.clone());
+        let request = wit::DeployRequest {
+            deployment_id: id.to_string(),
+            backend: backend_name,
+            entry: entry.to_wit(),
+            env: env.into_iter().collect(),
+            resources,
+            requested_by: actor.map(String::from),
+        };
+        let capabilities = backend.capabilities().await?;
+        let (guardrails, mut warnings) = self
+            .evaluate_policies(&request, &profile, &capabilities)
+            .await?;
+        warnings.extend(backend.validate(&request, &guardrails).await??);
+        Ok(Checked {
+            request,
+            guardrails,
+            warnings,
+        })
+    }
+
+    /// Requested resources in host units; unset ones take the backend's
+    /// defaults where those are within the profile's maxima.
+    fn resources(
+        &self,
+        asked: &ResourceRequest,
+        backend: &str,
+        profile: &Profile,
+    ) -> Result<wit::RequestedResources, RuntimeError> {
+        let cpu = match &asked.cpu {
+            Some(c) => Some(guardrails::parse_cpu(c).ok_or_else(|| {
+                invalid(
+                    "resources.cpu",
+                    format!("'{c}' is not a CPU quantity such as \"0.5\""),
+                )
+            })?),
+            None => None,
+        };
+        let memory = match &asked.memory {
+            Some(m) => Some(guardrails::parse_memory(m).ok_or_else(|| {
+                invalid(
+                    "resources.memory",
+                    format!("'{m}' is not a memory quantity such as \"256m\""),
+                )
+            })?),
+            None => None,
+        };
+        if asked.pids == Some(0) {
+            return Err(invalid("resources.pids", "must be at least 1"));
+        }
+        if let (Some(min), Some(max)) = (asked.min_scale, asked.max_scale) {
+            if min > max {
+                return Err(invalid("resources.min_scale", "must not exceed max_scale"));
+            }
+        }
+        let defaults = self
+            .config
+            .backends
+            .get(backend)
+            .map(|b| b.default_limits.clone())
+            .unwrap_or_default();
+        let limits = profile.to_wit().resources;
+        let within = |d: Option<u64>, max: Option<u64>| d.filter(|d| max.is_none_or(|m| *d <= m));
+        Ok(wit::RequestedResources {
+            cpu_millis: cpu.or_else(|| {
+                let d = defaults
+                    .cpu
+                    .as_deref()
+                    .and_then(guardrails::parse_cpu)
+                    .map(u64::from);
+                within(d, limits.max_cpu_millis.map(u64::from)).map(|v| v as u32)
+            }),
+            memory_bytes: memory.or_else(|| {
+                within(
+                    defaults
+                        .memory
+                        .as_deref()
+                        .and_then(guardrails::parse_memory),
+                    limits.max_memory_bytes,
+                )
+            }),
+            pids: asked.pids.or_else(|| {
+                within(defaults.pids.map(u64::from), limits.max_pids.map(u64::from))
+                    .map(|v| v as u32)
+            }),
+            min_scale: asked.min_scale,
+            max_scale: asked.max_scale,
+            visibility: asked.visibility,
+        })
+    }
+
+    /// Records a checked request as `pending` and starts driving it.
+    pub fn accept(
+        self: &Arc<Self>,
+        checked: Checked,
+        profile: String,
+    ) -> Result<Deployment, RuntimeError> {
+        let now = chrono::Utc::now();
+        let r = &checked.request;
+        let deployment = Deployment {
+            id: r.deployment_id.clone(),
+            slug: r.entry.slug.clone(),
+            backend: r.backend.clone(),
+            profile,
+            status: State::Pending,
+            status_message: None,
+            desired_running: true,
+            endpoint: None,
+            image: None,
+            restart_count: 0,
+            tools: Vec::new(),
+            guardrails_applied: checked.guardrails,
+            guardrails_warnings: checked.warnings,
+            requested_by: r.requested_by.clone(),
+            created_at: now,
+            updated_at: now,
+            request: Some(checked.request.clone()),
+            handle: None,
+        };
+        let mut event = NewEvent::for_deployment(
+            "deployment.requested",
+            &deployment.id,
+            serde_json::json!({"slug": deployment.slug, "backend": deployment.backend, "profile": deployment.profile,
+                               "guardrails_applied": deployment.guardrails_applied, "guardrails_warnings": deployment.guardrails_warnings}),
+        );
+        event.actor = deployment.requested_by.clone();
+        self.store
+            .create(Table::Deployments, &deployment.id, &deployment, event)?;
+        let runtime = self.clone();
+        let id = deployment.id.clone();
+        tokio::spawn(
+            async move { runtime.drive_new(&id).await }
+                .instrument(tracing::info_span!("deployment", id = %deployment.id)),
+        );
+        Ok(deployment)
+    }
+
+    pub fn get(&self, id: &str) -> Result<Deployment, RuntimeError> {
+        self.store
+            .get(Table::Deployments, id)?
+            .ok_or_else(|| RuntimeError::NotFound(format!("deployment '{id}'")))
+    }
+
+    pub fn list(&self) -> Result<Vec<Deployment>, RuntimeError> {
+        Ok(self.store.list(Table::Deployments)?)
+    }
+
+    /// Moves a deployment to `state`, recording the event.
+    fn transition(
+        &self,
+        id: &str,
+        state: State,
+        message: Option<String>,
+        change: impl FnOnce(&mut Deployment),
+    ) -> Result<Deployment, RuntimeError> {
+        let deployment = self
+            .store
+            .update(Table::Deployments, id, |d: &mut Deployment| {
+                let from = d.status;
+                d.status = state;
+                d.status_message = message.clone();
+                d.updated_at = chrono::Utc::now();
+                change(d);
+                Some(NewEvent::for_deployment(
+                    "deployment.state",
+                    id,
+                    serde_json::json!({"from": from, "to": state, "message": message}),
+                ))
+            })?;
+        tracing::info!(deployment = id, state = ?state, message = message.as_deref().unwrap_or(""), "state changed");
+        Ok(deployment)
+    }
+
+    fn fail(&self, id: &str, reason: String) {
+        tracing::warn!(deployment = id, "{reason}");
+        if let Err(e) = self.transition(id, State::Error, Some(reason), |_| {}) {
+            tracing::error!(deployment = id, "cannot record failure: {e}");
+        }
+    }
+
+    /// pending → pulling → starting → running → connected.
+    async fn drive_new(&self, id: &str) {
+        let lock = self.lock(id);
+        let _guard = lock.lock().await;
+        if let Err(e) = self.try_drive_new(id).await {
+            self.fail(id, e.to_string());
+        }
+    }
+
+    async fn try_drive_new(&self, id: &str) -> Result<(), RuntimeError> {
+        let d = self.get(id)?;
+        let request = d
+            .request
+            .clone()
+            .ok_or_else(|| RuntimeError::Conflict("deployment has no request".into()))?;
+        let backend = self.backend(&d.backend)?.clone();
+        let preparing = match request.entry.source {
+            wit::Source::Github(_) => State::Building,
+            _ => State::Pulling,
+        };
+        self.transition(id, preparing, None, |_| {})?;
+        let prepared = backend.prepare(&request).await??;
+        self.transition(id, State::Starting, None, |d| {
+            d.image = Some(prepared.image.clone());
+            d.guardrails_warnings.extend(prepared.warnings.clone());
+        })?;
+        let deployed = backend
+            .deploy(&request, &d.guardrails_applied, &prepared.image)
+            .await??;
+        self.store
+            .update(Table::Deployments, id, |d: &mut Deployment| {
+                d.handle = Some(deployed.handle.clone());
+                d.guardrails_warnings.extend(deployed.warnings.clone());
+                Some(NewEvent::for_deployment(
+                    "deployment.created",
+                    id,
+                    serde_json::json!({"warnings": deployed.warnings}),
+                ))
+            })?;
+        self.await_connected(id, &backend, &deployed.handle).await
+    }
+
+    /// Waits for running, then proves the server speaks MCP.
+    async fn await_connected(
+        &self,
+        id: &str,
+        backend: &Plugin,
+        handle: &str,
+    ) -> Result<(), RuntimeError> {
+        let deadline = tokio::time::Instant::now() + START_DEADLINE;
+        let status = loop {
+            let status = backend.status(handle).await??;
+            match status.state {
+                wit::DeploymentState::Running if status.endpoint.is_some() => break status,
+                wit::DeploymentState::Stopped | wit::DeploymentState::Error => {
+                    let why = status.message.unwrap_or_else(|| "stopped".into());
+                    return Err(RuntimeError::Backend(format!(
+                        "server did not stay up: {why}"
+                    )));
+                }
+                _ if tokio::time::Instant::now() > deadline => {
+                    return Err(RuntimeError::Backend(format!(
+                        "not running after {}s",
+                        START_DEADLINE.as_secs()
+                    )));
+                }
+                _ => tokio::time::sleep(POLL_INTERVAL).await,
+            }
+        };
+        let endpoint = status.endpoint.clone().unwrap_or_default();
+        self.transition(id, State::Running, None, |d| {
+            d.endpoint = Some(endpoint.clone());
+            d.restart_count = status.restart_count;
+        })?;
+        let tools = loop {
+            match self.handshake(&endpoint).await {
+                Ok(tools) => break tools,
+                Err(e) if tokio::time::Instant::now() > deadline => {
+                    return Err(RuntimeError::Backend(format!("MCP handshake failed: {e}")));
+                }
+                Err(_) => tokio::time::sleep(POLL_INTERVAL).await,
+            }
+        };
+        self.transition(id, State::Connected, None, |d| d.tools = tools)?;
+        Ok(())
+    }
+
+    /// `initialize` and `tools/list` against a server; its tool names.
+    pub async fn handshake(
+        &self,
+        endpoint: &str,
+    ) -> Result<Vec<String>, crate::mcp_client::McpError> {
+        let mut session = McpSession::connect(&self.http, endpoint).await?;
+        let tools = session.tool_names().await;
+        session.close().await;
+        tools
+    }
+
+    fn handle_of(&self, d: &Deployment) -> Result<String, RuntimeError> {
+        d.handle.clone().ok_or_else(|| {
+            RuntimeError::Conflict(format!(
+                "deployment '{}' is {:?} and has nothing to act on yet",
+                d.id, d.status
+            ))
+        })
+    }
+
+    pub async fn stop(&self, id: &str, actor: Option<&str>) -> Result<Deployment, RuntimeError> {
+        let lock = self.lock(id);
+        let _guard = lock.lock().await;
+        let d = self.get(id)?;
+        let handle = self.handle_of(&d)?;
+        self.backend(&d.backend)?.stop(&handle).await??;
+        self.record_request(id, "deployment.stop", actor)?;
+        self.transition(id, State::Stopped, Some("stopped on request".into()), |d| {
+            d.desired_running = false
+        })
+    }
+
+    pub async fn start(&self, id: &str, actor: Option<&str>) -> Result<Deployment, RuntimeError> {
+        let lock = self.lock(id);
+        let _guard = lock.lock().await;
+        let d = self.get(id)?;
+        let handle = self.handle_of(&d)?;
+        let backend = self.backend(&d.backend)?.clone();
+        backend.start(&handle).await??;
+        self.record_request(id, "deployment.start", actor)?;
+        self.transition(id, State::Starting, None, |d| d.desired_running = true)?;
+        if let Err(e) = self.await_connected(id, &backend, &handle).await {
+            self.fail(id, e.to_string());
+        }
+        self.get(id)
+    }
+
+    /// Removes everything the deployment created, then its record.
+    pub async fn delete(&self, id: &str, actor: Option<&str>) -> Result<(), RuntimeError> {
+        let lock = self.lock(id);
+        let _guard = lock.lock().await;
+        let d = self.get(id)?;
+        if let Some(handle) = &d.handle {
+            self.backend(&d.backend)?.remove(handle).await??;
+        } else if let Some(engine) = &self.engine {
+            // Never deployed, or interrupted mid-way: sweep anything labelled with it.
+            remove_leftovers(engine, id).await;
+        }
+        let mut event = NewEvent::for_deployment(
+            "deployment.deleted",
+            id,
+            serde_json::json!({"slug": d.slug}),
+        );
+        event.actor = actor.map(String::from);
+        self.store.delete(Table::Deployments, id, event)?;
+        self.locks.lock().expect("lock map poisoned").remove(id);
+        Ok(())
+    }
+
+    pub async fn logs(&self, id: &str, tail: u32) -> Result<String, RuntimeError> {
+        let d = self.get(id)?;
+        let handle = self.handle_of(&d)?;
+        Ok(self.backend(&d.backend)?.logs(&handle, tail).await??)
+    }
+
+    fn record_request(
+        &self,
+        id: &str,
+        kind: &str,
+        actor: Option<&str>,
+    ) -> Result<(), RuntimeError> {
+        let mut event = NewEvent::for_deployment(kind, id, serde_json::json!({}));
+        event.actor = actor.map(String::from);
+        Ok(self.store.record(event)?)
+    }
+
+    /// After a host restart: adopt what still runs, mark what vanished,
+    /// remove owned objects no deployment claims.
+    pub async fn reconcile(self: &Arc<Self>) -> Result<(), RuntimeError> {
+        let deployments = self.list()?;
+        for d in &deployments {
+            let span = tracing::info_span!("reconcile", deployment = %d.id);
+            self.reconcile_one(d).instrument(span).await;
+        }
+        if let Some(engine) = &self.engine {
+            let known: std::collections::HashSet<&str> =
+                deployments.iter().map(|d| d.id.as_str()).collect();
+            let orphans = |objects: Vec<crate::capabilities::OwnedObject>| -> Vec<String> {
+                objects
+                    .into_iter()
+                    .filter(|o| !o.deployment.as_deref().is_some_and(|d| known.contains(d)))
+                    .filter_map(|o| o.deployment)
+                    .collect()
+            };
+            let mut orphaned = orphans(
+                engine
+                    .owned_containers()
+                    .await
+                    .map_err(|e| RuntimeError::Backend(format!("{e:?}")))?,
+            );
+            orphaned.extend(orphans(
+                engine
+                    .owned_networks()
+                    .await
+                    .map_err(|e| RuntimeError::Backend(format!("{e:?}")))?,
+            ));
+            orphaned.sort();
+            orphaned.dedup();
+            for deployment in orphaned {
+                tracing::info!(deployment, "removing orphaned objects");
+                remove_leftovers(engine, &deployment).await;
+                self.store.record(NewEvent::for_deployment(
+                    "deployment.orphan_removed",
+                    &deployment,
+                    serde_json::json!({}),
+                ))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn reconcile_one(self: &Arc<Self>, d: &Deployment) {
+        let Some(handle) = d.handle.clone() else {
+            if !matches!(d.status, State::Error | State::Stopped) {
+                if let Some(engine) = &self.engine {
+                    remove_leftovers(engine, &d.id).await;
+                }
+                self.fail(
+                    &d.id,
+                    "interrupted by a host restart before it was created".into(),
+                );
+            }
+            return;
+        };
+        let Ok(backend) = self.backend(&d.backend).cloned() else {
+            return;
+        };
+        match backend.status(&handle).await {
+            Ok(Ok(status)) => self.observe(d, &backend, &handle, status).await,
+            Ok(Err(BackendError::NotFound(m))) => {
+                self.fail(&d.id, format!("vanished from the backend: {m}"))
+            }
+            Ok(Err(e)) => tracing::warn!(deployment = %d.id, "status unknown: {e:?}"),
+            Err(e) => tracing::warn!(deployment = %d.id, "status unknown: {e}"),
+        }
+    }
+
+    /// Brings the record in line with what the backend reports.
+    async fn observe(
+        self: &Arc<Self>,
+        d: &Deployment,
+        backend: &Arc<Plugin>,
+        handle: &str,
+        status: DeploymentStatus,
+    ) {
+        let id = d.id.as_str();
+        match status.state {
+            wit::DeploymentState::Running
+                if d.status != State::Connected || d.restart_count != status.restart_count =>
+            {
+                let lock = self.lock(id);
+                let _guard = lock.lock().await;
+                if let Err(e) = self.await_connected(id, backend, handle).await {
+                    self.fail(id, e.to_string());
+                }
+            }
+            wit::DeploymentState::Stopped | wit::DeploymentState::Error
+                if d.status != State::Stopped || d.desired_running =>
+            {
+                let message = status.message.unwrap_or_else(|| "stopped".into());
+                let state = if d.desired_running {
+                    State::Error
+                } else {
+                    State::Stopped
+                };
+                if d.status != state || d.status_message.as_deref() != Some(message.as_str()) {
+                    let _ = self.transition(id, state, Some(message), |r| {
+                        r.restart_count = status.restart_count
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The health watch: one pass over deployments that should be up.
+    pub async fn watch_once(self: &Arc<Self>) {
+        let Ok(deployments) = self.list() else { return };
+        for d in deployments.iter().filter(|d| {
+            matches!(d.status, State::Running | State::Connected | State::Error)
+                && d.handle.is_some()
+        }) {
+            self.reconcile_one(d).await;
+        }
+    }
+}
+
+async fn remove_leftovers(engine: &ContainerEngine, deployment: &str) {
+    let mine = |o: &crate::capabilities::OwnedObject| o.deployment.as_deref() == Some(deployment);
+    if let Ok(containers) = engine.owned_containers().await {
+        for c in containers.iter().filter(|c| mine(c)) {
+            let _ = engine.remove_container(&c.id).await;
+        }
+    }
+    if let Ok(networks) = engine.owned_networks().await {
+        for n in networks.iter().filter(|n| mine(n)) {
+            let _ = engine.remove_network(&n.id).await;
+        }
+    }
+}
+
+fn is_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Per field of a profile: enforced on a backend, or ignored and why.
+/// Derived by running the default evaluator and the backend's validation on a
+/// sample request, so it says exactly what a deployment would get.
+pub async fn compatibility(
+    runtime: &Runtime,
+    profile: &Profile,
+    backend_name: &str,
+) -> Result<serde_json::Value, RuntimeError> {
+    let backend = runtime.backend(backend_name)?;
+    let capabilities = backend.capabilities().await?;
+    let sample = CatalogEntry {
+        name: "compatibility check".into(),
+        slug: "compatibility-check".into(),
+        description: String::new(),
+        icon: None,
+        category: None,
+        tags: Vec::new(),
+        source: crate::catalog::Source::Docker {
+            image: "compatibility-check:0".into(),
+            registry_secret: None,
+        },
+        supported_backends: vec![backend_name.into()],
+        guardrails_profile: profile.name.clone(),
+        requires_approval: false,
+        documentation_url: None,
+        version: None,
+        featured: false,
+        deprecated: false,
+        port: 8080,
+        mcp_path: "/mcp".into(),
+        environment: BTreeMap::new(),
+    };
+    let request = wit::DeployRequest {
+        deployment_id: "compatibility-check".into(),
+        backend: backend_name.into(),
+        entry: sample.to_wit(),
+        env: Vec::new(),
+        resources: wit::RequestedResources {
+            cpu_millis: None,
+            memory_bytes: None,
+            pids: None,
+            min_scale: None,
+            max_scale: None,
+            visibility: None,
+        },
+        requested_by: None,
+    };
+    let default_only = &runtime.policy_chain[..1];
+    let (effective, mut warnings) = runtime
+        .evaluate_chain(default_only, &request, profile, &capabilities)
+        .await?;
+    // The sample image may not pass a registry allowlist; only warnings matter here.
+    if let Ok(Ok(more)) = backend.validate(&request, &effective).await {
+        warnings.extend(more);
+    }
+    let fields: serde_json::Map<String, serde_json::Value> = profile
+        .reported_fields()
+        .into_iter()
+        .map(|(field, set)| {
+            let warning = warnings.iter().find(|w| w.field == field);
+            let verdict = match (set, warning) {
+                (_, Some(w)) => serde_json::json!({"status": "ignored", "reason": w.message}),
+                (false, None) => serde_json::json!({"status": "not_set"}),
+                (true, None) => serde_json::json!({"status": "enforced"}),
+            };
+            (field.to_string(), verdict)
+        })
+        .collect();
+    let other: Vec<&wit::Warning> = warnings
+        .iter()
+        .filter(|w| !fields.contains_key(&w.field))
+        .collect();
+    Ok(
+        serde_json::json!({"profile": profile.name, "backend": backend_name, "fields": fields, "notes": other}),
+    )
+}

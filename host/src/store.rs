@@ -1,0 +1,420 @@
+//! The embedded redb store. Records are JSON values in string-keyed tables;
+//! every change is one write transaction that also appends its event to the
+//! audit trail, so state and history never disagree.
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::path::Path;
+
+const SCHEMA_VERSION: u64 = 1;
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+const PLUGIN_KV: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("plugin_kv");
+
+/// The record tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Catalog,
+    Guardrails,
+    Backends,
+    Deployments,
+}
+
+impl Table {
+    fn definition(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
+        TableDefinition::new(match self {
+            Table::Catalog => "catalog",
+            Table::Guardrails => "guardrails",
+            Table::Backends => "backends",
+            Table::Deployments => "deployments",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("store schema version {found} is newer than this build's {supported}")]
+    SchemaTooNew { found: u64, supported: u64 },
+    #[error("store: {0}")]
+    Db(String),
+    #[error("store record is unreadable: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+macro_rules! db_errors {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self { StoreError::Db(e.to_string()) }
+        }
+    )*};
+}
+db_errors!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// An audit-trail entry as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// e.g. `catalog.created`, `deployment.state`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// What changed, e.g. `catalog/echo` or `deployment/<id>`.
+    pub subject: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    pub data: serde_json::Value,
+}
+
+/// An event to append with a change.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub kind: String,
+    pub subject: String,
+    pub deployment: Option<String>,
+    pub actor: Option<String>,
+    pub data: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn new(kind: &str, subject: String, data: serde_json::Value) -> Self {
+        NewEvent {
+            kind: kind.into(),
+            subject,
+            deployment: None,
+            actor: None,
+            data,
+        }
+    }
+
+    pub fn for_deployment(kind: &str, id: &str, data: serde_json::Value) -> Self {
+        NewEvent {
+            deployment: Some(id.into()),
+            ..Self::new(kind, format!("deployment/{id}"), data)
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventFilter {
+    pub deployment: Option<String>,
+    pub actor: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub limit: Option<usize>,
+}
+
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = Database::create(path)?;
+        let tx = db.begin_write()?;
+        {
+            let mut meta = tx.open_table(META)?;
+            let found = meta.get("schema_version")?.map(|v| v.value());
+            match found {
+                Some(found) if found > SCHEMA_VERSION => {
+                    return Err(StoreError::SchemaTooNew {
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    meta.insert("schema_version", SCHEMA_VERSION)?;
+                }
+            }
+            for table in [
+                Table::Catalog,
+                Table::Guardrails,
+                Table::Backends,
+                Table::Deployments,
+            ] {
+                tx.open_table(table.definition())?;
+            }
+            tx.open_table(EVENTS)?;
+            tx.open_table(PLUGIN_KV)?;
+        }
+        tx.commit()?;
+        Ok(Store { db })
+    }
+
+    /// True the first time it is asked for `flag`, false ever after: first-start work runs once.
+    pub fn first_time(&self, flag: &str) -> Result<bool, StoreError> {
+        let tx = self.db.begin_write()?;
+        let first = {
+            let mut meta = tx.open_table(META)?;
+            let key = format!("done:{flag}");
+            let first = meta.get(key.as_str())?.is_none();
+            if first {
+                meta.insert(key.as_str(), 1)?;
+            }
+            first
+        };
+        tx.commit()?;
+        Ok(first)
+    }
+
+    pub fn get<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(table.definition())?;
+        let value = t.get(key)?;
+        Ok(value
+            .map(|v| serde_json::from_slice(v.value()))
+            .transpose()?)
+    }
+
+    pub fn list<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<T>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(table.definition())?;
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            let (_, v) = row?;
+            out.push(serde_json::from_slice(v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Inserts a record that must not exist yet.
+    pub fn create<T: Serialize>(
+        &self,
+        table: Table,
+        key: &str,
+        value: &T,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.write(table, key, event, |old| match old {
+            Some(_) => Err(StoreError::Conflict(key.into())),
+            None => Ok(Some(serde_json::to_vec(value)?)),
+        })
+    }
+
+    /// Replaces a record that must exist.
+    pub fn replace<T: Serialize>(
+        &self,
+        table: Table,
+        key: &str,
+        value: &T,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.write(table, key, event, |old| match old {
+            None => Err(StoreError::NotFound(key.into())),
+            Some(_) => Ok(Some(serde_json::to_vec(value)?)),
+        })
+    }
+
+    /// Inserts or replaces a record.
+    pub fn put<T: Serialize>(
+        &self,
+        table: Table,
+        key: &str,
+        value: &T,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.write(table, key, event, |_| Ok(Some(serde_json::to_vec(value)?)))
+    }
+
+    pub fn delete(&self, table: Table, key: &str, event: NewEvent) -> Result<(), StoreError> {
+        self.write(table, key, event, |old| match old {
+            None => Err(StoreError::NotFound(key.into())),
+            Some(_) => Ok(None),
+        })
+    }
+
+    /// Read-modify-write of one record in one transaction. `change` returns the
+    /// event to record, or `None` to leave everything as it was.
+    pub fn update<T, F>(&self, table: Table, key: &str, change: F) -> Result<T, StoreError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(&mut T) -> Option<NewEvent>,
+    {
+        let tx = self.db.begin_write()?;
+        let updated = {
+            let mut t = tx.open_table(table.definition())?;
+            let mut record: T = match t.get(key)? {
+                Some(v) => serde_json::from_slice(v.value())?,
+                None => return Err(StoreError::NotFound(key.into())),
+            };
+            let Some(event) = change(&mut record) else {
+                return Ok(record);
+            };
+            t.insert(key, serde_json::to_vec(&record)?.as_slice())?;
+            append_event(&tx, event)?;
+            record
+        };
+        tx.commit()?;
+        Ok(updated)
+    }
+
+    fn write<F>(
+        &self,
+        table: Table,
+        key: &str,
+        event: NewEvent,
+        decide: F,
+    ) -> Result<(), StoreError>
+    where
+        F: FnOnce(Option<&[u8]>) -> Result<Option<Vec<u8>>, StoreError>,
+    {
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(table.definition())?;
+            let old = t.get(key)?.map(|v| v.value().to_vec());
+            match decide(old.as_deref())? {
+                Some(new) => {
+                    t.insert(key, new.as_slice())?;
+                }
+                None => {
+                    t.remove(key)?;
+                }
+            }
+            append_event(&tx, event)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records an event that changes no record (e.g. a refused request).
+    pub fn record(&self, event: NewEvent) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        append_event(&tx, event)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(EVENTS)?;
+        let limit = filter.limit.unwrap_or(500);
+        let mut out = Vec::new();
+        // Newest first: the usual question is "what happened lately".
+        for row in t.iter()?.rev() {
+            let (_, v) = row?;
+            let event: Event = serde_json::from_slice(v.value())?;
+            if filter.since.is_some_and(|s| event.at < s) {
+                break;
+            }
+            let keep = filter
+                .deployment
+                .as_ref()
+                .is_none_or(|d| event.deployment.as_ref() == Some(d))
+                && filter
+                    .actor
+                    .as_ref()
+                    .is_none_or(|a| event.actor.as_ref() == Some(a))
+                && filter
+                    .kind
+                    .as_ref()
+                    .is_none_or(|k| &event.kind == k || event.kind.starts_with(&format!("{k}.")));
+            if keep {
+                out.push(event);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(PLUGIN_KV)?;
+        let value = t.get((plugin, key))?;
+        Ok(value.map(|v| v.value().to_vec()))
+    }
+
+    pub fn kv_set(&self, plugin: &str, key: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(PLUGIN_KV)?;
+            match value {
+                Some(v) => {
+                    t.insert((plugin, key), v)?;
+                }
+                None => {
+                    t.remove((plugin, key))?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn append_event(tx: &redb::WriteTransaction, event: NewEvent) -> Result<(), StoreError> {
+    let mut t = tx.open_table(EVENTS)?;
+    let seq = t.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+    let stored = Event {
+        seq,
+        at: chrono::Utc::now(),
+        kind: event.kind,
+        subject: event.subject,
+        deployment: event.deployment,
+        actor: event.actor,
+        data: event.data,
+    };
+    t.insert(seq, serde_json::to_vec(&stored)?.as_slice())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn changes_and_events_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        {
+            let store = Store::open(&path).unwrap();
+            store
+                .create(
+                    Table::Catalog,
+                    "a",
+                    &json!({"n": 1}),
+                    NewEvent::new("catalog.created", "catalog/a".into(), json!({})),
+                )
+                .unwrap();
+            let dup = store.create(
+                Table::Catalog,
+                "a",
+                &json!({"n": 2}),
+                NewEvent::new("catalog.created", "catalog/a".into(), json!({})),
+            );
+            assert!(matches!(dup, Err(StoreError::Conflict(_))));
+            store.kv_set("p", "k", Some(b"v")).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.get::<serde_json::Value>(Table::Catalog, "a").unwrap(),
+            Some(json!({"n": 1}))
+        );
+        assert_eq!(store.kv_get("p", "k").unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(store.kv_get("other", "k").unwrap(), None);
+        let events = store.events(&EventFilter::default()).unwrap();
+        assert_eq!(events.len(), 1, "a refused write records no event");
+        assert_eq!(events[0].kind, "catalog.created");
+    }
+}
