@@ -48,6 +48,12 @@ pub struct RuntimeConfig {
     /// Where plugin paths without a directory are looked up.
     #[serde(default = "default_plugin_dir")]
     pub plugin_dir: PathBuf,
+    /// Precompiled plugin artifacts; `<data_dir>/plugin-cache` when absent.
+    #[serde(default)]
+    pub plugin_cache_dir: Option<PathBuf>,
+    /// Value of the ownership label on everything this runtime creates.
+    #[serde(default = "default_owner")]
+    pub owner: String,
     #[serde(default = "default_backend")]
     pub default_backend: String,
     #[serde(default)]
@@ -110,7 +116,7 @@ impl Default for GuardrailsConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogConfig {
     /// Catalog YAML loaded at first start; the embedded sample when absent.
@@ -120,6 +126,16 @@ pub struct CatalogConfig {
     pub allow_custom_entries: bool,
     #[serde(default)]
     pub remote_catalogs: Vec<serde_json::Value>,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        CatalogConfig {
+            seed_file: None,
+            allow_custom_entries: true,
+            remote_catalogs: Vec::new(),
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -134,6 +150,9 @@ fn default_data_dir() -> PathBuf {
 fn default_plugin_dir() -> PathBuf {
     "./target/wasm32-wasip2/guest".into()
 }
+fn default_owner() -> String {
+    "mcp-runtime".into()
+}
 fn default_backend() -> String {
     "docker".into()
 }
@@ -147,6 +166,8 @@ const OVERRIDES: &[(&str, &[&str])] = &[
     ("RUNTIME_LISTEN", &["listen"]),
     ("RUNTIME_DATA_DIR", &["data_dir"]),
     ("RUNTIME_PLUGIN_DIR", &["plugin_dir"]),
+    ("RUNTIME_PLUGIN_CACHE_DIR", &["plugin_cache_dir"]),
+    ("RUNTIME_OWNER", &["owner"]),
     ("RUNTIME_DEFAULT_BACKEND", &["default_backend"]),
     ("RUNTIME_DOCKER_SOCKET", &["backends", "docker", "socket"]),
     ("RUNTIME_DOCKER_NETWORK", &["backends", "docker", "network"]),
@@ -186,6 +207,21 @@ impl RuntimeConfig {
         let config = file.runtime;
         config.validate()?;
         Ok(config)
+    }
+
+    /// A plugin's manifest with the settings of the backends it implements
+    /// merged in (e.g. `allowed_registries` reaches the Docker plugin).
+    pub fn effective_manifest(&self, manifest: &PluginManifest) -> PluginManifest {
+        let mut manifest = manifest.clone();
+        if !manifest.settings.is_object() {
+            manifest.settings = serde_json::json!({});
+        }
+        for backend in self.backends.values().filter(|b| b.plugin == manifest.id) {
+            if let Some(settings) = manifest.settings.as_object_mut() {
+                settings.extend(backend.settings.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+        manifest
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -387,6 +423,14 @@ mod tests {
             expand("a${X}b${Y:-z}", "k", &env(&[("X", "1")])).unwrap(),
             "a1bz"
         );
+    }
+
+    #[test]
+    fn backend_settings_reach_their_plugin() {
+        let c = RuntimeConfig::parse(EMBEDDED_CONFIG, &env(&[])).unwrap();
+        let docker = c.plugins.iter().find(|p| p.id == "docker").unwrap();
+        let settings = c.effective_manifest(docker).settings;
+        assert_eq!(settings["allowed_registries"][0], "docker.io", "{settings}");
     }
 
     #[test]

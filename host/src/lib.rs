@@ -3,6 +3,7 @@
 //! the host that loads them and serves the HTTP API.
 
 pub mod api;
+pub mod app;
 pub mod capabilities;
 pub mod catalog;
 pub mod config;

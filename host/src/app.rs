@@ -1,0 +1,155 @@
+//! Start-up, shared by the binary and the tests: store, first-start seeding,
+//! the container engine, the plugins, reconciliation and the health watch.
+
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::capabilities::ContainerEngine;
+use crate::catalog::{self, CatalogEntry};
+use crate::config::RuntimeConfig;
+use crate::guardrails;
+use crate::plugins::PluginHost;
+use crate::runtime::{Runtime, HEALTH_INTERVAL};
+use crate::store::{NewEvent, Store, Table};
+
+const SAMPLE_CATALOG: &str = include_str!("../defaults/catalog.yaml");
+
+/// Builds a ready runtime: everything but the listener.
+pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let store = Arc::new(Store::open(&config.data_dir.join("runtime.redb"))?);
+    seed(&store, &config)?;
+
+    let socket = config
+        .backends
+        .get("docker")
+        .and_then(|b| b.socket.clone())
+        .unwrap_or_else(|| "/var/run/docker.sock".into());
+    let (engine, engine_error) = match ContainerEngine::connect(&socket, &config.owner).await {
+        Ok(engine) => (Some(Arc::new(engine)), None),
+        Err(e) => {
+            tracing::warn!("{e}; the docker backend is unavailable until an engine answers there");
+            (None, Some(e.to_string()))
+        }
+    };
+
+    let cache_dir = config
+        .plugin_cache_dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("plugin-cache"));
+    let host = PluginHost::new(cache_dir, store.clone(), engine.clone())?;
+    let mut plugins = BTreeMap::new();
+    for manifest in &config.plugins {
+        let manifest = config.effective_manifest(manifest);
+        let plugin = host
+            .load(&manifest, &config.plugin_dir)
+            .context("the plugins are built by `make guests`")?;
+        plugins.insert(manifest.id.clone(), Arc::new(plugin));
+    }
+    let runtime = Arc::new(Runtime::new(store, config, plugins, engine, engine_error)?);
+    if let Err(e) = runtime.reconcile().await {
+        tracing::warn!("reconciliation incomplete: {e}");
+    }
+    Ok(runtime)
+}
+
+/// A host serving its API until dropped or shut down.
+pub struct RunningHost {
+    pub addr: SocketAddr,
+    pub runtime: Arc<Runtime>,
+    server: tokio::task::JoinHandle<()>,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl RunningHost {
+    /// Stops serving and watching; the store closes when the last handle goes.
+    pub async fn shutdown(self) {
+        self.server.abort();
+        self.watcher.abort();
+        let _ = self.server.await;
+        let _ = self.watcher.await;
+    }
+}
+
+/// Builds the runtime and serves it on `config.listen`.
+pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
+    let listen = config.listen.clone();
+    let runtime = build(config).await?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    let router = crate::api::router(runtime.clone());
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!("server stopped: {e}");
+        }
+    });
+    let watched = runtime.clone();
+    let watcher = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(HEALTH_INTERVAL).await;
+            watched.watch_once().await;
+        }
+    });
+    Ok(RunningHost {
+        addr,
+        runtime,
+        server,
+        watcher,
+    })
+}
+
+/// First start only: the guardrail presets (plus configured profiles) and the catalog.
+fn seed(store: &Store, config: &RuntimeConfig) -> anyhow::Result<()> {
+    if store.first_time("guardrails_seeded")? {
+        let mut profiles = guardrails::presets();
+        for (name, profile) in &config.guardrails.profiles {
+            profiles.insert(
+                name.clone(),
+                guardrails::Profile {
+                    name: name.clone(),
+                    ..profile.clone()
+                },
+            );
+        }
+        for (name, profile) in profiles {
+            let event = NewEvent::new(
+                "guardrails.seeded",
+                format!("guardrails/{name}"),
+                serde_json::json!({}),
+            );
+            store.put(Table::Guardrails, &name, &profile, event)?;
+        }
+    }
+    if store.first_time("catalog_seeded")? {
+        let text = match &config.catalog.seed_file {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("reading catalog {}", path.display()))?,
+            None => SAMPLE_CATALOG.to_string(),
+        };
+        let entries: Vec<CatalogEntry> =
+            catalog::parse_catalog(&text).context("runtime.catalog.seed_file")?;
+        for (i, entry) in entries.iter().enumerate() {
+            let known_profile = |p: &str| {
+                matches!(
+                    store.get::<guardrails::Profile>(Table::Guardrails, p),
+                    Ok(Some(_))
+                )
+            };
+            entry
+                .validate(known_profile)
+                .with_context(|| format!("catalog entry {i} ('{}')", entry.slug))?;
+            let event = NewEvent::new(
+                "catalog.seeded",
+                format!("catalog/{}", entry.slug),
+                serde_json::json!({}),
+            );
+            store.put(Table::Catalog, &entry.slug, entry, event)?;
+        }
+    }
+    Ok(())
+}

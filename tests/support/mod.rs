@@ -1,0 +1,349 @@
+//! Test harness: real hosts on loopback against the real Docker engine, the
+//! MCP fixture packaged `FROM scratch`, and cleanup of everything a test
+//! created (by its own ownership label), even when the test fails.
+#![allow(dead_code)]
+
+use mcp_runtime::app::RunningHost;
+use mcp_runtime::config::{RuntimeConfig, EMBEDDED_CONFIG};
+use mcp_runtime::plugins::{Grant, PluginKind, PluginLimits, PluginManifest};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Tagged as if from the loopback registry, which the default config allows.
+pub const FIXTURE_IMAGE: &str = "127.0.0.1:5000/mcp-fixture:test";
+pub const TEST_LABEL: &str = "mcp-runtime.test";
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
+}
+
+pub fn guest_dir() -> PathBuf {
+    let dir = repo_root().join("target/wasm32-wasip2/guest");
+    assert!(
+        dir.join("docker_backend.wasm").exists(),
+        "guests missing in {}: run `make guests`",
+        dir.display()
+    );
+    dir
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub fn docker(args: &[&str]) -> String {
+    run(Command::new("docker").args(args))
+}
+
+/// Lines of `docker` output, or none when the command fails (cleanup paths).
+fn docker_lines(args: &[&str]) -> Vec<String> {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_string)
+                .filter(|l| !l.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The fixture image, built once per test process from the static binary.
+pub fn fixture_image() -> &'static str {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let binary = repo_root().join("target/x86_64-unknown-linux-gnu/release/mcp-fixture");
+        assert!(binary.exists(), "{} missing: run `make fixture`", binary.display());
+        let context = tempfile::tempdir().unwrap();
+        std::fs::copy(&binary, context.path().join("mcp-fixture")).unwrap();
+        std::fs::write(
+            context.path().join("Dockerfile"),
+            "FROM scratch\nCOPY mcp-fixture /mcp-fixture\nEXPOSE 8080\nENTRYPOINT [\"/mcp-fixture\"]\n",
+        )
+        .unwrap();
+        docker(&["build", "-q", "--label", &format!("{TEST_LABEL}=1"), "-t", FIXTURE_IMAGE, context.path().to_str().unwrap()]);
+    });
+    FIXTURE_IMAGE
+}
+
+/// The test catalog: the fixture under each profile, and entries that must be refused.
+fn test_catalog() -> String {
+    let image = fixture_image();
+    format!(
+        r#"
+- {{name: Fixture, slug: fixture, description: "MCP probe server", source: {{type: docker, image: "{image}"}}, guardrails_profile: restricted, supported_backends: [docker], tags: [test]}}
+- {{name: Fixture standard, slug: fixture-standard, source: {{type: docker, image: "{image}"}}, guardrails_profile: standard, supported_backends: [docker]}}
+- {{name: Fixture latest, slug: fixture-latest, source: {{type: docker, image: "127.0.0.1:5000/mcp-fixture:latest"}}, supported_backends: [docker]}}
+- {{name: Fixture elsewhere, slug: fixture-elsewhere, source: {{type: docker, image: "registry.invalid/mcp/fixture:1"}}, guardrails_profile: restricted, supported_backends: [docker]}}
+- {{name: Fixture compose, slug: fixture-compose, source: {{type: compose, compose_file: "services: {{}}", main_service: m}}, supported_backends: [docker]}}
+"#
+    )
+}
+
+pub fn fault_policy(id: &str, mode: &str) -> PluginManifest {
+    PluginManifest {
+        id: id.into(),
+        kind: PluginKind::GuardrailPolicy,
+        path: "fault_policy.wasm".into(),
+        sha256: None,
+        grants: vec![Grant::Logging],
+        limits: PluginLimits {
+            memory_mb: 16,
+            cpu_ms: 50,
+            timeout_ms: 2000,
+        },
+        settings: json!({"mode": mode}),
+    }
+}
+
+pub struct TestHost {
+    host: Option<RunningHost>,
+    pub base: String,
+    pub owner: String,
+    pub config: RuntimeConfig,
+    http: reqwest::Client,
+    _data: tempfile::TempDir,
+}
+
+impl TestHost {
+    /// A host on 127.0.0.1 with its own data dir and ownership label.
+    pub async fn start(tweak: impl FnOnce(&mut RuntimeConfig)) -> TestHost {
+        let data = tempfile::tempdir().unwrap();
+        let catalog = data.path().join("catalog.yaml");
+        std::fs::write(&catalog, test_catalog()).unwrap();
+        let mut config = RuntimeConfig::parse(EMBEDDED_CONFIG, &|_| None).unwrap();
+        config.listen = "127.0.0.1:0".into();
+        config.data_dir = data.path().join("data");
+        config.plugin_dir = guest_dir();
+        config.plugin_cache_dir = Some(repo_root().join("target/test-plugin-cache"));
+        config.owner = format!("test-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        config.catalog.seed_file = Some(catalog);
+        config.plugins.push(fault_policy("fault-trap", "trap"));
+        config.plugins.push(fault_policy("fault-loop", "loop"));
+        config.plugins.push(fault_policy("fault-memory", "memory"));
+        tweak(&mut config);
+        let host = mcp_runtime::app::start(config.clone())
+            .await
+            .expect("host starts");
+        TestHost {
+            base: format!("http://{}", host.addr),
+            owner: config.owner.clone(),
+            host: Some(host),
+            config,
+            // No idle connections: a restart must find the store closed.
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
+            _data: data,
+        }
+    }
+
+    /// Stops the host; `resume` starts a new one on the same data and label.
+    pub async fn stop(&mut self) {
+        if let Some(host) = self.host.take() {
+            host.shutdown().await;
+        }
+    }
+
+    pub async fn resume(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let host = loop {
+            match mcp_runtime::app::start(self.config.clone()).await {
+                Ok(host) => break host,
+                // The previous host's last connections may still hold the store for a moment.
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("restart: {e:#}; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("host restarts: {e:#}"),
+            }
+        };
+        self.base = format!("http://{}", host.addr);
+        self.host = Some(host);
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("host answers");
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.request(reqwest::Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.request(reqwest::Method::POST, path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.request(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// Raw body, for malformed-input tests.
+    pub async fn post_raw(&self, path: &str, body: &'static str) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Deploys and returns the id (asserting 202).
+    pub async fn deploy(&self, body: Value) -> String {
+        let (status, answer) = self.post("/runtimes/deploy", body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+        answer["id"].as_str().unwrap().to_string()
+    }
+
+    /// Polls until the deployment reaches `state`; fails fast on `error`.
+    pub async fn wait_for(&self, id: &str, state: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let (_, d) = self.get(&format!("/runtimes/{id}")).await;
+            if d["status"] == state {
+                return d;
+            }
+            assert!(
+                d["status"] != "error" || state == "error",
+                "deployment failed: {d}"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "deployment never reached {state}: {d}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub fn proxy_url(&self, id: &str) -> String {
+        format!("{}/servers/{id}/mcp", self.base)
+    }
+
+    /// Names of containers this host's label owns.
+    pub fn owned_containers(&self) -> Vec<String> {
+        docker_lines(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=mcp-runtime.owner={}", self.owner),
+            "--format",
+            "{{.Names}}",
+        ])
+    }
+
+    pub fn owned_networks(&self) -> Vec<String> {
+        docker_lines(&[
+            "network",
+            "ls",
+            "--filter",
+            &format!("label=mcp-runtime.owner={}", self.owner),
+            "--format",
+            "{{.Name}}",
+        ])
+    }
+
+    pub fn owned_volumes(&self) -> Vec<String> {
+        docker_lines(&[
+            "volume",
+            "ls",
+            "--filter",
+            &format!("label=mcp-runtime.owner={}", self.owner),
+            "--format",
+            "{{.Name}}",
+        ])
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        remove_owned(&self.owner);
+    }
+}
+
+/// Removes every container, network (with its host rule) and volume carrying `owner`.
+pub fn remove_owned(owner: &str) {
+    let filter = format!("label=mcp-runtime.owner={owner}");
+    for c in docker_lines(&["ps", "-aq", "--filter", &filter]) {
+        let _ = Command::new("docker").args(["rm", "-f", "-v", &c]).output();
+    }
+    for n in docker_lines(&[
+        "network",
+        "ls",
+        "--filter",
+        &filter,
+        "--format",
+        "{{.Name}}",
+    ]) {
+        for _ in 0..4 {
+            let rule = [
+                "-w",
+                "-D",
+                "INPUT",
+                "-i",
+                &n,
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "NEW",
+                "-j",
+                "DROP",
+            ];
+            if !Command::new("iptables")
+                .args(rule)
+                .output()
+                .is_ok_and(|o| o.status.success())
+            {
+                break;
+            }
+        }
+        let _ = Command::new("docker").args(["network", "rm", &n]).output();
+    }
+    for v in docker_lines(&["volume", "ls", "-q", "--filter", &filter]) {
+        let _ = Command::new("docker")
+            .args(["volume", "rm", "-f", &v])
+            .output();
+    }
+}
+
+/// Labels for objects a test creates itself, so `remove_owned` finds them.
+pub fn owner_labels(owner: &str) -> Vec<String> {
+    vec![
+        "--label".into(),
+        format!("mcp-runtime.owner={owner}"),
+        "--label".into(),
+        format!("{TEST_LABEL}=1"),
+    ]
+}
