@@ -28,6 +28,7 @@ test: guests fixture lint
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy --target wasm32-wasip2 $(addprefix -p ,$(GUESTS)) -- -D warnings
 
 bench: guests fixture
 	cargo bench -p mcp-runtime --bench runtime

@@ -354,3 +354,49 @@ async fn a_restarted_host_adopts_marks_vanished_and_removes_orphans() {
     );
     assert!(host.owned_containers().is_empty() && host.owned_networks().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_absent_image_is_pulled_from_an_allowed_registry() {
+    let registry = support::Registry::start().await;
+    let image = registry.push_fixture(&format!("pull-{}", uuid::Uuid::new_v4().simple()));
+    let allowed = registry.address.clone();
+    // A CPU budget far below the pull's duration: time in host calls is not billed.
+    let host = TestHost::start(|c| {
+        c.backends
+            .get_mut("docker")
+            .unwrap()
+            .settings
+            .insert("allowed_registries".into(), json!([allowed]));
+        c.plugins
+            .iter_mut()
+            .find(|p| p.id == "docker")
+            .unwrap()
+            .limits
+            .cpu_ms = 50;
+    })
+    .await;
+    let entry = json!({"name": "Pulled", "slug": "pulled", "source": {"type": "docker", "image": image}, "guardrails_profile": "restricted", "supported_backends": ["docker"]});
+    assert_eq!(host.post("/catalog", entry).await.0, StatusCode::CREATED);
+    let id = host.deploy(json!({"slug": "pulled"})).await;
+    let d = host.wait_for(&id, "connected").await;
+    assert_eq!(d["image"], image);
+    let states: Vec<&str> = d["recent_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["data"]["to"].as_str())
+        .collect();
+    assert!(states.contains(&"pulling"), "{states:?}");
+    let mut s = session(&host, &id).await;
+    assert_eq!(
+        probe(&mut s, "echo", json!({"text": "pulled"})).await,
+        "pulled"
+    );
+    assert_eq!(
+        host.delete(&format!("/runtimes/{id}")).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", &image])
+        .output();
+}

@@ -254,16 +254,8 @@ async fn list_plugins(State(rt): State<AppState>) -> Json<Value> {
     Json(json!(plugins))
 }
 
-async fn list_backends(State(rt): State<AppState>) -> ApiResult<Json<Value>> {
-    let mut out = Vec::new();
-    for (name, why) in rt.backend_names() {
-        let capabilities = match &why {
-            None => Some(rt.backend(&name)?.capabilities().await?),
-            Some(_) => None,
-        };
-        out.push(json!({"name": name, "available": why.is_none(), "reason": why, "capabilities": capabilities}));
-    }
-    Ok(Json(json!(out)))
+async fn list_backends(State(rt): State<AppState>) -> ApiResult<Json<Vec<Value>>> {
+    Ok(Json(rt.store.list(Table::Backends)?))
 }
 
 // ---------- catalog ----------

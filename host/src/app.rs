@@ -50,6 +50,7 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
         plugins.insert(manifest.id.clone(), Arc::new(plugin));
     }
     let runtime = Arc::new(Runtime::new(store, config, plugins, engine, engine_error)?);
+    runtime.register_backends().await?;
     if let Err(e) = runtime.reconcile().await {
         tracing::warn!("reconciliation incomplete: {e}");
     }

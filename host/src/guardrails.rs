@@ -125,7 +125,7 @@ pub fn parse_memory(text: &str) -> Option<u64> {
         _ => return None,
     };
     let bytes = number * scale as f64;
-    (bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64).then(|| bytes as u64)
+    (bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
 }
 
 impl Profile {

@@ -257,6 +257,34 @@ impl Runtime {
         names
     }
 
+    /// Records each configured backend (plugin, availability, capabilities) in
+    /// the store, with an event whenever that record changes.
+    pub async fn register_backends(&self) -> Result<(), RuntimeError> {
+        for (name, unavailable) in self.backend_names() {
+            let capabilities = match &unavailable {
+                None => Some(self.backend(&name)?.capabilities().await?),
+                Some(_) => None,
+            };
+            let plugin = self.config.backends.get(&name).map(|b| b.plugin.clone());
+            let record = serde_json::json!({"name": name, "plugin": plugin, "available": unavailable.is_none(),
+                                            "reason": unavailable, "capabilities": capabilities});
+            if self
+                .store
+                .get::<serde_json::Value>(Table::Backends, &name)?
+                .as_ref()
+                != Some(&record)
+            {
+                let event = NewEvent::new(
+                    "backend.registered",
+                    format!("backend/{name}"),
+                    record.clone(),
+                );
+                self.store.put(Table::Backends, &name, &record, event)?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn backend(&self, name: &str) -> Result<&Arc<Plugin>, RuntimeError> {
         if let Some(plugin) = self.backends.get(name) {
             return Ok(plugin);

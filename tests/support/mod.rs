@@ -347,3 +347,64 @@ pub fn owner_labels(owner: &str) -> Vec<String> {
         format!("{TEST_LABEL}=1"),
     ]
 }
+
+/// A real image registry (Debian's `docker-registry`) on a free loopback port.
+pub struct Registry {
+    pub address: String,
+    child: std::process::Child,
+    _storage: tempfile::TempDir,
+}
+
+impl Registry {
+    pub async fn start() -> Registry {
+        let storage = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let config = storage.path().join("config.yml");
+        let yaml = format!(
+            "version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: \"{address}\"}}\n",
+            storage.path().join("data").display()
+        );
+        std::fs::write(&config, yaml).unwrap();
+        let child = Command::new("docker-registry")
+            .args(["serve", config.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry is installed (.ci/run installs it)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while reqwest::get(format!("http://{address}/v2/")).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "registry did not start on {address}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Registry {
+            address,
+            child,
+            _storage: storage,
+        }
+    }
+
+    /// Pushes the fixture as `<registry>/mcp-fixture:<tag>` and drops the local tag,
+    /// so deploying it needs a real pull.
+    pub fn push_fixture(&self, tag: &str) -> String {
+        let image = format!("{}/mcp-fixture:{tag}", self.address);
+        docker(&["tag", fixture_image(), &image]);
+        docker(&["push", &image]);
+        docker(&["rmi", &image]);
+        image
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
