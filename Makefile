@@ -31,6 +31,7 @@ lint:
 	cargo clippy --target wasm32-wasip2 $(addprefix -p ,$(GUESTS)) -- -D warnings
 
 bench: guests fixture
+	cargo build --release -p mcp-runtime
 	cargo bench -p mcp-runtime --bench runtime
 
 # Leftovers of interrupted test runs (tests clean up after themselves).

@@ -477,8 +477,7 @@ async fn deploy(
     let id = uuid::Uuid::new_v4().simple().to_string();
     let actor = actor(&headers);
     let checked = rt.check(&body, &id, actor.as_deref()).await?;
-    let profile = checked.guardrails.profile.clone();
-    let d = rt.accept(checked, profile)?;
+    let d = rt.accept(checked)?;
     let answer = json!({"id": d.id, "status": d.status, "guardrails_applied": d.guardrails_applied, "guardrails_warnings": d.guardrails_warnings});
     Ok((StatusCode::ACCEPTED, Json(answer)))
 }

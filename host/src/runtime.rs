@@ -489,18 +489,14 @@ impl Runtime {
     }
 
     /// Records a checked request as `pending` and starts driving it.
-    pub fn accept(
-        self: &Arc<Self>,
-        checked: Checked,
-        profile: String,
-    ) -> Result<Deployment, RuntimeError> {
+    pub fn accept(self: &Arc<Self>, checked: Checked) -> Result<Deployment, RuntimeError> {
         let now = chrono::Utc::now();
         let r = &checked.request;
         let deployment = Deployment {
             id: r.deployment_id.clone(),
             slug: r.entry.slug.clone(),
             backend: r.backend.clone(),
-            profile,
+            profile: checked.guardrails.profile.clone(),
             status: State::Pending,
             status_message: None,
             desired_running: true,
@@ -570,7 +566,14 @@ impl Runtime {
         Ok(deployment)
     }
 
+    /// Records a failure, once: the health watch may observe the same one again.
     fn fail(&self, id: &str, reason: String) {
+        let already = self.get(id).is_ok_and(|d| {
+            d.status == State::Error && d.status_message.as_deref() == Some(reason.as_str())
+        });
+        if already {
+            return;
+        }
         tracing::warn!(deployment = id, "{reason}");
         if let Err(e) = self.transition(id, State::Error, Some(reason), |_| {}) {
             tracing::error!(deployment = id, "cannot record failure: {e}");
@@ -756,7 +759,7 @@ impl Runtime {
         let deployments = self.list()?;
         for d in &deployments {
             let span = tracing::info_span!("reconcile", deployment = %d.id);
-            self.reconcile_one(d).instrument(span).await;
+            self.reconcile_one(&d.id).instrument(span).await;
         }
         if let Some(engine) = &self.engine {
             let known: std::collections::HashSet<&str> =
@@ -795,7 +798,13 @@ impl Runtime {
         Ok(())
     }
 
-    async fn reconcile_one(self: &Arc<Self>, d: &Deployment) {
+    /// Observes one deployment under its lock, from a fresh read of its record,
+    /// so a stop or delete racing the watch is never mistaken for a failure.
+    async fn reconcile_one(self: &Arc<Self>, id: &str) {
+        let lock = self.lock(id);
+        let _guard = lock.lock().await;
+        let Ok(d) = self.get(id) else { return };
+        let d = &d;
         let Some(handle) = d.handle.clone() else {
             if !matches!(d.status, State::Error | State::Stopped) {
                 if let Some(engine) = &self.engine {
@@ -834,8 +843,6 @@ impl Runtime {
             wit::DeploymentState::Running
                 if d.status != State::Connected || d.restart_count != status.restart_count =>
             {
-                let lock = self.lock(id);
-                let _guard = lock.lock().await;
                 if let Err(e) = self.await_connected(id, backend, handle).await {
                     self.fail(id, e.to_string());
                 }
@@ -862,11 +869,12 @@ impl Runtime {
     /// The health watch: one pass over deployments that should be up.
     pub async fn watch_once(self: &Arc<Self>) {
         let Ok(deployments) = self.list() else { return };
-        for d in deployments.iter().filter(|d| {
+        let watched = deployments.iter().filter(|d| {
             matches!(d.status, State::Running | State::Connected | State::Error)
                 && d.handle.is_some()
-        }) {
-            self.reconcile_one(d).await;
+        });
+        for d in watched {
+            self.reconcile_one(&d.id).await;
         }
     }
 }

@@ -248,6 +248,10 @@ impl TestHost {
         }
     }
 
+    pub fn runtime(&self) -> &std::sync::Arc<mcp_runtime::runtime::Runtime> {
+        &self.host.as_ref().expect("host is running").runtime
+    }
+
     pub fn proxy_url(&self, id: &str) -> String {
         format!("{}/servers/{id}/mcp", self.base)
     }
