@@ -1,6 +1,6 @@
 # mcp-runtime: `make run` starts the host with embedded defaults; `make test` runs the whole suite.
 
-GUESTS    := docker-backend default-guardrails pinned-images fault-policy
+GUESTS    := docker-backend default-guardrails pinned-images fault-policy http-probe
 GUEST_DIR := target/wasm32-wasip2/guest
 FIXTURE   := target/x86_64-unknown-linux-gnu/release/mcp-fixture
 

@@ -9,15 +9,9 @@ use support::TestHost;
 
 async fn refused(host: &TestHost, path: &str, body: Value) -> (StatusCode, String) {
     let (status, answer) = host.post(path, body.clone()).await;
-    assert!(
-        status.is_client_error(),
-        "{path} accepted {body}: {status} {answer}"
-    );
+    assert!(status.is_client_error(), "{path} accepted {body}: {status} {answer}");
     assert!(answer["error"].is_string(), "no JSON error body: {answer}");
-    (
-        status,
-        answer["field"].as_str().unwrap_or_default().to_string(),
-    )
+    (status, answer["field"].as_str().unwrap_or_default().to_string())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -32,34 +26,13 @@ async fn bad_deploy_requests_name_the_field_and_store_nothing() {
         (json!({}), "slug"),
         (json!({"slug": "fixture", "colour": "red"}), "colour"),
         (json!({"slug": "no-such-entry"}), "slug"),
-        (
-            json!({"slug": "fixture", "profile": "no-such-profile"}),
-            "profile",
-        ),
-        (
-            json!({"slug": "fixture", "backend": "ibm_code_engine"}),
-            "backend",
-        ),
-        (
-            json!({"slug": "fixture", "resources": {"memory": "1g"}}),
-            "resources.memory",
-        ),
-        (
-            json!({"slug": "fixture", "resources": {"cpu": "4"}}),
-            "resources.cpu",
-        ),
-        (
-            json!({"slug": "fixture", "resources": {"memory": "lots"}}),
-            "resources.memory",
-        ),
-        (
-            json!({"slug": "fixture", "resources": {"pids": "many"}}),
-            "resources.pids",
-        ),
-        (
-            json!({"slug": "fixture", "env": {"BAD NAME": "x"}}),
-            "env.BAD NAME",
-        ),
+        (json!({"slug": "fixture", "profile": "no-such-profile"}), "profile"),
+        (json!({"slug": "fixture", "backend": "ibm_code_engine"}), "backend"),
+        (json!({"slug": "fixture", "resources": {"memory": "1g"}}), "resources.memory"),
+        (json!({"slug": "fixture", "resources": {"cpu": "4"}}), "resources.cpu"),
+        (json!({"slug": "fixture", "resources": {"memory": "lots"}}), "resources.memory"),
+        (json!({"slug": "fixture", "resources": {"pids": "many"}}), "resources.pids"),
+        (json!({"slug": "fixture", "env": {"BAD NAME": "x"}}), "env.BAD NAME"),
         (json!({"slug": "fixture-elsewhere"}), "source.image"),
         (json!({"slug": "fixture-latest"}), "source.image"),
         (json!({"slug": "fixture-compose"}), "source.type"),
@@ -80,170 +53,80 @@ async fn catalog_and_guardrails_crud_validate_and_keep_what_is_stored() {
 
     let (status, all) = host.get("/catalog").await;
     assert_eq!(status, StatusCode::OK);
-    let slugs: Vec<&str> = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["slug"].as_str().unwrap())
-        .collect();
+    let slugs = support::pluck(&all, "/slug");
     assert!(slugs.contains(&"fixture"));
     let (_, found) = host.get("/catalog?q=PROBE&backend=docker&tag=test").await;
     assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
 
     let entry = json!({"name": "New", "slug": "new-entry", "source": {"type": "docker", "image": "ghcr.io/x/y:1"}, "guardrails_profile": "airgapped"});
-    assert_eq!(
-        host.post("/catalog", entry.clone()).await.0,
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        host.post("/catalog", entry.clone()).await.0,
-        StatusCode::CONFLICT
-    );
+    assert_eq!(host.post("/catalog", entry.clone()).await.0, StatusCode::CREATED);
+    assert_eq!(host.post("/catalog", entry.clone()).await.0, StatusCode::CONFLICT);
     let mut bad = entry.clone();
     bad["guardrails_profile"] = json!("ghost");
+    assert_eq!(refused(&host, "/catalog", bad).await.1, "guardrails_profile");
     assert_eq!(
-        refused(&host, "/catalog", bad).await.1,
-        "guardrails_profile"
-    );
-    assert_eq!(
-        refused(
-            &host,
-            "/catalog",
-            json!({"name": "x", "slug": "x", "source": {"type": "ftp"}})
-        )
-        .await
-        .1,
+        refused(&host, "/catalog", json!({"name": "x", "slug": "x", "source": {"type": "ftp"}})).await.1,
         "source.type"
     );
     let mut changed = entry.clone();
     changed["deprecated"] = json!(true);
-    let (status, _) = host
-        .request(reqwest::Method::PUT, "/catalog/new-entry", Some(changed))
-        .await;
+    let (status, _) = host.request(reqwest::Method::PUT, "/catalog/new-entry", Some(changed)).await;
     assert_eq!(status, StatusCode::OK);
     let (_, visible) = host.get("/catalog").await;
-    assert!(
-        !visible.to_string().contains("new-entry"),
-        "deprecated entries are hidden"
-    );
+    assert!(!visible.to_string().contains("new-entry"), "deprecated entries are hidden");
     let (_, hidden) = host.get("/catalog?include_deprecated=true").await;
     assert!(hidden.to_string().contains("new-entry"));
 
     let (_, presets) = host.get("/guardrails").await;
-    let names: Vec<&str> = presets
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        ["airgapped", "restricted", "standard", "unrestricted"]
-    );
+    let names = support::pluck(&presets, "/name");
+    assert_eq!(names, ["airgapped", "restricted", "standard", "unrestricted"]);
     let (status, _) = host.delete("/guardrails/airgapped").await;
     assert_eq!(status, StatusCode::CONFLICT, "a profile in use is kept");
     let profile = json!({"name": "tight", "resources": {"max_memory": "64m", "max_cpu": "0.1"}, "network": {"egress_allowed": false}});
+    assert_eq!(host.post("/guardrails", profile).await.0, StatusCode::CREATED);
     assert_eq!(
-        host.post("/guardrails", profile).await.0,
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        refused(
-            &host,
-            "/guardrails",
-            json!({"name": "bad", "resources": {"max_memory": "64 apples"}})
-        )
-        .await
-        .1,
+        refused(&host, "/guardrails", json!({"name": "bad", "resources": {"max_memory": "64 apples"}})).await.1,
         "resources.max_memory"
     );
     assert_eq!(
-        refused(
-            &host,
-            "/guardrails",
-            json!({"name": "bad", "capabilities": {"add": ["net_admin"]}})
-        )
-        .await
-        .1,
+        refused(&host, "/guardrails", json!({"name": "bad", "capabilities": {"add": ["net_admin"]}})).await.1,
         "capabilities.add[0]"
     );
 
-    let (_, compat) = host
-        .get("/guardrails/standard/compatibility?backend=docker")
-        .await;
-    assert_eq!(
-        compat["fields"]["filesystem.read_only_root"]["status"], "enforced",
-        "{compat}"
-    );
-    assert_eq!(
-        compat["fields"]["network.allowed_hosts"]["status"], "ignored",
-        "{compat}"
-    );
-    let (status, _) = host
-        .get("/guardrails/standard/compatibility?backend=nowhere")
-        .await;
+    let (_, compat) = host.get("/guardrails/standard/compatibility?backend=docker").await;
+    assert_eq!(compat["fields"]["filesystem.read_only_root"]["status"], "enforced", "{compat}");
+    assert_eq!(compat["fields"]["network.allowed_hosts"]["status"], "ignored", "{compat}");
+    let (status, _) = host.get("/guardrails/standard/compatibility?backend=nowhere").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     let (_, plugins) = host.get("/plugins").await;
-    let docker = plugins
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == "docker")
-        .expect("docker plugin listed");
+    let docker = plugins.as_array().unwrap().iter().find(|p| p["id"] == "docker").expect("docker plugin listed");
     assert_eq!(docker["world"], "runtime-backend");
-    assert_eq!(
-        docker["grants"],
-        json!(["logging", "key-value", "container-engine"])
-    );
+    assert_eq!(docker["grants"], json!(["logging", "key-value", "container-engine"]));
     assert_eq!(docker["sha256"].as_str().unwrap().len(), 64);
     let (_, backends) = host.get("/backends").await;
     assert_eq!(backends[0]["name"], "docker");
-    assert_eq!(
-        backends[0]["capabilities"]["supports_readonly_fs"], true,
-        "{backends}"
-    );
+    assert_eq!(backends[0]["capabilities"]["supports_readonly_fs"], true, "{backends}");
 
     let (_, events) = host.get("/events?type=catalog").await;
-    let kinds: Vec<&str> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
-    assert!(
-        kinds.contains(&"catalog.created") && kinds.contains(&"catalog.updated"),
-        "{kinds:?}"
-    );
+    let kinds = support::pluck(&events, "/type");
+    assert!(kinds.contains(&"catalog.created") && kinds.contains(&"catalog.updated"), "{kinds:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_faulty_policy_fails_its_request_and_the_host_keeps_serving() {
-    for (plugin, expected) in [
-        ("fault-trap", "trapped"),
-        ("fault-loop", "CPU budget"),
-        ("fault-memory", "memory limit"),
-    ] {
+    for (plugin, expected) in
+        [("fault-trap", "trapped"), ("fault-loop", "CPU budget"), ("fault-memory", "memory limit")]
+    {
         let host = TestHost::start(|c| c.policy_chain = vec![plugin.to_string()]).await;
-        let (status, answer) = host
-            .post("/runtimes/deploy", json!({"slug": "fixture"}))
-            .await;
+        let (status, answer) = host.post("/runtimes/deploy", json!({"slug": "fixture"})).await;
         assert_eq!(status, StatusCode::BAD_GATEWAY, "{answer}");
         assert_eq!(answer["plugin"], plugin);
-        assert!(
-            answer["error"].as_str().unwrap().contains(expected),
-            "{answer}"
-        );
+        assert!(answer["error"].as_str().unwrap().contains(expected), "{answer}");
         // Fail closed: nothing stored, nothing created; and the host still answers.
         assert_eq!(host.get("/runtimes").await.1, json!([]));
         assert!(host.owned_containers().is_empty());
-        let (status, compat) = host
-            .get("/guardrails/restricted/compatibility?backend=docker")
-            .await;
-        assert_eq!(
-            status,
-            StatusCode::OK,
-            "the default evaluator still works: {compat}"
-        );
+        let (status, compat) = host.get("/guardrails/restricted/compatibility?backend=docker").await;
+        assert_eq!(status, StatusCode::OK, "the default evaluator still works: {compat}");
     }
 }

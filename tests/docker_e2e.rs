@@ -10,15 +10,11 @@ use serde_json::{json, Value};
 use support::{docker, owner_labels, TestHost};
 
 async fn session(host: &TestHost, id: &str) -> McpSession {
-    McpSession::connect(&reqwest::Client::new(), &host.proxy_url(id))
-        .await
-        .expect("MCP session through the proxy")
+    McpSession::connect(&reqwest::Client::new(), &host.proxy_url(id)).await.expect("MCP session through the proxy")
 }
 
 async fn probe(s: &mut McpSession, tool: &str, args: Value) -> String {
-    s.call_tool(tool, args)
-        .await
-        .unwrap_or_else(|e| panic!("{tool}: {e}"))
+    s.call_tool(tool, args).await.unwrap_or_else(|e| panic!("{tool}: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -28,122 +24,54 @@ async fn deploy_lifecycle_through_the_proxy_leaves_nothing_behind() {
 
     let d = host.wait_for(&id, "connected").await;
     assert_eq!(d["profile"], "restricted");
-    assert!(
-        d["endpoint"].as_str().unwrap().ends_with(":8080/mcp"),
-        "{d}"
-    );
-    assert!(
-        d["tools"].as_array().unwrap().contains(&json!("echo")),
-        "{d}"
-    );
-    assert!(
-        d.get("handle").is_none(),
-        "the backend handle stays private"
-    );
-    let states: Vec<&str> = d["recent_events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["data"]["to"].as_str())
-        .collect();
+    assert!(d["endpoint"].as_str().unwrap().ends_with(":8080/mcp"), "{d}");
+    assert!(d["tools"].as_array().unwrap().contains(&json!("echo")), "{d}");
+    assert!(d.get("handle").is_none(), "the backend handle stays private");
+    let states = support::pluck(&d["recent_events"], "/data/to");
     for state in ["pulling", "starting", "running", "connected"] {
         assert!(states.contains(&state), "missing {state} in {states:?}");
     }
 
     let mut s = session(&host, &id).await;
-    assert_eq!(
-        probe(&mut s, "echo", json!({"text": "hello through the proxy"})).await,
-        "hello through the proxy"
-    );
+    assert_eq!(probe(&mut s, "echo", json!({"text": "hello through the proxy"})).await, "hello through the proxy");
 
     let (status, d) = host.post(&format!("/runtimes/{id}/stop"), json!({})).await;
-    assert_eq!(
-        (status, d["status"].as_str()),
-        (StatusCode::OK, Some("stopped")),
-        "{d}"
-    );
+    assert_eq!((status, d["status"].as_str()), (StatusCode::OK, Some("stopped")), "{d}");
     let (status, _) = host.post(&format!("/servers/{id}/mcp"), json!({})).await;
-    assert_eq!(
-        status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "a stopped server is not proxied"
-    );
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "a stopped server is not proxied");
 
     let (status, d) = host.post(&format!("/runtimes/{id}/start"), json!({})).await;
-    assert_eq!(
-        (status, d["status"].as_str()),
-        (StatusCode::OK, Some("connected")),
-        "{d}"
-    );
+    assert_eq!((status, d["status"].as_str()), (StatusCode::OK, Some("connected")), "{d}");
     let mut s = session(&host, &id).await;
-    assert_eq!(
-        probe(&mut s, "echo", json!({"text": "again"})).await,
-        "again"
-    );
+    assert_eq!(probe(&mut s, "echo", json!({"text": "again"})).await, "again");
 
     let (status, logs) = host.get(&format!("/runtimes/{id}/logs?tail=50")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        logs.as_str().unwrap().contains("mcp-fixture listening"),
-        "{logs}"
-    );
+    assert!(logs.as_str().unwrap().contains("mcp-fixture listening"), "{logs}");
 
     let (status, list) = host.get("/runtimes").await;
-    assert_eq!(
-        (status, list.as_array().unwrap().len()),
-        (StatusCode::OK, 1)
-    );
+    assert_eq!((status, list.as_array().unwrap().len()), (StatusCode::OK, 1));
 
     let (status, _) = host.delete(&format!("/runtimes/{id}")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert!(
-        host.owned_containers().is_empty(),
-        "containers left: {:?}",
-        host.owned_containers()
-    );
-    assert!(
-        host.owned_networks().is_empty(),
-        "networks left: {:?}",
-        host.owned_networks()
-    );
-    assert!(
-        host.owned_volumes().is_empty(),
-        "volumes left: {:?}",
-        host.owned_volumes()
-    );
-    assert!(
-        !iptables_rules().contains(&format!("mcprt-{}", &id[..8])),
-        "host rule left behind"
-    );
+    assert!(host.owned_containers().is_empty(), "containers left: {:?}", host.owned_containers());
+    assert!(host.owned_networks().is_empty(), "networks left: {:?}", host.owned_networks());
+    assert!(host.owned_volumes().is_empty(), "volumes left: {:?}", host.owned_volumes());
+    assert!(!iptables_rules().contains(&format!("mcprt-{}", &id[..8])), "host rule left behind");
     let (status, _) = host.get(&format!("/runtimes/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, events) = host.get(&format!("/events?deployment={id}")).await;
-    let kinds: Vec<&str> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
-    for kind in [
-        "deployment.requested",
-        "deployment.created",
-        "deployment.stop",
-        "deployment.start",
-        "deployment.deleted",
-    ] {
+    let kinds = support::pluck(&events, "/type");
+    for kind in
+        ["deployment.requested", "deployment.created", "deployment.stop", "deployment.start", "deployment.deleted"]
+    {
         assert!(kinds.contains(&kind), "no {kind} event in {kinds:?}");
     }
 }
 
 fn iptables_rules() -> String {
-    String::from_utf8_lossy(
-        &std::process::Command::new("iptables")
-            .args(["-S", "INPUT"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .into_owned()
+    String::from_utf8_lossy(&std::process::Command::new("iptables").args(["-S", "INPUT"]).output().unwrap().stdout)
+        .into_owned()
 }
 
 /// A TCP listener on every host address that counts connections.
@@ -196,12 +124,7 @@ async fn restricted_profile_is_enforced_inside_the_container() {
     run.extend(labels.iter().map(String::as_str));
     run.push(support::fixture_image());
     let other = docker(&run);
-    let other_ip = docker(&[
-        "inspect",
-        &other,
-        "--format",
-        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
-    ]);
+    let other_ip = docker(&["inspect", &other, "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"]);
 
     let restricted = host.deploy(json!({"slug": "fixture"})).await;
     let control = host.deploy(json!({"slug": "fixture-standard"})).await;
@@ -212,92 +135,43 @@ async fn restricted_profile_is_enforced_inside_the_container() {
     assert_eq!(applied["memory_bytes"], 256 << 20, "{applied}");
     assert_eq!(applied["pids"], 50);
     assert_eq!(applied["cpu_millis"], 250);
-    let warned: Vec<&str> = d["guardrails_warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["field"].as_str().unwrap())
-        .collect();
-    assert!(
-        warned.contains(&"apparmor"),
-        "AppArmor is absent on this engine and must be reported: {warned:?}"
-    );
+    let warned = support::pluck(&d["guardrails_warnings"], "/field");
+    assert!(warned.contains(&"apparmor"), "AppArmor is absent on this engine and must be reported: {warned:?}");
 
     let mut r = session(&host, &restricted).await;
     let mut c = session(&host, &control).await;
 
     // Read-only root, with scratch space on tmpfs.
-    assert!(probe(&mut r, "write_file", json!({"path": "/probe"}))
-        .await
-        .contains("Read-only file system"));
-    assert_eq!(
-        probe(&mut r, "write_file", json!({"path": "/tmp/probe"})).await,
-        "written"
-    );
-    assert_eq!(
-        probe(&mut c, "write_file", json!({"path": "/data/probe"})).await,
-        "written",
-        "standard mounts /data"
-    );
+    assert!(probe(&mut r, "write_file", json!({"path": "/probe"})).await.contains("Read-only file system"));
+    assert_eq!(probe(&mut r, "write_file", json!({"path": "/tmp/probe"})).await, "written");
+    assert_eq!(probe(&mut c, "write_file", json!({"path": "/data/probe"})).await, "written", "standard mounts /data");
 
     // Capabilities: all dropped; the control adds only NET_BIND_SERVICE (bit 10).
-    assert_eq!(
-        probe(&mut r, "capabilities", json!({})).await,
-        "0000000000000000"
-    );
-    assert_eq!(
-        probe(&mut c, "capabilities", json!({})).await,
-        "0000000000000400"
-    );
+    assert_eq!(probe(&mut r, "capabilities", json!({})).await, "0000000000000000");
+    assert_eq!(probe(&mut c, "capabilities", json!({})).await, "0000000000000400");
 
     // Process limit of 50.
     let forked = probe(&mut r, "spawn_processes", json!({"count": 80})).await;
     let started: u32 = forked.split_whitespace().nth(1).unwrap().parse().unwrap();
-    assert!(
-        (1..50).contains(&started),
-        "pids limit not enforced: {forked}"
-    );
+    assert!((1..50).contains(&started), "pids limit not enforced: {forked}");
 
     // Memory limit of 256 MB: 400 MB is killed, 32 MB is fine.
-    assert_eq!(
-        probe(&mut r, "allocate", json!({"megabytes": 400})).await,
-        "killed: out of memory"
-    );
-    assert_eq!(
-        probe(&mut r, "allocate", json!({"megabytes": 32})).await,
-        "allocated 32 MB"
-    );
+    assert_eq!(probe(&mut r, "allocate", json!({"megabytes": 400})).await, "killed: out of memory");
+    assert_eq!(probe(&mut r, "allocate", json!({"megabytes": 32})).await, "allocated 32 MB");
 
     // Egress off: neither the host's own address nor another network is reachable.
     let host_addr = format!("{}:{}", gateway_of(&restricted), sentinel.port);
-    assert!(probe(&mut r, "connect", json!({"address": host_addr}))
-        .await
-        .starts_with("error"));
-    assert!(probe(
-        &mut r,
-        "connect",
-        json!({"address": format!("{other_ip}:8080")})
-    )
-    .await
-    .starts_with("error"));
+    assert!(probe(&mut r, "connect", json!({"address": host_addr})).await.starts_with("error"));
+    assert!(probe(&mut r, "connect", json!({"address": format!("{other_ip}:8080")})).await.starts_with("error"));
     assert_eq!(sentinel.hits(), 0, "the restricted server reached the host");
     // The control, with egress allowed, does reach the host: the probe itself works.
     let control_addr = format!("{}:{}", gateway_of(&control), sentinel.port);
-    assert_eq!(
-        probe(&mut c, "connect", json!({"address": control_addr})).await,
-        "connected"
-    );
+    assert_eq!(probe(&mut c, "connect", json!({"address": control_addr})).await, "connected");
     // And the host still reaches the restricted server (this very session).
-    assert_eq!(
-        probe(&mut r, "echo", json!({"text": "still here"})).await,
-        "still here"
-    );
+    assert_eq!(probe(&mut r, "echo", json!({"text": "still here"})).await, "still here");
 
     for id in [&restricted, &control] {
-        assert_eq!(
-            host.delete(&format!("/runtimes/{id}")).await.0,
-            StatusCode::NO_CONTENT
-        );
+        assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
     }
 }
 
@@ -325,45 +199,22 @@ async fn a_restarted_host_adopts_marks_vanished_and_removes_orphans() {
 
     let d = host.wait_for(&kept, "connected").await;
     let mut s = session(&host, &kept).await;
-    assert_eq!(
-        probe(&mut s, "echo", json!({"text": "adopted"})).await,
-        "adopted"
-    );
+    assert_eq!(probe(&mut s, "echo", json!({"text": "adopted"})).await, "adopted");
     assert_eq!(d["restart_count"], 0);
     let d = host.wait_for(&lost, "error").await;
-    assert!(
-        d["status_message"].as_str().unwrap().contains("vanished"),
-        "{d}"
-    );
-    assert!(
-        !host.owned_containers().contains(&orphan_name),
-        "orphan not removed: {:?}",
-        host.owned_containers()
-    );
+    assert!(d["status_message"].as_str().unwrap().contains("vanished"), "{d}");
+    assert!(!host.owned_containers().contains(&orphan_name), "orphan not removed: {:?}", host.owned_containers());
     let (_, events) = host.get("/events?type=deployment.orphan_removed").await;
     assert_eq!(events.as_array().unwrap().len(), 1, "{events}");
     // The health watch sees the same vanished container again; it is recorded once.
     tokio::time::sleep(mcp_runtime::runtime::HEALTH_INTERVAL * 2).await;
-    let (_, events) = host
-        .get(&format!("/events?deployment={lost}&type=deployment.state"))
-        .await;
-    let failures = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["data"]["to"] == "error")
-        .count();
+    let (_, events) = host.get(&format!("/events?deployment={lost}&type=deployment.state")).await;
+    let failures = support::pluck(&events, "/data/to").iter().filter(|to| **to == "error").count();
     assert_eq!(failures, 1, "{events}");
 
     // The vanished deployment can still be deleted, and leaves nothing.
-    assert_eq!(
-        host.delete(&format!("/runtimes/{lost}")).await.0,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        host.delete(&format!("/runtimes/{kept}")).await.0,
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(host.delete(&format!("/runtimes/{lost}")).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(host.delete(&format!("/runtimes/{kept}")).await.0, StatusCode::NO_CONTENT);
     assert!(host.owned_containers().is_empty() && host.owned_networks().is_empty());
 }
 
@@ -374,17 +225,8 @@ async fn an_absent_image_is_pulled_from_an_allowed_registry() {
     let allowed = registry.address.clone();
     // A CPU budget far below the pull's duration: time in host calls is not billed.
     let host = TestHost::start(|c| {
-        c.backends
-            .get_mut("docker")
-            .unwrap()
-            .settings
-            .insert("allowed_registries".into(), json!([allowed]));
-        c.plugins
-            .iter_mut()
-            .find(|p| p.id == "docker")
-            .unwrap()
-            .limits
-            .cpu_ms = 50;
+        c.backends.get_mut("docker").unwrap().settings.insert("allowed_registries".into(), json!([allowed]));
+        c.plugins.iter_mut().find(|p| p.id == "docker").unwrap().limits.cpu_ms = 50;
     })
     .await;
     let entry = json!({"name": "Pulled", "slug": "pulled", "source": {"type": "docker", "image": image}, "guardrails_profile": "restricted", "supported_backends": ["docker"]});
@@ -392,23 +234,10 @@ async fn an_absent_image_is_pulled_from_an_allowed_registry() {
     let id = host.deploy(json!({"slug": "pulled"})).await;
     let d = host.wait_for(&id, "connected").await;
     assert_eq!(d["image"], image);
-    let states: Vec<&str> = d["recent_events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["data"]["to"].as_str())
-        .collect();
+    let states = support::pluck(&d["recent_events"], "/data/to");
     assert!(states.contains(&"pulling"), "{states:?}");
     let mut s = session(&host, &id).await;
-    assert_eq!(
-        probe(&mut s, "echo", json!({"text": "pulled"})).await,
-        "pulled"
-    );
-    assert_eq!(
-        host.delete(&format!("/runtimes/{id}")).await.0,
-        StatusCode::NO_CONTENT
-    );
-    let _ = std::process::Command::new("docker")
-        .args(["rmi", &image])
-        .output();
+    assert_eq!(probe(&mut s, "echo", json!({"text": "pulled"})).await, "pulled");
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+    let _ = std::process::Command::new("docker").args(["rmi", &image]).output();
 }

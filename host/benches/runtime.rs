@@ -51,16 +51,8 @@ async fn raw_docker_run(image: &str, owner: &str) -> Duration {
     run.extend(&label_args);
     run.push(image);
     let id = docker(&run);
-    let ip = docker(&[
-        "inspect",
-        &id,
-        "--format",
-        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
-    ]);
-    while tokio::net::TcpStream::connect(format!("{ip}:8080"))
-        .await
-        .is_err()
-    {
+    let ip = docker(&["inspect", &id, "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"]);
+    while tokio::net::TcpStream::connect(format!("{ip}:8080")).await.is_err() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = start.elapsed();
@@ -78,21 +70,11 @@ async fn host_deploy(host: &TestHost) -> (Duration, Duration) {
     let accepted = start.elapsed();
     let d = host.wait_for(&id, "connected").await;
     let at = |pred: &dyn Fn(&serde_json::Value) -> bool| {
-        let e = d["recent_events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| pred(e))
-            .expect("event recorded");
+        let e = d["recent_events"].as_array().unwrap().iter().find(|e| pred(e)).expect("event recorded");
         chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap()
     };
     let requested = at(&|e| e["type"] == "deployment.requested");
-    let since = |to: &str| {
-        (at(&|e| e["data"]["to"] == to) - requested)
-            .to_std()
-            .unwrap()
-            + accepted
-    };
+    let since = |to: &str| (at(&|e| e["data"]["to"] == to) - requested).to_std().unwrap() + accepted;
     let times = (since("running"), since("connected"));
     host.delete(&format!("/runtimes/{id}")).await;
     times
@@ -117,28 +99,15 @@ async fn deploy_figures(host: &TestHost) {
         "  deploy → running   {running:?} = {ratio:.2}× raw  ({} ≤ {TARGET_RUNNING_RATIO}×)",
         verdict(ratio <= TARGET_RUNNING_RATIO)
     );
-    println!(
-        "  deploy → connected {connected:?} = {:.2}× raw",
-        connected.as_secs_f64() / raw.as_secs_f64()
-    );
+    println!("  deploy → connected {connected:?} = {:.2}× raw", connected.as_secs_f64() / raw.as_secs_f64());
 }
 
 async fn policy_figures(host: &TestHost) {
     let runtime = host.runtime();
-    let body: mcp_runtime::runtime::DeployBody =
-        serde_json::from_value(json!({"slug": "fixture"})).unwrap();
-    let request = runtime
-        .check(&body, "bench", None)
-        .await
-        .expect("request checks")
-        .request;
+    let body: mcp_runtime::runtime::DeployBody = serde_json::from_value(json!({"slug": "fixture"})).unwrap();
+    let request = runtime.check(&body, "bench", None).await.expect("request checks").request;
     let profile = runtime.profile("restricted").unwrap().unwrap();
-    let capabilities = runtime
-        .backend("docker")
-        .unwrap()
-        .capabilities()
-        .await
-        .unwrap();
+    let capabilities = runtime.backend("docker").unwrap().capabilities().await.unwrap();
     let bare = runtime.plugins["default-guardrails"].clone();
     let input = mcp_runtime::plugins::bindings::policy::PolicyInput {
         request: request.clone(),
@@ -148,16 +117,10 @@ async fn policy_figures(host: &TestHost) {
         warnings: Vec::new(),
     };
     let time = |samples: &mut Vec<Duration>, start: Instant| samples.push(start.elapsed());
-    let (mut chain, mut single) = (
-        Vec::with_capacity(POLICY_CALLS),
-        Vec::with_capacity(POLICY_CALLS),
-    );
+    let (mut chain, mut single) = (Vec::with_capacity(POLICY_CALLS), Vec::with_capacity(POLICY_CALLS));
     for i in 0..POLICY_CALLS + 200 {
         let start = Instant::now();
-        runtime
-            .evaluate_policies(&request, &profile, &capabilities)
-            .await
-            .unwrap();
+        runtime.evaluate_policies(&request, &profile, &capabilities).await.unwrap();
         if i >= 200 {
             time(&mut chain, start);
         }
@@ -185,17 +148,9 @@ async fn policy_figures(host: &TestHost) {
 /// The release binary with embedded defaults, idle after start-up.
 async fn idle_rss_figure() {
     let binary = support::repo_root().join("target/release/mcp-runtime");
-    assert!(
-        binary.exists(),
-        "{} missing: `make bench` builds it",
-        binary.display()
-    );
+    assert!(binary.exists(), "{} missing: `make bench` builds it", binary.display());
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let owner = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let mut child = std::process::Command::new(&binary)
         .env("RUNTIME_LISTEN", format!("127.0.0.1:{port}"))
@@ -206,10 +161,7 @@ async fn idle_rss_figure() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while reqwest::get(format!("http://127.0.0.1:{port}/health"))
-        .await
-        .is_err()
-    {
+    while reqwest::get(format!("http://127.0.0.1:{port}/health")).await.is_err() {
         assert!(Instant::now() < deadline, "host did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -231,10 +183,7 @@ async fn idle_rss_figure() {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let host = TestHost::start(|_| {}).await;
         deploy_figures(&host).await;

@@ -27,21 +27,10 @@ pub fn router(runtime: AppState) -> Router {
         .route("/plugins", get(list_plugins))
         .route("/backends", get(list_backends))
         .route("/catalog", get(list_catalog).post(create_catalog))
-        .route(
-            "/catalog/{slug}",
-            get(get_catalog).put(replace_catalog).delete(delete_catalog),
-        )
+        .route("/catalog/{slug}", get(get_catalog).put(replace_catalog).delete(delete_catalog))
         .route("/guardrails", get(list_guardrails).post(create_guardrails))
-        .route(
-            "/guardrails/{name}",
-            get(get_guardrails)
-                .put(replace_guardrails)
-                .delete(delete_guardrails),
-        )
-        .route(
-            "/guardrails/{name}/compatibility",
-            get(guardrails_compatibility),
-        )
+        .route("/guardrails/{name}", get(get_guardrails).put(replace_guardrails).delete(delete_guardrails))
+        .route("/guardrails/{name}/compatibility", get(guardrails_compatibility))
         .route("/runtimes", get(list_runtimes))
         .route("/runtimes/deploy", post(deploy))
         .route("/runtimes/{id}", get(get_runtime).delete(delete_runtime))
@@ -56,8 +45,7 @@ pub fn router(runtime: AppState) -> Router {
 }
 
 async fn request_span(request: Request, next: axum::middleware::Next) -> Response {
-    let span =
-        tracing::info_span!("request", method = %request.method(), path = %request.uri().path());
+    let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path());
     async move {
         let response = next.run(request).await;
         tracing::debug!(status = response.status().as_u16(), "answered");
@@ -92,17 +80,15 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = match self {
             ApiError::Malformed(e) => (StatusCode::BAD_REQUEST, json!({"error": e})),
-            ApiError::Invalid { field, reason } => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                json!({"error": format!("{field}: {reason}"), "field": field}),
-            ),
+            ApiError::Invalid { field, reason } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, json!({"error": format!("{field}: {reason}"), "field": field}))
+            }
             ApiError::NotFound(e) => (StatusCode::NOT_FOUND, json!({"error": e})),
             ApiError::Conflict(e) => (StatusCode::CONFLICT, json!({"error": e})),
             ApiError::Unavailable(e) => (StatusCode::SERVICE_UNAVAILABLE, json!({"error": e})),
-            ApiError::Upstream { error, plugin } => (
-                StatusCode::BAD_GATEWAY,
-                json!({"error": error, "plugin": plugin}),
-            ),
+            ApiError::Upstream { error, plugin } => {
+                (StatusCode::BAD_GATEWAY, json!({"error": error, "plugin": plugin}))
+            }
             ApiError::Internal(e) => {
                 tracing::error!("internal error: {e}");
                 (StatusCode::INTERNAL_SERVER_ERROR, json!({"error": e}))
@@ -145,10 +131,7 @@ impl From<PluginError> for ApiError {
             | PluginError::Trapped { plugin, .. }
             | PluginError::Missing { plugin, .. } => Some(plugin.clone()),
         };
-        ApiError::Upstream {
-            error: e.to_string(),
-            plugin,
-        }
+        ApiError::Upstream { error: e.to_string(), plugin }
     }
 }
 
@@ -159,10 +142,7 @@ impl From<RuntimeError> for ApiError {
             RuntimeError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             RuntimeError::Conflict(e) => ApiError::Conflict(e),
             RuntimeError::Unavailable(e) => ApiError::Unavailable(e),
-            RuntimeError::Backend(e) => ApiError::Upstream {
-                error: e,
-                plugin: None,
-            },
+            RuntimeError::Backend(e) => ApiError::Upstream { error: e, plugin: None },
             RuntimeError::Plugin(e) => e.into(),
             RuntimeError::Store(e) => e.into(),
         }
@@ -184,13 +164,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/json"));
         if !is_json {
-            return Err(ApiError::Malformed(
-                "expected a JSON body (Content-Type: application/json)".into(),
-            ));
+            return Err(ApiError::Malformed("expected a JSON body (Content-Type: application/json)".into()));
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::Malformed(e.to_string()))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| ApiError::Malformed(e.to_string()))?;
         parse_json(&bytes).map(JsonBody)
     }
 }
@@ -206,15 +182,8 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
                 return Err(ApiError::Malformed(format!("malformed JSON: {inner}")));
             }
             // A missing or unknown field is named in the message, not the path.
-            let field = if field == "." {
-                named_field(&inner.to_string()).unwrap_or(field)
-            } else {
-                field
-            };
-            Err(ApiError::Invalid {
-                field,
-                reason: inner.to_string(),
-            })
+            let field = if field == "." { named_field(&inner.to_string()).unwrap_or(field) } else { field };
+            Err(ApiError::Invalid { field, reason: inner.to_string() })
         }
     }
 }
@@ -227,10 +196,7 @@ fn named_field(message: &str) -> Option<String> {
 
 fn actor(headers: &HeaderMap) -> Option<String> {
     // Until authentication lands, callers may say who they are.
-    headers
-        .get("x-actor")
-        .and_then(|v| v.to_str().ok())
-        .map(String::from)
+    headers.get("x-actor").and_then(|v| v.to_str().ok()).map(String::from)
 }
 
 // ---------- service ----------
@@ -265,19 +231,12 @@ async fn list_catalog(
     Query(filter): Query<CatalogFilter>,
 ) -> ApiResult<Json<Vec<CatalogEntry>>> {
     let entries: Vec<CatalogEntry> = rt.store.list(Table::Catalog)?;
-    Ok(Json(
-        entries.into_iter().filter(|e| e.matches(&filter)).collect(),
-    ))
+    Ok(Json(entries.into_iter().filter(|e| e.matches(&filter)).collect()))
 }
 
-async fn get_catalog(
-    State(rt): State<AppState>,
-    Path(slug): Path<String>,
-) -> ApiResult<Json<CatalogEntry>> {
+async fn get_catalog(State(rt): State<AppState>, Path(slug): Path<String>) -> ApiResult<Json<CatalogEntry>> {
     let entry = rt.store.get(Table::Catalog, &slug)?;
-    entry
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("catalog entry '{slug}' not found")))
+    entry.map(Json).ok_or_else(|| ApiError::NotFound(format!("catalog entry '{slug}' not found")))
 }
 
 fn check_entry(rt: &Runtime, entry: &CatalogEntry) -> ApiResult<()> {
@@ -291,19 +250,11 @@ async fn create_catalog(
     JsonBody(entry): JsonBody<CatalogEntry>,
 ) -> ApiResult<(StatusCode, Json<CatalogEntry>)> {
     if !rt.config.catalog.allow_custom_entries {
-        return Err(ApiError::Conflict(
-            "custom catalog entries are disabled (catalog.allow_custom_entries)".into(),
-        ));
+        return Err(ApiError::Conflict("custom catalog entries are disabled (catalog.allow_custom_entries)".into()));
     }
     check_entry(&rt, &entry)?;
-    let event = audit(
-        "catalog.created",
-        format!("catalog/{}", entry.slug),
-        json!(entry),
-        &headers,
-    );
-    rt.store
-        .create(Table::Catalog, &entry.slug, &entry, event)?;
+    let event = audit("catalog.created", format!("catalog/{}", entry.slug), json!(entry), &headers);
+    rt.store.create(Table::Catalog, &entry.slug, &entry, event)?;
     Ok((StatusCode::CREATED, Json(entry)))
 }
 
@@ -314,18 +265,10 @@ async fn replace_catalog(
     JsonBody(entry): JsonBody<CatalogEntry>,
 ) -> ApiResult<Json<CatalogEntry>> {
     if entry.slug != slug {
-        return Err(ApiError::Invalid {
-            field: "slug".into(),
-            reason: format!("must match the path ('{slug}')"),
-        });
+        return Err(ApiError::Invalid { field: "slug".into(), reason: format!("must match the path ('{slug}')") });
     }
     check_entry(&rt, &entry)?;
-    let event = audit(
-        "catalog.updated",
-        format!("catalog/{slug}"),
-        json!(entry),
-        &headers,
-    );
+    let event = audit("catalog.updated", format!("catalog/{slug}"), json!(entry), &headers);
     rt.store.replace(Table::Catalog, &slug, &entry, event)?;
     Ok(Json(entry))
 }
@@ -335,16 +278,7 @@ async fn delete_catalog(
     Path(slug): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    rt.store.delete(
-        Table::Catalog,
-        &slug,
-        audit(
-            "catalog.deleted",
-            format!("catalog/{slug}"),
-            json!({}),
-            &headers,
-        ),
-    )?;
+    rt.store.delete(Table::Catalog, &slug, audit("catalog.deleted", format!("catalog/{slug}"), json!({}), &headers))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -360,13 +294,8 @@ async fn list_guardrails(State(rt): State<AppState>) -> ApiResult<Json<Vec<Profi
     Ok(Json(rt.store.list(Table::Guardrails)?))
 }
 
-async fn get_guardrails(
-    State(rt): State<AppState>,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Profile>> {
-    rt.profile(&name)?
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("guardrails profile '{name}' not found")))
+async fn get_guardrails(State(rt): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Profile>> {
+    rt.profile(&name)?.map(Json).ok_or_else(|| ApiError::NotFound(format!("guardrails profile '{name}' not found")))
 }
 
 async fn create_guardrails(
@@ -375,14 +304,8 @@ async fn create_guardrails(
     JsonBody(profile): JsonBody<Profile>,
 ) -> ApiResult<(StatusCode, Json<Profile>)> {
     profile.validate()?;
-    let event = audit(
-        "guardrails.created",
-        format!("guardrails/{}", profile.name),
-        json!(profile),
-        &headers,
-    );
-    rt.store
-        .create(Table::Guardrails, &profile.name, &profile, event)?;
+    let event = audit("guardrails.created", format!("guardrails/{}", profile.name), json!(profile), &headers);
+    rt.store.create(Table::Guardrails, &profile.name, &profile, event)?;
     Ok((StatusCode::CREATED, Json(profile)))
 }
 
@@ -396,20 +319,11 @@ async fn replace_guardrails(
         profile.name = name.clone();
     }
     if profile.name != name {
-        return Err(ApiError::Invalid {
-            field: "name".into(),
-            reason: format!("must match the path ('{name}')"),
-        });
+        return Err(ApiError::Invalid { field: "name".into(), reason: format!("must match the path ('{name}')") });
     }
     profile.validate()?;
-    let event = audit(
-        "guardrails.updated",
-        format!("guardrails/{name}"),
-        json!(profile),
-        &headers,
-    );
-    rt.store
-        .replace(Table::Guardrails, &name, &profile, event)?;
+    let event = audit("guardrails.updated", format!("guardrails/{name}"), json!(profile), &headers);
+    rt.store.replace(Table::Guardrails, &name, &profile, event)?;
     Ok(Json(profile))
 }
 
@@ -426,24 +340,15 @@ async fn delete_guardrails(
         .map(|e| e.slug)
         .collect();
     if !users.is_empty() {
-        return Err(ApiError::Conflict(format!(
-            "profile '{name}' is used by catalog entries {users:?}"
-        )));
+        return Err(ApiError::Conflict(format!("profile '{name}' is used by catalog entries {users:?}")));
     }
     if name == rt.config.guardrails.default_profile {
-        return Err(ApiError::Conflict(format!(
-            "profile '{name}' is the default profile"
-        )));
+        return Err(ApiError::Conflict(format!("profile '{name}' is the default profile")));
     }
     rt.store.delete(
         Table::Guardrails,
         &name,
-        audit(
-            "guardrails.deleted",
-            format!("guardrails/{name}"),
-            json!({}),
-            &headers,
-        ),
+        audit("guardrails.deleted", format!("guardrails/{name}"), json!({}), &headers),
     )?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -458,12 +363,9 @@ async fn guardrails_compatibility(
     Path(name): Path<String>,
     Query(q): Query<BackendQuery>,
 ) -> ApiResult<Json<Value>> {
-    let profile = rt
-        .profile(&name)?
-        .ok_or_else(|| ApiError::NotFound(format!("guardrails profile '{name}' not found")))?;
-    let backend = q
-        .backend
-        .unwrap_or_else(|| rt.config.default_backend.clone());
+    let profile =
+        rt.profile(&name)?.ok_or_else(|| ApiError::NotFound(format!("guardrails profile '{name}' not found")))?;
+    let backend = q.backend.unwrap_or_else(|| rt.config.default_backend.clone());
     Ok(Json(runtime::compatibility(&rt, &profile, &backend).await?))
 }
 
@@ -489,11 +391,7 @@ async fn list_runtimes(State(rt): State<AppState>) -> ApiResult<Json<Value>> {
 
 async fn get_runtime(State(rt): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let d = rt.get(&id)?;
-    let events = rt.store.events(&EventFilter {
-        deployment: Some(id),
-        limit: Some(20),
-        ..Default::default()
-    })?;
+    let events = rt.store.events(&EventFilter { deployment: Some(id), limit: Some(20), ..Default::default() })?;
     let mut view = d.public_view();
     view["recent_events"] = json!(events);
     Ok(Json(view))
@@ -504,11 +402,7 @@ async fn stop_runtime(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        rt.stop(&id, actor(&headers).as_deref())
-            .await?
-            .public_view(),
-    ))
+    Ok(Json(rt.stop(&id, actor(&headers).as_deref()).await?.public_view()))
 }
 
 async fn start_runtime(
@@ -516,11 +410,7 @@ async fn start_runtime(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        rt.start(&id, actor(&headers).as_deref())
-            .await?
-            .public_view(),
-    ))
+    Ok(Json(rt.start(&id, actor(&headers).as_deref()).await?.public_view()))
 }
 
 async fn delete_runtime(
@@ -547,10 +437,7 @@ async fn runtime_logs(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
-async fn list_events(
-    State(rt): State<AppState>,
-    Query(filter): Query<EventFilter>,
-) -> ApiResult<Json<Value>> {
+async fn list_events(State(rt): State<AppState>, Query(filter): Query<EventFilter>) -> ApiResult<Json<Value>> {
     Ok(Json(json!(rt.store.events(&filter)?)))
 }
 
@@ -577,33 +464,23 @@ async fn proxy_mcp(
     let d = rt.get(&id)?;
     let endpoint = match (&d.status, &d.endpoint) {
         (DeployState::Running | DeployState::Connected, Some(endpoint)) => endpoint.clone(),
-        _ => {
-            return Err(ApiError::Unavailable(format!(
-                "deployment '{id}' is {:?}, not serving",
-                d.status
-            )))
-        }
+        _ => return Err(ApiError::Unavailable(format!("deployment '{id}' is {:?}, not serving", d.status))),
     };
-    let mut upstream = rt
-        .http()
-        .request(method, &endpoint)
-        .body(reqwest::Body::wrap_stream(body.into_data_stream()));
+    let mut upstream = rt.http().request(method, &endpoint).body(reqwest::Body::wrap_stream(body.into_data_stream()));
     for name in &MCP_HEADERS {
         if let Some(value) = headers.get(name) {
             upstream = upstream.header(name, value);
         }
     }
-    let answer = upstream.send().await.map_err(|e| ApiError::Upstream {
-        error: format!("server unreachable: {e}"),
-        plugin: None,
-    })?;
+    let answer = upstream
+        .send()
+        .await
+        .map_err(|e| ApiError::Upstream { error: format!("server unreachable: {e}"), plugin: None })?;
     let mut response = Response::builder().status(answer.status().as_u16());
     for name in &MCP_HEADERS {
         if let Some(value) = answer.headers().get(name) {
             response = response.header(name, value);
         }
     }
-    response
-        .body(Body::from_stream(answer.bytes_stream()))
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    response.body(Body::from_stream(answer.bytes_stream())).map_err(|e| ApiError::Internal(e.to_string()))
 }

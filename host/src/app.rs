@@ -18,16 +18,12 @@ const SAMPLE_CATALOG: &str = include_str!("../defaults/catalog.yaml");
 
 /// Builds a ready runtime: everything but the listener.
 pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
     let store = Arc::new(Store::open(&config.data_dir.join("runtime.redb"))?);
     seed(&store, &config)?;
 
-    let socket = config
-        .backends
-        .get("docker")
-        .and_then(|b| b.socket.clone())
-        .unwrap_or_else(|| "/var/run/docker.sock".into());
+    let socket =
+        config.backends.get("docker").and_then(|b| b.socket.clone()).unwrap_or_else(|| "/var/run/docker.sock".into());
     let (engine, engine_error) = match ContainerEngine::connect(&socket, &config.owner).await {
         Ok(engine) => (Some(Arc::new(engine)), None),
         Err(e) => {
@@ -36,17 +32,12 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
         }
     };
 
-    let cache_dir = config
-        .plugin_cache_dir
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("plugin-cache"));
+    let cache_dir = config.plugin_cache_dir.clone().unwrap_or_else(|| config.data_dir.join("plugin-cache"));
     let host = PluginHost::new(cache_dir, store.clone(), engine.clone())?;
     let mut plugins = BTreeMap::new();
     for manifest in &config.plugins {
         let manifest = config.effective_manifest(manifest);
-        let plugin = host
-            .load(&manifest, &config.plugin_dir)
-            .context("the plugins are built by `make guests`")?;
+        let plugin = host.load(&manifest, &config.plugin_dir).context("the plugins are built by `make guests`")?;
         plugins.insert(manifest.id.clone(), Arc::new(plugin));
     }
     let runtime = Arc::new(Runtime::new(store, config, plugins, engine, engine_error)?);
@@ -79,9 +70,7 @@ impl RunningHost {
 pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
     let listen = config.listen.clone();
     let runtime = build(config).await?;
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .with_context(|| format!("binding {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     let router = crate::api::router(runtime.clone());
     let server = tokio::spawn(async move {
@@ -96,12 +85,7 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
             watched.watch_once().await;
         }
     });
-    Ok(RunningHost {
-        addr,
-        runtime,
-        server,
-        watcher,
-    })
+    Ok(RunningHost { addr, runtime, server, watcher })
 }
 
 /// First start only: the guardrail presets (plus configured profiles) and the catalog.
@@ -109,46 +93,25 @@ fn seed(store: &Store, config: &RuntimeConfig) -> anyhow::Result<()> {
     if store.first_time("guardrails_seeded")? {
         let mut profiles = guardrails::presets();
         for (name, profile) in &config.guardrails.profiles {
-            profiles.insert(
-                name.clone(),
-                guardrails::Profile {
-                    name: name.clone(),
-                    ..profile.clone()
-                },
-            );
+            profiles.insert(name.clone(), guardrails::Profile { name: name.clone(), ..profile.clone() });
         }
         for (name, profile) in profiles {
-            let event = NewEvent::new(
-                "guardrails.seeded",
-                format!("guardrails/{name}"),
-                serde_json::json!({}),
-            );
+            let event = NewEvent::new("guardrails.seeded", format!("guardrails/{name}"), serde_json::json!({}));
             store.put(Table::Guardrails, &name, &profile, event)?;
         }
     }
     if store.first_time("catalog_seeded")? {
         let text = match &config.catalog.seed_file {
-            Some(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("reading catalog {}", path.display()))?,
+            Some(path) => {
+                std::fs::read_to_string(path).with_context(|| format!("reading catalog {}", path.display()))?
+            }
             None => SAMPLE_CATALOG.to_string(),
         };
-        let entries: Vec<CatalogEntry> =
-            catalog::parse_catalog(&text).context("runtime.catalog.seed_file")?;
+        let entries: Vec<CatalogEntry> = catalog::parse_catalog(&text).context("runtime.catalog.seed_file")?;
         for (i, entry) in entries.iter().enumerate() {
-            let known_profile = |p: &str| {
-                matches!(
-                    store.get::<guardrails::Profile>(Table::Guardrails, p),
-                    Ok(Some(_))
-                )
-            };
-            entry
-                .validate(known_profile)
-                .with_context(|| format!("catalog entry {i} ('{}')", entry.slug))?;
-            let event = NewEvent::new(
-                "catalog.seeded",
-                format!("catalog/{}", entry.slug),
-                serde_json::json!({}),
-            );
+            let known_profile = |p: &str| matches!(store.get::<guardrails::Profile>(Table::Guardrails, p), Ok(Some(_)));
+            entry.validate(known_profile).with_context(|| format!("catalog entry {i} ('{}')", entry.slug))?;
+            let event = NewEvent::new("catalog.seeded", format!("catalog/{}", entry.slug), serde_json::json!({}));
             store.put(Table::Catalog, &entry.slug, entry, event)?;
         }
     }

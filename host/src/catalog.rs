@@ -13,10 +13,7 @@ pub enum CatalogError {
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> CatalogError {
-    CatalogError::Invalid {
-        field: field.into(),
-        reason: reason.into(),
-    }
+    CatalogError::Invalid { field: field.into(), reason: reason.into() }
 }
 
 pub const KNOWN_BACKENDS: [&str; 2] = ["docker", "ibm_code_engine"];
@@ -122,44 +119,27 @@ impl CatalogEntry {
             return Err(invalid("name", "1-100 characters"));
         }
         if !is_valid_slug(&self.slug) {
-            return Err(invalid(
-                "slug",
-                "1-100 characters of a-z, 0-9 and '-', starting with a letter or digit",
-            ));
+            return Err(invalid("slug", "1-100 characters of a-z, 0-9 and '-', starting with a letter or digit"));
         }
         match &self.source {
             Source::Docker { image, .. } if !is_plausible_image(image) => {
-                return Err(invalid(
-                    "source.image",
-                    format!("'{image}' is not an image reference"),
-                ));
+                return Err(invalid("source.image", format!("'{image}' is not an image reference")));
             }
-            Source::Github { repo, .. }
-                if repo.trim().is_empty() || repo.contains(char::is_whitespace) =>
-            {
+            Source::Github { repo, .. } if repo.trim().is_empty() || repo.contains(char::is_whitespace) => {
                 return Err(invalid("source.repo", "an org/name or a clone URL"));
             }
-            Source::Compose {
-                compose_file,
-                main_service,
-            } => {
+            Source::Compose { compose_file, main_service } => {
                 if compose_file.trim().is_empty() {
                     return Err(invalid("source.compose_file", "must not be empty"));
                 }
                 if main_service.trim().is_empty() {
-                    return Err(invalid(
-                        "source.main_service",
-                        "must name the service that speaks MCP",
-                    ));
+                    return Err(invalid("source.main_service", "must name the service that speaks MCP"));
                 }
             }
             _ => {}
         }
         if self.supported_backends.is_empty() {
-            return Err(invalid(
-                "supported_backends",
-                "must name at least one backend",
-            ));
+            return Err(invalid("supported_backends", "must name at least one backend"));
         }
         for (i, backend) in self.supported_backends.iter().enumerate() {
             if !KNOWN_BACKENDS.contains(&backend.as_str()) {
@@ -170,21 +150,12 @@ impl CatalogEntry {
             }
         }
         if matches!(self.source, Source::Compose { .. })
-            && self
-                .supported_backends
-                .iter()
-                .any(|b| b == "ibm_code_engine")
+            && self.supported_backends.iter().any(|b| b == "ibm_code_engine")
         {
-            return Err(invalid(
-                "supported_backends",
-                "compose sources run on docker only",
-            ));
+            return Err(invalid("supported_backends", "compose sources run on docker only"));
         }
         if !profile_exists(&self.guardrails_profile) {
-            return Err(invalid(
-                "guardrails_profile",
-                format!("unknown profile '{}'", self.guardrails_profile),
-            ));
+            return Err(invalid("guardrails_profile", format!("unknown profile '{}'", self.guardrails_profile)));
         }
         if self.port == 0 {
             return Err(invalid("port", "must be 1-65535"));
@@ -201,60 +172,35 @@ impl CatalogEntry {
     }
 
     pub fn matches(&self, filter: &CatalogFilter) -> bool {
-        let wanted = |want: &Option<String>, have: Option<&str>| {
-            want.as_deref().is_none_or(|w| have == Some(w))
-        };
+        let wanted = |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| have == Some(w));
         (filter.include_deprecated || !self.deprecated)
             && wanted(&filter.category, self.category.as_deref())
-            && filter
-                .tag
-                .as_deref()
-                .is_none_or(|t| self.tags.iter().any(|x| x == t))
-            && filter
-                .backend
-                .as_deref()
-                .is_none_or(|b| self.supported_backends.iter().any(|x| x == b))
+            && filter.tag.as_deref().is_none_or(|t| self.tags.iter().any(|x| x == t))
+            && filter.backend.as_deref().is_none_or(|b| self.supported_backends.iter().any(|x| x == b))
             && filter.featured.is_none_or(|f| self.featured == f)
             && filter.q.as_deref().is_none_or(|q| {
                 let q = q.to_lowercase();
-                self.name.to_lowercase().contains(&q)
-                    || self.description.to_lowercase().contains(&q)
+                self.name.to_lowercase().contains(&q) || self.description.to_lowercase().contains(&q)
             })
     }
 
     pub fn to_wit(&self) -> wit::CatalogEntry {
         let source = match &self.source {
-            Source::Docker {
-                image,
-                registry_secret,
-            } => wit::Source::Image(wit::ImageSource {
-                image: image.clone(),
-                registry_secret: registry_secret.clone(),
-            }),
-            Source::Github {
-                repo,
-                revision,
-                dockerfile,
-                context_dir,
-                build_args,
-                push_to_registry,
-                registry,
-            } => wit::Source::Github(wit::GithubSource {
-                repo: repo.clone(),
-                revision: revision.clone(),
-                dockerfile: dockerfile.clone(),
-                context_dir: context_dir.clone(),
-                build_args: build_args
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                push_to_registry: *push_to_registry,
-                registry: registry.clone(),
-            }),
-            Source::Compose {
-                compose_file,
-                main_service,
-            } => wit::Source::Compose(wit::ComposeSource {
+            Source::Docker { image, registry_secret } => {
+                wit::Source::Image(wit::ImageSource { image: image.clone(), registry_secret: registry_secret.clone() })
+            }
+            Source::Github { repo, revision, dockerfile, context_dir, build_args, push_to_registry, registry } => {
+                wit::Source::Github(wit::GithubSource {
+                    repo: repo.clone(),
+                    revision: revision.clone(),
+                    dockerfile: dockerfile.clone(),
+                    context_dir: context_dir.clone(),
+                    build_args: build_args.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    push_to_registry: *push_to_registry,
+                    registry: registry.clone(),
+                })
+            }
+            Source::Compose { compose_file, main_service } => wit::Source::Compose(wit::ComposeSource {
                 compose_file: compose_file.clone(),
                 main_service: main_service.clone(),
             }),
@@ -292,18 +238,14 @@ pub struct CatalogFilter {
 pub fn is_valid_slug(slug: &str) -> bool {
     (1..=100).contains(&slug.len())
         && slug.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && slug
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 fn is_plausible_image(image: &str) -> bool {
     !image.is_empty()
         && image.len() <= 500
         && !image.starts_with(['/', ':', '@', '-'])
-        && image
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "./:-_@".contains(c))
+        && image.chars().all(|c| c.is_ascii_alphanumeric() || "./:-_@".contains(c))
 }
 
 /// Parses a catalog YAML file: a list of entries.
@@ -316,10 +258,7 @@ mod tests {
     use super::*;
 
     fn entry() -> CatalogEntry {
-        serde_yaml_ng::from_str(
-            "name: Echo\nslug: echo\nsource: {type: docker, image: 'ghcr.io/x/echo:1'}",
-        )
-        .unwrap()
+        serde_yaml_ng::from_str("name: Echo\nslug: echo\nsource: {type: docker, image: 'ghcr.io/x/echo:1'}").unwrap()
     }
 
     #[test]
@@ -337,58 +276,19 @@ mod tests {
             Err(CatalogError::Invalid { field, .. }) => field,
             Ok(()) => "ok".into(),
         };
-        assert_eq!(
-            field(CatalogEntry {
-                slug: "Bad Slug".into(),
-                ..entry()
-            }),
-            "slug"
-        );
-        assert_eq!(
-            field(CatalogEntry {
-                guardrails_profile: "nope".into(),
-                ..entry()
-            }),
-            "guardrails_profile"
-        );
-        assert_eq!(
-            field(CatalogEntry {
-                supported_backends: vec!["k8s".into()],
-                ..entry()
-            }),
-            "supported_backends[0]"
-        );
-        let compose = Source::Compose {
-            compose_file: "services: {}".into(),
-            main_service: "m".into(),
-        };
-        assert_eq!(
-            field(CatalogEntry {
-                source: compose,
-                ..entry()
-            }),
-            "supported_backends"
-        );
+        assert_eq!(field(CatalogEntry { slug: "Bad Slug".into(), ..entry() }), "slug");
+        assert_eq!(field(CatalogEntry { guardrails_profile: "nope".into(), ..entry() }), "guardrails_profile");
+        assert_eq!(field(CatalogEntry { supported_backends: vec!["k8s".into()], ..entry() }), "supported_backends[0]");
+        let compose = Source::Compose { compose_file: "services: {}".into(), main_service: "m".into() };
+        assert_eq!(field(CatalogEntry { source: compose, ..entry() }), "supported_backends");
     }
 
     #[test]
     fn filters_hide_deprecated_unless_asked() {
-        let e = CatalogEntry {
-            deprecated: true,
-            ..entry()
-        };
+        let e = CatalogEntry { deprecated: true, ..entry() };
         assert!(!e.matches(&CatalogFilter::default()));
-        assert!(e.matches(&CatalogFilter {
-            include_deprecated: true,
-            ..Default::default()
-        }));
-        assert!(entry().matches(&CatalogFilter {
-            q: Some("ECH".into()),
-            ..Default::default()
-        }));
-        assert!(!entry().matches(&CatalogFilter {
-            backend: Some("other".into()),
-            ..Default::default()
-        }));
+        assert!(e.matches(&CatalogFilter { include_deprecated: true, ..Default::default() }));
+        assert!(entry().matches(&CatalogFilter { q: Some("ECH".into()), ..Default::default() }));
+        assert!(!entry().matches(&CatalogFilter { backend: Some("other".into()), ..Default::default() }));
     }
 }

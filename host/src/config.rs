@@ -17,17 +17,11 @@ pub enum ConfigError {
     #[error("{key}: {reason}")]
     Invalid { key: String, reason: String },
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
 }
 
 fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.into(),
-        reason: reason.into(),
-    }
+    ConfigError::Invalid { key: key.into(), reason: reason.into() }
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,10 +103,7 @@ pub struct GuardrailsConfig {
 
 impl Default for GuardrailsConfig {
     fn default() -> Self {
-        GuardrailsConfig {
-            default_profile: default_profile(),
-            profiles: BTreeMap::new(),
-        }
+        GuardrailsConfig { default_profile: default_profile(), profiles: BTreeMap::new() }
     }
 }
 
@@ -130,11 +121,7 @@ pub struct CatalogConfig {
 
 impl Default for CatalogConfig {
     fn default() -> Self {
-        CatalogConfig {
-            seed_file: None,
-            allow_custom_entries: true,
-            remote_catalogs: Vec::new(),
-        }
+        CatalogConfig { seed_file: None, allow_custom_entries: true, remote_catalogs: Vec::new() }
     }
 }
 
@@ -176,34 +163,25 @@ const OVERRIDES: &[(&str, &[&str])] = &[
 
 impl RuntimeConfig {
     /// Loads the config file (or the embedded defaults), applying `env`.
-    pub fn load(
-        path: Option<&std::path::Path>,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
+    pub fn load(path: Option<&std::path::Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let text = match path {
-            Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                path: p.display().to_string(),
-                source,
-            })?,
+            Some(p) => std::fs::read_to_string(p)
+                .map_err(|source| ConfigError::Read { path: p.display().to_string(), source })?,
             None => EMBEDDED_CONFIG.to_string(),
         };
         Self::parse(&text, env)
     }
 
     pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut doc: Value =
-            serde_yaml_ng::from_str(text).map_err(|e| invalid("runtime", e.to_string()))?;
+        let mut doc: Value = serde_yaml_ng::from_str(text).map_err(|e| invalid("runtime", e.to_string()))?;
         interpolate(&mut doc, "", env)?;
-        let runtime = doc
-            .get_mut("runtime")
-            .ok_or_else(|| invalid("runtime", "missing top-level key"))?;
+        let runtime = doc.get_mut("runtime").ok_or_else(|| invalid("runtime", "missing top-level key"))?;
         for (var, path) in OVERRIDES {
             if let Some(value) = env(var) {
                 set_path(runtime, path, Value::String(value));
             }
         }
-        let file: ConfigFile =
-            serde_yaml_ng::from_value(doc).map_err(|e| invalid("runtime", e.to_string()))?;
+        let file: ConfigFile = serde_yaml_ng::from_value(doc).map_err(|e| invalid("runtime", e.to_string()))?;
         let config = file.runtime;
         config.validate()?;
         Ok(config)
@@ -226,90 +204,47 @@ impl RuntimeConfig {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.listen.parse::<std::net::SocketAddr>().map_err(|_| {
-            invalid(
-                "runtime.listen",
-                format!("'{}' is not an address such as 127.0.0.1:8080", self.listen),
-            )
+            invalid("runtime.listen", format!("'{}' is not an address such as 127.0.0.1:8080", self.listen))
         })?;
         let plugin_ids: Vec<&str> = self.plugins.iter().map(|p| p.id.as_str()).collect();
         for (i, plugin) in self.plugins.iter().enumerate() {
-            plugin
-                .validate()
-                .map_err(|reason| invalid(&format!("runtime.plugins[{i}]"), reason))?;
+            plugin.validate().map_err(|reason| invalid(&format!("runtime.plugins[{i}]"), reason))?;
             if plugin_ids.iter().filter(|&&id| id == plugin.id).count() > 1 {
-                return Err(invalid(
-                    &format!("runtime.plugins[{i}].id"),
-                    format!("'{}' is declared twice", plugin.id),
-                ));
+                return Err(invalid(&format!("runtime.plugins[{i}].id"), format!("'{}' is declared twice", plugin.id)));
             }
         }
         for (name, backend) in &self.backends {
             let key = format!("runtime.backends.{name}");
             if !crate::catalog::KNOWN_BACKENDS.contains(&name.as_str()) {
-                return Err(invalid(
-                    &key,
-                    format!(
-                        "unknown backend; known: {:?}",
-                        crate::catalog::KNOWN_BACKENDS
-                    ),
-                ));
+                return Err(invalid(&key, format!("unknown backend; known: {:?}", crate::catalog::KNOWN_BACKENDS)));
             }
             if !plugin_ids.contains(&backend.plugin.as_str()) {
-                return Err(invalid(
-                    &format!("{key}.plugin"),
-                    format!("no plugin with id '{}'", backend.plugin),
-                ));
+                return Err(invalid(&format!("{key}.plugin"), format!("no plugin with id '{}'", backend.plugin)));
             }
             let limits = &backend.default_limits;
-            if limits
-                .cpu
-                .as_deref()
-                .is_some_and(|c| crate::guardrails::parse_cpu(c).is_none())
-            {
-                return Err(invalid(
-                    &format!("{key}.default_limits.cpu"),
-                    "not a CPU quantity such as \"0.5\"",
-                ));
+            if limits.cpu.as_deref().is_some_and(|c| crate::guardrails::parse_cpu(c).is_none()) {
+                return Err(invalid(&format!("{key}.default_limits.cpu"), "not a CPU quantity such as \"0.5\""));
             }
-            if limits
-                .memory
-                .as_deref()
-                .is_some_and(|m| crate::guardrails::parse_memory(m).is_none())
-            {
-                return Err(invalid(
-                    &format!("{key}.default_limits.memory"),
-                    "not a memory quantity such as \"512m\"",
-                ));
+            if limits.memory.as_deref().is_some_and(|m| crate::guardrails::parse_memory(m).is_none()) {
+                return Err(invalid(&format!("{key}.default_limits.memory"), "not a memory quantity such as \"512m\""));
             }
         }
         for (i, id) in self.policy_chain.iter().enumerate() {
             if !plugin_ids.contains(&id.as_str()) {
-                return Err(invalid(
-                    &format!("runtime.policy_chain[{i}]"),
-                    format!("no plugin with id '{id}'"),
-                ));
+                return Err(invalid(&format!("runtime.policy_chain[{i}]"), format!("no plugin with id '{id}'")));
             }
         }
         for (name, profile) in &self.guardrails.profiles {
             let mut profile = profile.clone();
             profile.name = name.clone();
-            profile.validate().map_err(|e| {
-                invalid(
-                    &format!("runtime.guardrails.profiles.{name}"),
-                    e.to_string(),
-                )
-            })?;
+            profile.validate().map_err(|e| invalid(&format!("runtime.guardrails.profiles.{name}"), e.to_string()))?;
         }
         Ok(())
     }
 }
 
 /// Replaces `${VAR}` and `${VAR:-default}` in every string of the document.
-fn interpolate(
-    value: &mut Value,
-    key: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), ConfigError> {
+fn interpolate(value: &mut Value, key: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
     match value {
         Value::String(text) => *text = expand(text, key, env)?,
         Value::Sequence(items) => {
@@ -320,11 +255,7 @@ fn interpolate(
         Value::Mapping(map) => {
             for (k, v) in map.iter_mut() {
                 let name = k.as_str().unwrap_or("?");
-                let path = if key.is_empty() {
-                    name.to_string()
-                } else {
-                    format!("{key}.{name}")
-                };
+                let path = if key.is_empty() { name.to_string() } else { format!("{key}.{name}") };
                 interpolate(v, &path, env)?;
             }
         }
@@ -333,19 +264,13 @@ fn interpolate(
     Ok(())
 }
 
-fn expand(
-    text: &str,
-    key: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, ConfigError> {
+fn expand(text: &str, key: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| invalid(key, "unterminated ${...}"))?;
+        let end = after.find('}').ok_or_else(|| invalid(key, "unterminated ${...}"))?;
         let (name, fallback) = match after[..end].split_once(":-") {
             Some((name, fallback)) => (name, Some(fallback)),
             None => (&after[..end], None),
@@ -353,12 +278,7 @@ fn expand(
         match (env(name), fallback) {
             (Some(v), _) => out.push_str(&v),
             (None, Some(f)) => out.push_str(f),
-            (None, None) => {
-                return Err(invalid(
-                    key,
-                    format!("environment variable {name} is not set"),
-                ))
-            }
+            (None, None) => return Err(invalid(key, format!("environment variable {name} is not set"))),
         }
         rest = &after[end + 1..];
     }
@@ -373,9 +293,7 @@ fn set_path(value: &mut Value, path: &[&str], new: Value) {
     let mut node = value;
     for part in parents {
         let Value::Mapping(map) = node else { return };
-        node = map
-            .entry(Value::String(part.to_string()))
-            .or_insert_with(|| Value::Mapping(Default::default()));
+        node = map.entry(Value::String(part.to_string())).or_insert_with(|| Value::Mapping(Default::default()));
     }
     if let Value::Mapping(map) = node {
         // Keep YAML's typing for booleans and numbers given as text.
@@ -392,12 +310,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        }
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
     }
 
     #[test]
@@ -411,18 +324,12 @@ mod tests {
     fn env_overrides_and_interpolation() {
         let c = RuntimeConfig::parse(
             EMBEDDED_CONFIG,
-            &env(&[
-                ("RUNTIME_LISTEN", "127.0.0.1:9999"),
-                ("MCPGATEWAY_RUNTIME_ENABLED", "false"),
-            ]),
+            &env(&[("RUNTIME_LISTEN", "127.0.0.1:9999"), ("MCPGATEWAY_RUNTIME_ENABLED", "false")]),
         )
         .unwrap();
         assert_eq!(c.listen, "127.0.0.1:9999");
         assert!(!c.enabled);
-        assert_eq!(
-            expand("a${X}b${Y:-z}", "k", &env(&[("X", "1")])).unwrap(),
-            "a1bz"
-        );
+        assert_eq!(expand("a${X}b${Y:-z}", "k", &env(&[("X", "1")])).unwrap(), "a1bz");
     }
 
     #[test]
@@ -436,27 +343,15 @@ mod tests {
     #[test]
     fn errors_name_the_key() {
         let text = "runtime:\n  backends:\n    docker:\n      plugin: docker\n      api_key: ${MISSING_KEY}\n";
-        let err = RuntimeConfig::parse(text, &env(&[]))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("runtime.backends.docker.api_key: environment variable MISSING_KEY"),
-            "{err}"
-        );
-        let err = RuntimeConfig::parse("runtime:\n  listen: nowhere\n", &env(&[]))
-            .unwrap_err()
-            .to_string();
+        let err = RuntimeConfig::parse(text, &env(&[])).unwrap_err().to_string();
+        assert!(err.starts_with("runtime.backends.docker.api_key: environment variable MISSING_KEY"), "{err}");
+        let err = RuntimeConfig::parse("runtime:\n  listen: nowhere\n", &env(&[])).unwrap_err().to_string();
         assert!(err.starts_with("runtime.listen:"), "{err}");
-        let err = RuntimeConfig::parse(
-            "runtime:\n  backends:\n    docker: {plugin: ghost}\n",
-            &env(&[]),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(err.starts_with("runtime.backends.docker.plugin:"), "{err}");
-        let err = RuntimeConfig::parse("runtime:\n  lisen: x\n", &env(&[]))
+        let err = RuntimeConfig::parse("runtime:\n  backends:\n    docker: {plugin: ghost}\n", &env(&[]))
             .unwrap_err()
             .to_string();
+        assert!(err.starts_with("runtime.backends.docker.plugin:"), "{err}");
+        let err = RuntimeConfig::parse("runtime:\n  lisen: x\n", &env(&[])).unwrap_err().to_string();
         assert!(err.contains("lisen"), "{err}");
     }
 }

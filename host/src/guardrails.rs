@@ -13,10 +13,7 @@ pub enum GuardrailError {
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> GuardrailError {
-    GuardrailError::Invalid {
-        field: field.into(),
-        reason: reason.into(),
-    }
+    GuardrailError::Invalid { field: field.into(), reason: reason.into() }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -55,11 +52,7 @@ pub struct NetworkPolicy {
 
 impl Default for NetworkPolicy {
     fn default() -> Self {
-        NetworkPolicy {
-            egress_allowed: true,
-            allowed_hosts: Vec::new(),
-            ingress_ports: Vec::new(),
-        }
+        NetworkPolicy { egress_allowed: true, allowed_hosts: Vec::new(), ingress_ports: Vec::new() }
     }
 }
 
@@ -111,9 +104,7 @@ pub fn parse_cpu(text: &str) -> Option<u32> {
 /// `"512m"` → 512 MiB, `"2g"` → 2 GiB; `Ki/Mi/Gi` and plain bytes also accepted.
 pub fn parse_memory(text: &str) -> Option<u64> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: f64 = number.parse().ok()?;
     let scale: u64 = match unit.to_ascii_lowercase().as_str() {
@@ -132,25 +123,16 @@ impl Profile {
     /// Checks every field a person writes, naming the first one at fault.
     pub fn validate(&self) -> Result<(), GuardrailError> {
         if !is_valid_name(&self.name) {
-            return Err(invalid(
-                "name",
-                "1-63 characters of a-z, 0-9 and '-', starting with a letter",
-            ));
+            return Err(invalid("name", "1-63 characters of a-z, 0-9 and '-', starting with a letter"));
         }
         if let Some(cpu) = &self.resources.max_cpu {
             parse_cpu(cpu).ok_or_else(|| {
-                invalid(
-                    "resources.max_cpu",
-                    format!("'{cpu}' is not a CPU quantity such as \"0.5\" or \"250m\""),
-                )
+                invalid("resources.max_cpu", format!("'{cpu}' is not a CPU quantity such as \"0.5\" or \"250m\""))
             })?;
         }
         if let Some(mem) = &self.resources.max_memory {
             parse_memory(mem).ok_or_else(|| {
-                invalid(
-                    "resources.max_memory",
-                    format!("'{mem}' is not a memory quantity such as \"512m\" or \"2g\""),
-                )
+                invalid("resources.max_memory", format!("'{mem}' is not a memory quantity such as \"512m\" or \"2g\""))
             })?;
         }
         if self.resources.max_pids == Some(0) {
@@ -223,19 +205,10 @@ impl Profile {
     pub fn reported_fields(&self) -> Vec<(&'static str, bool)> {
         vec![
             ("network.egress_allowed", true),
-            (
-                "network.allowed_hosts",
-                !self.network.allowed_hosts.is_empty(),
-            ),
-            (
-                "network.ingress_ports",
-                !self.network.ingress_ports.is_empty(),
-            ),
+            ("network.allowed_hosts", !self.network.allowed_hosts.is_empty()),
+            ("network.ingress_ports", !self.network.ingress_ports.is_empty()),
             ("filesystem.read_only_root", self.filesystem.read_only_root),
-            (
-                "filesystem.allowed_mounts",
-                !self.filesystem.allowed_mounts.is_empty(),
-            ),
+            ("filesystem.allowed_mounts", !self.filesystem.allowed_mounts.is_empty()),
             ("capabilities.drop_all", self.capabilities.drop_all),
             ("capabilities.add", !self.capabilities.add.is_empty()),
             ("resources.max_cpu", self.resources.max_cpu.is_some()),
@@ -250,9 +223,7 @@ impl Profile {
 pub fn is_valid_name(name: &str) -> bool {
     (1..=63).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 /// The seed's four presets, exactly as it defines them.
@@ -288,10 +259,7 @@ mod tests {
     #[test]
     fn presets_are_the_seeds_four() {
         let p = presets();
-        assert_eq!(
-            p.keys().collect::<Vec<_>>(),
-            ["airgapped", "restricted", "standard", "unrestricted"]
-        );
+        assert_eq!(p.keys().collect::<Vec<_>>(), ["airgapped", "restricted", "standard", "unrestricted"]);
         let r = &p["restricted"];
         assert!(!r.network.egress_allowed);
         assert_eq!(r.network.ingress_ports, [8080]);

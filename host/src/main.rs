@@ -6,11 +6,7 @@ use std::path::PathBuf;
 use mcp_runtime::config::RuntimeConfig;
 
 #[derive(Parser)]
-#[command(
-    name = "mcp-runtime",
-    version,
-    about = "Secure runtime for MCP servers"
-)]
+#[command(name = "mcp-runtime", version, about = "Secure runtime for MCP servers")]
 struct Cli {
     /// Config file (the seed's `runtime:` YAML); embedded defaults when absent.
     #[arg(long, env = "RUNTIME_CONFIG")]
@@ -37,9 +33,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => println!("config is valid"),
         Command::Serve if !config.enabled => {
-            tracing::warn!(
-                "the runtime is disabled (runtime.enabled / MCPGATEWAY_RUNTIME_ENABLED); exiting"
-            );
+            tracing::warn!("the runtime is disabled (runtime.enabled / MCPGATEWAY_RUNTIME_ENABLED); exiting");
         }
         Command::Serve => {
             let host = mcp_runtime::app::start(config).await?;

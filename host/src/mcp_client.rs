@@ -12,19 +12,11 @@ pub enum McpError {
     #[error("cannot reach {url}: {reason}")]
     Unreachable { url: String, reason: String },
     #[error("{method}: HTTP {status}: {body}")]
-    Status {
-        method: String,
-        status: u16,
-        body: String,
-    },
+    Status { method: String, status: u16, body: String },
     #[error("{method}: {reason}")]
     Protocol { method: String, reason: String },
     #[error("{method}: server error {code}: {message}")]
-    Rpc {
-        method: String,
-        code: i64,
-        message: String,
-    },
+    Rpc { method: String, code: i64, message: String },
 }
 
 pub struct McpSession {
@@ -38,13 +30,8 @@ pub struct McpSession {
 impl McpSession {
     /// Opens a session: `initialize` and the `initialized` notification.
     pub async fn connect(http: &reqwest::Client, url: &str) -> Result<McpSession, McpError> {
-        let mut session = McpSession {
-            http: http.clone(),
-            url: url.into(),
-            session: None,
-            next_id: 1,
-            server_info: Value::Null,
-        };
+        let mut session =
+            McpSession { http: http.clone(), url: url.into(), session: None, next_id: 1, server_info: Value::Null };
         let params = json!({
             "protocolVersion": PROTOCOL_VERSION,
             "capabilities": {},
@@ -58,17 +45,9 @@ impl McpSession {
     pub async fn request(&mut self, method: &str, params: Value) -> Result<Value, McpError> {
         let id = self.next_id;
         self.next_id += 1;
-        let response = self
-            .post(
-                json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
-                method,
-            )
-            .await?;
-        if let Some(sid) = response
-            .headers()
-            .get(SESSION_HEADER)
-            .and_then(|v| v.to_str().ok())
-        {
+        let response =
+            self.post(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}), method).await?;
+        if let Some(sid) = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
             self.session = Some(sid.to_string());
         }
         let is_stream = response
@@ -76,69 +55,40 @@ impl McpSession {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("text/event-stream"));
-        let text = response
-            .text()
-            .await
-            .map_err(|e| protocol(method, e.to_string()))?;
-        let message = if is_stream {
-            find_in_event_stream(&text, id)
-        } else {
-            serde_json::from_str(&text).ok()
-        };
-        let message = message.ok_or_else(|| {
-            protocol(
-                method,
-                format!("no answer to request {id} in: {}", excerpt(&text)),
-            )
-        })?;
+        let text = response.text().await.map_err(|e| protocol(method, e.to_string()))?;
+        let message = if is_stream { find_in_event_stream(&text, id) } else { serde_json::from_str(&text).ok() };
+        let message =
+            message.ok_or_else(|| protocol(method, format!("no answer to request {id} in: {}", excerpt(&text))))?;
         if let Some(error) = message.get("error") {
             return Err(McpError::Rpc {
                 method: method.into(),
                 code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
-                message: error
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .into(),
+                message: error.get("message").and_then(Value::as_str).unwrap_or("").into(),
             });
         }
-        message
-            .get("result")
-            .cloned()
-            .ok_or_else(|| protocol(method, "answer has no result".into()))
+        message.get("result").cloned().ok_or_else(|| protocol(method, "answer has no result".into()))
     }
 
     async fn notify(&mut self, method: &str) -> Result<(), McpError> {
-        self.post(json!({"jsonrpc": "2.0", "method": method}), method)
-            .await
-            .map(drop)
+        self.post(json!({"jsonrpc": "2.0", "method": method}), method).await.map(drop)
     }
 
     async fn post(&self, body: Value, method: &str) -> Result<reqwest::Response, McpError> {
         let mut request = self
             .http
             .post(&self.url)
-            .header(
-                reqwest::header::ACCEPT,
-                "application/json, text/event-stream",
-            )
+            .header(reqwest::header::ACCEPT, "application/json, text/event-stream")
             .header("mcp-protocol-version", PROTOCOL_VERSION)
             .json(&body);
         if let Some(sid) = &self.session {
             request = request.header(SESSION_HEADER, sid);
         }
-        let response = request.send().await.map_err(|e| McpError::Unreachable {
-            url: self.url.clone(),
-            reason: e.to_string(),
-        })?;
+        let response =
+            request.send().await.map_err(|e| McpError::Unreachable { url: self.url.clone(), reason: e.to_string() })?;
         if !response.status().is_success() {
             let status = response.status().as_u16();
             let body = response.text().await.unwrap_or_default();
-            return Err(McpError::Status {
-                method: method.into(),
-                status,
-                body: excerpt(&body),
-            });
+            return Err(McpError::Status { method: method.into(), status, body: excerpt(&body) });
         }
         Ok(response)
     }
@@ -150,38 +100,20 @@ impl McpSession {
             .get("tools")
             .and_then(Value::as_array)
             .ok_or_else(|| protocol("tools/list", "no tools array".into()))?;
-        Ok(tools
-            .iter()
-            .filter_map(|t| t.get("name")?.as_str().map(String::from))
-            .collect())
+        Ok(tools.iter().filter_map(|t| t.get("name")?.as_str().map(String::from)).collect())
     }
 
     /// Calls a tool; answers the text of its content.
     pub async fn call_tool(&mut self, name: &str, arguments: Value) -> Result<String, McpError> {
-        let result = self
-            .request("tools/call", json!({"name": name, "arguments": arguments}))
-            .await?;
-        let content = result
-            .get("content")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        Ok(content
-            .iter()
-            .filter_map(|c| c.get("text")?.as_str())
-            .collect::<Vec<_>>()
-            .join("\n"))
+        let result = self.request("tools/call", json!({"name": name, "arguments": arguments})).await?;
+        let content = result.get("content").and_then(Value::as_array).cloned().unwrap_or_default();
+        Ok(content.iter().filter_map(|c| c.get("text")?.as_str()).collect::<Vec<_>>().join("\n"))
     }
 
     /// Ends the session on the server (best effort).
     pub async fn close(self) {
         if let Some(sid) = &self.session {
-            let _ = self
-                .http
-                .delete(&self.url)
-                .header(SESSION_HEADER, sid)
-                .send()
-                .await;
+            let _ = self.http.delete(&self.url).header(SESSION_HEADER, sid).send().await;
         }
     }
 }
@@ -194,10 +126,7 @@ fn find_in_event_stream(text: &str, id: u64) -> Option<Value> {
 }
 
 fn protocol(method: &str, reason: String) -> McpError {
-    McpError::Protocol {
-        method: method.into(),
-        reason,
-    }
+    McpError::Protocol { method: method.into(), reason }
 }
 
 fn excerpt(text: &str) -> String {

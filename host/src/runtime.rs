@@ -48,19 +48,13 @@ pub enum RuntimeError {
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> RuntimeError {
-    RuntimeError::Invalid {
-        field: field.into(),
-        reason: reason.into(),
-    }
+    RuntimeError::Invalid { field: field.into(), reason: reason.into() }
 }
 
 impl From<BackendError> for RuntimeError {
     fn from(e: BackendError) -> Self {
         match e {
-            BackendError::Invalid(d) => RuntimeError::Invalid {
-                field: d.field,
-                reason: d.reason,
-            },
+            BackendError::Invalid(d) => RuntimeError::Invalid { field: d.field, reason: d.reason },
             BackendError::NotFound(m) => RuntimeError::Backend(format!("not found: {m}")),
             BackendError::Unavailable(m) => RuntimeError::Unavailable(m),
             BackendError::Failed(m) => RuntimeError::Backend(m),
@@ -147,11 +141,8 @@ impl Deployment {
         let mut view = serde_json::to_value(self).unwrap_or_default();
         if let Some(obj) = view.as_object_mut() {
             obj.remove("handle");
-            let env: Vec<String> = self
-                .request
-                .as_ref()
-                .map(|r| r.env.iter().map(|(k, _)| k.clone()).collect())
-                .unwrap_or_default();
+            let env: Vec<String> =
+                self.request.as_ref().map(|r| r.env.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
             if let Some(request) = obj.get_mut("request").and_then(|r| r.as_object_mut()) {
                 request.insert("env".into(), serde_json::json!(env));
             }
@@ -201,10 +192,7 @@ impl Runtime {
                 .get(&backend.plugin)
                 .cloned()
                 .ok_or_else(|| RuntimeError::NotFound(format!("plugin '{}'", backend.plugin)))?;
-            let needs_engine = plugin
-                .manifest
-                .grants
-                .contains(&crate::plugins::Grant::ContainerEngine);
+            let needs_engine = plugin.manifest.grants.contains(&crate::plugins::Grant::ContainerEngine);
             match (needs_engine, &engine_error) {
                 (true, Some(reason)) => {
                     unavailable.insert(name.clone(), reason.clone());
@@ -215,13 +203,9 @@ impl Runtime {
             }
         }
         let mut policy_chain = Vec::new();
-        for id in
-            std::iter::once(DEFAULT_EVALUATOR).chain(config.policy_chain.iter().map(String::as_str))
-        {
-            let plugin = plugins
-                .get(id)
-                .cloned()
-                .ok_or_else(|| RuntimeError::NotFound(format!("policy plugin '{id}'")))?;
+        for id in std::iter::once(DEFAULT_EVALUATOR).chain(config.policy_chain.iter().map(String::as_str)) {
+            let plugin =
+                plugins.get(id).cloned().ok_or_else(|| RuntimeError::NotFound(format!("policy plugin '{id}'")))?;
             policy_chain.push(plugin);
         }
         let http = reqwest::Client::builder()
@@ -248,11 +232,7 @@ impl Runtime {
     /// Names of configured backends with their availability.
     pub fn backend_names(&self) -> Vec<(String, Option<String>)> {
         let mut names: Vec<_> = self.backends.keys().map(|n| (n.clone(), None)).collect();
-        names.extend(
-            self.unavailable
-                .iter()
-                .map(|(n, why)| (n.clone(), Some(why.clone()))),
-        );
+        names.extend(self.unavailable.iter().map(|(n, why)| (n.clone(), Some(why.clone()))));
         names.sort();
         names
     }
@@ -268,17 +248,8 @@ impl Runtime {
             let plugin = self.config.backends.get(&name).map(|b| b.plugin.clone());
             let record = serde_json::json!({"name": name, "plugin": plugin, "available": unavailable.is_none(),
                                             "reason": unavailable, "capabilities": capabilities});
-            if self
-                .store
-                .get::<serde_json::Value>(Table::Backends, &name)?
-                .as_ref()
-                != Some(&record)
-            {
-                let event = NewEvent::new(
-                    "backend.registered",
-                    format!("backend/{name}"),
-                    record.clone(),
-                );
+            if self.store.get::<serde_json::Value>(Table::Backends, &name)?.as_ref() != Some(&record) {
+                let event = NewEvent::new("backend.registered", format!("backend/{name}"), record.clone());
                 self.store.put(Table::Backends, &name, &record, event)?;
             }
         }
@@ -290,13 +261,8 @@ impl Runtime {
             return Ok(plugin);
         }
         match self.unavailable.get(name) {
-            Some(why) => Err(RuntimeError::Unavailable(format!(
-                "backend '{name}' is unavailable: {why}"
-            ))),
-            None => Err(invalid(
-                "backend",
-                format!("no enabled backend named '{name}'"),
-            )),
+            Some(why) => Err(RuntimeError::Unavailable(format!("backend '{name}' is unavailable: {why}"))),
+            None => Err(invalid("backend", format!("no enabled backend named '{name}'"))),
         }
     }
 
@@ -305,12 +271,7 @@ impl Runtime {
     }
 
     fn lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks
-            .lock()
-            .expect("lock map poisoned")
-            .entry(id.to_string())
-            .or_default()
-            .clone()
+        self.locks.lock().expect("lock map poisoned").entry(id.to_string()).or_default().clone()
     }
 
     /// Runs the policy chain over a request: effective guardrails and warnings, or a denial.
@@ -320,8 +281,7 @@ impl Runtime {
         profile: &Profile,
         capabilities: &wit::BackendCapabilities,
     ) -> Result<(wit::EffectiveGuardrails, Vec<wit::Warning>), RuntimeError> {
-        self.evaluate_chain(&self.policy_chain, request, profile, capabilities)
-            .await
+        self.evaluate_chain(&self.policy_chain, request, profile, capabilities).await
     }
 
     async fn evaluate_chain(
@@ -344,55 +304,33 @@ impl Runtime {
                     input.effective = out.effective;
                     input.warnings = out.warnings;
                 }
-                Err(denial) => {
-                    return Err(RuntimeError::Invalid {
-                        field: denial.field,
-                        reason: denial.reason,
-                    })
-                }
+                Err(denial) => return Err(RuntimeError::Invalid { field: denial.field, reason: denial.reason }),
             }
         }
         Ok((input.effective, input.warnings))
     }
 
     /// Checks a deploy request in full; nothing is stored or created.
-    pub async fn check(
-        &self,
-        body: &DeployBody,
-        id: &str,
-        actor: Option<&str>,
-    ) -> Result<Checked, RuntimeError> {
+    pub async fn check(&self, body: &DeployBody, id: &str, actor: Option<&str>) -> Result<Checked, RuntimeError> {
         let entry: CatalogEntry = self
             .store
             .get(Table::Catalog, &body.slug)?
             .ok_or_else(|| invalid("slug", format!("no catalog entry '{}'", body.slug)))?;
-        let backend_name = body
-            .backend
-            .clone()
-            .unwrap_or_else(|| self.config.default_backend.clone());
+        let backend_name = body.backend.clone().unwrap_or_else(|| self.config.default_backend.clone());
         if !entry.supported_backends.contains(&backend_name) {
             return Err(invalid(
                 "backend",
-                format!(
-                    "'{}' supports {:?}, not '{backend_name}'",
-                    entry.slug, entry.supported_backends
-                ),
+                format!("'{}' supports {:?}, not '{backend_name}'", entry.slug, entry.supported_backends),
             ));
         }
         let backend = self.backend(&backend_name)?;
-        let profile_name = body
-            .profile
-            .clone()
-            .unwrap_or_else(|| entry.guardrails_profile.clone());
+        let profile_name = body.profile.clone().unwrap_or_else(|| entry.guardrails_profile.clone());
         let profile = self
             .profile(&profile_name)?
             .ok_or_else(|| invalid("profile", format!("no guardrails profile '{profile_name}'")))?;
         for key in body.env.keys() {
             if !is_env_name(key) {
-                return Err(invalid(
-                    &format!("env.{key}"),
-                    "not a valid environment variable name",
-                ));
+                return Err(invalid(&format!("env.{key}"), "not a valid environment variable name"));
             }
         }
         let resources = self.resources(&body.resources, &backend_name, &profile)?;
@@ -407,15 +345,9 @@ impl Runtime {
             requested_by: actor.map(String::from),
         };
         let capabilities = backend.capabilities().await?;
-        let (guardrails, mut warnings) = self
-            .evaluate_policies(&request, &profile, &capabilities)
-            .await?;
+        let (guardrails, mut warnings) = self.evaluate_policies(&request, &profile, &capabilities).await?;
         warnings.extend(backend.validate(&request, &guardrails).await??);
-        Ok(Checked {
-            request,
-            guardrails,
-            warnings,
-        })
+        Ok(Checked { request, guardrails, warnings })
     }
 
     /// Requested resources in host units; unset ones take the backend's
@@ -427,20 +359,15 @@ impl Runtime {
         profile: &Profile,
     ) -> Result<wit::RequestedResources, RuntimeError> {
         let cpu = match &asked.cpu {
-            Some(c) => Some(guardrails::parse_cpu(c).ok_or_else(|| {
-                invalid(
-                    "resources.cpu",
-                    format!("'{c}' is not a CPU quantity such as \"0.5\""),
-                )
-            })?),
+            Some(c) => Some(
+                guardrails::parse_cpu(c)
+                    .ok_or_else(|| invalid("resources.cpu", format!("'{c}' is not a CPU quantity such as \"0.5\"")))?,
+            ),
             None => None,
         };
         let memory = match &asked.memory {
             Some(m) => Some(guardrails::parse_memory(m).ok_or_else(|| {
-                invalid(
-                    "resources.memory",
-                    format!("'{m}' is not a memory quantity such as \"256m\""),
-                )
+                invalid("resources.memory", format!("'{m}' is not a memory quantity such as \"256m\""))
             })?),
             None => None,
         };
@@ -452,36 +379,20 @@ impl Runtime {
                 return Err(invalid("resources.min_scale", "must not exceed max_scale"));
             }
         }
-        let defaults = self
-            .config
-            .backends
-            .get(backend)
-            .map(|b| b.default_limits.clone())
-            .unwrap_or_default();
+        let defaults = self.config.backends.get(backend).map(|b| b.default_limits.clone()).unwrap_or_default();
         let limits = profile.to_wit().resources;
         let within = |d: Option<u64>, max: Option<u64>| d.filter(|d| max.is_none_or(|m| *d <= m));
         Ok(wit::RequestedResources {
             cpu_millis: cpu.or_else(|| {
-                let d = defaults
-                    .cpu
-                    .as_deref()
-                    .and_then(guardrails::parse_cpu)
-                    .map(u64::from);
+                let d = defaults.cpu.as_deref().and_then(guardrails::parse_cpu).map(u64::from);
                 within(d, limits.max_cpu_millis.map(u64::from)).map(|v| v as u32)
             }),
             memory_bytes: memory.or_else(|| {
-                within(
-                    defaults
-                        .memory
-                        .as_deref()
-                        .and_then(guardrails::parse_memory),
-                    limits.max_memory_bytes,
-                )
+                within(defaults.memory.as_deref().and_then(guardrails::parse_memory), limits.max_memory_bytes)
             }),
-            pids: asked.pids.or_else(|| {
-                within(defaults.pids.map(u64::from), limits.max_pids.map(u64::from))
-                    .map(|v| v as u32)
-            }),
+            pids: asked
+                .pids
+                .or_else(|| within(defaults.pids.map(u64::from), limits.max_pids.map(u64::from)).map(|v| v as u32)),
             min_scale: asked.min_scale,
             max_scale: asked.max_scale,
             visibility: asked.visibility,
@@ -519,8 +430,7 @@ impl Runtime {
                                "guardrails_applied": deployment.guardrails_applied, "guardrails_warnings": deployment.guardrails_warnings}),
         );
         event.actor = deployment.requested_by.clone();
-        self.store
-            .create(Table::Deployments, &deployment.id, &deployment, event)?;
+        self.store.create(Table::Deployments, &deployment.id, &deployment, event)?;
         let runtime = self.clone();
         let id = deployment.id.clone();
         tokio::spawn(
@@ -531,9 +441,7 @@ impl Runtime {
     }
 
     pub fn get(&self, id: &str) -> Result<Deployment, RuntimeError> {
-        self.store
-            .get(Table::Deployments, id)?
-            .ok_or_else(|| RuntimeError::NotFound(format!("deployment '{id}'")))
+        self.store.get(Table::Deployments, id)?.ok_or_else(|| RuntimeError::NotFound(format!("deployment '{id}'")))
     }
 
     pub fn list(&self) -> Result<Vec<Deployment>, RuntimeError> {
@@ -548,29 +456,27 @@ impl Runtime {
         message: Option<String>,
         change: impl FnOnce(&mut Deployment),
     ) -> Result<Deployment, RuntimeError> {
-        let deployment = self
-            .store
-            .update(Table::Deployments, id, |d: &mut Deployment| {
-                let from = d.status;
-                d.status = state;
-                d.status_message = message.clone();
-                d.updated_at = chrono::Utc::now();
-                change(d);
-                Some(NewEvent::for_deployment(
-                    "deployment.state",
-                    id,
-                    serde_json::json!({"from": from, "to": state, "message": message}),
-                ))
-            })?;
+        let deployment = self.store.update(Table::Deployments, id, |d: &mut Deployment| {
+            let from = d.status;
+            d.status = state;
+            d.status_message = message.clone();
+            d.updated_at = chrono::Utc::now();
+            change(d);
+            Some(NewEvent::for_deployment(
+                "deployment.state",
+                id,
+                serde_json::json!({"from": from, "to": state, "message": message}),
+            ))
+        })?;
         tracing::info!(deployment = id, state = ?state, message = message.as_deref().unwrap_or(""), "state changed");
         Ok(deployment)
     }
 
     /// Records a failure, once: the health watch may observe the same one again.
     fn fail(&self, id: &str, reason: String) {
-        let already = self.get(id).is_ok_and(|d| {
-            d.status == State::Error && d.status_message.as_deref() == Some(reason.as_str())
-        });
+        let already = self
+            .get(id)
+            .is_ok_and(|d| d.status == State::Error && d.status_message.as_deref() == Some(reason.as_str()));
         if already {
             return;
         }
@@ -591,10 +497,7 @@ impl Runtime {
 
     async fn try_drive_new(&self, id: &str) -> Result<(), RuntimeError> {
         let d = self.get(id)?;
-        let request = d
-            .request
-            .clone()
-            .ok_or_else(|| RuntimeError::Conflict("deployment has no request".into()))?;
+        let request = d.request.clone().ok_or_else(|| RuntimeError::Conflict("deployment has no request".into()))?;
         let backend = self.backend(&d.backend)?.clone();
         let preparing = match request.entry.source {
             wit::Source::Github(_) => State::Building,
@@ -606,29 +509,17 @@ impl Runtime {
             d.image = Some(prepared.image.clone());
             d.guardrails_warnings.extend(prepared.warnings.clone());
         })?;
-        let deployed = backend
-            .deploy(&request, &d.guardrails_applied, &prepared.image)
-            .await??;
-        self.store
-            .update(Table::Deployments, id, |d: &mut Deployment| {
-                d.handle = Some(deployed.handle.clone());
-                d.guardrails_warnings.extend(deployed.warnings.clone());
-                Some(NewEvent::for_deployment(
-                    "deployment.created",
-                    id,
-                    serde_json::json!({"warnings": deployed.warnings}),
-                ))
-            })?;
+        let deployed = backend.deploy(&request, &d.guardrails_applied, &prepared.image).await??;
+        self.store.update(Table::Deployments, id, |d: &mut Deployment| {
+            d.handle = Some(deployed.handle.clone());
+            d.guardrails_warnings.extend(deployed.warnings.clone());
+            Some(NewEvent::for_deployment("deployment.created", id, serde_json::json!({"warnings": deployed.warnings})))
+        })?;
         self.await_connected(id, &backend, &deployed.handle).await
     }
 
     /// Waits for running, then proves the server speaks MCP.
-    async fn await_connected(
-        &self,
-        id: &str,
-        backend: &Plugin,
-        handle: &str,
-    ) -> Result<(), RuntimeError> {
+    async fn await_connected(&self, id: &str, backend: &Plugin, handle: &str) -> Result<(), RuntimeError> {
         let deadline = tokio::time::Instant::now() + START_DEADLINE;
         let status = loop {
             let status = backend.status(handle).await??;
@@ -636,15 +527,10 @@ impl Runtime {
                 wit::DeploymentState::Running if status.endpoint.is_some() => break status,
                 wit::DeploymentState::Stopped | wit::DeploymentState::Error => {
                     let why = status.message.unwrap_or_else(|| "stopped".into());
-                    return Err(RuntimeError::Backend(format!(
-                        "server did not stay up: {why}"
-                    )));
+                    return Err(RuntimeError::Backend(format!("server did not stay up: {why}")));
                 }
                 _ if tokio::time::Instant::now() > deadline => {
-                    return Err(RuntimeError::Backend(format!(
-                        "not running after {}s",
-                        START_DEADLINE.as_secs()
-                    )));
+                    return Err(RuntimeError::Backend(format!("not running after {}s", START_DEADLINE.as_secs())));
                 }
                 _ => tokio::time::sleep(POLL_INTERVAL).await,
             }
@@ -668,10 +554,7 @@ impl Runtime {
     }
 
     /// `initialize` and `tools/list` against a server; its tool names.
-    pub async fn handshake(
-        &self,
-        endpoint: &str,
-    ) -> Result<Vec<String>, crate::mcp_client::McpError> {
+    pub async fn handshake(&self, endpoint: &str) -> Result<Vec<String>, crate::mcp_client::McpError> {
         let mut session = McpSession::connect(&self.http, endpoint).await?;
         let tools = session.tool_names().await;
         session.close().await;
@@ -680,10 +563,7 @@ impl Runtime {
 
     fn handle_of(&self, d: &Deployment) -> Result<String, RuntimeError> {
         d.handle.clone().ok_or_else(|| {
-            RuntimeError::Conflict(format!(
-                "deployment '{}' is {:?} and has nothing to act on yet",
-                d.id, d.status
-            ))
+            RuntimeError::Conflict(format!("deployment '{}' is {:?} and has nothing to act on yet", d.id, d.status))
         })
     }
 
@@ -694,9 +574,7 @@ impl Runtime {
         let handle = self.handle_of(&d)?;
         self.backend(&d.backend)?.stop(&handle).await??;
         self.record_request(id, "deployment.stop", actor)?;
-        self.transition(id, State::Stopped, Some("stopped on request".into()), |d| {
-            d.desired_running = false
-        })
+        self.transition(id, State::Stopped, Some("stopped on request".into()), |d| d.desired_running = false)
     }
 
     pub async fn start(&self, id: &str, actor: Option<&str>) -> Result<Deployment, RuntimeError> {
@@ -725,11 +603,7 @@ impl Runtime {
             // Never deployed, or interrupted mid-way: sweep anything labelled with it.
             remove_leftovers(engine, id).await;
         }
-        let mut event = NewEvent::for_deployment(
-            "deployment.deleted",
-            id,
-            serde_json::json!({"slug": d.slug}),
-        );
+        let mut event = NewEvent::for_deployment("deployment.deleted", id, serde_json::json!({"slug": d.slug}));
         event.actor = actor.map(String::from);
         self.store.delete(Table::Deployments, id, event)?;
         self.locks.lock().expect("lock map poisoned").remove(id);
@@ -742,12 +616,7 @@ impl Runtime {
         Ok(self.backend(&d.backend)?.logs(&handle, tail).await??)
     }
 
-    fn record_request(
-        &self,
-        id: &str,
-        kind: &str,
-        actor: Option<&str>,
-    ) -> Result<(), RuntimeError> {
+    fn record_request(&self, id: &str, kind: &str, actor: Option<&str>) -> Result<(), RuntimeError> {
         let mut event = NewEvent::for_deployment(kind, id, serde_json::json!({}));
         event.actor = actor.map(String::from);
         Ok(self.store.record(event)?)
@@ -762,8 +631,7 @@ impl Runtime {
             self.reconcile_one(&d.id).instrument(span).await;
         }
         if let Some(engine) = &self.engine {
-            let known: std::collections::HashSet<&str> =
-                deployments.iter().map(|d| d.id.as_str()).collect();
+            let known: std::collections::HashSet<&str> = deployments.iter().map(|d| d.id.as_str()).collect();
             let orphans = |objects: Vec<crate::capabilities::OwnedObject>| -> Vec<String> {
                 objects
                     .into_iter()
@@ -771,18 +639,10 @@ impl Runtime {
                     .filter_map(|o| o.deployment)
                     .collect()
             };
-            let mut orphaned = orphans(
-                engine
-                    .owned_containers()
-                    .await
-                    .map_err(|e| RuntimeError::Backend(format!("{e:?}")))?,
-            );
-            orphaned.extend(orphans(
-                engine
-                    .owned_networks()
-                    .await
-                    .map_err(|e| RuntimeError::Backend(format!("{e:?}")))?,
-            ));
+            let mut orphaned =
+                orphans(engine.owned_containers().await.map_err(|e| RuntimeError::Backend(format!("{e:?}")))?);
+            orphaned
+                .extend(orphans(engine.owned_networks().await.map_err(|e| RuntimeError::Backend(format!("{e:?}")))?));
             orphaned.sort();
             orphaned.dedup();
             for deployment in orphaned {
@@ -810,10 +670,7 @@ impl Runtime {
                 if let Some(engine) = &self.engine {
                     remove_leftovers(engine, &d.id).await;
                 }
-                self.fail(
-                    &d.id,
-                    "interrupted by a host restart before it was created".into(),
-                );
+                self.fail(&d.id, "interrupted by a host restart before it was created".into());
             }
             return;
         };
@@ -822,22 +679,14 @@ impl Runtime {
         };
         match backend.status(&handle).await {
             Ok(Ok(status)) => self.observe(d, &backend, &handle, status).await,
-            Ok(Err(BackendError::NotFound(m))) => {
-                self.fail(&d.id, format!("vanished from the backend: {m}"))
-            }
+            Ok(Err(BackendError::NotFound(m))) => self.fail(&d.id, format!("vanished from the backend: {m}")),
             Ok(Err(e)) => tracing::warn!(deployment = %d.id, "status unknown: {e:?}"),
             Err(e) => tracing::warn!(deployment = %d.id, "status unknown: {e}"),
         }
     }
 
     /// Brings the record in line with what the backend reports.
-    async fn observe(
-        self: &Arc<Self>,
-        d: &Deployment,
-        backend: &Arc<Plugin>,
-        handle: &str,
-        status: DeploymentStatus,
-    ) {
+    async fn observe(self: &Arc<Self>, d: &Deployment, backend: &Arc<Plugin>, handle: &str, status: DeploymentStatus) {
         let id = d.id.as_str();
         match status.state {
             wit::DeploymentState::Running
@@ -851,15 +700,9 @@ impl Runtime {
                 if d.status != State::Stopped || d.desired_running =>
             {
                 let message = status.message.unwrap_or_else(|| "stopped".into());
-                let state = if d.desired_running {
-                    State::Error
-                } else {
-                    State::Stopped
-                };
+                let state = if d.desired_running { State::Error } else { State::Stopped };
                 if d.status != state || d.status_message.as_deref() != Some(message.as_str()) {
-                    let _ = self.transition(id, state, Some(message), |r| {
-                        r.restart_count = status.restart_count
-                    });
+                    let _ = self.transition(id, state, Some(message), |r| r.restart_count = status.restart_count);
                 }
             }
             _ => {}
@@ -869,10 +712,9 @@ impl Runtime {
     /// The health watch: one pass over deployments that should be up.
     pub async fn watch_once(self: &Arc<Self>) {
         let Ok(deployments) = self.list() else { return };
-        let watched = deployments.iter().filter(|d| {
-            matches!(d.status, State::Running | State::Connected | State::Error)
-                && d.handle.is_some()
-        });
+        let watched = deployments
+            .iter()
+            .filter(|d| matches!(d.status, State::Running | State::Connected | State::Error) && d.handle.is_some());
         for d in watched {
             self.reconcile_one(&d.id).await;
         }
@@ -916,10 +758,7 @@ pub async fn compatibility(
         icon: None,
         category: None,
         tags: Vec::new(),
-        source: crate::catalog::Source::Docker {
-            image: "compatibility-check:0".into(),
-            registry_secret: None,
-        },
+        source: crate::catalog::Source::Docker { image: "compatibility-check:0".into(), registry_secret: None },
         supported_backends: vec![backend_name.into()],
         guardrails_profile: profile.name.clone(),
         requires_approval: false,
@@ -947,9 +786,7 @@ pub async fn compatibility(
         requested_by: None,
     };
     let default_only = &runtime.policy_chain[..1];
-    let (effective, mut warnings) = runtime
-        .evaluate_chain(default_only, &request, profile, &capabilities)
-        .await?;
+    let (effective, mut warnings) = runtime.evaluate_chain(default_only, &request, profile, &capabilities).await?;
     // The sample image may not pass a registry allowlist; only warnings matter here.
     if let Ok(Ok(more)) = backend.validate(&request, &effective).await {
         warnings.extend(more);
@@ -967,11 +804,6 @@ pub async fn compatibility(
             (field.to_string(), verdict)
         })
         .collect();
-    let other: Vec<&wit::Warning> = warnings
-        .iter()
-        .filter(|w| !fields.contains_key(&w.field))
-        .collect();
-    Ok(
-        serde_json::json!({"profile": profile.name, "backend": backend_name, "fields": fields, "notes": other}),
-    )
+    let other: Vec<&wit::Warning> = warnings.iter().filter(|w| !fields.contains_key(&w.field)).collect();
+    Ok(serde_json::json!({"profile": profile.name, "backend": backend_name, "fields": fields, "notes": other}))
 }

@@ -53,13 +53,7 @@ macro_rules! db_errors {
         }
     )*};
 }
-db_errors!(
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+db_errors!(redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
 
 /// An audit-trail entry as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,20 +84,11 @@ pub struct NewEvent {
 
 impl NewEvent {
     pub fn new(kind: &str, subject: String, data: serde_json::Value) -> Self {
-        NewEvent {
-            kind: kind.into(),
-            subject,
-            deployment: None,
-            actor: None,
-            data,
-        }
+        NewEvent { kind: kind.into(), subject, deployment: None, actor: None, data }
     }
 
     pub fn for_deployment(kind: &str, id: &str, data: serde_json::Value) -> Self {
-        NewEvent {
-            deployment: Some(id.into()),
-            ..Self::new(kind, format!("deployment/{id}"), data)
-        }
+        NewEvent { deployment: Some(id.into()), ..Self::new(kind, format!("deployment/{id}"), data) }
     }
 }
 
@@ -131,22 +116,14 @@ impl Store {
             let found = meta.get("schema_version")?.map(|v| v.value());
             match found {
                 Some(found) if found > SCHEMA_VERSION => {
-                    return Err(StoreError::SchemaTooNew {
-                        found,
-                        supported: SCHEMA_VERSION,
-                    });
+                    return Err(StoreError::SchemaTooNew { found, supported: SCHEMA_VERSION });
                 }
                 Some(_) => {}
                 None => {
                     meta.insert("schema_version", SCHEMA_VERSION)?;
                 }
             }
-            for table in [
-                Table::Catalog,
-                Table::Guardrails,
-                Table::Backends,
-                Table::Deployments,
-            ] {
+            for table in [Table::Catalog, Table::Guardrails, Table::Backends, Table::Deployments] {
                 tx.open_table(table.definition())?;
             }
             tx.open_table(EVENTS)?;
@@ -172,17 +149,11 @@ impl Store {
         Ok(first)
     }
 
-    pub fn get<T: DeserializeOwned>(
-        &self,
-        table: Table,
-        key: &str,
-    ) -> Result<Option<T>, StoreError> {
+    pub fn get<T: DeserializeOwned>(&self, table: Table, key: &str) -> Result<Option<T>, StoreError> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(table.definition())?;
         let value = t.get(key)?;
-        Ok(value
-            .map(|v| serde_json::from_slice(v.value()))
-            .transpose()?)
+        Ok(value.map(|v| serde_json::from_slice(v.value())).transpose()?)
     }
 
     pub fn list<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<T>, StoreError> {
@@ -197,13 +168,7 @@ impl Store {
     }
 
     /// Inserts a record that must not exist yet.
-    pub fn create<T: Serialize>(
-        &self,
-        table: Table,
-        key: &str,
-        value: &T,
-        event: NewEvent,
-    ) -> Result<(), StoreError> {
+    pub fn create<T: Serialize>(&self, table: Table, key: &str, value: &T, event: NewEvent) -> Result<(), StoreError> {
         self.write(table, key, event, |old| match old {
             Some(_) => Err(StoreError::Conflict(key.into())),
             None => Ok(Some(serde_json::to_vec(value)?)),
@@ -211,13 +176,7 @@ impl Store {
     }
 
     /// Replaces a record that must exist.
-    pub fn replace<T: Serialize>(
-        &self,
-        table: Table,
-        key: &str,
-        value: &T,
-        event: NewEvent,
-    ) -> Result<(), StoreError> {
+    pub fn replace<T: Serialize>(&self, table: Table, key: &str, value: &T, event: NewEvent) -> Result<(), StoreError> {
         self.write(table, key, event, |old| match old {
             None => Err(StoreError::NotFound(key.into())),
             Some(_) => Ok(Some(serde_json::to_vec(value)?)),
@@ -225,13 +184,7 @@ impl Store {
     }
 
     /// Inserts or replaces a record.
-    pub fn put<T: Serialize>(
-        &self,
-        table: Table,
-        key: &str,
-        value: &T,
-        event: NewEvent,
-    ) -> Result<(), StoreError> {
+    pub fn put<T: Serialize>(&self, table: Table, key: &str, value: &T, event: NewEvent) -> Result<(), StoreError> {
         self.write(table, key, event, |_| Ok(Some(serde_json::to_vec(value)?)))
     }
 
@@ -267,13 +220,7 @@ impl Store {
         Ok(updated)
     }
 
-    fn write<F>(
-        &self,
-        table: Table,
-        key: &str,
-        event: NewEvent,
-        decide: F,
-    ) -> Result<(), StoreError>
+    fn write<F>(&self, table: Table, key: &str, event: NewEvent, decide: F) -> Result<(), StoreError>
     where
         F: FnOnce(Option<&[u8]>) -> Result<Option<Vec<u8>>, StoreError>,
     {
@@ -315,18 +262,9 @@ impl Store {
             if filter.since.is_some_and(|s| event.at < s) {
                 break;
             }
-            let keep = filter
-                .deployment
-                .as_ref()
-                .is_none_or(|d| event.deployment.as_ref() == Some(d))
-                && filter
-                    .actor
-                    .as_ref()
-                    .is_none_or(|a| event.actor.as_ref() == Some(a))
-                && filter
-                    .kind
-                    .as_ref()
-                    .is_none_or(|k| &event.kind == k || event.kind.starts_with(&format!("{k}.")));
+            let keep = filter.deployment.as_ref().is_none_or(|d| event.deployment.as_ref() == Some(d))
+                && filter.actor.as_ref().is_none_or(|a| event.actor.as_ref() == Some(a))
+                && filter.kind.as_ref().is_none_or(|k| &event.kind == k || event.kind.starts_with(&format!("{k}.")));
             if keep {
                 out.push(event);
                 if out.len() >= limit {
@@ -407,10 +345,7 @@ mod tests {
             store.kv_set("p", "k", Some(b"v")).unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(
-            store.get::<serde_json::Value>(Table::Catalog, "a").unwrap(),
-            Some(json!({"n": 1}))
-        );
+        assert_eq!(store.get::<serde_json::Value>(Table::Catalog, "a").unwrap(), Some(json!({"n": 1})));
         assert_eq!(store.kv_get("p", "k").unwrap().as_deref(), Some(&b"v"[..]));
         assert_eq!(store.kv_get("other", "k").unwrap(), None);
         let events = store.events(&EventFilter::default()).unwrap();

@@ -18,29 +18,18 @@ pub const FIXTURE_IMAGE: &str = "127.0.0.1:5000/mcp-fixture:test";
 pub const TEST_LABEL: &str = "mcp-runtime.test";
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_path_buf()
 }
 
 pub fn guest_dir() -> PathBuf {
     let dir = repo_root().join("target/wasm32-wasip2/guest");
-    assert!(
-        dir.join("docker_backend.wasm").exists(),
-        "guests missing in {}: run `make guests`",
-        dir.display()
-    );
+    assert!(dir.join("docker_backend.wasm").exists(), "guests missing in {}: run `make guests`", dir.display());
     dir
 }
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -53,13 +42,7 @@ fn docker_lines(args: &[&str]) -> Vec<String> {
     Command::new("docker")
         .args(args)
         .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .map(str::to_string)
-                .filter(|l| !l.is_empty())
-                .collect()
-        })
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).filter(|l| !l.is_empty()).collect())
         .unwrap_or_default()
 }
 
@@ -76,7 +59,15 @@ pub fn fixture_image() -> &'static str {
             "FROM scratch\nCOPY mcp-fixture /mcp-fixture\nEXPOSE 8080\nENTRYPOINT [\"/mcp-fixture\"]\n",
         )
         .unwrap();
-        docker(&["build", "-q", "--label", &format!("{TEST_LABEL}=1"), "-t", FIXTURE_IMAGE, context.path().to_str().unwrap()]);
+        docker(&[
+            "build",
+            "-q",
+            "--label",
+            &format!("{TEST_LABEL}=1"),
+            "-t",
+            FIXTURE_IMAGE,
+            context.path().to_str().unwrap(),
+        ]);
     });
     FIXTURE_IMAGE
 }
@@ -102,11 +93,8 @@ pub fn fault_policy(id: &str, mode: &str) -> PluginManifest {
         path: "fault_policy.wasm".into(),
         sha256: None,
         grants: vec![Grant::Logging],
-        limits: PluginLimits {
-            memory_mb: 16,
-            cpu_ms: 50,
-            timeout_ms: 2000,
-        },
+        allowed_hosts: vec![],
+        limits: PluginLimits { memory_mb: 16, cpu_ms: 50, timeout_ms: 2000 },
         settings: json!({"mode": mode}),
     }
 }
@@ -137,19 +125,14 @@ impl TestHost {
         config.plugins.push(fault_policy("fault-loop", "loop"));
         config.plugins.push(fault_policy("fault-memory", "memory"));
         tweak(&mut config);
-        let host = mcp_runtime::app::start(config.clone())
-            .await
-            .expect("host starts");
+        let host = mcp_runtime::app::start(config.clone()).await.expect("host starts");
         TestHost {
             base: format!("http://{}", host.addr),
             owner: config.owner.clone(),
             host: Some(host),
             config,
             // No idle connections: a restart must find the store closed.
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(0)
-                .build()
-                .unwrap(),
+            http: reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap(),
             _data: data,
         }
     }
@@ -178,12 +161,7 @@ impl TestHost {
         self.host = Some(host);
     }
 
-    pub async fn request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
+    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(body) = body {
             req = req.json(&body);
@@ -191,10 +169,7 @@ impl TestHost {
         let res = req.send().await.expect("host answers");
         let status = res.status();
         let text = res.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -236,14 +211,8 @@ impl TestHost {
             if d["status"] == state {
                 return d;
             }
-            assert!(
-                d["status"] != "error" || state == "error",
-                "deployment failed: {d}"
-            );
-            assert!(
-                Instant::now() < deadline,
-                "deployment never reached {state}: {d}"
-            );
+            assert!(d["status"] != "error" || state == "error", "deployment failed: {d}");
+            assert!(Instant::now() < deadline, "deployment never reached {state}: {d}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -303,53 +272,23 @@ pub fn remove_owned(owner: &str) {
     for c in docker_lines(&["ps", "-aq", "--filter", &filter]) {
         let _ = Command::new("docker").args(["rm", "-f", "-v", &c]).output();
     }
-    for n in docker_lines(&[
-        "network",
-        "ls",
-        "--filter",
-        &filter,
-        "--format",
-        "{{.Name}}",
-    ]) {
+    for n in docker_lines(&["network", "ls", "--filter", &filter, "--format", "{{.Name}}"]) {
         for _ in 0..4 {
-            let rule = [
-                "-w",
-                "-D",
-                "INPUT",
-                "-i",
-                &n,
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "NEW",
-                "-j",
-                "DROP",
-            ];
-            if !Command::new("iptables")
-                .args(rule)
-                .output()
-                .is_ok_and(|o| o.status.success())
-            {
+            let rule = ["-w", "-D", "INPUT", "-i", &n, "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP"];
+            if !Command::new("iptables").args(rule).output().is_ok_and(|o| o.status.success()) {
                 break;
             }
         }
         let _ = Command::new("docker").args(["network", "rm", &n]).output();
     }
     for v in docker_lines(&["volume", "ls", "-q", "--filter", &filter]) {
-        let _ = Command::new("docker")
-            .args(["volume", "rm", "-f", &v])
-            .output();
+        let _ = Command::new("docker").args(["volume", "rm", "-f", &v]).output();
     }
 }
 
 /// Labels for objects a test creates itself, so `remove_owned` finds them.
 pub fn owner_labels(owner: &str) -> Vec<String> {
-    vec![
-        "--label".into(),
-        format!("mcp-runtime.owner={owner}"),
-        "--label".into(),
-        format!("{TEST_LABEL}=1"),
-    ]
+    vec!["--label".into(), format!("mcp-runtime.owner={owner}"), "--label".into(), format!("{TEST_LABEL}=1")]
 }
 
 /// A real image registry (Debian's `docker-registry`) on a free loopback port.
@@ -362,11 +301,7 @@ pub struct Registry {
 impl Registry {
     pub async fn start() -> Registry {
         let storage = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let address = format!("127.0.0.1:{port}");
         let config = storage.path().join("config.yml");
         let yaml = format!(
@@ -382,17 +317,10 @@ impl Registry {
             .expect("docker-registry is installed (.ci/run installs it)");
         let deadline = Instant::now() + Duration::from_secs(20);
         while reqwest::get(format!("http://{address}/v2/")).await.is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "registry did not start on {address}"
-            );
+            assert!(Instant::now() < deadline, "registry did not start on {address}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Registry {
-            address,
-            child,
-            _storage: storage,
-        }
+        Registry { address, child, _storage: storage }
     }
 
     /// Pushes the fixture as `<registry>/mcp-fixture:<tag>` and drops the local tag,
@@ -411,4 +339,9 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The string at `pointer` (e.g. `/type`, `/data/to`) in each element of a JSON array.
+pub fn pluck<'a>(list: &'a Value, pointer: &str) -> Vec<&'a str> {
+    list.as_array().map(|items| items.iter().filter_map(|i| i.pointer(pointer)?.as_str()).collect()).unwrap_or_default()
 }

@@ -8,21 +8,19 @@
 //! are dropped (the host's own connections to the container still work).
 
 use bollard::models::{
-    ContainerCreateBody, ContainerStateStatusEnum, HostConfig, Mount, MountType,
-    NetworkCreateRequest, RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
+    ContainerCreateBody, ContainerStateStatusEnum, HostConfig, Mount, MountType, NetworkCreateRequest, RestartPolicy,
+    RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, ListContainersOptions, ListNetworksOptions,
-    ListVolumesOptions, LogsOptions, RemoveContainerOptions, RemoveVolumeOptions,
-    StopContainerOptions,
+    CreateContainerOptions, CreateImageOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions,
+    LogsOptions, RemoveContainerOptions, RemoveVolumeOptions, StopContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 
 use crate::plugins::bindings::container_engine::{
-    ContainerInfo, ContainerSpec, ContainerState, EngineError, EngineInfo, Host, NetworkInfo,
-    NetworkSpec,
+    ContainerInfo, ContainerSpec, ContainerState, EngineError, EngineInfo, Host, NetworkInfo, NetworkSpec,
 };
 use crate::plugins::PluginState;
 
@@ -55,22 +53,13 @@ pub struct OwnedObject {
 
 impl ContainerEngine {
     pub async fn connect(socket: &str, owner: &str) -> Result<ContainerEngine, EngineConnectError> {
-        let fail = |reason: String| EngineConnectError {
-            socket: socket.into(),
-            reason,
-        };
+        let fail = |reason: String| EngineConnectError { socket: socket.into(), reason };
         let path = socket.strip_prefix("unix://").unwrap_or(socket);
-        let docker = Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
-            .map_err(|e| fail(e.to_string()))?;
-        let docker = docker
-            .negotiate_version()
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+        let docker =
+            Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION).map_err(|e| fail(e.to_string()))?;
+        let docker = docker.negotiate_version().await.map_err(|e| fail(e.to_string()))?;
         docker.ping().await.map_err(|e| fail(e.to_string()))?;
-        Ok(ContainerEngine {
-            docker,
-            owner: owner.into(),
-        })
+        Ok(ContainerEngine { docker, owner: owner.into() })
     }
 
     pub fn docker(&self) -> &Docker {
@@ -89,23 +78,14 @@ impl ContainerEngine {
     }
 
     fn owner_filter(&self) -> HashMap<String, Vec<String>> {
-        HashMap::from([(
-            "label".to_string(),
-            vec![format!("{OWNER_LABEL}={}", self.owner)],
-        )])
+        HashMap::from([("label".to_string(), vec![format!("{OWNER_LABEL}={}", self.owner)])])
     }
 
     async fn ensure_container_owned(&self, id: &str) -> Result<(), EngineError> {
-        let c = self
-            .docker
-            .inspect_container(id, None)
-            .await
-            .map_err(engine_error)?;
+        let c = self.docker.inspect_container(id, None).await.map_err(engine_error)?;
         match self.owned_by_us(c.config.as_ref().and_then(|c| c.labels.as_ref())) {
             true => Ok(()),
-            false => Err(EngineError::NotOwned(format!(
-                "container '{id}' is not owned by this runtime"
-            ))),
+            false => Err(EngineError::NotOwned(format!("container '{id}' is not owned by this runtime"))),
         }
     }
 
@@ -115,15 +95,9 @@ impl ContainerEngine {
             .security_options
             .unwrap_or_default()
             .iter()
-            .filter_map(|o| {
-                o.strip_prefix("name=")
-                    .map(|rest| rest.split(',').next().unwrap_or(rest).to_string())
-            })
+            .filter_map(|o| o.strip_prefix("name=").map(|rest| rest.split(',').next().unwrap_or(rest).to_string()))
             .collect();
-        Ok(EngineInfo {
-            version: info.server_version.unwrap_or_default(),
-            security_options,
-        })
+        Ok(EngineInfo { version: info.server_version.unwrap_or_default(), security_options })
     }
 
     pub async fn image_present(&self, image: &str) -> Result<bool, EngineError> {
@@ -137,10 +111,7 @@ impl ContainerEngine {
     }
 
     pub async fn pull_image(&self, image: &str) -> Result<(), EngineError> {
-        let options = CreateImageOptions {
-            from_image: Some(image.into()),
-            ..Default::default()
-        };
+        let options = CreateImageOptions { from_image: Some(image.into()), ..Default::default() };
         let mut progress = self.docker.create_image(Some(options), None, None);
         while let Some(step) = progress.next().await {
             let step = step.map_err(engine_error)?;
@@ -164,39 +135,20 @@ impl ContainerEngine {
             internal: Some(spec.internal),
             labels: Some(self.labels(&spec.deployment_id, &[])),
             // Name the bridge after the network so the host-side rule can find it.
-            options: Some(HashMap::from([(
-                "com.docker.network.bridge.name".into(),
-                spec.name.clone(),
-            )])),
+            options: Some(HashMap::from([("com.docker.network.bridge.name".into(), spec.name.clone())])),
             ..Default::default()
         };
-        let created = self
-            .docker
-            .create_network(request)
-            .await
-            .map_err(engine_error)?;
+        let created = self.docker.create_network(request).await.map_err(engine_error)?;
         let host_isolated = spec.internal && host_firewall::close(&spec.name).await;
-        Ok(NetworkInfo {
-            id: created.id,
-            host_isolated,
-        })
+        Ok(NetworkInfo { id: created.id, host_isolated })
     }
 
     pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
-        let network = self
-            .docker
-            .inspect_network(name, None)
-            .await
-            .map_err(engine_error)?;
+        let network = self.docker.inspect_network(name, None).await.map_err(engine_error)?;
         if !self.owned_by_us(network.labels.as_ref()) {
-            return Err(EngineError::NotOwned(format!(
-                "network '{name}' is not owned by this runtime"
-            )));
+            return Err(EngineError::NotOwned(format!("network '{name}' is not owned by this runtime")));
         }
-        self.docker
-            .remove_network(name)
-            .await
-            .map_err(engine_error)?;
+        self.docker.remove_network(name).await.map_err(engine_error)?;
         host_firewall::reopen(name).await;
         Ok(())
     }
@@ -209,10 +161,7 @@ impl ContainerEngine {
                 labels: Some(self.labels(&spec.deployment_id, &[])),
                 ..Default::default()
             };
-            self.docker
-                .create_volume(volume)
-                .await
-                .map_err(engine_error)?;
+            self.docker.create_volume(volume).await.map_err(engine_error)?;
             mounts.push(Mount {
                 target: Some(v.path.clone()),
                 source: Some(v.volume.clone()),
@@ -227,12 +176,7 @@ impl ContainerEngine {
         let host_config = HostConfig {
             network_mode: Some(spec.network.clone()),
             readonly_rootfs: Some(spec.read_only_root),
-            tmpfs: Some(
-                spec.tmpfs
-                    .iter()
-                    .map(|p| (p.clone(), TMPFS_OPTIONS.to_string()))
-                    .collect(),
-            ),
+            tmpfs: Some(spec.tmpfs.iter().map(|p| (p.clone(), TMPFS_OPTIONS.to_string())).collect()),
             mounts: Some(mounts),
             cap_drop: Some(spec.cap_drop.clone()),
             cap_add: Some(spec.cap_add.clone()),
@@ -243,10 +187,7 @@ impl ContainerEngine {
             memory_swap: spec.memory_bytes.map(|m| m as i64),
             pids_limit: spec.pids_limit.map(i64::from),
             restart_policy: Some(match spec.max_restarts {
-                0 => RestartPolicy {
-                    name: Some(RestartPolicyNameEnum::NO),
-                    maximum_retry_count: None,
-                },
+                0 => RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None },
                 n => RestartPolicy {
                     name: Some(RestartPolicyNameEnum::ON_FAILURE),
                     maximum_retry_count: Some(i64::from(n)),
@@ -261,15 +202,8 @@ impl ContainerEngine {
             host_config: Some(host_config),
             ..Default::default()
         };
-        let options = CreateContainerOptions {
-            name: Some(spec.name.clone()),
-            ..Default::default()
-        };
-        let created = self
-            .docker
-            .create_container(Some(options), body)
-            .await
-            .map_err(engine_error)?;
+        let options = CreateContainerOptions { name: Some(spec.name.clone()), ..Default::default() };
+        let created = self.docker.create_container(Some(options), body).await.map_err(engine_error)?;
         Ok(created.id)
     }
 
@@ -277,49 +211,29 @@ impl ContainerEngine {
         self.ensure_container_owned(id).await?;
         match self.docker.start_container(id, None).await {
             // 304: already running.
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 304, ..
-            }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
             other => other.map_err(engine_error),
         }
     }
 
     pub async fn stop_container(&self, id: &str, timeout_seconds: u32) -> Result<(), EngineError> {
         self.ensure_container_owned(id).await?;
-        let options = StopContainerOptions {
-            t: Some(timeout_seconds as i32),
-            ..Default::default()
-        };
+        let options = StopContainerOptions { t: Some(timeout_seconds as i32), ..Default::default() };
         match self.docker.stop_container(id, Some(options)).await {
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 304, ..
-            }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
             other => other.map_err(engine_error),
         }
     }
 
     pub async fn remove_container(&self, id: &str) -> Result<(), EngineError> {
-        let c = self
-            .docker
-            .inspect_container(id, None)
-            .await
-            .map_err(engine_error)?;
+        let c = self.docker.inspect_container(id, None).await.map_err(engine_error)?;
         let labels = c.config.as_ref().and_then(|c| c.labels.as_ref());
         if !self.owned_by_us(labels) {
-            return Err(EngineError::NotOwned(format!(
-                "container '{id}' is not owned by this runtime"
-            )));
+            return Err(EngineError::NotOwned(format!("container '{id}' is not owned by this runtime")));
         }
         let deployment = labels.and_then(|l| l.get(DEPLOYMENT_LABEL)).cloned();
-        let options = RemoveContainerOptions {
-            force: true,
-            v: true,
-            ..Default::default()
-        };
-        self.docker
-            .remove_container(id, Some(options))
-            .await
-            .map_err(engine_error)?;
+        let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+        self.docker.remove_container(id, Some(options)).await.map_err(engine_error)?;
         if let Some(deployment) = deployment {
             self.remove_volumes_of(&deployment).await?;
         }
@@ -329,43 +243,29 @@ impl ContainerEngine {
     async fn remove_volumes_of(&self, deployment: &str) -> Result<(), EngineError> {
         let filters = HashMap::from([(
             "label".to_string(),
-            vec![
-                format!("{OWNER_LABEL}={}", self.owner),
-                format!("{DEPLOYMENT_LABEL}={deployment}"),
-            ],
+            vec![format!("{OWNER_LABEL}={}", self.owner), format!("{DEPLOYMENT_LABEL}={deployment}")],
         )]);
         let volumes = self
             .docker
-            .list_volumes(Some(ListVolumesOptions {
-                filters: Some(filters),
-            }))
+            .list_volumes(Some(ListVolumesOptions { filters: Some(filters) }))
             .await
             .map_err(engine_error)?;
         for volume in volumes.volumes.unwrap_or_default() {
-            let _ = self
-                .docker
-                .remove_volume(&volume.name, Some(RemoveVolumeOptions { force: true }))
-                .await;
+            let _ = self.docker.remove_volume(&volume.name, Some(RemoveVolumeOptions { force: true })).await;
         }
         Ok(())
     }
 
     pub async fn inspect_container(&self, id: &str) -> Result<ContainerInfo, EngineError> {
-        let c = self
-            .docker
-            .inspect_container(id, None)
-            .await
-            .map_err(engine_error)?;
+        let c = self.docker.inspect_container(id, None).await.map_err(engine_error)?;
         if !self.owned_by_us(c.config.as_ref().and_then(|c| c.labels.as_ref())) {
-            return Err(EngineError::NotOwned(format!(
-                "container '{id}' is not owned by this runtime"
-            )));
+            return Err(EngineError::NotOwned(format!("container '{id}' is not owned by this runtime")));
         }
         let state = c.state.unwrap_or_default();
-        let ip_address = c.network_settings.and_then(|n| n.networks).and_then(|n| {
-            n.into_values()
-                .find_map(|e| e.ip_address.filter(|ip| !ip.is_empty()))
-        });
+        let ip_address = c
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|n| n.into_values().find_map(|e| e.ip_address.filter(|ip| !ip.is_empty())));
         let error = match (state.oom_killed, state.error) {
             (Some(true), _) => Some("killed: out of memory".into()),
             (_, e) => e.filter(|e| !e.is_empty()),
@@ -376,11 +276,10 @@ impl ContainerEngine {
                 Some(ContainerStateStatusEnum::RUNNING) => ContainerState::Running,
                 Some(ContainerStateStatusEnum::RESTARTING) => ContainerState::Restarting,
                 Some(ContainerStateStatusEnum::PAUSED) => ContainerState::Paused,
-                Some(ContainerStateStatusEnum::EXITED)
-                | Some(ContainerStateStatusEnum::STOPPING) => ContainerState::Exited,
-                Some(ContainerStateStatusEnum::DEAD) | Some(ContainerStateStatusEnum::REMOVING) => {
-                    ContainerState::Dead
+                Some(ContainerStateStatusEnum::EXITED) | Some(ContainerStateStatusEnum::STOPPING) => {
+                    ContainerState::Exited
                 }
+                Some(ContainerStateStatusEnum::DEAD) | Some(ContainerStateStatusEnum::REMOVING) => ContainerState::Dead,
                 _ => ContainerState::Created,
             },
             ip_address,
@@ -392,12 +291,7 @@ impl ContainerEngine {
 
     pub async fn container_logs(&self, id: &str, tail: u32) -> Result<String, EngineError> {
         self.ensure_container_owned(id).await?;
-        let options = LogsOptions {
-            stdout: true,
-            stderr: true,
-            tail: tail.to_string(),
-            ..Default::default()
-        };
+        let options = LogsOptions { stdout: true, stderr: true, tail: tail.to_string(), ..Default::default() };
         let mut stream = self.docker.logs(id, Some(options));
         let mut out = String::new();
         while let Some(chunk) = stream.next().await {
@@ -408,16 +302,8 @@ impl ContainerEngine {
 
     /// Containers this runtime owns, with the deployment each belongs to.
     pub async fn owned_containers(&self) -> Result<Vec<OwnedObject>, EngineError> {
-        let options = ListContainersOptions {
-            all: true,
-            filters: Some(self.owner_filter()),
-            ..Default::default()
-        };
-        let containers = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .map_err(engine_error)?;
+        let options = ListContainersOptions { all: true, filters: Some(self.owner_filter()), ..Default::default() };
+        let containers = self.docker.list_containers(Some(options)).await.map_err(engine_error)?;
         Ok(containers
             .into_iter()
             .map(|c| OwnedObject {
@@ -429,14 +315,8 @@ impl ContainerEngine {
 
     /// Networks this runtime owns (by name), with the deployment each belongs to.
     pub async fn owned_networks(&self) -> Result<Vec<OwnedObject>, EngineError> {
-        let options = ListNetworksOptions {
-            filters: Some(self.owner_filter()),
-        };
-        let networks = self
-            .docker
-            .list_networks(Some(options))
-            .await
-            .map_err(engine_error)?;
+        let options = ListNetworksOptions { filters: Some(self.owner_filter()) };
+        let networks = self.docker.list_networks(Some(options)).await.map_err(engine_error)?;
         Ok(networks
             .into_iter()
             .map(|n| OwnedObject {
@@ -450,18 +330,9 @@ impl ContainerEngine {
 fn engine_error(e: bollard::errors::Error) -> EngineError {
     use bollard::errors::Error as B;
     match e {
-        B::DockerResponseServerError {
-            status_code: 404,
-            message,
-        } => EngineError::NotFound(message),
-        B::DockerResponseServerError {
-            status_code: 409,
-            message,
-        } => EngineError::Conflict(message),
-        B::DockerResponseServerError {
-            status_code,
-            message,
-        } if status_code >= 500 => {
+        B::DockerResponseServerError { status_code: 404, message } => EngineError::NotFound(message),
+        B::DockerResponseServerError { status_code: 409, message } => EngineError::Conflict(message),
+        B::DockerResponseServerError { status_code, message } if status_code >= 500 => {
             EngineError::Failed(format!("engine error {status_code}: {message}"))
         }
         B::DockerResponseServerError { message, .. } => EngineError::Failed(message),
@@ -475,35 +346,16 @@ mod host_firewall {
     use tokio::process::Command;
 
     fn rule(bridge: &str) -> [&str; 9] {
-        [
-            "INPUT",
-            "-i",
-            bridge,
-            "-m",
-            "conntrack",
-            "--ctstate",
-            "NEW",
-            "-j",
-            "DROP",
-        ]
+        ["INPUT", "-i", bridge, "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP"]
     }
 
     /// Drops new connections from the bridge to the host; false when that failed.
     pub async fn close(bridge: &str) -> bool {
-        let inserted = Command::new("iptables")
-            .arg("-w")
-            .arg("-I")
-            .args(rule(bridge))
-            .status()
-            .await;
+        let inserted = Command::new("iptables").arg("-w").arg("-I").args(rule(bridge)).status().await;
         match inserted {
             Ok(status) if status.success() => true,
             outcome => {
-                tracing::warn!(
-                    bridge,
-                    ?outcome,
-                    "could not close the host to an internal network"
-                );
+                tracing::warn!(bridge, ?outcome, "could not close the host to an internal network");
                 false
             }
         }
@@ -531,11 +383,7 @@ macro_rules! engine {
     ($state:expr) => {
         match $state.ctx.engine.clone() {
             Some(engine) => engine,
-            None => {
-                return Err(EngineError::Unavailable(
-                    "no container engine is connected".into(),
-                ))
-            }
+            None => return Err(EngineError::Unavailable("no container engine is connected".into())),
         }
     };
 }
@@ -562,11 +410,7 @@ impl Host for PluginState {
     async fn start_container(&mut self, id: String) -> Result<(), EngineError> {
         engine!(self).start_container(&id).await
     }
-    async fn stop_container(
-        &mut self,
-        id: String,
-        timeout_seconds: u32,
-    ) -> Result<(), EngineError> {
+    async fn stop_container(&mut self, id: String, timeout_seconds: u32) -> Result<(), EngineError> {
         engine!(self).stop_container(&id, timeout_seconds).await
     }
     async fn remove_container(&mut self, id: String) -> Result<(), EngineError> {

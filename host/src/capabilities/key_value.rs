@@ -14,20 +14,12 @@ impl Host for PluginState {
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
         if key.len() > MAX_KEY || value.len() > MAX_VALUE {
-            return Err(format!(
-                "keys are at most {MAX_KEY} bytes and values at most {MAX_VALUE} bytes"
-            ));
+            return Err(format!("keys are at most {MAX_KEY} bytes and values at most {MAX_VALUE} bytes"));
         }
-        self.ctx
-            .store
-            .kv_set(&self.ctx.id, &key, Some(&value))
-            .map_err(|e| e.to_string())
+        self.ctx.store.kv_set(&self.ctx.id, &key, Some(&value)).map_err(|e| e.to_string())
     }
 
     async fn delete(&mut self, key: String) -> Result<(), String> {
-        self.ctx
-            .store
-            .kv_set(&self.ctx.id, &key, None)
-            .map_err(|e| e.to_string())
+        self.ctx.store.kv_set(&self.ctx.id, &key, None).map_err(|e| e.to_string())
     }
 }

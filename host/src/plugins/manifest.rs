@@ -17,6 +17,10 @@ pub struct PluginManifest {
     pub sha256: Option<String>,
     #[serde(default)]
     pub grants: Vec<Grant>,
+    /// With `outgoing-http`: the destinations allowed (`api.example.com`,
+    /// `*.example.com`, `10.0.0.5:8443`); nothing else is reachable.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
     #[serde(default)]
     pub limits: PluginLimits,
     /// Handed to the plugin through `config.settings`.
@@ -53,15 +57,17 @@ pub enum Grant {
     Logging,
     KeyValue,
     ContainerEngine,
+    OutgoingHttp,
 }
 
 impl Grant {
-    /// The WIT interface (without package version) the grant links.
+    /// The interface (without version) the grant links: ours, or `wasi:http`.
     pub fn interface(self) -> &'static str {
         match self {
-            Grant::Logging => "logging",
-            Grant::KeyValue => "key-value",
-            Grant::ContainerEngine => "container-engine",
+            Grant::Logging => "mcp-runtime:plugin/logging",
+            Grant::KeyValue => "mcp-runtime:plugin/key-value",
+            Grant::ContainerEngine => "mcp-runtime:plugin/container-engine",
+            Grant::OutgoingHttp => "wasi:http",
         }
     }
 }
@@ -82,11 +88,7 @@ pub struct PluginLimits {
 
 impl Default for PluginLimits {
     fn default() -> Self {
-        PluginLimits {
-            memory_mb: default_memory_mb(),
-            cpu_ms: default_cpu_ms(),
-            timeout_ms: default_timeout_ms(),
-        }
+        PluginLimits { memory_mb: default_memory_mb(), cpu_ms: default_cpu_ms(), timeout_ms: default_timeout_ms() }
     }
 }
 
@@ -106,10 +108,7 @@ pub const MAX_PLUGIN_MEMORY_MB: u32 = 512;
 impl PluginManifest {
     pub fn validate(&self) -> Result<(), String> {
         if !crate::guardrails::is_valid_name(&self.id) {
-            return Err(format!(
-                "id '{}': 1-63 characters of a-z, 0-9, '-' and '_', starting with a letter",
-                self.id
-            ));
+            return Err(format!("id '{}': 1-63 characters of a-z, 0-9, '-' and '_', starting with a letter", self.id));
         }
         if let Some(pin) = &self.sha256 {
             if pin.len() != 64 || !pin.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -118,6 +117,12 @@ impl PluginManifest {
         }
         if self.limits.memory_mb == 0 || self.limits.memory_mb > MAX_PLUGIN_MEMORY_MB {
             return Err(format!("limits.memory_mb: 1-{MAX_PLUGIN_MEMORY_MB}"));
+        }
+        for (i, host) in self.allowed_hosts.iter().enumerate() {
+            crate::capabilities::HostPattern::parse(host).map_err(|e| format!("allowed_hosts[{i}]: {e}"))?;
+        }
+        if !self.allowed_hosts.is_empty() && !self.grants.contains(&Grant::OutgoingHttp) {
+            return Err("allowed_hosts: given without the outgoing-http grant".into());
         }
         if self.limits.cpu_ms == 0 || self.limits.timeout_ms == 0 {
             return Err("limits: cpu_ms and timeout_ms must be above 0".into());

@@ -50,6 +50,8 @@ pub enum PluginError {
 pub struct PluginContext {
     pub id: String,
     pub settings: String,
+    /// Empty unless granted `outgoing-http`.
+    pub allowed_hosts: Arc<[crate::capabilities::HostPattern]>,
     pub store: Arc<crate::store::Store>,
     pub engine: Option<Arc<ContainerEngine>>,
 }
@@ -58,16 +60,20 @@ pub struct PluginContext {
 pub struct PluginState {
     wasi: WasiCtx,
     table: ResourceTable,
+    http: crate::capabilities::OutgoingHttp,
     limiter: MemoryLimiter,
     pub ctx: Arc<PluginContext>,
 }
 
+impl PluginState {
+    pub(crate) fn http_parts(&mut self) -> (&mut crate::capabilities::OutgoingHttp, &mut ResourceTable) {
+        (&mut self.http, &mut self.table)
+    }
+}
+
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -79,12 +85,7 @@ struct MemoryLimiter {
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
             self.exceeded = true;
             return Err(wasmtime::Error::msg("memory limit exceeded"));
@@ -92,12 +93,7 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }
@@ -144,27 +140,14 @@ impl PluginHost {
             .memory_reservation(1 << 30)
             .memory_guard_size(32 << 20)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine =
-            Engine::new(&config).map_err(|e| anyhow::anyhow!("creating the wasm engine: {e:#}"))?;
+        let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("creating the wasm engine: {e:#}"))?;
         std::fs::create_dir_all(&cache_dir)?;
-        Ok(PluginHost {
-            engine,
-            cache_dir,
-            store,
-            container_engine,
-        })
+        Ok(PluginHost { engine, cache_dir, store, container_engine })
     }
 
-    pub fn load(
-        &self,
-        manifest: &PluginManifest,
-        plugin_dir: &Path,
-    ) -> Result<Plugin, PluginError> {
+    pub fn load(&self, manifest: &PluginManifest, plugin_dir: &Path) -> Result<Plugin, PluginError> {
         let id = manifest.id.clone();
-        let fail = |reason: String| PluginError::Load {
-            plugin: id.clone(),
-            reason,
-        };
+        let fail = |reason: String| PluginError::Load { plugin: id.clone(), reason };
         let path = if manifest.path.components().count() == 1 {
             plugin_dir.join(&manifest.path)
         } else {
@@ -177,62 +160,46 @@ impl PluginHost {
                 return Err(fail(format!("sha256 is {hash}, the manifest pins {pin}")));
             }
         }
-        let component = self
-            .compile_cached(&bytes, &hash)
-            .map_err(|e| fail(format!("{e:#}")))?;
+        let component = self.compile_cached(&bytes, &hash).map_err(|e| fail(format!("{e:#}")))?;
         check_grants(&self.engine, &component, manifest)?;
 
         let linker = self.linker(manifest).map_err(|e| fail(format!("{e:#}")))?;
-        let instance_pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| fail(format!("{e:#}")))?;
-        let wrong_world = |e: wasmtime::Error| {
-            fail(format!(
-                "does not export the {} world: {e:#}",
-                manifest.kind.world()
-            ))
-        };
+        let instance_pre = linker.instantiate_pre(&component).map_err(|e| fail(format!("{e:#}")))?;
+        let wrong_world =
+            |e: wasmtime::Error| fail(format!("does not export the {} world: {e:#}", manifest.kind.world()));
         let pre = match manifest.kind {
-            PluginKind::RuntimeBackend => {
-                WorldPre::Backend(RuntimeBackendPre::new(instance_pre).map_err(wrong_world)?)
-            }
+            PluginKind::RuntimeBackend => WorldPre::Backend(RuntimeBackendPre::new(instance_pre).map_err(wrong_world)?),
             PluginKind::GuardrailPolicy => {
                 WorldPre::Policy(GuardrailPolicyPre::new(instance_pre).map_err(wrong_world)?)
             }
             PluginKind::ApprovalRule => {
-                bindings::approval_world::ApprovalRulePre::new(instance_pre)
-                    .map_err(wrong_world)?;
+                bindings::approval_world::ApprovalRulePre::new(instance_pre).map_err(wrong_world)?;
                 WorldPre::Approval
             }
         };
         let needs_engine = manifest.grants.contains(&Grant::ContainerEngine);
+        let allowed_hosts = manifest
+            .allowed_hosts
+            .iter()
+            .map(|h| crate::capabilities::HostPattern::parse(h))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(fail)?;
         let ctx = Arc::new(PluginContext {
             id: manifest.id.clone(),
             settings: manifest.settings.to_string(),
+            allowed_hosts: allowed_hosts.into(),
             store: self.store.clone(),
-            engine: if needs_engine {
-                self.container_engine.clone()
-            } else {
-                None
-            },
+            engine: if needs_engine { self.container_engine.clone() } else { None },
         });
         tracing::info!(plugin = %manifest.id, world = manifest.kind.world(), %hash, "plugin loaded");
-        Ok(Plugin {
-            manifest: manifest.clone(),
-            hash,
-            engine: self.engine.clone(),
-            ctx,
-            pre,
-        })
+        Ok(Plugin { manifest: manifest.clone(), hash, engine: self.engine.clone(), ctx, pre })
     }
 
     /// Compiles once per content hash and engine build; later loads map the artifact.
     fn compile_cached(&self, bytes: &[u8], hash: &str) -> wasmtime::Result<Component> {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         self.engine.precompile_compatibility_hash().hash(&mut h);
-        let artifact = self
-            .cache_dir
-            .join(format!("{hash}-{:016x}.cwasm", h.finish()));
+        let artifact = self.cache_dir.join(format!("{hash}-{:016x}.cwasm", h.finish()));
         if artifact.exists() {
             // SAFETY: the artifact was written by `precompile_component` of an
             // engine with the same compatibility hash, in our own data dir.
@@ -265,24 +232,18 @@ impl PluginHost {
 
 /// Refuses a component that imports a host interface it was not granted,
 /// naming the interface (the linker would too, less clearly).
-fn check_grants(
-    engine: &Engine,
-    component: &Component,
-    manifest: &PluginManifest,
-) -> Result<(), PluginError> {
+fn check_grants(engine: &Engine, component: &Component, manifest: &PluginManifest) -> Result<(), PluginError> {
     for (name, _) in component.component_type().imports(engine) {
         let interface = name.split('@').next().unwrap_or(name);
-        let allowed = match interface.strip_prefix("mcp-runtime:plugin/") {
-            Some("types" | "config") => true,
-            Some(other) => manifest.grants.iter().any(|g| g.interface() == other),
+        let granted = |prefix: &str| interface == prefix || interface.starts_with(&format!("{prefix}/"));
+        let allowed = match interface {
+            "mcp-runtime:plugin/types" | "mcp-runtime:plugin/config" => true,
+            _ if manifest.grants.iter().any(|g| granted(g.interface())) => true,
             // Sandboxed WASI: no preopened files, no sockets, no environment.
-            None => interface.starts_with("wasi:") && !interface.starts_with("wasi:http/"),
+            _ => interface.starts_with("wasi:") && !granted("wasi:http"),
         };
         if !allowed {
-            return Err(PluginError::NotGranted {
-                plugin: manifest.id.clone(),
-                interface: name.to_string(),
-            });
+            return Err(PluginError::NotGranted { plugin: manifest.id.clone(), interface: name.to_string() });
         }
     }
     Ok(())
@@ -294,10 +255,8 @@ impl Plugin {
         let state = PluginState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
-            limiter: MemoryLimiter {
-                max_bytes: limits.memory_mb as usize * (1 << 20),
-                exceeded: false,
-            },
+            http: crate::capabilities::OutgoingHttp::new(&self.ctx.id, self.ctx.allowed_hosts.clone()),
+            limiter: MemoryLimiter { max_bytes: limits.memory_mb as usize * (1 << 20), exceeded: false },
             ctx: self.ctx.clone(),
         };
         let mut store = Store::new(&self.engine, state);
@@ -322,19 +281,12 @@ impl Plugin {
         let plugin = self.manifest.id.clone();
         match outcome {
             Ok(Ok(value)) => Ok(value),
-            Err(_) => Err(PluginError::Timeout {
-                plugin,
-                timeout_ms: self.manifest.limits.timeout_ms,
-            }),
-            Ok(Err(_)) if store.data().limiter.exceeded => Err(PluginError::MemoryExhausted {
-                plugin,
-                limit_mb: self.manifest.limits.memory_mb,
-            }),
+            Err(_) => Err(PluginError::Timeout { plugin, timeout_ms: self.manifest.limits.timeout_ms }),
+            Ok(Err(_)) if store.data().limiter.exceeded => {
+                Err(PluginError::MemoryExhausted { plugin, limit_mb: self.manifest.limits.memory_mb })
+            }
             Ok(Err(e)) if matches!(e.downcast_ref::<Trap>(), Some(Trap::OutOfFuel)) => {
-                Err(PluginError::CpuBudget {
-                    plugin,
-                    cpu_ms: self.manifest.limits.cpu_ms,
-                })
+                Err(PluginError::CpuBudget { plugin, cpu_ms: self.manifest.limits.cpu_ms })
             }
             Ok(Err(e)) => Err(self.trapped(e)),
         }
@@ -346,10 +298,7 @@ impl Plugin {
             Some(trap) => trap.to_string(),
             None => e.root_cause().to_string(),
         };
-        PluginError::Trapped {
-            plugin: self.manifest.id.clone(),
-            reason,
-        }
+        PluginError::Trapped { plugin: self.manifest.id.clone(), reason }
     }
 
     pub fn world(&self) -> &'static str {
@@ -383,11 +332,7 @@ use bindings::types::{BackendCapabilities, Denial, DeployRequest, EffectiveGuard
 /// inner: the backend answered with an error.
 impl Plugin {
     pub async fn capabilities(&self) -> Result<BackendCapabilities, PluginError> {
-        invoke!(
-            self,
-            Backend,
-            mcp_runtime_plugin_backend.call_capabilities()
-        )
+        invoke!(self, Backend, mcp_runtime_plugin_backend.call_capabilities())
     }
 
     pub async fn validate(
@@ -395,17 +340,10 @@ impl Plugin {
         r: &DeployRequest,
         g: &EffectiveGuardrails,
     ) -> Result<Result<Vec<Warning>, BackendError>, PluginError> {
-        invoke!(
-            self,
-            Backend,
-            mcp_runtime_plugin_backend.call_validate(r, g)
-        )
+        invoke!(self, Backend, mcp_runtime_plugin_backend.call_validate(r, g))
     }
 
-    pub async fn prepare(
-        &self,
-        r: &DeployRequest,
-    ) -> Result<Result<Prepared, BackendError>, PluginError> {
+    pub async fn prepare(&self, r: &DeployRequest) -> Result<Result<Prepared, BackendError>, PluginError> {
         invoke!(self, Backend, mcp_runtime_plugin_backend.call_prepare(r))
     }
 
@@ -415,22 +353,11 @@ impl Plugin {
         g: &EffectiveGuardrails,
         image: &str,
     ) -> Result<Result<Deployed, BackendError>, PluginError> {
-        invoke!(
-            self,
-            Backend,
-            mcp_runtime_plugin_backend.call_deploy(r, g, image)
-        )
+        invoke!(self, Backend, mcp_runtime_plugin_backend.call_deploy(r, g, image))
     }
 
-    pub async fn status(
-        &self,
-        handle: &str,
-    ) -> Result<Result<DeploymentStatus, BackendError>, PluginError> {
-        invoke!(
-            self,
-            Backend,
-            mcp_runtime_plugin_backend.call_status(handle)
-        )
+    pub async fn status(&self, handle: &str) -> Result<Result<DeploymentStatus, BackendError>, PluginError> {
+        invoke!(self, Backend, mcp_runtime_plugin_backend.call_status(handle))
     }
 
     pub async fn stop(&self, handle: &str) -> Result<Result<(), BackendError>, PluginError> {
@@ -442,30 +369,15 @@ impl Plugin {
     }
 
     pub async fn remove(&self, handle: &str) -> Result<Result<(), BackendError>, PluginError> {
-        invoke!(
-            self,
-            Backend,
-            mcp_runtime_plugin_backend.call_remove(handle)
-        )
+        invoke!(self, Backend, mcp_runtime_plugin_backend.call_remove(handle))
     }
 
-    pub async fn logs(
-        &self,
-        handle: &str,
-        tail: u32,
-    ) -> Result<Result<String, BackendError>, PluginError> {
-        invoke!(
-            self,
-            Backend,
-            mcp_runtime_plugin_backend.call_logs(handle, tail)
-        )
+    pub async fn logs(&self, handle: &str, tail: u32) -> Result<Result<String, BackendError>, PluginError> {
+        invoke!(self, Backend, mcp_runtime_plugin_backend.call_logs(handle, tail))
     }
 
     /// The `guardrail-policy` world's one call.
-    pub async fn evaluate(
-        &self,
-        input: &PolicyInput,
-    ) -> Result<Result<PolicyOutput, Denial>, PluginError> {
+    pub async fn evaluate(&self, input: &PolicyInput) -> Result<Result<PolicyOutput, Denial>, PluginError> {
         invoke!(self, Policy, mcp_runtime_plugin_policy.call_evaluate(input))
     }
 }

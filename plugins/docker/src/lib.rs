@@ -9,16 +9,14 @@ wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit" });
 
 mod registry;
 
-use exports::mcp_runtime::plugin::backend::{
-    BackendError, Deployed, DeploymentStatus, Guest, Prepared,
-};
+use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared};
 use mcp_runtime::plugin::container_engine::{
     self as engine, ContainerSpec, ContainerState, EngineError, NetworkSpec, VolumeMount,
 };
 use mcp_runtime::plugin::logging::{log, Level};
 use mcp_runtime::plugin::types::{
-    BackendCapabilities, Denial, DeployRequest, DeploymentState, EffectiveGuardrails,
-    IsolationLevel, ObservabilityType, Source, Warning,
+    BackendCapabilities, Denial, DeployRequest, DeploymentState, EffectiveGuardrails, IsolationLevel,
+    ObservabilityType, Source, Warning,
 };
 use serde::{Deserialize, Serialize};
 
@@ -52,8 +50,7 @@ struct Handle {
 
 impl Handle {
     fn parse(text: &str) -> Result<Handle, BackendError> {
-        serde_json::from_str(text)
-            .map_err(|e| BackendError::Failed(format!("unreadable handle: {e}")))
+        serde_json::from_str(text).map_err(|e| BackendError::Failed(format!("unreadable handle: {e}")))
     }
 }
 
@@ -77,58 +74,31 @@ impl Guest for DockerBackend {
         }
     }
 
-    fn validate(
-        request: DeployRequest,
-        guardrails: EffectiveGuardrails,
-    ) -> Result<Vec<Warning>, BackendError> {
+    fn validate(request: DeployRequest, guardrails: EffectiveGuardrails) -> Result<Vec<Warning>, BackendError> {
         let image = match &request.entry.source {
             Source::Image(source) => &source.image,
             Source::Github(_) => {
-                return Err(invalid(
-                    "source.type",
-                    "github sources are not supported by the docker backend yet",
-                ))
+                return Err(invalid("source.type", "github sources are not supported by the docker backend yet"))
             }
             Source::Compose(_) => {
-                return Err(invalid(
-                    "source.type",
-                    "compose sources are not supported by the docker backend yet",
-                ))
+                return Err(invalid("source.type", "compose sources are not supported by the docker backend yet"))
             }
         };
         if let Some(allowed) = settings().allowed_registries {
             let registry = registry::of(image);
             if !registry::is_allowed(image, &allowed) {
-                let reason = format!(
-                    "registry '{registry}' of '{image}' is not in allowed_registries {allowed:?}"
-                );
-                return Err(BackendError::Invalid(Denial {
-                    field: "source.image".into(),
-                    reason,
-                }));
+                let reason = format!("registry '{registry}' of '{image}' is not in allowed_registries {allowed:?}");
+                return Err(BackendError::Invalid(Denial { field: "source.image".into(), reason }));
             }
         }
         let mut warnings = Vec::new();
         if guardrails.apparmor.is_some() && !engine_supports("apparmor")? {
-            let message =
-                "AppArmor is not available on this Docker host; the profile is not applied".into();
-            warnings.push(Warning {
-                field: "apparmor".into(),
-                message,
-            });
+            let message = "AppArmor is not available on this Docker host; the profile is not applied".into();
+            warnings.push(Warning { field: "apparmor".into(), message });
         }
-        if let Some(seccomp) = guardrails
-            .seccomp
-            .as_deref()
-            .filter(|s| !is_inline_or_builtin(s))
-        {
-            let message = format!(
-                "seccomp profile '{seccomp}' is not inline JSON; Docker's default profile applies"
-            );
-            warnings.push(Warning {
-                field: "seccomp".into(),
-                message,
-            });
+        if let Some(seccomp) = guardrails.seccomp.as_deref().filter(|s| !is_inline_or_builtin(s)) {
+            let message = format!("seccomp profile '{seccomp}' is not inline JSON; Docker's default profile applies");
+            warnings.push(Warning { field: "seccomp".into(), message });
         }
         Ok(warnings)
     }
@@ -141,17 +111,10 @@ impl Guest for DockerBackend {
             log(Level::Info, &format!("pulling {}", source.image));
             engine::pull_image(&source.image).map_err(engine_error)?;
         }
-        Ok(Prepared {
-            image: source.image,
-            warnings: Vec::new(),
-        })
+        Ok(Prepared { image: source.image, warnings: Vec::new() })
     }
 
-    fn deploy(
-        request: DeployRequest,
-        g: EffectiveGuardrails,
-        image: String,
-    ) -> Result<Deployed, BackendError> {
+    fn deploy(request: DeployRequest, g: EffectiveGuardrails, image: String) -> Result<Deployed, BackendError> {
         let name = format!("mcprt-{}", short_id(&request.deployment_id));
         let network = engine::create_network(&NetworkSpec {
             deployment_id: request.deployment_id.clone(),
@@ -162,16 +125,11 @@ impl Guest for DockerBackend {
         let mut warnings = Vec::new();
         if !g.network.egress_allowed && !network.host_isolated {
             let message = "the host's own addresses could not be closed to this deployment".into();
-            warnings.push(Warning {
-                field: "network.egress_allowed".into(),
-                message,
-            });
+            warnings.push(Warning { field: "network.egress_allowed".into(), message });
         }
 
         let spec = container_spec(&request, &g, &name, image);
-        let container = match engine::create_container(&spec)
-            .and_then(|id| engine::start_container(&id).map(|_| id))
-        {
+        let container = match engine::create_container(&spec).and_then(|id| engine::start_container(&id).map(|_| id)) {
             Ok(id) => id,
             Err(e) => {
                 // Leave nothing behind from a half-made deployment.
@@ -180,51 +138,27 @@ impl Guest for DockerBackend {
                 return Err(engine_error(e));
             }
         };
-        let handle = Handle {
-            container,
-            network: name,
-            port: request.entry.port,
-            mcp_path: request.entry.mcp_path,
-        };
-        let handle =
-            serde_json::to_string(&handle).map_err(|e| BackendError::Failed(e.to_string()))?;
+        let handle = Handle { container, network: name, port: request.entry.port, mcp_path: request.entry.mcp_path };
+        let handle = serde_json::to_string(&handle).map_err(|e| BackendError::Failed(e.to_string()))?;
         Ok(Deployed { handle, warnings })
     }
 
     fn status(handle: String) -> Result<DeploymentStatus, BackendError> {
         let handle = Handle::parse(&handle)?;
         let info = engine::inspect_container(&handle.container).map_err(engine_error)?;
-        let endpoint = info
-            .ip_address
-            .as_ref()
-            .map(|ip| format!("http://{ip}:{}{}", handle.port, handle.mcp_path));
+        let endpoint = info.ip_address.as_ref().map(|ip| format!("http://{ip}:{}{}", handle.port, handle.mcp_path));
         let (state, message) = match info.state {
             ContainerState::Running => (DeploymentState::Running, None),
             ContainerState::Created => (DeploymentState::Starting, None),
-            ContainerState::Restarting => (
-                DeploymentState::Starting,
-                Some("restarting after a failure".into()),
-            ),
+            ContainerState::Restarting => (DeploymentState::Starting, Some("restarting after a failure".into())),
             ContainerState::Paused => (DeploymentState::Stopped, Some("paused".into())),
             ContainerState::Exited | ContainerState::Dead => {
                 let code = info.exit_code.unwrap_or_default();
-                let detail = info
-                    .error
-                    .filter(|e| !e.is_empty())
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default();
-                (
-                    DeploymentState::Stopped,
-                    Some(format!("exited with code {code}{detail}")),
-                )
+                let detail = info.error.filter(|e| !e.is_empty()).map(|e| format!(": {e}")).unwrap_or_default();
+                (DeploymentState::Stopped, Some(format!("exited with code {code}{detail}")))
             }
         };
-        Ok(DeploymentStatus {
-            state,
-            message,
-            endpoint,
-            restart_count: info.restart_count,
-        })
+        Ok(DeploymentStatus { state, message, endpoint, restart_count: info.restart_count })
     }
 
     fn stop(handle: String) -> Result<(), BackendError> {
@@ -249,28 +183,16 @@ impl Guest for DockerBackend {
     }
 }
 
-fn container_spec(
-    request: &DeployRequest,
-    g: &EffectiveGuardrails,
-    name: &str,
-    image: String,
-) -> ContainerSpec {
+fn container_spec(request: &DeployRequest, g: &EffectiveGuardrails, name: &str, image: String) -> ContainerSpec {
     let volumes = g
         .filesystem
         .allowed_mounts
         .iter()
         .enumerate()
-        .map(|(i, path)| VolumeMount {
-            volume: format!("{name}-v{i}"),
-            path: path.clone(),
-        })
+        .map(|(i, path)| VolumeMount { volume: format!("{name}-v{i}"), path: path.clone() })
         .collect();
     let mut security_opts = Vec::new();
-    if let Some(profile) = g
-        .seccomp
-        .as_deref()
-        .filter(|s| is_inline_or_builtin(s) && *s != "runtime/default")
-    {
+    if let Some(profile) = g.seccomp.as_deref().filter(|s| is_inline_or_builtin(s) && *s != "runtime/default") {
         security_opts.push(format!("seccomp={profile}"));
     }
     if let Some(profile) = &g.apparmor {
@@ -284,22 +206,11 @@ fn container_spec(
         image,
         env: request.env.clone(),
         network: name.into(),
-        labels: vec![(
-            "mcp-runtime.catalog-slug".into(),
-            request.entry.slug.clone(),
-        )],
+        labels: vec![("mcp-runtime.catalog-slug".into(), request.entry.slug.clone())],
         read_only_root: g.filesystem.read_only_root,
-        tmpfs: if g.filesystem.read_only_root {
-            vec![SCRATCH_TMPFS.into()]
-        } else {
-            Vec::new()
-        },
+        tmpfs: if g.filesystem.read_only_root { vec![SCRATCH_TMPFS.into()] } else { Vec::new() },
         volumes,
-        cap_drop: if g.capabilities.drop_all {
-            vec!["ALL".into()]
-        } else {
-            Vec::new()
-        },
+        cap_drop: if g.capabilities.drop_all { vec!["ALL".into()] } else { Vec::new() },
         cap_add: g.capabilities.add.clone(),
         no_new_privileges: true,
         nano_cpus: g.cpu_millis.map(|m| u64::from(m) * 1_000_000),
@@ -324,19 +235,14 @@ fn short_id(deployment_id: &str) -> &str {
 }
 
 fn invalid(field: &str, reason: &str) -> BackendError {
-    BackendError::Invalid(Denial {
-        field: field.into(),
-        reason: reason.into(),
-    })
+    BackendError::Invalid(Denial { field: field.into(), reason: reason.into() })
 }
 
 fn engine_error(e: EngineError) -> BackendError {
     match e {
         EngineError::NotFound(m) => BackendError::NotFound(m),
         EngineError::Unavailable(m) => BackendError::Unavailable(m),
-        EngineError::NotOwned(m) | EngineError::Conflict(m) | EngineError::Failed(m) => {
-            BackendError::Failed(m)
-        }
+        EngineError::NotOwned(m) | EngineError::Conflict(m) | EngineError::Failed(m) => BackendError::Failed(m),
     }
 }
 

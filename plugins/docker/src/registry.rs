@@ -25,8 +25,7 @@ pub fn is_allowed(image: &str, allowed: &[String]) -> bool {
     let full = canonical(image);
     allowed.iter().any(|entry| {
         let entry = entry.trim_end_matches('/');
-        full.strip_prefix(entry)
-            .is_some_and(|rest| rest.starts_with('/'))
+        full.strip_prefix(entry).is_some_and(|rest| rest.starts_with('/'))
     })
 }
 

@@ -14,10 +14,7 @@ impl Guest for PinnedImages {
         if let Source::Image(source) = &input.request.entry.source {
             check(&source.image, require_digest())?;
         }
-        Ok(PolicyOutput {
-            effective: input.effective,
-            warnings: input.warnings,
-        })
+        Ok(PolicyOutput { effective: input.effective, warnings: input.warnings })
     }
 }
 
@@ -25,12 +22,7 @@ fn check(image: &str, require_digest: bool) -> Result<(), Denial> {
     if image.contains("@sha256:") {
         return Ok(());
     }
-    let deny = |reason: String| {
-        Err(Denial {
-            field: "source.image".into(),
-            reason,
-        })
-    };
+    let deny = |reason: String| Err(Denial { field: "source.image".into(), reason });
     if require_digest {
         return deny(format!("'{image}' must be pinned by digest (@sha256:...)"));
     }
@@ -38,9 +30,7 @@ fn check(image: &str, require_digest: bool) -> Result<(), Denial> {
     let name = image.rsplit('/').next().unwrap_or(image);
     match name.split_once(':') {
         None => deny(format!("'{image}' has no tag: pin a version")),
-        Some((_, "latest")) => deny(format!(
-            "'{image}' uses the moving tag 'latest': pin a version"
-        )),
+        Some((_, "latest")) => deny(format!("'{image}' uses the moving tag 'latest': pin a version")),
         Some(_) => Ok(()),
     }
 }

@@ -19,10 +19,7 @@ impl Guest for FaultPolicy {
             "trap" => unreachable_trap(),
             "loop" => spin_forever(),
             "memory" => hog_memory(),
-            _ => Ok(PolicyOutput {
-                effective: input.effective,
-                warnings: input.warnings,
-            }),
+            _ => Ok(PolicyOutput { effective: input.effective, warnings: input.warnings }),
         }
     }
 }
