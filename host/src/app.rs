@@ -27,7 +27,7 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
     let (engine, engine_error) = match ContainerEngine::connect(&socket, &config.owner).await {
         Ok(engine) => (Some(Arc::new(engine)), None),
         Err(e) => {
-            tracing::warn!("{e}; the docker backend is unavailable until an engine answers there");
+            tracing::warn!("{e}; the docker backend is unavailable (restart the runtime once an engine answers there)");
             (None, Some(e.to_string()))
         }
     };
