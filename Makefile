@@ -21,7 +21,7 @@ fixture:
 	RUSTFLAGS='-C target-feature=+crt-static' cargo build -p mcp-fixture --release --target x86_64-unknown-linux-gnu
 
 test: guests fixture lint
-	cargo test -p mcp-runtime -- --test-threads=2
+	cargo test -p mcp-runtime -p ce-fake -- --test-threads=2
 	cargo test -p docker-backend --lib
 	$(MAKE) clean-test-objects
 
