@@ -345,3 +345,50 @@ impl Drop for Registry {
 pub fn pluck<'a>(list: &'a Value, pointer: &str) -> Vec<&'a str> {
     list.as_array().map(|items| items.iter().filter_map(|i| i.pointer(pointer)?.as_str()).collect()).unwrap_or_default()
 }
+
+/// A Code Engine fake that runs app images on a network this test owns, and
+/// the host configuration that points the `ibm_code_engine` backend at it.
+pub async fn code_engine(owner: &str) -> ce_fake::FakeCodeEngine {
+    let network = format!("{owner}-ce");
+    let mut create = vec!["network".to_string(), "create".into()];
+    create.extend(owner_labels(owner));
+    create.push(network.clone());
+    run(Command::new("docker").args(&create));
+    let labels = vec![format!("mcp-runtime.owner={owner}"), format!("{TEST_LABEL}=1")];
+    let config = ce_fake::FakeConfig {
+        run_apps: Some(ce_fake::DockerRunner { network, labels }),
+        polls_until_ready: 2,
+        ..Default::default()
+    };
+    ce_fake::FakeCodeEngine::start(config).await
+}
+
+pub const CE_API_KEY: &str = "test-api-key";
+
+/// Adds the Code Engine plugin and backend, aimed at `fake`, to a host config.
+pub fn use_code_engine(config: &mut RuntimeConfig, fake: &ce_fake::FakeCodeEngine, api_key: &str) {
+    let base = fake.base_url();
+    config.plugins.push(PluginManifest {
+        id: "code-engine".into(),
+        kind: PluginKind::RuntimeBackend,
+        path: "code_engine_backend.wasm".into(),
+        sha256: None,
+        grants: vec![Grant::Logging, Grant::KeyValue, Grant::OutgoingHttp],
+        allowed_hosts: vec![base.trim_start_matches("http://").to_string()],
+        limits: PluginLimits { memory_mb: 64, cpu_ms: 2000, timeout_ms: 120_000 },
+        settings: json!({}),
+    });
+    let backend = json!({
+        "plugin": "code-engine",
+        "api_key": api_key,
+        "region": "us-south",
+        "project_id": fake.project_id(),
+        "iam_url": base,
+        "api_url": base,
+        "per_deployment_limits": {"cpu": "0.25", "memory": "256m"},
+        "request_timeout_ms": 2000,
+        "max_retries": 3,
+        "build": {"output_registry": "private.us.icr.io/mcp-images", "output_secret": "icr", "timeout_seconds": 60},
+    });
+    config.backends.insert("ibm_code_engine".into(), serde_json::from_value(backend).unwrap());
+}

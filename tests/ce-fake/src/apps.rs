@@ -187,9 +187,21 @@ pub async fn create(
     for (k, v) in extra.as_object().into_iter().flatten() {
         app[k] = v.clone();
     }
+    let mut failure = failure;
+    if let (Some(runner), None) = (&shared.config.run_apps, &failure) {
+        let container = format!("cefake-{}-{name}", shared.subdomain);
+        match crate::docker::run(runner, &container, &app).await {
+            Ok(address) => {
+                app["x_fake_container"] = container.into();
+                app["x_fake_address"] = address.into();
+                app["endpoint"] = exposed(&app);
+            }
+            Err(_) => failure = Some("no_revision_ready".into()),
+        }
+    }
     let polls_left = shared.config.polls_until_ready;
     shared.lock().apps.insert(name, Resource { body: app.clone(), polls_left, failure });
-    (StatusCode::CREATED, with_etag(&app)).into_response()
+    (StatusCode::CREATED, with_etag(&public(app))).into_response()
 }
 
 /// A GET moves a deploying app one poll closer to its outcome.
@@ -214,11 +226,20 @@ fn observe(shared: &Shared, name: &str) -> Option<Value> {
     Some(app.body.clone())
 }
 
+/// The app as the API shows it, without the fake's own bookkeeping.
 fn public(mut app: Value) -> Value {
     if let Some(map) = app.as_object_mut() {
-        map.remove("x_fake_restarts");
+        map.retain(|k, _| !k.starts_with("x_fake_"));
     }
     app
+}
+
+/// With a Docker runner, a visible app's endpoint is its container's address.
+fn exposed(app: &Value) -> Value {
+    match app["managed_domain_mappings"].as_str() {
+        Some("local") => "".into(),
+        _ => app["x_fake_address"].clone(),
+    }
 }
 
 pub async fn get(State(shared): State<Arc<Shared>>, Path((project_id, name)): Path<(String, String)>) -> Response {
@@ -312,6 +333,12 @@ pub async fn patch(
     for (k, v) in config {
         app.body[k.as_str()] = v;
     }
+    if app.body.get("x_fake_address").is_some() {
+        app.body["endpoint"] = exposed(&app.body);
+    } else {
+        let domain = app.body["managed_domain_mappings"].as_str().unwrap_or_default().to_string();
+        app.body["endpoint"] = endpoints(&shared, &name, &domain).0.into();
+    }
     if changed {
         let revision: u32 = app.body["status_details"]["latest_created_revision"]
             .as_str()
@@ -334,8 +361,14 @@ pub async fn delete(State(shared): State<Arc<Shared>>, Path((project_id, name)):
     if let Err(e) = check_project(&shared, &project_id) {
         return e.into_response();
     }
-    match shared.lock().apps.remove(&name) {
-        Some(_) => StatusCode::ACCEPTED.into_response(),
+    let removed = shared.lock().apps.remove(&name);
+    match removed {
+        Some(app) => {
+            if let Some(container) = app.body["x_fake_container"].as_str() {
+                crate::docker::remove(container).await;
+            }
+            StatusCode::ACCEPTED.into_response()
+        }
         None => ce_error(StatusCode::NOT_FOUND, "resource_not_found", "Resource not found."),
     }
 }

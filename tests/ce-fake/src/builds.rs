@@ -165,8 +165,17 @@ pub async fn get_run(State(shared): State<Arc<Shared>>, Path((project_id, name))
     if let Err(e) = check_project(&shared, &project_id) {
         return e.into_response();
     }
+    let produced = advance_run(&shared, &name);
+    if let (Some(output), Some(source)) = (produced, &shared.config.build_produces) {
+        crate::docker::tag(source, &output).await;
+    }
+    shared.lock().build_runs.get(&name).map(|r| Json(r.body.clone()).into_response()).unwrap_or_else(not_found)
+}
+
+/// Moves a run one step; the output image when it just succeeded.
+fn advance_run(shared: &Shared, name: &str) -> Option<String> {
     let mut state = shared.lock();
-    let Some(run) = state.build_runs.get_mut(&name) else { return not_found() };
+    let run = state.build_runs.get_mut(name)?;
     match run.body["status"].as_str() {
         Some("pending") => {
             run.body["status"] = "running".into();
@@ -188,13 +197,14 @@ pub async fn get_run(State(shared): State<Arc<Shared>>, Path((project_id, name))
                         details["output_digest"] = format!("sha256:{}", hex()).into();
                         details["git_commit_sha"] = hex()[..40].into();
                         run.body["status"] = "succeeded".into();
+                        return run.body["output_image"].as_str().map(String::from);
                     }
                 }
             }
         }
         _ => {}
     }
-    Json(run.body.clone()).into_response()
+    None
 }
 
 pub async fn list_runs(

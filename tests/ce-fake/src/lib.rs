@@ -9,6 +9,7 @@
 
 mod apps;
 mod builds;
+mod docker;
 mod http;
 mod iam;
 mod validate;
@@ -33,6 +34,17 @@ pub struct FakeConfig {
     pub polls_until_ready: u32,
     /// An image reference or source URL containing this fails to deploy or build.
     pub bad_marker: String,
+    /// Run each app's image on the local Docker engine, so its endpoint answers.
+    pub run_apps: Option<DockerRunner>,
+    /// A local image a successful build run tags as its output, standing in for the pushed image.
+    pub build_produces: Option<String>,
+}
+
+/// Where the fake runs app images: a Docker network and labels for cleanup.
+#[derive(Debug, Clone)]
+pub struct DockerRunner {
+    pub network: String,
+    pub labels: Vec<String>,
 }
 
 impl Default for FakeConfig {
@@ -44,6 +56,8 @@ impl Default for FakeConfig {
             token_ttl: Duration::from_secs(3600),
             polls_until_ready: 2,
             bad_marker: "bad-image".into(),
+            run_apps: None,
+            build_produces: None,
         }
     }
 }

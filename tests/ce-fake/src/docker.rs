@@ -1,0 +1,47 @@
+//! Running app images on the local engine (when configured), so an app's
+//! endpoint really answers. Images are run by tag: a digest suffix is dropped,
+//! since a locally built image has no registry digest.
+
+use serde_json::Value;
+use tokio::process::Command;
+
+use crate::DockerRunner;
+
+/// Starts the app's container; its `http://ip:port`, or why it could not run.
+pub async fn run(runner: &DockerRunner, container: &str, app: &Value) -> Result<String, String> {
+    let image = app["image_reference"].as_str().unwrap_or_default();
+    let image = image.split('@').next().unwrap_or(image);
+    let port = app["image_port"].as_u64().filter(|p| *p > 0).unwrap_or(8080);
+    let mut args: Vec<String> =
+        vec!["run".into(), "-d".into(), "--name".into(), container.into(), "--network".into(), runner.network.clone()];
+    for label in &runner.labels {
+        args.extend(["--label".into(), label.clone()]);
+    }
+    for var in app["run_env_variables"].as_array().into_iter().flatten().filter(|v| v["type"] == "literal") {
+        args.extend([
+            "-e".into(),
+            format!("{}={}", var["name"].as_str().unwrap_or_default(), var["value"].as_str().unwrap_or_default()),
+        ]);
+    }
+    args.extend(["-e".into(), format!("PORT={port}"), image.to_string()]);
+    let out = Command::new("docker").args(&args).output().await.map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    let format = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}";
+    let out = Command::new("docker")
+        .args(["inspect", container, "--format", format])
+        .output()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(format!("http://{}:{port}", String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+pub async fn remove(container: &str) {
+    let _ = Command::new("docker").args(["rm", "-f", container]).output().await;
+}
+
+/// Tags `source` as `target` (a build's output, without pushing anywhere).
+pub async fn tag(source: &str, target: &str) {
+    let _ = Command::new("docker").args(["tag", source, target]).output().await;
+}

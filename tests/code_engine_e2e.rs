@@ -1,0 +1,237 @@
+//! The Code Engine backend plugin end to end, against the Code Engine fake:
+//! the fake runs each app's image on the local engine, so the app's endpoint
+//! really answers MCP through the host's proxy.
+
+mod support;
+
+use mcp_runtime::mcp_client::McpSession;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use support::{TestHost, CE_API_KEY};
+
+fn new_owner() -> String {
+    format!("test-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+/// A host whose `ibm_code_engine` backend talks to `fake` with `api_key`.
+async fn host_for(fake: &ce_fake::FakeCodeEngine, owner: &str, api_key: &str) -> TestHost {
+    let host = TestHost::start(|c| {
+        c.owner = owner.to_string();
+        support::use_code_engine(c, fake, api_key);
+    })
+    .await;
+    let entry = json!({"name": "Fixture on CE", "slug": "fixture-ce", "guardrails_profile": "restricted",
+                       "source": {"type": "docker", "image": support::fixture_image()},
+                       "supported_backends": ["docker", "ibm_code_engine"]});
+    assert_eq!(host.post("/catalog", entry).await.0, StatusCode::CREATED);
+    host
+}
+
+/// The app as Code Engine (the fake) has it, read with a token of our own.
+async fn ce_app(fake: &ce_fake::FakeCodeEngine, deployment: &str) -> (StatusCode, Value) {
+    let http = reqwest::Client::new();
+    let form = [("grant_type", "urn:ibm:params:oauth:grant-type:apikey"), ("apikey", CE_API_KEY)];
+    let token: Value = http
+        .post(format!("{}/identity/token", fake.base_url()))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let app = format!("mcp-{}", &deployment[..12]);
+    let url = format!("{}/v2/projects/{}/apps/{app}", fake.base_url(), fake.project_id());
+    let res = http.get(url).bearer_auth(token["access_token"].as_str().unwrap()).send().await.unwrap();
+    (res.status(), res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_code_engine_deployment_lives_and_dies_like_a_docker_one() {
+    let owner = new_owner();
+    let fake = support::code_engine(&owner).await;
+    let host = host_for(&fake, &owner, CE_API_KEY).await;
+
+    let id =
+        host.deploy(json!({"slug": "fixture-ce", "backend": "ibm_code_engine", "resources": {"min_scale": 1}})).await;
+    let d = host.wait_for(&id, "connected").await;
+    assert!(d["endpoint"].as_str().unwrap().ends_with("/mcp"), "{d}");
+    let warned = support::pluck(&d["guardrails_warnings"], "/field");
+    for field in ["filesystem.read_only_root", "resources.max_pids", "apparmor", "network.egress_allowed", "resources"]
+    {
+        assert!(warned.contains(&field), "no warning for {field}: {warned:?}");
+    }
+    let rounded = d["guardrails_warnings"].as_array().unwrap().iter().find(|w| w["field"] == "resources").unwrap();
+    assert!(rounded["message"].as_str().unwrap().contains("0.25 vCPU / 0.5G"), "{rounded}");
+
+    // Limits and scale were set on the app itself.
+    let (_, app) = ce_app(&fake, &id).await;
+    assert_eq!(
+        (app["scale_cpu_limit"].as_str(), app["scale_memory_limit"].as_str()),
+        (Some("0.25"), Some("0.5G")),
+        "{app}"
+    );
+    assert_eq!(
+        (app["scale_min_instances"].as_i64(), app["managed_domain_mappings"].as_str()),
+        (Some(1), Some("local_public"))
+    );
+    assert_eq!(app["probe_liveness"]["port"], 8080);
+
+    let mut s = McpSession::connect(&reqwest::Client::new(), &host.proxy_url(&id)).await.unwrap();
+    assert_eq!(s.call_tool("echo", json!({"text": "from code engine"})).await.unwrap(), "from code engine");
+
+    // A token that expires mid-life is renewed, and stop goes through.
+    fake.expire_tokens();
+    let (status, d) = host.post(&format!("/runtimes/{id}/stop"), json!({})).await;
+    assert_eq!((status, d["status"].as_str()), (StatusCode::OK, Some("stopped")), "{d}");
+    let (_, app) = ce_app(&fake, &id).await;
+    assert_eq!(
+        (app["scale_min_instances"].as_i64(), app["managed_domain_mappings"].as_str()),
+        (Some(0), Some("local"))
+    );
+    assert_eq!(host.post(&format!("/servers/{id}/mcp"), json!({})).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    let patches = fake.requests().iter().filter(|r| r.starts_with("PATCH")).count();
+    assert_eq!(patches, 1, "stop is one PATCH (with If-Match)");
+    assert!(fake.requests().iter().filter(|r| r.ends_with("/identity/token")).count() >= 2, "the token was renewed");
+
+    let (status, d) = host.post(&format!("/runtimes/{id}/start"), json!({})).await;
+    assert_eq!((status, d["status"].as_str()), (StatusCode::OK, Some("connected")), "{d}");
+    let (_, app) = ce_app(&fake, &id).await;
+    assert_eq!(
+        (app["scale_min_instances"].as_i64(), app["managed_domain_mappings"].as_str()),
+        (Some(1), Some("local_public"))
+    );
+
+    let (status, logs) = host.get(&format!("/runtimes/{id}/logs")).await;
+    assert_eq!(status, StatusCode::OK);
+    let logs = logs.as_str().unwrap();
+    assert!(logs.contains("observability.cloud_logs_instance_id") && logs.contains("restarts"), "{logs}");
+
+    // The API key appears nowhere the runtime answers or records.
+    let (_, events) = host.get("/events?limit=1000").await;
+    let (_, view) = host.get(&format!("/runtimes/{id}")).await;
+    let (_, backends) = host.get("/backends").await;
+    for text in [events.to_string(), view.to_string(), backends.to_string(), logs.to_string()] {
+        assert!(!text.contains(CE_API_KEY), "the API key leaked: {text}");
+    }
+
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(ce_app(&fake, &id).await.0, StatusCode::NOT_FOUND);
+    assert!(host.owned_containers().is_empty(), "{:?}", host.owned_containers());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compatibility_agrees_with_the_plugin_and_compose_is_refused() {
+    let owner = new_owner();
+    let fake = support::code_engine(&owner).await;
+    let host = host_for(&fake, &owner, CE_API_KEY).await;
+
+    let (status, compat) = host.get("/guardrails/restricted/compatibility?backend=ibm_code_engine").await;
+    assert_eq!(status, StatusCode::OK, "{compat}");
+    let fields = &compat["fields"];
+    for ignored in ["filesystem.read_only_root", "resources.max_pids", "apparmor", "network.egress_allowed"] {
+        assert_eq!(fields[ignored]["status"], "ignored", "{ignored}: {compat}");
+    }
+    for enforced in ["capabilities.drop_all", "resources.max_cpu", "resources.max_memory", "seccomp"] {
+        assert_eq!(fields[enforced]["status"], "enforced", "{enforced}: {compat}");
+    }
+
+    let (status, answer) =
+        host.post("/runtimes/deploy", json!({"slug": "fixture-compose", "backend": "ibm_code_engine"})).await;
+    assert_eq!((status, answer["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("backend")), "{answer}");
+    let (status, answer) = host
+        .post(
+            "/runtimes/deploy",
+            json!({"slug": "fixture-ce", "backend": "ibm_code_engine", "resources": {"cpu": "0.5"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("resources.cpu")),
+        "above the profile"
+    );
+    assert_eq!(host.get("/runtimes").await.1, json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn faults_are_retried_within_bounds_and_never_leave_a_false_state() {
+    let owner = new_owner();
+    let fake = support::code_engine(&owner).await;
+    let host = host_for(&fake, &owner, CE_API_KEY).await;
+
+    // Rate limits, a server error and a hung call on the way: retried, and it deploys.
+    fake.inject(ce_fake::Fault::Status { status: 429, path_contains: "/apps".into() });
+    fake.inject(ce_fake::Fault::Hang { path_contains: "/apps".into() });
+    fake.inject(ce_fake::Fault::Status { status: 503, path_contains: "/apps".into() });
+    let id = host.deploy(json!({"slug": "fixture-ce", "backend": "ibm_code_engine"})).await;
+    host.wait_for(&id, "connected").await;
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+
+    // More failures than the retries allow: the deployment ends in error, saying why.
+    for _ in 0..4 {
+        fake.inject(ce_fake::Fault::Status { status: 503, path_contains: "/apps".into() });
+    }
+    let id = host.deploy(json!({"slug": "fixture-ce", "backend": "ibm_code_engine"})).await;
+    let d = host.wait_for(&id, "error").await;
+    assert!(d["status_message"].as_str().unwrap().contains("after 4 attempts"), "{d}");
+    assert_eq!(ce_app(&fake, &id).await.0, StatusCode::NOT_FOUND, "no app was created");
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+
+    // A wrong API key: a clear error that does not repeat the key.
+    let wrong = "wrong-key-do-not-print";
+    let other = host_for(&fake, &new_owner(), wrong).await;
+    let id = other.deploy(json!({"slug": "fixture-ce", "backend": "ibm_code_engine"})).await;
+    let d = other.wait_for(&id, "error").await;
+    let message = d["status_message"].as_str().unwrap();
+    assert!(message.contains("IAM refused the API key") && message.contains("BXNIM0415E"), "{message}");
+    assert!(!d.to_string().contains(wrong), "the key leaked: {d}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn github_sources_are_built_then_deployed_or_report_the_failed_build() {
+    let owner = new_owner();
+    let fake = {
+        let network = format!("{owner}-ce");
+        let mut create = vec!["network".to_string(), "create".into()];
+        create.extend(support::owner_labels(&owner));
+        create.push(network.clone());
+        support::docker(&create.iter().map(String::as_str).collect::<Vec<_>>());
+        let labels = vec![format!("mcp-runtime.owner={owner}"), format!("{}=1", support::TEST_LABEL)];
+        ce_fake::FakeCodeEngine::start(ce_fake::FakeConfig {
+            run_apps: Some(ce_fake::DockerRunner { network, labels }),
+            build_produces: Some(support::fixture_image().to_string()),
+            polls_until_ready: 1,
+            ..Default::default()
+        })
+        .await
+    };
+    let host = host_for(&fake, &owner, CE_API_KEY).await;
+    for (slug, repo) in [("built", "org/echo-server"), ("broken", "org/bad-image-server")] {
+        let entry = json!({"name": slug, "slug": slug, "guardrails_profile": "restricted", "supported_backends": ["ibm_code_engine"],
+                           "source": {"type": "github", "repo": repo, "branch": "main", "dockerfile": "Dockerfile"}});
+        assert_eq!(host.post("/catalog", entry).await.0, StatusCode::CREATED);
+    }
+
+    let id = host.deploy(json!({"slug": "built", "backend": "ibm_code_engine"})).await;
+    let d = host.wait_for(&id, "connected").await;
+    let image = d["image"].as_str().unwrap();
+    assert!(image.starts_with("private.us.icr.io/mcp-images/mcp-") && image.contains("@sha256:"), "{image}");
+    let states = support::pluck(&d["recent_events"], "/data/to");
+    assert!(states.contains(&"building"), "{states:?}");
+    let no_cache = d["guardrails_warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w["message"].as_str().unwrap().contains("no cache"));
+    assert!(no_cache, "{d}");
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+    let _ = std::process::Command::new("docker").args(["rmi", image.split('@').next().unwrap()]).output();
+
+    let id = host.deploy(json!({"slug": "broken", "backend": "ibm_code_engine"})).await;
+    let d = host.wait_for(&id, "error").await;
+    assert!(
+        d["status_message"].as_str().unwrap().contains("build run")
+            && d["status_message"].as_str().unwrap().contains("failed"),
+        "{d}"
+    );
+}
