@@ -235,3 +235,29 @@ async fn github_sources_are_built_then_deployed_or_report_the_failed_build() {
         "{d}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_come_from_ibm_cloud_logs_when_an_instance_is_configured() {
+    let owner = new_owner();
+    let fake = support::code_engine(&owner).await;
+    let base = fake.base_url();
+    let host = TestHost::start(|c| {
+        c.owner = owner.clone();
+        support::use_code_engine(c, &fake, CE_API_KEY);
+        let backend = c.backends.get_mut("ibm_code_engine").unwrap();
+        backend.settings.insert("observability".into(), json!({"cloud_logs_instance_id": "4b1c9d2e-logs"}));
+        backend.settings.insert("logs_url".into(), json!(base));
+    })
+    .await;
+    let entry = json!({"name": "Fixture on CE", "slug": "fixture-ce", "source": {"type": "docker", "image": support::fixture_image()},
+                       "supported_backends": ["ibm_code_engine"], "guardrails_profile": "restricted"});
+    assert_eq!(host.post("/catalog", entry).await.0, StatusCode::CREATED);
+    let id = host.deploy(json!({"slug": "fixture-ce", "backend": "ibm_code_engine"})).await;
+    host.wait_for(&id, "connected").await;
+
+    let (status, logs) = host.get(&format!("/runtimes/{id}/logs?tail=20")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(logs.as_str().unwrap().contains("mcp-fixture listening"), "the app's own output, via Cloud Logs: {logs}");
+    assert!(fake.requests().iter().any(|r| r == "POST /v1/query"));
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+}

@@ -211,7 +211,8 @@ impl PluginHost {
             }
         }
         let compiled = self.engine.precompile_component(bytes)?;
-        let tmp = artifact.with_extension("tmp");
+        // A name of its own: hosts sharing a cache may compile the same component at once.
+        let tmp = artifact.with_extension(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
         std::fs::write(&tmp, &compiled)?;
         std::fs::rename(&tmp, &artifact)?;
         // SAFETY: as above; written just now.

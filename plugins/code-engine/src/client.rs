@@ -26,6 +26,8 @@ pub struct Settings {
     /// Overrides for tests; derived from the region when absent.
     pub iam_url: Option<String>,
     pub api_url: Option<String>,
+    /// Cloud Logs base URL; derived from the instance id and region when absent.
+    pub logs_url: Option<String>,
     #[serde(default)]
     pub default_min_scale: u32,
     #[serde(default = "default_max_scale")]
@@ -88,6 +90,16 @@ impl Settings {
     fn iam_url(&self) -> String {
         let base = self.iam_url.clone().unwrap_or_else(|| "https://iam.cloud.ibm.com".into());
         format!("{}/identity/token", base.trim_end_matches('/'))
+    }
+
+    /// The Cloud Logs query URL, when an instance is configured.
+    pub fn logs_query_url(&self) -> Option<String> {
+        let instance = self.observability.cloud_logs_instance_id.as_ref().filter(|i| !i.is_empty())?;
+        let base = self
+            .logs_url
+            .clone()
+            .unwrap_or_else(|| format!("https://{instance}.api.{}.logs.cloud.ibm.com", self.region));
+        Some(format!("{}/v1/query", base.trim_end_matches('/')))
     }
 
     fn api_base(&self) -> String {
@@ -208,36 +220,61 @@ impl Client {
         if_match: Option<&str>,
     ) -> Result<Answer, ApiError> {
         let url = format!("{}{path}", self.settings.api_base());
-        let payload = body.map(|b| b.to_string());
         let content_type = if method == "PATCH" { "application/merge-patch+json" } else { "application/json" };
+        let payload = body.map(|b| b.to_string());
+        let answer = self.authorized(method, &url, payload.as_deref(), content_type, "application/json", if_match)?;
+        let json: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+        if (200..300).contains(&answer.status) {
+            return Ok(Answer { body: json, etag: answer.header("etag").map(String::from) });
+        }
+        let error = &json["errors"][0];
+        Err(ApiError::Status {
+            status: answer.status,
+            code: error["code"].as_str().unwrap_or("unknown").into(),
+            message: error["message"].as_str().unwrap_or("no message").into(),
+        })
+    }
+
+    /// An IBM Cloud Logs query; the raw event stream it answers.
+    pub fn query_logs(&self, url: &str, body: &Value) -> Result<String, ApiError> {
+        let answer =
+            self.authorized("POST", url, Some(&body.to_string()), "application/json", "text/event-stream", None)?;
+        let text = String::from_utf8_lossy(&answer.body).into_owned();
+        match answer.status {
+            200..=299 => Ok(text),
+            status => Err(ApiError::Status {
+                status,
+                code: "logs_query_failed".into(),
+                message: text.chars().take(300).collect(),
+            }),
+        }
+    }
+
+    /// Sends with the access token, renewing it once if the answer is 401.
+    fn authorized(
+        &self,
+        method: &str,
+        url: &str,
+        payload: Option<&str>,
+        content_type: &str,
+        accept: &str,
+        if_match: Option<&str>,
+    ) -> Result<http::Response, ApiError> {
         let mut renewed = false;
         loop {
-            let bearer = format!("Bearer {}", self.token(false)?);
-            let mut headers = vec![
-                ("authorization", bearer.as_str()),
-                ("accept", "application/json"),
-                ("content-type", content_type),
-            ];
+            let bearer = format!("Bearer {}", self.token(renewed)?);
+            let mut headers =
+                vec![("authorization", bearer.as_str()), ("accept", accept), ("content-type", content_type)];
             if let Some(tag) = if_match {
                 headers.push(("if-match", tag));
             }
-            let answer = self.with_retries(method, &url, &headers, payload.as_deref().map(str::as_bytes))?;
+            let answer = self.with_retries(method, url, &headers, payload.map(str::as_bytes))?;
             if answer.status == 401 && !renewed {
                 // Expired or revoked mid-way: renew once and try again.
                 renewed = true;
-                self.token(true)?;
                 continue;
             }
-            let json: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
-            if (200..300).contains(&answer.status) {
-                return Ok(Answer { body: json, etag: answer.header("etag").map(String::from) });
-            }
-            let error = &json["errors"][0];
-            return Err(ApiError::Status {
-                status: answer.status,
-                code: error["code"].as_str().unwrap_or("unknown").into(),
-                message: error["message"].as_str().unwrap_or("no message").into(),
-            });
+            return Ok(answer);
         }
     }
 

@@ -214,36 +214,59 @@ impl Guest for CodeEngineBackend {
         Ok(())
     }
 
-    fn logs(handle: String, _tail: u32) -> Result<String, BackendError> {
+    fn logs(handle: String, tail: u32) -> Result<String, BackendError> {
         let handle = parse(&handle)?;
         let client = Client::new().map_err(BackendError::Failed)?;
-        let instances =
-            client.call("GET", &format!("/apps/{}/instances", handle.app), None, None).map_err(api_error)?.body;
-        let mut out = match &client.settings.observability.cloud_logs_instance_id {
-            Some(id) => format!(
-                "This app's logs are in IBM Cloud Logs instance {id} (query: app:\"codeengine\" AND codeengine.component:\"{}\"); \
-                 reading them from the runtime is not implemented yet.\n",
-                handle.app
-            ),
-            None => "Code Engine keeps app logs in IBM Cloud Logs only: set observability.cloud_logs_instance_id in the \
-                     ibm_code_engine backend to read them.\n"
-                .to_string(),
-        };
-        out.push_str("Instances:\n");
-        for i in instances["instances"].as_array().into_iter().flatten() {
-            let details = &i["status_details"];
-            let state = &details["user_container"]["current_state"];
-            out.push_str(&format!(
-                "  {} ({}): {}, restarts {}{}\n",
-                i["name"].as_str().unwrap_or("?"),
-                i["revision_name"].as_str().unwrap_or("?"),
-                i["status"].as_str().unwrap_or("?"),
-                details["restarts"].as_u64().unwrap_or(0),
-                state["reason"].as_str().map(|r| format!(", {r}")).unwrap_or_default(),
-            ));
+        match client.settings.logs_query_url() {
+            Some(url) => cloud_logs(&client, &url, &handle.app, tail),
+            None => instances_report(&client, &handle.app),
         }
-        Ok(out)
     }
+}
+
+/// The app's lines from IBM Cloud Logs, where Code Engine sends them.
+fn cloud_logs(client: &Client, url: &str, app: &str, tail: u32) -> Result<String, BackendError> {
+    let query = json!({
+        "query": format!("app:\"codeengine\" AND codeengine.component:\"{app}\""),
+        "metadata": {"syntax": "lucene", "tier": "frequent_search", "limit": tail.max(1)},
+    });
+    let stream = client.query_logs(url, &query).map_err(api_error)?;
+    let mut lines = Vec::new();
+    for event in
+        stream.lines().filter_map(|l| l.strip_prefix("data: ")).filter_map(|d| serde_json::from_str::<Value>(d).ok())
+    {
+        if let Some(message) = event["error"]["message"].as_str() {
+            return Err(BackendError::Failed(format!("IBM Cloud Logs: {message}")));
+        }
+        for result in event["result"]["results"].as_array().into_iter().flatten() {
+            let raw = result["user_data"].as_str().unwrap_or_default();
+            let record: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+            lines.push(record["message"].as_str().unwrap_or(raw).to_string());
+        }
+    }
+    Ok(lines.join("\n") + if lines.is_empty() { "" } else { "\n" })
+}
+
+/// Without a Cloud Logs instance: say so, and show the instances and their restarts.
+fn instances_report(client: &Client, app: &str) -> Result<String, BackendError> {
+    let instances = client.call("GET", &format!("/apps/{app}/instances"), None, None).map_err(api_error)?.body;
+    let mut out = String::from(
+        "Code Engine keeps app logs in IBM Cloud Logs only: set observability.cloud_logs_instance_id in the \
+         ibm_code_engine backend to read them here.\nInstances:\n",
+    );
+    for i in instances["instances"].as_array().into_iter().flatten() {
+        let details = &i["status_details"];
+        let state = &details["user_container"]["current_state"];
+        out.push_str(&format!(
+            "  {} ({}): {}, restarts {}{}\n",
+            i["name"].as_str().unwrap_or("?"),
+            i["revision_name"].as_str().unwrap_or("?"),
+            i["status"].as_str().unwrap_or("?"),
+            details["restarts"].as_u64().unwrap_or(0),
+            state["reason"].as_str().map(|r| format!(", {r}")).unwrap_or_default(),
+        ));
+    }
+    Ok(out)
 }
 
 /// Build and build run, polled to the end; the image is pinned by digest.

@@ -45,3 +45,13 @@ pub async fn remove(container: &str) {
 pub async fn tag(source: &str, target: &str) {
     let _ = Command::new("docker").args(["tag", source, target]).output().await;
 }
+
+/// The container's last `tail` output lines (stdout and stderr).
+pub async fn logs(container: &str, tail: u64) -> Vec<String> {
+    let out = Command::new("docker").args(["logs", "--tail", &tail.to_string(), container]).output().await;
+    out.map(|o| {
+        let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        text.lines().map(String::from).collect()
+    })
+    .unwrap_or_default()
+}

@@ -36,6 +36,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(&format!("{project}/build_runs/{{name}}"), get(builds::get_run).delete(builds::delete_run))
         .route(&format!("{project}/secrets"), get(builds::list_secrets).post(builds::create_secret))
         .route(&format!("{project}/secrets/{{name}}"), get(builds::get_secret).delete(builds::delete_secret))
+        .route("/v1/query", post(crate::logs::query))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), authenticate));
     Router::new()
         .route("/identity/token", post(iam::token))

@@ -5,13 +5,14 @@
 //! validation (400), duplicates (409), the Code Engine error body, opaque
 //! pagination, and asynchronous status (`deploying` → `ready` after some
 //! polls; `failed` for an image marked bad). Faults (429, 5xx, hangs) are
-//! injected on demand.
+//! injected on demand. IBM Cloud Logs' query endpoint is there too, for app logs.
 
 mod apps;
 mod builds;
 mod docker;
 mod http;
 mod iam;
+mod logs;
 mod validate;
 
 use serde_json::Value;

@@ -280,3 +280,24 @@ async fn builds_run_to_an_image_or_fail_with_a_reason() {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[tokio::test]
+async fn cloud_logs_queries_answer_as_an_event_stream() {
+    let fake = FakeCodeEngine::start(FakeConfig::default()).await;
+    let c = Client::new(&fake).await;
+    let url = format!("{}/v1/query", c.base);
+    let body = json!({"query": "app:\"codeengine\" AND codeengine.component:\"echo\"", "metadata": {"syntax": "lucene", "limit": 10}});
+    let anonymous = c.http.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let res =
+        c.http.post(&url).bearer_auth(&c.token).header("accept", "text/event-stream").json(&body).send().await.unwrap();
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let text = res.text().await.unwrap();
+    assert!(text.starts_with(": success\n"), "{text}");
+    let events: Vec<Value> =
+        text.lines().filter_map(|l| l.strip_prefix("data: ")).map(|d| serde_json::from_str(d).unwrap()).collect();
+    assert!(events[0]["query_id"]["query_id"].is_string());
+    assert!(events[1]["result"]["results"].is_array());
+    let bad = c.http.post(&url).bearer_auth(&c.token).json(&json!({"query": "", "metadata": {}})).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
