@@ -261,3 +261,30 @@ async fn logs_come_from_ibm_cloud_logs_when_an_instance_is_configured() {
     assert!(fake.requests().iter().any(|r| r == "POST /v1/query"));
     assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_apps_and_instance_restarts_are_reported() {
+    let owner = new_owner();
+    let fake = support::code_engine(&owner).await;
+    let host = host_for(&fake, &owner, CE_API_KEY).await;
+    let entry = json!({"name": "Broken image", "slug": "broken-image", "guardrails_profile": "restricted",
+                       "source": {"type": "docker", "image": "icr.io/ns/bad-image:1"}, "supported_backends": ["ibm_code_engine"]});
+    assert_eq!(host.post("/catalog", entry).await.0, StatusCode::CREATED);
+    let broken = host.deploy(json!({"slug": "broken-image", "backend": "ibm_code_engine"})).await;
+    let d = host.wait_for(&broken, "error").await;
+    assert!(d["status_message"].as_str().unwrap().contains("failed: no_revision_ready"), "{d}");
+
+    let id = host.deploy(json!({"slug": "fixture-ce", "backend": "ibm_code_engine"})).await;
+    host.wait_for(&id, "connected").await;
+    fake.set_restarts(&format!("mcp-{}", &id[..12]), 2);
+    let deadline = std::time::Instant::now() + mcp_runtime::runtime::HEALTH_INTERVAL * 4;
+    loop {
+        let (_, d) = host.get(&format!("/runtimes/{id}")).await;
+        if d["restart_count"] == 2 {
+            assert_eq!(d["status"], "connected", "{d}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "restarts never reported: {d}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
