@@ -1,7 +1,7 @@
 //! Builds (201), build runs (202; `pending` → `running` → `succeeded` |
 //! `failed` as they are polled) and secrets (201).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -17,6 +17,58 @@ fn bad(message: String) -> Response {
 
 fn not_found() -> Response {
     CeError::not_found().into_response()
+}
+
+/// The stored resources that share plain get, list and delete.
+#[derive(Clone, Copy)]
+pub enum Collection {
+    Builds,
+    BuildRuns,
+    Secrets,
+}
+
+impl Collection {
+    fn key(self) -> &'static str {
+        match self {
+            Collection::Builds => "builds",
+            Collection::BuildRuns => "build_runs",
+            Collection::Secrets => "secrets",
+        }
+    }
+
+    fn of(self, state: &mut crate::State) -> &mut std::collections::BTreeMap<String, Resource> {
+        match self {
+            Collection::Builds => &mut state.builds,
+            Collection::BuildRuns => &mut state.build_runs,
+            Collection::Secrets => &mut state.secrets,
+        }
+    }
+}
+
+pub async fn get_item(shared: Arc<Shared>, project_id: String, name: String, c: Collection) -> Response {
+    if let Err(e) = check_project(&shared, &project_id) {
+        return e.into_response();
+    }
+    c.of(&mut shared.lock()).get(&name).map(|r| Json(r.body.clone()).into_response()).unwrap_or_else(not_found)
+}
+
+pub async fn list_items(shared: Arc<Shared>, project_id: String, q: PageQuery, c: Collection) -> Response {
+    if let Err(e) = check_project(&shared, &project_id) {
+        return e.into_response();
+    }
+    let items = c.of(&mut shared.lock()).values().map(|r| r.body.clone()).collect();
+    page(&shared, &format!("/v2/projects/{project_id}/{}", c.key()), c.key(), items, &q)
+}
+
+pub async fn delete_item(shared: Arc<Shared>, project_id: String, name: String, c: Collection) -> Response {
+    if let Err(e) = check_project(&shared, &project_id) {
+        return e.into_response();
+    }
+    let removed = c.of(&mut shared.lock()).remove(&name);
+    match removed {
+        Some(_) => StatusCode::ACCEPTED.into_response(),
+        None => not_found(),
+    }
 }
 
 /// A build's (or inline build run's) configuration with defaults, or a 400.
@@ -79,41 +131,6 @@ pub async fn create_build(
     build["status_details"] = json!({"reason": "registered"});
     shared.lock().builds.insert(name, Resource { body: build.clone(), polls_left: 0, failure: None });
     (StatusCode::CREATED, Json(build)).into_response()
-}
-
-pub async fn get_build(
-    State(shared): State<Arc<Shared>>,
-    Path((project_id, name)): Path<(String, String)>,
-) -> Response {
-    if let Err(e) = check_project(&shared, &project_id) {
-        return e.into_response();
-    }
-    shared.lock().builds.get(&name).map(|b| Json(b.body.clone()).into_response()).unwrap_or_else(not_found)
-}
-
-pub async fn list_builds(
-    State(shared): State<Arc<Shared>>,
-    Path(project_id): Path<String>,
-    Query(q): Query<PageQuery>,
-) -> Response {
-    if let Err(e) = check_project(&shared, &project_id) {
-        return e.into_response();
-    }
-    let builds = shared.lock().builds.values().map(|b| b.body.clone()).collect();
-    page(&shared, &format!("/v2/projects/{project_id}/builds"), "builds", builds, &q)
-}
-
-pub async fn delete_build(
-    State(shared): State<Arc<Shared>>,
-    Path((project_id, name)): Path<(String, String)>,
-) -> Response {
-    if let Err(e) = check_project(&shared, &project_id) {
-        return e.into_response();
-    }
-    match shared.lock().builds.remove(&name) {
-        Some(_) => StatusCode::ACCEPTED.into_response(),
-        None => not_found(),
-    }
 }
 
 pub async fn create_run(
@@ -207,31 +224,6 @@ fn advance_run(shared: &Shared, name: &str) -> Option<String> {
     None
 }
 
-pub async fn list_runs(
-    State(shared): State<Arc<Shared>>,
-    Path(project_id): Path<String>,
-    Query(q): Query<PageQuery>,
-) -> Response {
-    if let Err(e) = check_project(&shared, &project_id) {
-        return e.into_response();
-    }
-    let runs = shared.lock().build_runs.values().map(|r| r.body.clone()).collect();
-    page(&shared, &format!("/v2/projects/{project_id}/build_runs"), "build_runs", runs, &q)
-}
-
-pub async fn delete_run(
-    State(shared): State<Arc<Shared>>,
-    Path((project_id, name)): Path<(String, String)>,
-) -> Response {
-    if let Err(e) = check_project(&shared, &project_id) {
-        return e.into_response();
-    }
-    match shared.lock().build_runs.remove(&name) {
-        Some(_) => StatusCode::ACCEPTED.into_response(),
-        None => not_found(),
-    }
-}
-
 const SECRET_FORMATS: &[&str] = &[
     "generic",
     "registry",
@@ -271,39 +263,4 @@ pub async fn create_secret(
                         "created_at": now(), "entity_tag": shared.next_etag()});
     shared.lock().secrets.insert(name, Resource { body: secret.clone(), polls_left: 0, failure: None });
     (StatusCode::CREATED, Json(secret)).into_response()
-}
-
-pub async fn get_secret(
-    State(shared): State<Arc<Shared>>,
-    Path((project_id, name)): Path<(String, String)>,
-) -> Response {
-    if let Err(e) = check_project(&shared, &project_id) {
-        return e.into_response();
-    }
-    shared.lock().secrets.get(&name).map(|s| Json(s.body.clone()).into_response()).unwrap_or_else(not_found)
-}
-
-pub async fn list_secrets(
-    State(shared): State<Arc<Shared>>,
-    Path(project_id): Path<String>,
-    Query(q): Query<PageQuery>,
-) -> Response {
-    if let Err(e) = check_project(&shared, &project_id) {
-        return e.into_response();
-    }
-    let secrets = shared.lock().secrets.values().map(|s| s.body.clone()).collect();
-    page(&shared, &format!("/v2/projects/{project_id}/secrets"), "secrets", secrets, &q)
-}
-
-pub async fn delete_secret(
-    State(shared): State<Arc<Shared>>,
-    Path((project_id, name)): Path<(String, String)>,
-) -> Response {
-    if let Err(e) = check_project(&shared, &project_id) {
-        return e.into_response();
-    }
-    match shared.lock().secrets.remove(&name) {
-        Some(_) => StatusCode::ACCEPTED.into_response(),
-        None => not_found(),
-    }
 }

@@ -1,7 +1,7 @@
 //! Routing, authentication, fault injection, the error body and pagination:
 //! what every endpoint shares.
 
-use axum::extract::{Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::builds::Collection::{self, BuildRuns, Builds, Secrets};
 use crate::{apps, builds, iam, Shared};
 
 /// A fault the next matching request gets instead of its answer.
@@ -22,6 +23,24 @@ pub enum Fault {
     Hang { path_contains: String },
 }
 
+type Handler = axum::routing::MethodRouter<Arc<Shared>>;
+
+fn list(c: Collection) -> Handler {
+    get(move |State(s): State<Arc<Shared>>, Path(p): Path<String>, Query(q): Query<PageQuery>| {
+        builds::list_items(s, p, q, c)
+    })
+}
+
+fn one(c: Collection) -> Handler {
+    get(move |State(s): State<Arc<Shared>>, Path((p, n)): Path<(String, String)>| builds::get_item(s, p, n, c))
+}
+
+fn remove(c: Collection) -> Handler {
+    axum::routing::delete(move |State(s): State<Arc<Shared>>, Path((p, n)): Path<(String, String)>| {
+        builds::delete_item(s, p, n, c)
+    })
+}
+
 pub fn router(shared: Arc<Shared>) -> Router {
     let project = "/v2/projects/{project_id}";
     let api = Router::new()
@@ -30,12 +49,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(&format!("{project}/apps"), get(apps::list).post(apps::create))
         .route(&format!("{project}/apps/{{name}}"), get(apps::get).patch(apps::patch).delete(apps::delete))
         .route(&format!("{project}/apps/{{name}}/instances"), get(apps::instances))
-        .route(&format!("{project}/builds"), get(builds::list_builds).post(builds::create_build))
-        .route(&format!("{project}/builds/{{name}}"), get(builds::get_build).delete(builds::delete_build))
-        .route(&format!("{project}/build_runs"), get(builds::list_runs).post(builds::create_run))
-        .route(&format!("{project}/build_runs/{{name}}"), get(builds::get_run).delete(builds::delete_run))
-        .route(&format!("{project}/secrets"), get(builds::list_secrets).post(builds::create_secret))
-        .route(&format!("{project}/secrets/{{name}}"), get(builds::get_secret).delete(builds::delete_secret))
+        .route(&format!("{project}/builds"), get(list(Builds)).post(builds::create_build))
+        .route(&format!("{project}/builds/{{name}}"), get(one(Builds)).delete(remove(Builds)))
+        .route(&format!("{project}/build_runs"), get(list(BuildRuns)).post(builds::create_run))
+        .route(&format!("{project}/build_runs/{{name}}"), get(builds::get_run).delete(remove(BuildRuns)))
+        .route(&format!("{project}/secrets"), get(list(Secrets)).post(builds::create_secret))
+        .route(&format!("{project}/secrets/{{name}}"), get(one(Secrets)).delete(remove(Secrets)))
         .route("/v1/query", post(crate::logs::query))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), authenticate));
     Router::new()

@@ -24,7 +24,9 @@ pub fn secret_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
 }
 
-/// vCPU → the memory sizes (GB) allowed with it.
+/// vCPU → the memory sizes (GB) allowed with it. Written out here from the
+/// reference, not shared with the plugin: an oracle that reused the plugin's
+/// table could never catch a wrong one.
 const PAIRS: &[(f64, &[f64])] = &[
     (0.125, &[0.25, 0.5, 1.0]),
     (0.25, &[0.5, 1.0, 2.0]),
