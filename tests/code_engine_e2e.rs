@@ -4,7 +4,6 @@
 
 mod support;
 
-use mcp_runtime::mcp_client::McpSession;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::{TestHost, CE_API_KEY};
@@ -77,7 +76,7 @@ async fn a_code_engine_deployment_lives_and_dies_like_a_docker_one() {
     );
     assert_eq!(app["probe_liveness"]["port"], 8080);
 
-    let mut s = McpSession::connect(&reqwest::Client::new(), &host.proxy_url(&id)).await.unwrap();
+    let mut s = host.mcp_session(&id).await;
     assert_eq!(s.call_tool("echo", json!({"text": "from code engine"})).await.unwrap(), "from code engine");
 
     // A token that expires mid-life is renewed, and stop goes through.

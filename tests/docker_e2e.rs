@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use support::{docker, owner_labels, TestHost};
 
 async fn session(host: &TestHost, id: &str) -> McpSession {
-    McpSession::connect(&reqwest::Client::new(), &host.proxy_url(id)).await.expect("MCP session through the proxy")
+    host.mcp_session(id).await
 }
 
 async fn probe(s: &mut McpSession, tool: &str, args: Value) -> String {

@@ -2,7 +2,7 @@
 //! place (`ApiError`); bad input is a 4xx with a JSON body naming the field.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{Extension, FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tracing::Instrument;
 
+use crate::auth::{AuthError, Authenticator, Principal};
+use crate::authz::{authorize, Action, Forbidden};
 use crate::catalog::{CatalogEntry, CatalogError, CatalogFilter};
 use crate::guardrails::{GuardrailError, Profile};
 use crate::plugins::PluginError;
@@ -21,9 +23,8 @@ use crate::store::{EventFilter, NewEvent, StoreError, Table};
 
 pub type AppState = Arc<Runtime>;
 
-pub fn router(runtime: AppState) -> Router {
+pub fn router(runtime: AppState, auth: Arc<Authenticator>) -> Router {
     Router::new()
-        .route("/health", get(health))
         .route("/plugins", get(list_plugins))
         .route("/backends", get(list_backends))
         .route("/catalog", get(list_catalog).post(create_catalog))
@@ -39,13 +40,33 @@ pub fn router(runtime: AppState) -> Router {
         .route("/runtimes/{id}/logs", get(runtime_logs))
         .route("/servers/{id}/mcp", any(proxy_mcp))
         .route("/events", get(list_events))
+        // Everything above needs a valid token; health does not.
+        .route_layer(axum::middleware::from_fn_with_state(auth, authenticate))
+        .route("/health", get(health))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(axum::middleware::from_fn(request_span))
         .with_state(runtime)
 }
 
+/// Puts the caller's `Principal` in the request, or answers 401.
+async fn authenticate(
+    State(auth): State<Arc<Authenticator>>,
+    mut request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let header = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match auth.verify_header(header) {
+        Ok(principal) => {
+            tracing::Span::current().record("user", principal.user.as_str());
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Err(e) => ApiError::Unauthorized(e.to_string()).into_response(),
+    }
+}
+
 async fn request_span(request: Request, next: axum::middleware::Next) -> Response {
-    let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path());
+    let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), user = tracing::field::Empty);
     async move {
         let response = next.run(request).await;
         tracing::debug!(status = response.status().as_u16(), "answered");
@@ -61,6 +82,8 @@ async fn request_span(request: Request, next: axum::middleware::Next) -> Respons
 pub enum ApiError {
     /// Syntactically broken body.
     Malformed(String),
+    Unauthorized(String),
+    Forbidden(String),
     Invalid {
         field: String,
         reason: String,
@@ -80,6 +103,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = match self {
             ApiError::Malformed(e) => (StatusCode::BAD_REQUEST, json!({"error": e})),
+            ApiError::Unauthorized(e) => {
+                let challenge = [(header::WWW_AUTHENTICATE, "Bearer")];
+                return (StatusCode::UNAUTHORIZED, challenge, Json(json!({"error": e}))).into_response();
+            }
+            ApiError::Forbidden(e) => (StatusCode::FORBIDDEN, json!({"error": e})),
             ApiError::Invalid { field, reason } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, json!({"error": format!("{field}: {reason}"), "field": field}))
             }
@@ -95,6 +123,18 @@ impl IntoResponse for ApiError {
             }
         };
         (status, Json(body)).into_response()
+    }
+}
+
+impl From<Forbidden> for ApiError {
+    fn from(e: Forbidden) -> Self {
+        ApiError::Forbidden(e.to_string())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        ApiError::Unauthorized(e.to_string())
     }
 }
 
@@ -194,10 +234,7 @@ fn named_field(message: &str) -> Option<String> {
     Some(message[start..end].to_string())
 }
 
-fn actor(headers: &HeaderMap) -> Option<String> {
-    // Until authentication lands, callers may say who they are.
-    headers.get("x-actor").and_then(|v| v.to_str().ok()).map(String::from)
-}
+type Caller = Extension<Principal>;
 
 // ---------- service ----------
 
@@ -210,17 +247,19 @@ async fn health(State(rt): State<AppState>) -> Json<Value> {
     Json(json!({"status": "ok", "backends": backends}))
 }
 
-async fn list_plugins(State(rt): State<AppState>) -> Json<Value> {
+async fn list_plugins(State(rt): State<AppState>, Extension(caller): Caller) -> ApiResult<Json<Value>> {
+    authorize(&caller, &Action::Read)?;
     let plugins: Vec<Value> = rt
         .plugins
         .values()
         .map(|p| json!({"id": p.manifest.id, "world": p.world(), "grants": p.manifest.grants, "sha256": p.hash,
                         "limits": {"memory_mb": p.manifest.limits.memory_mb, "cpu_ms": p.manifest.limits.cpu_ms, "timeout_ms": p.manifest.limits.timeout_ms}}))
         .collect();
-    Json(json!(plugins))
+    Ok(Json(json!(plugins)))
 }
 
-async fn list_backends(State(rt): State<AppState>) -> ApiResult<Json<Vec<Value>>> {
+async fn list_backends(State(rt): State<AppState>, Extension(caller): Caller) -> ApiResult<Json<Vec<Value>>> {
+    authorize(&caller, &Action::Read)?;
     Ok(Json(rt.store.list(Table::Backends)?))
 }
 
@@ -228,13 +267,20 @@ async fn list_backends(State(rt): State<AppState>) -> ApiResult<Json<Vec<Value>>
 
 async fn list_catalog(
     State(rt): State<AppState>,
+    Extension(caller): Caller,
     Query(filter): Query<CatalogFilter>,
 ) -> ApiResult<Json<Vec<CatalogEntry>>> {
+    authorize(&caller, &Action::Read)?;
     let entries: Vec<CatalogEntry> = rt.store.list(Table::Catalog)?;
     Ok(Json(entries.into_iter().filter(|e| e.matches(&filter)).collect()))
 }
 
-async fn get_catalog(State(rt): State<AppState>, Path(slug): Path<String>) -> ApiResult<Json<CatalogEntry>> {
+async fn get_catalog(
+    State(rt): State<AppState>,
+    Extension(caller): Caller,
+    Path(slug): Path<String>,
+) -> ApiResult<Json<CatalogEntry>> {
+    authorize(&caller, &Action::Read)?;
     let entry = rt.store.get(Table::Catalog, &slug)?;
     entry.map(Json).ok_or_else(|| ApiError::NotFound(format!("catalog entry '{slug}' not found")))
 }
@@ -246,75 +292,90 @@ fn check_entry(rt: &Runtime, entry: &CatalogEntry) -> ApiResult<()> {
 
 async fn create_catalog(
     State(rt): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Caller,
+
     JsonBody(entry): JsonBody<CatalogEntry>,
 ) -> ApiResult<(StatusCode, Json<CatalogEntry>)> {
+    authorize(&caller, &Action::WriteCatalog)?;
     if !rt.config.catalog.allow_custom_entries {
         return Err(ApiError::Conflict("custom catalog entries are disabled (catalog.allow_custom_entries)".into()));
     }
     check_entry(&rt, &entry)?;
-    let event = audit("catalog.created", format!("catalog/{}", entry.slug), json!(entry), &headers);
+    let event = audit("catalog.created", format!("catalog/{}", entry.slug), json!(entry), &caller);
     rt.store.create(Table::Catalog, &entry.slug, &entry, event)?;
     Ok((StatusCode::CREATED, Json(entry)))
 }
 
 async fn replace_catalog(
     State(rt): State<AppState>,
+    Extension(caller): Caller,
     Path(slug): Path<String>,
-    headers: HeaderMap,
+
     JsonBody(entry): JsonBody<CatalogEntry>,
 ) -> ApiResult<Json<CatalogEntry>> {
+    authorize(&caller, &Action::WriteCatalog)?;
     if entry.slug != slug {
         return Err(ApiError::Invalid { field: "slug".into(), reason: format!("must match the path ('{slug}')") });
     }
     check_entry(&rt, &entry)?;
-    let event = audit("catalog.updated", format!("catalog/{slug}"), json!(entry), &headers);
+    let event = audit("catalog.updated", format!("catalog/{slug}"), json!(entry), &caller);
     rt.store.replace(Table::Catalog, &slug, &entry, event)?;
     Ok(Json(entry))
 }
 
 async fn delete_catalog(
     State(rt): State<AppState>,
+    Extension(caller): Caller,
     Path(slug): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    rt.store.delete(Table::Catalog, &slug, audit("catalog.deleted", format!("catalog/{slug}"), json!({}), &headers))?;
+    authorize(&caller, &Action::WriteCatalog)?;
+    rt.store.delete(Table::Catalog, &slug, audit("catalog.deleted", format!("catalog/{slug}"), json!({}), &caller))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn audit(kind: &str, subject: String, data: Value, headers: &HeaderMap) -> NewEvent {
+fn audit(kind: &str, subject: String, data: Value, caller: &Principal) -> NewEvent {
     let mut event = NewEvent::new(kind, subject, data);
-    event.actor = actor(headers);
+    event.actor = Some(caller.user.clone());
     event
 }
 
 // ---------- guardrails ----------
 
-async fn list_guardrails(State(rt): State<AppState>) -> ApiResult<Json<Vec<Profile>>> {
+async fn list_guardrails(State(rt): State<AppState>, Extension(caller): Caller) -> ApiResult<Json<Vec<Profile>>> {
+    authorize(&caller, &Action::Read)?;
     Ok(Json(rt.store.list(Table::Guardrails)?))
 }
 
-async fn get_guardrails(State(rt): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Profile>> {
+async fn get_guardrails(
+    State(rt): State<AppState>,
+    Extension(caller): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Profile>> {
+    authorize(&caller, &Action::Read)?;
     rt.profile(&name)?.map(Json).ok_or_else(|| ApiError::NotFound(format!("guardrails profile '{name}' not found")))
 }
 
 async fn create_guardrails(
     State(rt): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Caller,
+
     JsonBody(profile): JsonBody<Profile>,
 ) -> ApiResult<(StatusCode, Json<Profile>)> {
+    authorize(&caller, &Action::WriteGuardrails)?;
     profile.validate()?;
-    let event = audit("guardrails.created", format!("guardrails/{}", profile.name), json!(profile), &headers);
+    let event = audit("guardrails.created", format!("guardrails/{}", profile.name), json!(profile), &caller);
     rt.store.create(Table::Guardrails, &profile.name, &profile, event)?;
     Ok((StatusCode::CREATED, Json(profile)))
 }
 
 async fn replace_guardrails(
     State(rt): State<AppState>,
+    Extension(caller): Caller,
     Path(name): Path<String>,
-    headers: HeaderMap,
+
     JsonBody(mut profile): JsonBody<Profile>,
 ) -> ApiResult<Json<Profile>> {
+    authorize(&caller, &Action::WriteGuardrails)?;
     if profile.name.is_empty() {
         profile.name = name.clone();
     }
@@ -322,16 +383,17 @@ async fn replace_guardrails(
         return Err(ApiError::Invalid { field: "name".into(), reason: format!("must match the path ('{name}')") });
     }
     profile.validate()?;
-    let event = audit("guardrails.updated", format!("guardrails/{name}"), json!(profile), &headers);
+    let event = audit("guardrails.updated", format!("guardrails/{name}"), json!(profile), &caller);
     rt.store.replace(Table::Guardrails, &name, &profile, event)?;
     Ok(Json(profile))
 }
 
 async fn delete_guardrails(
     State(rt): State<AppState>,
+    Extension(caller): Caller,
     Path(name): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
+    authorize(&caller, &Action::WriteGuardrails)?;
     let users: Vec<String> = rt
         .store
         .list::<CatalogEntry>(Table::Catalog)?
@@ -348,7 +410,7 @@ async fn delete_guardrails(
     rt.store.delete(
         Table::Guardrails,
         &name,
-        audit("guardrails.deleted", format!("guardrails/{name}"), json!({}), &headers),
+        audit("guardrails.deleted", format!("guardrails/{name}"), json!({}), &caller),
     )?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -360,9 +422,11 @@ struct BackendQuery {
 
 async fn guardrails_compatibility(
     State(rt): State<AppState>,
+    Extension(caller): Caller,
     Path(name): Path<String>,
     Query(q): Query<BackendQuery>,
 ) -> ApiResult<Json<Value>> {
+    authorize(&caller, &Action::Read)?;
     let profile =
         rt.profile(&name)?.ok_or_else(|| ApiError::NotFound(format!("guardrails profile '{name}' not found")))?;
     let backend = q.backend.unwrap_or_else(|| rt.config.default_backend.clone());
@@ -373,23 +437,31 @@ async fn guardrails_compatibility(
 
 async fn deploy(
     State(rt): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Caller,
+
     JsonBody(body): JsonBody<DeployBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    authorize(&caller, &Action::Deploy)?;
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let actor = actor(&headers);
+    let actor = Some(caller.user.clone());
     let checked = rt.check(&body, &id, actor.as_deref()).await?;
     let d = rt.accept(checked)?;
     let answer = json!({"id": d.id, "status": d.status, "guardrails_applied": d.guardrails_applied, "guardrails_warnings": d.guardrails_warnings});
     Ok((StatusCode::ACCEPTED, Json(answer)))
 }
 
-async fn list_runtimes(State(rt): State<AppState>) -> ApiResult<Json<Value>> {
+async fn list_runtimes(State(rt): State<AppState>, Extension(caller): Caller) -> ApiResult<Json<Value>> {
+    authorize(&caller, &Action::Read)?;
     let all: Vec<Value> = rt.list()?.iter().map(Deployment::public_view).collect();
     Ok(Json(json!(all)))
 }
 
-async fn get_runtime(State(rt): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_runtime(
+    State(rt): State<AppState>,
+    Extension(caller): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, &Action::Read)?;
     let d = rt.get(&id)?;
     let events = rt.store.events(&EventFilter { deployment: Some(id), limit: Some(20), ..Default::default() })?;
     let mut view = d.public_view();
@@ -399,26 +471,29 @@ async fn get_runtime(State(rt): State<AppState>, Path(id): Path<String>) -> ApiR
 
 async fn stop_runtime(
     State(rt): State<AppState>,
+    Extension(caller): Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(rt.stop(&id, actor(&headers).as_deref()).await?.public_view()))
+    authorize(&caller, &Action::Operate { owner: rt.get(&id)?.requested_by.as_deref() })?;
+    Ok(Json(rt.stop(&id, Some(caller.user.as_str())).await?.public_view()))
 }
 
 async fn start_runtime(
     State(rt): State<AppState>,
+    Extension(caller): Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(rt.start(&id, actor(&headers).as_deref()).await?.public_view()))
+    authorize(&caller, &Action::Operate { owner: rt.get(&id)?.requested_by.as_deref() })?;
+    Ok(Json(rt.start(&id, Some(caller.user.as_str())).await?.public_view()))
 }
 
 async fn delete_runtime(
     State(rt): State<AppState>,
+    Extension(caller): Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    rt.delete(&id, actor(&headers).as_deref()).await?;
+    authorize(&caller, &Action::Operate { owner: rt.get(&id)?.requested_by.as_deref() })?;
+    rt.delete(&id, Some(caller.user.as_str())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -430,14 +505,21 @@ struct LogsQuery {
 
 async fn runtime_logs(
     State(rt): State<AppState>,
+    Extension(caller): Caller,
     Path(id): Path<String>,
     Query(q): Query<LogsQuery>,
 ) -> ApiResult<Response> {
+    authorize(&caller, &Action::Operate { owner: rt.get(&id)?.requested_by.as_deref() })?;
     let text = rt.logs(&id, q.tail.unwrap_or(100).min(10_000)).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
-async fn list_events(State(rt): State<AppState>, Query(filter): Query<EventFilter>) -> ApiResult<Json<Value>> {
+async fn list_events(
+    State(rt): State<AppState>,
+    Extension(caller): Caller,
+    Query(filter): Query<EventFilter>,
+) -> ApiResult<Json<Value>> {
+    authorize(&caller, &Action::ReadAudit)?;
     Ok(Json(json!(rt.store.events(&filter)?)))
 }
 
@@ -456,11 +538,13 @@ const MCP_HEADERS: [HeaderName; 5] = [
 /// ways, so no host port is ever published.
 async fn proxy_mcp(
     State(rt): State<AppState>,
+    Extension(caller): Caller,
     Path(id): Path<String>,
     method: Method,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
+    authorize(&caller, &Action::Operate { owner: rt.get(&id)?.requested_by.as_deref() })?;
     let d = rt.get(&id)?;
     let endpoint = match (&d.status, &d.endpoint) {
         (DeployState::Running | DeployState::Connected, Some(endpoint)) => endpoint.clone(),

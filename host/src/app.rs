@@ -69,10 +69,11 @@ impl RunningHost {
 /// Builds the runtime and serves it on `config.listen`.
 pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
     let listen = config.listen.clone();
+    let auth = std::sync::Arc::new(crate::auth::Authenticator::new(&config.auth, &config.data_dir)?);
     let runtime = build(config).await?;
     let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
-    let router = crate::api::router(runtime.clone());
+    let router = crate::api::router(runtime.clone(), auth);
     let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!("server stopped: {e}");

@@ -64,6 +64,8 @@ pub struct RuntimeConfig {
     /// Guardrail policy plugins run after the default evaluator, in order.
     #[serde(default)]
     pub policy_chain: Vec<String>,
+    #[serde(default)]
+    pub auth: crate::auth::AuthConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -159,6 +161,7 @@ const OVERRIDES: &[(&str, &[&str])] = &[
     ("RUNTIME_DOCKER_SOCKET", &["backends", "docker", "socket"]),
     ("RUNTIME_DOCKER_NETWORK", &["backends", "docker", "network"]),
     ("RUNTIME_CATALOG_FILE", &["catalog", "seed_file"]),
+    ("JWT_SECRET_KEY", &["auth", "jwt_secret"]),
 ];
 
 impl RuntimeConfig {

@@ -4,6 +4,8 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
+pub mod authz;
 pub mod capabilities;
 pub mod catalog;
 pub mod config;

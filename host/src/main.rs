@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+use mcp_runtime::auth::{Authenticator, Role};
 use mcp_runtime::config::RuntimeConfig;
 
 #[derive(Parser)]
@@ -21,6 +22,18 @@ enum Command {
     Serve,
     /// Validate the config and exit.
     CheckConfig,
+    /// Print a bearer token for local use, signed with the configured secret.
+    MintToken {
+        /// The token's subject (`sub`).
+        #[arg(long)]
+        user: String,
+        /// Comma-separated: viewer, developer, operator, admin, approver.
+        #[arg(long, value_delimiter = ',', default_value = "viewer")]
+        roles: Vec<String>,
+        /// Lifetime in minutes.
+        #[arg(long, default_value_t = 60)]
+        expires_in_minutes: u64,
+    },
 }
 
 #[tokio::main]
@@ -32,12 +45,21 @@ async fn main() -> anyhow::Result<()> {
     let config = RuntimeConfig::load(cli.config.as_deref(), &|k| std::env::var(k).ok())?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => println!("config is valid"),
+        Command::MintToken { user, roles, expires_in_minutes } => {
+            let roles = roles
+                .iter()
+                .map(|r| Role::parse(r.trim()).ok_or_else(|| anyhow::anyhow!("--roles: unknown role '{r}'")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let auth = Authenticator::new(&config.auth, &config.data_dir)?;
+            println!("{}", auth.mint(&user, &roles, std::time::Duration::from_secs(expires_in_minutes * 60)));
+        }
         Command::Serve if !config.enabled => {
             tracing::warn!("the runtime is disabled (runtime.enabled / MCPGATEWAY_RUNTIME_ENABLED); exiting");
         }
         Command::Serve => {
             let host = mcp_runtime::app::start(config).await?;
             tracing::info!("mcp-runtime listening on http://{}", host.addr);
+            tracing::info!("API calls need a bearer token: `mcp-runtime mint-token --user you --roles admin`");
             tokio::signal::ctrl_c().await?;
             host.shutdown().await;
         }

@@ -22,6 +22,8 @@ pub enum McpError {
 pub struct McpSession {
     http: reqwest::Client,
     url: String,
+    /// Sent as `Authorization: Bearer` (e.g. to the runtime's own proxy).
+    bearer: Option<String>,
     session: Option<String>,
     next_id: u64,
     pub server_info: Value,
@@ -30,8 +32,23 @@ pub struct McpSession {
 impl McpSession {
     /// Opens a session: `initialize` and the `initialized` notification.
     pub async fn connect(http: &reqwest::Client, url: &str) -> Result<McpSession, McpError> {
-        let mut session =
-            McpSession { http: http.clone(), url: url.into(), session: None, next_id: 1, server_info: Value::Null };
+        Self::connect_with(http, url, None).await
+    }
+
+    /// Like `connect`, authenticating every request with `bearer`.
+    pub async fn connect_with(
+        http: &reqwest::Client,
+        url: &str,
+        bearer: Option<String>,
+    ) -> Result<McpSession, McpError> {
+        let mut session = McpSession {
+            http: http.clone(),
+            url: url.into(),
+            bearer,
+            session: None,
+            next_id: 1,
+            server_info: Value::Null,
+        };
         let params = json!({
             "protocolVersion": PROTOCOL_VERSION,
             "capabilities": {},
@@ -83,6 +100,9 @@ impl McpSession {
         if let Some(sid) = &self.session {
             request = request.header(SESSION_HEADER, sid);
         }
+        if let Some(token) = &self.bearer {
+            request = request.bearer_auth(token);
+        }
         let response =
             request.send().await.map_err(|e| McpError::Unreachable { url: self.url.clone(), reason: e.to_string() })?;
         if !response.status().is_success() {
@@ -113,7 +133,11 @@ impl McpSession {
     /// Ends the session on the server (best effort).
     pub async fn close(self) {
         if let Some(sid) = &self.session {
-            let _ = self.http.delete(&self.url).header(SESSION_HEADER, sid).send().await;
+            let mut request = self.http.delete(&self.url).header(SESSION_HEADER, sid);
+            if let Some(token) = &self.bearer {
+                request = request.bearer_auth(token);
+            }
+            let _ = request.send().await;
         }
     }
 }

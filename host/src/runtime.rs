@@ -456,17 +456,28 @@ impl Runtime {
         message: Option<String>,
         change: impl FnOnce(&mut Deployment),
     ) -> Result<Deployment, RuntimeError> {
+        self.transition_by(id, state, message, None, change)
+    }
+
+    /// A transition someone asked for: the event names them.
+    fn transition_by(
+        &self,
+        id: &str,
+        state: State,
+        message: Option<String>,
+        actor: Option<&str>,
+        change: impl FnOnce(&mut Deployment),
+    ) -> Result<Deployment, RuntimeError> {
         let deployment = self.store.update(Table::Deployments, id, |d: &mut Deployment| {
             let from = d.status;
             d.status = state;
             d.status_message = message.clone();
             d.updated_at = chrono::Utc::now();
             change(d);
-            Some(NewEvent::for_deployment(
-                "deployment.state",
-                id,
-                serde_json::json!({"from": from, "to": state, "message": message}),
-            ))
+            let data = serde_json::json!({"from": from, "to": state, "message": message});
+            let mut event = NewEvent::for_deployment("deployment.state", id, data);
+            event.actor = actor.map(String::from);
+            Some(event)
         })?;
         tracing::info!(deployment = id, state = ?state, message = message.as_deref().unwrap_or(""), "state changed");
         Ok(deployment)
@@ -574,7 +585,7 @@ impl Runtime {
         let handle = self.handle_of(&d)?;
         self.backend(&d.backend)?.stop(&handle).await??;
         self.record_request(id, "deployment.stop", actor)?;
-        self.transition(id, State::Stopped, Some("stopped on request".into()), |d| d.desired_running = false)
+        self.transition_by(id, State::Stopped, Some("stopped on request".into()), actor, |d| d.desired_running = false)
     }
 
     pub async fn start(&self, id: &str, actor: Option<&str>) -> Result<Deployment, RuntimeError> {
@@ -585,7 +596,7 @@ impl Runtime {
         let backend = self.backend(&d.backend)?.clone();
         backend.start(&handle).await??;
         self.record_request(id, "deployment.start", actor)?;
-        self.transition(id, State::Starting, None, |d| d.desired_running = true)?;
+        self.transition_by(id, State::Starting, None, actor, |d| d.desired_running = true)?;
         if let Err(e) = self.await_connected(id, &backend, &handle).await {
             self.fail(id, e.to_string());
         }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use mcp_runtime::app::RunningHost;
+use mcp_runtime::auth::{Authenticator, Role};
 use mcp_runtime::config::{RuntimeConfig, EMBEDDED_CONFIG};
 use mcp_runtime::plugins::{Grant, PluginKind, PluginLimits, PluginManifest};
 use reqwest::StatusCode;
@@ -99,8 +100,14 @@ pub fn fault_policy(id: &str, mode: &str) -> PluginManifest {
     }
 }
 
+/// The tests' JWT secret (as ContextForge's would be).
+pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+
 pub struct TestHost {
     host: Option<RunningHost>,
+    auth: Authenticator,
+    /// Sent with every request unless another token is given.
+    pub admin_token: String,
     pub base: String,
     pub owner: String,
     pub config: RuntimeConfig,
@@ -124,9 +131,14 @@ impl TestHost {
         config.plugins.push(fault_policy("fault-trap", "trap"));
         config.plugins.push(fault_policy("fault-loop", "loop"));
         config.plugins.push(fault_policy("fault-memory", "memory"));
+        config.auth.jwt_secret = TEST_JWT_SECRET.into();
         tweak(&mut config);
+        let auth = Authenticator::new(&config.auth, &config.data_dir).expect("test auth config");
+        let admin_token = auth.mint("admin@example.com", &[Role::Admin], Duration::from_secs(3600));
         let host = mcp_runtime::app::start(config.clone()).await.expect("host starts");
         TestHost {
+            auth,
+            admin_token,
             base: format!("http://{}", host.addr),
             owner: config.owner.clone(),
             host: Some(host),
@@ -161,8 +173,27 @@ impl TestHost {
         self.host = Some(host);
     }
 
+    /// A token for `user` with `roles`, signed like the gateway's.
+    pub fn token(&self, user: &str, roles: &[Role]) -> String {
+        self.auth.mint(user, roles, Duration::from_secs(3600))
+    }
+
     pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.request_as(Some(&self.admin_token), method, path, body).await
+    }
+
+    /// A request with `token` (none: unauthenticated).
+    pub async fn request_as(
+        &self,
+        token: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -187,6 +218,7 @@ impl TestHost {
         let res = self
             .http
             .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.admin_token)
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -219,6 +251,14 @@ impl TestHost {
 
     pub fn runtime(&self) -> &std::sync::Arc<mcp_runtime::runtime::Runtime> {
         &self.host.as_ref().expect("host is running").runtime
+    }
+
+    /// An MCP session with the deployment, through the host's proxy, as admin.
+    pub async fn mcp_session(&self, id: &str) -> mcp_runtime::mcp_client::McpSession {
+        let http = reqwest::Client::new();
+        mcp_runtime::mcp_client::McpSession::connect_with(&http, &self.proxy_url(id), Some(self.admin_token.clone()))
+            .await
+            .expect("MCP session through the proxy")
     }
 
     pub fn proxy_url(&self, id: &str) -> String {

@@ -1,0 +1,266 @@
+//! Authentication: bearer JWTs signed HS256 with a shared secret and checked
+//! the way ContextForge checks them (`iss`, `aud`, `exp` and a `jti`), so a
+//! token minted for the gateway works here too. Roles come from a claim
+//! (`roles` by default), mapped through `role_mapping`; ContextForge's
+//! `is_admin: true` makes an admin. Tokens never appear in errors or logs.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Developer,
+    Operator,
+    Admin,
+    Approver,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [Role::Viewer, Role::Developer, Role::Operator, Role::Admin, Role::Approver];
+
+    pub fn parse(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Developer => "developer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+            Role::Approver => "approver",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HS256 secret shared with the gateway; generated under `data_dir` when empty.
+    #[serde(default)]
+    pub jwt_secret: String,
+    #[serde(default = "default_issuer")]
+    pub issuer: String,
+    #[serde(default = "default_audience")]
+    pub audience: String,
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    /// Claim values that mean one of our roles, e.g. `{platform_admin: admin}`.
+    #[serde(default)]
+    pub role_mapping: BTreeMap<String, Role>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            jwt_secret: String::new(),
+            issuer: default_issuer(),
+            audience: default_audience(),
+            roles_claim: default_roles_claim(),
+            role_mapping: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_issuer() -> String {
+    "mcpgateway".into()
+}
+fn default_audience() -> String {
+    "mcpgateway-api".into()
+}
+fn default_roles_claim() -> String {
+    "roles".into()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("authorization token required")]
+    Missing,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+}
+
+/// Who is asking.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: String,
+    pub roles: BTreeSet<Role>,
+}
+
+impl Principal {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// Every field defaults, so a missing one is reported by name, not as "malformed".
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    #[serde(default)]
+    sub: String,
+    #[serde(default)]
+    iss: String,
+    #[serde(default)]
+    aud: String,
+    #[serde(default)]
+    jti: String,
+    #[serde(default)]
+    exp: u64,
+    #[serde(default)]
+    iat: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    is_admin: Option<bool>,
+    #[serde(flatten)]
+    extra: BTreeMap<String, serde_json::Value>,
+}
+
+pub struct Authenticator {
+    config: AuthConfig,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+/// Shortest secret accepted: ContextForge asks for 32 characters too.
+const MIN_SECRET: usize = 32;
+
+impl Authenticator {
+    /// Uses the configured secret, or the one kept in `data_dir` (made on first use).
+    pub fn new(config: &AuthConfig, data_dir: &Path) -> anyhow::Result<Authenticator> {
+        let secret = match config.jwt_secret.as_str() {
+            "" => stored_secret(data_dir)?,
+            s if s.len() < MIN_SECRET => anyhow::bail!("runtime.auth.jwt_secret: at least {MIN_SECRET} characters"),
+            s => s.to_string(),
+        };
+        Ok(Authenticator {
+            config: config.clone(),
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+        })
+    }
+
+    /// Checks an `Authorization` header value.
+    pub fn verify_header(&self, header: Option<&str>) -> Result<Principal, AuthError> {
+        let token = header
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::Missing)?;
+        self.verify(token)
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[&self.config.issuer]);
+        validation.set_audience(&[&self.config.audience]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.leeway = 0;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            AuthError::Invalid(match e.kind() {
+                K::ExpiredSignature => "expired".into(),
+                K::InvalidSignature => "bad signature".into(),
+                K::InvalidIssuer => "wrong issuer".into(),
+                K::InvalidAudience => "wrong audience".into(),
+                K::MissingRequiredClaim(c) => format!("missing claim '{c}'"),
+                K::InvalidAlgorithm => "algorithm must be HS256".into(),
+                _ => "malformed".into(),
+            })
+        })?;
+        let claims = data.claims;
+        if claims.jti.trim().is_empty() || claims.sub.trim().is_empty() {
+            return Err(AuthError::Invalid("missing claim 'jti' or 'sub'".into()));
+        }
+        let mut roles: BTreeSet<Role> = claims
+            .extra
+            .get(&self.config.roles_claim)
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+            .filter_map(|name| self.config.role_mapping.get(name).copied().or_else(|| Role::parse(name)))
+            .collect();
+        if claims.is_admin == Some(true) {
+            roles.insert(Role::Admin);
+        }
+        Ok(Principal { user: claims.sub, roles })
+    }
+
+    /// A token for local use (`mcp-runtime mint-token`) and tests.
+    pub fn mint(&self, user: &str, roles: &[Role], ttl: std::time::Duration) -> String {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+        let claims = Claims {
+            sub: user.into(),
+            iss: self.config.issuer.clone(),
+            aud: self.config.audience.clone(),
+            jti: uuid::Uuid::new_v4().to_string(),
+            exp: now + ttl.as_secs(),
+            iat: now,
+            is_admin: None,
+            extra: BTreeMap::from([(self.config.roles_claim.clone(), serde_json::json!(names))]),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing cannot fail")
+    }
+}
+
+/// The secret kept in `data_dir/jwt-secret` (mode 600), made on first use.
+fn stored_secret(data_dir: &Path) -> anyhow::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("jwt-secret");
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        return Ok(secret.trim().to_string());
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+    std::io::Write::write_all(&mut file, secret.as_bytes())?;
+    tracing::info!("generated a JWT secret in {}", path.display());
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth() -> Authenticator {
+        let config = AuthConfig { jwt_secret: "s".repeat(40), ..Default::default() };
+        Authenticator::new(&config, Path::new("/nonexistent")).unwrap()
+    }
+
+    #[test]
+    fn minted_tokens_verify_and_carry_roles() {
+        let a = auth();
+        let p =
+            a.verify(&a.mint("alice", &[Role::Developer, Role::Approver], std::time::Duration::from_secs(60))).unwrap();
+        assert_eq!(p.user, "alice");
+        assert!(p.has(Role::Developer) && p.has(Role::Approver) && !p.has(Role::Admin));
+    }
+
+    #[test]
+    fn wrong_expired_or_claimless_tokens_are_refused() {
+        let a = auth();
+        let other =
+            Authenticator::new(&AuthConfig { jwt_secret: "t".repeat(40), ..Default::default() }, Path::new("/"))
+                .unwrap();
+        let forged = other.mint("mallory", &[Role::Admin], std::time::Duration::from_secs(60));
+        assert!(matches!(a.verify(&forged), Err(AuthError::Invalid(m)) if m == "bad signature"));
+        let expired = a.mint("bob", &[], std::time::Duration::ZERO);
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        assert!(matches!(a.verify(&expired), Err(AuthError::Invalid(m)) if m == "expired"));
+        let header = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({"sub": "x"}),
+            &EncodingKey::from_secret(&[b's'; 40]),
+        )
+        .unwrap();
+        let claimless = a.verify(&header);
+        assert!(matches!(&claimless, Err(AuthError::Invalid(m)) if m.starts_with("missing claim")), "{claimless:?}");
+        assert!(matches!(a.verify_header(None), Err(AuthError::Missing)));
+        assert!(matches!(a.verify_header(Some("Basic abc")), Err(AuthError::Missing)));
+    }
+}

@@ -1,0 +1,182 @@
+//! Authentication and the authorization matrix, walked role by role against
+//! a real host (and one real deployment for the "own versus anyone's" rows).
+
+mod support;
+
+use mcp_runtime::auth::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use support::{TestHost, TEST_JWT_SECRET};
+
+fn contextforge_token(secret: &str, claims: Value) -> String {
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).unwrap()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_route_but_health_needs_a_valid_token() {
+    let host = TestHost::start(|_| {}).await;
+    assert_eq!(host.request_as(None, Method::GET, "/health", None).await.0, StatusCode::OK);
+
+    let claims = |extra: Value| {
+        let mut c = json!({"sub": "admin@example.com", "iss": "mcpgateway", "aud": "mcpgateway-api", "jti": "j1", "exp": now() + 600});
+        c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        c
+    };
+    let gateway_admin = contextforge_token(TEST_JWT_SECRET, claims(json!({"is_admin": true})));
+    let cases = [
+        (None, "no token"),
+        (
+            Some(contextforge_token("another-secret-0123456789abcdef01234567", claims(json!({"is_admin": true})))),
+            "wrong secret",
+        ),
+        (Some(contextforge_token(TEST_JWT_SECRET, claims(json!({"exp": now() - 10})))), "expired"),
+        (Some(contextforge_token(TEST_JWT_SECRET, claims(json!({"aud": "someone-else"})))), "wrong audience"),
+        (Some(contextforge_token(TEST_JWT_SECRET, claims(json!({"iss": "someone-else"})))), "wrong issuer"),
+        (
+            Some(contextforge_token(
+                TEST_JWT_SECRET,
+                json!({"sub": "x", "iss": "mcpgateway", "aud": "mcpgateway-api", "exp": now() + 600}),
+            )),
+            "no jti",
+        ),
+        (Some("not.a.jwt".to_string()), "garbage"),
+    ];
+    for (token, why) in &cases {
+        let (status, body) = host.request_as(token.as_deref(), Method::GET, "/catalog", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{why}: {body}");
+        assert!(body["error"].is_string(), "{why}: a JSON body");
+        if let Some(t) = token {
+            assert!(!body.to_string().contains(t.as_str()), "{why}: the token is echoed");
+        }
+    }
+
+    // A token minted by ContextForge for its admin works here too.
+    let (status, _) =
+        host.request_as(Some(&gateway_admin), Method::POST, "/guardrails", Some(json!({"name": "from-gateway"}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, events) = host.get("/events?type=guardrails.created").await;
+    assert_eq!(events[0]["actor"], "admin@example.com", "the principal is the audit actor");
+    assert!(!events.to_string().contains(&gateway_admin), "tokens never reach the audit trail");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_matrix_is_enforced_for_every_role() {
+    let host = TestHost::start(|_| {}).await;
+    let roles = [
+        ("viewer", vec![Role::Viewer]),
+        ("developer", vec![Role::Developer]),
+        ("operator", vec![Role::Operator]),
+        ("admin", vec![Role::Admin]),
+        ("approver", vec![Role::Approver]),
+        ("nobody", vec![]),
+    ];
+    for (name, granted) in &roles {
+        let token = host.token(&format!("{name}@example.com"), granted);
+        let has = |r: Role| granted.contains(&r);
+        let any_role = !granted.is_empty();
+        // (method, path, body, allowed, the status an allowed caller gets)
+        let rows: Vec<(Method, String, Option<Value>, bool, StatusCode)> = vec![
+            (Method::GET, "/catalog".into(), None, any_role, StatusCode::OK),
+            (Method::GET, "/guardrails".into(), None, any_role, StatusCode::OK),
+            (Method::GET, "/runtimes".into(), None, any_role, StatusCode::OK),
+            (Method::GET, "/plugins".into(), None, any_role, StatusCode::OK),
+            (Method::GET, "/backends".into(), None, any_role, StatusCode::OK),
+            (Method::GET, "/guardrails/standard/compatibility?backend=docker".into(), None, any_role, StatusCode::OK),
+            (
+                Method::POST,
+                "/catalog".into(),
+                Some(
+                    json!({"name": "x", "slug": format!("entry-{name}"), "source": {"type": "docker", "image": "x/y:1"}}),
+                ),
+                has(Role::Admin),
+                StatusCode::CREATED,
+            ),
+            (Method::DELETE, "/catalog/no-such-entry".into(), None, has(Role::Admin), StatusCode::NOT_FOUND),
+            (
+                Method::POST,
+                "/guardrails".into(),
+                Some(json!({"name": format!("profile-{name}")})),
+                has(Role::Admin),
+                StatusCode::CREATED,
+            ),
+            (
+                Method::POST,
+                "/runtimes/deploy".into(),
+                Some(json!({"slug": "no-such-entry"})),
+                has(Role::Developer) || has(Role::Operator) || has(Role::Admin),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Method::GET,
+                "/events".into(),
+                None,
+                has(Role::Operator) || has(Role::Admin) || has(Role::Approver),
+                StatusCode::OK,
+            ),
+        ];
+        for (method, path, body, allowed, ok) in rows {
+            let (status, answer) = host.request_as(Some(&token), method.clone(), &path, body).await;
+            let expected = if allowed { ok } else { StatusCode::FORBIDDEN };
+            assert_eq!(status, expected, "{name} {method} {path}: {answer}");
+            if !allowed {
+                assert!(answer["error"].as_str().unwrap().contains("may not"), "{answer}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn developers_operate_their_own_deployments_operators_anyones() {
+    let host = TestHost::start(|_| {}).await;
+    let alice = host.token("alice", &[Role::Developer]);
+    let bob = host.token("bob", &[Role::Developer]);
+    let viewer = host.token("vera", &[Role::Viewer]);
+    let operator = host.token("otto", &[Role::Operator]);
+
+    let (status, answer) =
+        host.request_as(Some(&alice), Method::POST, "/runtimes/deploy", Some(json!({"slug": "fixture"}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let id = answer["id"].as_str().unwrap().to_string();
+    let d = host.wait_for(&id, "connected").await;
+    assert_eq!(d["requested_by"], "alice");
+
+    let logs = format!("/runtimes/{id}/logs");
+    let mcp = format!("/servers/{id}/mcp");
+    for (token, who, allowed) in
+        [(&bob, "bob", false), (&viewer, "vera", false), (&alice, "alice", true), (&operator, "otto", true)]
+    {
+        let (status, _) = host.request_as(Some(token), Method::GET, &logs, None).await;
+        assert_eq!(status == StatusCode::OK, allowed, "{who} reading logs: {status}");
+        let (status, _) = host.request_as(Some(token), Method::POST, &mcp, Some(json!({}))).await;
+        assert_eq!(status == StatusCode::FORBIDDEN, !allowed, "{who} using the MCP endpoint: {status}");
+        if !allowed {
+            for path in [format!("/runtimes/{id}/stop"), format!("/runtimes/{id}/start")] {
+                assert_eq!(
+                    host.request_as(Some(token), Method::POST, &path, Some(json!({}))).await.0,
+                    StatusCode::FORBIDDEN,
+                    "{who} {path}"
+                );
+            }
+            assert_eq!(
+                host.request_as(Some(token), Method::DELETE, &format!("/runtimes/{id}"), None).await.0,
+                StatusCode::FORBIDDEN
+            );
+        }
+    }
+    let (status, d) =
+        host.request_as(Some(&operator), Method::POST, &format!("/runtimes/{id}/stop"), Some(json!({}))).await;
+    assert_eq!(
+        (status, d["status"].as_str()),
+        (StatusCode::OK, Some("stopped")),
+        "an operator stops anyone's deployment"
+    );
+    let (status, _) = host.request_as(Some(&alice), Method::DELETE, &format!("/runtimes/{id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "alice deletes her own");
+    let (_, events) = host.get(&format!("/events?deployment={id}&actor=otto")).await;
+    assert_eq!(support::pluck(&events, "/type"), ["deployment.state", "deployment.stop"], "{events}");
+}
