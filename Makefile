@@ -1,6 +1,7 @@
 # mcp-runtime: `make run` starts the host with embedded defaults; `make test` runs the whole suite.
 
-GUESTS    := docker-backend code-engine-backend default-guardrails pinned-images fault-policy http-probe
+GUESTS    := docker-backend code-engine-backend default-guardrails pinned-images approval-default approval-large-cpu \
+             fault-policy fault-approval http-probe
 GUEST_DIR := target/wasm32-wasip2/guest
 FIXTURE   := target/x86_64-unknown-linux-gnu/release/mcp-fixture
 
@@ -22,7 +23,7 @@ fixture:
 
 test: guests fixture lint
 	cargo test -p mcp-runtime -p ce-fake -- --test-threads=2
-	cargo test -p docker-backend -p code-engine-backend --lib
+	cargo test -p image-ref -p code-engine-backend --lib
 	$(MAKE) clean-test-objects
 
 lint:

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tracing::Instrument;
 
+use crate::approvals::{Approval, ApprovalFilter, Review};
 use crate::auth::{AuthError, Authenticator, Principal};
 use crate::authz::{authorize, Action, Forbidden};
 use crate::catalog::{CatalogEntry, CatalogError, CatalogFilter};
@@ -40,6 +41,10 @@ pub fn router(runtime: AppState, auth: Arc<Authenticator>) -> Router {
         .route("/runtimes/{id}/logs", get(runtime_logs))
         .route("/servers/{id}/mcp", any(proxy_mcp))
         .route("/events", get(list_events))
+        .route("/approvals", get(list_approvals))
+        .route("/approvals/{id}", get(get_approval))
+        .route("/approvals/{id}/approve", post(approve))
+        .route("/approvals/{id}/reject", post(reject))
         // Everything above needs a valid token; health does not.
         .route_layer(axum::middleware::from_fn_with_state(auth, authenticate))
         .route("/health", get(health))
@@ -181,6 +186,7 @@ impl From<RuntimeError> for ApiError {
             RuntimeError::Invalid { field, reason } => ApiError::Invalid { field, reason },
             RuntimeError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             RuntimeError::Conflict(e) => ApiError::Conflict(e),
+            RuntimeError::Forbidden(e) => ApiError::Forbidden(e),
             RuntimeError::Unavailable(e) => ApiError::Unavailable(e),
             RuntimeError::Backend(e) => ApiError::Upstream { error: e, plugin: None },
             RuntimeError::Plugin(e) => e.into(),
@@ -445,6 +451,14 @@ async fn deploy(
     let id = uuid::Uuid::new_v4().simple().to_string();
     let actor = Some(caller.user.clone());
     let checked = rt.check(&body, &id, actor.as_deref()).await?;
+    if let Some(decision) = rt.needs_approval(&checked.request, &checked.guardrails).await? {
+        let d = Runtime::deployment(checked, DeployState::AwaitingApproval);
+        let approval = rt.hold_for_approval(&d, decision)?;
+        let answer = json!({"id": d.id, "status": d.status, "approval_id": approval.id, "reasons": approval.reasons,
+                            "approvers": approval.approvers, "expires_at": approval.expires_at,
+                            "guardrails_applied": d.guardrails_applied, "guardrails_warnings": d.guardrails_warnings});
+        return Ok((StatusCode::ACCEPTED, Json(answer)));
+    }
     let d = rt.accept(checked)?;
     let answer = json!({"id": d.id, "status": d.status, "guardrails_applied": d.guardrails_applied, "guardrails_warnings": d.guardrails_warnings});
     Ok((StatusCode::ACCEPTED, Json(answer)))
@@ -521,6 +535,60 @@ async fn list_events(
 ) -> ApiResult<Json<Value>> {
     authorize(&caller, &Action::ReadAudit)?;
     Ok(Json(json!(rt.store.events(&filter)?)))
+}
+
+// ---------- approvals ----------
+
+async fn list_approvals(
+    State(rt): State<AppState>,
+    Extension(caller): Caller,
+    Query(filter): Query<ApprovalFilter>,
+) -> ApiResult<Json<Vec<Approval>>> {
+    authorize(&caller, &Action::ReadAudit)?;
+    Ok(Json(rt.approvals(&filter)?))
+}
+
+async fn get_approval(
+    State(rt): State<AppState>,
+    Extension(caller): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Approval>> {
+    let approval = rt.approval(&id)?;
+    // The requester may follow their own request; the audit roles any.
+    if approval.requested_by.as_deref() != Some(caller.user.as_str()) {
+        authorize(&caller, &Action::ReadAudit)?;
+    }
+    Ok(Json(approval))
+}
+
+async fn approve(
+    State(rt): State<AppState>,
+    Extension(caller): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Approval>> {
+    authorize(&caller, &Action::Approve)?;
+    let notes = review_notes(&body)?;
+    Ok(Json(rt.decide(&id, &caller, true, notes).await?))
+}
+
+async fn reject(
+    State(rt): State<AppState>,
+    Extension(caller): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Approval>> {
+    authorize(&caller, &Action::Approve)?;
+    let notes = review_notes(&body)?;
+    Ok(Json(rt.decide(&id, &caller, false, notes).await?))
+}
+
+/// `{"notes": "..."}`, or an empty body.
+fn review_notes(body: &[u8]) -> ApiResult<Option<String>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    Ok(parse_json::<Review>(body)?.notes)
 }
 
 // ---------- MCP proxy ----------

@@ -54,15 +54,16 @@ pub struct RunningHost {
     pub runtime: Arc<Runtime>,
     server: tokio::task::JoinHandle<()>,
     watcher: tokio::task::JoinHandle<()>,
+    ticker: tokio::task::JoinHandle<()>,
 }
 
 impl RunningHost {
     /// Stops serving and watching; the store closes when the last handle goes.
     pub async fn shutdown(self) {
-        self.server.abort();
-        self.watcher.abort();
-        let _ = self.server.await;
-        let _ = self.watcher.await;
+        for task in [self.server, self.watcher, self.ticker] {
+            task.abort();
+            let _ = task.await;
+        }
     }
 }
 
@@ -86,7 +87,16 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
             watched.watch_once().await;
         }
     });
-    Ok(RunningHost { addr, runtime, server, watcher })
+    let approvals = runtime.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            if let Err(e) = approvals.approvals_tick().await {
+                tracing::warn!("approval deadlines: {e}");
+            }
+        }
+    });
+    Ok(RunningHost { addr, runtime, server, watcher, ticker })
 }
 
 /// First start only: the guardrail presets (plus configured profiles) and the catalog.

@@ -49,6 +49,9 @@ pub struct AuthConfig {
     pub audience: String,
     #[serde(default = "default_roles_claim")]
     pub roles_claim: String,
+    /// Claim listing the caller's groups (approvers may be named by group).
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
     /// Claim values that mean one of our roles, e.g. `{platform_admin: admin}`.
     #[serde(default)]
     pub role_mapping: BTreeMap<String, Role>,
@@ -61,6 +64,7 @@ impl Default for AuthConfig {
             issuer: default_issuer(),
             audience: default_audience(),
             roles_claim: default_roles_claim(),
+            groups_claim: default_groups_claim(),
             role_mapping: BTreeMap::new(),
         }
     }
@@ -74,6 +78,9 @@ fn default_audience() -> String {
 }
 fn default_roles_claim() -> String {
     "roles".into()
+}
+fn default_groups_claim() -> String {
+    "groups".into()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +96,7 @@ pub enum AuthError {
 pub struct Principal {
     pub user: String,
     pub roles: BTreeSet<Role>,
+    pub groups: Vec<String>,
 }
 
 impl Principal {
@@ -186,11 +194,23 @@ impl Authenticator {
         if claims.is_admin == Some(true) {
             roles.insert(Role::Admin);
         }
-        Ok(Principal { user: claims.sub, roles })
+        let groups = claims
+            .extra
+            .get(&self.config.groups_claim)
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect();
+        Ok(Principal { user: claims.sub, roles, groups })
     }
 
     /// A token for local use (`mcp-runtime mint-token`) and tests.
     pub fn mint(&self, user: &str, roles: &[Role], ttl: std::time::Duration) -> String {
+        self.mint_with_groups(user, roles, &[], ttl)
+    }
+
+    pub fn mint_with_groups(&self, user: &str, roles: &[Role], groups: &[&str], ttl: std::time::Duration) -> String {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
         let claims = Claims {
@@ -201,7 +221,10 @@ impl Authenticator {
             exp: now + ttl.as_secs(),
             iat: now,
             is_admin: None,
-            extra: BTreeMap::from([(self.config.roles_claim.clone(), serde_json::json!(names))]),
+            extra: BTreeMap::from([
+                (self.config.roles_claim.clone(), serde_json::json!(names)),
+                (self.config.groups_claim.clone(), serde_json::json!(groups)),
+            ]),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing cannot fail")

@@ -54,9 +54,8 @@ pub struct RuntimeConfig {
     pub backends: BTreeMap<String, BackendConfig>,
     #[serde(default)]
     pub guardrails: GuardrailsConfig,
-    /// Read by the approval workflow; kept as written until then.
     #[serde(default)]
-    pub approval: Option<serde_json::Value>,
+    pub approval: crate::approvals::ApprovalConfig,
     #[serde(default)]
     pub catalog: CatalogConfig,
     #[serde(default)]
@@ -162,6 +161,9 @@ const OVERRIDES: &[(&str, &[&str])] = &[
     ("RUNTIME_DOCKER_NETWORK", &["backends", "docker", "network"]),
     ("RUNTIME_CATALOG_FILE", &["catalog", "seed_file"]),
     ("JWT_SECRET_KEY", &["auth", "jwt_secret"]),
+    ("RUNTIME_APPROVAL_ENABLED", &["approval", "enabled"]),
+    ("RUNTIME_APPROVAL_WEBHOOK_URL", &["approval", "notification", "webhook_url"]),
+    ("RUNTIME_APPROVAL_WEBHOOK_SECRET", &["approval", "notification", "webhook_secret"]),
 ];
 
 impl RuntimeConfig {
@@ -196,6 +198,14 @@ impl RuntimeConfig {
         let mut manifest = manifest.clone();
         if !manifest.settings.is_object() {
             manifest.settings = serde_json::json!({});
+        }
+        if self.approval.rules.contains(&manifest.id) {
+            if let Some(settings) = manifest.settings.as_object_mut() {
+                // The rule's own settings are the more specific: they win.
+                for (key, value) in self.approval.rule_settings() {
+                    settings.entry(key).or_insert(value);
+                }
+            }
         }
         for backend in self.backends.values().filter(|b| b.plugin == manifest.id) {
             if let Some(settings) = manifest.settings.as_object_mut() {
@@ -236,6 +246,14 @@ impl RuntimeConfig {
             if !plugin_ids.contains(&id.as_str()) {
                 return Err(invalid(&format!("runtime.policy_chain[{i}]"), format!("no plugin with id '{id}'")));
             }
+        }
+        for (i, id) in self.approval.rules.iter().enumerate() {
+            if !plugin_ids.contains(&id.as_str()) {
+                return Err(invalid(&format!("runtime.approval.rules[{i}]"), format!("no plugin with id '{id}'")));
+            }
+        }
+        if self.approval.timeout_hours <= 0.0 {
+            return Err(invalid("runtime.approval.timeout_hours", "must be above 0"));
         }
         for (name, profile) in &self.guardrails.profiles {
             let mut profile = profile.clone();

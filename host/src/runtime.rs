@@ -38,6 +38,8 @@ pub enum RuntimeError {
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     Unavailable(String),
     #[error("backend: {0}")]
     Backend(String),
@@ -63,8 +65,12 @@ impl From<BackendError> for RuntimeError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum State {
+    /// Held until an approver decides.
+    AwaitingApproval,
+    /// An approver said no, or nobody decided in time.
+    Rejected,
     Pending,
     Pulling,
     Building,
@@ -173,6 +179,10 @@ pub struct Runtime {
     http: reqwest::Client,
     /// One lock per deployment: lifecycle operations on it never interleave.
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// `approval.rules`, in order.
+    pub(crate) approval_rules: Vec<Arc<Plugin>>,
+    /// Seconds added to the wall clock for approval deadlines (tests move time).
+    pub(crate) clock_offset: std::sync::atomic::AtomicI64,
 }
 
 pub const DEFAULT_EVALUATOR: &str = "default-guardrails";
@@ -208,6 +218,14 @@ impl Runtime {
                 plugins.get(id).cloned().ok_or_else(|| RuntimeError::NotFound(format!("policy plugin '{id}'")))?;
             policy_chain.push(plugin);
         }
+        let approval_rules = config
+            .approval
+            .rules
+            .iter()
+            .map(|id| {
+                plugins.get(id).cloned().ok_or_else(|| RuntimeError::NotFound(format!("approval rule plugin '{id}'")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .build()
@@ -222,6 +240,8 @@ impl Runtime {
             engine,
             http,
             locks: Default::default(),
+            approval_rules,
+            clock_offset: Default::default(),
         })
     }
 
@@ -401,14 +421,29 @@ impl Runtime {
 
     /// Records a checked request as `pending` and starts driving it.
     pub fn accept(self: &Arc<Self>, checked: Checked) -> Result<Deployment, RuntimeError> {
+        let deployment = Self::deployment(checked, State::Pending);
+        let mut event = NewEvent::for_deployment(
+            "deployment.requested",
+            &deployment.id,
+            serde_json::json!({"slug": deployment.slug, "backend": deployment.backend, "profile": deployment.profile,
+                               "guardrails_applied": deployment.guardrails_applied, "guardrails_warnings": deployment.guardrails_warnings}),
+        );
+        event.actor = deployment.requested_by.clone();
+        self.store.create(Table::Deployments, &deployment.id, &deployment, event)?;
+        self.spawn_drive(&deployment.id);
+        Ok(deployment)
+    }
+
+    /// The record of a checked request, in its first state.
+    pub fn deployment(checked: Checked, status: State) -> Deployment {
         let now = chrono::Utc::now();
         let r = &checked.request;
-        let deployment = Deployment {
+        Deployment {
             id: r.deployment_id.clone(),
             slug: r.entry.slug.clone(),
             backend: r.backend.clone(),
             profile: checked.guardrails.profile.clone(),
-            status: State::Pending,
+            status,
             status_message: None,
             desired_running: true,
             endpoint: None,
@@ -420,24 +455,17 @@ impl Runtime {
             requested_by: r.requested_by.clone(),
             created_at: now,
             updated_at: now,
-            request: Some(checked.request.clone()),
+            request: Some(checked.request),
             handle: None,
-        };
-        let mut event = NewEvent::for_deployment(
-            "deployment.requested",
-            &deployment.id,
-            serde_json::json!({"slug": deployment.slug, "backend": deployment.backend, "profile": deployment.profile,
-                               "guardrails_applied": deployment.guardrails_applied, "guardrails_warnings": deployment.guardrails_warnings}),
-        );
-        event.actor = deployment.requested_by.clone();
-        self.store.create(Table::Deployments, &deployment.id, &deployment, event)?;
+        }
+    }
+
+    /// Drives a pending deployment to `connected` in the background.
+    pub fn spawn_drive(self: &Arc<Self>, id: &str) {
         let runtime = self.clone();
-        let id = deployment.id.clone();
-        tokio::spawn(
-            async move { runtime.drive_new(&id).await }
-                .instrument(tracing::info_span!("deployment", id = %deployment.id)),
-        );
-        Ok(deployment)
+        let id = id.to_string();
+        let span = tracing::info_span!("deployment", id = %id);
+        tokio::spawn(async move { runtime.drive_new(&id).await }.instrument(span));
     }
 
     pub fn get(&self, id: &str) -> Result<Deployment, RuntimeError> {
@@ -677,7 +705,7 @@ impl Runtime {
         let Ok(d) = self.get(id) else { return };
         let d = &d;
         let Some(handle) = d.handle.clone() else {
-            if !matches!(d.status, State::Error | State::Stopped) {
+            if !matches!(d.status, State::Error | State::Stopped | State::AwaitingApproval | State::Rejected) {
                 if let Some(engine) = &self.engine {
                     remove_leftovers(engine, &d.id).await;
                 }

@@ -19,6 +19,7 @@ pub enum Table {
     Guardrails,
     Backends,
     Deployments,
+    Approvals,
 }
 
 impl Table {
@@ -28,6 +29,7 @@ impl Table {
             Table::Guardrails => "guardrails",
             Table::Backends => "backends",
             Table::Deployments => "deployments",
+            Table::Approvals => "approvals",
         })
     }
 }
@@ -123,7 +125,7 @@ impl Store {
                     meta.insert("schema_version", SCHEMA_VERSION)?;
                 }
             }
-            for table in [Table::Catalog, Table::Guardrails, Table::Backends, Table::Deployments] {
+            for table in [Table::Catalog, Table::Guardrails, Table::Backends, Table::Deployments, Table::Approvals] {
                 tx.open_table(table.definition())?;
             }
             tx.open_table(EVENTS)?;
@@ -173,6 +175,28 @@ impl Store {
             Some(_) => Err(StoreError::Conflict(key.into())),
             None => Ok(Some(serde_json::to_vec(value)?)),
         })
+    }
+
+    /// Inserts two new records (and one event) in one transaction.
+    pub fn create_pair<A: Serialize, B: Serialize>(
+        &self,
+        (ta, ka, a): (Table, &str, &A),
+        (tb, kb, b): (Table, &str, &B),
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        {
+            for (table, key, value) in [(ta, ka, serde_json::to_vec(a)?), (tb, kb, serde_json::to_vec(b)?)] {
+                let mut t = tx.open_table(table.definition())?;
+                if t.get(key)?.is_some() {
+                    return Err(StoreError::Conflict(key.into()));
+                }
+                t.insert(key, value.as_slice())?;
+            }
+            append_event(&tx, event)?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Replaces a record that must exist.

@@ -103,6 +103,10 @@ pub fn fault_policy(id: &str, mode: &str) -> PluginManifest {
 /// The tests' JWT secret (as ContextForge's would be).
 pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
 
+pub fn fault_approval(id: &str, mode: &str) -> PluginManifest {
+    PluginManifest { kind: PluginKind::ApprovalRule, path: "fault_approval.wasm".into(), ..fault_policy(id, mode) }
+}
+
 pub struct TestHost {
     host: Option<RunningHost>,
     auth: Authenticator,
@@ -131,6 +135,8 @@ impl TestHost {
         config.plugins.push(fault_policy("fault-trap", "trap"));
         config.plugins.push(fault_policy("fault-loop", "loop"));
         config.plugins.push(fault_policy("fault-memory", "memory"));
+        config.plugins.push(fault_approval("fault-approval-trap", "trap"));
+        config.plugins.push(fault_approval("fault-approval-loop", "loop"));
         config.auth.jwt_secret = TEST_JWT_SECRET.into();
         tweak(&mut config);
         let auth = Authenticator::new(&config.auth, &config.data_dir).expect("test auth config");
@@ -171,6 +177,11 @@ impl TestHost {
         };
         self.base = format!("http://{}", host.addr);
         self.host = Some(host);
+    }
+
+    /// A token for `user` with `roles` and `groups`.
+    pub fn token_in(&self, user: &str, roles: &[Role], groups: &[&str]) -> String {
+        self.auth.mint_with_groups(user, roles, groups, Duration::from_secs(3600))
     }
 
     /// A token for `user` with `roles`, signed like the gateway's.

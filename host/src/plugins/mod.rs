@@ -118,8 +118,7 @@ pub struct Plugin {
 enum WorldPre {
     Backend(RuntimeBackendPre<PluginState>),
     Policy(GuardrailPolicyPre<PluginState>),
-    /// Loaded and checked; evaluated once the approval workflow lands.
-    Approval,
+    Approval(bindings::approval_world::ApprovalRulePre<PluginState>),
 }
 
 impl PluginHost {
@@ -173,8 +172,7 @@ impl PluginHost {
                 WorldPre::Policy(GuardrailPolicyPre::new(instance_pre).map_err(wrong_world)?)
             }
             PluginKind::ApprovalRule => {
-                bindings::approval_world::ApprovalRulePre::new(instance_pre).map_err(wrong_world)?;
-                WorldPre::Approval
+                WorldPre::Approval(bindings::approval_world::ApprovalRulePre::new(instance_pre).map_err(wrong_world)?)
             }
         };
         let needs_engine = manifest.grants.contains(&Grant::ContainerEngine);
@@ -375,6 +373,14 @@ impl Plugin {
 
     pub async fn logs(&self, handle: &str, tail: u32) -> Result<Result<String, BackendError>, PluginError> {
         invoke!(self, Backend, mcp_runtime_plugin_backend.call_logs(handle, tail))
+    }
+
+    /// The `approval-rule` world's one call.
+    pub async fn approve(
+        &self,
+        input: &bindings::approval::ApprovalInput,
+    ) -> Result<Result<bindings::approval::ApprovalDecision, String>, PluginError> {
+        invoke!(self, Approval, mcp_runtime_plugin_approval.call_evaluate(input))
     }
 
     /// The `guardrail-policy` world's one call.

@@ -7,8 +7,6 @@
 
 wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit" });
 
-mod registry;
-
 use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared};
 use mcp_runtime::plugin::container_engine::{
     self as engine, ContainerSpec, ContainerState, EngineError, NetworkSpec, VolumeMount,
@@ -85,8 +83,8 @@ impl Guest for DockerBackend {
             }
         };
         if let Some(allowed) = settings().allowed_registries {
-            let registry = registry::of(image);
-            if !registry::is_allowed(image, &allowed) {
+            let registry = image_ref::of(image);
+            if !image_ref::is_allowed(image, &allowed) {
                 let reason = format!("registry '{registry}' of '{image}' is not in allowed_registries {allowed:?}");
                 return Err(BackendError::Invalid(Denial { field: "source.image".into(), reason }));
             }

@@ -12,7 +12,7 @@ pub fn of(image: &str) -> &str {
 }
 
 /// The reference written out in full (`redis:7` → `docker.io/library/redis:7`).
-fn canonical(image: &str) -> String {
+pub fn canonical(image: &str) -> String {
     match image.split_once('/') {
         Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => image.to_string(),
         Some(_) => format!("docker.io/{image}"),
@@ -20,7 +20,8 @@ fn canonical(image: &str) -> String {
     }
 }
 
-/// An entry allows a registry (`ghcr.io`) or a path within one (`docker.io/library`).
+/// Whether the image lives under any of `places`: a registry (`ghcr.io`) or a
+/// path within one (`docker.io/library`), matched on whole path segments.
 pub fn is_allowed(image: &str, allowed: &[String]) -> bool {
     let full = canonical(image);
     allowed.iter().any(|entry| {

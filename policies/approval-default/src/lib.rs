@@ -1,0 +1,115 @@
+//! The default approval rule: the seed's `approval:` config.
+//!
+//! ```yaml
+//! approval:
+//!   enabled: true
+//!   required_for:
+//!     - source_type: github
+//!     - registry_not_in: [docker.io/library, docker.io/mcp]
+//!     - guardrails_profile: unrestricted
+//!     - cpu_millis_above: 1000        # resource thresholds, in host units
+//!     - memory_mb_above: 1024
+//!   approvers:
+//!     - group: security-team
+//!     - user: admin@example.com
+//! ```
+//! A catalog entry with `requires_approval: true` always needs approval.
+
+wit_bindgen::generate!({ world: "approval-rule", path: "../../wit" });
+
+use exports::mcp_runtime::plugin::approval::{ApprovalDecision, ApprovalInput, Guest};
+use mcp_runtime::plugin::types::Source;
+use serde::Deserialize;
+
+#[derive(Deserialize, Default)]
+struct Settings {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default)]
+    required_for: Vec<Rule>,
+    #[serde(default)]
+    approvers: Vec<Approver>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Rule {
+    SourceType(String),
+    RegistryNotIn(Vec<String>),
+    GuardrailsProfile(String),
+    CpuMillisAbove(u32),
+    MemoryMbAbove(u64),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Approver {
+    Group(String),
+    User(String),
+}
+
+struct DefaultApproval;
+
+impl Guest for DefaultApproval {
+    fn evaluate(input: ApprovalInput) -> Result<ApprovalDecision, String> {
+        let settings: Settings = serde_json::from_str(&mcp_runtime::plugin::config::settings())
+            .map_err(|e| format!("approval settings: {e}"))?;
+        let approvers = settings
+            .approvers
+            .iter()
+            .map(|a| match a {
+                Approver::Group(g) => format!("group:{g}"),
+                Approver::User(u) => format!("user:{u}"),
+            })
+            .collect();
+        if !settings.enabled {
+            return Ok(ApprovalDecision { required: false, reasons: Vec::new(), approvers });
+        }
+        let entry = &input.request.entry;
+        let mut reasons = Vec::new();
+        if entry.requires_approval {
+            reasons.push(format!("catalog entry '{}' requires approval", entry.slug));
+        }
+        for rule in &settings.required_for {
+            if let Some(reason) = fires(rule, &input) {
+                reasons.push(reason);
+            }
+        }
+        Ok(ApprovalDecision { required: !reasons.is_empty(), reasons, approvers })
+    }
+}
+
+/// The reason a rule fires for this request, if it does.
+fn fires(rule: &Rule, input: &ApprovalInput) -> Option<String> {
+    let source = &input.request.entry.source;
+    match rule {
+        Rule::SourceType(kind) => {
+            let actual = match source {
+                Source::Image(_) => "docker",
+                Source::Github(_) => "github",
+                Source::Compose(_) => "compose",
+            };
+            (actual == kind).then(|| format!("source_type={kind}"))
+        }
+        Rule::RegistryNotIn(places) => match source {
+            Source::Image(i) if !image_ref::is_allowed(&i.image, places) => {
+                Some(format!("registry_not_in: '{}' is outside {places:?}", i.image))
+            }
+            _ => None,
+        },
+        Rule::GuardrailsProfile(name) => {
+            (&input.effective.profile == name).then(|| format!("guardrails_profile={name}"))
+        }
+        Rule::CpuMillisAbove(limit) => {
+            input.effective.cpu_millis.filter(|c| c > limit).map(|c| format!("cpu {c}m above {limit}m"))
+        }
+        Rule::MemoryMbAbove(limit) => input
+            .effective
+            .memory_bytes
+            .map(|b| b >> 20)
+            .filter(|m| m > limit)
+            .map(|m| format!("memory {m} MB above {limit} MB")),
+    }
+}
+
+export!(DefaultApproval);

@@ -1,0 +1,287 @@
+//! The approval workflow end to end, with the real Docker backend, the WASM
+//! approval rules, and a webhook receiver on loopback that checks signatures.
+
+mod support;
+
+use hmac::{Hmac, Mac};
+use mcp_runtime::auth::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::TestHost;
+
+const WEBHOOK_SECRET: &str = "whsec-test-0123456789";
+
+/// A loopback webhook receiver; it answers 500 to the first `fail_first` calls.
+struct Receiver {
+    url: String,
+    calls: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl Receiver {
+    async fn start(fail_first: usize) -> Receiver {
+        let calls: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let seen = calls.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let seen = seen.clone();
+                async move {
+                    let signature = headers
+                        .get("x-mcp-runtime-signature")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    let mut calls = seen.lock().unwrap();
+                    calls.push((signature, body));
+                    if calls.len() <= fail_first {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        StatusCode::OK
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver { url, calls }
+    }
+
+    /// Payloads of `event`, their signatures checked against the shared secret.
+    async fn received(&self, event: &str, count: usize) -> Vec<Value> {
+        for _ in 0..100 {
+            let matching: Vec<Value> = self
+                .calls
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|(signature, body)| {
+                    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+                    mac.update(body.as_bytes());
+                    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+                    assert_eq!(signature, &expected, "a webhook whose signature does not verify");
+                    let payload: Value = serde_json::from_str(body).unwrap();
+                    (payload["event"] == event).then_some(payload)
+                })
+                .collect();
+            if matching.len() >= count {
+                return matching;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no {event} webhook arrived")
+    }
+}
+
+async fn gated_host(receiver: &Receiver, tweak: impl FnOnce(&mut mcp_runtime::config::RuntimeConfig)) -> TestHost {
+    let url = receiver.url.clone();
+    let host = TestHost::start(|c| {
+        c.approval.notification.webhook_url = Some(url);
+        c.approval.notification.webhook_secret = Some(WEBHOOK_SECRET.into());
+        tweak(c);
+    })
+    .await;
+    let entry = json!({"name": "Gated", "slug": "gated", "requires_approval": true, "guardrails_profile": "restricted",
+                       "source": {"type": "docker", "image": support::fixture_image()}, "supported_backends": ["docker"]});
+    assert_eq!(host.post("/catalog", entry).await.0, StatusCode::CREATED);
+    host
+}
+
+async fn decide(host: &TestHost, token: &str, approval: &str, verb: &str) -> (StatusCode, Value) {
+    let path = format!("/approvals/{approval}/{verb}");
+    host.request_as(Some(token), Method::POST, &path, Some(json!({"notes": "ok"}))).await
+}
+
+async fn request_gated(host: &TestHost, token: &str) -> (String, String) {
+    let (status, answer) =
+        host.request_as(Some(token), Method::POST, "/runtimes/deploy", Some(json!({"slug": "gated"}))).await;
+    assert_eq!((status, answer["status"].as_str()), (StatusCode::ACCEPTED, Some("awaiting_approval")), "{answer}");
+    (answer["id"].as_str().unwrap().to_string(), answer["approval_id"].as_str().unwrap().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approved_request_deploys_by_itself_and_nobody_approves_their_own() {
+    let receiver = Receiver::start(0).await;
+    let host = gated_host(&receiver, |_| {}).await;
+    let dave = host.token_in("dave", &[Role::Developer, Role::Approver], &["security-team"]);
+    let bob = host.token_in("bob", &[Role::Approver], &["other-team"]);
+    let carol = host.token_in("carol", &[Role::Approver], &["security-team"]);
+
+    let (id, approval) = request_gated(&host, &dave).await;
+    let (_, d) = host.get(&format!("/runtimes/{id}")).await;
+    assert_eq!(d["status"], "awaiting_approval");
+    let (_, a) = host.request_as(Some(&dave), Method::GET, &format!("/approvals/{approval}"), None).await;
+    assert_eq!(a["reasons"], json!(["catalog entry 'gated' requires approval"]), "{a}");
+    assert_eq!(a["approvers"], json!(["group:security-team"]));
+    assert_eq!((a["requested_by"].as_str(), a["status"].as_str()), (Some("dave"), Some("pending")));
+    assert_eq!(a["guardrails_applied"]["profile"], "restricted", "approvers see the guardrails");
+    let sent = receiver.received("approval.requested", 1).await;
+    assert_eq!(sent[0]["approval"]["id"], approval.as_str());
+
+    let (status, answer) = decide(&host, &bob, &approval, "approve").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "bob is not in security-team: {answer}");
+    let (status, answer) = decide(&host, &carol, &approval, "approve").await;
+    assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("approved")), "{answer}");
+    assert_eq!(decide(&host, &carol, &approval, "reject").await.0, StatusCode::CONFLICT, "decided once");
+
+    host.wait_for(&id, "connected").await;
+    let (_, events) = host.get(&format!("/events?deployment={id}")).await;
+    let decided = events.as_array().unwrap().iter().find(|e| e["type"] == "approval.approved").unwrap();
+    assert_eq!(decided["actor"], "carol");
+    receiver.received("approval.approved", 1).await;
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rejection_reaches_the_requester_and_a_race_has_one_winner() {
+    let receiver = Receiver::start(0).await;
+    let host = gated_host(&receiver, |_| {}).await;
+    let alice = host.token("alice", &[Role::Developer]);
+    let carol = host.token_in("carol", &[Role::Approver], &["security-team"]);
+    let erin = host.token_in("erin", &[Role::Approver], &["security-team"]);
+
+    let (id, approval) = request_gated(&host, &alice).await;
+    let path = format!("/approvals/{approval}/reject");
+    let (status, _) =
+        host.request_as(Some(&carol), Method::POST, &path, Some(json!({"notes": "image not vetted"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, d) = host.request_as(Some(&alice), Method::GET, &format!("/runtimes/{id}"), None).await;
+    assert_eq!(d["status"], "rejected");
+    assert_eq!(d["status_message"], "rejected by carol: image not vetted");
+    let (_, rejected) = host.get("/approvals?status=rejected").await;
+    assert_eq!(support::pluck(&rejected, "/id"), [approval.as_str()]);
+    assert!(host.owned_containers().is_empty(), "nothing was deployed");
+
+    for _ in 0..3 {
+        let (id, approval) = request_gated(&host, &alice).await;
+        let (approve_path, reject_path) =
+            (format!("/approvals/{approval}/approve"), format!("/approvals/{approval}/reject"));
+        let approve = host.request_as(Some(&carol), Method::POST, &approve_path, None);
+        let reject = host.request_as(Some(&erin), Method::POST, &reject_path, None);
+        let ((a, _), (r, _)) = tokio::join!(approve, reject);
+        let mut outcomes = [a, r];
+        outcomes.sort();
+        assert_eq!(outcomes, [StatusCode::OK, StatusCode::CONFLICT], "exactly one decision wins");
+        let (_, final_state) = host.get(&format!("/approvals/{approval}")).await;
+        let expected = if a == StatusCode::OK { "connected" } else { "rejected" };
+        assert_eq!(final_state["status"], if a == StatusCode::OK { "approved" } else { "rejected" });
+        host.wait_for(&id, expected).await;
+        assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pending_requests_survive_restarts_escalate_and_expire() {
+    let receiver = Receiver::start(2).await;
+    let mut host = gated_host(&receiver, |c| {
+        c.approval.timeout_hours = 1.0;
+        c.approval.escalate_before_hours = Some(0.25);
+        c.approval.escalation = vec!["user:boss@example.com".into()];
+    })
+    .await;
+    let alice = host.token("alice", &[Role::Developer]);
+    let carol = host.token_in("carol", &[Role::Approver], &["security-team"]);
+    let (kept, kept_approval) = request_gated(&host, &alice).await;
+    let (expiring, expiring_approval) = request_gated(&host, &alice).await;
+    // The first two deliveries fail: retried with backoff, then recorded as delivered.
+    receiver.received("approval.requested", 2).await;
+
+    host.stop().await;
+    host.resume().await;
+    let (_, a) = host.get(&format!("/approvals/{kept_approval}")).await;
+    assert_eq!(a["status"], "pending", "a pending approval survives a restart");
+    let (status, _) =
+        host.request_as(Some(&carol), Method::POST, &format!("/approvals/{kept_approval}/approve"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    host.wait_for(&kept, "connected").await;
+
+    // 50 minutes in: escalated (15 minutes before the deadline), still pending.
+    let runtime = host.runtime().clone();
+    runtime.advance_clock(Duration::from_secs(50 * 60));
+    runtime.approvals_tick().await.unwrap();
+    let escalated = receiver.received("approval.escalated", 1).await;
+    assert_eq!(escalated[0]["recipients"], json!(["user:boss@example.com"]));
+    assert_eq!(escalated[0]["approval"]["id"], expiring_approval.as_str());
+    // 61 minutes in: expired, and the deployment ended rejected.
+    runtime.advance_clock(Duration::from_secs(11 * 60));
+    runtime.approvals_tick().await.unwrap();
+    let (_, a) = host.get(&format!("/approvals/{expiring_approval}")).await;
+    assert_eq!(a["status"], "expired");
+    let d = host.wait_for(&expiring, "rejected").await;
+    assert!(d["status_message"].as_str().unwrap().starts_with("approval expired"), "{d}");
+    let (status, _) =
+        host.request_as(Some(&carol), Method::POST, &format!("/approvals/{expiring_approval}/approve"), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "too late to approve");
+
+    let (_, events) = host.get("/events?type=approval.notified").await;
+    assert!(events.as_array().unwrap().len() >= 2, "deliveries recorded: {events}");
+    assert_eq!(host.delete(&format!("/runtimes/{kept}")).await.0, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rules_decide_and_a_faulty_rule_fails_closed() {
+    let receiver = Receiver::start(0).await;
+    let host = gated_host(&receiver, |c| {
+        c.approval.rules = vec!["approval-default".into()];
+        c.approval
+            .rest
+            .insert("required_for".into(), json!([{"guardrails_profile": "standard"}, {"cpu_millis_above": 300}]));
+        c.approval.rest.insert("approvers".into(), json!([{"user": "carol"}]));
+    })
+    .await;
+    let alice = host.token("alice", &[Role::Developer]);
+    let (status, answer) = host
+        .request_as(Some(&alice), Method::POST, "/runtimes/deploy", Some(json!({"slug": "fixture-standard"})))
+        .await;
+    assert_eq!((status, answer["status"].as_str()), (StatusCode::ACCEPTED, Some("awaiting_approval")), "{answer}");
+    assert_eq!(answer["reasons"], json!(["guardrails_profile=standard", "cpu 500m above 300m"]));
+    assert_eq!(answer["approvers"], json!(["user:carol"]));
+    let (status, answer) =
+        host.request_as(Some(&alice), Method::POST, "/runtimes/deploy", Some(json!({"slug": "fixture"}))).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("pending")),
+        "restricted at 250m needs no approval: {answer}"
+    );
+    host.wait_for(answer["id"].as_str().unwrap(), "connected").await;
+
+    // The example rule in policies/: more CPU than its limit needs the platform group.
+    let custom = TestHost::start(|c| {
+        c.approval.enabled = true;
+        c.approval.rules = vec!["approval-large-cpu".into()];
+        c.plugins.push(mcp_runtime::plugins::PluginManifest {
+            id: "approval-large-cpu".into(),
+            kind: mcp_runtime::plugins::PluginKind::ApprovalRule,
+            path: "approval_large_cpu.wasm".into(),
+            sha256: None,
+            grants: vec![],
+            allowed_hosts: vec![],
+            limits: Default::default(),
+            settings: json!({"max_cpu_millis": 200, "approvers": ["group:platform"]}),
+        });
+    })
+    .await;
+    let (status, answer) = custom.post("/runtimes/deploy", json!({"slug": "fixture"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        (answer["reasons"].clone(), answer["approvers"].clone()),
+        (json!(["cpu 250m above 200m"]), json!(["group:platform"]))
+    );
+    let (_, answer) = custom.post("/runtimes/deploy", json!({"slug": "fixture", "resources": {"cpu": "0.2"}})).await;
+    assert_eq!(answer["status"], "pending", "within the limit: {answer}");
+    custom.wait_for(answer["id"].as_str().unwrap(), "connected").await;
+
+    for rule in ["fault-approval-trap", "fault-approval-loop"] {
+        let faulty = TestHost::start(|c| {
+            c.approval.enabled = true;
+            c.approval.rules = vec![rule.to_string()];
+        })
+        .await;
+        let (status, answer) = faulty.post("/runtimes/deploy", json!({"slug": "fixture"})).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{rule}: {answer}");
+        assert_eq!(answer["plugin"], rule);
+        assert_eq!(faulty.get("/runtimes").await.1, json!([]), "{rule}: nothing stored, nothing deployed");
+    }
+}
