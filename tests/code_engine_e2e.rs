@@ -204,7 +204,12 @@ async fn github_sources_are_built_then_deployed_or_report_the_failed_build() {
         })
         .await
     };
-    let host = host_for(&fake, &owner, CE_API_KEY).await;
+    let host = TestHost::start(|c| {
+        c.owner = owner.clone();
+        support::use_code_engine(c, &fake, CE_API_KEY);
+        c.approval.enabled = false; // the defaults hold github sources for approval; builds are the point here
+    })
+    .await;
     for (slug, repo) in [("built", "org/echo-server"), ("broken", "org/bad-image-server")] {
         let entry = json!({"name": slug, "slug": slug, "guardrails_profile": "restricted", "supported_backends": ["ibm_code_engine"],
                            "source": {"type": "github", "repo": repo, "branch": "main", "dockerfile": "Dockerfile"}});

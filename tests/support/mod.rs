@@ -254,7 +254,9 @@ impl TestHost {
             if d["status"] == state {
                 return d;
             }
-            assert!(d["status"] != "error" || state == "error", "deployment failed: {d}");
+            for end in ["error", "rejected", "awaiting_approval"] {
+                assert!(d["status"] != end || state == end, "deployment is {end}, not {state}: {d}");
+            }
             assert!(Instant::now() < deadline, "deployment never reached {state}: {d}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
