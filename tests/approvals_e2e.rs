@@ -285,3 +285,88 @@ async fn rules_decide_and_a_faulty_rule_fails_closed() {
         assert_eq!(faulty.get("/runtimes").await.1, json!([]), "{rule}: nothing stored, nothing deployed");
     }
 }
+
+/// Debian's aiosmtpd on a free loopback port, printing every message it receives.
+struct SmtpServer {
+    port: u16,
+    output: std::path::PathBuf,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    async fn start() -> SmtpServer {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("mail.txt");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new("/usr/bin/python3")
+            .args(["-u", "-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .stdout(std::fs::File::create(&output).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3-aiosmtpd is installed (.ci/run installs it)");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        SmtpServer { port, output, child, _dir: dir }
+    }
+
+    /// Waits until a received message contains every one of `needles`.
+    async fn received(&self, needles: &[&str]) -> String {
+        for _ in 0..100 {
+            let text = std::fs::read_to_string(&self.output).unwrap_or_default();
+            let message =
+                text.split("---------- MESSAGE FOLLOWS ----------").find(|m| needles.iter().all(|n| m.contains(n)));
+            if let Some(m) = message {
+                return m.to_string();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no mail with {needles:?}: {}", std::fs::read_to_string(&self.output).unwrap_or_default())
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn approvers_and_the_escalation_list_are_emailed_when_smtp_is_configured() {
+    let smtp = SmtpServer::start().await;
+    let receiver = Receiver::start(0).await;
+    let port = smtp.port;
+    let host = gated_host(&receiver, |c| {
+        let n = &mut c.approval.notification;
+        n.email_enabled = true;
+        n.smtp = Some(mcp_runtime::approvals::SmtpConfig {
+            host: "127.0.0.1".into(),
+            port,
+            from: "mcp-runtime@example.com".into(),
+            username: None,
+            password: None,
+        });
+        n.group_emails.insert("security-team".into(), "security@example.com".into());
+        c.approval.timeout_hours = 1.0;
+        c.approval.escalation = vec!["user:boss@example.com".into()];
+    })
+    .await;
+    let alice = host.token("alice", &[Role::Developer]);
+    let (id, approval) = request_gated(&host, &alice).await;
+    let mail = smtp
+        .received(&["To: security@example.com", "Subject: [mcp-runtime] approval.requested: gated on docker"])
+        .await;
+    assert!(mail.contains(&format!("/approvals/{approval}/approve")), "{mail}");
+    assert!(mail.contains("requested by alice"), "{mail}");
+
+    host.runtime().advance_clock(Duration::from_secs(50 * 60));
+    host.runtime().approvals_tick().await.unwrap();
+    smtp.received(&["To: boss@example.com", "approval.escalated"]).await;
+    let (_, events) = host.get(&format!("/events?deployment={id}&type=approval.emailed")).await;
+    assert_eq!(events.as_array().unwrap().len(), 2, "{events}");
+}

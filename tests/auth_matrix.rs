@@ -118,6 +118,27 @@ async fn the_matrix_is_enforced_for_every_role() {
                 has(Role::Operator) || has(Role::Admin) || has(Role::Approver),
                 StatusCode::OK,
             ),
+            (
+                Method::GET,
+                "/approvals".into(),
+                None,
+                has(Role::Operator) || has(Role::Admin) || has(Role::Approver),
+                StatusCode::OK,
+            ),
+            (
+                Method::POST,
+                "/approvals/no-such-request/approve".into(),
+                None,
+                has(Role::Approver),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                Method::POST,
+                "/approvals/no-such-request/reject".into(),
+                None,
+                has(Role::Approver),
+                StatusCode::NOT_FOUND,
+            ),
         ];
         for (method, path, body, allowed, ok) in rows {
             let (status, answer) = host.request_as(Some(&token), method.clone(), &path, body).await;
@@ -177,6 +198,8 @@ async fn developers_operate_their_own_deployments_operators_anyones() {
     );
     let (status, _) = host.request_as(Some(&alice), Method::DELETE, &format!("/runtimes/{id}"), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "alice deletes her own");
+    let future = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(host.get(&format!("/events?since={future}")).await.1, json!([]), "nothing happened after `since`");
     let (_, events) = host.get(&format!("/events?deployment={id}&actor=otto")).await;
     assert_eq!(support::pluck(&events, "/type"), ["deployment.state", "deployment.stop"], "{events}");
 }

@@ -65,6 +65,26 @@ pub struct Notification {
     pub webhook_secret: Option<String>,
     #[serde(default)]
     pub email_enabled: bool,
+    /// The relay for email; email is sent only when this is set and `email_enabled`.
+    pub smtp: Option<SmtpConfig>,
+    /// Where a group's mail goes: `{security-team: security@example.com}`.
+    #[serde(default)]
+    pub group_emails: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    pub from: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+fn default_smtp_port() -> u16 {
+    25
 }
 
 impl ApprovalConfig {
@@ -365,8 +385,51 @@ impl Runtime {
         Ok(())
     }
 
-    /// Sends a signed webhook in the background, with retries; the outcome is an event.
+    /// Tells people: a signed webhook and, when SMTP is configured, email.
     fn notify(&self, kind: &str, approval: &Approval, recipients: &[String]) {
+        self.email(kind, approval, recipients);
+        self.webhook(kind, approval, recipients);
+    }
+
+    /// Mails the recipients that have an address (`user:a@b`, or a group in `group_emails`).
+    fn email(&self, kind: &str, approval: &Approval, recipients: &[String]) {
+        let notification = &self.config.approval.notification;
+        let Some(smtp) = notification.smtp.clone().filter(|_| notification.email_enabled) else { return };
+        let addresses: Vec<String> = recipients
+            .iter()
+            .filter_map(|r| match r.split_once(':') {
+                Some(("user", user)) if user.contains('@') => Some(user.to_string()),
+                Some(("group", group)) => notification.group_emails.get(group).cloned(),
+                _ => None,
+            })
+            .collect();
+        if addresses.is_empty() {
+            return;
+        }
+        let subject = format!("[mcp-runtime] {kind}: {} on {}", approval.slug, approval.backend);
+        let body = [
+            format!("Deployment of '{}' to {}", approval.slug, approval.backend),
+            format!("requested by {}.", approval.requested_by.as_deref().unwrap_or("unknown")),
+            format!("Why approval is needed: {}", approval.reasons.join("; ")),
+            format!("Approvers: {}", approval.approvers.join(", ")),
+            format!("Decide by {}:", approval.expires_at.format("%Y-%m-%d %H:%M UTC")),
+            format!("  POST /approvals/{}/approve", approval.id),
+            format!("  POST /approvals/{}/reject", approval.id),
+        ]
+        .join("\n");
+        let (store, deployment, kind) = (self.store.clone(), approval.deployment_id.clone(), kind.to_string());
+        tokio::spawn(async move {
+            let outcome = send_mail(&smtp, &addresses, &subject, body).await;
+            let (event_kind, data) = match outcome {
+                Ok(()) => ("approval.emailed", json!({"event": kind, "to": addresses})),
+                Err(why) => ("approval.email_failed", json!({"event": kind, "to": addresses, "error": why})),
+            };
+            let _ = store.record(NewEvent::for_deployment(event_kind, &deployment, data));
+        });
+    }
+
+    /// Sends a signed webhook in the background, with retries; the outcome is an event.
+    fn webhook(&self, kind: &str, approval: &Approval, recipients: &[String]) {
         let Some(url) = self.config.approval.notification.webhook_url.clone().filter(|u| !u.is_empty()) else { return };
         let payload =
             json!({"event": kind, "approval": approval, "recipients": recipients, "sent_at": self.now()}).to_string();
@@ -404,6 +467,27 @@ impl Runtime {
             let _ = store.record(NewEvent::for_deployment(event_kind, &deployment, data));
         });
     }
+}
+
+/// One message to every address, over the configured relay.
+async fn send_mail(smtp: &SmtpConfig, to: &[String], subject: &str, body: String) -> Result<(), String> {
+    use lettre::message::{header::ContentType, Mailbox};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let from: Mailbox = smtp.from.parse().map_err(|e| format!("from '{}': {e}", smtp.from))?;
+    let mut message = Message::builder().from(from).subject(subject).header(ContentType::TEXT_PLAIN);
+    for address in to {
+        message = message.to(address.parse().map_err(|e| format!("to '{address}': {e}"))?);
+    }
+    let message = message.body(body).map_err(|e| e.to_string())?;
+    // Plain SMTP to the configured relay (a local or internal MTA).
+    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+        .port(smtp.port)
+        .timeout(Some(Duration::from_secs(10)));
+    if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
+        transport = transport
+            .credentials(lettre::transport::smtp::authentication::Credentials::new(user.clone(), password.clone()));
+    }
+    transport.build().send(message).await.map(drop).map_err(|e| e.to_string())
 }
 
 pub const SIGNATURE_HEADER: &str = "x-mcp-runtime-signature";
