@@ -43,8 +43,7 @@ pub fn router(runtime: AppState, auth: Arc<Authenticator>) -> Router {
         .route("/events", get(list_events))
         .route("/approvals", get(list_approvals))
         .route("/approvals/{id}", get(get_approval))
-        .route("/approvals/{id}/approve", post(approve))
-        .route("/approvals/{id}/reject", post(reject))
+        .route("/approvals/{id}/{verdict}", post(review))
         // Everything above needs a valid token; health does not.
         .route_layer(axum::middleware::from_fn_with_state(auth, authenticate))
         .route("/health", get(health))
@@ -561,26 +560,21 @@ async fn get_approval(
     Ok(Json(approval))
 }
 
-async fn approve(
+/// `POST /approvals/{id}/approve` or `/reject`, with optional `{"notes": …}`.
+async fn review(
     State(rt): State<AppState>,
     Extension(caller): Caller,
-    Path(id): Path<String>,
+    Path((id, verdict)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Json<Approval>> {
     authorize(&caller, &Action::Approve)?;
+    let approve = match verdict.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => return Err(ApiError::NotFound("no such route".into())),
+    };
     let notes = review_notes(&body)?;
-    Ok(Json(rt.decide(&id, &caller, true, notes).await?))
-}
-
-async fn reject(
-    State(rt): State<AppState>,
-    Extension(caller): Caller,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<Approval>> {
-    authorize(&caller, &Action::Approve)?;
-    let notes = review_notes(&body)?;
-    Ok(Json(rt.decide(&id, &caller, false, notes).await?))
+    Ok(Json(rt.decide(&id, &caller, approve, notes).await?))
 }
 
 /// `{"notes": "..."}`, or an empty body.

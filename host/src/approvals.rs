@@ -346,7 +346,7 @@ impl Runtime {
 
     /// An approved deployment goes on by itself.
     fn release(self: &Arc<Self>, deployment: &str, approver: &str) -> Result<(), RuntimeError> {
-        let mut event = None;
+        let mut released = false;
         self.store.update(Table::Deployments, deployment, |d: &mut Deployment| {
             (d.status == State::AwaitingApproval).then(|| {
                 d.status = State::Pending;
@@ -357,11 +357,11 @@ impl Runtime {
                     json!({"from": "awaiting_approval", "to": "pending"}),
                 );
                 e.actor = Some(approver.to_string());
-                event = Some(());
+                released = true;
                 e
             })
         })?;
-        if event.is_some() {
+        if released {
             self.spawn_drive(deployment);
         }
         Ok(())
