@@ -7,7 +7,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
-use crate::http::{ce_error, check_project, now, page, CeError, PageQuery};
+use crate::http::{ce_error, now, page, CeError, PageQuery};
 use crate::{validate, Resource, Shared};
 
 /// Every field an app may be created with, and its default.
@@ -145,10 +145,8 @@ pub async fn list_projects(State(shared): State<Arc<Shared>>, Query(q): Query<Pa
 }
 
 pub async fn get_project(State(shared): State<Arc<Shared>>, Path(project_id): Path<String>) -> Response {
-    match check_project(&shared, &project_id) {
-        Ok(()) => Json(project_body(&shared)).into_response(),
-        Err(e) => e.into_response(),
-    }
+    let _ = project_id; // checked by the project-scope middleware
+    Json(project_body(&shared)).into_response()
 }
 
 pub async fn create(
@@ -156,9 +154,6 @@ pub async fn create(
     Path(project_id): Path<String>,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Err(e) = check_project(&shared, &project_id) {
-        return e.into_response();
-    }
     let name = body["name"].as_str().unwrap_or_default().to_string();
     if !validate::app_name(&name) {
         return bad(format!("'name' must match ^[a-z]([-a-z0-9]*[a-z0-9])?$ (1-63 characters), not '{name}'."));
@@ -242,10 +237,7 @@ fn exposed(app: &Value) -> Value {
     }
 }
 
-pub async fn get(State(shared): State<Arc<Shared>>, Path((project_id, name)): Path<(String, String)>) -> Response {
-    if let Err(e) = check_project(&shared, &project_id) {
-        return e.into_response();
-    }
+pub async fn get(State(shared): State<Arc<Shared>>, Path((_, name)): Path<(String, String)>) -> Response {
     match observe(&shared, &name) {
         Some(app) => with_etag(&public(app)),
         None => ce_error(StatusCode::NOT_FOUND, "resource_not_found", "Resource not found."),
@@ -257,22 +249,16 @@ pub async fn list(
     Path(project_id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    if let Err(e) = check_project(&shared, &project_id) {
-        return e.into_response();
-    }
     let apps: Vec<Value> = shared.lock().apps.values().map(|a| public(a.body.clone())).collect();
     page(&shared, &format!("/v2/projects/{project_id}/apps"), "apps", apps, &q)
 }
 
 pub async fn patch(
     State(shared): State<Arc<Shared>>,
-    Path((project_id, name)): Path<(String, String)>,
+    Path((_, name)): Path<(String, String)>,
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    if let Err(e) = check_project(&shared, &project_id) {
-        return e.into_response();
-    }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !content_type.starts_with("application/merge-patch+json") {
         return ce_error(
@@ -357,10 +343,7 @@ pub async fn patch(
     with_etag(&public(app.body.clone()))
 }
 
-pub async fn delete(State(shared): State<Arc<Shared>>, Path((project_id, name)): Path<(String, String)>) -> Response {
-    if let Err(e) = check_project(&shared, &project_id) {
-        return e.into_response();
-    }
+pub async fn delete(State(shared): State<Arc<Shared>>, Path((_, name)): Path<(String, String)>) -> Response {
     let removed = shared.lock().apps.remove(&name);
     match removed {
         Some(app) => {
@@ -378,9 +361,6 @@ pub async fn instances(
     Path((project_id, name)): Path<(String, String)>,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    if let Err(e) = check_project(&shared, &project_id) {
-        return e.into_response();
-    }
     let Some(app) = shared.lock().apps.get(&name).map(|a| a.body.clone()) else {
         return ce_error(StatusCode::NOT_FOUND, "resource_not_found", "Resource not found.");
     };

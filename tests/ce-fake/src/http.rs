@@ -32,12 +32,12 @@ fn list(c: Collection) -> Handler {
 }
 
 fn one(c: Collection) -> Handler {
-    get(move |State(s): State<Arc<Shared>>, Path((p, n)): Path<(String, String)>| builds::get_item(s, p, n, c))
+    get(move |State(s): State<Arc<Shared>>, Path((_, n)): Path<(String, String)>| builds::get_item(s, n, c))
 }
 
 fn remove(c: Collection) -> Handler {
-    axum::routing::delete(move |State(s): State<Arc<Shared>>, Path((p, n)): Path<(String, String)>| {
-        builds::delete_item(s, p, n, c)
+    axum::routing::delete(move |State(s): State<Arc<Shared>>, Path((_, n)): Path<(String, String)>| {
+        builds::delete_item(s, n, c)
     })
 }
 
@@ -56,6 +56,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(&format!("{project}/secrets"), get(list(Secrets)).post(builds::create_secret))
         .route(&format!("{project}/secrets/{{name}}"), get(one(Secrets)).delete(remove(Secrets)))
         .route("/v1/query", post(crate::logs::query))
+        // Inner layer: runs after authentication, so a bad token is 401 before any 404.
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), project_scope))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), authenticate));
     Router::new()
         .route("/identity/token", post(iam::token))
@@ -133,8 +135,21 @@ async fn authenticate(State(shared): State<Arc<Shared>>, headers: HeaderMap, req
     next.run(request).await
 }
 
+/// Every `/v2/projects/{project_id}/…` path names the fake's one project.
+async fn project_scope(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let project = request
+        .uri()
+        .path()
+        .strip_prefix("/v2/projects/")
+        .map(|rest| rest.split('/').next().unwrap_or(rest).to_string());
+    match project.map(|p| check_project(&shared, &p)) {
+        Some(Err(e)) => e.into_response(),
+        _ => next.run(request).await,
+    }
+}
+
 /// Checks the `{project_id}` path segment.
-pub fn check_project(shared: &Shared, project_id: &str) -> Result<(), CeError> {
+fn check_project(shared: &Shared, project_id: &str) -> Result<(), CeError> {
     let well_formed = project_id.len() == 36
         && project_id.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c) || c == '-')
         && project_id.split('-').map(str::len).eq([8, 4, 4, 4, 12]);
