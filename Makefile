@@ -38,3 +38,5 @@ bench: guests fixture
 # Leftovers of interrupted test runs (tests clean up after themselves).
 clean-test-objects:
 	-@docker ps -aq --filter label=mcp-runtime.test | xargs -r docker rm -f -v >/dev/null
+	-@docker network ls -q --filter label=mcp-runtime.test | xargs -r docker network rm >/dev/null
+	-@docker volume ls -q --filter label=mcp-runtime.test | xargs -r docker volume rm -f >/dev/null

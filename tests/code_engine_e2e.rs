@@ -189,21 +189,11 @@ async fn faults_are_retried_within_bounds_and_never_leave_a_false_state() {
 #[tokio::test(flavor = "multi_thread")]
 async fn github_sources_are_built_then_deployed_or_report_the_failed_build() {
     let owner = new_owner();
-    let fake = {
-        let network = format!("{owner}-ce");
-        let mut create = vec!["network".to_string(), "create".into()];
-        create.extend(support::owner_labels(&owner));
-        create.push(network.clone());
-        support::docker(&create.iter().map(String::as_str).collect::<Vec<_>>());
-        let labels = vec![format!("mcp-runtime.owner={owner}"), format!("{}=1", support::TEST_LABEL)];
-        ce_fake::FakeCodeEngine::start(ce_fake::FakeConfig {
-            run_apps: Some(ce_fake::DockerRunner { network, labels }),
-            build_produces: Some(support::fixture_image().to_string()),
-            polls_until_ready: 1,
-            ..Default::default()
-        })
-        .await
-    };
+    let fake = support::code_engine_with(&owner, |c| {
+        c.build_produces = Some(support::fixture_image().to_string());
+        c.polls_until_ready = 1;
+    })
+    .await;
     let host = TestHost::start(|c| {
         c.owner = owner.clone();
         support::use_code_engine(c, &fake, CE_API_KEY);

@@ -399,21 +399,48 @@ pub fn pluck<'a>(list: &'a Value, pointer: &str) -> Vec<&'a str> {
     list.as_array().map(|items| items.iter().filter_map(|i| i.pointer(pointer)?.as_str()).collect()).unwrap_or_default()
 }
 
-/// A Code Engine fake that runs app images on a network this test owns, and
-/// the host configuration that points the `ibm_code_engine` backend at it.
-pub async fn code_engine(owner: &str) -> ce_fake::FakeCodeEngine {
+/// Removes everything labelled with an owner when dropped, even if the test
+/// fails before a `TestHost` (which cleans up too) exists.
+pub struct OwnedObjects(pub String);
+
+impl Drop for OwnedObjects {
+    fn drop(&mut self) {
+        remove_owned(&self.0);
+    }
+}
+
+/// A Code Engine fake that runs app images on a network this test owns.
+pub struct CodeEngineFake {
+    fake: ce_fake::FakeCodeEngine,
+    _objects: OwnedObjects,
+}
+
+impl std::ops::Deref for CodeEngineFake {
+    type Target = ce_fake::FakeCodeEngine;
+    fn deref(&self) -> &Self::Target {
+        &self.fake
+    }
+}
+
+pub async fn code_engine(owner: &str) -> CodeEngineFake {
+    code_engine_with(owner, |_| {}).await
+}
+
+pub async fn code_engine_with(owner: &str, tweak: impl FnOnce(&mut ce_fake::FakeConfig)) -> CodeEngineFake {
+    let objects = OwnedObjects(owner.to_string());
     let network = format!("{owner}-ce");
     let mut create = vec!["network".to_string(), "create".into()];
     create.extend(owner_labels(owner));
     create.push(network.clone());
     run(Command::new("docker").args(&create));
     let labels = vec![format!("mcp-runtime.owner={owner}"), format!("{TEST_LABEL}=1")];
-    let config = ce_fake::FakeConfig {
+    let mut config = ce_fake::FakeConfig {
         run_apps: Some(ce_fake::DockerRunner { network, labels }),
         polls_until_ready: 2,
         ..Default::default()
     };
-    ce_fake::FakeCodeEngine::start(config).await
+    tweak(&mut config);
+    CodeEngineFake { fake: ce_fake::FakeCodeEngine::start(config).await, _objects: objects }
 }
 
 pub const CE_API_KEY: &str = "test-api-key";
