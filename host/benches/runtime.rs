@@ -107,7 +107,7 @@ async fn policy_figures(host: &TestHost) {
     let body: mcp_runtime::runtime::DeployBody = serde_json::from_value(json!({"slug": "fixture"})).unwrap();
     let request = runtime.check(&body, "bench", None).await.expect("request checks").request;
     let profile = runtime.profile("restricted").unwrap().unwrap();
-    let capabilities = runtime.backend("docker").unwrap().capabilities().await.unwrap();
+    let capabilities = runtime.capabilities_of("docker").unwrap();
     let bare = runtime.plugins["default-guardrails"].clone();
     let input = mcp_runtime::plugins::bindings::policy::PolicyInput {
         request: request.clone(),

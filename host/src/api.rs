@@ -482,12 +482,19 @@ async fn get_runtime(
     Ok(Json(view))
 }
 
+/// The deployment, if the caller may operate it (their own, or anyone's for operators).
+fn operable(rt: &Runtime, caller: &Principal, id: &str) -> ApiResult<Deployment> {
+    let d = rt.get(id)?;
+    authorize(caller, &Action::Operate { owner: d.requested_by.as_deref() })?;
+    Ok(d)
+}
+
 async fn stop_runtime(
     State(rt): State<AppState>,
     Extension(caller): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, &Action::Operate { owner: rt.get(&id)?.requested_by.as_deref() })?;
+    operable(&rt, &caller, &id)?;
     Ok(Json(rt.stop(&id, Some(caller.user.as_str())).await?.public_view()))
 }
 
@@ -496,7 +503,7 @@ async fn start_runtime(
     Extension(caller): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&caller, &Action::Operate { owner: rt.get(&id)?.requested_by.as_deref() })?;
+    operable(&rt, &caller, &id)?;
     Ok(Json(rt.start(&id, Some(caller.user.as_str())).await?.public_view()))
 }
 
@@ -505,7 +512,7 @@ async fn delete_runtime(
     Extension(caller): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    authorize(&caller, &Action::Operate { owner: rt.get(&id)?.requested_by.as_deref() })?;
+    operable(&rt, &caller, &id)?;
     rt.delete(&id, Some(caller.user.as_str())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -522,7 +529,7 @@ async fn runtime_logs(
     Path(id): Path<String>,
     Query(q): Query<LogsQuery>,
 ) -> ApiResult<Response> {
-    authorize(&caller, &Action::Operate { owner: rt.get(&id)?.requested_by.as_deref() })?;
+    operable(&rt, &caller, &id)?;
     let text = rt.logs(&id, q.tail.unwrap_or(100).min(10_000)).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
@@ -606,8 +613,7 @@ async fn proxy_mcp(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    authorize(&caller, &Action::Operate { owner: rt.get(&id)?.requested_by.as_deref() })?;
-    let d = rt.get(&id)?;
+    let d = operable(&rt, &caller, &id)?;
     let endpoint = match (&d.status, &d.endpoint) {
         (DeployState::Running | DeployState::Connected, Some(endpoint)) => endpoint.clone(),
         _ => return Err(ApiError::Unavailable(format!("deployment '{id}' is {:?}, not serving", d.status))),

@@ -40,7 +40,7 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
         let plugin = host.load(&manifest, &config.plugin_dir).context("the plugins are built by `make guests`")?;
         plugins.insert(manifest.id.clone(), Arc::new(plugin));
     }
-    let runtime = Arc::new(Runtime::new(store, config, plugins, engine, engine_error)?);
+    let runtime = Arc::new(Runtime::new(store, config, plugins, engine, engine_error).await?);
     runtime.register_backends().await?;
     if let Err(e) = runtime.reconcile().await {
         tracing::warn!("reconciliation incomplete: {e}");

@@ -173,6 +173,8 @@ pub struct Runtime {
     backends: HashMap<String, Arc<Plugin>>,
     /// Why a configured backend is unavailable.
     unavailable: HashMap<String, String>,
+    /// What each available backend can enforce: fixed per plugin, so asked once at start.
+    capabilities: HashMap<String, wit::BackendCapabilities>,
     /// The default evaluator first, then the configured chain.
     policy_chain: Vec<Arc<Plugin>>,
     pub engine: Option<Arc<ContainerEngine>>,
@@ -188,7 +190,7 @@ pub struct Runtime {
 pub const DEFAULT_EVALUATOR: &str = "default-guardrails";
 
 impl Runtime {
-    pub fn new(
+    pub async fn new(
         store: Arc<Store>,
         config: RuntimeConfig,
         plugins: BTreeMap<String, Arc<Plugin>>,
@@ -197,6 +199,7 @@ impl Runtime {
     ) -> Result<Runtime, RuntimeError> {
         let mut backends = HashMap::new();
         let mut unavailable = HashMap::new();
+        let mut capabilities = HashMap::new();
         for (name, backend) in config.backends.iter().filter(|(_, b)| b.enabled) {
             let plugin = plugins
                 .get(&backend.plugin)
@@ -208,6 +211,7 @@ impl Runtime {
                     unavailable.insert(name.clone(), reason.clone());
                 }
                 _ => {
+                    capabilities.insert(name.clone(), plugin.capabilities().await?);
                     backends.insert(name.clone(), plugin);
                 }
             }
@@ -236,6 +240,7 @@ impl Runtime {
             plugins,
             backends,
             unavailable,
+            capabilities,
             policy_chain,
             engine,
             http,
@@ -261,10 +266,7 @@ impl Runtime {
     /// the store, with an event whenever that record changes.
     pub async fn register_backends(&self) -> Result<(), RuntimeError> {
         for (name, unavailable) in self.backend_names() {
-            let capabilities = match &unavailable {
-                None => Some(self.backend(&name)?.capabilities().await?),
-                Some(_) => None,
-            };
+            let capabilities = self.capabilities.get(&name);
             let plugin = self.config.backends.get(&name).map(|b| b.plugin.clone());
             let record = serde_json::json!({"name": name, "plugin": plugin, "available": unavailable.is_none(),
                                             "reason": unavailable, "capabilities": capabilities});
@@ -274,6 +276,12 @@ impl Runtime {
             }
         }
         Ok(())
+    }
+
+    /// What a backend can enforce (an error says why it is unavailable).
+    pub fn capabilities_of(&self, name: &str) -> Result<wit::BackendCapabilities, RuntimeError> {
+        self.backend(name)?;
+        self.capabilities.get(name).copied().ok_or_else(|| RuntimeError::NotFound(format!("backend '{name}'")))
     }
 
     pub fn backend(&self, name: &str) -> Result<&Arc<Plugin>, RuntimeError> {
@@ -364,7 +372,7 @@ impl Runtime {
             resources,
             requested_by: actor.map(String::from),
         };
-        let capabilities = backend.capabilities().await?;
+        let capabilities = self.capabilities_of(&request.backend)?;
         let (guardrails, mut warnings) = self.evaluate_policies(&request, &profile, &capabilities).await?;
         warnings.extend(backend.validate(&request, &guardrails).await??);
         Ok(Checked { request, guardrails, warnings })
@@ -378,19 +386,23 @@ impl Runtime {
         backend: &str,
         profile: &Profile,
     ) -> Result<wit::RequestedResources, RuntimeError> {
-        let cpu = match &asked.cpu {
-            Some(c) => Some(
+        let cpu = asked
+            .cpu
+            .as_deref()
+            .map(|c| {
                 guardrails::parse_cpu(c)
-                    .ok_or_else(|| invalid("resources.cpu", format!("'{c}' is not a CPU quantity such as \"0.5\"")))?,
-            ),
-            None => None,
-        };
-        let memory = match &asked.memory {
-            Some(m) => Some(guardrails::parse_memory(m).ok_or_else(|| {
-                invalid("resources.memory", format!("'{m}' is not a memory quantity such as \"256m\""))
-            })?),
-            None => None,
-        };
+                    .ok_or_else(|| invalid("resources.cpu", format!("'{c}' is not a CPU quantity such as \"0.5\"")))
+            })
+            .transpose()?;
+        let memory = asked
+            .memory
+            .as_deref()
+            .map(|m| {
+                guardrails::parse_memory(m).ok_or_else(|| {
+                    invalid("resources.memory", format!("'{m}' is not a memory quantity such as \"256m\""))
+                })
+            })
+            .transpose()?;
         if asked.pids == Some(0) {
             return Err(invalid("resources.pids", "must be at least 1"));
         }
@@ -401,18 +413,13 @@ impl Runtime {
         }
         let defaults = self.config.backends.get(backend).map(|b| b.default_limits.clone()).unwrap_or_default();
         let limits = profile.to_wit().resources;
-        let within = |d: Option<u64>, max: Option<u64>| d.filter(|d| max.is_none_or(|m| *d <= m));
         Ok(wit::RequestedResources {
-            cpu_millis: cpu.or_else(|| {
-                let d = defaults.cpu.as_deref().and_then(guardrails::parse_cpu).map(u64::from);
-                within(d, limits.max_cpu_millis.map(u64::from)).map(|v| v as u32)
-            }),
+            cpu_millis: cpu
+                .or_else(|| within(defaults.cpu.as_deref().and_then(guardrails::parse_cpu), limits.max_cpu_millis)),
             memory_bytes: memory.or_else(|| {
                 within(defaults.memory.as_deref().and_then(guardrails::parse_memory), limits.max_memory_bytes)
             }),
-            pids: asked
-                .pids
-                .or_else(|| within(defaults.pids.map(u64::from), limits.max_pids.map(u64::from)).map(|v| v as u32)),
+            pids: asked.pids.or_else(|| within(defaults.pids, limits.max_pids)),
             min_scale: asked.min_scale,
             max_scale: asked.max_scale,
             visibility: asked.visibility,
@@ -774,6 +781,11 @@ async fn remove_leftovers(engine: &ContainerEngine, deployment: &str) {
     }
 }
 
+/// A backend default applies only within the profile's maximum.
+fn within<T: PartialOrd>(default: Option<T>, max: Option<T>) -> Option<T> {
+    default.filter(|d| max.as_ref().is_none_or(|m| d <= m))
+}
+
 fn is_env_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with(|c: char| c.is_ascii_digit())
@@ -789,7 +801,7 @@ pub async fn compatibility(
     backend_name: &str,
 ) -> Result<serde_json::Value, RuntimeError> {
     let backend = runtime.backend(backend_name)?;
-    let capabilities = backend.capabilities().await?;
+    let capabilities = runtime.capabilities_of(backend_name)?;
     let sample = CatalogEntry {
         name: "compatibility check".into(),
         slug: "compatibility-check".into(),
