@@ -4,7 +4,7 @@
 
 mod support;
 
-use mcp_runtime::mcp_client::McpSession;
+use mcp_runtime::mcp::client::McpSession;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::{docker, owner_labels, TestHost};
@@ -240,4 +240,33 @@ async fn an_absent_image_is_pulled_from_an_allowed_registry() {
     assert_eq!(probe(&mut s, "echo", json!({"text": "pulled"})).await, "pulled");
     assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
     let _ = std::process::Command::new("docker").args(["rmi", &image]).output();
+}
+
+/// The proxy's data path has no ~40 ms floor (Nagle's algorithm meeting
+/// delayed ACKs) and survives a host restart: its route table is rebuilt from
+/// the store. A functional check with a wide margin; `make bench` measures.
+#[tokio::test(flavor = "multi_thread")]
+async fn tool_calls_through_the_proxy_are_not_held_back() {
+    let mut host = TestHost::start(|_| {}).await;
+    let id = host.deploy(json!({"slug": "fixture"})).await;
+    host.wait_for(&id, "connected").await;
+
+    let mut s = session(&host, &id).await;
+    probe(&mut s, "echo", json!({"text": "warm"})).await;
+    let start = std::time::Instant::now();
+    for i in 0..50 {
+        let text = format!("call {i}");
+        assert_eq!(probe(&mut s, "echo", json!({"text": text})).await, text);
+    }
+    let elapsed = start.elapsed();
+    assert!(elapsed < std::time::Duration::from_secs(1), "50 proxied tool calls took {elapsed:?}");
+
+    host.stop().await;
+    host.resume().await;
+    let mut s = session(&host, &id).await;
+    assert_eq!(probe(&mut s, "echo", json!({"text": "after restart"})).await, "after restart");
+
+    host.delete(&format!("/runtimes/{id}")).await;
+    let (status, _) = host.post(&format!("/servers/{id}/mcp"), json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a deleted deployment has no route");
 }

@@ -1,9 +1,9 @@
 //! The HTTP API. Every module's error becomes an HTTP answer here, in one
 //! place (`ApiError`); bad input is a 4xx with a JSON body naming the field.
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Extension, FromRequest, Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, Method, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
@@ -594,45 +594,19 @@ fn review_notes(body: &[u8]) -> ApiResult<Option<String>> {
 
 // ---------- MCP proxy ----------
 
-/// Headers an MCP streamable-HTTP exchange needs, in either direction.
-const MCP_HEADERS: [HeaderName; 5] = [
-    header::CONTENT_TYPE,
-    header::ACCEPT,
-    HeaderName::from_static("mcp-session-id"),
-    HeaderName::from_static("mcp-protocol-version"),
-    HeaderName::from_static("last-event-id"),
-];
-
 /// Forwards `/servers/{id}/mcp` to the deployment's endpoint, streaming both
-/// ways, so no host port is ever published.
+/// ways, so no host port is ever published. The hot path reads memory only;
+/// the store is read just to explain a refusal.
 async fn proxy_mcp(
     State(rt): State<AppState>,
     Extension(caller): Caller,
     Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> ApiResult<Response> {
-    let d = operable(&rt, &caller, &id)?;
-    let endpoint = match (&d.status, &d.endpoint) {
-        (DeployState::Running | DeployState::Connected, Some(endpoint)) => endpoint.clone(),
-        _ => return Err(ApiError::Unavailable(format!("deployment '{id}' is {:?}, not serving", d.status))),
+    let Some(route) = rt.routes.lookup(&id) else {
+        let d = operable(&rt, &caller, &id)?;
+        return Err(ApiError::Unavailable(format!("deployment '{id}' is {:?}, not serving", d.status)));
     };
-    let mut upstream = rt.http().request(method, &endpoint).body(reqwest::Body::wrap_stream(body.into_data_stream()));
-    for name in &MCP_HEADERS {
-        if let Some(value) = headers.get(name) {
-            upstream = upstream.header(name, value);
-        }
-    }
-    let answer = upstream
-        .send()
-        .await
-        .map_err(|e| ApiError::Upstream { error: format!("server unreachable: {e}"), plugin: None })?;
-    let mut response = Response::builder().status(answer.status().as_u16());
-    for name in &MCP_HEADERS {
-        if let Some(value) = answer.headers().get(name) {
-            response = response.header(name, value);
-        }
-    }
-    response.body(Body::from_stream(answer.bytes_stream())).map_err(|e| ApiError::Internal(e.to_string()))
+    authorize(&caller, &Action::Operate { owner: route.owner.as_deref() })?;
+    rt.upstream.forward(&route, request).await.map_err(|e| ApiError::Upstream { error: e.to_string(), plugin: None })
 }

@@ -2,6 +2,7 @@
 //! the container engine, the plugins, reconciliation and the health watch.
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -74,6 +75,12 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
     let runtime = build(config).await?;
     let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
+    // Streamed answers go out in small writes: never let Nagle hold them back.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!("cannot set TCP_NODELAY on an accepted connection: {e}");
+        }
+    });
     let router = crate::api::router(runtime.clone(), auth);
     let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {

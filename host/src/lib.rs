@@ -11,7 +11,7 @@ pub mod capabilities;
 pub mod catalog;
 pub mod config;
 pub mod guardrails;
-pub mod mcp_client;
+pub mod mcp;
 pub mod plugins;
 pub mod runtime;
 pub mod store;

@@ -16,7 +16,8 @@ use crate::capabilities::ContainerEngine;
 use crate::catalog::CatalogEntry;
 use crate::config::RuntimeConfig;
 use crate::guardrails::{self, Profile};
-use crate::mcp_client::McpSession;
+use crate::mcp::client::McpSession;
+use crate::mcp::proxy::{Routes, Upstream};
 use crate::plugins::bindings::backend::{BackendError, DeploymentStatus};
 use crate::plugins::bindings::policy::PolicyInput;
 use crate::plugins::bindings::types as wit;
@@ -142,6 +143,14 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// Where MCP traffic goes while the server is up.
+    pub fn serving_endpoint(&self) -> Option<&str> {
+        match self.status {
+            State::Running | State::Connected => self.endpoint.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The API's view: environment values are secrets, only their names are shown.
     pub fn public_view(&self) -> serde_json::Value {
         let mut view = serde_json::to_value(self).unwrap_or_default();
@@ -179,6 +188,9 @@ pub struct Runtime {
     policy_chain: Vec<Arc<Plugin>>,
     pub engine: Option<Arc<ContainerEngine>>,
     http: reqwest::Client,
+    /// Serving deployments' endpoints, for the MCP proxy.
+    pub routes: Routes,
+    pub upstream: Upstream,
     /// One lock per deployment: lifecycle operations on it never interleave.
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// `approval.rules`, in order.
@@ -232,8 +244,13 @@ impl Runtime {
             .collect::<Result<Vec<_>, _>>()?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
             .build()
             .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
+        let routes = Routes::default();
+        for d in store.list::<Deployment>(Table::Deployments)? {
+            routes.observe(&d.id, d.serving_endpoint(), d.requested_by.as_deref());
+        }
         Ok(Runtime {
             store,
             config,
@@ -244,6 +261,8 @@ impl Runtime {
             policy_chain,
             engine,
             http,
+            routes,
+            upstream: Upstream::default(),
             locks: Default::default(),
             approval_rules,
             clock_offset: Default::default(),
@@ -514,6 +533,7 @@ impl Runtime {
             event.actor = actor.map(String::from);
             Some(event)
         })?;
+        self.routes.observe(id, deployment.serving_endpoint(), deployment.requested_by.as_deref());
         tracing::info!(deployment = id, state = ?state, message = message.as_deref().unwrap_or(""), "state changed");
         Ok(deployment)
     }
@@ -600,7 +620,7 @@ impl Runtime {
     }
 
     /// `initialize` and `tools/list` against a server; its tool names.
-    pub async fn handshake(&self, endpoint: &str) -> Result<Vec<String>, crate::mcp_client::McpError> {
+    pub async fn handshake(&self, endpoint: &str) -> Result<Vec<String>, crate::mcp::client::McpError> {
         let mut session = McpSession::connect(&self.http, endpoint).await?;
         let tools = session.tool_names().await;
         session.close().await;
@@ -652,6 +672,7 @@ impl Runtime {
         let mut event = NewEvent::for_deployment("deployment.deleted", id, serde_json::json!({"slug": d.slug}));
         event.actor = actor.map(String::from);
         self.store.delete(Table::Deployments, id, event)?;
+        self.routes.forget(id);
         self.locks.lock().expect("lock map poisoned").remove(id);
         Ok(())
     }

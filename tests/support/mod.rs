@@ -74,7 +74,7 @@ pub fn fixture_image() -> &'static str {
 }
 
 /// The test catalog: the fixture under each profile, and entries that must be refused.
-fn test_catalog() -> String {
+pub fn test_catalog() -> String {
     let image = fixture_image();
     format!(
         r#"
@@ -267,9 +267,9 @@ impl TestHost {
     }
 
     /// An MCP session with the deployment, through the host's proxy, as admin.
-    pub async fn mcp_session(&self, id: &str) -> mcp_runtime::mcp_client::McpSession {
+    pub async fn mcp_session(&self, id: &str) -> mcp_runtime::mcp::client::McpSession {
         let http = reqwest::Client::new();
-        mcp_runtime::mcp_client::McpSession::connect_with(&http, &self.proxy_url(id), Some(self.admin_token.clone()))
+        mcp_runtime::mcp::client::McpSession::connect_with(&http, &self.proxy_url(id), Some(self.admin_token.clone()))
             .await
             .expect("MCP session through the proxy")
     }

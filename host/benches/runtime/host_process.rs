@@ -1,0 +1,152 @@
+//! The host under measurement: the release binary in its own process, so its
+//! CPU time and RSS are its own and not the load generator's.
+
+use mcp_runtime::auth::{AuthConfig, Authenticator, Role};
+use serde_json::{json, Value};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use crate::support;
+
+const JWT_SECRET: &str = "bench-secret-0123456789abcdef0123456789abcdef";
+
+pub struct HostProcess {
+    pub base: String,
+    pub owner: String,
+    pub token: String,
+    http: reqwest::Client,
+    child: Child,
+    _data: tempfile::TempDir,
+}
+
+impl HostProcess {
+    /// Starts `target/release/mcp-runtime` with the test catalog and waits for `/health`.
+    pub async fn start() -> HostProcess {
+        let binary = support::repo_root().join("target/release/mcp-runtime");
+        assert!(binary.exists(), "{} missing: `make bench` builds it", binary.display());
+        let data = tempfile::tempdir().unwrap();
+        let catalog = data.path().join("catalog.yaml");
+        std::fs::write(&catalog, support::test_catalog()).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let owner = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let child = Command::new(&binary)
+            .env("RUNTIME_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUNTIME_DATA_DIR", data.path().join("data"))
+            .env("RUNTIME_PLUGIN_DIR", support::guest_dir())
+            .env("RUNTIME_PLUGIN_CACHE_DIR", support::repo_root().join("target/test-plugin-cache"))
+            .env("RUNTIME_CATALOG_FILE", &catalog)
+            .env("RUNTIME_OWNER", &owner)
+            .env("JWT_SECRET_KEY", JWT_SECRET)
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .unwrap();
+        let auth = AuthConfig { jwt_secret: JWT_SECRET.into(), ..Default::default() };
+        let token = Authenticator::new(&auth, data.path()).unwrap().mint(
+            "bench@example.com",
+            &[Role::Admin],
+            Duration::from_secs(4 * 3600),
+        );
+        let host = HostProcess {
+            base: format!("http://127.0.0.1:{port}"),
+            owner,
+            token,
+            http: reqwest::Client::new(),
+            child,
+            _data: data,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while host.http.get(format!("{}/health", host.base)).send().await.is_err() {
+            assert!(Instant::now() < deadline, "host did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        host
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer = request.send().await.expect("host answers");
+        let status = answer.status().as_u16();
+        (status, answer.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        let (status, answer) = self.call(reqwest::Method::POST, path, Some(body)).await;
+        assert!((200..300).contains(&status), "POST {path}: {status} {answer}");
+        answer
+    }
+
+    pub async fn deploy(&self, body: Value) -> String {
+        self.post("/runtimes/deploy", body).await["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn delete_deployment(&self, id: &str) {
+        self.call(reqwest::Method::DELETE, &format!("/runtimes/{id}"), None).await;
+    }
+
+    /// Polls until the deployment is connected; its record.
+    pub async fn wait_connected(&self, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let d = self.get(&format!("/runtimes/{id}")).await;
+            match d["status"].as_str() {
+                Some("connected") => return d,
+                Some("error" | "rejected") => panic!("deployment failed: {d}"),
+                _ => {}
+            }
+            assert!(Instant::now() < deadline, "never connected: {d}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A guardrail profile like `restricted` but with room for `cpu` cores, so
+    /// the server's CPU quota is not what a benchmark measures.
+    pub async fn roomy_restricted_profile(&self, name: &str, cpu: &str) {
+        let mut profile = self.get("/guardrails/restricted").await;
+        profile["name"] = json!(name);
+        profile["resources"]["max_cpu"] = json!(cpu);
+        self.post("/guardrails", profile).await;
+    }
+
+    /// User plus system CPU time the host process has used.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        // Fields after the command name (which may hold spaces): utime is 14th, stime 15th.
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        let hz = 100; // USER_HZ, fixed on Linux for /proc
+        Duration::from_millis(ticks * 1000 / hz)
+    }
+
+    /// Resident set size in MB.
+    pub fn rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap();
+        kb / 1024.0
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        support::remove_owned(&self.owner);
+    }
+}

@@ -1,0 +1,85 @@
+//! A closed-loop MCP load: `clients` sessions, each on its own connection,
+//! calling `echo` back to back for a fixed time.
+
+use mcp_runtime::mcp::client::McpSession;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+pub struct Load {
+    pub calls: usize,
+    pub elapsed: Duration,
+    /// Every call's latency, sorted.
+    pub latencies: Vec<Duration>,
+}
+
+impl Load {
+    pub fn per_second(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn percentile(&self, p: f64) -> Duration {
+        crate::percentile(&self.latencies, p)
+    }
+}
+
+pub async fn tool_calls(url: &str, bearer: Option<&str>, clients: usize, duration: Duration) -> Load {
+    let mut sessions = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let http = reqwest::Client::new();
+        let mut session =
+            McpSession::connect_with(&http, url, bearer.map(String::from)).await.expect("MCP session opens");
+        session.call_tool("echo", json!({"text": "warm"})).await.expect("warm-up call");
+        sessions.push(session);
+    }
+    let start = Instant::now();
+    let end = start + duration;
+    let workers: Vec<_> = sessions
+        .into_iter()
+        .map(|mut session| {
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < end {
+                    let call = Instant::now();
+                    session.call_tool("echo", json!({"text": "bench"})).await.expect("tool call");
+                    latencies.push(call.elapsed());
+                }
+                session.close().await;
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await.unwrap());
+    }
+    let elapsed = start.elapsed();
+    latencies.sort();
+    Load { calls: latencies.len(), elapsed, latencies }
+}
+
+/// Plain GETs from `clients` connections for a fixed time: requests per second.
+pub async fn gets(url: &str, bearer: &str, clients: usize, duration: Duration) -> f64 {
+    let end = Instant::now() + duration;
+    let start = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            let (url, bearer) = (url.to_string(), bearer.to_string());
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut count = 0usize;
+                while Instant::now() < end {
+                    let answer = http.get(&url).bearer_auth(&bearer).send().await.expect("answers");
+                    assert!(answer.status().is_success(), "GET {url}: {}", answer.status());
+                    answer.bytes().await.unwrap();
+                    count += 1;
+                }
+                count
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for worker in workers {
+        total += worker.await.unwrap();
+    }
+    total as f64 / start.elapsed().as_secs_f64()
+}

@@ -1,0 +1,83 @@
+//! `make bench`: the runtime's speed and memory, each figure printed as a
+//! ratio against a baseline measured in the same run (or against its target).
+//!
+//! - tools/call through the MCP proxy against the same server reached
+//!   directly, at 1, 8 and 32 clients, and the host's RSS across rounds;
+//! - deploy → connected against raw Docker Engine API calls;
+//! - `GET /catalog` with 135 entries against `GET /health`;
+//! - the health watch's CPU with 100 running deployments;
+//! - the guardrail policy chain per request against one bare policy call;
+//! - the host's idle RSS against its target.
+//!
+//! The host runs as the release binary in its own process (`host_process`),
+//! so its CPU and memory are measured apart from the load generator's.
+
+#[path = "../../../tests/support/mod.rs"]
+mod support;
+
+mod catalog;
+mod deploy;
+mod host_process;
+mod load;
+mod policy;
+mod proxy;
+mod watch;
+
+use std::time::{Duration, Instant};
+
+const TARGET_IDLE_RSS_MB: f64 = 60.0;
+
+pub fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+pub fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "meets target"
+    } else {
+        "MISSES target"
+    }
+}
+
+/// `BENCH_ONLY=proxy,catalog make bench` measures just those figures.
+fn wanted(figure: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|f| f.trim() == figure))
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let host = host_process::HostProcess::start().await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let idle = host.rss_mb();
+        println!(
+            "idle RSS: {idle:.1} MB = {:.2}× the {TARGET_IDLE_RSS_MB} MB target ({})",
+            idle / TARGET_IDLE_RSS_MB,
+            verdict(idle <= TARGET_IDLE_RSS_MB)
+        );
+        let started = Instant::now();
+        if wanted("proxy") {
+            proxy::figures(&host).await;
+        }
+        if wanted("deploy") {
+            deploy::figures(&host).await;
+        }
+        if wanted("catalog") {
+            catalog::figures(&host).await;
+        }
+        if wanted("watch") {
+            watch::figures(&host).await;
+        }
+        drop(host);
+        if wanted("policy") {
+            let in_process = support::TestHost::start(|_| {}).await;
+            policy::figures(&in_process).await;
+        }
+        println!("(measured in {:.0?})", started.elapsed());
+    });
+}

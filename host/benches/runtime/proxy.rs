@@ -1,0 +1,67 @@
+//! tools/call through `/servers/{id}/mcp` against the same server reached
+//! directly, at several concurrencies, and the host's RSS across repeated runs.
+
+use serde_json::json;
+use std::time::Duration;
+
+use crate::host_process::HostProcess;
+use crate::{load, verdict};
+
+const CONCURRENCY: [usize; 3] = [1, 8, 32];
+const RUN: Duration = Duration::from_secs(3);
+const ROUNDS: usize = 2;
+const TARGET_THROUGHPUT_RATIO: f64 = 0.90;
+const TARGET_P50_OVERHEAD_MS: f64 = 0.2;
+/// RSS may settle a little between rounds; more is a leak.
+const TARGET_RSS_GROWTH: f64 = 1.05;
+
+pub async fn figures(host: &HostProcess) {
+    // Room for two cores: the host, not the container's CPU quota, is measured.
+    host.roomy_restricted_profile("restricted-roomy", "2").await;
+    let id = host
+        .deploy(json!({"slug": "fixture", "profile": "restricted-roomy", "resources": {"cpu": "2", "memory": "256m"}}))
+        .await;
+    let d = host.wait_connected(&id).await;
+    let direct = d["endpoint"].as_str().unwrap().to_string();
+    let proxied = format!("{}/servers/{id}/mcp", host.base);
+
+    println!(
+        "tools/call through the proxy vs direct to the container ({}s per run, restricted profile, 2 CPUs):",
+        RUN.as_secs()
+    );
+    let mut rss = Vec::new();
+    for round in 1..=ROUNDS {
+        for clients in CONCURRENCY {
+            let base = load::tool_calls(&direct, None, clients, RUN).await;
+            let through = load::tool_calls(&proxied, Some(&host.token), clients, RUN).await;
+            let ratio = through.per_second() / base.per_second();
+            let overhead = |p: f64| (through.percentile(p).as_secs_f64() - base.percentile(p).as_secs_f64()) * 1e3;
+            let p50_ok = clients > 1 || overhead(0.50) <= TARGET_P50_OVERHEAD_MS;
+            println!(
+                "  round {round}, {clients:>2} clients: direct {:>6.0}/s p50 {:.2} ms | proxied {:>6.0}/s p50 {:.2} ms p99 {:.2} ms \
+                 = {ratio:.2}× throughput ({} ≥ {TARGET_THROUGHPUT_RATIO}×), overhead p50 {:+.2} ms{} p99 {:+.2} ms",
+                base.per_second(),
+                base.percentile(0.50).as_secs_f64() * 1e3,
+                through.per_second(),
+                through.percentile(0.50).as_secs_f64() * 1e3,
+                through.percentile(0.99).as_secs_f64() * 1e3,
+                verdict(ratio >= TARGET_THROUGHPUT_RATIO),
+                overhead(0.50),
+                if clients == 1 {
+                    format!(" ({} ≤ {TARGET_P50_OVERHEAD_MS} ms)", verdict(p50_ok))
+                } else {
+                    String::new()
+                },
+                overhead(0.99),
+            );
+        }
+        rss.push(host.rss_mb());
+    }
+    let growth = rss[ROUNDS - 1] / rss[0];
+    println!(
+        "host RSS after each round: {} MB = {growth:.2}× round 1 ({} ≤ {TARGET_RSS_GROWTH}×)",
+        rss.iter().map(|r| format!("{r:.1}")).collect::<Vec<_>>().join(", "),
+        verdict(growth <= TARGET_RSS_GROWTH)
+    );
+    host.delete_deployment(&id).await;
+}

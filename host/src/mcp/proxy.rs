@@ -1,0 +1,150 @@
+//! The MCP data path: `/servers/{id}/mcp` forwarded to a deployment's endpoint.
+//!
+//! This is the product's hot path, so per request the host does no more than
+//! the caller's authorization (done by the API) and one lookup in `Routes`, an
+//! in-memory table kept current by the deployments' state changes: no store
+//! read, no plugin call. Bodies stream both ways unbuffered over pooled
+//! upstream connections, and every socket sets TCP_NODELAY: a server-sent
+//! event answer goes out in several small writes, which Nagle's algorithm
+//! would otherwise hold back for a delayed ACK (a ~40 ms floor per call).
+
+use axum::body::Body;
+use axum::http::{header, HeaderName, Request, Response, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Headers an MCP streamable-HTTP exchange needs, in either direction.
+const MCP_HEADERS: [HeaderName; 6] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    header::ACCEPT,
+    HeaderName::from_static("mcp-session-id"),
+    HeaderName::from_static("mcp-protocol-version"),
+    HeaderName::from_static("last-event-id"),
+];
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const IDLE_UPSTREAM: Duration = Duration::from_secs(60);
+
+/// Where a serving deployment answers, and who may talk to it.
+#[derive(Debug)]
+pub struct Route {
+    pub endpoint: Uri,
+    /// Who requested the deployment: its developer may use it.
+    pub owner: Option<String>,
+}
+
+/// Serving deployments by id, in memory.
+#[derive(Default)]
+pub struct Routes(RwLock<HashMap<String, Arc<Route>>>);
+
+impl Routes {
+    pub fn lookup(&self, id: &str) -> Option<Arc<Route>> {
+        self.0.read().expect("route table poisoned").get(id).cloned()
+    }
+
+    /// Records a deployment's latest state: a route while it serves at
+    /// `endpoint`, none otherwise.
+    pub fn observe(&self, id: &str, serving_at: Option<&str>, owner: Option<&str>) {
+        let route = serving_at.and_then(|e| e.parse::<Uri>().ok());
+        let mut table = self.0.write().expect("route table poisoned");
+        match route {
+            Some(endpoint) => {
+                let unchanged = table.get(id).is_some_and(|r| r.endpoint == endpoint && r.owner.as_deref() == owner);
+                if !unchanged {
+                    table.insert(id.to_string(), Arc::new(Route { endpoint, owner: owner.map(String::from) }));
+                }
+            }
+            None => {
+                table.remove(id);
+            }
+        }
+    }
+
+    pub fn forget(&self, id: &str) {
+        self.0.write().expect("route table poisoned").remove(id);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("server unreachable: {0}")]
+    Unreachable(String),
+    #[error("cannot forward: {0}")]
+    Request(String),
+}
+
+/// Pooled HTTP/1.1 connections to deployed servers.
+pub struct Upstream {
+    client: Client<HttpConnector, Body>,
+}
+
+impl Default for Upstream {
+    fn default() -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(IDLE_UPSTREAM).build(connector);
+        Upstream { client }
+    }
+}
+
+impl Upstream {
+    /// Sends `request` to the route's endpoint and streams the answer back.
+    pub async fn forward(&self, route: &Route, request: Request<Body>) -> Result<Response<Body>, ProxyError> {
+        let (parts, body) = request.into_parts();
+        let mut upstream = Request::builder().method(parts.method).uri(route.endpoint.clone());
+        for name in &MCP_HEADERS {
+            for value in parts.headers.get_all(name) {
+                upstream = upstream.header(name, value);
+            }
+        }
+        let upstream = upstream.body(body).map_err(|e| ProxyError::Request(e.to_string()))?;
+        let answer = self.client.request(upstream).await.map_err(|e| ProxyError::Unreachable(error_chain(&e)))?;
+        let (parts, body) = answer.into_parts();
+        let mut response = Response::builder().status(parts.status);
+        for name in &MCP_HEADERS {
+            for value in parts.headers.get_all(name) {
+                response = response.header(name, value);
+            }
+        }
+        response.body(Body::new(body)).map_err(|e| ProxyError::Request(e.to_string()))
+    }
+}
+
+/// hyper's errors say little at the top ("client error (Connect)"); the cause is below.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_follow_the_latest_state() {
+        let routes = Routes::default();
+        routes.observe("a", Some("http://10.0.0.2:8080/mcp"), Some("dev@x"));
+        let route = routes.lookup("a").expect("serving deployments have a route");
+        assert_eq!(route.endpoint, "http://10.0.0.2:8080/mcp");
+        assert_eq!(route.owner.as_deref(), Some("dev@x"));
+        routes.observe("a", None, Some("dev@x"));
+        assert!(routes.lookup("a").is_none(), "a deployment that stopped serving has no route");
+        routes.observe("b", Some("not a uri at all"), None);
+        assert!(routes.lookup("b").is_none());
+        routes.observe("c", Some("http://10.0.0.3:8080/mcp"), None);
+        routes.forget("c");
+        assert!(routes.lookup("c").is_none());
+    }
+}
