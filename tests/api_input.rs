@@ -130,3 +130,88 @@ async fn a_faulty_policy_fails_its_request_and_the_host_keeps_serving() {
         assert_eq!(status, StatusCode::OK, "the default evaluator still works: {compat}");
     }
 }
+
+/// A caller without the right is refused before their input is read; every
+/// refusal is JSON, whatever rejected it; profiles are validated in full.
+#[tokio::test(flavor = "multi_thread")]
+async fn roles_come_before_input_and_every_error_is_json() {
+    let host = TestHost::start(|c| c.api.max_body_bytes = 16 * 1024).await;
+    let viewer = host.token("viewer@example.com", &[mcp_runtime::auth::Role::Viewer]);
+    for (path, body) in [
+        ("/catalog", json!({"name": "no slug"})),
+        ("/guardrails", json!({"capabilities": {"add": ["NOT_A_CAP"]}})),
+        ("/runtimes/deploy", json!({"colour": "red"})),
+        ("/approvals/any/approve", json!({"notes": 7})),
+    ] {
+        let (status, answer) = host.request_as(Some(&viewer), reqwest::Method::POST, path, Some(body)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains("may not"), "{path}: {answer}");
+    }
+
+    // Query strings, routes and methods: 4xx with a JSON body naming what is wrong.
+    for (path, status, field) in [
+        ("/events?since=yesterday", StatusCode::UNPROCESSABLE_ENTITY, Some("since")),
+        ("/events?limit=-3", StatusCode::UNPROCESSABLE_ENTITY, Some("limit")),
+        ("/catalog?colour=red", StatusCode::UNPROCESSABLE_ENTITY, Some("colour")),
+        ("/approvals?status=sleepy", StatusCode::UNPROCESSABLE_ENTITY, Some("status")),
+        ("/no/such/route", StatusCode::NOT_FOUND, None),
+    ] {
+        let (got, answer) = host.get(path).await;
+        assert_eq!(got, status, "{path}: {answer}");
+        assert!(answer["error"].is_string(), "{path}: not JSON: {answer}");
+        assert_eq!(answer["field"].as_str(), field, "{path}: {answer}");
+    }
+    let (status, answer) = host.request(reqwest::Method::PATCH, "/catalog", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{answer}");
+    assert!(answer["error"].is_string(), "not JSON: {answer}");
+
+    // Guardrail profiles: every field checked, and nothing stored when refused.
+    for (profile, field) in [
+        (json!({"name": "p1", "capabilities": {"add": ["NOT_A_CAP"]}}), "capabilities.add[0]"),
+        (json!({"name": "p2", "seccomp": "whatever"}), "seccomp"),
+        (json!({"name": "p3", "apparmor": "no spaces allowed"}), "apparmor"),
+        (json!({"name": "p4", "filesystem": {"allowed_mounts": ["/data/../etc"]}}), "filesystem.allowed_mounts[0]"),
+        (json!({"name": "p5", "network": {"allowed_hosts": ["bad host"]}}), "network.allowed_hosts[0]"),
+        (json!({"name": "p6", "network": {"ingress_ports": [0]}}), "network.ingress_ports[0]"),
+        (json!({"name": "p7", "network": {"ingress_ports": [70000]}}), "network.ingress_ports[0]"),
+    ] {
+        let name = profile["name"].as_str().unwrap().to_string();
+        assert_eq!(refused(&host, "/guardrails", profile).await.1, field);
+        assert_eq!(host.get(&format!("/guardrails/{name}")).await.0, StatusCode::NOT_FOUND, "{name} was stored");
+    }
+    let mut restricted = host.get("/guardrails/restricted").await.1;
+    restricted["capabilities"]["add"] = json!(["SYS_ADMINISTRATOR"]);
+    let (status, _) = host.request(reqwest::Method::PUT, "/guardrails/restricted", Some(restricted)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "an update is validated like a create");
+    assert_eq!(host.get("/guardrails/restricted").await.1["capabilities"]["add"], json!([]), "the stored one is kept");
+
+    // Limits: an oversized body is 413 JSON; deep nesting is refused cleanly; the host keeps serving.
+    let big = json!({"name": "x".repeat(32 * 1024), "slug": "big"});
+    let (status, answer) = host.post("/catalog", big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert!(answer["error"].is_string(), "not JSON: {answer}");
+    for nested in [
+        format!("{}{}", "[".repeat(5000), "]".repeat(5000)),
+        format!("{{\"slug\": \"deep\", \"name\": {}{}}}", "[".repeat(5000), "]".repeat(5000)),
+    ] {
+        let (status, answer) = host.post_raw("/catalog", &nested).await;
+        assert!(status.is_client_error(), "{status} {answer}");
+        assert!(answer["error"].is_string(), "not JSON: {answer}");
+    }
+    assert_eq!(host.get("/catalog/fixture").await.0, StatusCode::OK);
+}
+
+/// Docker settings that cannot be read refuse every deploy instead of
+/// falling back to defaults (which would allow every registry).
+#[tokio::test(flavor = "multi_thread")]
+async fn unreadable_backend_settings_refuse_every_deploy() {
+    let host = TestHost::start(|c| {
+        let docker = c.backends.get_mut("docker").unwrap();
+        docker.settings.insert("allowed_registries".into(), json!("docker.io"));
+    })
+    .await;
+    let (status, answer) = host.post("/runtimes/deploy", json!({"slug": "fixture"})).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("settings cannot be read"), "{answer}");
+    assert_eq!(host.get("/runtimes").await.1, json!([]));
+}

@@ -370,3 +370,29 @@ async fn approvers_and_the_escalation_list_are_emailed_when_smtp_is_configured()
     let (_, events) = host.get(&format!("/events?deployment={id}&type=approval.emailed")).await;
     assert_eq!(events.as_array().unwrap().len(), 2, "{events}");
 }
+
+/// The README's quick start: a deploy under `unrestricted` is held, and a
+/// token from `mcp-runtime mint-token --groups security-team` approves it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_minted_with_groups_completes_the_readme_flow() {
+    let host = TestHost::start(|_| {}).await;
+    let (status, held) = host.post("/runtimes/deploy", json!({"slug": "fixture", "profile": "unrestricted"})).await;
+    assert_eq!((status, held["status"].as_str()), (StatusCode::ACCEPTED, Some("awaiting_approval")), "{held}");
+    assert_eq!(held["approvers"], json!(["group:security-team"]));
+
+    let minted = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-runtime"))
+        .args(["mint-token", "--user", "sec@example.com", "--roles", "approver", "--groups", "security-team"])
+        .env("JWT_SECRET_KEY", support::TEST_JWT_SECRET)
+        .env("RUNTIME_DATA_DIR", host.config.data_dir.as_os_str())
+        .output()
+        .unwrap();
+    assert!(minted.status.success(), "{}", String::from_utf8_lossy(&minted.stderr));
+    let approver = String::from_utf8(minted.stdout).unwrap().trim().to_string();
+
+    let approval = held["approval_id"].as_str().unwrap();
+    let (status, answer) = decide(&host, &approver, approval, "approve").await;
+    assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("approved")), "{answer}");
+    let id = held["id"].as_str().unwrap();
+    host.wait_for(id, "connected").await;
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+}

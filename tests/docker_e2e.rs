@@ -270,3 +270,61 @@ async fn tool_calls_through_the_proxy_are_not_held_back() {
     let (status, _) = host.post(&format!("/servers/{id}/mcp"), json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a deleted deployment has no route");
 }
+
+/// Polls `/health` until the docker backend's availability is `available`.
+async fn wait_for_docker(host: &TestHost, available: bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, health) = host.get("/health").await;
+        let docker = health["backends"].as_array().unwrap().iter().find(|b| b["name"] == "docker").unwrap().clone();
+        if docker["available"] == available {
+            return docker;
+        }
+        assert!(std::time::Instant::now() < deadline, "docker never became available={available}: {health}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// Availability follows the engine: it goes away (503 naming the backend and
+/// the socket), comes back by itself, and what ran is reconciled. The answers
+/// use the catalog's public shapes, and a bad query is a JSON 4xx.
+#[tokio::test(flavor = "multi_thread")]
+async fn backend_availability_follows_the_engine() {
+    let mut gate = support::EngineGate::open();
+    let socket = gate.socket.display().to_string();
+    let host = TestHost::start(|c| c.backends.get_mut("docker").unwrap().socket = Some(socket.clone())).await;
+    wait_for_docker(&host, true).await;
+    let id = host
+        .deploy(json!({"slug": "fixture", "env": {"TOKEN": "secret"}, "resources": {"visibility": "private"}}))
+        .await;
+    let d = host.wait_for(&id, "connected").await;
+    assert_eq!(d["request"]["source"], json!({"type": "docker", "image": support::FIXTURE_IMAGE}), "{d}");
+    assert_eq!(d["request"]["resources"]["visibility"], "private", "{d}");
+    assert_eq!(d["request"]["env"], json!(["TOKEN"]), "values stay hidden: {d}");
+    assert!(!d.to_string().contains("secret"), "{d}");
+    let (status, answer) = host.get(&format!("/runtimes/{id}/logs?tail=99999999999")).await;
+    assert_eq!((status, answer["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("tail")), "{answer}");
+
+    gate.close().await;
+    let docker = wait_for_docker(&host, false).await;
+    assert!(docker["reason"].as_str().unwrap().contains(&socket), "{docker}");
+    let (_, backends) = host.get("/backends").await;
+    assert_eq!(backends[0]["available"], false, "{backends}");
+    let (status, answer) = host.post("/runtimes/deploy", json!({"slug": "fixture"})).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    let error = answer["error"].as_str().unwrap();
+    assert!(error.contains("backend 'docker'") && error.contains(&socket), "{answer}");
+    assert_eq!(
+        host.get(&format!("/runtimes/{id}")).await.1["status"],
+        "connected",
+        "not failed for the engine's absence"
+    );
+
+    gate.reopen();
+    wait_for_docker(&host, true).await;
+    let (_, backends) = host.get("/backends").await;
+    assert_eq!(backends[0]["available"], true, "{backends}");
+    let mut s = session(&host, &id).await;
+    assert_eq!(probe(&mut s, "echo", json!({"text": "back"})).await, "back");
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+}

@@ -69,7 +69,8 @@ async fn the_engine_refuses_containers_it_does_not_own() {
     let owner = format!("test-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     // Carries the test label (for cleanup) but not this runtime's owner label.
     let foreign = support::docker(&["create", "--label", &format!("{}=1", support::TEST_LABEL), image]);
-    let engine = ContainerEngine::connect("/var/run/docker.sock", &owner).await.unwrap();
+    let engine = ContainerEngine::new("/var/run/docker.sock", &owner).unwrap();
+    engine.check().await.expect("the engine answers");
     let refusals = [
         engine.stop_container(&foreign, 1).await,
         engine.start_container(&foreign).await,

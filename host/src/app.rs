@@ -25,23 +25,17 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
 
     let socket =
         config.backends.get("docker").and_then(|b| b.socket.clone()).unwrap_or_else(|| "/var/run/docker.sock".into());
-    let (engine, engine_error) = match ContainerEngine::connect(&socket, &config.owner).await {
-        Ok(engine) => (Some(Arc::new(engine)), None),
-        Err(e) => {
-            tracing::warn!("{e}; the docker backend is unavailable (restart the runtime once an engine answers there)");
-            (None, Some(e.to_string()))
-        }
-    };
-
+    let engine = ContainerEngine::new(&socket, &config.owner).map(Arc::new);
     let cache_dir = config.plugin_cache_dir.clone().unwrap_or_else(|| config.data_dir.join("plugin-cache"));
-    let host = PluginHost::new(cache_dir, store.clone(), engine.clone())?;
+    let host = PluginHost::new(cache_dir, store.clone(), engine.as_ref().ok().cloned())?;
     let mut plugins = BTreeMap::new();
     for manifest in &config.plugins {
         let manifest = config.effective_manifest(manifest);
         let plugin = host.load(&manifest, &config.plugin_dir).context("the plugins are built by `make guests`")?;
         plugins.insert(manifest.id.clone(), Arc::new(plugin));
     }
-    let runtime = Arc::new(Runtime::new(store, config, plugins, engine, engine_error).await?);
+    let runtime = Arc::new(Runtime::new(store, config, plugins, engine.map_err(|e| e.to_string())).await?);
+    runtime.backends.refresh().await;
     runtime.register_backends().await?;
     if let Err(e) = runtime.reconcile().await {
         tracing::warn!("reconciliation incomplete: {e}");

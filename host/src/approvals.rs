@@ -129,8 +129,8 @@ pub struct Approval {
     pub reasons: Vec<String>,
     /// Who may decide: `user:…` and `group:…`; empty means any approver.
     pub approvers: Vec<String>,
-    pub source: Value,
-    pub resources: wit::RequestedResources,
+    pub source: crate::catalog::Source,
+    pub resources: crate::runtime::Resources,
     pub guardrails_applied: wit::EffectiveGuardrails,
     pub guardrails_warnings: Vec<wit::Warning>,
     /// Image scan results, when a scanner provides them.
@@ -215,8 +215,8 @@ impl Runtime {
             expires_at: now + self.config.approval.timeout(),
             reasons: decision.reasons,
             approvers: decision.approvers,
-            source: serde_json::to_value(&request.entry.source).unwrap_or_default(),
-            resources: request.resources,
+            source: crate::catalog::Source::from_wit(&request.entry.source),
+            resources: crate::runtime::Resources::from_wit(&request.resources),
             guardrails_applied: deployment.guardrails_applied.clone(),
             guardrails_warnings: deployment.guardrails_warnings.clone(),
             scan_results: None,

@@ -59,3 +59,33 @@ pub fn authorize(p: &Principal, action: &Action<'_>) -> Result<(), Forbidden> {
     };
     Err(Forbidden { user: p.user.clone(), what })
 }
+
+/// What a route needs before any of its input is read (see `api::extract::Caller`).
+/// `None`: any authenticated caller; the handler decides, e.g. by a deployment's owner.
+pub trait Permission: Send + Sync + 'static {
+    const ACTION: Option<Action<'static>>;
+}
+
+/// The permissions routes ask for, one per row of the matrix above.
+pub mod may {
+    use super::{Action, Permission};
+
+    macro_rules! permissions {
+        ($($name:ident => $action:expr),* $(,)?) => {
+            $(pub struct $name;
+              impl Permission for $name {
+                  const ACTION: Option<Action<'static>> = $action;
+              })*
+        };
+    }
+
+    permissions! {
+        Authenticated => None,
+        Read => Some(Action::Read),
+        WriteCatalog => Some(Action::WriteCatalog),
+        WriteGuardrails => Some(Action::WriteGuardrails),
+        Deploy => Some(Action::Deploy),
+        Approve => Some(Action::Approve),
+        ReadAudit => Some(Action::ReadAudit),
+    }
+}

@@ -98,6 +98,29 @@ pub enum Source {
     },
 }
 
+impl Source {
+    /// The catalog's shape of a source the contract carries (a stored request's).
+    pub fn from_wit(source: &wit::Source) -> Source {
+        match source {
+            wit::Source::Image(s) => {
+                Source::Docker { image: s.image.clone(), registry_secret: s.registry_secret.clone() }
+            }
+            wit::Source::Github(s) => Source::Github {
+                repo: s.repo.clone(),
+                revision: s.revision.clone(),
+                dockerfile: s.dockerfile.clone(),
+                context_dir: s.context_dir.clone(),
+                build_args: s.build_args.iter().cloned().collect(),
+                push_to_registry: s.push_to_registry,
+                registry: s.registry.clone(),
+            },
+            wit::Source::Compose(s) => {
+                Source::Compose { compose_file: s.compose_file.clone(), main_service: s.main_service.clone() }
+            }
+        }
+    }
+}
+
 fn default_dockerfile() -> String {
     "Dockerfile".into()
 }

@@ -65,6 +65,26 @@ pub struct RuntimeConfig {
     pub policy_chain: Vec<String>,
     #[serde(default)]
     pub auth: crate::auth::AuthConfig,
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Request bodies above this are answered 413 (the MCP data path streams and is not limited).
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { max_body_bytes: default_max_body_bytes() }
+    }
+}
+
+fn default_max_body_bytes() -> usize {
+    1 << 20
 }
 
 #[derive(Debug, Clone, Deserialize)]

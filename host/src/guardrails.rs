@@ -90,6 +90,95 @@ pub struct ResourceLimits {
     pub max_pids: Option<u32>,
 }
 
+/// Every Linux capability (capabilities(7)), as Docker names them.
+const LINUX_CAPABILITIES: &[&str] = &[
+    "ALL",
+    "AUDIT_CONTROL",
+    "AUDIT_READ",
+    "AUDIT_WRITE",
+    "BLOCK_SUSPEND",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "KILL",
+    "LEASE",
+    "LINUX_IMMUTABLE",
+    "MAC_ADMIN",
+    "MAC_OVERRIDE",
+    "MKNOD",
+    "NET_ADMIN",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_RAW",
+    "PERFMON",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_CHROOT",
+    "SYS_MODULE",
+    "SYS_NICE",
+    "SYS_PACCT",
+    "SYS_PTRACE",
+    "SYS_RAWIO",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "SYSLOG",
+    "WAKE_ALARM",
+];
+
+/// `*`, a host name (optionally `*.`-prefixed), an IP address or CIDR, each with an optional `:port`.
+fn is_host_pattern(pattern: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    let (host, port) = match pattern.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (host, Some(port)),
+        _ => (pattern, None),
+    };
+    if port.is_some_and(|p| p.parse::<u16>().map_or(true, |p| p == 0)) {
+        return false;
+    }
+    if let Some((address, bits)) = host.split_once('/') {
+        let max = if address.contains(':') { 128 } else { 32 };
+        return address.parse::<std::net::IpAddr>().is_ok() && bits.parse::<u8>().is_ok_and(|b| b <= max);
+    }
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// A security profile's name: letters, digits, `.`, `_`, `-`, `/`.
+fn is_profile_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.split('/').any(|part| part.is_empty() || part == "..")
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
+}
+
+fn excerpt(text: &str) -> String {
+    text.chars().take(60).collect()
+}
+
 /// Parses a CPU quantity into millicores: `"0.5"` → 500, `"2"` → 2000, `"250m"` → 250.
 pub fn parse_cpu(text: &str) -> Option<u32> {
     let text = text.trim();
@@ -139,18 +228,58 @@ impl Profile {
             return Err(invalid("resources.max_pids", "must be at least 1"));
         }
         for (i, cap) in self.capabilities.add.iter().enumerate() {
-            if cap.is_empty() || !cap.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+            let name = cap.strip_prefix("CAP_").unwrap_or(cap);
+            if !LINUX_CAPABILITIES.contains(&name) {
                 return Err(invalid(
                     &format!("capabilities.add[{i}]"),
-                    format!("'{cap}' is not a capability name such as NET_BIND_SERVICE"),
+                    format!("'{cap}' is not a Linux capability such as NET_BIND_SERVICE"),
                 ));
             }
         }
         for (i, mount) in self.filesystem.allowed_mounts.iter().enumerate() {
-            if !mount.starts_with('/') || mount == "/" || mount.contains("..") {
+            let bad_part = mount.split('/').skip(1).any(|part| part.is_empty() || part == "." || part == "..");
+            if !mount.starts_with('/') || mount == "/" || bad_part {
                 return Err(invalid(
                     &format!("filesystem.allowed_mounts[{i}]"),
-                    format!("'{mount}' must be an absolute path below /"),
+                    format!("'{mount}' must be an absolute path below / without '.' or '..' parts"),
+                ));
+            }
+        }
+        for (i, host) in self.network.allowed_hosts.iter().enumerate() {
+            if !is_host_pattern(host) {
+                return Err(invalid(
+                    &format!("network.allowed_hosts[{i}]"),
+                    format!("'{host}' is not a host pattern such as api.example.com, *.example.com, 10.0.0.0/8 or *"),
+                ));
+            }
+        }
+        if let Some(i) = self.network.ingress_ports.iter().position(|&p| p == 0) {
+            return Err(invalid(&format!("network.ingress_ports[{i}]"), "ports are 1-65535"));
+        }
+        if let Some(seccomp) = &self.seccomp {
+            let inline = seccomp.trim_start().starts_with('{');
+            let valid = if inline {
+                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(seccomp).is_ok()
+            } else {
+                matches!(seccomp.as_str(), "runtime/default" | "unconfined")
+                    || seccomp.strip_prefix("localhost/").is_some_and(is_profile_name)
+            };
+            if !valid {
+                return Err(invalid(
+                    "seccomp",
+                    format!(
+                        "'{}' is not runtime/default, unconfined, localhost/<name> or an inline JSON profile",
+                        excerpt(seccomp)
+                    ),
+                ));
+            }
+        }
+        if let Some(apparmor) = &self.apparmor {
+            let name = apparmor.strip_prefix("localhost/").unwrap_or(apparmor);
+            if !(matches!(apparmor.as_str(), "runtime/default" | "unconfined") || is_profile_name(name)) {
+                return Err(invalid(
+                    "apparmor",
+                    format!("'{apparmor}' is not runtime/default, unconfined or a profile name such as mcp-restricted"),
                 ));
             }
         }
@@ -272,5 +401,43 @@ mod tests {
         for profile in p.values() {
             profile.validate().unwrap();
         }
+    }
+
+    /// Each field a person writes is checked on create and update, named when wrong.
+    #[test]
+    fn every_written_field_is_validated() {
+        let base = presets()["restricted"].clone();
+        let refused = |change: &dyn Fn(&mut Profile)| {
+            let mut p = base.clone();
+            change(&mut p);
+            match p.validate() {
+                Err(GuardrailError::Invalid { field, .. }) => field,
+                Ok(()) => panic!("accepted: {p:?}"),
+            }
+        };
+        assert_eq!(refused(&|p| p.capabilities.add = vec!["NOT_A_CAP".into()]), "capabilities.add[0]");
+        assert_eq!(refused(&|p| p.capabilities.add = vec!["CHOWN".into(), "net_admin".into()]), "capabilities.add[1]");
+        assert_eq!(refused(&|p| p.filesystem.allowed_mounts = vec!["data".into()]), "filesystem.allowed_mounts[0]");
+        assert_eq!(
+            refused(&|p| p.filesystem.allowed_mounts = vec!["/data/../etc".into()]),
+            "filesystem.allowed_mounts[0]"
+        );
+        assert_eq!(refused(&|p| p.network.allowed_hosts = vec!["exa mple.com".into()]), "network.allowed_hosts[0]");
+        assert_eq!(refused(&|p| p.network.allowed_hosts = vec!["api.x.com:0".into()]), "network.allowed_hosts[0]");
+        assert_eq!(refused(&|p| p.network.allowed_hosts = vec!["10.0.0.0/33".into()]), "network.allowed_hosts[0]");
+        assert_eq!(refused(&|p| p.network.ingress_ports = vec![8080, 0]), "network.ingress_ports[1]");
+        assert_eq!(refused(&|p| p.seccomp = Some("whatever".into())), "seccomp");
+        assert_eq!(refused(&|p| p.seccomp = Some("{not json".into())), "seccomp");
+        assert_eq!(refused(&|p| p.apparmor = Some("bad profile!".into())), "apparmor");
+        assert_eq!(refused(&|p| p.resources.max_memory = Some("lots".into())), "resources.max_memory");
+
+        let mut fine = base.clone();
+        fine.capabilities.add = vec!["NET_BIND_SERVICE".into(), "CAP_CHOWN".into()];
+        fine.filesystem.allowed_mounts = vec!["/data".into(), "/var/cache/app".into()];
+        fine.network.allowed_hosts =
+            vec!["*".into(), "*.googleapis.com".into(), "api.openai.com:443".into(), "10.0.0.0/8".into()];
+        fine.seccomp = Some(r#"{"defaultAction": "SCMP_ACT_ERRNO"}"#.into());
+        fine.apparmor = Some("localhost/mcp-restricted".into());
+        fine.validate().unwrap();
     }
 }

@@ -7,6 +7,7 @@ pub mod app;
 pub mod approvals;
 pub mod auth;
 pub mod authz;
+pub mod backends;
 pub mod capabilities;
 pub mod catalog;
 pub mod config;

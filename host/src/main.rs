@@ -30,6 +30,9 @@ enum Command {
         /// Comma-separated: viewer, developer, operator, admin, approver.
         #[arg(long, value_delimiter = ',', default_value = "viewer")]
         roles: Vec<String>,
+        /// Comma-separated groups (approvers may be named by group, e.g. `security-team`).
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
         /// Lifetime in minutes.
         #[arg(long, default_value_t = 60)]
         expires_in_minutes: u64,
@@ -45,13 +48,15 @@ async fn main() -> anyhow::Result<()> {
     let config = RuntimeConfig::load(cli.config.as_deref(), &|k| std::env::var(k).ok())?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => println!("config is valid"),
-        Command::MintToken { user, roles, expires_in_minutes } => {
+        Command::MintToken { user, roles, groups, expires_in_minutes } => {
             let roles = roles
                 .iter()
                 .map(|r| Role::parse(r.trim()).ok_or_else(|| anyhow::anyhow!("--roles: unknown role '{r}'")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let auth = Authenticator::new(&config.auth, &config.data_dir)?;
-            println!("{}", auth.mint(&user, &roles, std::time::Duration::from_secs(expires_in_minutes * 60)));
+            let groups: Vec<&str> = groups.iter().map(|g| g.trim()).filter(|g| !g.is_empty()).collect();
+            let ttl = std::time::Duration::from_secs(expires_in_minutes * 60);
+            println!("{}", auth.mint_with_groups(&user, &roles, &groups, ttl));
         }
         Command::Serve if !config.enabled => {
             tracing::warn!("the runtime is disabled (runtime.enabled / MCPGATEWAY_RUNTIME_ENABLED); exiting");

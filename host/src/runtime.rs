@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
+use crate::backends::{Backends, BackendsError};
 use crate::capabilities::ContainerEngine;
 use crate::catalog::CatalogEntry;
 use crate::config::RuntimeConfig;
@@ -29,6 +30,8 @@ const START_DEADLINE: Duration = Duration::from_secs(60);
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// How often the health watch looks at deployments that should be running.
 pub const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+/// Deployments the health watch checks at once.
+const WATCH_CONCURRENCY: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -52,6 +55,17 @@ pub enum RuntimeError {
 
 fn invalid(field: &str, reason: impl Into<String>) -> RuntimeError {
     RuntimeError::Invalid { field: field.into(), reason: reason.into() }
+}
+
+impl From<BackendsError> for RuntimeError {
+    fn from(e: BackendsError) -> Self {
+        match e {
+            BackendsError::Unknown(_) => invalid("backend", e.to_string()),
+            BackendsError::Unavailable { .. } => RuntimeError::Unavailable(e.to_string()),
+            BackendsError::MissingPlugin { .. } => RuntimeError::NotFound(e.to_string()),
+            BackendsError::Plugin(e) => RuntimeError::Plugin(e),
+        }
+    }
 }
 
 impl From<BackendError> for RuntimeError {
@@ -106,7 +120,62 @@ pub struct ResourceRequest {
     pub pids: Option<u32>,
     pub min_scale: Option<u32>,
     pub max_scale: Option<u32>,
-    pub visibility: Option<wit::Visibility>,
+    pub visibility: Option<Visibility>,
+}
+
+/// Who may reach a deployed server (Code Engine's app visibility), as written in requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    // The aliases read records stored before the shape was designed.
+    #[serde(alias = "Public")]
+    Public,
+    #[serde(alias = "Private")]
+    Private,
+    #[serde(alias = "Project")]
+    Project,
+}
+
+/// Requested resources in host units, as the API shows them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Resources {
+    pub cpu_millis: Option<u32>,
+    pub memory_bytes: Option<u64>,
+    pub pids: Option<u32>,
+    pub min_scale: Option<u32>,
+    pub max_scale: Option<u32>,
+    pub visibility: Option<Visibility>,
+}
+
+impl Resources {
+    pub fn from_wit(r: &wit::RequestedResources) -> Resources {
+        Resources {
+            cpu_millis: r.cpu_millis,
+            memory_bytes: r.memory_bytes,
+            pids: r.pids,
+            min_scale: r.min_scale,
+            max_scale: r.max_scale,
+            visibility: r.visibility.map(Visibility::from_wit),
+        }
+    }
+}
+
+impl Visibility {
+    fn to_wit(self) -> wit::Visibility {
+        match self {
+            Visibility::Public => wit::Visibility::Public,
+            Visibility::Private => wit::Visibility::Private,
+            Visibility::Project => wit::Visibility::Project,
+        }
+    }
+
+    fn from_wit(v: wit::Visibility) -> Visibility {
+        match v {
+            wit::Visibility::Public => Visibility::Public,
+            wit::Visibility::Private => Visibility::Private,
+            wit::Visibility::Project => Visibility::Project,
+        }
+    }
 }
 
 /// A deployment as stored and as `GET /runtimes/{id}` shows it.
@@ -151,18 +220,38 @@ impl Deployment {
         }
     }
 
-    /// The API's view: environment values are secrets, only their names are shown.
+    /// The API's view: the request in the catalog's shapes, environment
+    /// values withheld (they may be secrets; only their names are shown), the
+    /// backend's handle private to the host.
     pub fn public_view(&self) -> serde_json::Value {
-        let mut view = serde_json::to_value(self).unwrap_or_default();
-        if let Some(obj) = view.as_object_mut() {
-            obj.remove("handle");
-            let env: Vec<String> =
-                self.request.as_ref().map(|r| r.env.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
-            if let Some(request) = obj.get_mut("request").and_then(|r| r.as_object_mut()) {
-                request.insert("env".into(), serde_json::json!(env));
-            }
-        }
-        view
+        let request = self.request.as_ref().map(|r| {
+            serde_json::json!({
+                "source": crate::catalog::Source::from_wit(&r.entry.source),
+                "env": r.env.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+                "resources": Resources::from_wit(&r.resources),
+                "port": r.entry.port,
+                "mcp_path": r.entry.mcp_path,
+            })
+        });
+        serde_json::json!({
+            "id": self.id,
+            "slug": self.slug,
+            "backend": self.backend,
+            "profile": self.profile,
+            "status": self.status,
+            "status_message": self.status_message,
+            "desired_running": self.desired_running,
+            "endpoint": self.endpoint,
+            "image": self.image,
+            "restart_count": self.restart_count,
+            "tools": self.tools,
+            "guardrails_applied": self.guardrails_applied,
+            "guardrails_warnings": self.guardrails_warnings,
+            "requested_by": self.requested_by,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "request": request,
+        })
     }
 }
 
@@ -178,15 +267,10 @@ pub struct Runtime {
     pub config: RuntimeConfig,
     /// Every loaded plugin, by id.
     pub plugins: BTreeMap<String, Arc<Plugin>>,
-    /// Backend name → its plugin; absent when its engine is unreachable.
-    backends: HashMap<String, Arc<Plugin>>,
-    /// Why a configured backend is unavailable.
-    unavailable: HashMap<String, String>,
-    /// What each available backend can enforce: fixed per plugin, so asked once at start.
-    capabilities: HashMap<String, wit::BackendCapabilities>,
+    /// The configured backends and whether each is available now.
+    pub backends: Backends,
     /// The default evaluator first, then the configured chain.
     policy_chain: Vec<Arc<Plugin>>,
-    pub engine: Option<Arc<ContainerEngine>>,
     http: reqwest::Client,
     /// Serving deployments' endpoints, for the MCP proxy.
     pub routes: Routes,
@@ -206,28 +290,9 @@ impl Runtime {
         store: Arc<Store>,
         config: RuntimeConfig,
         plugins: BTreeMap<String, Arc<Plugin>>,
-        engine: Option<Arc<ContainerEngine>>,
-        engine_error: Option<String>,
+        engine: Result<Arc<ContainerEngine>, String>,
     ) -> Result<Runtime, RuntimeError> {
-        let mut backends = HashMap::new();
-        let mut unavailable = HashMap::new();
-        let mut capabilities = HashMap::new();
-        for (name, backend) in config.backends.iter().filter(|(_, b)| b.enabled) {
-            let plugin = plugins
-                .get(&backend.plugin)
-                .cloned()
-                .ok_or_else(|| RuntimeError::NotFound(format!("plugin '{}'", backend.plugin)))?;
-            let needs_engine = plugin.manifest.grants.contains(&crate::plugins::Grant::ContainerEngine);
-            match (needs_engine, &engine_error) {
-                (true, Some(reason)) => {
-                    unavailable.insert(name.clone(), reason.clone());
-                }
-                _ => {
-                    capabilities.insert(name.clone(), plugin.capabilities().await?);
-                    backends.insert(name.clone(), plugin);
-                }
-            }
-        }
+        let backends = Backends::load(&config, &plugins, engine).await?;
         let mut policy_chain = Vec::new();
         for id in std::iter::once(DEFAULT_EVALUATOR).chain(config.policy_chain.iter().map(String::as_str)) {
             let plugin =
@@ -256,10 +321,7 @@ impl Runtime {
             config,
             plugins,
             backends,
-            unavailable,
-            capabilities,
             policy_chain,
-            engine,
             http,
             routes,
             upstream: Upstream::default(),
@@ -275,17 +337,14 @@ impl Runtime {
 
     /// Names of configured backends with their availability.
     pub fn backend_names(&self) -> Vec<(String, Option<String>)> {
-        let mut names: Vec<_> = self.backends.keys().map(|n| (n.clone(), None)).collect();
-        names.extend(self.unavailable.iter().map(|(n, why)| (n.clone(), Some(why.clone()))));
-        names.sort();
-        names
+        self.backends.names()
     }
 
     /// Records each configured backend (plugin, availability, capabilities) in
     /// the store, with an event whenever that record changes.
     pub async fn register_backends(&self) -> Result<(), RuntimeError> {
         for (name, unavailable) in self.backend_names() {
-            let capabilities = self.capabilities.get(&name);
+            let capabilities = self.backends.capabilities_if_known(&name).map(capabilities_view);
             let plugin = self.config.backends.get(&name).map(|b| b.plugin.clone());
             let record = serde_json::json!({"name": name, "plugin": plugin, "available": unavailable.is_none(),
                                             "reason": unavailable, "capabilities": capabilities});
@@ -299,18 +358,11 @@ impl Runtime {
 
     /// What a backend can enforce (an error says why it is unavailable).
     pub fn capabilities_of(&self, name: &str) -> Result<wit::BackendCapabilities, RuntimeError> {
-        self.backend(name)?;
-        self.capabilities.get(name).copied().ok_or_else(|| RuntimeError::NotFound(format!("backend '{name}'")))
+        Ok(self.backends.capabilities(name)?)
     }
 
     pub fn backend(&self, name: &str) -> Result<&Arc<Plugin>, RuntimeError> {
-        if let Some(plugin) = self.backends.get(name) {
-            return Ok(plugin);
-        }
-        match self.unavailable.get(name) {
-            Some(why) => Err(RuntimeError::Unavailable(format!("backend '{name}' is unavailable: {why}"))),
-            None => Err(invalid("backend", format!("no enabled backend named '{name}'"))),
-        }
+        Ok(self.backends.get(name)?)
     }
 
     pub fn profile(&self, name: &str) -> Result<Option<Profile>, RuntimeError> {
@@ -370,7 +422,7 @@ impl Runtime {
                 format!("'{}' supports {:?}, not '{backend_name}'", entry.slug, entry.supported_backends),
             ));
         }
-        let backend = self.backend(&backend_name)?;
+        let backend = self.backends.get_checked(&backend_name).await?;
         let profile_name = body.profile.clone().unwrap_or_else(|| entry.guardrails_profile.clone());
         let profile = self
             .profile(&profile_name)?
@@ -441,7 +493,7 @@ impl Runtime {
             pids: asked.pids.or_else(|| within(defaults.pids, limits.max_pids)),
             min_scale: asked.min_scale,
             max_scale: asked.max_scale,
-            visibility: asked.visibility,
+            visibility: asked.visibility.map(Visibility::to_wit),
         })
     }
 
@@ -665,7 +717,7 @@ impl Runtime {
         let d = self.get(id)?;
         if let Some(handle) = &d.handle {
             self.backend(&d.backend)?.remove(handle).await??;
-        } else if let Some(engine) = &self.engine {
+        } else if let Some(engine) = self.backends.engine() {
             // Never deployed, or interrupted mid-way: sweep anything labelled with it.
             remove_leftovers(engine, id).await;
         }
@@ -697,7 +749,7 @@ impl Runtime {
             let span = tracing::info_span!("reconcile", deployment = %d.id);
             self.reconcile_one(&d.id).instrument(span).await;
         }
-        if let Some(engine) = &self.engine {
+        if let Some(engine) = self.backends.engine() {
             let known: std::collections::HashSet<&str> = deployments.iter().map(|d| d.id.as_str()).collect();
             let orphans = |objects: Vec<crate::capabilities::OwnedObject>| -> Vec<String> {
                 objects
@@ -734,7 +786,7 @@ impl Runtime {
         let d = &d;
         let Some(handle) = d.handle.clone() else {
             if !matches!(d.status, State::Error | State::Stopped | State::AwaitingApproval | State::Rejected) {
-                if let Some(engine) = &self.engine {
+                if let Some(engine) = self.backends.engine() {
                     remove_leftovers(engine, &d.id).await;
                 }
                 self.fail(&d.id, "interrupted by a host restart before it was created".into());
@@ -776,15 +828,32 @@ impl Runtime {
         }
     }
 
-    /// The health watch: one pass over deployments that should be up.
+    /// The health watch: one pass over deployments that should be up, a few
+    /// at a time, so one server that hangs delays nobody else's check.
     pub async fn watch_once(self: &Arc<Self>) {
-        let Ok(deployments) = self.list() else { return };
-        let watched = deployments
-            .iter()
-            .filter(|d| matches!(d.status, State::Running | State::Connected | State::Error) && d.handle.is_some());
-        for d in watched {
-            self.reconcile_one(&d.id).await;
+        use futures_util::StreamExt;
+        let refreshed = self.backends.refresh().await;
+        if refreshed.changed {
+            if let Err(e) = self.register_backends().await {
+                tracing::warn!("cannot record backend availability: {e}");
+            }
         }
+        if !refreshed.recovered.is_empty() {
+            if let Err(e) = self.reconcile().await {
+                tracing::warn!("reconciliation after the backend came back incomplete: {e}");
+            }
+        }
+        let Ok(deployments) = self.list() else { return };
+        let watched: Vec<String> = deployments
+            .into_iter()
+            .filter(|d| matches!(d.status, State::Running | State::Connected | State::Error) && d.handle.is_some())
+            .map(|d| d.id)
+            .collect();
+        let checks = watched.into_iter().map(|id| {
+            let runtime = self.clone();
+            async move { runtime.reconcile_one(&id).await }
+        });
+        futures_util::stream::iter(checks).buffer_unordered(WATCH_CONCURRENCY).collect::<()>().await;
     }
 }
 
@@ -800,6 +869,22 @@ async fn remove_leftovers(engine: &ContainerEngine, deployment: &str) {
             let _ = engine.remove_network(&n.id).await;
         }
     }
+}
+
+/// What a backend can enforce, as `GET /backends` shows it.
+fn capabilities_view(c: &wit::BackendCapabilities) -> serde_json::Value {
+    let isolation = match c.network_isolation_level {
+        wit::IsolationLevel::Container => "container",
+        wit::IsolationLevel::Project => "project",
+    };
+    let observability = match c.observability_type {
+        wit::ObservabilityType::Native => "native",
+        wit::ObservabilityType::IbmCloud => "ibm_cloud",
+    };
+    let mut view = serde_json::to_value(c).unwrap_or_default();
+    view["network_isolation_level"] = isolation.into();
+    view["observability_type"] = observability.into();
+    view
 }
 
 /// A backend default applies only within the profile's maximum.

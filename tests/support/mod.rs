@@ -225,13 +225,13 @@ impl TestHost {
     }
 
     /// Raw body, for malformed-input tests.
-    pub async fn post_raw(&self, path: &str, body: &'static str) -> (StatusCode, Value) {
+    pub async fn post_raw(&self, path: &str, body: &str) -> (StatusCode, Value) {
         let res = self
             .http
             .post(format!("{}{path}", self.base))
             .bearer_auth(&self.admin_token)
             .header("content-type", "application/json")
-            .body(body)
+            .body(body.to_string())
             .send()
             .await
             .unwrap();
@@ -471,4 +471,47 @@ pub fn use_code_engine(config: &mut RuntimeConfig, fake: &ce_fake::FakeCodeEngin
         "build": {"output_registry": "private.us.icr.io/mcp-images", "output_secret": "icr", "timeout_seconds": 60},
     });
     config.backends.insert("ibm_code_engine".into(), serde_json::from_value(backend).unwrap());
+}
+
+/// A Unix socket that forwards to the real Docker engine and can be closed
+/// and opened again: "the engine went away" without stopping the engine that
+/// every other test uses.
+pub struct EngineGate {
+    pub socket: PathBuf,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl EngineGate {
+    pub fn open() -> EngineGate {
+        let dir = tempfile::tempdir().unwrap();
+        let mut gate = EngineGate { socket: dir.path().join("docker.sock"), task: None, _dir: dir };
+        gate.reopen();
+        gate
+    }
+
+    /// Accepts and forwards again.
+    pub fn reopen(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+        let listener = tokio::net::UnixListener::bind(&self.socket).unwrap();
+        self.task = Some(tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut engine) = tokio::net::UnixStream::connect("/var/run/docker.sock").await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut engine).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    /// Stops accepting and cuts every forwarded connection.
+    pub async fn close(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        let _ = std::fs::remove_file(&self.socket);
+    }
 }

@@ -39,10 +39,16 @@ pub struct EngineConnectError {
 }
 
 pub struct ContainerEngine {
-    docker: Docker,
+    /// Replaced once the engine's API version is negotiated.
+    docker: std::sync::RwLock<Docker>,
+    negotiated: std::sync::atomic::AtomicBool,
+    socket: String,
     /// Value of `OWNER_LABEL` on everything this runtime creates.
     owner: String,
 }
+
+/// How long a liveness check waits for the engine.
+const PING_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// An object the runtime owns, found by label.
 #[derive(Debug, Clone)]
@@ -52,18 +58,41 @@ pub struct OwnedObject {
 }
 
 impl ContainerEngine {
-    pub async fn connect(socket: &str, owner: &str) -> Result<ContainerEngine, EngineConnectError> {
-        let fail = |reason: String| EngineConnectError { socket: socket.into(), reason };
+    /// An engine on `socket`; nothing is asked of it until `check`, so an
+    /// engine that is down now can come up later.
+    pub fn new(socket: &str, owner: &str) -> Result<ContainerEngine, EngineConnectError> {
         let path = socket.strip_prefix("unix://").unwrap_or(socket);
-        let docker =
-            Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION).map_err(|e| fail(e.to_string()))?;
-        let docker = docker.negotiate_version().await.map_err(|e| fail(e.to_string()))?;
-        docker.ping().await.map_err(|e| fail(e.to_string()))?;
-        Ok(ContainerEngine { docker, owner: owner.into() })
+        let docker = Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
+            .map_err(|e| EngineConnectError { socket: socket.into(), reason: e.to_string() })?;
+        Ok(ContainerEngine {
+            docker: std::sync::RwLock::new(docker),
+            negotiated: Default::default(),
+            socket: socket.into(),
+            owner: owner.into(),
+        })
     }
 
-    pub fn docker(&self) -> &Docker {
-        &self.docker
+    pub fn socket(&self) -> &str {
+        &self.socket
+    }
+
+    /// Whether the engine answers now (negotiating its API version the first time).
+    pub async fn check(&self) -> Result<(), EngineConnectError> {
+        let fail = |reason: String| EngineConnectError { socket: self.socket.clone(), reason };
+        let answer = async {
+            if !self.negotiated.load(std::sync::atomic::Ordering::Acquire) {
+                let negotiated = self.docker().negotiate_version().await.map_err(|e| fail(e.to_string()))?;
+                *self.docker.write().expect("engine lock poisoned") = negotiated;
+                self.negotiated.store(true, std::sync::atomic::Ordering::Release);
+            }
+            self.docker().ping().await.map_err(|e| fail(e.to_string())).map(drop)
+        };
+        tokio::time::timeout(PING_DEADLINE, answer).await.unwrap_or_else(|_| Err(fail("no answer in time".into())))
+    }
+
+    /// The client (cheap to clone: its connection pool is shared).
+    pub fn docker(&self) -> Docker {
+        self.docker.read().expect("engine lock poisoned").clone()
     }
 
     fn labels(&self, deployment_id: &str, extra: &[(String, String)]) -> HashMap<String, String> {
@@ -82,7 +111,7 @@ impl ContainerEngine {
     }
 
     async fn ensure_container_owned(&self, id: &str) -> Result<(), EngineError> {
-        let c = self.docker.inspect_container(id, None).await.map_err(engine_error)?;
+        let c = self.docker().inspect_container(id, None).await.map_err(engine_error)?;
         match self.owned_by_us(c.config.as_ref().and_then(|c| c.labels.as_ref())) {
             true => Ok(()),
             false => Err(EngineError::NotOwned(format!("container '{id}' is not owned by this runtime"))),
@@ -90,7 +119,7 @@ impl ContainerEngine {
     }
 
     pub async fn info(&self) -> Result<EngineInfo, EngineError> {
-        let info = self.docker.info().await.map_err(engine_error)?;
+        let info = self.docker().info().await.map_err(engine_error)?;
         let security_options = info
             .security_options
             .unwrap_or_default()
@@ -101,7 +130,7 @@ impl ContainerEngine {
     }
 
     pub async fn image_present(&self, image: &str) -> Result<bool, EngineError> {
-        match self.docker.inspect_image(image).await {
+        match self.docker().inspect_image(image).await {
             Ok(_) => Ok(true),
             Err(e) => match engine_error(e) {
                 EngineError::NotFound(_) => Ok(false),
@@ -112,7 +141,7 @@ impl ContainerEngine {
 
     pub async fn pull_image(&self, image: &str) -> Result<(), EngineError> {
         let options = CreateImageOptions { from_image: Some(image.into()), ..Default::default() };
-        let mut progress = self.docker.create_image(Some(options), None, None);
+        let mut progress = self.docker().create_image(Some(options), None, None);
         while let Some(step) = progress.next().await {
             let step = step.map_err(engine_error)?;
             if let Some(detail) = step.error_detail.and_then(|d| d.message) {
@@ -138,17 +167,17 @@ impl ContainerEngine {
             options: Some(HashMap::from([("com.docker.network.bridge.name".into(), spec.name.clone())])),
             ..Default::default()
         };
-        let created = self.docker.create_network(request).await.map_err(engine_error)?;
+        let created = self.docker().create_network(request).await.map_err(engine_error)?;
         let host_isolated = spec.internal && host_firewall::close(&spec.name).await;
         Ok(NetworkInfo { id: created.id, host_isolated })
     }
 
     pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
-        let network = self.docker.inspect_network(name, None).await.map_err(engine_error)?;
+        let network = self.docker().inspect_network(name, None).await.map_err(engine_error)?;
         if !self.owned_by_us(network.labels.as_ref()) {
             return Err(EngineError::NotOwned(format!("network '{name}' is not owned by this runtime")));
         }
-        self.docker.remove_network(name).await.map_err(engine_error)?;
+        self.docker().remove_network(name).await.map_err(engine_error)?;
         host_firewall::reopen(name).await;
         Ok(())
     }
@@ -161,7 +190,7 @@ impl ContainerEngine {
                 labels: Some(self.labels(&spec.deployment_id, &[])),
                 ..Default::default()
             };
-            self.docker.create_volume(volume).await.map_err(engine_error)?;
+            self.docker().create_volume(volume).await.map_err(engine_error)?;
             mounts.push(Mount {
                 target: Some(v.path.clone()),
                 source: Some(v.volume.clone()),
@@ -203,13 +232,13 @@ impl ContainerEngine {
             ..Default::default()
         };
         let options = CreateContainerOptions { name: Some(spec.name.clone()), ..Default::default() };
-        let created = self.docker.create_container(Some(options), body).await.map_err(engine_error)?;
+        let created = self.docker().create_container(Some(options), body).await.map_err(engine_error)?;
         Ok(created.id)
     }
 
     pub async fn start_container(&self, id: &str) -> Result<(), EngineError> {
         self.ensure_container_owned(id).await?;
-        match self.docker.start_container(id, None).await {
+        match self.docker().start_container(id, None).await {
             // 304: already running.
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
             other => other.map_err(engine_error),
@@ -219,21 +248,21 @@ impl ContainerEngine {
     pub async fn stop_container(&self, id: &str, timeout_seconds: u32) -> Result<(), EngineError> {
         self.ensure_container_owned(id).await?;
         let options = StopContainerOptions { t: Some(timeout_seconds as i32), ..Default::default() };
-        match self.docker.stop_container(id, Some(options)).await {
+        match self.docker().stop_container(id, Some(options)).await {
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
             other => other.map_err(engine_error),
         }
     }
 
     pub async fn remove_container(&self, id: &str) -> Result<(), EngineError> {
-        let c = self.docker.inspect_container(id, None).await.map_err(engine_error)?;
+        let c = self.docker().inspect_container(id, None).await.map_err(engine_error)?;
         let labels = c.config.as_ref().and_then(|c| c.labels.as_ref());
         if !self.owned_by_us(labels) {
             return Err(EngineError::NotOwned(format!("container '{id}' is not owned by this runtime")));
         }
         let deployment = labels.and_then(|l| l.get(DEPLOYMENT_LABEL)).cloned();
         let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-        self.docker.remove_container(id, Some(options)).await.map_err(engine_error)?;
+        self.docker().remove_container(id, Some(options)).await.map_err(engine_error)?;
         if let Some(deployment) = deployment {
             self.remove_volumes_of(&deployment).await?;
         }
@@ -246,18 +275,18 @@ impl ContainerEngine {
             vec![format!("{OWNER_LABEL}={}", self.owner), format!("{DEPLOYMENT_LABEL}={deployment}")],
         )]);
         let volumes = self
-            .docker
+            .docker()
             .list_volumes(Some(ListVolumesOptions { filters: Some(filters) }))
             .await
             .map_err(engine_error)?;
         for volume in volumes.volumes.unwrap_or_default() {
-            let _ = self.docker.remove_volume(&volume.name, Some(RemoveVolumeOptions { force: true })).await;
+            let _ = self.docker().remove_volume(&volume.name, Some(RemoveVolumeOptions { force: true })).await;
         }
         Ok(())
     }
 
     pub async fn inspect_container(&self, id: &str) -> Result<ContainerInfo, EngineError> {
-        let c = self.docker.inspect_container(id, None).await.map_err(engine_error)?;
+        let c = self.docker().inspect_container(id, None).await.map_err(engine_error)?;
         if !self.owned_by_us(c.config.as_ref().and_then(|c| c.labels.as_ref())) {
             return Err(EngineError::NotOwned(format!("container '{id}' is not owned by this runtime")));
         }
@@ -292,7 +321,7 @@ impl ContainerEngine {
     pub async fn container_logs(&self, id: &str, tail: u32) -> Result<String, EngineError> {
         self.ensure_container_owned(id).await?;
         let options = LogsOptions { stdout: true, stderr: true, tail: tail.to_string(), ..Default::default() };
-        let mut stream = self.docker.logs(id, Some(options));
+        let mut stream = self.docker().logs(id, Some(options));
         let mut out = String::new();
         while let Some(chunk) = stream.next().await {
             out.push_str(&chunk.map_err(engine_error)?.to_string());
@@ -303,7 +332,7 @@ impl ContainerEngine {
     /// Containers this runtime owns, with the deployment each belongs to.
     pub async fn owned_containers(&self) -> Result<Vec<OwnedObject>, EngineError> {
         let options = ListContainersOptions { all: true, filters: Some(self.owner_filter()), ..Default::default() };
-        let containers = self.docker.list_containers(Some(options)).await.map_err(engine_error)?;
+        let containers = self.docker().list_containers(Some(options)).await.map_err(engine_error)?;
         Ok(containers
             .into_iter()
             .map(|c| OwnedObject {
@@ -316,7 +345,7 @@ impl ContainerEngine {
     /// Networks this runtime owns (by name), with the deployment each belongs to.
     pub async fn owned_networks(&self) -> Result<Vec<OwnedObject>, EngineError> {
         let options = ListNetworksOptions { filters: Some(self.owner_filter()) };
-        let networks = self.docker.list_networks(Some(options)).await.map_err(engine_error)?;
+        let networks = self.docker().list_networks(Some(options)).await.map_err(engine_error)?;
         Ok(networks
             .into_iter()
             .map(|n| OwnedObject {

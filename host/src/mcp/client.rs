@@ -5,6 +5,9 @@
 use serde_json::{json, Value};
 
 pub const PROTOCOL_VERSION: &str = "2025-06-18";
+/// Every request to a server has a deadline: one that accepts and never
+/// answers must not stall whoever asked (the health watch, a deploy).
+pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 const SESSION_HEADER: &str = "mcp-session-id";
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +29,7 @@ pub struct McpSession {
     bearer: Option<String>,
     session: Option<String>,
     next_id: u64,
+    deadline: std::time::Duration,
     pub server_info: Value,
 }
 
@@ -41,12 +45,23 @@ impl McpSession {
         url: &str,
         bearer: Option<String>,
     ) -> Result<McpSession, McpError> {
+        Self::open(http, url, bearer, REQUEST_DEADLINE).await
+    }
+
+    /// Like `connect_with`, with `deadline` for each request instead of `REQUEST_DEADLINE`.
+    pub async fn open(
+        http: &reqwest::Client,
+        url: &str,
+        bearer: Option<String>,
+        deadline: std::time::Duration,
+    ) -> Result<McpSession, McpError> {
         let mut session = McpSession {
             http: http.clone(),
             url: url.into(),
             bearer,
             session: None,
             next_id: 1,
+            deadline,
             server_info: Value::Null,
         };
         let params = json!({
@@ -72,6 +87,7 @@ impl McpSession {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        // The deadline set on the request covers reading its body too.
         let text = response.text().await.map_err(|e| protocol(method, e.to_string()))?;
         let message = if is_stream { find_in_event_stream(&text, id) } else { serde_json::from_str(&text).ok() };
         let message =
@@ -96,6 +112,7 @@ impl McpSession {
             .post(&self.url)
             .header(reqwest::header::ACCEPT, "application/json, text/event-stream")
             .header("mcp-protocol-version", PROTOCOL_VERSION)
+            .timeout(self.deadline)
             .json(&body);
         if let Some(sid) = &self.session {
             request = request.header(SESSION_HEADER, sid);
@@ -133,7 +150,7 @@ impl McpSession {
     /// Ends the session on the server (best effort).
     pub async fn close(self) {
         if let Some(sid) = &self.session {
-            let mut request = self.http.delete(&self.url).header(SESSION_HEADER, sid);
+            let mut request = self.http.delete(&self.url).header(SESSION_HEADER, sid).timeout(self.deadline);
             if let Some(token) = &self.bearer {
                 request = request.bearer_auth(token);
             }
@@ -155,4 +172,28 @@ fn protocol(method: &str, reason: String) -> McpError {
 
 fn excerpt(text: &str) -> String {
     text.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A server that accepts and never answers fails the call at its deadline.
+    #[tokio::test]
+    async fn a_silent_server_fails_at_the_deadline() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                open.push(socket);
+            }
+        });
+        let start = Instant::now();
+        let outcome = McpSession::open(&reqwest::Client::new(), &url, None, Duration::from_millis(300)).await;
+        assert!(matches!(outcome, Err(McpError::Unreachable { .. })), "{:?}", outcome.err());
+        assert!(start.elapsed() < Duration::from_secs(5), "waited {:?}", start.elapsed());
+        held.abort();
+    }
 }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 const SCRATCH_TMPFS: &str = "/tmp";
 const STOP_TIMEOUT_SECONDS: u32 = 10;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 struct Settings {
     allowed_registries: Option<Vec<String>>,
     #[serde(default = "default_max_restarts")]
@@ -33,8 +33,14 @@ fn default_max_restarts() -> u32 {
     3
 }
 
-fn settings() -> Settings {
-    serde_json::from_str(&mcp_runtime::plugin::config::settings()).unwrap_or_default()
+/// Settings that cannot be read refuse every deploy: falling back to defaults
+/// would silently allow every registry.
+fn settings() -> Result<Settings, BackendError> {
+    serde_json::from_str(&mcp_runtime::plugin::config::settings()).map_err(|e| {
+        BackendError::Unavailable(format!(
+            "the docker backend's settings cannot be read ({e}); every deploy is refused until they are fixed"
+        ))
+    })
 }
 
 /// What the host keeps for us between calls.
@@ -82,7 +88,7 @@ impl Guest for DockerBackend {
                 return Err(invalid("source.type", "compose sources are not supported by the docker backend yet"))
             }
         };
-        if let Some(allowed) = settings().allowed_registries {
+        if let Some(allowed) = settings()?.allowed_registries {
             let registry = image_ref::of(image);
             if !image_ref::is_allowed(image, &allowed) {
                 let reason = format!("registry '{registry}' of '{image}' is not in allowed_registries {allowed:?}");
@@ -126,7 +132,7 @@ impl Guest for DockerBackend {
             warnings.push(Warning { field: "network.egress_allowed".into(), message });
         }
 
-        let spec = container_spec(&request, &g, &name, image);
+        let spec = container_spec(&request, &g, &name, image, settings()?.max_restarts);
         let container = match engine::create_container(&spec).and_then(|id| engine::start_container(&id).map(|_| id)) {
             Ok(id) => id,
             Err(e) => {
@@ -181,7 +187,13 @@ impl Guest for DockerBackend {
     }
 }
 
-fn container_spec(request: &DeployRequest, g: &EffectiveGuardrails, name: &str, image: String) -> ContainerSpec {
+fn container_spec(
+    request: &DeployRequest,
+    g: &EffectiveGuardrails,
+    name: &str,
+    image: String,
+    max_restarts: u32,
+) -> ContainerSpec {
     let volumes = g
         .filesystem
         .allowed_mounts
@@ -215,7 +227,7 @@ fn container_spec(request: &DeployRequest, g: &EffectiveGuardrails, name: &str, 
         memory_bytes: g.memory_bytes,
         pids_limit: g.pids,
         security_opts,
-        max_restarts: settings().max_restarts,
+        max_restarts,
     }
 }
 

@@ -5,19 +5,25 @@ wit_bindgen::generate!({ world: "approval-rule", path: "../../wit" });
 
 use exports::mcp_runtime::plugin::approval::{ApprovalDecision, ApprovalInput, Guest};
 
+#[derive(serde::Deserialize)]
+struct Settings {
+    #[serde(default = "one_cpu")]
+    max_cpu_millis: u64,
+    #[serde(default)]
+    approvers: Vec<String>,
+}
+
+fn one_cpu() -> u64 {
+    1000
+}
+
 struct LargeCpu;
 
 impl Guest for LargeCpu {
     fn evaluate(input: ApprovalInput) -> Result<ApprovalDecision, String> {
-        let settings: serde_json::Value =
-            serde_json::from_str(&mcp_runtime::plugin::config::settings()).unwrap_or_default();
-        let limit = settings["max_cpu_millis"].as_u64().unwrap_or(1000);
-        let approvers = settings["approvers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|a| a.as_str().map(String::from))
-            .collect();
+        // Unreadable settings are an error, which the host treats as "hold".
+        let Settings { max_cpu_millis: limit, approvers } =
+            serde_json::from_str(&mcp_runtime::plugin::config::settings()).map_err(|e| format!("settings: {e}"))?;
         let cpu = u64::from(input.effective.cpu_millis.unwrap_or(0));
         let reasons = if cpu > limit { vec![format!("cpu {cpu}m above {limit}m")] } else { Vec::new() };
         Ok(ApprovalDecision { required: !reasons.is_empty(), reasons, approvers })

@@ -12,7 +12,7 @@ struct PinnedImages;
 impl Guest for PinnedImages {
     fn evaluate(input: PolicyInput) -> Result<PolicyOutput, Denial> {
         if let Source::Image(source) = &input.request.entry.source {
-            check(&source.image, require_digest())?;
+            check(&source.image, require_digest()?)?;
         }
         Ok(PolicyOutput { effective: input.effective, warnings: input.warnings })
     }
@@ -35,12 +35,18 @@ fn check(image: &str, require_digest: bool) -> Result<(), Denial> {
     }
 }
 
-fn require_digest() -> bool {
+#[derive(serde::Deserialize)]
+struct Settings {
+    #[serde(default)]
+    require_digest: bool,
+}
+
+/// Settings that cannot be read deny every request rather than loosen the policy.
+fn require_digest() -> Result<bool, Denial> {
     let settings = mcp_runtime::plugin::config::settings();
-    serde_json::from_str::<serde_json::Value>(&settings)
-        .ok()
-        .and_then(|v| v.get("require_digest")?.as_bool())
-        .unwrap_or(false)
+    serde_json::from_str::<Settings>(&settings)
+        .map(|s| s.require_digest)
+        .map_err(|e| Denial { field: "settings".into(), reason: format!("pinned-images settings cannot be read: {e}") })
 }
 
 export!(PinnedImages);

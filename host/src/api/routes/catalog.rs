@@ -1,0 +1,81 @@
+//! `/catalog`: the MCP servers that can be deployed.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::audit;
+use crate::api::{ApiError, ApiResult, AppState, Caller, JsonBody, QueryParams};
+use crate::authz::may;
+use crate::catalog::{CatalogEntry, CatalogFilter};
+use crate::runtime::Runtime;
+use crate::store::Table;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/catalog", get(list_catalog).post(create_catalog))
+        .route("/catalog/{slug}", get(get_catalog).put(replace_catalog).delete(delete_catalog))
+}
+
+async fn list_catalog(
+    State(rt): State<AppState>,
+    _: Caller<may::Read>,
+    QueryParams(filter): QueryParams<CatalogFilter>,
+) -> ApiResult<Json<Vec<CatalogEntry>>> {
+    let entries: Vec<CatalogEntry> = rt.store.list(Table::Catalog)?;
+    Ok(Json(entries.into_iter().filter(|e| e.matches(&filter)).collect()))
+}
+
+async fn get_catalog(
+    State(rt): State<AppState>,
+    _: Caller<may::Read>,
+    Path(slug): Path<String>,
+) -> ApiResult<Json<CatalogEntry>> {
+    let entry = rt.store.get(Table::Catalog, &slug)?;
+    entry.map(Json).ok_or_else(|| ApiError::NotFound(format!("catalog entry '{slug}' not found")))
+}
+
+fn check_entry(rt: &Runtime, entry: &CatalogEntry) -> ApiResult<()> {
+    entry.validate(|p| matches!(rt.profile(p), Ok(Some(_))))?;
+    Ok(())
+}
+
+async fn create_catalog(
+    State(rt): State<AppState>,
+    Caller(caller, ..): Caller<may::WriteCatalog>,
+    JsonBody(entry): JsonBody<CatalogEntry>,
+) -> ApiResult<(StatusCode, Json<CatalogEntry>)> {
+    if !rt.config.catalog.allow_custom_entries {
+        return Err(ApiError::Conflict("custom catalog entries are disabled (catalog.allow_custom_entries)".into()));
+    }
+    check_entry(&rt, &entry)?;
+    let event = audit("catalog.created", format!("catalog/{}", entry.slug), json!(entry), &caller);
+    rt.store.create(Table::Catalog, &entry.slug, &entry, event)?;
+    Ok((StatusCode::CREATED, Json(entry)))
+}
+
+async fn replace_catalog(
+    State(rt): State<AppState>,
+    Caller(caller, ..): Caller<may::WriteCatalog>,
+    Path(slug): Path<String>,
+    JsonBody(entry): JsonBody<CatalogEntry>,
+) -> ApiResult<Json<CatalogEntry>> {
+    if entry.slug != slug {
+        return Err(ApiError::Invalid { field: "slug".into(), reason: format!("must match the path ('{slug}')") });
+    }
+    check_entry(&rt, &entry)?;
+    let event = audit("catalog.updated", format!("catalog/{slug}"), json!(entry), &caller);
+    rt.store.replace(Table::Catalog, &slug, &entry, event)?;
+    Ok(Json(entry))
+}
+
+async fn delete_catalog(
+    State(rt): State<AppState>,
+    Caller(caller, ..): Caller<may::WriteCatalog>,
+    Path(slug): Path<String>,
+) -> ApiResult<StatusCode> {
+    rt.store.delete(Table::Catalog, &slug, audit("catalog.deleted", format!("catalog/{slug}"), json!({}), &caller))?;
+    Ok(StatusCode::NO_CONTENT)
+}

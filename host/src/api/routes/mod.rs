@@ -1,0 +1,32 @@
+//! One file per resource; each says which routes it serves and what a caller
+//! needs for each (`Caller<may::…>`).
+
+pub mod approvals;
+pub mod catalog;
+pub mod events;
+pub mod guardrails;
+pub mod mcp;
+pub mod runtimes;
+pub mod service;
+
+use serde_json::Value;
+
+use super::ApiResult;
+use crate::auth::Principal;
+use crate::authz::{authorize, Action};
+use crate::runtime::{Deployment, Runtime};
+use crate::store::NewEvent;
+
+/// An event that names the caller as its actor.
+fn audit(kind: &str, subject: String, data: Value, caller: &Principal) -> NewEvent {
+    let mut event = NewEvent::new(kind, subject, data);
+    event.actor = Some(caller.user.clone());
+    event
+}
+
+/// The deployment, if the caller may operate it (their own, or anyone's for operators).
+fn operable(rt: &Runtime, caller: &Principal, id: &str) -> ApiResult<Deployment> {
+    let d = rt.get(id)?;
+    authorize(caller, &Action::Operate { owner: d.requested_by.as_deref() })?;
+    Ok(d)
+}

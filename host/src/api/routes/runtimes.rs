@@ -1,0 +1,114 @@
+//! `/runtimes`: deployments, from the request to stop, start, logs and delete.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::operable;
+use crate::api::{parse_query, ApiResult, AppState, Caller, JsonBody};
+use crate::authz::may;
+use crate::runtime::{DeployBody, Deployment, Runtime, State as DeployState};
+use crate::store::EventFilter;
+
+/// Most log lines one request may ask for.
+const MAX_TAIL: u32 = 10_000;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/runtimes", get(list_runtimes))
+        .route("/runtimes/deploy", post(deploy))
+        .route("/runtimes/{id}", get(get_runtime).delete(delete_runtime))
+        .route("/runtimes/{id}/stop", post(stop_runtime))
+        .route("/runtimes/{id}/start", post(start_runtime))
+        .route("/runtimes/{id}/logs", get(runtime_logs))
+}
+
+async fn deploy(
+    State(rt): State<AppState>,
+    Caller(caller, ..): Caller<may::Deploy>,
+    JsonBody(body): JsonBody<DeployBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let actor = Some(caller.user.clone());
+    let checked = rt.check(&body, &id, actor.as_deref()).await?;
+    if let Some(decision) = rt.needs_approval(&checked.request, &checked.guardrails).await? {
+        let d = Runtime::deployment(checked, DeployState::AwaitingApproval);
+        let approval = rt.hold_for_approval(&d, decision)?;
+        let answer = json!({"id": d.id, "status": d.status, "approval_id": approval.id, "reasons": approval.reasons,
+                            "approvers": approval.approvers, "expires_at": approval.expires_at,
+                            "guardrails_applied": d.guardrails_applied, "guardrails_warnings": d.guardrails_warnings});
+        return Ok((StatusCode::ACCEPTED, Json(answer)));
+    }
+    let d = rt.accept(checked)?;
+    let answer = json!({"id": d.id, "status": d.status, "guardrails_applied": d.guardrails_applied, "guardrails_warnings": d.guardrails_warnings});
+    Ok((StatusCode::ACCEPTED, Json(answer)))
+}
+
+async fn list_runtimes(State(rt): State<AppState>, _: Caller<may::Read>) -> ApiResult<Json<Value>> {
+    let all: Vec<Value> = rt.list()?.iter().map(Deployment::public_view).collect();
+    Ok(Json(json!(all)))
+}
+
+async fn get_runtime(
+    State(rt): State<AppState>,
+    _: Caller<may::Read>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let d = rt.get(&id)?;
+    let events = rt.store.events(&EventFilter { deployment: Some(id), limit: Some(20), ..Default::default() })?;
+    let mut view = d.public_view();
+    view["recent_events"] = json!(events);
+    Ok(Json(view))
+}
+
+async fn stop_runtime(
+    State(rt): State<AppState>,
+    Caller(caller, ..): Caller<may::Authenticated>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    operable(&rt, &caller, &id)?;
+    Ok(Json(rt.stop(&id, Some(caller.user.as_str())).await?.public_view()))
+}
+
+async fn start_runtime(
+    State(rt): State<AppState>,
+    Caller(caller, ..): Caller<may::Authenticated>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    operable(&rt, &caller, &id)?;
+    Ok(Json(rt.start(&id, Some(caller.user.as_str())).await?.public_view()))
+}
+
+async fn delete_runtime(
+    State(rt): State<AppState>,
+    Caller(caller, ..): Caller<may::Authenticated>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    operable(&rt, &caller, &id)?;
+    rt.delete(&id, Some(caller.user.as_str())).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogsQuery {
+    tail: Option<u32>,
+}
+
+/// Plain text; `tail` lines (100 unless given, at most `MAX_TAIL`).
+async fn runtime_logs(
+    State(rt): State<AppState>,
+    Caller(caller, ..): Caller<may::Authenticated>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    // Who may read these logs depends on the deployment's owner: check before reading the query.
+    operable(&rt, &caller, &id)?;
+    let q: LogsQuery = parse_query(query.as_deref().unwrap_or(""))?;
+    let text = rt.logs(&id, q.tail.unwrap_or(100).min(MAX_TAIL)).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}

@@ -1,0 +1,42 @@
+//! The service itself: health, loaded plugins, configured backends.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::api::{ApiResult, AppState, Caller};
+use crate::authz::may;
+use crate::store::Table;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/plugins", get(list_plugins)).route("/backends", get(list_backends))
+}
+
+/// Routes that need no token.
+pub fn public_routes() -> Router<AppState> {
+    Router::new().route("/health", get(health))
+}
+
+async fn health(State(rt): State<AppState>) -> Json<Value> {
+    let backends: Vec<Value> = rt
+        .backend_names()
+        .into_iter()
+        .map(|(name, why)| json!({"name": name, "available": why.is_none(), "reason": why}))
+        .collect();
+    Json(json!({"status": "ok", "backends": backends}))
+}
+
+async fn list_plugins(State(rt): State<AppState>, _: Caller<may::Read>) -> Json<Value> {
+    let plugins: Vec<Value> = rt
+        .plugins
+        .values()
+        .map(|p| json!({"id": p.manifest.id, "world": p.world(), "grants": p.manifest.grants, "sha256": p.hash,
+                        "limits": {"memory_mb": p.manifest.limits.memory_mb, "cpu_ms": p.manifest.limits.cpu_ms, "timeout_ms": p.manifest.limits.timeout_ms}}))
+        .collect();
+    Json(json!(plugins))
+}
+
+async fn list_backends(State(rt): State<AppState>, _: Caller<may::Read>) -> ApiResult<Json<Vec<Value>>> {
+    Ok(Json(rt.store.list(Table::Backends)?))
+}

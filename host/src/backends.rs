@@ -1,0 +1,150 @@
+//! The configured runtime backends: their plugins, what each can enforce, and
+//! whether each is available now. A backend whose plugin is granted the
+//! container engine is available while that engine answers: checked at start,
+//! by every pass of the health watch and before every deploy, so availability
+//! follows reality and comes back by itself.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::capabilities::ContainerEngine;
+use crate::config::RuntimeConfig;
+use crate::plugins::bindings::types as wit;
+use crate::plugins::{Grant, Plugin, PluginError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendsError {
+    /// Named in a request but not configured (or disabled).
+    #[error("no enabled backend named '{0}'")]
+    Unknown(String),
+    #[error("backend '{name}' is unavailable: {reason}")]
+    Unavailable { name: String, reason: String },
+    #[error("backend '{backend}' names plugin '{plugin}', which is not loaded")]
+    MissingPlugin { backend: String, plugin: String },
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+}
+
+pub struct Backends {
+    plugins: HashMap<String, Arc<Plugin>>,
+    /// Fixed per plugin, so asked once at start.
+    capabilities: HashMap<String, wit::BackendCapabilities>,
+    /// Why a backend is unavailable now; absent while it is available.
+    unavailable: RwLock<HashMap<String, String>>,
+    /// The engine, or why none could be set up at all.
+    engine: Result<Arc<ContainerEngine>, String>,
+}
+
+impl Backends {
+    /// Every enabled backend of `config`; availability is known after `refresh`.
+    pub async fn load(
+        config: &RuntimeConfig,
+        plugins: &std::collections::BTreeMap<String, Arc<Plugin>>,
+        engine: Result<Arc<ContainerEngine>, String>,
+    ) -> Result<Backends, BackendsError> {
+        let (mut by_name, mut capabilities) = (HashMap::new(), HashMap::new());
+        for (name, backend) in config.backends.iter().filter(|(_, b)| b.enabled) {
+            let plugin = plugins.get(&backend.plugin).cloned().ok_or_else(|| BackendsError::MissingPlugin {
+                backend: name.clone(),
+                plugin: backend.plugin.clone(),
+            })?;
+            capabilities.insert(name.clone(), plugin.capabilities().await?);
+            by_name.insert(name.clone(), plugin);
+        }
+        Ok(Backends { plugins: by_name, capabilities, unavailable: Default::default(), engine })
+    }
+
+    pub fn engine(&self) -> Option<&Arc<ContainerEngine>> {
+        self.engine.as_ref().ok()
+    }
+
+    /// Configured backends, sorted, each with why it is unavailable (if it is).
+    pub fn names(&self) -> Vec<(String, Option<String>)> {
+        let unavailable = self.unavailable.read().expect("availability lock poisoned");
+        let mut names: Vec<_> = self.plugins.keys().map(|n| (n.clone(), unavailable.get(n).cloned())).collect();
+        names.sort();
+        names
+    }
+
+    /// The backend's plugin, if it is available.
+    pub fn get(&self, name: &str) -> Result<&Arc<Plugin>, BackendsError> {
+        let plugin = self.plugins.get(name).ok_or_else(|| BackendsError::Unknown(name.into()))?;
+        match self.unavailable.read().expect("availability lock poisoned").get(name) {
+            Some(reason) => Err(BackendsError::Unavailable { name: name.into(), reason: reason.clone() }),
+            None => Ok(plugin),
+        }
+    }
+
+    /// Like `get`, asking the engine first: a deploy learns of an engine that
+    /// just went away at once, not at the next health pass.
+    pub async fn get_checked(&self, name: &str) -> Result<&Arc<Plugin>, BackendsError> {
+        let plugin = self.plugins.get(name).ok_or_else(|| BackendsError::Unknown(name.into()))?;
+        if needs_engine(plugin) {
+            let reason = self.engine_problem().await;
+            self.set(name, reason);
+        }
+        self.get(name)
+    }
+
+    /// What a backend can enforce (an error says why it is unavailable).
+    pub fn capabilities(&self, name: &str) -> Result<wit::BackendCapabilities, BackendsError> {
+        self.get(name)?;
+        self.capabilities.get(name).copied().ok_or_else(|| BackendsError::Unknown(name.into()))
+    }
+
+    pub fn capabilities_if_known(&self, name: &str) -> Option<&wit::BackendCapabilities> {
+        self.capabilities.get(name)
+    }
+
+    /// Checks every backend that needs the engine; which ones came back.
+    pub async fn refresh(&self) -> Refreshed {
+        let needing: Vec<&String> = self.plugins.iter().filter(|(_, p)| needs_engine(p)).map(|(n, _)| n).collect();
+        if needing.is_empty() {
+            return Refreshed::default();
+        }
+        let reason = self.engine_problem().await;
+        let mut refreshed = Refreshed::default();
+        for name in needing {
+            let was_available = !self.unavailable.read().expect("availability lock poisoned").contains_key(name);
+            let changed = self.set(name, reason.clone());
+            refreshed.changed |= changed;
+            match (&reason, changed) {
+                (None, true) => {
+                    tracing::info!(backend = %name, "backend available again");
+                    refreshed.recovered.push(name.clone());
+                }
+                (Some(why), true) if was_available => tracing::warn!(backend = %name, "backend unavailable: {why}"),
+                _ => {}
+            }
+        }
+        refreshed
+    }
+
+    async fn engine_problem(&self) -> Option<String> {
+        match &self.engine {
+            Err(why) => Some(why.clone()),
+            Ok(engine) => engine.check().await.err().map(|e| e.to_string()),
+        }
+    }
+
+    /// Records availability; whether it changed.
+    fn set(&self, name: &str, unavailable: Option<String>) -> bool {
+        let mut map = self.unavailable.write().expect("availability lock poisoned");
+        match unavailable {
+            Some(reason) => map.insert(name.to_string(), reason.clone()).as_ref() != Some(&reason),
+            None => map.remove(name).is_some(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Refreshed {
+    /// Any backend's availability changed (or its reason did).
+    pub changed: bool,
+    /// Backends that became available: what they run should be reconciled.
+    pub recovered: Vec<String>,
+}
+
+fn needs_engine(plugin: &Plugin) -> bool {
+    plugin.manifest.grants.contains(&Grant::ContainerEngine)
+}
