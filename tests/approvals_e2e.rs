@@ -344,7 +344,7 @@ async fn approvers_and_the_escalation_list_are_emailed_when_smtp_is_configured()
     let host = gated_host(&receiver, |c| {
         let n = &mut c.approval.notification;
         n.email_enabled = true;
-        n.smtp = Some(mcp_runtime::approvals::SmtpConfig {
+        n.smtp = Some(mcp_runtime::config::SmtpConfig {
             host: "127.0.0.1".into(),
             port,
             from: "mcp-runtime@example.com".into(),

@@ -271,7 +271,7 @@ async fn failed_apps_and_instance_restarts_are_reported() {
     let id = host.deploy(json!({"slug": "fixture-ce", "backend": "ibm_code_engine"})).await;
     host.wait_for(&id, "connected").await;
     fake.set_restarts(&format!("mcp-{}", &id[..12]), 2);
-    let deadline = std::time::Instant::now() + mcp_runtime::runtime::HEALTH_INTERVAL * 4;
+    let deadline = std::time::Instant::now() + mcp_runtime::deployments::HEALTH_INTERVAL * 4;
     loop {
         let (_, d) = host.get(&format!("/runtimes/{id}")).await;
         if d["restart_count"] == 2 {

@@ -5,7 +5,7 @@
 mod support;
 
 use mcp_runtime::capabilities::ContainerEngine;
-use mcp_runtime::plugins::bindings::container_engine::EngineError;
+use mcp_runtime::contract::container_engine::EngineError;
 use mcp_runtime::plugins::{Grant, PluginError, PluginHost, PluginKind, PluginLimits, PluginManifest};
 use mcp_runtime::store::Store;
 use std::sync::Arc;
@@ -84,8 +84,8 @@ async fn the_engine_refuses_containers_it_does_not_own() {
     }
 }
 
-fn sample_policy_input() -> mcp_runtime::plugins::bindings::policy::PolicyInput {
-    use mcp_runtime::plugins::bindings::types::{
+fn sample_policy_input() -> mcp_runtime::contract::policy::PolicyInput {
+    use mcp_runtime::contract::types::{
         BackendCapabilities, DeployRequest, IsolationLevel, ObservabilityType, RequestedResources,
     };
     let entry: mcp_runtime::catalog::CatalogEntry =
@@ -99,16 +99,16 @@ fn sample_policy_input() -> mcp_runtime::plugins::bindings::policy::PolicyInput 
         max_scale: None,
         visibility: None,
     };
-    mcp_runtime::plugins::bindings::policy::PolicyInput {
+    mcp_runtime::contract::policy::PolicyInput {
         request: DeployRequest {
             deployment_id: "d".into(),
             backend: "docker".into(),
-            entry: entry.to_wit(),
+            entry: (&entry).into(),
             env: vec![],
             resources,
             requested_by: None,
         },
-        profile: profile.to_wit(),
+        profile: (&profile).into(),
         capabilities: BackendCapabilities {
             supports_compose: false,
             supports_readonly_fs: true,
@@ -123,7 +123,7 @@ fn sample_policy_input() -> mcp_runtime::plugins::bindings::policy::PolicyInput 
             max_memory_bytes: 0,
             max_timeout_seconds: 0,
         },
-        effective: profile.initial_guardrails(),
+        effective: mcp_runtime::contract::initial_guardrails(&profile),
         warnings: vec![],
     }
 }

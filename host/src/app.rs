@@ -10,9 +10,10 @@ use std::sync::Arc;
 use crate::capabilities::ContainerEngine;
 use crate::catalog::{self, CatalogEntry};
 use crate::config::RuntimeConfig;
+use crate::deployments::Runtime;
+use crate::deployments::HEALTH_INTERVAL;
 use crate::guardrails;
 use crate::plugins::PluginHost;
-use crate::runtime::{Runtime, HEALTH_INTERVAL};
 use crate::store::{NewEvent, Store, Table};
 
 const SAMPLE_CATALOG: &str = include_str!("../defaults/catalog.yaml");

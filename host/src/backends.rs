@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::capabilities::ContainerEngine;
 use crate::config::RuntimeConfig;
-use crate::plugins::bindings::types as wit;
+use crate::contract::types as wit;
 use crate::plugins::{Grant, Plugin, PluginError};
 
 #[derive(Debug, thiserror::Error)]

@@ -4,8 +4,6 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::plugins::bindings::types as wit;
-
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error("{field}: {reason}")]
@@ -98,29 +96,6 @@ pub enum Source {
     },
 }
 
-impl Source {
-    /// The catalog's shape of a source the contract carries (a stored request's).
-    pub fn from_wit(source: &wit::Source) -> Source {
-        match source {
-            wit::Source::Image(s) => {
-                Source::Docker { image: s.image.clone(), registry_secret: s.registry_secret.clone() }
-            }
-            wit::Source::Github(s) => Source::Github {
-                repo: s.repo.clone(),
-                revision: s.revision.clone(),
-                dockerfile: s.dockerfile.clone(),
-                context_dir: s.context_dir.clone(),
-                build_args: s.build_args.iter().cloned().collect(),
-                push_to_registry: s.push_to_registry,
-                registry: s.registry.clone(),
-            },
-            wit::Source::Compose(s) => {
-                Source::Compose { compose_file: s.compose_file.clone(), main_service: s.main_service.clone() }
-            }
-        }
-    }
-}
-
 fn default_dockerfile() -> String {
     "Dockerfile".into()
 }
@@ -205,42 +180,6 @@ impl CatalogEntry {
                 let q = q.to_lowercase();
                 self.name.to_lowercase().contains(&q) || self.description.to_lowercase().contains(&q)
             })
-    }
-
-    pub fn to_wit(&self) -> wit::CatalogEntry {
-        let source = match &self.source {
-            Source::Docker { image, registry_secret } => {
-                wit::Source::Image(wit::ImageSource { image: image.clone(), registry_secret: registry_secret.clone() })
-            }
-            Source::Github { repo, revision, dockerfile, context_dir, build_args, push_to_registry, registry } => {
-                wit::Source::Github(wit::GithubSource {
-                    repo: repo.clone(),
-                    revision: revision.clone(),
-                    dockerfile: dockerfile.clone(),
-                    context_dir: context_dir.clone(),
-                    build_args: build_args.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                    push_to_registry: *push_to_registry,
-                    registry: registry.clone(),
-                })
-            }
-            Source::Compose { compose_file, main_service } => wit::Source::Compose(wit::ComposeSource {
-                compose_file: compose_file.clone(),
-                main_service: main_service.clone(),
-            }),
-        };
-        wit::CatalogEntry {
-            slug: self.slug.clone(),
-            name: self.name.clone(),
-            version: self.version.clone(),
-            category: self.category.clone(),
-            tags: self.tags.clone(),
-            source,
-            supported_backends: self.supported_backends.clone(),
-            guardrails_profile: self.guardrails_profile.clone(),
-            requires_approval: self.requires_approval,
-            port: self.port,
-            mcp_path: self.mcp_path.clone(),
-        }
     }
 }
 

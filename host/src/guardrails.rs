@@ -4,8 +4,6 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::plugins::bindings::types as wit;
-
 #[derive(Debug, thiserror::Error)]
 pub enum GuardrailError {
     #[error("{field}: {reason}")]
@@ -284,50 +282,6 @@ impl Profile {
             }
         }
         Ok(())
-    }
-
-    pub fn to_wit(&self) -> wit::GuardrailProfile {
-        wit::GuardrailProfile {
-            name: self.name.clone(),
-            description: self.description.clone(),
-            recommended_backends: self.recommended_backends.clone(),
-            network: wit::NetworkPolicy {
-                egress_allowed: self.network.egress_allowed,
-                allowed_hosts: self.network.allowed_hosts.clone(),
-                ingress_ports: self.network.ingress_ports.clone(),
-            },
-            filesystem: wit::FilesystemPolicy {
-                read_only_root: self.filesystem.read_only_root,
-                allowed_mounts: self.filesystem.allowed_mounts.clone(),
-            },
-            capabilities: wit::CapabilityPolicy {
-                drop_all: self.capabilities.drop_all,
-                add: self.capabilities.add.clone(),
-            },
-            resources: wit::ResourceLimits {
-                max_cpu_millis: self.resources.max_cpu.as_deref().and_then(parse_cpu),
-                max_memory_bytes: self.resources.max_memory.as_deref().and_then(parse_memory),
-                max_pids: self.resources.max_pids,
-            },
-            seccomp: self.seccomp.clone(),
-            apparmor: self.apparmor.clone(),
-        }
-    }
-
-    /// The starting point of policy evaluation: the profile's own values.
-    pub fn initial_guardrails(&self) -> wit::EffectiveGuardrails {
-        let p = self.to_wit();
-        wit::EffectiveGuardrails {
-            profile: p.name,
-            network: p.network,
-            filesystem: p.filesystem,
-            capabilities: p.capabilities,
-            cpu_millis: p.resources.max_cpu_millis,
-            memory_bytes: p.resources.max_memory_bytes,
-            pids: p.resources.max_pids,
-            seccomp: p.seccomp,
-            apparmor: p.apparmor,
-        }
     }
 
     /// The fields a compatibility report covers, with whether the profile sets them.

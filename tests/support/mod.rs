@@ -262,7 +262,7 @@ impl TestHost {
         }
     }
 
-    pub fn runtime(&self) -> &std::sync::Arc<mcp_runtime::runtime::Runtime> {
+    pub fn runtime(&self) -> &std::sync::Arc<mcp_runtime::deployments::Runtime> {
         &self.host.as_ref().expect("host is running").runtime
     }
 

@@ -11,16 +11,16 @@ const TARGET_CHAIN_P99_US: f64 = 200.0;
 
 pub async fn figures(host: &TestHost) {
     let runtime = host.runtime();
-    let body: mcp_runtime::runtime::DeployBody = serde_json::from_value(json!({"slug": "fixture"})).unwrap();
+    let body: mcp_runtime::deployments::DeployBody = serde_json::from_value(json!({"slug": "fixture"})).unwrap();
     let request = runtime.check(&body, "bench", None).await.expect("request checks").request;
     let profile = runtime.profile("restricted").unwrap().unwrap();
     let capabilities = runtime.capabilities_of("docker").unwrap();
     let bare = runtime.plugins["default-guardrails"].clone();
-    let input = mcp_runtime::plugins::bindings::policy::PolicyInput {
+    let input = mcp_runtime::contract::policy::PolicyInput {
         request: request.clone(),
-        profile: profile.to_wit(),
+        profile: (&profile).into(),
         capabilities,
-        effective: profile.initial_guardrails(),
+        effective: mcp_runtime::contract::initial_guardrails(&profile),
         warnings: Vec::new(),
     };
     let time = |samples: &mut Vec<Duration>, start: Instant| samples.push(start.elapsed());

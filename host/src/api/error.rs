@@ -7,12 +7,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::auth::authz::Forbidden;
 use crate::auth::AuthError;
-use crate::authz::Forbidden;
 use crate::catalog::CatalogError;
+use crate::deployments::RuntimeError;
 use crate::guardrails::GuardrailError;
 use crate::plugins::PluginError;
-use crate::runtime::RuntimeError;
 use crate::store::StoreError;
 
 #[derive(Debug)]

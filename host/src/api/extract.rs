@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 
 use super::error::{ApiError, ApiResult};
+use crate::auth::authz::{authorize, Permission};
 use crate::auth::Principal;
-use crate::authz::{authorize, Permission};
 
 /// The authenticated caller, already authorized for `P`.
 pub struct Caller<P>(pub Principal, pub PhantomData<P>);

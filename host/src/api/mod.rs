@@ -18,7 +18,7 @@ pub use error::{ApiError, ApiResult};
 pub use extract::{parse_json, parse_query, Caller, JsonBody, QueryParams};
 
 use crate::auth::Authenticator;
-use crate::runtime::Runtime;
+use crate::deployments::Runtime;
 
 pub type AppState = Arc<Runtime>;
 

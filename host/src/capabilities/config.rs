@@ -1,9 +1,9 @@
 //! Always granted: the plugin's own settings block.
 
-use crate::plugins::bindings::config::Host;
-use crate::plugins::PluginState;
+use super::CallState;
+use crate::contract::config::Host;
 
-impl Host for PluginState {
+impl Host for CallState {
     async fn settings(&mut self) -> String {
         self.ctx.settings.clone()
     }

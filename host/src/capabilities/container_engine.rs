@@ -19,10 +19,10 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 
-use crate::plugins::bindings::container_engine::{
+use super::CallState;
+use crate::contract::container_engine::{
     ContainerInfo, ContainerSpec, ContainerState, EngineError, EngineInfo, Host, NetworkInfo, NetworkSpec,
 };
-use crate::plugins::PluginState;
 
 /// Marks objects the runtime created; its value names the runtime instance.
 pub const OWNER_LABEL: &str = "mcp-runtime.owner";
@@ -417,7 +417,7 @@ macro_rules! engine {
     };
 }
 
-impl Host for PluginState {
+impl Host for CallState {
     async fn info(&mut self) -> Result<EngineInfo, EngineError> {
         engine!(self).info().await
     }

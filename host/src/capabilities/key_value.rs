@@ -1,13 +1,13 @@
 //! Grant `key-value`: a store private to each plugin, in the host's redb.
 //! Keys are scoped by plugin id, so one plugin never sees another's values.
 
-use crate::plugins::bindings::key_value::Host;
-use crate::plugins::PluginState;
+use super::CallState;
+use crate::contract::key_value::Host;
 
 const MAX_KEY: usize = 256;
 const MAX_VALUE: usize = 1 << 20;
 
-impl Host for PluginState {
+impl Host for CallState {
     async fn get(&mut self, key: String) -> Option<Vec<u8>> {
         self.ctx.store.kv_get(&self.ctx.id, &key).ok().flatten()
     }

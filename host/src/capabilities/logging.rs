@@ -1,13 +1,13 @@
 //! Grant `logging`: plugin log lines go to the host's tracing output, tagged
 //! with the plugin id.
 
-use crate::plugins::bindings::logging::{Host, Level};
-use crate::plugins::PluginState;
+use super::CallState;
+use crate::contract::logging::{Host, Level};
 
 /// Longer lines are cut: a plugin must not flood the host's log.
 const MAX_LINE: usize = 4096;
 
-impl Host for PluginState {
+impl Host for CallState {
     async fn log(&mut self, level: Level, message: String) {
         let plugin = self.ctx.id.as_str();
         let message = message.get(..MAX_LINE).unwrap_or(&message);

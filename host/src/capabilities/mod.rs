@@ -10,25 +10,94 @@ mod outgoing_http;
 pub use container_engine::{ContainerEngine, EngineConnectError, OwnedObject, DEPLOYMENT_LABEL, OWNER_LABEL};
 pub use outgoing_http::{HostPattern, OutgoingHttp};
 
-use crate::plugins::bindings::{self, backend_world::mcp_runtime::plugin as iface};
-use crate::plugins::{Grant, PluginState};
-use wasmtime::component::{HasSelf, Linker};
+use std::sync::Arc;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView};
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
-pub fn link_always(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    iface::types::add_to_linker::<PluginState, HasSelf<PluginState>>(linker, |s| s)?;
-    iface::config::add_to_linker::<PluginState, HasSelf<PluginState>>(linker, |s| s)
+use crate::contract::{self as bindings, backend_world::mcp_runtime::plugin as iface};
+
+/// A host capability a plugin may be granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Grant {
+    Logging,
+    KeyValue,
+    ContainerEngine,
+    OutgoingHttp,
 }
 
-pub fn link_grant(linker: &mut Linker<PluginState>, grant: Grant) -> wasmtime::Result<()> {
+impl Grant {
+    /// The interface (without version) the grant links: ours, or `wasi:http`.
+    pub fn interface(self) -> &'static str {
+        match self {
+            Grant::Logging => "mcp-runtime:plugin/logging",
+            Grant::KeyValue => "mcp-runtime:plugin/key-value",
+            Grant::ContainerEngine => "mcp-runtime:plugin/container-engine",
+            Grant::OutgoingHttp => "wasi:http",
+        }
+    }
+}
+
+/// What every call of one plugin shares: identity, settings and what its
+/// grants give it access to.
+pub struct PluginContext {
+    pub id: String,
+    pub settings: String,
+    /// Empty unless granted `outgoing-http`.
+    pub allowed_hosts: Arc<[HostPattern]>,
+    pub store: Arc<crate::store::Store>,
+    pub engine: Option<Arc<ContainerEngine>>,
+}
+
+/// The capabilities' state for one call: sandboxed WASI, the resource table,
+/// outgoing HTTP behind its allowlist, and the plugin's context.
+pub struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    http: OutgoingHttp,
+    pub ctx: Arc<PluginContext>,
+}
+
+impl CallState {
+    pub fn new(ctx: Arc<PluginContext>) -> CallState {
+        CallState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            http: OutgoingHttp::new(&ctx.id, ctx.allowed_hosts.clone()),
+            ctx,
+        }
+    }
+
+    pub fn wasi_view(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+
+    pub fn http_view(&mut self) -> WasiHttpCtxView<'_> {
+        self.http.view(&mut self.table)
+    }
+}
+
+/// A plugin store's data: it holds a `CallState` the capabilities work on.
+pub trait HasCallState: WasiHttpView + Send + 'static {
+    fn call_state(&mut self) -> &mut CallState;
+}
+
+pub fn link_always<T: HasCallState>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    iface::types::add_to_linker::<T, HasSelf<CallState>>(linker, T::call_state)?;
+    iface::config::add_to_linker::<T, HasSelf<CallState>>(linker, T::call_state)
+}
+
+pub fn link_grant<T: HasCallState>(linker: &mut Linker<T>, grant: Grant) -> wasmtime::Result<()> {
     match grant {
-        Grant::Logging => iface::logging::add_to_linker::<PluginState, HasSelf<PluginState>>(linker, |s| s),
-        Grant::KeyValue => iface::key_value::add_to_linker::<PluginState, HasSelf<PluginState>>(linker, |s| s),
+        Grant::Logging => iface::logging::add_to_linker::<T, HasSelf<CallState>>(linker, T::call_state),
+        Grant::KeyValue => iface::key_value::add_to_linker::<T, HasSelf<CallState>>(linker, T::call_state),
         Grant::ContainerEngine => {
-            iface::container_engine::add_to_linker::<PluginState, HasSelf<PluginState>>(linker, |s| s)
+            iface::container_engine::add_to_linker::<T, HasSelf<CallState>>(linker, T::call_state)
         }
         Grant::OutgoingHttp => wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker),
     }
 }
 
 /// The shared-types interface declares no functions.
-impl bindings::types::Host for PluginState {}
+impl bindings::types::Host for CallState {}

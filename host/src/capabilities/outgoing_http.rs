@@ -11,9 +11,8 @@
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
-use wasmtime_wasi_http::{Error, RequestOptions, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
-
-use crate::plugins::PluginState;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks};
 
 /// One allowed destination: `api.example.com`, `*.example.com`, `10.0.0.5`,
 /// each optionally with `:port`; without a port, only the scheme's default.
@@ -141,10 +140,9 @@ impl WasiHttpHooks for AllowlistHooks {
     }
 }
 
-impl WasiHttpView for PluginState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        let (http, table) = self.http_parts();
-        WasiHttpCtxView { ctx: &mut http.ctx, table, hooks: &mut http.hooks }
+impl OutgoingHttp {
+    pub fn view<'a>(&'a mut self, table: &'a mut ResourceTable) -> WasiHttpCtxView<'a> {
+        WasiHttpCtxView { ctx: &mut self.ctx, table, hooks: &mut self.hooks }
     }
 }
 

@@ -3,6 +3,8 @@
 //! no environment) and nothing else it is not granted here.
 
 use serde::Deserialize;
+
+use crate::capabilities::Grant;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -46,28 +48,6 @@ impl PluginKind {
             PluginKind::RuntimeBackend => "runtime-backend",
             PluginKind::GuardrailPolicy => "guardrail-policy",
             PluginKind::ApprovalRule => "approval-rule",
-        }
-    }
-}
-
-/// A host capability a plugin may be granted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Grant {
-    Logging,
-    KeyValue,
-    ContainerEngine,
-    OutgoingHttp,
-}
-
-impl Grant {
-    /// The interface (without version) the grant links: ours, or `wasi:http`.
-    pub fn interface(self) -> &'static str {
-        match self {
-            Grant::Logging => "mcp-runtime:plugin/logging",
-            Grant::KeyValue => "mcp-runtime:plugin/key-value",
-            Grant::ContainerEngine => "mcp-runtime:plugin/container-engine",
-            Grant::OutgoingHttp => "wasi:http",
         }
     }
 }

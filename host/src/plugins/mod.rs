@@ -3,23 +3,23 @@
 //! fresh store with a memory limit, a fuel (CPU) budget and a wall-clock
 //! timeout, so a plugin that traps, loops or hoards memory fails that one call.
 
-pub mod bindings;
 mod manifest;
 
-pub use manifest::{Grant, PluginKind, PluginLimits, PluginManifest};
+pub use crate::capabilities::{Grant, PluginContext};
+pub use manifest::{PluginKind, PluginLimits, PluginManifest};
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtxView, WasiView};
 
-use crate::capabilities::{self, ContainerEngine};
-use bindings::backend_world::RuntimeBackendPre;
-use bindings::policy_world::GuardrailPolicyPre;
+use crate::capabilities::{self, CallState, ContainerEngine};
+use crate::contract::backend_world::RuntimeBackendPre;
+use crate::contract::policy_world::GuardrailPolicyPre;
 
 /// Fuel units per millisecond of guest CPU: roughly one per wasm instruction.
 const FUEL_PER_MS: u64 = 1_000_000;
@@ -46,34 +46,28 @@ pub enum PluginError {
     Missing { plugin: String, kind: &'static str },
 }
 
-/// What every store of one plugin shares: identity, settings and granted capabilities.
-pub struct PluginContext {
-    pub id: String,
-    pub settings: String,
-    /// Empty unless granted `outgoing-http`.
-    pub allowed_hosts: Arc<[crate::capabilities::HostPattern]>,
-    pub store: Arc<crate::store::Store>,
-    pub engine: Option<Arc<ContainerEngine>>,
-}
-
-/// Per-call state: lives exactly as long as one call's store.
+/// The store data of one plugin call: the granted capabilities' state and
+/// the memory limiter. Lives exactly as long as that call's store.
 pub struct PluginState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    http: crate::capabilities::OutgoingHttp,
+    granted: CallState,
     limiter: MemoryLimiter,
-    pub ctx: Arc<PluginContext>,
 }
 
-impl PluginState {
-    pub(crate) fn http_parts(&mut self) -> (&mut crate::capabilities::OutgoingHttp, &mut ResourceTable) {
-        (&mut self.http, &mut self.table)
+impl capabilities::HasCallState for PluginState {
+    fn call_state(&mut self) -> &mut CallState {
+        &mut self.granted
     }
 }
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        self.granted.wasi_view()
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for PluginState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        self.granted.http_view()
     }
 }
 
@@ -118,7 +112,7 @@ pub struct Plugin {
 enum WorldPre {
     Backend(RuntimeBackendPre<PluginState>),
     Policy(GuardrailPolicyPre<PluginState>),
-    Approval(bindings::approval_world::ApprovalRulePre<PluginState>),
+    Approval(crate::contract::approval_world::ApprovalRulePre<PluginState>),
 }
 
 impl PluginHost {
@@ -171,9 +165,9 @@ impl PluginHost {
             PluginKind::GuardrailPolicy => {
                 WorldPre::Policy(GuardrailPolicyPre::new(instance_pre).map_err(wrong_world)?)
             }
-            PluginKind::ApprovalRule => {
-                WorldPre::Approval(bindings::approval_world::ApprovalRulePre::new(instance_pre).map_err(wrong_world)?)
-            }
+            PluginKind::ApprovalRule => WorldPre::Approval(
+                crate::contract::approval_world::ApprovalRulePre::new(instance_pre).map_err(wrong_world)?,
+            ),
         };
         let needs_engine = manifest.grants.contains(&Grant::ContainerEngine);
         let allowed_hosts = manifest
@@ -252,11 +246,8 @@ impl Plugin {
     fn new_store(&self) -> Result<Store<PluginState>, PluginError> {
         let limits = self.manifest.limits;
         let state = PluginState {
-            wasi: WasiCtx::builder().build(),
-            table: ResourceTable::new(),
-            http: crate::capabilities::OutgoingHttp::new(&self.ctx.id, self.ctx.allowed_hosts.clone()),
+            granted: CallState::new(self.ctx.clone()),
             limiter: MemoryLimiter { max_bytes: limits.memory_mb as usize * (1 << 20), exceeded: false },
-            ctx: self.ctx.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -323,9 +314,9 @@ macro_rules! invoke {
     }};
 }
 
-use bindings::backend::{BackendError, Deployed, DeploymentStatus, Prepared};
-use bindings::policy::{PolicyInput, PolicyOutput};
-use bindings::types::{BackendCapabilities, Denial, DeployRequest, EffectiveGuardrails, Warning};
+use crate::contract::backend::{BackendError, Deployed, DeploymentStatus, Prepared};
+use crate::contract::policy::{PolicyInput, PolicyOutput};
+use crate::contract::types::{BackendCapabilities, Denial, DeployRequest, EffectiveGuardrails, Warning};
 
 /// Calls of the `runtime-backend` world. Outer `Result`: the plugin failed;
 /// inner: the backend answered with an error.
@@ -378,8 +369,8 @@ impl Plugin {
     /// The `approval-rule` world's one call.
     pub async fn approve(
         &self,
-        input: &bindings::approval::ApprovalInput,
-    ) -> Result<Result<bindings::approval::ApprovalDecision, String>, PluginError> {
+        input: &crate::contract::approval::ApprovalInput,
+    ) -> Result<Result<crate::contract::approval::ApprovalDecision, String>, PluginError> {
         invoke!(self, Approval, mcp_runtime_plugin_approval.call_evaluate(input))
     }
 

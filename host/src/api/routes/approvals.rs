@@ -7,7 +7,7 @@ use axum::{Json, Router};
 
 use crate::api::{parse_json, ApiError, ApiResult, AppState, Caller, QueryParams};
 use crate::approvals::{Approval, ApprovalFilter, Review};
-use crate::authz::{authorize, may, Action};
+use crate::auth::authz::{authorize, may, Action};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

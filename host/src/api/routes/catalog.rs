@@ -8,9 +8,9 @@ use serde_json::json;
 
 use super::audit;
 use crate::api::{ApiError, ApiResult, AppState, Caller, JsonBody, QueryParams};
-use crate::authz::may;
+use crate::auth::authz::may;
 use crate::catalog::{CatalogEntry, CatalogFilter};
-use crate::runtime::Runtime;
+use crate::deployments::Runtime;
 use crate::store::Table;
 
 pub fn routes() -> Router<AppState> {

@@ -6,7 +6,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::api::{ApiResult, AppState, Caller, QueryParams};
-use crate::authz::may;
+use crate::auth::authz::may;
 use crate::store::EventFilter;
 
 pub fn routes() -> Router<AppState> {

@@ -9,10 +9,9 @@ use serde_json::{json, Value};
 
 use super::audit;
 use crate::api::{ApiError, ApiResult, AppState, Caller, JsonBody, QueryParams};
-use crate::authz::may;
+use crate::auth::authz::may;
 use crate::catalog::CatalogEntry;
 use crate::guardrails::Profile;
-use crate::runtime;
 use crate::store::Table;
 
 pub fn routes() -> Router<AppState> {
@@ -104,5 +103,5 @@ async fn guardrails_compatibility(
     let profile =
         rt.profile(&name)?.ok_or_else(|| ApiError::NotFound(format!("guardrails profile '{name}' not found")))?;
     let backend = q.backend.unwrap_or_else(|| rt.config.default_backend.clone());
-    Ok(Json(runtime::compatibility(&rt, &profile, &backend).await?))
+    Ok(Json(crate::deployments::compatibility(&rt, &profile, &backend).await?))
 }

@@ -7,7 +7,7 @@ use axum::Router;
 
 use super::operable;
 use crate::api::{ApiError, ApiResult, AppState, Caller};
-use crate::authz::{authorize, may, Action};
+use crate::auth::authz::{authorize, may, Action};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/servers/{id}/mcp", any(proxy_mcp))

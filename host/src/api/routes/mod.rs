@@ -12,9 +12,10 @@ pub mod service;
 use serde_json::Value;
 
 use super::ApiResult;
+use crate::auth::authz::{authorize, Action};
 use crate::auth::Principal;
-use crate::authz::{authorize, Action};
-use crate::runtime::{Deployment, Runtime};
+use crate::deployments::Deployment;
+use crate::deployments::Runtime;
 use crate::store::NewEvent;
 
 /// An event that names the caller as its actor.

@@ -10,8 +10,9 @@ use serde_json::{json, Value};
 
 use super::operable;
 use crate::api::{parse_query, ApiResult, AppState, Caller, JsonBody};
-use crate::authz::may;
-use crate::runtime::{DeployBody, Deployment, Runtime, State as DeployState};
+use crate::auth::authz::may;
+use crate::deployments::Runtime;
+use crate::deployments::{DeployBody, Deployment, State as DeployState};
 use crate::store::EventFilter;
 
 /// Most log lines one request may ask for.

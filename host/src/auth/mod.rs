@@ -4,6 +4,8 @@
 //! (`roles` by default), mapped through `role_mapping`; ContextForge's
 //! `is_admin: true` makes an admin. Tokens never appear in errors or logs.
 
+pub mod authz;
+
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,6 +2,10 @@
 //! interpolation, `RUNTIME_*` environment overrides, and validation whose
 //! errors name the offending key.
 
+mod approval;
+
+pub use approval::{ApprovalConfig, Notification, SmtpConfig};
+
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 use std::collections::BTreeMap;
@@ -10,7 +14,7 @@ use std::path::PathBuf;
 use crate::guardrails::Profile;
 use crate::plugins::PluginManifest;
 
-pub const EMBEDDED_CONFIG: &str = include_str!("../defaults/config.yaml");
+pub const EMBEDDED_CONFIG: &str = include_str!("../../defaults/config.yaml");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -55,7 +59,7 @@ pub struct RuntimeConfig {
     #[serde(default)]
     pub guardrails: GuardrailsConfig,
     #[serde(default)]
-    pub approval: crate::approvals::ApprovalConfig,
+    pub approval: ApprovalConfig,
     #[serde(default)]
     pub catalog: CatalogConfig,
     #[serde(default)]

@@ -1,0 +1,84 @@
+//! The approval workflow. A chain of `approval-rule` components decides
+//! whether a deployment must wait for a person; if any rule requires it, the
+//! deployment is held as `awaiting_approval` with an approval record naming
+//! who asked, what, why (the rules that fired), and who may approve.
+//! Approvers are notified by a signed webhook. Approve: the deployment
+//! proceeds by itself. Reject or expiry: it ends `rejected`, with the reason.
+//! A rule that fails fails the request: nothing is deployed unapproved.
+
+mod notify;
+mod workflow;
+
+pub use notify::{sign, SIGNATURE_HEADER};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::auth::Principal;
+use crate::contract::types as wit;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalStatus {
+    Pending,
+    Approved,
+    Rejected,
+    Expired,
+}
+
+/// An approval request as stored and as `GET /approvals/{id}` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Approval {
+    pub id: String,
+    pub deployment_id: String,
+    pub slug: String,
+    pub backend: String,
+    pub status: ApprovalStatus,
+    pub requested_by: Option<String>,
+    pub requested_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// The rules that fired.
+    pub reasons: Vec<String>,
+    /// Who may decide: `user:…` and `group:…`; empty means any approver.
+    pub approvers: Vec<String>,
+    pub source: crate::catalog::Source,
+    pub resources: crate::deployments::Resources,
+    pub guardrails_applied: wit::EffectiveGuardrails,
+    pub guardrails_warnings: Vec<wit::Warning>,
+    /// Image scan results, when a scanner provides them.
+    pub scan_results: Option<Value>,
+    #[serde(default)]
+    pub escalated: bool,
+    pub reviewed_by: Option<String>,
+    pub reviewed_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub notes: Option<String>,
+}
+
+/// The decision of the whole rule chain.
+pub struct Decision {
+    pub reasons: Vec<String>,
+    pub approvers: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalFilter {
+    pub status: Option<ApprovalStatus>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Review {
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+/// An approver listed as `user:<sub>`, or holding a listed `group:<name>`; an empty list admits any approver.
+fn may_approve(approvers: &[String], who: &Principal) -> bool {
+    approvers.is_empty()
+        || approvers.iter().any(|a| match a.split_once(':') {
+            Some(("user", user)) => user == who.user,
+            Some(("group", group)) => who.groups.iter().any(|g| g == group),
+            _ => false,
+        })
+}

@@ -1,0 +1,127 @@
+//! Telling people about approval requests: a signed webhook and, when SMTP is
+//! configured, email. Each outcome is an event.
+
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use std::time::Duration;
+
+use super::Approval;
+use crate::config::SmtpConfig;
+use crate::deployments::Runtime;
+use crate::store::NewEvent;
+
+impl Runtime {
+    /// Tells people: a signed webhook and, when SMTP is configured, email.
+    pub(super) fn notify(&self, kind: &str, approval: &Approval, recipients: &[String]) {
+        self.email(kind, approval, recipients);
+        self.webhook(kind, approval, recipients);
+    }
+
+    /// Mails the recipients that have an address (`user:a@b`, or a group in `group_emails`).
+    fn email(&self, kind: &str, approval: &Approval, recipients: &[String]) {
+        let notification = &self.config.approval.notification;
+        let Some(smtp) = notification.smtp.clone().filter(|_| notification.email_enabled) else { return };
+        let addresses: Vec<String> = recipients
+            .iter()
+            .filter_map(|r| match r.split_once(':') {
+                Some(("user", user)) if user.contains('@') => Some(user.to_string()),
+                Some(("group", group)) => notification.group_emails.get(group).cloned(),
+                _ => None,
+            })
+            .collect();
+        if addresses.is_empty() {
+            return;
+        }
+        let subject = format!("[mcp-runtime] {kind}: {} on {}", approval.slug, approval.backend);
+        let body = [
+            format!("Deployment of '{}' to {}", approval.slug, approval.backend),
+            format!("requested by {}.", approval.requested_by.as_deref().unwrap_or("unknown")),
+            format!("Why approval is needed: {}", approval.reasons.join("; ")),
+            format!("Approvers: {}", approval.approvers.join(", ")),
+            format!("Decide by {}:", approval.expires_at.format("%Y-%m-%d %H:%M UTC")),
+            format!("  POST /approvals/{}/approve", approval.id),
+            format!("  POST /approvals/{}/reject", approval.id),
+        ]
+        .join("\n");
+        let (store, deployment, kind) = (self.store.clone(), approval.deployment_id.clone(), kind.to_string());
+        tokio::spawn(async move {
+            let outcome = send_mail(&smtp, &addresses, &subject, body).await;
+            let (event_kind, data) = match outcome {
+                Ok(()) => ("approval.emailed", json!({"event": kind, "to": addresses})),
+                Err(why) => ("approval.email_failed", json!({"event": kind, "to": addresses, "error": why})),
+            };
+            let _ = store.record(NewEvent::for_deployment(event_kind, &deployment, data));
+        });
+    }
+
+    /// Sends a signed webhook in the background, with retries; the outcome is an event.
+    fn webhook(&self, kind: &str, approval: &Approval, recipients: &[String]) {
+        let Some(url) = self.config.approval.notification.webhook_url.clone().filter(|u| !u.is_empty()) else { return };
+        let payload =
+            json!({"event": kind, "approval": approval, "recipients": recipients, "sent_at": self.now()}).to_string();
+        let signature =
+            self.config.approval.notification.webhook_secret.as_deref().map(|key| sign(key, payload.as_bytes()));
+        let (http, store, kind, deployment) =
+            (self.http().clone(), self.store.clone(), kind.to_string(), approval.deployment_id.clone());
+        tokio::spawn(async move {
+            let mut outcome = String::new();
+            for attempt in 0..WEBHOOK_ATTEMPTS {
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                }
+                let mut request = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-mcp-runtime-event", &kind)
+                    .body(payload.clone());
+                if let Some(sig) = &signature {
+                    request = request.header(SIGNATURE_HEADER, sig);
+                }
+                match request.timeout(Duration::from_secs(10)).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        outcome.clear();
+                        break;
+                    }
+                    Ok(r) => outcome = format!("HTTP {}", r.status().as_u16()),
+                    Err(e) => outcome = e.to_string(),
+                }
+            }
+            let (event_kind, data) = match outcome.as_str() {
+                "" => ("approval.notified", json!({"event": kind})),
+                why => ("approval.notify_failed", json!({"event": kind, "error": why, "attempts": WEBHOOK_ATTEMPTS})),
+            };
+            let _ = store.record(NewEvent::for_deployment(event_kind, &deployment, data));
+        });
+    }
+}
+
+/// One message to every address, over the configured relay.
+async fn send_mail(smtp: &SmtpConfig, to: &[String], subject: &str, body: String) -> Result<(), String> {
+    use lettre::message::{header::ContentType, Mailbox};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let from: Mailbox = smtp.from.parse().map_err(|e| format!("from '{}': {e}", smtp.from))?;
+    let mut message = Message::builder().from(from).subject(subject).header(ContentType::TEXT_PLAIN);
+    for address in to {
+        message = message.to(address.parse().map_err(|e| format!("to '{address}': {e}"))?);
+    }
+    let message = message.body(body).map_err(|e| e.to_string())?;
+    // Plain SMTP to the configured relay (a local or internal MTA).
+    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+        .port(smtp.port)
+        .timeout(Some(Duration::from_secs(10)));
+    if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
+        transport = transport
+            .credentials(lettre::transport::smtp::authentication::Credentials::new(user.clone(), password.clone()));
+    }
+    transport.build().send(message).await.map(drop).map_err(|e| e.to_string())
+}
+
+pub const SIGNATURE_HEADER: &str = "x-mcp-runtime-signature";
+const WEBHOOK_ATTEMPTS: u32 = 4;
+
+/// `sha256=<hex HMAC-SHA256 of the body>`, as GitHub-style receivers expect.
+pub fn sign(key: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}

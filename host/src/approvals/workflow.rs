@@ -1,0 +1,235 @@
+//! Holding, deciding, escalating and expiring approval requests.
+
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{may_approve, Approval, ApprovalFilter, ApprovalStatus, Decision};
+use crate::auth::Principal;
+use crate::contract::types as wit;
+use crate::deployments::Runtime;
+use crate::deployments::{Deployment, RuntimeError, State};
+use crate::store::{NewEvent, Table};
+
+impl Runtime {
+    /// The current time, as the approval clock sees it (tests move it forward).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + chrono::Duration::seconds(self.clock_offset.load(Ordering::SeqCst))
+    }
+
+    /// Moves the approval clock forward, as if that much time had passed.
+    pub fn advance_clock(&self, by: Duration) {
+        self.clock_offset.fetch_add(by.as_secs() as i64, Ordering::SeqCst);
+    }
+
+    /// Asks every approval rule; `None` when no one needs to approve.
+    pub async fn needs_approval(
+        &self,
+        request: &wit::DeployRequest,
+        effective: &wit::EffectiveGuardrails,
+    ) -> Result<Option<Decision>, RuntimeError> {
+        if !self.config.approval.enabled {
+            return Ok(None);
+        }
+        let input = crate::contract::approval::ApprovalInput { request: request.clone(), effective: effective.clone() };
+        let (mut reasons, mut approvers) = (Vec::new(), Vec::new());
+        for rule in &self.approval_rules {
+            // Fail closed: a rule that traps, loops or errs stops the request.
+            let decision = rule
+                .approve(&input)
+                .await?
+                .map_err(|e| RuntimeError::Backend(format!("approval rule '{}' failed: {e}", rule.manifest.id)))?;
+            if decision.required {
+                reasons.extend(decision.reasons);
+                approvers.extend(decision.approvers.into_iter().filter(|a| !approvers.contains(a)).collect::<Vec<_>>());
+            }
+        }
+        Ok((!reasons.is_empty()).then_some(Decision { reasons, approvers }))
+    }
+
+    /// Stores the deployment held for approval and its approval request, together.
+    pub fn hold_for_approval(&self, deployment: &Deployment, decision: Decision) -> Result<Approval, RuntimeError> {
+        let now = self.now();
+        let request = deployment.request.as_ref().ok_or_else(|| RuntimeError::Conflict("no request".into()))?;
+        let approval = Approval {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            deployment_id: deployment.id.clone(),
+            slug: deployment.slug.clone(),
+            backend: deployment.backend.clone(),
+            status: ApprovalStatus::Pending,
+            requested_by: deployment.requested_by.clone(),
+            requested_at: now,
+            expires_at: now + self.config.approval.timeout(),
+            reasons: decision.reasons,
+            approvers: decision.approvers,
+            source: crate::catalog::Source::from(&request.entry.source),
+            resources: crate::deployments::Resources::from(&request.resources),
+            guardrails_applied: deployment.guardrails_applied.clone(),
+            guardrails_warnings: deployment.guardrails_warnings.clone(),
+            scan_results: None,
+            escalated: false,
+            reviewed_by: None,
+            reviewed_at: None,
+            notes: None,
+        };
+        let mut event = NewEvent::for_deployment(
+            "approval.requested",
+            &deployment.id,
+            json!({"approval": approval.id, "reasons": approval.reasons}),
+        );
+        event.actor = deployment.requested_by.clone();
+        self.store.create_pair(
+            (Table::Deployments, &deployment.id, deployment),
+            (Table::Approvals, &approval.id, &approval),
+            event,
+        )?;
+        self.notify("approval.requested", &approval, &approval.approvers);
+        Ok(approval)
+    }
+
+    pub fn approval(&self, id: &str) -> Result<Approval, RuntimeError> {
+        self.store.get(Table::Approvals, id)?.ok_or_else(|| RuntimeError::NotFound(format!("approval '{id}'")))
+    }
+
+    pub fn approvals(&self, filter: &ApprovalFilter) -> Result<Vec<Approval>, RuntimeError> {
+        let all: Vec<Approval> = self.store.list(Table::Approvals)?;
+        Ok(all.into_iter().filter(|a| filter.status.is_none_or(|s| a.status == s)).collect())
+    }
+
+    /// Approves or rejects. Exactly one decision wins: the status changes
+    /// from pending in one transaction, so a racing second one gets 409.
+    pub async fn decide(
+        self: &Arc<Self>,
+        id: &str,
+        who: &Principal,
+        approve: bool,
+        notes: Option<String>,
+    ) -> Result<Approval, RuntimeError> {
+        let current = self.approval(id)?;
+        if current.requested_by.as_deref() == Some(who.user.as_str()) {
+            return Err(RuntimeError::Forbidden(format!("{} may not decide on their own request", who.user)));
+        }
+        if !may_approve(&current.approvers, who) {
+            return Err(RuntimeError::Forbidden(format!(
+                "{} is not among the approvers {:?}",
+                who.user, current.approvers
+            )));
+        }
+        let now = self.now();
+        let status = if approve { ApprovalStatus::Approved } else { ApprovalStatus::Rejected };
+        let mut decided = false;
+        let approval = self.store.update(Table::Approvals, id, |a: &mut Approval| {
+            if a.status != ApprovalStatus::Pending || now >= a.expires_at {
+                return None;
+            }
+            a.status = status;
+            a.reviewed_by = Some(who.user.clone());
+            a.reviewed_at = Some(now);
+            a.notes = notes.clone();
+            decided = true;
+            let kind = if approve { "approval.approved" } else { "approval.rejected" };
+            let mut event = NewEvent::for_deployment(kind, &a.deployment_id, json!({"approval": a.id, "notes": notes}));
+            event.actor = Some(who.user.clone());
+            Some(event)
+        })?;
+        if !decided {
+            return Err(RuntimeError::Conflict(
+                format!("approval '{id}' is already {:?}", approval.status).to_lowercase(),
+            ));
+        }
+        if approve {
+            self.release(&approval.deployment_id, &who.user)?;
+        } else {
+            let why = match &approval.notes {
+                Some(n) => format!("rejected by {}: {n}", who.user),
+                None => format!("rejected by {}", who.user),
+            };
+            self.end_rejected(&approval.deployment_id, why, Some(&who.user))?;
+        }
+        self.notify(if approve { "approval.approved" } else { "approval.rejected" }, &approval, &[]);
+        Ok(approval)
+    }
+
+    /// Escalates requests close to expiry and expires overdue ones. Called
+    /// every few seconds, and after a restart picks up where it left off.
+    pub async fn approvals_tick(self: &Arc<Self>) -> Result<(), RuntimeError> {
+        let now = self.now();
+        let config = &self.config.approval;
+        for pending in self.approvals(&ApprovalFilter { status: Some(ApprovalStatus::Pending) })? {
+            if now >= pending.expires_at {
+                let mut expired = false;
+                let a = self.store.update(Table::Approvals, &pending.id, |a: &mut Approval| {
+                    (a.status == ApprovalStatus::Pending).then(|| {
+                        a.status = ApprovalStatus::Expired;
+                        expired = true;
+                        NewEvent::for_deployment("approval.expired", &a.deployment_id, json!({"approval": a.id}))
+                    })
+                })?;
+                if expired {
+                    let hours = config.timeout_hours;
+                    self.end_rejected(
+                        &a.deployment_id,
+                        format!("approval expired: nobody decided within {hours} hours"),
+                        None,
+                    )?;
+                    self.notify("approval.expired", &a, &[]);
+                }
+            } else if !pending.escalated && now >= pending.expires_at - config.escalate_before() {
+                let a = self.store.update(Table::Approvals, &pending.id, |a: &mut Approval| {
+                    (!a.escalated).then(|| {
+                        a.escalated = true;
+                        NewEvent::for_deployment(
+                            "approval.escalated",
+                            &a.deployment_id,
+                            json!({"approval": a.id, "to": config.escalation}),
+                        )
+                    })
+                })?;
+                self.notify("approval.escalated", &a, &config.escalation);
+            }
+        }
+        Ok(())
+    }
+
+    /// An approved deployment goes on by itself.
+    fn release(self: &Arc<Self>, deployment: &str, approver: &str) -> Result<(), RuntimeError> {
+        let mut released = false;
+        self.store.update(Table::Deployments, deployment, |d: &mut Deployment| {
+            (d.status == State::AwaitingApproval).then(|| {
+                d.status = State::Pending;
+                d.status_message = Some(format!("approved by {approver}"));
+                let mut e = NewEvent::for_deployment(
+                    "deployment.state",
+                    deployment,
+                    json!({"from": "awaiting_approval", "to": "pending"}),
+                );
+                e.actor = Some(approver.to_string());
+                released = true;
+                e
+            })
+        })?;
+        if released {
+            self.spawn_drive(deployment);
+        }
+        Ok(())
+    }
+
+    fn end_rejected(&self, deployment: &str, why: String, actor: Option<&str>) -> Result<(), RuntimeError> {
+        self.store.update(Table::Deployments, deployment, |d: &mut Deployment| {
+            (d.status == State::AwaitingApproval).then(|| {
+                d.status = State::Rejected;
+                d.status_message = Some(why.clone());
+                d.desired_running = false;
+                let mut e = NewEvent::for_deployment(
+                    "deployment.state",
+                    deployment,
+                    json!({"from": "awaiting_approval", "to": "rejected", "message": why}),
+                );
+                e.actor = actor.map(String::from);
+                e
+            })
+        })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,163 @@
+//! Conversions between the host's domain types and the WIT types plugins see.
+
+use super::types as wit;
+use crate::catalog::{CatalogEntry, Source};
+use crate::deployments::{Resources, Visibility};
+use crate::guardrails::{parse_cpu, parse_memory, Profile};
+
+impl From<&Source> for wit::Source {
+    fn from(source: &Source) -> wit::Source {
+        match source {
+            Source::Docker { image, registry_secret } => {
+                wit::Source::Image(wit::ImageSource { image: image.clone(), registry_secret: registry_secret.clone() })
+            }
+            Source::Github { repo, revision, dockerfile, context_dir, build_args, push_to_registry, registry } => {
+                wit::Source::Github(wit::GithubSource {
+                    repo: repo.clone(),
+                    revision: revision.clone(),
+                    dockerfile: dockerfile.clone(),
+                    context_dir: context_dir.clone(),
+                    build_args: build_args.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    push_to_registry: *push_to_registry,
+                    registry: registry.clone(),
+                })
+            }
+            Source::Compose { compose_file, main_service } => wit::Source::Compose(wit::ComposeSource {
+                compose_file: compose_file.clone(),
+                main_service: main_service.clone(),
+            }),
+        }
+    }
+}
+
+impl From<&wit::Source> for Source {
+    fn from(source: &wit::Source) -> Source {
+        match source {
+            wit::Source::Image(s) => {
+                Source::Docker { image: s.image.clone(), registry_secret: s.registry_secret.clone() }
+            }
+            wit::Source::Github(s) => Source::Github {
+                repo: s.repo.clone(),
+                revision: s.revision.clone(),
+                dockerfile: s.dockerfile.clone(),
+                context_dir: s.context_dir.clone(),
+                build_args: s.build_args.iter().cloned().collect(),
+                push_to_registry: s.push_to_registry,
+                registry: s.registry.clone(),
+            },
+            wit::Source::Compose(s) => {
+                Source::Compose { compose_file: s.compose_file.clone(), main_service: s.main_service.clone() }
+            }
+        }
+    }
+}
+
+impl From<&CatalogEntry> for wit::CatalogEntry {
+    fn from(entry: &CatalogEntry) -> wit::CatalogEntry {
+        wit::CatalogEntry {
+            slug: entry.slug.clone(),
+            name: entry.name.clone(),
+            version: entry.version.clone(),
+            category: entry.category.clone(),
+            tags: entry.tags.clone(),
+            source: (&entry.source).into(),
+            supported_backends: entry.supported_backends.clone(),
+            guardrails_profile: entry.guardrails_profile.clone(),
+            requires_approval: entry.requires_approval,
+            port: entry.port,
+            mcp_path: entry.mcp_path.clone(),
+        }
+    }
+}
+
+impl From<&Profile> for wit::GuardrailProfile {
+    fn from(p: &Profile) -> wit::GuardrailProfile {
+        wit::GuardrailProfile {
+            name: p.name.clone(),
+            description: p.description.clone(),
+            recommended_backends: p.recommended_backends.clone(),
+            network: wit::NetworkPolicy {
+                egress_allowed: p.network.egress_allowed,
+                allowed_hosts: p.network.allowed_hosts.clone(),
+                ingress_ports: p.network.ingress_ports.clone(),
+            },
+            filesystem: wit::FilesystemPolicy {
+                read_only_root: p.filesystem.read_only_root,
+                allowed_mounts: p.filesystem.allowed_mounts.clone(),
+            },
+            capabilities: wit::CapabilityPolicy { drop_all: p.capabilities.drop_all, add: p.capabilities.add.clone() },
+            resources: wit::ResourceLimits {
+                max_cpu_millis: p.resources.max_cpu.as_deref().and_then(parse_cpu),
+                max_memory_bytes: p.resources.max_memory.as_deref().and_then(parse_memory),
+                max_pids: p.resources.max_pids,
+            },
+            seccomp: p.seccomp.clone(),
+            apparmor: p.apparmor.clone(),
+        }
+    }
+}
+
+/// The starting point of policy evaluation: the profile's own values.
+pub fn initial_guardrails(profile: &Profile) -> wit::EffectiveGuardrails {
+    let p = wit::GuardrailProfile::from(profile);
+    wit::EffectiveGuardrails {
+        profile: p.name,
+        network: p.network,
+        filesystem: p.filesystem,
+        capabilities: p.capabilities,
+        cpu_millis: p.resources.max_cpu_millis,
+        memory_bytes: p.resources.max_memory_bytes,
+        pids: p.resources.max_pids,
+        seccomp: p.seccomp,
+        apparmor: p.apparmor,
+    }
+}
+
+impl From<&wit::RequestedResources> for Resources {
+    fn from(r: &wit::RequestedResources) -> Resources {
+        Resources {
+            cpu_millis: r.cpu_millis,
+            memory_bytes: r.memory_bytes,
+            pids: r.pids,
+            min_scale: r.min_scale,
+            max_scale: r.max_scale,
+            visibility: r.visibility.map(Visibility::from),
+        }
+    }
+}
+
+impl From<Visibility> for wit::Visibility {
+    fn from(v: Visibility) -> wit::Visibility {
+        match v {
+            Visibility::Public => wit::Visibility::Public,
+            Visibility::Private => wit::Visibility::Private,
+            Visibility::Project => wit::Visibility::Project,
+        }
+    }
+}
+
+impl From<wit::Visibility> for Visibility {
+    fn from(v: wit::Visibility) -> Visibility {
+        match v {
+            wit::Visibility::Public => Visibility::Public,
+            wit::Visibility::Private => Visibility::Private,
+            wit::Visibility::Project => Visibility::Project,
+        }
+    }
+}
+
+/// What a backend can enforce, as `GET /backends` shows it (lowercase enums).
+pub fn capabilities_view(c: &wit::BackendCapabilities) -> serde_json::Value {
+    let isolation = match c.network_isolation_level {
+        wit::IsolationLevel::Container => "container",
+        wit::IsolationLevel::Project => "project",
+    };
+    let observability = match c.observability_type {
+        wit::ObservabilityType::Native => "native",
+        wit::ObservabilityType::IbmCloud => "ibm_cloud",
+    };
+    let mut view = serde_json::to_value(c).unwrap_or_default();
+    view["network_isolation_level"] = isolation.into();
+    view["observability_type"] = observability.into();
+    view
+}

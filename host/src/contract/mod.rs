@@ -1,0 +1,11 @@
+//! The `wit/` contract as the host sees it: the generated bindings, and the
+//! conversions between WIT types and the host's own domain types. Plugins
+//! speak WIT; the store and the API speak the domain types, so a change in
+//! one never leaks into the other.
+
+mod bindings;
+mod convert;
+
+pub use bindings::{approval, approval_world, backend, backend_world, config, container_engine, key_value, logging};
+pub use bindings::{policy, policy_world, types};
+pub use convert::{capabilities_view, initial_guardrails};

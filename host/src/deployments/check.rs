@@ -1,0 +1,221 @@
+//! Checking a deploy request in full before anything is stored or created:
+//! catalog entry, backend, profile, resources, the policy chain and the
+//! backend's own validation.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::error::invalid;
+use super::model::{Checked, DeployBody, ResourceRequest};
+use super::RuntimeError;
+use crate::catalog::CatalogEntry;
+use crate::contract::policy::PolicyInput;
+use crate::contract::types as wit;
+use crate::deployments::Runtime;
+use crate::guardrails::{self, Profile};
+use crate::plugins::Plugin;
+use crate::store::Table;
+
+impl Runtime {
+    /// Runs the policy chain over a request: effective guardrails and warnings, or a denial.
+    pub async fn evaluate_policies(
+        &self,
+        request: &wit::DeployRequest,
+        profile: &Profile,
+        capabilities: &wit::BackendCapabilities,
+    ) -> Result<(wit::EffectiveGuardrails, Vec<wit::Warning>), RuntimeError> {
+        self.evaluate_chain(&self.policy_chain, request, profile, capabilities).await
+    }
+
+    async fn evaluate_chain(
+        &self,
+        chain: &[Arc<Plugin>],
+        request: &wit::DeployRequest,
+        profile: &Profile,
+        capabilities: &wit::BackendCapabilities,
+    ) -> Result<(wit::EffectiveGuardrails, Vec<wit::Warning>), RuntimeError> {
+        let mut input = PolicyInput {
+            request: request.clone(),
+            profile: profile.into(),
+            capabilities: *capabilities,
+            effective: crate::contract::initial_guardrails(profile),
+            warnings: Vec::new(),
+        };
+        for policy in chain {
+            match policy.evaluate(&input).await? {
+                Ok(out) => {
+                    input.effective = out.effective;
+                    input.warnings = out.warnings;
+                }
+                Err(denial) => return Err(RuntimeError::Invalid { field: denial.field, reason: denial.reason }),
+            }
+        }
+        Ok((input.effective, input.warnings))
+    }
+
+    /// Checks a deploy request in full; nothing is stored or created.
+    pub async fn check(&self, body: &DeployBody, id: &str, actor: Option<&str>) -> Result<Checked, RuntimeError> {
+        let entry: CatalogEntry = self
+            .store
+            .get(Table::Catalog, &body.slug)?
+            .ok_or_else(|| invalid("slug", format!("no catalog entry '{}'", body.slug)))?;
+        let backend_name = body.backend.clone().unwrap_or_else(|| self.config.default_backend.clone());
+        if !entry.supported_backends.contains(&backend_name) {
+            return Err(invalid(
+                "backend",
+                format!("'{}' supports {:?}, not '{backend_name}'", entry.slug, entry.supported_backends),
+            ));
+        }
+        let backend = self.backends.get_checked(&backend_name).await?;
+        let profile_name = body.profile.clone().unwrap_or_else(|| entry.guardrails_profile.clone());
+        let profile = self
+            .profile(&profile_name)?
+            .ok_or_else(|| invalid("profile", format!("no guardrails profile '{profile_name}'")))?;
+        for key in body.env.keys() {
+            if !is_env_name(key) {
+                return Err(invalid(&format!("env.{key}"), "not a valid environment variable name"));
+            }
+        }
+        let resources = self.resources(&body.resources, &backend_name, &profile)?;
+        let mut env: BTreeMap<String, String> = entry.environment.clone();
+        env.extend(body.env.clone());
+        let request = wit::DeployRequest {
+            deployment_id: id.to_string(),
+            backend: backend_name,
+            entry: (&entry).into(),
+            env: env.into_iter().collect(),
+            resources,
+            requested_by: actor.map(String::from),
+        };
+        let capabilities = self.capabilities_of(&request.backend)?;
+        let (guardrails, mut warnings) = self.evaluate_policies(&request, &profile, &capabilities).await?;
+        warnings.extend(backend.validate(&request, &guardrails).await??);
+        Ok(Checked { request, guardrails, warnings })
+    }
+
+    /// Requested resources in host units; unset ones take the backend's
+    /// defaults where those are within the profile's maxima.
+    fn resources(
+        &self,
+        asked: &ResourceRequest,
+        backend: &str,
+        profile: &Profile,
+    ) -> Result<wit::RequestedResources, RuntimeError> {
+        let cpu = asked
+            .cpu
+            .as_deref()
+            .map(|c| {
+                guardrails::parse_cpu(c)
+                    .ok_or_else(|| invalid("resources.cpu", format!("'{c}' is not a CPU quantity such as \"0.5\"")))
+            })
+            .transpose()?;
+        let memory = asked
+            .memory
+            .as_deref()
+            .map(|m| {
+                guardrails::parse_memory(m).ok_or_else(|| {
+                    invalid("resources.memory", format!("'{m}' is not a memory quantity such as \"256m\""))
+                })
+            })
+            .transpose()?;
+        if asked.pids == Some(0) {
+            return Err(invalid("resources.pids", "must be at least 1"));
+        }
+        if let (Some(min), Some(max)) = (asked.min_scale, asked.max_scale) {
+            if min > max {
+                return Err(invalid("resources.min_scale", "must not exceed max_scale"));
+            }
+        }
+        let defaults = self.config.backends.get(backend).map(|b| b.default_limits.clone()).unwrap_or_default();
+        let limits = wit::GuardrailProfile::from(profile).resources;
+        Ok(wit::RequestedResources {
+            cpu_millis: cpu
+                .or_else(|| within(defaults.cpu.as_deref().and_then(guardrails::parse_cpu), limits.max_cpu_millis)),
+            memory_bytes: memory.or_else(|| {
+                within(defaults.memory.as_deref().and_then(guardrails::parse_memory), limits.max_memory_bytes)
+            }),
+            pids: asked.pids.or_else(|| within(defaults.pids, limits.max_pids)),
+            min_scale: asked.min_scale,
+            max_scale: asked.max_scale,
+            visibility: asked.visibility.map(wit::Visibility::from),
+        })
+    }
+}
+
+/// A backend default applies only within the profile's maximum.
+fn within<T: PartialOrd>(default: Option<T>, max: Option<T>) -> Option<T> {
+    default.filter(|d| max.as_ref().is_none_or(|m| d <= m))
+}
+
+fn is_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Per field of a profile: enforced on a backend, or ignored and why.
+/// Derived by running the default evaluator and the backend's validation on a
+/// sample request, so it says exactly what a deployment would get.
+pub async fn compatibility(
+    runtime: &Runtime,
+    profile: &Profile,
+    backend_name: &str,
+) -> Result<serde_json::Value, RuntimeError> {
+    let backend = runtime.backend(backend_name)?;
+    let capabilities = runtime.capabilities_of(backend_name)?;
+    let sample = CatalogEntry {
+        name: "compatibility check".into(),
+        slug: "compatibility-check".into(),
+        description: String::new(),
+        icon: None,
+        category: None,
+        tags: Vec::new(),
+        source: crate::catalog::Source::Docker { image: "compatibility-check:0".into(), registry_secret: None },
+        supported_backends: vec![backend_name.into()],
+        guardrails_profile: profile.name.clone(),
+        requires_approval: false,
+        documentation_url: None,
+        version: None,
+        featured: false,
+        deprecated: false,
+        port: 8080,
+        mcp_path: "/mcp".into(),
+        environment: BTreeMap::new(),
+    };
+    let request = wit::DeployRequest {
+        deployment_id: "compatibility-check".into(),
+        backend: backend_name.into(),
+        entry: (&sample).into(),
+        env: Vec::new(),
+        resources: wit::RequestedResources {
+            cpu_millis: None,
+            memory_bytes: None,
+            pids: None,
+            min_scale: None,
+            max_scale: None,
+            visibility: None,
+        },
+        requested_by: None,
+    };
+    let default_only = &runtime.policy_chain[..1];
+    let (effective, mut warnings) = runtime.evaluate_chain(default_only, &request, profile, &capabilities).await?;
+    // The sample image may not pass a registry allowlist; only warnings matter here.
+    if let Ok(Ok(more)) = backend.validate(&request, &effective).await {
+        warnings.extend(more);
+    }
+    let fields: serde_json::Map<String, serde_json::Value> = profile
+        .reported_fields()
+        .into_iter()
+        .map(|(field, set)| {
+            let warning = warnings.iter().find(|w| w.field == field);
+            let verdict = match (set, warning) {
+                (_, Some(w)) => serde_json::json!({"status": "ignored", "reason": w.message}),
+                (false, None) => serde_json::json!({"status": "not_set"}),
+                (true, None) => serde_json::json!({"status": "enforced"}),
+            };
+            (field.to_string(), verdict)
+        })
+        .collect();
+    let other: Vec<&wit::Warning> = warnings.iter().filter(|w| !fields.contains_key(&w.field)).collect();
+    Ok(serde_json::json!({"profile": profile.name, "backend": backend_name, "fields": fields, "notes": other}))
+}

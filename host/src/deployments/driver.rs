@@ -1,0 +1,194 @@
+//! Driving a deployment forward: pending → pulling → starting → running →
+//! connected, or error. Every step is one store transaction with its event.
+
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::Instrument;
+
+use super::model::{Checked, Deployment, State};
+use super::RuntimeError;
+use crate::contract::types as wit;
+use crate::deployments::Runtime;
+use crate::mcp::client::McpSession;
+use crate::plugins::Plugin;
+use crate::store::{NewEvent, Table};
+
+/// How long a started server may take to be running and to answer MCP.
+const START_DEADLINE: Duration = Duration::from_secs(60);
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+impl Runtime {
+    /// Records a checked request as `pending` and starts driving it.
+    pub fn accept(self: &Arc<Self>, checked: Checked) -> Result<Deployment, RuntimeError> {
+        let deployment = Self::deployment(checked, State::Pending);
+        let mut event = NewEvent::for_deployment(
+            "deployment.requested",
+            &deployment.id,
+            serde_json::json!({"slug": deployment.slug, "backend": deployment.backend, "profile": deployment.profile,
+                               "guardrails_applied": deployment.guardrails_applied, "guardrails_warnings": deployment.guardrails_warnings}),
+        );
+        event.actor = deployment.requested_by.clone();
+        self.store.create(Table::Deployments, &deployment.id, &deployment, event)?;
+        self.spawn_drive(&deployment.id);
+        Ok(deployment)
+    }
+
+    /// The record of a checked request, in its first state.
+    pub fn deployment(checked: Checked, status: State) -> Deployment {
+        let now = chrono::Utc::now();
+        let r = &checked.request;
+        Deployment {
+            id: r.deployment_id.clone(),
+            slug: r.entry.slug.clone(),
+            backend: r.backend.clone(),
+            profile: checked.guardrails.profile.clone(),
+            status,
+            status_message: None,
+            desired_running: true,
+            endpoint: None,
+            image: None,
+            restart_count: 0,
+            tools: Vec::new(),
+            guardrails_applied: checked.guardrails,
+            guardrails_warnings: checked.warnings,
+            requested_by: r.requested_by.clone(),
+            created_at: now,
+            updated_at: now,
+            request: Some(checked.request),
+            handle: None,
+        }
+    }
+
+    /// Drives a pending deployment to `connected` in the background.
+    pub fn spawn_drive(self: &Arc<Self>, id: &str) {
+        let runtime = self.clone();
+        let id = id.to_string();
+        let span = tracing::info_span!("deployment", id = %id);
+        tokio::spawn(async move { runtime.drive_new(&id).await }.instrument(span));
+    }
+
+    /// Moves a deployment to `state`, recording the event.
+    pub(super) fn transition(
+        &self,
+        id: &str,
+        state: State,
+        message: Option<String>,
+        change: impl FnOnce(&mut Deployment),
+    ) -> Result<Deployment, RuntimeError> {
+        self.transition_by(id, state, message, None, change)
+    }
+
+    /// A transition someone asked for: the event names them.
+    pub(super) fn transition_by(
+        &self,
+        id: &str,
+        state: State,
+        message: Option<String>,
+        actor: Option<&str>,
+        change: impl FnOnce(&mut Deployment),
+    ) -> Result<Deployment, RuntimeError> {
+        let deployment = self.store.update(Table::Deployments, id, |d: &mut Deployment| {
+            let from = d.status;
+            d.status = state;
+            d.status_message = message.clone();
+            d.updated_at = chrono::Utc::now();
+            change(d);
+            let data = serde_json::json!({"from": from, "to": state, "message": message});
+            let mut event = NewEvent::for_deployment("deployment.state", id, data);
+            event.actor = actor.map(String::from);
+            Some(event)
+        })?;
+        self.routes.observe(id, deployment.serving_endpoint(), deployment.requested_by.as_deref());
+        tracing::info!(deployment = id, state = ?state, message = message.as_deref().unwrap_or(""), "state changed");
+        Ok(deployment)
+    }
+
+    /// Records a failure, once: the health watch may observe the same one again.
+    pub(super) fn fail(&self, id: &str, reason: String) {
+        let already = self
+            .get(id)
+            .is_ok_and(|d| d.status == State::Error && d.status_message.as_deref() == Some(reason.as_str()));
+        if already {
+            return;
+        }
+        tracing::warn!(deployment = id, "{reason}");
+        if let Err(e) = self.transition(id, State::Error, Some(reason), |_| {}) {
+            tracing::error!(deployment = id, "cannot record failure: {e}");
+        }
+    }
+
+    /// pending → pulling → starting → running → connected.
+    async fn drive_new(&self, id: &str) {
+        let lock = self.lock(id);
+        let _guard = lock.lock().await;
+        if let Err(e) = self.try_drive_new(id).await {
+            self.fail(id, e.to_string());
+        }
+    }
+
+    async fn try_drive_new(&self, id: &str) -> Result<(), RuntimeError> {
+        let d = self.get(id)?;
+        let request = d.request.clone().ok_or_else(|| RuntimeError::Conflict("deployment has no request".into()))?;
+        let backend = self.backend(&d.backend)?.clone();
+        let preparing = match request.entry.source {
+            wit::Source::Github(_) => State::Building,
+            _ => State::Pulling,
+        };
+        self.transition(id, preparing, None, |_| {})?;
+        let prepared = backend.prepare(&request).await??;
+        self.transition(id, State::Starting, None, |d| {
+            d.image = Some(prepared.image.clone());
+            d.guardrails_warnings.extend(prepared.warnings.clone());
+        })?;
+        let deployed = backend.deploy(&request, &d.guardrails_applied, &prepared.image).await??;
+        self.store.update(Table::Deployments, id, |d: &mut Deployment| {
+            d.handle = Some(deployed.handle.clone());
+            d.guardrails_warnings.extend(deployed.warnings.clone());
+            Some(NewEvent::for_deployment("deployment.created", id, serde_json::json!({"warnings": deployed.warnings})))
+        })?;
+        self.await_connected(id, &backend, &deployed.handle).await
+    }
+
+    /// Waits for running, then proves the server speaks MCP.
+    pub(super) async fn await_connected(&self, id: &str, backend: &Plugin, handle: &str) -> Result<(), RuntimeError> {
+        let deadline = tokio::time::Instant::now() + START_DEADLINE;
+        let status = loop {
+            let status = backend.status(handle).await??;
+            match status.state {
+                wit::DeploymentState::Running if status.endpoint.is_some() => break status,
+                wit::DeploymentState::Stopped | wit::DeploymentState::Error => {
+                    let why = status.message.unwrap_or_else(|| "stopped".into());
+                    return Err(RuntimeError::Backend(format!("server did not stay up: {why}")));
+                }
+                _ if tokio::time::Instant::now() > deadline => {
+                    return Err(RuntimeError::Backend(format!("not running after {}s", START_DEADLINE.as_secs())));
+                }
+                _ => tokio::time::sleep(POLL_INTERVAL).await,
+            }
+        };
+        let endpoint = status.endpoint.clone().unwrap_or_default();
+        self.transition(id, State::Running, None, |d| {
+            d.endpoint = Some(endpoint.clone());
+            d.restart_count = status.restart_count;
+        })?;
+        let tools = loop {
+            match self.handshake(&endpoint).await {
+                Ok(tools) => break tools,
+                Err(e) if tokio::time::Instant::now() > deadline => {
+                    return Err(RuntimeError::Backend(format!("MCP handshake failed: {e}")));
+                }
+                Err(_) => tokio::time::sleep(POLL_INTERVAL).await,
+            }
+        };
+        self.transition(id, State::Connected, None, |d| d.tools = tools)?;
+        Ok(())
+    }
+
+    /// `initialize` and `tools/list` against a server; its tool names.
+    pub async fn handshake(&self, endpoint: &str) -> Result<Vec<String>, crate::mcp::client::McpError> {
+        let mut session = McpSession::connect(self.http(), endpoint).await?;
+        let tools = session.tool_names().await;
+        session.close().await;
+        tools
+    }
+}

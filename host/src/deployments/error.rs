@@ -1,0 +1,52 @@
+//! What can go wrong with a deployment operation; the API maps each kind to one HTTP answer.
+
+use crate::backends::BackendsError;
+use crate::contract::backend::BackendError;
+use crate::plugins::PluginError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("backend: {0}")]
+    Backend(String),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub(super) fn invalid(field: &str, reason: impl Into<String>) -> RuntimeError {
+    RuntimeError::Invalid { field: field.into(), reason: reason.into() }
+}
+
+impl From<BackendsError> for RuntimeError {
+    fn from(e: BackendsError) -> Self {
+        match e {
+            BackendsError::Unknown(_) => invalid("backend", e.to_string()),
+            BackendsError::Unavailable { .. } => RuntimeError::Unavailable(e.to_string()),
+            BackendsError::MissingPlugin { .. } => RuntimeError::NotFound(e.to_string()),
+            BackendsError::Plugin(e) => RuntimeError::Plugin(e),
+        }
+    }
+}
+
+impl From<BackendError> for RuntimeError {
+    fn from(e: BackendError) -> Self {
+        match e {
+            BackendError::Invalid(d) => RuntimeError::Invalid { field: d.field, reason: d.reason },
+            BackendError::NotFound(m) => RuntimeError::Backend(format!("not found: {m}")),
+            BackendError::Unavailable(m) => RuntimeError::Unavailable(m),
+            BackendError::Failed(m) => RuntimeError::Backend(m),
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! What an owner does with a deployment once it exists: read, stop, start, delete, logs.
+
+use super::model::Deployment;
+use super::reconcile::remove_leftovers;
+use super::{RuntimeError, State};
+use crate::deployments::Runtime;
+use crate::store::{NewEvent, Table};
+
+impl Runtime {
+    pub fn get(&self, id: &str) -> Result<Deployment, RuntimeError> {
+        self.store.get(Table::Deployments, id)?.ok_or_else(|| RuntimeError::NotFound(format!("deployment '{id}'")))
+    }
+
+    pub fn list(&self) -> Result<Vec<Deployment>, RuntimeError> {
+        Ok(self.store.list(Table::Deployments)?)
+    }
+
+    fn handle_of(&self, d: &Deployment) -> Result<String, RuntimeError> {
+        d.handle.clone().ok_or_else(|| {
+            RuntimeError::Conflict(format!("deployment '{}' is {:?} and has nothing to act on yet", d.id, d.status))
+        })
+    }
+
+    pub async fn stop(&self, id: &str, actor: Option<&str>) -> Result<Deployment, RuntimeError> {
+        let lock = self.lock(id);
+        let _guard = lock.lock().await;
+        let d = self.get(id)?;
+        let handle = self.handle_of(&d)?;
+        self.backend(&d.backend)?.stop(&handle).await??;
+        self.record_request(id, "deployment.stop", actor)?;
+        self.transition_by(id, State::Stopped, Some("stopped on request".into()), actor, |d| d.desired_running = false)
+    }
+
+    pub async fn start(&self, id: &str, actor: Option<&str>) -> Result<Deployment, RuntimeError> {
+        let lock = self.lock(id);
+        let _guard = lock.lock().await;
+        let d = self.get(id)?;
+        let handle = self.handle_of(&d)?;
+        let backend = self.backend(&d.backend)?.clone();
+        backend.start(&handle).await??;
+        self.record_request(id, "deployment.start", actor)?;
+        self.transition_by(id, State::Starting, None, actor, |d| d.desired_running = true)?;
+        if let Err(e) = self.await_connected(id, &backend, &handle).await {
+            self.fail(id, e.to_string());
+        }
+        self.get(id)
+    }
+
+    /// Removes everything the deployment created, then its record.
+    pub async fn delete(&self, id: &str, actor: Option<&str>) -> Result<(), RuntimeError> {
+        let lock = self.lock(id);
+        let _guard = lock.lock().await;
+        let d = self.get(id)?;
+        if let Some(handle) = &d.handle {
+            self.backend(&d.backend)?.remove(handle).await??;
+        } else if let Some(engine) = self.backends.engine() {
+            // Never deployed, or interrupted mid-way: sweep anything labelled with it.
+            remove_leftovers(engine, id).await;
+        }
+        let mut event = NewEvent::for_deployment("deployment.deleted", id, serde_json::json!({"slug": d.slug}));
+        event.actor = actor.map(String::from);
+        self.store.delete(Table::Deployments, id, event)?;
+        self.routes.forget(id);
+        self.locks.lock().expect("lock map poisoned").remove(id);
+        Ok(())
+    }
+
+    pub async fn logs(&self, id: &str, tail: u32) -> Result<String, RuntimeError> {
+        let d = self.get(id)?;
+        let handle = self.handle_of(&d)?;
+        Ok(self.backend(&d.backend)?.logs(&handle, tail).await??)
+    }
+
+    fn record_request(&self, id: &str, kind: &str, actor: Option<&str>) -> Result<(), RuntimeError> {
+        let mut event = NewEvent::for_deployment(kind, id, serde_json::json!({}));
+        event.actor = actor.map(String::from);
+        Ok(self.store.record(event)?)
+    }
+}

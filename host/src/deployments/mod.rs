@@ -1,0 +1,25 @@
+//! Deployments: from a request to a connected MCP server and back.
+//!
+//! A request is checked in full before anything is stored (`check`). Then the
+//! deployment is recorded as `pending` and driven in the background
+//! (`driver`); owners stop, start and delete it (`lifecycle`); after a restart
+//! and every few seconds the record is brought in line with what the backend
+//! reports (`reconcile`). Every state change goes through the state machine
+//! in `model` and is one store transaction with its event.
+
+mod check;
+mod driver;
+mod error;
+mod lifecycle;
+mod model;
+mod reconcile;
+mod service;
+
+pub use check::compatibility;
+pub use error::RuntimeError;
+pub use model::{Checked, DeployBody, Deployment, ResourceRequest, Resources, State, Visibility};
+pub use reconcile::HEALTH_INTERVAL;
+pub use service::Runtime;
+
+/// The guardrail evaluator that always runs first.
+pub const DEFAULT_EVALUATOR: &str = "default-guardrails";

@@ -1,0 +1,129 @@
+//! The service every deployment operation hangs off: the store, the plugins,
+//! the backends, the MCP routes. Its operations are spread by concern over
+//! this directory (and `approvals/`, which adds the approval workflow).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Deployment, RuntimeError};
+use crate::backends::Backends;
+use crate::capabilities::ContainerEngine;
+use crate::config::RuntimeConfig;
+use crate::contract::types as wit;
+use crate::guardrails::Profile;
+use crate::mcp::proxy::{Routes, Upstream};
+use crate::plugins::Plugin;
+use crate::store::{NewEvent, Store, Table};
+
+pub struct Runtime {
+    pub store: Arc<Store>,
+    pub config: RuntimeConfig,
+    /// Every loaded plugin, by id.
+    pub plugins: BTreeMap<String, Arc<Plugin>>,
+    /// The configured backends and whether each is available now.
+    pub backends: Backends,
+    /// The default evaluator first, then the configured chain.
+    pub(crate) policy_chain: Vec<Arc<Plugin>>,
+    http: reqwest::Client,
+    /// Serving deployments' endpoints, for the MCP proxy.
+    pub routes: Routes,
+    pub upstream: Upstream,
+    /// One lock per deployment: lifecycle operations on it never interleave.
+    pub(crate) locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// `approval.rules`, in order.
+    pub(crate) approval_rules: Vec<Arc<Plugin>>,
+    /// Seconds added to the wall clock for approval deadlines (tests move time).
+    pub(crate) clock_offset: std::sync::atomic::AtomicI64,
+}
+
+impl Runtime {
+    pub async fn new(
+        store: Arc<Store>,
+        config: RuntimeConfig,
+        plugins: BTreeMap<String, Arc<Plugin>>,
+        engine: Result<Arc<ContainerEngine>, String>,
+    ) -> Result<Runtime, RuntimeError> {
+        let backends = Backends::load(&config, &plugins, engine).await?;
+        let mut policy_chain = Vec::new();
+        for id in
+            std::iter::once(crate::deployments::DEFAULT_EVALUATOR).chain(config.policy_chain.iter().map(String::as_str))
+        {
+            let plugin =
+                plugins.get(id).cloned().ok_or_else(|| RuntimeError::NotFound(format!("policy plugin '{id}'")))?;
+            policy_chain.push(plugin);
+        }
+        let approval_rules = config
+            .approval
+            .rules
+            .iter()
+            .map(|id| {
+                plugins.get(id).cloned().ok_or_else(|| RuntimeError::NotFound(format!("approval rule plugin '{id}'")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
+        let routes = Routes::default();
+        for d in store.list::<Deployment>(Table::Deployments)? {
+            routes.observe(&d.id, d.serving_endpoint(), d.requested_by.as_deref());
+        }
+        Ok(Runtime {
+            store,
+            config,
+            plugins,
+            backends,
+            policy_chain,
+            http,
+            routes,
+            upstream: Upstream::default(),
+            locks: Default::default(),
+            approval_rules,
+            clock_offset: Default::default(),
+        })
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Names of configured backends with their availability.
+    pub fn backend_names(&self) -> Vec<(String, Option<String>)> {
+        self.backends.names()
+    }
+
+    /// Records each configured backend (plugin, availability, capabilities) in
+    /// the store, with an event whenever that record changes.
+    pub async fn register_backends(&self) -> Result<(), RuntimeError> {
+        for (name, unavailable) in self.backend_names() {
+            let capabilities = self.backends.capabilities_if_known(&name).map(crate::contract::capabilities_view);
+            let plugin = self.config.backends.get(&name).map(|b| b.plugin.clone());
+            let record = serde_json::json!({"name": name, "plugin": plugin, "available": unavailable.is_none(),
+                                            "reason": unavailable, "capabilities": capabilities});
+            if self.store.get::<serde_json::Value>(Table::Backends, &name)?.as_ref() != Some(&record) {
+                let event = NewEvent::new("backend.registered", format!("backend/{name}"), record.clone());
+                self.store.put(Table::Backends, &name, &record, event)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What a backend can enforce (an error says why it is unavailable).
+    pub fn capabilities_of(&self, name: &str) -> Result<wit::BackendCapabilities, RuntimeError> {
+        Ok(self.backends.capabilities(name)?)
+    }
+
+    pub fn backend(&self, name: &str) -> Result<&Arc<Plugin>, RuntimeError> {
+        Ok(self.backends.get(name)?)
+    }
+
+    pub fn profile(&self, name: &str) -> Result<Option<Profile>, RuntimeError> {
+        Ok(self.store.get(Table::Guardrails, name)?)
+    }
+
+    pub(crate) fn lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks.lock().expect("lock map poisoned").entry(id.to_string()).or_default().clone()
+    }
+}
