@@ -76,6 +76,28 @@ pub struct CapabilityPolicy {
     pub add: Vec<String>,
 }
 
+/// The guardrails a deployment actually runs under, after policy evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EffectiveGuardrails {
+    pub profile: String,
+    pub network: NetworkPolicy,
+    pub filesystem: FilesystemPolicy,
+    pub capabilities: CapabilityPolicy,
+    pub cpu_millis: Option<u32>,
+    pub memory_bytes: Option<u64>,
+    pub pids: Option<u32>,
+    pub seccomp: Option<String>,
+    pub apparmor: Option<String>,
+}
+
+/// A guardrail or setting that was not applied as asked, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Warning {
+    /// Dotted field path, e.g. `filesystem.read_only_root`.
+    pub field: String,
+    pub message: String,
+}
+
 /// Maxima as written in profiles: `max_cpu: "0.5"`, `max_memory: "512m"`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -12,7 +12,7 @@ const TARGET_CHAIN_P99_US: f64 = 200.0;
 pub async fn figures(host: &TestHost) {
     let runtime = host.runtime();
     let body: mcp_runtime::deployments::DeployBody = serde_json::from_value(json!({"slug": "fixture"})).unwrap();
-    let request = runtime.check(&body, "bench", None).await.expect("request checks").request;
+    let request = runtime.check(&body, "bench", None).await.expect("request checks").plugin_request;
     let profile = runtime.profile("restricted").unwrap().unwrap();
     let capabilities = runtime.capabilities_of("docker").unwrap();
     let bare = runtime.plugins["default-guardrails"].clone();

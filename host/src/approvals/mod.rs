@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::auth::Principal;
-use crate::contract::types as wit;
+use crate::guardrails::{EffectiveGuardrails, Warning};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,8 +43,8 @@ pub struct Approval {
     pub approvers: Vec<String>,
     pub source: crate::catalog::Source,
     pub resources: crate::deployments::Resources,
-    pub guardrails_applied: wit::EffectiveGuardrails,
-    pub guardrails_warnings: Vec<wit::Warning>,
+    pub guardrails_applied: EffectiveGuardrails,
+    pub guardrails_warnings: Vec<Warning>,
     /// Image scan results, when a scanner provides them.
     pub scan_results: Option<Value>,
     #[serde(default)]

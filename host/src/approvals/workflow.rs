@@ -10,6 +10,7 @@ use crate::auth::Principal;
 use crate::contract::types as wit;
 use crate::deployments::Runtime;
 use crate::deployments::{Deployment, RuntimeError, State};
+use crate::guardrails::EffectiveGuardrails;
 use crate::store::{NewEvent, Table};
 
 impl Runtime {
@@ -27,12 +28,12 @@ impl Runtime {
     pub async fn needs_approval(
         &self,
         request: &wit::DeployRequest,
-        effective: &wit::EffectiveGuardrails,
+        effective: &EffectiveGuardrails,
     ) -> Result<Option<Decision>, RuntimeError> {
         if !self.config.approval.enabled {
             return Ok(None);
         }
-        let input = crate::contract::approval::ApprovalInput { request: request.clone(), effective: effective.clone() };
+        let input = crate::contract::approval::ApprovalInput { request: request.clone(), effective: effective.into() };
         let (mut reasons, mut approvers) = (Vec::new(), Vec::new());
         for rule in &self.approval_rules {
             // Fail closed: a rule that traps, loops or errs stops the request.
@@ -63,8 +64,8 @@ impl Runtime {
             expires_at: now + self.config.approval.timeout(),
             reasons: decision.reasons,
             approvers: decision.approvers,
-            source: crate::catalog::Source::from(&request.entry.source),
-            resources: crate::deployments::Resources::from(&request.resources),
+            source: request.entry.source.clone(),
+            resources: request.resources.clone(),
             guardrails_applied: deployment.guardrails_applied.clone(),
             guardrails_warnings: deployment.guardrails_warnings.clone(),
             scan_results: None,

@@ -8,8 +8,6 @@ pub mod backend_world {
         world: "runtime-backend",
         imports: { default: async },
         exports: { default: async },
-        // Deployment records store these types as they are.
-        additional_derives: [serde::Serialize, serde::Deserialize],
     });
 }
 

@@ -2,8 +2,9 @@
 
 use super::types as wit;
 use crate::catalog::{CatalogEntry, Source};
-use crate::deployments::{Resources, Visibility};
-use crate::guardrails::{parse_cpu, parse_memory, Profile};
+use crate::deployments::model::{DeploymentRequest, Resources, Visibility};
+use crate::guardrails::{parse_cpu, parse_memory, CapabilityPolicy, EffectiveGuardrails, FilesystemPolicy};
+use crate::guardrails::{NetworkPolicy, Profile, Warning};
 
 impl From<&Source> for wit::Source {
     fn from(source: &Source) -> wit::Source {
@@ -146,7 +147,7 @@ impl From<wit::Visibility> for Visibility {
     }
 }
 
-/// What a backend can enforce, as `GET /backends` shows it (lowercase enums).
+/// What a backend can enforce, as `GET /backends` shows it.
 pub fn capabilities_view(c: &wit::BackendCapabilities) -> serde_json::Value {
     let isolation = match c.network_isolation_level {
         wit::IsolationLevel::Container => "container",
@@ -156,8 +157,100 @@ pub fn capabilities_view(c: &wit::BackendCapabilities) -> serde_json::Value {
         wit::ObservabilityType::Native => "native",
         wit::ObservabilityType::IbmCloud => "ibm_cloud",
     };
-    let mut view = serde_json::to_value(c).unwrap_or_default();
-    view["network_isolation_level"] = isolation.into();
-    view["observability_type"] = observability.into();
-    view
+    serde_json::json!({
+        "supports_compose": c.supports_compose,
+        "supports_readonly_fs": c.supports_readonly_fs,
+        "supports_custom_capabilities": c.supports_custom_capabilities,
+        "supports_capability_add": c.supports_capability_add,
+        "supports_build_cache": c.supports_build_cache,
+        "supports_egress_host_filtering": c.supports_egress_host_filtering,
+        "supports_pid_limits": c.supports_pid_limits,
+        "network_isolation_level": isolation,
+        "observability_type": observability,
+        "max_cpu_millis": c.max_cpu_millis,
+        "max_memory_bytes": c.max_memory_bytes,
+        "max_timeout_seconds": c.max_timeout_seconds,
+    })
+}
+
+impl From<&EffectiveGuardrails> for wit::EffectiveGuardrails {
+    fn from(g: &EffectiveGuardrails) -> wit::EffectiveGuardrails {
+        wit::EffectiveGuardrails {
+            profile: g.profile.clone(),
+            network: wit::NetworkPolicy {
+                egress_allowed: g.network.egress_allowed,
+                allowed_hosts: g.network.allowed_hosts.clone(),
+                ingress_ports: g.network.ingress_ports.clone(),
+            },
+            filesystem: wit::FilesystemPolicy {
+                read_only_root: g.filesystem.read_only_root,
+                allowed_mounts: g.filesystem.allowed_mounts.clone(),
+            },
+            capabilities: wit::CapabilityPolicy { drop_all: g.capabilities.drop_all, add: g.capabilities.add.clone() },
+            cpu_millis: g.cpu_millis,
+            memory_bytes: g.memory_bytes,
+            pids: g.pids,
+            seccomp: g.seccomp.clone(),
+            apparmor: g.apparmor.clone(),
+        }
+    }
+}
+
+impl From<&wit::EffectiveGuardrails> for EffectiveGuardrails {
+    fn from(g: &wit::EffectiveGuardrails) -> EffectiveGuardrails {
+        EffectiveGuardrails {
+            profile: g.profile.clone(),
+            network: NetworkPolicy {
+                egress_allowed: g.network.egress_allowed,
+                allowed_hosts: g.network.allowed_hosts.clone(),
+                ingress_ports: g.network.ingress_ports.clone(),
+            },
+            filesystem: FilesystemPolicy {
+                read_only_root: g.filesystem.read_only_root,
+                allowed_mounts: g.filesystem.allowed_mounts.clone(),
+            },
+            capabilities: CapabilityPolicy { drop_all: g.capabilities.drop_all, add: g.capabilities.add.clone() },
+            cpu_millis: g.cpu_millis,
+            memory_bytes: g.memory_bytes,
+            pids: g.pids,
+            seccomp: g.seccomp.clone(),
+            apparmor: g.apparmor.clone(),
+        }
+    }
+}
+
+impl From<&wit::Warning> for Warning {
+    fn from(w: &wit::Warning) -> Warning {
+        Warning { field: w.field.clone(), message: w.message.clone() }
+    }
+}
+
+impl From<&Resources> for wit::RequestedResources {
+    fn from(r: &Resources) -> wit::RequestedResources {
+        wit::RequestedResources {
+            cpu_millis: r.cpu_millis,
+            memory_bytes: r.memory_bytes,
+            pids: r.pids,
+            min_scale: r.min_scale,
+            max_scale: r.max_scale,
+            visibility: r.visibility.map(wit::Visibility::from),
+        }
+    }
+}
+
+/// A stored request as the backend and the policies see it.
+pub fn deploy_request(
+    id: &str,
+    backend: &str,
+    request: &DeploymentRequest,
+    requested_by: Option<&str>,
+) -> wit::DeployRequest {
+    wit::DeployRequest {
+        deployment_id: id.into(),
+        backend: backend.into(),
+        entry: (&request.entry).into(),
+        env: request.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        resources: (&request.resources).into(),
+        requested_by: requested_by.map(String::from),
+    }
 }

@@ -8,4 +8,4 @@ mod convert;
 
 pub use bindings::{approval, approval_world, backend, backend_world, config, container_engine, key_value, logging};
 pub use bindings::{policy, policy_world, types};
-pub use convert::{capabilities_view, initial_guardrails};
+pub use convert::{capabilities_view, deploy_request, initial_guardrails};

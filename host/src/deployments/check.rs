@@ -6,15 +6,25 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::error::invalid;
-use super::model::{Checked, DeployBody, ResourceRequest};
+use super::model::{DeployBody, DeploymentRequest, ResourceRequest, Resources};
 use super::RuntimeError;
 use crate::catalog::CatalogEntry;
-use crate::contract::policy::PolicyInput;
 use crate::contract::types as wit;
+use crate::contract::{self, policy::PolicyInput};
 use crate::deployments::Runtime;
-use crate::guardrails::{self, Profile};
+use crate::guardrails::{self, EffectiveGuardrails, Profile, Warning};
 use crate::plugins::Plugin;
 use crate::store::Table;
+
+/// The outcome of checking a request: everything needed to deploy it.
+pub struct Checked {
+    /// The request as stored.
+    pub request: DeploymentRequest,
+    /// The same request as plugins see it.
+    pub plugin_request: wit::DeployRequest,
+    pub guardrails: EffectiveGuardrails,
+    pub warnings: Vec<Warning>,
+}
 
 impl Runtime {
     /// Runs the policy chain over a request: effective guardrails and warnings, or a denial.
@@ -79,28 +89,22 @@ impl Runtime {
         let resources = self.resources(&body.resources, &backend_name, &profile)?;
         let mut env: BTreeMap<String, String> = entry.environment.clone();
         env.extend(body.env.clone());
-        let request = wit::DeployRequest {
-            deployment_id: id.to_string(),
-            backend: backend_name,
-            entry: (&entry).into(),
-            env: env.into_iter().collect(),
-            resources,
-            requested_by: actor.map(String::from),
-        };
-        let capabilities = self.capabilities_of(&request.backend)?;
-        let (guardrails, mut warnings) = self.evaluate_policies(&request, &profile, &capabilities).await?;
-        warnings.extend(backend.validate(&request, &guardrails).await??);
-        Ok(Checked { request, guardrails, warnings })
+        let request = DeploymentRequest { entry, env, resources };
+        let plugin_request = contract::deploy_request(id, &backend_name, &request, actor);
+        let capabilities = self.capabilities_of(&backend_name)?;
+        let (guardrails, mut warnings) = self.evaluate_policies(&plugin_request, &profile, &capabilities).await?;
+        warnings.extend(backend.validate(&plugin_request, &guardrails).await??);
+        Ok(Checked {
+            request,
+            guardrails: (&guardrails).into(),
+            warnings: warnings.iter().map(Warning::from).collect(),
+            plugin_request,
+        })
     }
 
     /// Requested resources in host units; unset ones take the backend's
     /// defaults where those are within the profile's maxima.
-    fn resources(
-        &self,
-        asked: &ResourceRequest,
-        backend: &str,
-        profile: &Profile,
-    ) -> Result<wit::RequestedResources, RuntimeError> {
+    fn resources(&self, asked: &ResourceRequest, backend: &str, profile: &Profile) -> Result<Resources, RuntimeError> {
         let cpu = asked
             .cpu
             .as_deref()
@@ -128,7 +132,7 @@ impl Runtime {
         }
         let defaults = self.config.backends.get(backend).map(|b| b.default_limits.clone()).unwrap_or_default();
         let limits = wit::GuardrailProfile::from(profile).resources;
-        Ok(wit::RequestedResources {
+        Ok(Resources {
             cpu_millis: cpu
                 .or_else(|| within(defaults.cpu.as_deref().and_then(guardrails::parse_cpu), limits.max_cpu_millis)),
             memory_bytes: memory.or_else(|| {
@@ -137,7 +141,7 @@ impl Runtime {
             pids: asked.pids.or_else(|| within(defaults.pids, limits.max_pids)),
             min_scale: asked.min_scale,
             max_scale: asked.max_scale,
-            visibility: asked.visibility.map(wit::Visibility::from),
+            visibility: asked.visibility,
         })
     }
 }
@@ -216,6 +220,6 @@ pub async fn compatibility(
             (field.to_string(), verdict)
         })
         .collect();
-    let other: Vec<&wit::Warning> = warnings.iter().filter(|w| !fields.contains_key(&w.field)).collect();
+    let other: Vec<Warning> = warnings.iter().filter(|w| !fields.contains_key(&w.field)).map(Warning::from).collect();
     Ok(serde_json::json!({"profile": profile.name, "backend": backend_name, "fields": fields, "notes": other}))
 }

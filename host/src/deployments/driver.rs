@@ -5,10 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-use super::model::{Checked, Deployment, State};
+use super::model::{Deployment, State};
+use super::Checked;
 use super::RuntimeError;
-use crate::contract::types as wit;
+use crate::catalog::Source;
+use crate::contract::{self, types as wit};
 use crate::deployments::Runtime;
+use crate::guardrails::Warning;
 use crate::mcp::client::McpSession;
 use crate::plugins::Plugin;
 use crate::store::{NewEvent, Table};
@@ -36,10 +39,10 @@ impl Runtime {
     /// The record of a checked request, in its first state.
     pub fn deployment(checked: Checked, status: State) -> Deployment {
         let now = chrono::Utc::now();
-        let r = &checked.request;
+        let r = &checked.plugin_request;
         Deployment {
             id: r.deployment_id.clone(),
-            slug: r.entry.slug.clone(),
+            slug: checked.request.entry.slug.clone(),
             backend: r.backend.clone(),
             profile: checked.guardrails.profile.clone(),
             status,
@@ -128,23 +131,26 @@ impl Runtime {
 
     async fn try_drive_new(&self, id: &str) -> Result<(), RuntimeError> {
         let d = self.get(id)?;
-        let request = d.request.clone().ok_or_else(|| RuntimeError::Conflict("deployment has no request".into()))?;
+        let stored = d.request.as_ref().ok_or_else(|| RuntimeError::Conflict("deployment has no request".into()))?;
+        let request = contract::deploy_request(&d.id, &d.backend, stored, d.requested_by.as_deref());
         let backend = self.backend(&d.backend)?.clone();
-        let preparing = match request.entry.source {
-            wit::Source::Github(_) => State::Building,
+        let preparing = match stored.entry.source {
+            Source::Github { .. } => State::Building,
             _ => State::Pulling,
         };
         self.transition(id, preparing, None, |_| {})?;
         let prepared = backend.prepare(&request).await??;
         self.transition(id, State::Starting, None, |d| {
             d.image = Some(prepared.image.clone());
-            d.guardrails_warnings.extend(prepared.warnings.clone());
+            d.guardrails_warnings.extend(prepared.warnings.iter().map(Warning::from));
         })?;
-        let deployed = backend.deploy(&request, &d.guardrails_applied, &prepared.image).await??;
+        let guardrails = wit::EffectiveGuardrails::from(&d.guardrails_applied);
+        let deployed = backend.deploy(&request, &guardrails, &prepared.image).await??;
+        let warnings: Vec<Warning> = deployed.warnings.iter().map(Warning::from).collect();
         self.store.update(Table::Deployments, id, |d: &mut Deployment| {
             d.handle = Some(deployed.handle.clone());
-            d.guardrails_warnings.extend(deployed.warnings.clone());
-            Some(NewEvent::for_deployment("deployment.created", id, serde_json::json!({"warnings": deployed.warnings})))
+            d.guardrails_warnings.extend(warnings.iter().cloned());
+            Some(NewEvent::for_deployment("deployment.created", id, serde_json::json!({"warnings": warnings})))
         })?;
         self.await_connected(id, &backend, &deployed.handle).await
     }

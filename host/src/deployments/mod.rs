@@ -11,13 +11,13 @@ mod check;
 mod driver;
 mod error;
 mod lifecycle;
-mod model;
+pub mod model;
 mod reconcile;
 mod service;
 
-pub use check::compatibility;
+pub use check::{compatibility, Checked};
 pub use error::RuntimeError;
-pub use model::{Checked, DeployBody, Deployment, ResourceRequest, Resources, State, Visibility};
+pub use model::{DeployBody, Deployment, DeploymentRequest, ResourceRequest, Resources, State, Visibility};
 pub use reconcile::HEALTH_INTERVAL;
 pub use service::Runtime;
 

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::contract::types as wit;
+use crate::catalog::CatalogEntry;
+use crate::guardrails::{EffectiveGuardrails, Warning};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -93,14 +94,14 @@ pub struct Deployment {
     pub restart_count: u32,
     #[serde(default)]
     pub tools: Vec<String>,
-    pub guardrails_applied: wit::EffectiveGuardrails,
-    pub guardrails_warnings: Vec<wit::Warning>,
+    pub guardrails_applied: EffectiveGuardrails,
+    pub guardrails_warnings: Vec<Warning>,
     pub requested_by: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
-    /// The request as the backend saw it (catalog entry at deploy time included).
+    /// What was asked for, with the catalog entry as it was at deploy time.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub request: Option<wit::DeployRequest>,
+    pub request: Option<DeploymentRequest>,
     /// The backend's opaque reference; private to the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handle: Option<String>,
@@ -121,9 +122,9 @@ impl Deployment {
     pub fn public_view(&self) -> serde_json::Value {
         let request = self.request.as_ref().map(|r| {
             serde_json::json!({
-                "source": crate::catalog::Source::from(&r.entry.source),
-                "env": r.env.iter().map(|(name, _)| name).collect::<Vec<_>>(),
-                "resources": Resources::from(&r.resources),
+                "source": r.entry.source,
+                "env": r.env.keys().collect::<Vec<_>>(),
+                "resources": r.resources,
                 "port": r.entry.port,
                 "mcp_path": r.entry.mcp_path,
             })
@@ -150,9 +151,74 @@ impl Deployment {
     }
 }
 
-/// The outcome of checking a request: everything needed to deploy it.
-pub struct Checked {
-    pub request: wit::DeployRequest,
-    pub guardrails: wit::EffectiveGuardrails,
-    pub warnings: Vec<wit::Warning>,
+/// What a deployment was asked to run: the catalog entry as it was at deploy
+/// time, the environment (entry defaults overridden by the request) and the
+/// resources in host units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentRequest {
+    pub entry: CatalogEntry,
+    pub env: BTreeMap<String, String>,
+    pub resources: Resources,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A deployment as schema version 1 stored it: the request in the WIT
+    /// bindings' layout.
+    fn v1_record() -> serde_json::Value {
+        let network = json!({"egress_allowed": false, "allowed_hosts": [], "ingress_ports": []});
+        json!({
+            "id": "d1", "slug": "echo", "backend": "docker", "profile": "restricted", "status": "connected",
+            "status_message": null, "desired_running": true, "endpoint": "http://10.0.0.2:8080/mcp",
+            "image": "echo:1", "restart_count": 0, "tools": ["echo"],
+            "guardrails_applied": {"profile": "restricted", "network": network,
+                "filesystem": {"read_only_root": true, "allowed_mounts": ["/tmp"]},
+                "capabilities": {"drop_all": true, "add": []},
+                "cpu_millis": 500, "memory_bytes": 268435456, "pids": 64, "seccomp": null, "apparmor": null},
+            "guardrails_warnings": [{"field": "network.allowed_hosts", "message": "not enforced"}],
+            "requested_by": "dev@example.com",
+            "created_at": "2026-11-20T10:00:00Z", "updated_at": "2026-11-20T10:00:05Z",
+            "request": {
+                "deployment_id": "d1", "backend": "docker", "requested_by": "dev@example.com",
+                "entry": {"slug": "echo", "name": "Echo", "version": null, "category": null, "tags": ["t"],
+                    "source": {"Github": {"repo": "org/echo", "revision": null, "dockerfile": "Dockerfile",
+                        "context_dir": null, "build_args": [["A", "1"]], "push_to_registry": false, "registry": null}},
+                    "supported_backends": ["docker"], "guardrails_profile": "restricted",
+                    "requires_approval": false, "port": 8080, "mcp_path": "/mcp"},
+                "env": [["LOG", "debug"]],
+                "resources": {"cpu_millis": 500, "memory_bytes": null, "pids": null, "min_scale": null,
+                    "max_scale": null, "visibility": "Private"}
+            },
+            "handle": "c1"
+        })
+    }
+
+    #[test]
+    fn a_version_1_record_reads_after_migration() {
+        let migrated = crate::store::migrations::deployment_request_in_catalog_shape(v1_record()).unwrap();
+        let d: Deployment = serde_json::from_value(migrated).expect("the migrated record reads");
+        let request = d.request.as_ref().unwrap();
+        assert_eq!(request.env.get("LOG").map(String::as_str), Some("debug"));
+        assert_eq!(request.resources.visibility, Some(Visibility::Private));
+        let crate::catalog::Source::Github { repo, build_args, .. } = &request.entry.source else {
+            panic!("source: {:?}", request.entry.source)
+        };
+        assert_eq!((repo.as_str(), build_args.get("A").map(String::as_str)), ("org/echo", Some("1")));
+        assert_eq!(d.guardrails_applied.filesystem.allowed_mounts, ["/tmp"]);
+        let view = d.public_view();
+        assert_eq!(view["request"]["source"]["type"], "github", "{view}");
+        assert_eq!(view["request"]["env"], json!(["LOG"]), "values are never shown");
+        assert_eq!(view["request"]["resources"]["visibility"], "private");
+    }
+
+    #[test]
+    fn a_record_without_a_request_is_left_alone() {
+        let mut record = v1_record();
+        record.as_object_mut().unwrap().remove("request");
+        let migrated = crate::store::migrations::deployment_request_in_catalog_shape(record.clone()).unwrap();
+        assert_eq!(migrated, record);
+    }
 }

@@ -36,7 +36,7 @@ async fn deploy(
     let id = uuid::Uuid::new_v4().simple().to_string();
     let actor = Some(caller.user.clone());
     let checked = rt.check(&body, &id, actor.as_deref()).await?;
-    if let Some(decision) = rt.needs_approval(&checked.request, &checked.guardrails).await? {
+    if let Some(decision) = rt.needs_approval(&checked.plugin_request, &checked.guardrails).await? {
         let d = Runtime::deployment(checked, DeployState::AwaitingApproval);
         let approval = rt.hold_for_approval(&d, decision)?;
         let answer = json!({"id": d.id, "status": d.status, "approval_id": approval.id, "reasons": approval.reasons,

@@ -6,7 +6,12 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::path::Path;
 
-const SCHEMA_VERSION: u64 = 1;
+pub mod migrations;
+
+pub use migrations::Migration;
+
+/// The layout of the records this build writes; older stores are migrated on open.
+pub const SCHEMA_VERSION: u64 = 2;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
@@ -44,6 +49,8 @@ pub enum StoreError {
     SchemaTooNew { found: u64, supported: u64 },
     #[error("store: {0}")]
     Db(String),
+    #[error("store migration to version {to} cannot read record '{key}': {reason}")]
+    Migration { to: u64, key: String, reason: String },
     #[error("store record is unreadable: {0}")]
     Corrupt(#[from] serde_json::Error),
 }
@@ -120,14 +127,18 @@ impl Store {
                 Some(found) if found > SCHEMA_VERSION => {
                     return Err(StoreError::SchemaTooNew { found, supported: SCHEMA_VERSION });
                 }
-                Some(_) => {}
-                None => {
-                    meta.insert("schema_version", SCHEMA_VERSION)?;
-                }
+                Some(_) | None => {}
             }
             for table in [Table::Catalog, Table::Guardrails, Table::Backends, Table::Deployments, Table::Approvals] {
                 tx.open_table(table.definition())?;
             }
+            if let Some(found) = found.filter(|f| *f < SCHEMA_VERSION) {
+                for step in migrations::MIGRATIONS.iter().filter(|m| m.to > found) {
+                    migrate(&tx, step)?;
+                }
+                tracing::info!(from = found, to = SCHEMA_VERSION, "store migrated");
+            }
+            meta.insert("schema_version", SCHEMA_VERSION)?;
             tx.open_table(EVENTS)?;
             tx.open_table(PLUGIN_KV)?;
         }
@@ -324,6 +335,27 @@ impl Store {
     }
 }
 
+/// Rewrites every record of one table; a record a step cannot read stops the
+/// start (nothing is committed) rather than being dropped.
+fn migrate(tx: &redb::WriteTransaction, step: &Migration) -> Result<(), StoreError> {
+    let mut t = tx.open_table(step.table.definition())?;
+    let mut rewritten = Vec::new();
+    for row in t.iter()? {
+        let (key, value) = row?;
+        let record: serde_json::Value = serde_json::from_slice(value.value())?;
+        let new = (step.rewrite)(record).map_err(|e| StoreError::Migration {
+            to: step.to,
+            key: key.value().into(),
+            reason: e,
+        })?;
+        rewritten.push((key.value().to_string(), serde_json::to_vec(&new)?));
+    }
+    for (key, value) in rewritten {
+        t.insert(key.as_str(), value.as_slice())?;
+    }
+    Ok(())
+}
+
 fn append_event(tx: &redb::WriteTransaction, event: NewEvent) -> Result<(), StoreError> {
     let mut t = tx.open_table(EVENTS)?;
     let seq = t.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
@@ -375,5 +407,28 @@ mod tests {
         let events = store.events(&EventFilter::default()).unwrap();
         assert_eq!(events.len(), 1, "a refused write records no event");
         assert_eq!(events[0].kind, "catalog.created");
+    }
+
+    #[test]
+    fn an_older_store_is_migrated_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let v1 = json!({"id": "d1", "request": {"deployment_id": "d1", "env": [["K", "v"]], "resources": {},
+                        "entry": {"source": {"Image": {"image": "echo:1", "registry_secret": null}}}}});
+        {
+            let store = Store::open(&path).unwrap();
+            let tx = store.db.begin_write().unwrap();
+            tx.open_table(META).unwrap().insert("schema_version", 1).unwrap();
+            let bytes = serde_json::to_vec(&v1).unwrap();
+            tx.open_table(Table::Deployments.definition()).unwrap().insert("d1", bytes.as_slice()).unwrap();
+            tx.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let migrated: serde_json::Value = store.get(Table::Deployments, "d1").unwrap().unwrap();
+        assert_eq!(migrated["request"]["entry"]["source"], json!({"type": "docker", "image": "echo:1"}));
+        assert_eq!(migrated["request"]["env"], json!({"K": "v"}));
+        let tx = store.db.begin_read().unwrap();
+        let version = tx.open_table(META).unwrap().get("schema_version").unwrap().unwrap().value();
+        assert_eq!(version, SCHEMA_VERSION);
     }
 }
