@@ -6,12 +6,14 @@ use axum::serve::ListenerExt;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::capabilities::ContainerEngine;
 use crate::catalog::{self, CatalogEntry};
 use crate::config::RuntimeConfig;
 use crate::deployments::Runtime;
 use crate::deployments::HEALTH_INTERVAL;
+use crate::events::EventKind;
 use crate::guardrails;
 use crate::plugins::PluginHost;
 use crate::store::{NewEvent, Store, Table};
@@ -32,7 +34,8 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
     let mut plugins = BTreeMap::new();
     for manifest in &config.plugins {
         let manifest = config.effective_manifest(manifest);
-        let plugin = host.load(&manifest, &config.plugin_dir).context("the plugins are built by `make guests`")?;
+        let plugin = crate::tasks::blocking(|| host.load(&manifest, &config.plugin_dir))
+            .context("the plugins are built by `make guests`")?;
         plugins.insert(manifest.id.clone(), Arc::new(plugin));
     }
     let runtime = Arc::new(Runtime::new(store, config, plugins, engine.map_err(|e| e.to_string())).await?);
@@ -44,26 +47,33 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
     Ok(runtime)
 }
 
-/// A host serving its API until dropped or shut down.
+/// How long a stopping host waits for deploys and requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often approval deadlines are looked at.
+const APPROVAL_TICK: Duration = Duration::from_secs(1);
+
+/// A host serving its API until shut down.
 pub struct RunningHost {
     pub addr: SocketAddr,
     pub runtime: Arc<Runtime>,
-    server: tokio::task::JoinHandle<()>,
-    watcher: tokio::task::JoinHandle<()>,
-    ticker: tokio::task::JoinHandle<()>,
 }
 
 impl RunningHost {
-    /// Stops serving and watching; the store closes when the last handle goes.
+    /// Stops accepting requests, stops every loop, and waits (within a grace)
+    /// for deploys and requests in flight; the store closes when the last
+    /// handle goes.
     pub async fn shutdown(self) {
-        for task in [self.server, self.watcher, self.ticker] {
-            task.abort();
-            let _ = task.await;
+        if !self.runtime.tasks.shutdown(SHUTDOWN_GRACE).await {
+            tracing::warn!(
+                "work still in flight after {}s; it is reconciled at the next start",
+                SHUTDOWN_GRACE.as_secs()
+            );
         }
     }
 }
 
-/// Builds the runtime and serves it on `config.listen`.
+/// Builds the runtime and serves it on `config.listen`, with its background
+/// loops supervised.
 pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
     let listen = config.listen.clone();
     let auth = std::sync::Arc::new(crate::auth::Authenticator::new(&config.auth, &config.data_dir)?);
@@ -76,29 +86,31 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
             tracing::warn!("cannot set TCP_NODELAY on an accepted connection: {e}");
         }
     });
+    let tasks = &runtime.tasks;
     let router = crate::api::router(runtime.clone(), auth);
-    let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
+    let stopping = tasks.stopping();
+    tasks.spawn_to_completion("api server", async move {
+        let server = axum::serve(listener, router).with_graceful_shutdown(stopping.cancelled_owned());
+        if let Err(e) = server.await {
             tracing::error!("server stopped: {e}");
         }
     });
+    tasks.spawn("audit log", crate::events::log_events(runtime.store.subscribe(), tasks.stopping()));
     let watched = runtime.clone();
-    let watcher = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(HEALTH_INTERVAL).await;
-            watched.watch_once().await;
-        }
+    tasks.every("health watch", HEALTH_INTERVAL, move || {
+        let runtime = watched.clone();
+        async move { runtime.watch_once().await }
     });
     let approvals = runtime.clone();
-    let ticker = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            if let Err(e) = approvals.approvals_tick().await {
+    tasks.every("approval deadlines", APPROVAL_TICK, move || {
+        let runtime = approvals.clone();
+        async move {
+            if let Err(e) = runtime.approvals_tick().await {
                 tracing::warn!("approval deadlines: {e}");
             }
         }
     });
-    Ok(RunningHost { addr, runtime, server, watcher, ticker })
+    Ok(RunningHost { addr, runtime })
 }
 
 /// First start only: the guardrail presets (plus configured profiles) and the catalog.
@@ -109,7 +121,7 @@ fn seed(store: &Store, config: &RuntimeConfig) -> anyhow::Result<()> {
             profiles.insert(name.clone(), guardrails::Profile { name: name.clone(), ..profile.clone() });
         }
         for (name, profile) in profiles {
-            let event = NewEvent::new("guardrails.seeded", format!("guardrails/{name}"), serde_json::json!({}));
+            let event = NewEvent::new(EventKind::GuardrailsSeeded, format!("guardrails/{name}"), serde_json::json!({}));
             store.put(Table::Guardrails, &name, &profile, event)?;
         }
     }
@@ -124,7 +136,8 @@ fn seed(store: &Store, config: &RuntimeConfig) -> anyhow::Result<()> {
         for (i, entry) in entries.iter().enumerate() {
             let known_profile = |p: &str| matches!(store.get::<guardrails::Profile>(Table::Guardrails, p), Ok(Some(_)));
             entry.validate(known_profile).with_context(|| format!("catalog entry {i} ('{}')", entry.slug))?;
-            let event = NewEvent::new("catalog.seeded", format!("catalog/{}", entry.slug), serde_json::json!({}));
+            let event =
+                NewEvent::new(EventKind::CatalogSeeded, format!("catalog/{}", entry.slug), serde_json::json!({}));
             store.put(Table::Catalog, &entry.slug, entry, event)?;
         }
     }

@@ -8,17 +8,18 @@ use std::time::Duration;
 use super::Approval;
 use crate::config::SmtpConfig;
 use crate::deployments::Runtime;
+use crate::events::EventKind;
 use crate::store::NewEvent;
 
 impl Runtime {
     /// Tells people: a signed webhook and, when SMTP is configured, email.
-    pub(super) fn notify(&self, kind: &str, approval: &Approval, recipients: &[String]) {
+    pub(super) fn notify(&self, kind: EventKind, approval: &Approval, recipients: &[String]) {
         self.email(kind, approval, recipients);
         self.webhook(kind, approval, recipients);
     }
 
     /// Mails the recipients that have an address (`user:a@b`, or a group in `group_emails`).
-    fn email(&self, kind: &str, approval: &Approval, recipients: &[String]) {
+    fn email(&self, kind: EventKind, approval: &Approval, recipients: &[String]) {
         let notification = &self.config.approval.notification;
         let Some(smtp) = notification.smtp.clone().filter(|_| notification.email_enabled) else { return };
         let addresses: Vec<String> = recipients
@@ -32,7 +33,7 @@ impl Runtime {
         if addresses.is_empty() {
             return;
         }
-        let subject = format!("[mcp-runtime] {kind}: {} on {}", approval.slug, approval.backend);
+        let subject = format!("[mcp-runtime] {}: {} on {}", kind.as_str(), approval.slug, approval.backend);
         let body = [
             format!("Deployment of '{}' to {}", approval.slug, approval.backend),
             format!("requested by {}.", approval.requested_by.as_deref().unwrap_or("unknown")),
@@ -43,27 +44,28 @@ impl Runtime {
             format!("  POST /approvals/{}/reject", approval.id),
         ]
         .join("\n");
-        let (store, deployment, kind) = (self.store.clone(), approval.deployment_id.clone(), kind.to_string());
-        tokio::spawn(async move {
+        let (store, deployment, kind) = (self.store.clone(), approval.deployment_id.clone(), kind.as_str());
+        self.tasks.spawn_to_completion("approval notification", async move {
             let outcome = send_mail(&smtp, &addresses, &subject, body).await;
             let (event_kind, data) = match outcome {
-                Ok(()) => ("approval.emailed", json!({"event": kind, "to": addresses})),
-                Err(why) => ("approval.email_failed", json!({"event": kind, "to": addresses, "error": why})),
+                Ok(()) => (EventKind::ApprovalEmailed, json!({"event": kind, "to": addresses})),
+                Err(why) => (EventKind::ApprovalEmailFailed, json!({"event": kind, "to": addresses, "error": why})),
             };
             let _ = store.record(NewEvent::for_deployment(event_kind, &deployment, data));
         });
     }
 
     /// Sends a signed webhook in the background, with retries; the outcome is an event.
-    fn webhook(&self, kind: &str, approval: &Approval, recipients: &[String]) {
+    fn webhook(&self, kind: EventKind, approval: &Approval, recipients: &[String]) {
         let Some(url) = self.config.approval.notification.webhook_url.clone().filter(|u| !u.is_empty()) else { return };
         let payload =
-            json!({"event": kind, "approval": approval, "recipients": recipients, "sent_at": self.now()}).to_string();
+            json!({"event": kind.as_str(), "approval": approval, "recipients": recipients, "sent_at": self.now()})
+                .to_string();
         let signature =
             self.config.approval.notification.webhook_secret.as_deref().map(|key| sign(key, payload.as_bytes()));
         let (http, store, kind, deployment) =
-            (self.http().clone(), self.store.clone(), kind.to_string(), approval.deployment_id.clone());
-        tokio::spawn(async move {
+            (self.http().clone(), self.store.clone(), kind.as_str(), approval.deployment_id.clone());
+        self.tasks.spawn_to_completion("approval notification", async move {
             let mut outcome = String::new();
             for attempt in 0..WEBHOOK_ATTEMPTS {
                 if attempt > 0 {
@@ -72,7 +74,7 @@ impl Runtime {
                 let mut request = http
                     .post(&url)
                     .header("content-type", "application/json")
-                    .header("x-mcp-runtime-event", &kind)
+                    .header("x-mcp-runtime-event", kind)
                     .body(payload.clone());
                 if let Some(sig) = &signature {
                     request = request.header(SIGNATURE_HEADER, sig);
@@ -87,8 +89,11 @@ impl Runtime {
                 }
             }
             let (event_kind, data) = match outcome.as_str() {
-                "" => ("approval.notified", json!({"event": kind})),
-                why => ("approval.notify_failed", json!({"event": kind, "error": why, "attempts": WEBHOOK_ATTEMPTS})),
+                "" => (EventKind::ApprovalNotified, json!({"event": kind})),
+                why => (
+                    EventKind::ApprovalNotifyFailed,
+                    json!({"event": kind, "error": why, "attempts": WEBHOOK_ATTEMPTS}),
+                ),
             };
             let _ = store.record(NewEvent::for_deployment(event_kind, &deployment, data));
         });

@@ -10,8 +10,9 @@ use crate::auth::Principal;
 use crate::contract::types as wit;
 use crate::deployments::Runtime;
 use crate::deployments::{Deployment, RuntimeError, State};
+use crate::events::EventKind;
 use crate::guardrails::EffectiveGuardrails;
-use crate::store::{NewEvent, Table};
+use crate::store::{NewEvent, StoreError, Table};
 
 impl Runtime {
     /// The current time, as the approval clock sees it (tests move it forward).
@@ -75,7 +76,7 @@ impl Runtime {
             notes: None,
         };
         let mut event = NewEvent::for_deployment(
-            "approval.requested",
+            EventKind::ApprovalRequested,
             &deployment.id,
             json!({"approval": approval.id, "reasons": approval.reasons}),
         );
@@ -85,7 +86,7 @@ impl Runtime {
             (Table::Approvals, &approval.id, &approval),
             event,
         )?;
-        self.notify("approval.requested", &approval, &approval.approvers);
+        self.notify(EventKind::ApprovalRequested, &approval, &approval.approvers);
         Ok(approval)
     }
 
@@ -129,7 +130,7 @@ impl Runtime {
             a.reviewed_at = Some(now);
             a.notes = notes.clone();
             decided = true;
-            let kind = if approve { "approval.approved" } else { "approval.rejected" };
+            let kind = if approve { EventKind::ApprovalApproved } else { EventKind::ApprovalRejected };
             let mut event = NewEvent::for_deployment(kind, &a.deployment_id, json!({"approval": a.id, "notes": notes}));
             event.actor = Some(who.user.clone());
             Some(event)
@@ -148,7 +149,7 @@ impl Runtime {
             };
             self.end_rejected(&approval.deployment_id, why, Some(&who.user))?;
         }
-        self.notify(if approve { "approval.approved" } else { "approval.rejected" }, &approval, &[]);
+        self.notify(if approve { EventKind::ApprovalApproved } else { EventKind::ApprovalRejected }, &approval, &[]);
         Ok(approval)
     }
 
@@ -164,7 +165,11 @@ impl Runtime {
                     (a.status == ApprovalStatus::Pending).then(|| {
                         a.status = ApprovalStatus::Expired;
                         expired = true;
-                        NewEvent::for_deployment("approval.expired", &a.deployment_id, json!({"approval": a.id}))
+                        NewEvent::for_deployment(
+                            EventKind::ApprovalExpired,
+                            &a.deployment_id,
+                            json!({"approval": a.id}),
+                        )
                     })
                 })?;
                 if expired {
@@ -174,20 +179,20 @@ impl Runtime {
                         format!("approval expired: nobody decided within {hours} hours"),
                         None,
                     )?;
-                    self.notify("approval.expired", &a, &[]);
+                    self.notify(EventKind::ApprovalExpired, &a, &[]);
                 }
             } else if !pending.escalated && now >= pending.expires_at - config.escalate_before() {
                 let a = self.store.update(Table::Approvals, &pending.id, |a: &mut Approval| {
                     (!a.escalated).then(|| {
                         a.escalated = true;
                         NewEvent::for_deployment(
-                            "approval.escalated",
+                            EventKind::ApprovalEscalated,
                             &a.deployment_id,
                             json!({"approval": a.id, "to": config.escalation}),
                         )
                     })
                 })?;
-                self.notify("approval.escalated", &a, &config.escalation);
+                self.notify(EventKind::ApprovalEscalated, &a, &config.escalation);
             }
         }
         Ok(())
@@ -195,42 +200,20 @@ impl Runtime {
 
     /// An approved deployment goes on by itself.
     fn release(self: &Arc<Self>, deployment: &str, approver: &str) -> Result<(), RuntimeError> {
-        let mut released = false;
-        self.store.update(Table::Deployments, deployment, |d: &mut Deployment| {
-            (d.status == State::AwaitingApproval).then(|| {
-                d.status = State::Pending;
-                d.status_message = Some(format!("approved by {approver}"));
-                let mut e = NewEvent::for_deployment(
-                    "deployment.state",
-                    deployment,
-                    json!({"from": "awaiting_approval", "to": "pending"}),
-                );
-                e.actor = Some(approver.to_string());
-                released = true;
-                e
-            })
-        })?;
-        if released {
-            self.spawn_drive(deployment);
+        let message = Some(format!("approved by {approver}"));
+        match self.transition_by(deployment, State::Pending, message, Some(approver), |_| {}) {
+            Ok(_) => self.spawn_drive(deployment),
+            // Deleted or decided meanwhile: nothing to release.
+            Err(RuntimeError::Conflict(_) | RuntimeError::Store(StoreError::NotFound(_))) => {}
+            Err(e) => return Err(e),
         }
         Ok(())
     }
 
     fn end_rejected(&self, deployment: &str, why: String, actor: Option<&str>) -> Result<(), RuntimeError> {
-        self.store.update(Table::Deployments, deployment, |d: &mut Deployment| {
-            (d.status == State::AwaitingApproval).then(|| {
-                d.status = State::Rejected;
-                d.status_message = Some(why.clone());
-                d.desired_running = false;
-                let mut e = NewEvent::for_deployment(
-                    "deployment.state",
-                    deployment,
-                    json!({"from": "awaiting_approval", "to": "rejected", "message": why}),
-                );
-                e.actor = actor.map(String::from);
-                e
-            })
-        })?;
-        Ok(())
+        match self.transition_by(deployment, State::Rejected, Some(why), actor, |d| d.desired_running = false) {
+            Ok(_) | Err(RuntimeError::Conflict(_) | RuntimeError::Store(StoreError::NotFound(_))) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -11,6 +11,7 @@ use super::RuntimeError;
 use crate::catalog::Source;
 use crate::contract::{self, types as wit};
 use crate::deployments::Runtime;
+use crate::events::EventKind;
 use crate::guardrails::Warning;
 use crate::mcp::client::McpSession;
 use crate::plugins::Plugin;
@@ -25,7 +26,7 @@ impl Runtime {
     pub fn accept(self: &Arc<Self>, checked: Checked) -> Result<Deployment, RuntimeError> {
         let deployment = Self::deployment(checked, State::Pending);
         let mut event = NewEvent::for_deployment(
-            "deployment.requested",
+            EventKind::DeploymentRequested,
             &deployment.id,
             serde_json::json!({"slug": deployment.slug, "backend": deployment.backend, "profile": deployment.profile,
                                "guardrails_applied": deployment.guardrails_applied, "guardrails_warnings": deployment.guardrails_warnings}),
@@ -67,7 +68,9 @@ impl Runtime {
         let runtime = self.clone();
         let id = id.to_string();
         let span = tracing::info_span!("deployment", id = %id);
-        tokio::spawn(async move { runtime.drive_new(&id).await }.instrument(span));
+        // Run to completion: at shutdown the host waits for it (within a grace);
+        // a deploy cut off by exit is recorded as interrupted at the next start.
+        self.tasks.spawn_to_completion("deploy", async move { runtime.drive_new(&id).await }.instrument(span));
     }
 
     /// Moves a deployment to `state`, recording the event.
@@ -81,8 +84,10 @@ impl Runtime {
         self.transition_by(id, state, message, None, change)
     }
 
-    /// A transition someone asked for: the event names them.
-    pub(super) fn transition_by(
+    /// A transition someone asked for: the event names them. Refused (409,
+    /// nothing written) unless the state machine allows it from the state
+    /// the record is in at that moment.
+    pub(crate) fn transition_by(
         &self,
         id: &str,
         state: State,
@@ -90,17 +95,29 @@ impl Runtime {
         actor: Option<&str>,
         change: impl FnOnce(&mut Deployment),
     ) -> Result<Deployment, RuntimeError> {
+        let mut refused_from = None;
         let deployment = self.store.update(Table::Deployments, id, |d: &mut Deployment| {
             let from = d.status;
+            if !from.can_go_to(state) {
+                refused_from = Some(from);
+                return None;
+            }
             d.status = state;
             d.status_message = message.clone();
             d.updated_at = chrono::Utc::now();
             change(d);
             let data = serde_json::json!({"from": from, "to": state, "message": message});
-            let mut event = NewEvent::for_deployment("deployment.state", id, data);
+            let mut event = NewEvent::for_deployment(EventKind::DeploymentState, id, data);
             event.actor = actor.map(String::from);
             Some(event)
         })?;
+        if let Some(from) = refused_from {
+            return Err(RuntimeError::Conflict(format!(
+                "deployment '{id}' is {}, and cannot become {}",
+                from.name(),
+                state.name()
+            )));
+        }
         self.routes.observe(id, deployment.serving_endpoint(), deployment.requested_by.as_deref());
         tracing::info!(deployment = id, state = ?state, message = message.as_deref().unwrap_or(""), "state changed");
         Ok(deployment)
@@ -150,7 +167,7 @@ impl Runtime {
         self.store.update(Table::Deployments, id, |d: &mut Deployment| {
             d.handle = Some(deployed.handle.clone());
             d.guardrails_warnings.extend(warnings.iter().cloned());
-            Some(NewEvent::for_deployment("deployment.created", id, serde_json::json!({"warnings": warnings})))
+            Some(NewEvent::for_deployment(EventKind::DeploymentCreated, id, serde_json::json!({"warnings": warnings})))
         })?;
         self.await_connected(id, &backend, &deployed.handle).await
     }

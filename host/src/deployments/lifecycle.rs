@@ -4,6 +4,7 @@ use super::model::Deployment;
 use super::reconcile::remove_leftovers;
 use super::{RuntimeError, State};
 use crate::deployments::Runtime;
+use crate::events::EventKind;
 use crate::store::{NewEvent, Table};
 
 impl Runtime {
@@ -27,7 +28,7 @@ impl Runtime {
         let d = self.get(id)?;
         let handle = self.handle_of(&d)?;
         self.backend(&d.backend)?.stop(&handle).await??;
-        self.record_request(id, "deployment.stop", actor)?;
+        self.record_request(id, EventKind::DeploymentStop, actor)?;
         self.transition_by(id, State::Stopped, Some("stopped on request".into()), actor, |d| d.desired_running = false)
     }
 
@@ -38,7 +39,7 @@ impl Runtime {
         let handle = self.handle_of(&d)?;
         let backend = self.backend(&d.backend)?.clone();
         backend.start(&handle).await??;
-        self.record_request(id, "deployment.start", actor)?;
+        self.record_request(id, EventKind::DeploymentStart, actor)?;
         self.transition_by(id, State::Starting, None, actor, |d| d.desired_running = true)?;
         if let Err(e) = self.await_connected(id, &backend, &handle).await {
             self.fail(id, e.to_string());
@@ -57,7 +58,7 @@ impl Runtime {
             // Never deployed, or interrupted mid-way: sweep anything labelled with it.
             remove_leftovers(engine, id).await;
         }
-        let mut event = NewEvent::for_deployment("deployment.deleted", id, serde_json::json!({"slug": d.slug}));
+        let mut event = NewEvent::for_deployment(EventKind::DeploymentDeleted, id, serde_json::json!({"slug": d.slug}));
         event.actor = actor.map(String::from);
         self.store.delete(Table::Deployments, id, event)?;
         self.routes.forget(id);
@@ -71,7 +72,7 @@ impl Runtime {
         Ok(self.backend(&d.backend)?.logs(&handle, tail).await??)
     }
 
-    fn record_request(&self, id: &str, kind: &str, actor: Option<&str>) -> Result<(), RuntimeError> {
+    fn record_request(&self, id: &str, kind: EventKind, actor: Option<&str>) -> Result<(), RuntimeError> {
         let mut event = NewEvent::for_deployment(kind, id, serde_json::json!({}));
         event.actor = actor.map(String::from);
         Ok(self.store.record(event)?)

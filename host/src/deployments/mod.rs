@@ -14,6 +14,7 @@ mod lifecycle;
 pub mod model;
 mod reconcile;
 mod service;
+mod state;
 
 pub use check::{compatibility, Checked};
 pub use error::RuntimeError;

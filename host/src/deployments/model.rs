@@ -3,25 +3,9 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub use super::state::State;
 use crate::catalog::CatalogEntry;
 use crate::guardrails::{EffectiveGuardrails, Warning};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    /// Held until an approver decides.
-    AwaitingApproval,
-    /// An approver said no, or nobody decided in time.
-    Rejected,
-    Pending,
-    Pulling,
-    Building,
-    Starting,
-    Running,
-    Connected,
-    Stopped,
-    Error,
-}
 
 /// `POST /runtimes/deploy`.
 #[derive(Debug, Clone, Deserialize)]

@@ -10,6 +10,7 @@ use crate::capabilities::ContainerEngine;
 use crate::contract::backend::{BackendError, DeploymentStatus};
 use crate::contract::types as wit;
 use crate::deployments::Runtime;
+use crate::events::EventKind;
 use crate::plugins::Plugin;
 use crate::store::NewEvent;
 
@@ -46,7 +47,7 @@ impl Runtime {
                 tracing::info!(deployment, "removing orphaned objects");
                 remove_leftovers(engine, &deployment).await;
                 self.store.record(NewEvent::for_deployment(
-                    "deployment.orphan_removed",
+                    EventKind::DeploymentOrphanRemoved,
                     &deployment,
                     serde_json::json!({}),
                 ))?;
@@ -63,7 +64,7 @@ impl Runtime {
         let Ok(d) = self.get(id) else { return };
         let d = &d;
         let Some(handle) = d.handle.clone() else {
-            if !matches!(d.status, State::Error | State::Stopped | State::AwaitingApproval | State::Rejected) {
+            if !d.status.is_settled() {
                 if let Some(engine) = self.backends.engine() {
                     remove_leftovers(engine, &d.id).await;
                 }
@@ -122,11 +123,8 @@ impl Runtime {
             }
         }
         let Ok(deployments) = self.list() else { return };
-        let watched: Vec<String> = deployments
-            .into_iter()
-            .filter(|d| matches!(d.status, State::Running | State::Connected | State::Error) && d.handle.is_some())
-            .map(|d| d.id)
-            .collect();
+        let watched: Vec<String> =
+            deployments.into_iter().filter(|d| d.status.is_watched() && d.handle.is_some()).map(|d| d.id).collect();
         let checks = watched.into_iter().map(|id| {
             let runtime = self.clone();
             async move { runtime.reconcile_one(&id).await }

@@ -11,6 +11,7 @@ use crate::backends::Backends;
 use crate::capabilities::ContainerEngine;
 use crate::config::RuntimeConfig;
 use crate::contract::types as wit;
+use crate::events::EventKind;
 use crate::guardrails::Profile;
 use crate::mcp::proxy::{Routes, Upstream};
 use crate::plugins::Plugin;
@@ -33,6 +34,8 @@ pub struct Runtime {
     pub(crate) locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// `approval.rules`, in order.
     pub(crate) approval_rules: Vec<Arc<Plugin>>,
+    /// Every background task: deploys, notifications, the host's loops.
+    pub tasks: crate::tasks::Supervisor,
     /// Seconds added to the wall clock for approval deadlines (tests move time).
     pub(crate) clock_offset: std::sync::atomic::AtomicI64,
 }
@@ -81,6 +84,7 @@ impl Runtime {
             upstream: Upstream::default(),
             locks: Default::default(),
             approval_rules,
+            tasks: Default::default(),
             clock_offset: Default::default(),
         })
     }
@@ -103,7 +107,7 @@ impl Runtime {
             let record = serde_json::json!({"name": name, "plugin": plugin, "available": unavailable.is_none(),
                                             "reason": unavailable, "capabilities": capabilities});
             if self.store.get::<serde_json::Value>(Table::Backends, &name)?.as_ref() != Some(&record) {
-                let event = NewEvent::new("backend.registered", format!("backend/{name}"), record.clone());
+                let event = NewEvent::new(EventKind::BackendRegistered, format!("backend/{name}"), record.clone());
                 self.store.put(Table::Backends, &name, &record, event)?;
             }
         }

@@ -2,8 +2,11 @@
 //! every change is one write transaction that also appends its event to the
 //! audit trail, so state and history never disagree.
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::events::EventBus;
+pub use crate::events::{Event, EventFilter, NewEvent};
 use std::path::Path;
 
 pub mod migrations;
@@ -16,6 +19,8 @@ pub const SCHEMA_VERSION: u64 = 2;
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const PLUGIN_KV: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("plugin_kv");
+/// Index of the audit trail by deployment: (deployment, seq).
+const DEPLOYMENT_EVENTS: TableDefinition<(&str, u64), ()> = TableDefinition::new("deployment_events");
 
 /// The record tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,56 +69,9 @@ macro_rules! db_errors {
 }
 db_errors!(redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
 
-/// An audit-trail entry as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Event {
-    pub seq: u64,
-    pub at: chrono::DateTime<chrono::Utc>,
-    /// e.g. `catalog.created`, `deployment.state`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// What changed, e.g. `catalog/echo` or `deployment/<id>`.
-    pub subject: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deployment: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub actor: Option<String>,
-    pub data: serde_json::Value,
-}
-
-/// An event to append with a change.
-#[derive(Debug, Clone)]
-pub struct NewEvent {
-    pub kind: String,
-    pub subject: String,
-    pub deployment: Option<String>,
-    pub actor: Option<String>,
-    pub data: serde_json::Value,
-}
-
-impl NewEvent {
-    pub fn new(kind: &str, subject: String, data: serde_json::Value) -> Self {
-        NewEvent { kind: kind.into(), subject, deployment: None, actor: None, data }
-    }
-
-    pub fn for_deployment(kind: &str, id: &str, data: serde_json::Value) -> Self {
-        NewEvent { deployment: Some(id.into()), ..Self::new(kind, format!("deployment/{id}"), data) }
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventFilter {
-    pub deployment: Option<String>,
-    pub actor: Option<String>,
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    pub since: Option<chrono::DateTime<chrono::Utc>>,
-    pub limit: Option<usize>,
-}
-
 pub struct Store {
     db: Database,
+    bus: EventBus,
 }
 
 impl Store {
@@ -141,9 +99,25 @@ impl Store {
             meta.insert("schema_version", SCHEMA_VERSION)?;
             tx.open_table(EVENTS)?;
             tx.open_table(PLUGIN_KV)?;
+            if tx.open_table(DEPLOYMENT_EVENTS)?.is_empty()? {
+                index_deployment_events(&tx)?;
+            }
         }
         tx.commit()?;
-        Ok(Store { db })
+        Ok(Store { db, bus: EventBus::default() })
+    }
+
+    /// Every event committed from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.bus.subscribe()
+    }
+
+    /// Commits, then publishes what the transaction recorded: subscribers
+    /// never see a change that did not happen.
+    fn commit(&self, tx: redb::WriteTransaction, event: Event) -> Result<(), StoreError> {
+        crate::tasks::blocking(|| tx.commit())?;
+        self.bus.publish(event);
+        Ok(())
     }
 
     /// True the first time it is asked for `flag`, false ever after: first-start work runs once.
@@ -204,10 +178,9 @@ impl Store {
                 }
                 t.insert(key, value.as_slice())?;
             }
-            append_event(&tx, event)?;
         }
-        tx.commit()?;
-        Ok(())
+        let event = append_event(&tx, event)?;
+        self.commit(tx, event)
     }
 
     /// Replaces a record that must exist.
@@ -248,11 +221,12 @@ impl Store {
                 return Ok(record);
             };
             t.insert(key, serde_json::to_vec(&record)?.as_slice())?;
-            append_event(&tx, event)?;
-            record
+            (record, event)
         };
-        tx.commit()?;
-        Ok(updated)
+        let (record, event) = updated;
+        let event = append_event(&tx, event)?;
+        self.commit(tx, event)?;
+        Ok(record)
     }
 
     fn write<F>(&self, table: Table, key: &str, event: NewEvent, decide: F) -> Result<(), StoreError>
@@ -271,38 +245,47 @@ impl Store {
                     t.remove(key)?;
                 }
             }
-            append_event(&tx, event)?;
         }
-        tx.commit()?;
-        Ok(())
+        let event = append_event(&tx, event)?;
+        self.commit(tx, event)
     }
 
     /// Records an event that changes no record (e.g. a refused request).
     pub fn record(&self, event: NewEvent) -> Result<(), StoreError> {
         let tx = self.db.begin_write()?;
-        append_event(&tx, event)?;
-        tx.commit()?;
-        Ok(())
+        let event = append_event(&tx, event)?;
+        self.commit(tx, event)
     }
 
+    /// Newest first: the usual question is "what happened lately". A
+    /// deployment's events are read through its index, not by a scan.
     pub fn events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(EVENTS)?;
         let limit = filter.limit.unwrap_or(500);
         let mut out = Vec::new();
-        // Newest first: the usual question is "what happened lately".
-        for row in t.iter()?.rev() {
-            let (_, v) = row?;
-            let event: Event = serde_json::from_slice(v.value())?;
+        let mut take = |event: Event| -> bool {
             if filter.since.is_some_and(|s| event.at < s) {
-                break;
+                return false;
             }
-            let keep = filter.deployment.as_ref().is_none_or(|d| event.deployment.as_ref() == Some(d))
-                && filter.actor.as_ref().is_none_or(|a| event.actor.as_ref() == Some(a))
-                && filter.kind.as_ref().is_none_or(|k| &event.kind == k || event.kind.starts_with(&format!("{k}.")));
-            if keep {
+            if filter.keeps(&event) {
                 out.push(event);
-                if out.len() >= limit {
+            }
+            out.len() < limit
+        };
+        if let Some(deployment) = &filter.deployment {
+            let index = tx.open_table(DEPLOYMENT_EVENTS)?;
+            for row in index.range((deployment.as_str(), 0)..=(deployment.as_str(), u64::MAX))?.rev() {
+                let seq = row?.0.value().1;
+                let Some(bytes) = t.get(seq)? else { continue };
+                if !take(serde_json::from_slice(bytes.value())?) {
+                    break;
+                }
+            }
+        } else {
+            for row in t.iter()?.rev() {
+                let (_, v) = row?;
+                if !take(serde_json::from_slice(v.value())?) {
                     break;
                 }
             }
@@ -356,7 +339,7 @@ fn migrate(tx: &redb::WriteTransaction, step: &Migration) -> Result<(), StoreErr
     Ok(())
 }
 
-fn append_event(tx: &redb::WriteTransaction, event: NewEvent) -> Result<(), StoreError> {
+fn append_event(tx: &redb::WriteTransaction, event: NewEvent) -> Result<Event, StoreError> {
     let mut t = tx.open_table(EVENTS)?;
     let seq = t.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
     let stored = Event {
@@ -369,12 +352,30 @@ fn append_event(tx: &redb::WriteTransaction, event: NewEvent) -> Result<(), Stor
         data: event.data,
     };
     t.insert(seq, serde_json::to_vec(&stored)?.as_slice())?;
+    if let Some(deployment) = &stored.deployment {
+        tx.open_table(DEPLOYMENT_EVENTS)?.insert((deployment.as_str(), seq), ())?;
+    }
+    Ok(stored)
+}
+
+/// Builds the deployment index over an audit trail written before it existed.
+fn index_deployment_events(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let events = tx.open_table(EVENTS)?;
+    let mut index = tx.open_table(DEPLOYMENT_EVENTS)?;
+    for row in events.iter()? {
+        let (seq, bytes) = row?;
+        let event: Event = serde_json::from_slice(bytes.value())?;
+        if let Some(deployment) = &event.deployment {
+            index.insert((deployment.as_str(), seq.value()), ())?;
+        }
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::EventKind;
     use serde_json::json;
 
     #[test]
@@ -388,14 +389,14 @@ mod tests {
                     Table::Catalog,
                     "a",
                     &json!({"n": 1}),
-                    NewEvent::new("catalog.created", "catalog/a".into(), json!({})),
+                    NewEvent::new(EventKind::CatalogCreated, "catalog/a".into(), json!({})),
                 )
                 .unwrap();
             let dup = store.create(
                 Table::Catalog,
                 "a",
                 &json!({"n": 2}),
-                NewEvent::new("catalog.created", "catalog/a".into(), json!({})),
+                NewEvent::new(EventKind::CatalogCreated, "catalog/a".into(), json!({})),
             );
             assert!(matches!(dup, Err(StoreError::Conflict(_))));
             store.kv_set("p", "k", Some(b"v")).unwrap();
@@ -406,7 +407,7 @@ mod tests {
         assert_eq!(store.kv_get("other", "k").unwrap(), None);
         let events = store.events(&EventFilter::default()).unwrap();
         assert_eq!(events.len(), 1, "a refused write records no event");
-        assert_eq!(events[0].kind, "catalog.created");
+        assert_eq!(events[0].kind, EventKind::CatalogCreated);
     }
 
     #[test]
@@ -430,5 +431,46 @@ mod tests {
         let tx = store.db.begin_read().unwrap();
         let version = tx.open_table(META).unwrap().get("schema_version").unwrap().unwrap().value();
         assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn events_are_published_after_commit_and_indexed_by_deployment() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let mut published = store.subscribe();
+        for (i, deployment) in ["a", "b", "a", "c", "a"].iter().enumerate() {
+            let event = NewEvent::for_deployment(EventKind::DeploymentState, deployment, json!({"i": i}));
+            store.record(event).unwrap();
+        }
+        let created = store.create(
+            Table::Catalog,
+            "x",
+            &json!({}),
+            NewEvent::new(EventKind::CatalogCreated, "catalog/x".into(), json!({})),
+        );
+        assert!(created.is_ok());
+        let dup = store.create(
+            Table::Catalog,
+            "x",
+            &json!({}),
+            NewEvent::new(EventKind::CatalogCreated, "catalog/x".into(), json!({})),
+        );
+        assert!(dup.is_err());
+        let seen: Vec<u64> = std::iter::from_fn(|| published.try_recv().ok()).map(|e| e.seq).collect();
+        assert_eq!(
+            seen,
+            [1, 2, 3, 4, 5, 6],
+            "every committed event once, in order; the refused write published nothing"
+        );
+
+        let filter = EventFilter { deployment: Some("a".into()), ..Default::default() };
+        let of_a: Vec<u64> = store.events(&filter).unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(of_a, [5, 3, 1], "newest first, only a's");
+        let filter = EventFilter { deployment: Some("a".into()), limit: Some(2), ..Default::default() };
+        assert_eq!(store.events(&filter).unwrap().len(), 2);
+        let filter = EventFilter { kind: Some("deployment".into()), ..Default::default() };
+        assert_eq!(store.events(&filter).unwrap().len(), 5, "a family matches its kinds");
+        let filter = EventFilter { kind: Some("deploy".into()), ..Default::default() };
+        assert!(store.events(&filter).unwrap().is_empty(), "a prefix that is not a family matches nothing");
     }
 }

@@ -11,6 +11,7 @@ use crate::api::{ApiError, ApiResult, AppState, Caller, JsonBody, QueryParams};
 use crate::auth::authz::may;
 use crate::catalog::{CatalogEntry, CatalogFilter};
 use crate::deployments::Runtime;
+use crate::events::EventKind;
 use crate::store::Table;
 
 pub fn routes() -> Router<AppState> {
@@ -51,7 +52,7 @@ async fn create_catalog(
         return Err(ApiError::Conflict("custom catalog entries are disabled (catalog.allow_custom_entries)".into()));
     }
     check_entry(&rt, &entry)?;
-    let event = audit("catalog.created", format!("catalog/{}", entry.slug), json!(entry), &caller);
+    let event = audit(EventKind::CatalogCreated, format!("catalog/{}", entry.slug), json!(entry), &caller);
     rt.store.create(Table::Catalog, &entry.slug, &entry, event)?;
     Ok((StatusCode::CREATED, Json(entry)))
 }
@@ -66,7 +67,7 @@ async fn replace_catalog(
         return Err(ApiError::Invalid { field: "slug".into(), reason: format!("must match the path ('{slug}')") });
     }
     check_entry(&rt, &entry)?;
-    let event = audit("catalog.updated", format!("catalog/{slug}"), json!(entry), &caller);
+    let event = audit(EventKind::CatalogUpdated, format!("catalog/{slug}"), json!(entry), &caller);
     rt.store.replace(Table::Catalog, &slug, &entry, event)?;
     Ok(Json(entry))
 }
@@ -76,6 +77,10 @@ async fn delete_catalog(
     Caller(caller, ..): Caller<may::WriteCatalog>,
     Path(slug): Path<String>,
 ) -> ApiResult<StatusCode> {
-    rt.store.delete(Table::Catalog, &slug, audit("catalog.deleted", format!("catalog/{slug}"), json!({}), &caller))?;
+    rt.store.delete(
+        Table::Catalog,
+        &slug,
+        audit(EventKind::CatalogDeleted, format!("catalog/{slug}"), json!({}), &caller),
+    )?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,6 +11,7 @@ use super::audit;
 use crate::api::{ApiError, ApiResult, AppState, Caller, JsonBody, QueryParams};
 use crate::auth::authz::may;
 use crate::catalog::CatalogEntry;
+use crate::events::EventKind;
 use crate::guardrails::Profile;
 use crate::store::Table;
 
@@ -39,7 +40,7 @@ async fn create_guardrails(
     JsonBody(profile): JsonBody<Profile>,
 ) -> ApiResult<(StatusCode, Json<Profile>)> {
     profile.validate()?;
-    let event = audit("guardrails.created", format!("guardrails/{}", profile.name), json!(profile), &caller);
+    let event = audit(EventKind::GuardrailsCreated, format!("guardrails/{}", profile.name), json!(profile), &caller);
     rt.store.create(Table::Guardrails, &profile.name, &profile, event)?;
     Ok((StatusCode::CREATED, Json(profile)))
 }
@@ -57,7 +58,7 @@ async fn replace_guardrails(
         return Err(ApiError::Invalid { field: "name".into(), reason: format!("must match the path ('{name}')") });
     }
     profile.validate()?;
-    let event = audit("guardrails.updated", format!("guardrails/{name}"), json!(profile), &caller);
+    let event = audit(EventKind::GuardrailsUpdated, format!("guardrails/{name}"), json!(profile), &caller);
     rt.store.replace(Table::Guardrails, &name, &profile, event)?;
     Ok(Json(profile))
 }
@@ -83,7 +84,7 @@ async fn delete_guardrails(
     rt.store.delete(
         Table::Guardrails,
         &name,
-        audit("guardrails.deleted", format!("guardrails/{name}"), json!({}), &caller),
+        audit(EventKind::GuardrailsDeleted, format!("guardrails/{name}"), json!({}), &caller),
     )?;
     Ok(StatusCode::NO_CONTENT)
 }

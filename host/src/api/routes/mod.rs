@@ -16,10 +16,10 @@ use crate::auth::authz::{authorize, Action};
 use crate::auth::Principal;
 use crate::deployments::Deployment;
 use crate::deployments::Runtime;
-use crate::store::NewEvent;
+use crate::events::{EventKind, NewEvent};
 
 /// An event that names the caller as its actor.
-fn audit(kind: &str, subject: String, data: Value, caller: &Principal) -> NewEvent {
+fn audit(kind: EventKind, subject: String, data: Value, caller: &Principal) -> NewEvent {
     let mut event = NewEvent::new(kind, subject, data);
     event.actor = Some(caller.user.clone());
     event

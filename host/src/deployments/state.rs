@@ -1,0 +1,141 @@
+//! The deployment state machine: every state and every move between them,
+//! defined once. Every path that changes a deployment's state (deploy,
+//! approval, stop/start, reconcile, health) asks `can_go_to` first.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Held until an approver decides.
+    AwaitingApproval,
+    /// An approver said no, or nobody decided in time. Final.
+    Rejected,
+    Pending,
+    Pulling,
+    Building,
+    Starting,
+    Running,
+    Connected,
+    Stopped,
+    Error,
+}
+
+impl State {
+    pub const ALL: [State; 10] = [
+        State::AwaitingApproval,
+        State::Rejected,
+        State::Pending,
+        State::Pulling,
+        State::Building,
+        State::Starting,
+        State::Running,
+        State::Connected,
+        State::Stopped,
+        State::Error,
+    ];
+
+    /// As the API writes it: `awaiting_approval`, `connected`, …
+    pub fn name(self) -> &'static str {
+        match self {
+            State::AwaitingApproval => "awaiting_approval",
+            State::Rejected => "rejected",
+            State::Pending => "pending",
+            State::Pulling => "pulling",
+            State::Building => "building",
+            State::Starting => "starting",
+            State::Running => "running",
+            State::Connected => "connected",
+            State::Stopped => "stopped",
+            State::Error => "error",
+        }
+    }
+
+    /// The states a deployment is created in.
+    pub fn is_initial(self) -> bool {
+        matches!(self, State::Pending | State::AwaitingApproval)
+    }
+
+    /// Whether a deployment in this state may move to `next`. Staying put
+    /// (a new message, a new restart count) is a move too, where it makes sense.
+    pub fn can_go_to(self, next: State) -> bool {
+        use State::*;
+        match (self, next) {
+            // A decision, once: approved goes on, rejected or expired ends.
+            (AwaitingApproval, Pending | Rejected) => true,
+            (AwaitingApproval | Rejected, _) | (_, AwaitingApproval | Rejected | Pending) => false,
+            // Forward while deploying.
+            (Pending, Pulling | Building) => true,
+            (Pulling | Building, Starting) => true,
+            // Up: first time, after a restart of the server, or adopted after a host restart.
+            (Starting | Running | Connected | Stopped | Error, Running) => true,
+            (Running, Connected) => true,
+            // Anything that lives may fail; a failure may be observed again with a new message.
+            (_, Error) => true,
+            // Once created on the backend, it can be stopped and started.
+            (Starting | Running | Connected | Stopped | Error, Stopped | Starting) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the health watch looks at deployments in this state.
+    pub fn is_watched(self) -> bool {
+        matches!(self, State::Running | State::Connected | State::Error)
+    }
+
+    /// Whether a deployment in this state has settled: nothing is driving it.
+    pub fn is_settled(self) -> bool {
+        matches!(self, State::Error | State::Stopped | State::AwaitingApproval | State::Rejected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::State::{self, *};
+
+    #[test]
+    fn the_deploy_path_is_allowed_and_nothing_skips_ahead() {
+        for path in
+            [[Pending, Pulling, Starting, Running, Connected], [Pending, Building, Starting, Running, Connected]]
+        {
+            for pair in path.windows(2) {
+                assert!(pair[0].can_go_to(pair[1]), "{:?} -> {:?}", pair[0], pair[1]);
+            }
+        }
+        for (from, to) in [(Pending, Running), (Pending, Connected), (Pulling, Running), (Stopped, Connected)] {
+            assert!(!from.can_go_to(to), "{from:?} -> {to:?} skips ahead");
+        }
+    }
+
+    #[test]
+    fn approval_decides_once_and_rejection_is_final() {
+        assert!(AwaitingApproval.can_go_to(Pending) && AwaitingApproval.can_go_to(Rejected));
+        for next in State::ALL {
+            assert!(!Rejected.can_go_to(next), "rejected -> {next:?}");
+            if !matches!(next, Pending | Rejected) {
+                assert!(!AwaitingApproval.can_go_to(next), "awaiting_approval -> {next:?} without a decision");
+            }
+        }
+        for from in State::ALL {
+            assert!(!from.can_go_to(AwaitingApproval), "{from:?} -> awaiting_approval: only at creation");
+        }
+        assert!(State::ALL.iter().filter(|s| s.is_initial()).eq([&AwaitingApproval, &Pending]));
+    }
+
+    #[test]
+    fn a_created_deployment_can_stop_start_and_fail() {
+        for from in [Starting, Running, Connected, Stopped, Error] {
+            for to in [Stopped, Starting, Error] {
+                assert!(from.can_go_to(to), "{from:?} -> {to:?}");
+            }
+        }
+        assert!(!Pending.can_go_to(Stopped), "nothing to stop before it is created");
+    }
+
+    #[test]
+    fn names_are_the_serialized_form() {
+        for state in State::ALL {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.name());
+        }
+    }
+}

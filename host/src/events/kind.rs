@@ -1,0 +1,67 @@
+//! Every kind of event the host records, in one place.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! event_kinds {
+    ($($variant:ident = $name:literal: $doc:literal,)*) => {
+        /// What happened. Written as `family.verb` (`deployment.state`), the
+        /// form `GET /events?type=` filters on.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum EventKind {
+            $(#[doc = $doc] #[serde(rename = $name)] $variant,)*
+        }
+
+        impl EventKind {
+            pub const ALL: &'static [EventKind] = &[$(EventKind::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(EventKind::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+event_kinds! {
+    CatalogSeeded = "catalog.seeded": "The sample or configured catalog was loaded at first start.",
+    CatalogCreated = "catalog.created": "A catalog entry was added.",
+    CatalogUpdated = "catalog.updated": "A catalog entry was replaced.",
+    CatalogDeleted = "catalog.deleted": "A catalog entry was removed.",
+    GuardrailsSeeded = "guardrails.seeded": "A preset or configured profile was loaded at first start.",
+    GuardrailsCreated = "guardrails.created": "A guardrail profile was added.",
+    GuardrailsUpdated = "guardrails.updated": "A guardrail profile was replaced.",
+    GuardrailsDeleted = "guardrails.deleted": "A guardrail profile was removed.",
+    BackendRegistered = "backend.registered": "A backend's record (availability, capabilities) changed.",
+    DeploymentRequested = "deployment.requested": "A checked request was accepted.",
+    DeploymentState = "deployment.state": "A deployment moved from one state to another.",
+    DeploymentCreated = "deployment.created": "The backend created the deployment's objects.",
+    DeploymentStop = "deployment.stop": "An owner asked for a stop.",
+    DeploymentStart = "deployment.start": "An owner asked for a start.",
+    DeploymentDeleted = "deployment.deleted": "A deployment and everything it created were removed.",
+    DeploymentOrphanRemoved = "deployment.orphan_removed": "Leftovers no deployment claims were removed.",
+    ApprovalRequested = "approval.requested": "A deployment was held for approval.",
+    ApprovalApproved = "approval.approved": "An approver said yes.",
+    ApprovalRejected = "approval.rejected": "An approver said no.",
+    ApprovalExpired = "approval.expired": "Nobody decided in time.",
+    ApprovalEscalated = "approval.escalated": "A request close to expiry was escalated.",
+    ApprovalNotified = "approval.notified": "The approval webhook was delivered.",
+    ApprovalNotifyFailed = "approval.notify_failed": "The approval webhook failed after its retries.",
+    ApprovalEmailed = "approval.emailed": "Approval mail was handed to the relay.",
+    ApprovalEmailFailed = "approval.email_failed": "Approval mail could not be sent.",
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventKind;
+
+    #[test]
+    fn names_are_unique_and_serialized_as_written() {
+        let mut seen = std::collections::HashSet::new();
+        for kind in EventKind::ALL {
+            assert!(seen.insert(kind.as_str()), "{} twice", kind.as_str());
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+            assert!(kind.as_str().split_once('.').is_some(), "{} is not family.verb", kind.as_str());
+        }
+    }
+}

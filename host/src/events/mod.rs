@@ -1,0 +1,125 @@
+//! One typed event stream. Every committed change appends its event to the
+//! audit trail in the same store transaction, and after the commit publishes
+//! it here; anything that reacts to changes (the audit log, and next the live
+//! status stream, metrics, alerts, gateway sync) subscribes instead of being
+//! called from the places that change state.
+
+mod kind;
+
+pub use kind::EventKind;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+/// An audit-trail entry as stored and as `GET /events` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    /// What changed, e.g. `catalog/echo` or `deployment/<id>`.
+    pub subject: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    pub data: serde_json::Value,
+}
+
+/// An event to append with a change.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub kind: EventKind,
+    pub subject: String,
+    pub deployment: Option<String>,
+    pub actor: Option<String>,
+    pub data: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn new(kind: EventKind, subject: String, data: serde_json::Value) -> Self {
+        NewEvent { kind, subject, deployment: None, actor: None, data }
+    }
+
+    pub fn for_deployment(kind: EventKind, id: &str, data: serde_json::Value) -> Self {
+        NewEvent { deployment: Some(id.into()), ..Self::new(kind, format!("deployment/{id}"), data) }
+    }
+
+    /// The same event, naming who caused it.
+    pub fn by(mut self, actor: Option<&str>) -> Self {
+        self.actor = actor.map(String::from);
+        self
+    }
+}
+
+/// Query parameters of `GET /events`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventFilter {
+    pub deployment: Option<String>,
+    pub actor: Option<String>,
+    /// An event type, or a family: `deployment` matches `deployment.state`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub limit: Option<usize>,
+}
+
+impl EventFilter {
+    pub fn keeps(&self, event: &Event) -> bool {
+        let kind = event.kind.as_str();
+        self.deployment.as_ref().is_none_or(|d| event.deployment.as_ref() == Some(d))
+            && self.actor.as_ref().is_none_or(|a| event.actor.as_ref() == Some(a))
+            && self
+                .kind
+                .as_ref()
+                .is_none_or(|k| kind == k || kind.strip_prefix(k.as_str()).is_some_and(|r| r.starts_with('.')))
+    }
+}
+
+/// Events a subscriber may fall behind by before it misses some (it is told how many).
+const CAPACITY: usize = 1024;
+
+/// The in-process publisher of committed events.
+#[derive(Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<Event>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus { sender: broadcast::channel(CAPACITY).0 }
+    }
+}
+
+impl EventBus {
+    /// Called by the store after a commit, never before.
+    pub fn publish(&self, event: Event) {
+        // No subscriber is not an error: the event is in the audit trail regardless.
+        let _ = self.sender.send(event);
+    }
+
+    /// Every event committed from now on, in commit order.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.sender.subscribe()
+    }
+}
+
+/// The audit log: every committed event as one structured log line.
+pub async fn log_events(mut events: broadcast::Receiver<Event>, stop: tokio_util::sync::CancellationToken) {
+    loop {
+        let event = tokio::select! {
+            _ = stop.cancelled() => return,
+            event = events.recv() => event,
+        };
+        match event {
+            Ok(e) => tracing::info!(target: "audit", seq = e.seq, kind = e.kind.as_str(), subject = %e.subject,
+                                    actor = e.actor.as_deref().unwrap_or("-"), "event"),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(target: "audit", missed, "audit log fell behind; the store has every event")
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
