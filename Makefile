@@ -23,13 +23,13 @@ fixture:
 
 test: guests fixture lint
 	cargo test -p mcp-runtime -p ce-fake -- --test-threads=2
-	cargo test -p image-ref -p code-engine-backend --lib
+	cargo test -p image-ref -p guest-kit -p code-engine-backend --lib
 	$(MAKE) clean-test-objects
 
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
-	cargo clippy --target wasm32-wasip2 $(addprefix -p ,$(GUESTS)) -- -D warnings
+	cargo clippy --target wasm32-wasip2 $(addprefix -p ,$(GUESTS)) -p guest-kit -p image-ref -- -D warnings
 
 bench: guests fixture
 	cargo build --release -p mcp-runtime

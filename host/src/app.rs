@@ -26,9 +26,7 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
     let store = Arc::new(Store::open(&config.data_dir.join("runtime.redb"))?);
     seed(&store, &config)?;
 
-    let socket =
-        config.backends.get("docker").and_then(|b| b.socket.clone()).unwrap_or_else(|| "/var/run/docker.sock".into());
-    let engine = ContainerEngine::new(&socket, &config.owner).map(Arc::new);
+    let engine = ContainerEngine::new(&config.container_engine_socket(), &config.owner).map(Arc::new);
     let cache_dir = config.plugin_cache_dir.clone().unwrap_or_else(|| config.data_dir.join("plugin-cache"));
     let host = PluginHost::new(cache_dir, store.clone(), engine.as_ref().ok().cloned())?;
     let mut plugins = BTreeMap::new();

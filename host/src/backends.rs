@@ -54,10 +54,6 @@ impl Backends {
         Ok(Backends { plugins: by_name, capabilities, unavailable: Default::default(), engine })
     }
 
-    pub fn engine(&self) -> Option<&Arc<ContainerEngine>> {
-        self.engine.as_ref().ok()
-    }
-
     /// Configured backends, sorted, each with why it is unavailable (if it is).
     pub fn names(&self) -> Vec<(String, Option<String>)> {
         let unavailable = self.unavailable.read().expect("availability lock poisoned");

@@ -14,8 +14,6 @@ fn invalid(field: &str, reason: impl Into<String>) -> CatalogError {
     CatalogError::Invalid { field: field.into(), reason: reason.into() }
 }
 
-pub const KNOWN_BACKENDS: [&str; 2] = ["docker", "ibm_code_engine"];
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogEntry {
@@ -30,7 +28,9 @@ pub struct CatalogEntry {
     #[serde(default)]
     pub tags: Vec<String>,
     pub source: Source,
-    #[serde(default = "default_backends")]
+    /// Backends (by their name in the host config) the entry may run on;
+    /// empty means any backend the host runs.
+    #[serde(default)]
     pub supported_backends: Vec<String>,
     #[serde(default = "default_profile")]
     pub guardrails_profile: String,
@@ -54,9 +54,6 @@ pub struct CatalogEntry {
     pub environment: BTreeMap<String, String>,
 }
 
-fn default_backends() -> Vec<String> {
-    KNOWN_BACKENDS.iter().map(|b| b.to_string()).collect()
-}
 fn default_profile() -> String {
     "standard".into()
 }
@@ -136,21 +133,12 @@ impl CatalogEntry {
             }
             _ => {}
         }
-        if self.supported_backends.is_empty() {
-            return Err(invalid("supported_backends", "must name at least one backend"));
-        }
+        // Names only: a catalog is shared between hosts that run different
+        // backends, and which sources a backend can run is its plugin's say.
         for (i, backend) in self.supported_backends.iter().enumerate() {
-            if !KNOWN_BACKENDS.contains(&backend.as_str()) {
-                return Err(invalid(
-                    &format!("supported_backends[{i}]"),
-                    format!("unknown backend '{backend}'; known: {KNOWN_BACKENDS:?}"),
-                ));
+            if !crate::guardrails::is_valid_name(backend) {
+                return Err(invalid(&format!("supported_backends[{i}]"), format!("'{backend}' is not a backend name")));
             }
-        }
-        if matches!(self.source, Source::Compose { .. })
-            && self.supported_backends.iter().any(|b| b == "ibm_code_engine")
-        {
-            return Err(invalid("supported_backends", "compose sources run on docker only"));
         }
         if !profile_exists(&self.guardrails_profile) {
             return Err(invalid("guardrails_profile", format!("unknown profile '{}'", self.guardrails_profile)));
@@ -169,12 +157,17 @@ impl CatalogEntry {
         Ok(())
     }
 
+    /// Whether the entry may run on the backend of that name.
+    pub fn runs_on(&self, backend: &str) -> bool {
+        self.supported_backends.is_empty() || self.supported_backends.iter().any(|b| b == backend)
+    }
+
     pub fn matches(&self, filter: &CatalogFilter) -> bool {
         let wanted = |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| have == Some(w));
         (filter.include_deprecated || !self.deprecated)
             && wanted(&filter.category, self.category.as_deref())
             && filter.tag.as_deref().is_none_or(|t| self.tags.iter().any(|x| x == t))
-            && filter.backend.as_deref().is_none_or(|b| self.supported_backends.iter().any(|x| x == b))
+            && filter.backend.as_deref().is_none_or(|b| self.runs_on(b))
             && filter.featured.is_none_or(|f| self.featured == f)
             && filter.q.as_deref().is_none_or(|q| {
                 let q = q.to_lowercase();
@@ -226,7 +219,7 @@ mod tests {
     #[test]
     fn defaults_follow_the_seed() {
         let e = entry();
-        assert_eq!(e.supported_backends, ["docker", "ibm_code_engine"]);
+        assert!(e.supported_backends.is_empty() && e.runs_on("docker") && e.runs_on("anything-configured"));
         assert_eq!(e.guardrails_profile, "standard");
         assert_eq!((e.port, e.mcp_path.as_str()), (8080, "/mcp"));
         e.validate(|_| true).unwrap();
@@ -240,9 +233,8 @@ mod tests {
         };
         assert_eq!(field(CatalogEntry { slug: "Bad Slug".into(), ..entry() }), "slug");
         assert_eq!(field(CatalogEntry { guardrails_profile: "nope".into(), ..entry() }), "guardrails_profile");
-        assert_eq!(field(CatalogEntry { supported_backends: vec!["k8s".into()], ..entry() }), "supported_backends[0]");
-        let compose = Source::Compose { compose_file: "services: {}".into(), main_service: "m".into() };
-        assert_eq!(field(CatalogEntry { source: compose, ..entry() }), "supported_backends");
+        let backends = vec!["k8s".into(), "Not A Name!".into()];
+        assert_eq!(field(CatalogEntry { supported_backends: backends, ..entry() }), "supported_backends[1]");
     }
 
     #[test]
@@ -251,6 +243,8 @@ mod tests {
         assert!(!e.matches(&CatalogFilter::default()));
         assert!(e.matches(&CatalogFilter { include_deprecated: true, ..Default::default() }));
         assert!(entry().matches(&CatalogFilter { q: Some("ECH".into()), ..Default::default() }));
-        assert!(!entry().matches(&CatalogFilter { backend: Some("other".into()), ..Default::default() }));
+        let on_docker = CatalogEntry { supported_backends: vec!["docker".into()], ..entry() };
+        assert!(!on_docker.matches(&CatalogFilter { backend: Some("other".into()), ..Default::default() }));
+        assert!(on_docker.matches(&CatalogFilter { backend: Some("docker".into()), ..Default::default() }));
     }
 }

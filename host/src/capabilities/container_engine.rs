@@ -21,7 +21,8 @@ use std::collections::HashMap;
 
 use super::CallState;
 use crate::contract::container_engine::{
-    ContainerInfo, ContainerSpec, ContainerState, EngineError, EngineInfo, Host, NetworkInfo, NetworkSpec,
+    ContainerInfo, ContainerSpec, ContainerState, EngineError, EngineInfo, Host, NetworkInfo, NetworkSpec, ObjectKind,
+    OwnedObject,
 };
 
 /// Marks objects the runtime created; its value names the runtime instance.
@@ -49,13 +50,6 @@ pub struct ContainerEngine {
 
 /// How long a liveness check waits for the engine.
 const PING_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// An object the runtime owns, found by label.
-#[derive(Debug, Clone)]
-pub struct OwnedObject {
-    pub id: String,
-    pub deployment: Option<String>,
-}
 
 impl ContainerEngine {
     /// An engine on `socket`; nothing is asked of it until `check`, so an
@@ -330,27 +324,29 @@ impl ContainerEngine {
     }
 
     /// Containers this runtime owns, with the deployment each belongs to.
-    pub async fn owned_containers(&self) -> Result<Vec<OwnedObject>, EngineError> {
+    async fn owned_containers(&self) -> Result<Vec<OwnedObject>, EngineError> {
         let options = ListContainersOptions { all: true, filters: Some(self.owner_filter()), ..Default::default() };
         let containers = self.docker().list_containers(Some(options)).await.map_err(engine_error)?;
         Ok(containers
             .into_iter()
             .map(|c| OwnedObject {
+                kind: ObjectKind::Container,
                 id: c.id.unwrap_or_default(),
-                deployment: c.labels.and_then(|mut l| l.remove(DEPLOYMENT_LABEL)),
+                deployment_id: c.labels.and_then(|mut l| l.remove(DEPLOYMENT_LABEL)),
             })
             .collect())
     }
 
     /// Networks this runtime owns (by name), with the deployment each belongs to.
-    pub async fn owned_networks(&self) -> Result<Vec<OwnedObject>, EngineError> {
+    async fn owned_networks(&self) -> Result<Vec<OwnedObject>, EngineError> {
         let options = ListNetworksOptions { filters: Some(self.owner_filter()) };
         let networks = self.docker().list_networks(Some(options)).await.map_err(engine_error)?;
         Ok(networks
             .into_iter()
             .map(|n| OwnedObject {
+                kind: ObjectKind::Network,
                 id: n.name.unwrap_or_default(),
-                deployment: n.labels.and_then(|mut l| l.remove(DEPLOYMENT_LABEL)),
+                deployment_id: n.labels.and_then(|mut l| l.remove(DEPLOYMENT_LABEL)),
             })
             .collect())
     }
@@ -420,6 +416,12 @@ macro_rules! engine {
 impl Host for CallState {
     async fn info(&mut self) -> Result<EngineInfo, EngineError> {
         engine!(self).info().await
+    }
+    async fn list_owned(&mut self) -> Result<Vec<OwnedObject>, EngineError> {
+        let engine = engine!(self);
+        let mut owned = engine.owned_containers().await?;
+        owned.extend(engine.owned_networks().await?);
+        Ok(owned)
     }
     async fn image_present(&mut self, image: String) -> Result<bool, EngineError> {
         engine!(self).image_present(&image).await

@@ -7,7 +7,7 @@ mod key_value;
 mod logging;
 mod outgoing_http;
 
-pub use container_engine::{ContainerEngine, EngineConnectError, OwnedObject, DEPLOYMENT_LABEL, OWNER_LABEL};
+pub use container_engine::{ContainerEngine, EngineConnectError, DEPLOYMENT_LABEL, OWNER_LABEL};
 pub use outgoing_http::{HostPattern, OutgoingHttp};
 
 use std::sync::Arc;

@@ -52,7 +52,9 @@ pub struct RuntimeConfig {
     /// Value of the ownership label on everything this runtime creates.
     #[serde(default = "default_owner")]
     pub owner: String,
-    #[serde(default = "default_backend")]
+    /// Where a request that names no backend goes; may be left out when
+    /// only one backend is enabled.
+    #[serde(default)]
     pub default_backend: String,
     #[serde(default)]
     pub backends: BTreeMap<String, BackendConfig>,
@@ -97,7 +99,8 @@ pub struct BackendConfig {
     pub enabled: bool,
     /// Id of the plugin that implements this backend.
     pub plugin: String,
-    /// Docker only: the engine's socket.
+    /// For a backend whose plugin is granted `container-engine`: the
+    /// engine's socket (default `/var/run/docker.sock`).
     #[serde(default)]
     pub socket: Option<String>,
     /// Applied to requests that name no resources, within the profile's maxima.
@@ -165,9 +168,6 @@ fn default_plugin_dir() -> PathBuf {
 fn default_owner() -> String {
     "mcp-runtime".into()
 }
-fn default_backend() -> String {
-    "docker".into()
-}
 fn default_profile() -> String {
     "standard".into()
 }
@@ -211,7 +211,13 @@ impl RuntimeConfig {
             }
         }
         let file: ConfigFile = serde_yaml_ng::from_value(doc).map_err(|e| invalid("runtime", e.to_string()))?;
-        let config = file.runtime;
+        let mut config = file.runtime;
+        if config.default_backend.is_empty() {
+            let mut enabled = config.backends.iter().filter(|(_, b)| b.enabled).map(|(name, _)| name);
+            if let (Some(only), None) = (enabled.next(), enabled.next()) {
+                config.default_backend = only.clone();
+            }
+        }
         config.validate()?;
         Ok(config)
     }
@@ -239,11 +245,29 @@ impl RuntimeConfig {
         manifest
     }
 
+    /// The container engine's socket: the one named by a backend whose plugin
+    /// is granted the container engine (one engine serves them all).
+    pub fn container_engine_socket(&self) -> String {
+        let granted = |plugin: &str| {
+            self.plugins
+                .iter()
+                .any(|p| p.id == plugin && p.grants.contains(&crate::capabilities::Grant::ContainerEngine))
+        };
+        self.backends
+            .values()
+            .filter(|b| b.enabled && granted(&b.plugin))
+            .find_map(|b| b.socket.clone())
+            .unwrap_or_else(|| "/var/run/docker.sock".into())
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         self.listen.parse::<std::net::SocketAddr>().map_err(|_| {
             invalid("runtime.listen", format!("'{}' is not an address such as 127.0.0.1:8080", self.listen))
         })?;
         let plugin_ids: Vec<&str> = self.plugins.iter().map(|p| p.id.as_str()).collect();
+        if self.default_backend.is_empty() && !self.backends.is_empty() {
+            return Err(invalid("runtime.default_backend", "required when more than one backend is enabled"));
+        }
         for (i, plugin) in self.plugins.iter().enumerate() {
             plugin.validate().map_err(|reason| invalid(&format!("runtime.plugins[{i}]"), reason))?;
             if plugin_ids.iter().filter(|&&id| id == plugin.id).count() > 1 {
@@ -252,11 +276,18 @@ impl RuntimeConfig {
         }
         for (name, backend) in &self.backends {
             let key = format!("runtime.backends.{name}");
-            if !crate::catalog::KNOWN_BACKENDS.contains(&name.as_str()) {
-                return Err(invalid(&key, format!("unknown backend; known: {:?}", crate::catalog::KNOWN_BACKENDS)));
+            if !crate::guardrails::is_valid_name(name) {
+                return Err(invalid(&key, "a backend's name is 1-63 characters of a-z, 0-9, '-' and '_'"));
             }
-            if !plugin_ids.contains(&backend.plugin.as_str()) {
-                return Err(invalid(&format!("{key}.plugin"), format!("no plugin with id '{}'", backend.plugin)));
+            match self.plugins.iter().find(|p| p.id == backend.plugin) {
+                None => {
+                    return Err(invalid(&format!("{key}.plugin"), format!("no plugin with id '{}'", backend.plugin)))
+                }
+                Some(p) if p.kind != crate::plugins::PluginKind::RuntimeBackend => {
+                    let reason = format!("plugin '{}' is a {}, not a runtime-backend", p.id, p.kind.world());
+                    return Err(invalid(&format!("{key}.plugin"), reason));
+                }
+                Some(_) => {}
             }
             let limits = &backend.default_limits;
             if limits.cpu.as_deref().is_some_and(|c| crate::guardrails::parse_cpu(c).is_none()) {
@@ -398,5 +429,20 @@ mod tests {
         assert!(err.starts_with("runtime.backends.docker.plugin:"), "{err}");
         let err = RuntimeConfig::parse("runtime:\n  lisen: x\n", &env(&[])).unwrap_err().to_string();
         assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn backends_are_whatever_plugins_implement_them() {
+        let plugins = "  plugins:\n    - {id: k8s, kind: runtime-backend, path: k8s.wasm}\n    - {id: rule, kind: approval-rule, path: r.wasm}\n";
+        let one = format!("runtime:\n  backends:\n    my_cluster: {{plugin: k8s}}\n{plugins}");
+        let c = RuntimeConfig::parse(&one, &env(&[])).unwrap();
+        assert_eq!(c.default_backend, "my_cluster", "the only backend is the default");
+        assert_eq!(c.container_engine_socket(), "/var/run/docker.sock", "not granted the engine: the default socket");
+        let two = format!("runtime:\n  backends:\n    a: {{plugin: k8s}}\n    b: {{plugin: k8s}}\n{plugins}");
+        let err = RuntimeConfig::parse(&two, &env(&[])).unwrap_err().to_string();
+        assert!(err.starts_with("runtime.default_backend:"), "{err}");
+        let wrong = format!("runtime:\n  backends:\n    a: {{plugin: rule}}\n{plugins}");
+        let err = RuntimeConfig::parse(&wrong, &env(&[])).unwrap_err().to_string();
+        assert!(err.starts_with("runtime.backends.a.plugin:") && err.contains("approval-rule"), "{err}");
     }
 }

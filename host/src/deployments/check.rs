@@ -70,7 +70,7 @@ impl Runtime {
             .get(Table::Catalog, &body.slug)?
             .ok_or_else(|| invalid("slug", format!("no catalog entry '{}'", body.slug)))?;
         let backend_name = body.backend.clone().unwrap_or_else(|| self.config.default_backend.clone());
-        if !entry.supported_backends.contains(&backend_name) {
+        if !entry.runs_on(&backend_name) {
             return Err(invalid(
                 "backend",
                 format!("'{}' supports {:?}, not '{backend_name}'", entry.slug, entry.supported_backends),

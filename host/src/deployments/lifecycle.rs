@@ -1,7 +1,6 @@
 //! What an owner does with a deployment once it exists: read, stop, start, delete, logs.
 
 use super::model::Deployment;
-use super::reconcile::remove_leftovers;
 use super::{RuntimeError, State};
 use crate::deployments::Runtime;
 use crate::events::EventKind;
@@ -54,9 +53,11 @@ impl Runtime {
         let d = self.get(id)?;
         if let Some(handle) = &d.handle {
             self.backend(&d.backend)?.remove(handle).await??;
-        } else if let Some(engine) = self.backends.engine() {
-            // Never deployed, or interrupted mid-way: sweep anything labelled with it.
-            remove_leftovers(engine, id).await;
+        } else if d.status.may_have_created_objects() {
+            // Interrupted mid-way: whatever was created for it goes.
+            if let Ok(backend) = self.backend(&d.backend) {
+                self.remove_leftovers(backend, id).await;
+            }
         }
         let mut event = NewEvent::for_deployment(EventKind::DeploymentDeleted, id, serde_json::json!({"slug": d.slug}));
         event.actor = actor.map(String::from);

@@ -6,7 +6,6 @@ use tracing::Instrument;
 
 use super::model::{Deployment, State};
 use super::RuntimeError;
-use crate::capabilities::ContainerEngine;
 use crate::contract::backend::{BackendError, DeploymentStatus};
 use crate::contract::types as wit;
 use crate::deployments::Runtime;
@@ -28,32 +27,39 @@ impl Runtime {
             let span = tracing::info_span!("reconcile", deployment = %d.id);
             self.reconcile_one(&d.id).instrument(span).await;
         }
-        if let Some(engine) = self.backends.engine() {
-            let known: std::collections::HashSet<&str> = deployments.iter().map(|d| d.id.as_str()).collect();
-            let orphans = |objects: Vec<crate::capabilities::OwnedObject>| -> Vec<String> {
-                objects
-                    .into_iter()
-                    .filter(|o| !o.deployment.as_deref().is_some_and(|d| known.contains(d)))
-                    .filter_map(|o| o.deployment)
-                    .collect()
+        let known: Vec<String> = deployments.into_iter().map(|d| d.id).collect();
+        for (name, unavailable) in self.backend_names() {
+            let Some(backend) = unavailable.is_none().then(|| self.backends.get(&name).ok()).flatten() else {
+                continue;
             };
-            let mut orphaned =
-                orphans(engine.owned_containers().await.map_err(|e| RuntimeError::Backend(format!("{e:?}")))?);
-            orphaned
-                .extend(orphans(engine.owned_networks().await.map_err(|e| RuntimeError::Backend(format!("{e:?}")))?));
-            orphaned.sort();
-            orphaned.dedup();
-            for deployment in orphaned {
-                tracing::info!(deployment, "removing orphaned objects");
-                remove_leftovers(engine, &deployment).await;
-                self.store.record(NewEvent::for_deployment(
-                    EventKind::DeploymentOrphanRemoved,
-                    &deployment,
-                    serde_json::json!({}),
-                ))?;
+            let orphans = match backend.orphans(&known).await {
+                Ok(Ok(orphans)) => orphans,
+                Ok(Err(e)) => {
+                    tracing::warn!(backend = %name, "cannot list leftovers: {e:?}");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(backend = %name, "cannot list leftovers: {e}");
+                    continue;
+                }
+            };
+            for deployment in orphans {
+                tracing::info!(deployment, backend = %name, "removing orphaned objects");
+                self.remove_leftovers(backend, &deployment).await;
+                let data = serde_json::json!({"backend": name});
+                self.store.record(NewEvent::for_deployment(EventKind::DeploymentOrphanRemoved, &deployment, data))?;
             }
         }
         Ok(())
+    }
+
+    /// Best effort: what a deployment without a handle may have left behind.
+    pub(super) async fn remove_leftovers(&self, backend: &Plugin, deployment: &str) {
+        match backend.remove_leftovers(deployment).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(deployment, "leftovers not removed: {e:?}"),
+            Err(e) => tracing::warn!(deployment, "leftovers not removed: {e}"),
+        }
     }
 
     /// Observes one deployment under its lock, from a fresh read of its record,
@@ -65,8 +71,8 @@ impl Runtime {
         let d = &d;
         let Some(handle) = d.handle.clone() else {
             if !d.status.is_settled() {
-                if let Some(engine) = self.backends.engine() {
-                    remove_leftovers(engine, &d.id).await;
+                if let Ok(backend) = self.backend(&d.backend) {
+                    self.remove_leftovers(backend, &d.id).await;
                 }
                 self.fail(&d.id, "interrupted by a host restart before it was created".into());
             }
@@ -130,19 +136,5 @@ impl Runtime {
             async move { runtime.reconcile_one(&id).await }
         });
         futures_util::stream::iter(checks).buffer_unordered(WATCH_CONCURRENCY).collect::<()>().await;
-    }
-}
-
-pub(super) async fn remove_leftovers(engine: &ContainerEngine, deployment: &str) {
-    let mine = |o: &crate::capabilities::OwnedObject| o.deployment.as_deref() == Some(deployment);
-    if let Ok(containers) = engine.owned_containers().await {
-        for c in containers.iter().filter(|c| mine(c)) {
-            let _ = engine.remove_container(&c.id).await;
-        }
-    }
-    if let Ok(networks) = engine.owned_networks().await {
-        for n in networks.iter().filter(|n| mine(n)) {
-            let _ = engine.remove_network(&n.id).await;
-        }
     }
 }

@@ -78,6 +78,12 @@ impl State {
         }
     }
 
+    /// Whether the backend may hold objects for a deployment in this state
+    /// (before approval and before its drive began, it cannot).
+    pub fn may_have_created_objects(self) -> bool {
+        !matches!(self, State::AwaitingApproval | State::Rejected | State::Pending)
+    }
+
     /// Whether the health watch looks at deployments in this state.
     pub fn is_watched(self) -> bool {
         matches!(self, State::Running | State::Connected | State::Error)

@@ -366,6 +366,14 @@ impl Plugin {
         invoke!(self, Backend, mcp_runtime_plugin_backend.call_logs(handle, tail))
     }
 
+    pub async fn orphans(&self, known: &[String]) -> Result<Result<Vec<String>, BackendError>, PluginError> {
+        invoke!(self, Backend, mcp_runtime_plugin_backend.call_orphans(known))
+    }
+
+    pub async fn remove_leftovers(&self, deployment_id: &str) -> Result<Result<(), BackendError>, PluginError> {
+        invoke!(self, Backend, mcp_runtime_plugin_backend.call_remove_leftovers(deployment_id))
+    }
+
     /// The `approval-rule` world's one call.
     pub async fn approve(
         &self,

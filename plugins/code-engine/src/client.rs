@@ -76,8 +76,7 @@ fn default_build_timeout() -> u32 {
 
 impl Settings {
     pub fn load() -> Result<Settings, String> {
-        let settings: Settings = serde_json::from_str(&crate::mcp_runtime::plugin::config::settings())
-            .map_err(|e| format!("code engine settings: {e}"))?;
+        let settings: Settings = guest_kit::settings("code-engine")?;
         if settings.api_key.is_empty() {
             return Err("code engine settings: api_key is not set".into());
         }
@@ -286,16 +285,16 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Result<http::Response, ApiError> {
-        let mut last = String::new();
+        let (mut last, mut retry_after) = (String::new(), None);
         for attempt in 0..=self.settings.max_retries {
             if attempt > 0 {
-                std::thread::sleep(backoff(attempt, &last));
+                std::thread::sleep(guest_kit::backoff(attempt, retry_after.take()));
             }
             match http::send(method, url, headers, body, self.settings.request_timeout_ms) {
                 Ok(r) if r.status == 429 || r.status >= 500 => {
-                    let retry_after = r.header("retry-after").unwrap_or_default().to_string();
+                    retry_after = r.header("retry-after").and_then(|s| s.parse().ok()).map(Duration::from_secs);
                     log(Level::Warn, &format!("{method} {}: {} (attempt {})", path_of(url), r.status, attempt + 1));
-                    last = format!("HTTP {} retry-after={retry_after}", r.status);
+                    last = format!("HTTP {}", r.status);
                 }
                 Ok(r) => return Ok(r),
                 Err(Failure::Denied) => {
@@ -313,13 +312,6 @@ impl Client {
             self.settings.max_retries + 1
         )))
     }
-}
-
-/// 200 ms doubling per attempt, at most 3 s; a server's `Retry-After` (seconds) wins, capped alike.
-fn backoff(attempt: u32, last: &str) -> Duration {
-    let asked = last.split("retry-after=").nth(1).and_then(|s| s.parse::<u64>().ok()).map(Duration::from_secs);
-    let doubling = Duration::from_millis(200u64.saturating_mul(1 << (attempt - 1).min(4)));
-    asked.unwrap_or(doubling).min(Duration::from_secs(3))
 }
 
 fn path_of(url: &str) -> &str {

@@ -6,7 +6,10 @@
 //! one outside the project and costs nothing while idle. **start** restores
 //! its visibility and minimum scale. Both are PATCHes guarded by `If-Match`.
 
-wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit" });
+wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
+    "mcp-runtime:plugin/types@0.2.0": guest_kit::types,
+    "mcp-runtime:plugin/config@0.2.0": guest_kit::config,
+} });
 
 mod client;
 mod http;
@@ -14,12 +17,12 @@ mod limits;
 
 use client::{ApiError, Client};
 use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared};
+use guest_kit::types::{
+    BackendCapabilities, DeployRequest, DeploymentState, EffectiveGuardrails, IsolationLevel, ObservabilityType,
+    Source, Visibility, Warning,
+};
 use mcp_runtime::plugin::key_value;
 use mcp_runtime::plugin::logging::{log, Level};
-use mcp_runtime::plugin::types::{
-    BackendCapabilities, Denial, DeployRequest, DeploymentState, EffectiveGuardrails, IsolationLevel,
-    ObservabilityType, Source, Visibility, Warning,
-};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -222,6 +225,29 @@ impl Guest for CodeEngineBackend {
             None => instances_report(&client, &handle.app),
         }
     }
+
+    /// The project may hold apps that are not ours, and nothing marks ours
+    /// beyond the name: leftovers are removed only for deployments the host
+    /// still knows (`remove-leftovers`), never by listing the project.
+    fn orphans(_known: Vec<String>) -> Result<Vec<String>, BackendError> {
+        Ok(Vec::new())
+    }
+
+    /// The app and its build are named after the deployment, so they can be
+    /// found without a handle.
+    fn remove_leftovers(deployment_id: String) -> Result<(), BackendError> {
+        let app = limits::app_name(&deployment_id);
+        let client = Client::new().map_err(BackendError::Failed)?;
+        for path in [format!("/apps/{app}"), format!("/builds/{app}-build")] {
+            match client.call("DELETE", &path, None, None) {
+                Ok(_) | Err(ApiError::Status { status: 404, .. }) => {}
+                Err(e) => return Err(api_error(e)),
+            }
+        }
+        let _ = key_value::delete(&running_key(&app));
+        let _ = key_value::delete(&stopped_key(&app));
+        Ok(())
+    }
 }
 
 /// The app's lines from IBM Cloud Logs, where Code Engine sends them.
@@ -270,7 +296,7 @@ fn instances_report(client: &Client, app: &str) -> Result<String, BackendError> 
 }
 
 /// Build and build run, polled to the end; the image is pinned by digest.
-fn build(deployment_id: &str, source: &mcp_runtime::plugin::types::GithubSource) -> Result<Prepared, BackendError> {
+fn build(deployment_id: &str, source: &guest_kit::types::GithubSource) -> Result<Prepared, BackendError> {
     let client = Client::new().map_err(BackendError::Failed)?;
     let build_settings = &client.settings.build;
     let (Some(registry), Some(secret)) = (&build_settings.output_registry, &build_settings.output_secret) else {
@@ -366,11 +392,11 @@ fn parse(handle: &str) -> Result<Handle, BackendError> {
 }
 
 fn invalid(field: &str, reason: &str) -> BackendError {
-    BackendError::Invalid(Denial { field: field.into(), reason: reason.into() })
+    BackendError::Invalid(guest_kit::denial(field, reason))
 }
 
 fn warn(field: &str, message: &str) -> Warning {
-    Warning { field: field.into(), message: message.into() }
+    guest_kit::warning(field, message)
 }
 
 fn api_error(e: ApiError) -> BackendError {

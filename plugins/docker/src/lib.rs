@@ -5,17 +5,21 @@
 //! `{"allowed_registries": ["docker.io", "127.0.0.1:5000"], "max_restarts": 3}`.
 //! Without `allowed_registries` every registry is allowed; `[]` allows none.
 
-wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit" });
+wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
+    "mcp-runtime:plugin/types@0.2.0": guest_kit::types,
+    "mcp-runtime:plugin/config@0.2.0": guest_kit::config,
+} });
 
 use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared};
+use guest_kit::types::{
+    BackendCapabilities, DeployRequest, DeploymentState, EffectiveGuardrails, IsolationLevel, ObservabilityType,
+    Source, Warning,
+};
+use guest_kit::{denial, warning};
 use mcp_runtime::plugin::container_engine::{
-    self as engine, ContainerSpec, ContainerState, EngineError, NetworkSpec, VolumeMount,
+    self as engine, ContainerSpec, ContainerState, EngineError, NetworkSpec, ObjectKind, VolumeMount,
 };
 use mcp_runtime::plugin::logging::{log, Level};
-use mcp_runtime::plugin::types::{
-    BackendCapabilities, Denial, DeployRequest, DeploymentState, EffectiveGuardrails, IsolationLevel,
-    ObservabilityType, Source, Warning,
-};
 use serde::{Deserialize, Serialize};
 
 /// Scratch space on a read-only root.
@@ -36,11 +40,7 @@ fn default_max_restarts() -> u32 {
 /// Settings that cannot be read refuse every deploy: falling back to defaults
 /// would silently allow every registry.
 fn settings() -> Result<Settings, BackendError> {
-    serde_json::from_str(&mcp_runtime::plugin::config::settings()).map_err(|e| {
-        BackendError::Unavailable(format!(
-            "the docker backend's settings cannot be read ({e}); every deploy is refused until they are fixed"
-        ))
-    })
+    guest_kit::settings("docker").map_err(BackendError::Unavailable)
 }
 
 /// What the host keeps for us between calls.
@@ -92,17 +92,17 @@ impl Guest for DockerBackend {
             let registry = image_ref::of(image);
             if !image_ref::is_allowed(image, &allowed) {
                 let reason = format!("registry '{registry}' of '{image}' is not in allowed_registries {allowed:?}");
-                return Err(BackendError::Invalid(Denial { field: "source.image".into(), reason }));
+                return Err(BackendError::Invalid(denial("source.image", reason)));
             }
         }
         let mut warnings = Vec::new();
         if guardrails.apparmor.is_some() && !engine_supports("apparmor")? {
-            let message = "AppArmor is not available on this Docker host; the profile is not applied".into();
-            warnings.push(Warning { field: "apparmor".into(), message });
+            warnings
+                .push(warning("apparmor", "AppArmor is not available on this Docker host; the profile is not applied"));
         }
         if let Some(seccomp) = guardrails.seccomp.as_deref().filter(|s| !is_inline_or_builtin(s)) {
             let message = format!("seccomp profile '{seccomp}' is not inline JSON; Docker's default profile applies");
-            warnings.push(Warning { field: "seccomp".into(), message });
+            warnings.push(warning("seccomp", message));
         }
         Ok(warnings)
     }
@@ -128,8 +128,8 @@ impl Guest for DockerBackend {
         .map_err(engine_error)?;
         let mut warnings = Vec::new();
         if !g.network.egress_allowed && !network.host_isolated {
-            let message = "the host's own addresses could not be closed to this deployment".into();
-            warnings.push(Warning { field: "network.egress_allowed".into(), message });
+            let message = "the host's own addresses could not be closed to this deployment";
+            warnings.push(warning("network.egress_allowed", message));
         }
 
         let spec = container_spec(&request, &g, &name, image, settings()?.max_restarts);
@@ -184,6 +184,31 @@ impl Guest for DockerBackend {
     fn logs(handle: String, tail: u32) -> Result<String, BackendError> {
         let handle = Handle::parse(&handle)?;
         engine::container_logs(&handle.container, tail).map_err(engine_error)
+    }
+
+    fn orphans(known: Vec<String>) -> Result<Vec<String>, BackendError> {
+        let mut orphans: Vec<String> = engine::list_owned()
+            .map_err(engine_error)?
+            .into_iter()
+            .filter_map(|o| o.deployment_id)
+            .filter(|d| !known.contains(d))
+            .collect();
+        orphans.sort();
+        orphans.dedup();
+        Ok(orphans)
+    }
+
+    fn remove_leftovers(deployment_id: String) -> Result<(), BackendError> {
+        let owned = engine::list_owned().map_err(engine_error)?;
+        let mine = owned.iter().filter(|o| o.deployment_id.as_deref() == Some(deployment_id.as_str()));
+        // Containers first: a network cannot go while a container is attached.
+        for object in mine.clone().filter(|o| o.kind == ObjectKind::Container) {
+            ignore_missing(engine::remove_container(&object.id))?;
+        }
+        for object in mine.filter(|o| o.kind == ObjectKind::Network) {
+            ignore_missing(engine::remove_network(&object.id))?;
+        }
+        Ok(())
     }
 }
 
@@ -245,7 +270,7 @@ fn short_id(deployment_id: &str) -> &str {
 }
 
 fn invalid(field: &str, reason: &str) -> BackendError {
-    BackendError::Invalid(Denial { field: field.into(), reason: reason.into() })
+    BackendError::Invalid(denial(field, reason))
 }
 
 fn engine_error(e: EngineError) -> BackendError {

@@ -15,10 +15,13 @@
 //! ```
 //! A catalog entry with `requires_approval: true` always needs approval.
 
-wit_bindgen::generate!({ world: "approval-rule", path: "../../wit" });
+wit_bindgen::generate!({ world: "approval-rule", path: "../../wit", with: {
+    "mcp-runtime:plugin/types@0.2.0": guest_kit::types,
+    "mcp-runtime:plugin/config@0.2.0": guest_kit::config,
+} });
 
 use exports::mcp_runtime::plugin::approval::{ApprovalDecision, ApprovalInput, Guest};
-use mcp_runtime::plugin::types::Source;
+use guest_kit::types::Source;
 use serde::Deserialize;
 
 #[derive(Deserialize, Default)]
@@ -52,8 +55,7 @@ struct DefaultApproval;
 
 impl Guest for DefaultApproval {
     fn evaluate(input: ApprovalInput) -> Result<ApprovalDecision, String> {
-        let settings: Settings = serde_json::from_str(&mcp_runtime::plugin::config::settings())
-            .map_err(|e| format!("approval settings: {e}"))?;
+        let settings: Settings = guest_kit::settings("approval-default")?;
         let approvers = settings
             .approvers
             .iter()

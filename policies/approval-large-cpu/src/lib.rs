@@ -1,7 +1,10 @@
 //! Example approval rule: more than one CPU needs a person's approval.
 //! `settings: {max_cpu_millis: 1000, approvers: ["group:platform"]}`.
 
-wit_bindgen::generate!({ world: "approval-rule", path: "../../wit" });
+wit_bindgen::generate!({ world: "approval-rule", path: "../../wit", with: {
+    "mcp-runtime:plugin/types@0.2.0": guest_kit::types,
+    "mcp-runtime:plugin/config@0.2.0": guest_kit::config,
+} });
 
 use exports::mcp_runtime::plugin::approval::{ApprovalDecision, ApprovalInput, Guest};
 
@@ -22,8 +25,7 @@ struct LargeCpu;
 impl Guest for LargeCpu {
     fn evaluate(input: ApprovalInput) -> Result<ApprovalDecision, String> {
         // Unreadable settings are an error, which the host treats as "hold".
-        let Settings { max_cpu_millis: limit, approvers } =
-            serde_json::from_str(&mcp_runtime::plugin::config::settings()).map_err(|e| format!("settings: {e}"))?;
+        let Settings { max_cpu_millis: limit, approvers } = guest_kit::settings("approval-large-cpu")?;
         let cpu = u64::from(input.effective.cpu_millis.unwrap_or(0));
         let reasons = if cpu > limit { vec![format!("cpu {cpu}m above {limit}m")] } else { Vec::new() };
         Ok(ApprovalDecision { required: !reasons.is_empty(), reasons, approvers })

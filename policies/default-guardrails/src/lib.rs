@@ -7,10 +7,14 @@
 //! 2. Resources may not exceed the backend's hard maxima (denial).
 //! 3. A guardrail the backend cannot enforce is dropped with a warning, never a failure.
 
-wit_bindgen::generate!({ world: "guardrail-policy", path: "../../wit" });
+wit_bindgen::generate!({ world: "guardrail-policy", path: "../../wit", with: {
+    "mcp-runtime:plugin/types@0.2.0": guest_kit::types,
+    "mcp-runtime:plugin/config@0.2.0": guest_kit::config,
+} });
 
 use exports::mcp_runtime::plugin::policy::{Guest, PolicyInput, PolicyOutput};
-use mcp_runtime::plugin::types::{BackendCapabilities, Denial, EffectiveGuardrails, Warning};
+use guest_kit::types::{BackendCapabilities, Denial, EffectiveGuardrails, Warning};
+use guest_kit::{denial, warning};
 
 struct DefaultGuardrails;
 
@@ -27,7 +31,7 @@ impl Guest for DefaultGuardrails {
 
         if !profile.recommended_backends.is_empty() && !profile.recommended_backends.contains(&request.backend) {
             let message = format!("profile '{}' is not recommended for backend '{}'", profile.name, request.backend);
-            warnings.push(Warning { field: "profile".into(), message });
+            warnings.push(warning("profile", message));
         }
         drop_unenforceable(&capabilities, &mut effective, &mut warnings);
         Ok(PolicyOutput { effective, warnings })
@@ -42,10 +46,9 @@ fn within<T: PartialOrd + Copy + std::fmt::Display>(
     unit: &str,
 ) -> Result<Option<T>, Denial> {
     match (asked, max) {
-        (Some(a), Some(m)) if a > m => Err(Denial {
-            field: field.into(),
-            reason: format!("requested {a} {unit} exceeds the profile maximum of {m} {unit}"),
-        }),
+        (Some(a), Some(m)) if a > m => {
+            Err(denial(field, format!("requested {a} {unit} exceeds the profile maximum of {m} {unit}")))
+        }
         (Some(a), _) => Ok(Some(a)),
         (None, m) => Ok(m),
     }
@@ -54,17 +57,17 @@ fn within<T: PartialOrd + Copy + std::fmt::Display>(
 fn backend_maxima(caps: &BackendCapabilities, effective: &EffectiveGuardrails) -> Result<(), Denial> {
     if let Some(cpu) = effective.cpu_millis.filter(|&c| caps.max_cpu_millis > 0 && c > caps.max_cpu_millis) {
         let reason = format!("{cpu} millicores exceeds the backend maximum of {}", caps.max_cpu_millis);
-        return Err(Denial { field: "resources.cpu".into(), reason });
+        return Err(denial("resources.cpu", reason));
     }
     if let Some(mem) = effective.memory_bytes.filter(|&m| caps.max_memory_bytes > 0 && m > caps.max_memory_bytes) {
         let reason = format!("{mem} bytes exceeds the backend maximum of {}", caps.max_memory_bytes);
-        return Err(Denial { field: "resources.memory".into(), reason });
+        return Err(denial("resources.memory", reason));
     }
     Ok(())
 }
 
 fn drop_unenforceable(caps: &BackendCapabilities, e: &mut EffectiveGuardrails, warnings: &mut Vec<Warning>) {
-    let mut warn = |field: &str, message: &str| warnings.push(Warning { field: field.into(), message: message.into() });
+    let mut warn = |field: &str, message: &str| warnings.push(warning(field, message));
 
     let filters_hosts = e.network.egress_allowed
         && !e.network.allowed_hosts.is_empty()

@@ -2,10 +2,14 @@
 //! Refuses images tagged `latest` or carrying no tag; with
 //! `{"require_digest": true}` in its settings, only `@sha256:` references pass.
 
-wit_bindgen::generate!({ world: "guardrail-policy", path: "../../wit" });
+wit_bindgen::generate!({ world: "guardrail-policy", path: "../../wit", with: {
+    "mcp-runtime:plugin/types@0.2.0": guest_kit::types,
+    "mcp-runtime:plugin/config@0.2.0": guest_kit::config,
+} });
 
 use exports::mcp_runtime::plugin::policy::{Guest, PolicyInput, PolicyOutput};
-use mcp_runtime::plugin::types::{Denial, Source};
+use guest_kit::denial;
+use guest_kit::types::{Denial, Source};
 
 struct PinnedImages;
 
@@ -22,7 +26,7 @@ fn check(image: &str, require_digest: bool) -> Result<(), Denial> {
     if image.contains("@sha256:") {
         return Ok(());
     }
-    let deny = |reason: String| Err(Denial { field: "source.image".into(), reason });
+    let deny = |reason: String| Err(denial("source.image", reason));
     if require_digest {
         return deny(format!("'{image}' must be pinned by digest (@sha256:...)"));
     }
@@ -43,10 +47,7 @@ struct Settings {
 
 /// Settings that cannot be read deny every request rather than loosen the policy.
 fn require_digest() -> Result<bool, Denial> {
-    let settings = mcp_runtime::plugin::config::settings();
-    serde_json::from_str::<Settings>(&settings)
-        .map(|s| s.require_digest)
-        .map_err(|e| Denial { field: "settings".into(), reason: format!("pinned-images settings cannot be read: {e}") })
+    guest_kit::settings::<Settings>("pinned-images").map(|s| s.require_digest).map_err(|e| denial("settings", e))
 }
 
 export!(PinnedImages);
