@@ -1,15 +1,8 @@
 //! Authorization: one matrix, enforced here and nowhere else. Each API
 //! handler names the action it performs; this module decides.
 //!
-//! | action                                   | viewer | developer | operator | admin | approver |
-//! |------------------------------------------|:------:|:---------:|:--------:|:-----:|:--------:|
-//! | read catalog, guardrails, runtimes, plugins, backends | ✓ | ✓ | ✓ | ✓ | ✓ |
-//! | write catalog or guardrails              |        |           |          |   ✓   |          |
-//! | deploy                                   |        |     ✓     |    ✓     |   ✓   |          |
-//! | operate own deployment (stop, start, delete, logs, MCP) | | ✓ |  ✓     |   ✓   |          |
-//! | operate anyone's deployment              |        |           |    ✓     |   ✓   |          |
-//! | approve or reject                        |        |           |          |       |    ✓     |
-//! | read the audit trail (events)            |        |           |    ✓     |   ✓   |    ✓     |
+//! The matrix is written once, here; `docs/api.md` shows it as `matrix_table`
+//! renders it, and a test keeps the two the same.
 
 use crate::auth::{Principal, Role};
 
@@ -60,6 +53,33 @@ pub fn authorize(p: &Principal, action: &Action<'_>) -> Result<(), Forbidden> {
     Err(Forbidden { user: p.user.clone(), what })
 }
 
+/// The matrix as `docs/api.md` shows it, rendered by asking `authorize`.
+pub fn matrix_table() -> String {
+    let rows: [(&str, Action); 7] = [
+        ("read catalog, guardrails, runtimes, plugins, backends", Action::Read),
+        ("write catalog or guardrails", Action::WriteCatalog),
+        ("deploy", Action::Deploy),
+        ("stop, start, delete, logs, MCP of one's own deployment", Action::Operate { owner: Some("me") }),
+        ("the same for anyone's deployment", Action::Operate { owner: Some("someone-else") }),
+        ("approve or reject", Action::Approve),
+        ("read the audit trail (`/events`)", Action::ReadAudit),
+    ];
+    let mut table = String::from("| action |");
+    for role in Role::ALL {
+        table += &format!(" {} |", role.name());
+    }
+    table += "\n|---|";
+    table += &":-:|".repeat(Role::ALL.len());
+    for (label, action) in rows {
+        table += &format!("\n| {label} |");
+        for role in Role::ALL {
+            let caller = Principal { user: "me".into(), roles: [role].into(), groups: Vec::new() };
+            table += if authorize(&caller, &action).is_ok() { " ✓ |" } else { " |" };
+        }
+    }
+    table
+}
+
 /// What a route needs before any of its input is read (see `api::extract::Caller`).
 /// `None`: any authenticated caller; the handler decides, e.g. by a deployment's owner.
 pub trait Permission: Send + Sync + 'static {
@@ -87,5 +107,23 @@ pub mod may {
         Deploy => Some(Action::Deploy),
         Approve => Some(Action::Approve),
         ReadAudit => Some(Action::ReadAudit),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_matrix_is_the_enforced_one() {
+        let docs = include_str!("../../../docs/api.md");
+        let table = matrix_table();
+        assert!(docs.contains(&table), "docs/api.md must show the matrix as enforced:\n{table}");
+        // One row stands for both writes: they must agree.
+        for role in Role::ALL {
+            let caller = Principal { user: "me".into(), roles: [role].into(), groups: Vec::new() };
+            let (catalog, guardrails) = (&Action::WriteCatalog, &Action::WriteGuardrails);
+            assert_eq!(authorize(&caller, catalog).is_ok(), authorize(&caller, guardrails).is_ok(), "{role:?}");
+        }
     }
 }
