@@ -26,17 +26,7 @@ impl Supervisor {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let stop = self.stop.clone();
-        self.tracker.spawn(async move {
-            tokio::select! {
-                _ = stop.cancelled() => {}
-                outcome = AssertUnwindSafe(work).catch_unwind() => {
-                    if outcome.is_err() {
-                        tracing::error!(task = name, "background task panicked");
-                    }
-                }
-            }
-        });
+        self.run(name, self.stop.clone(), work);
     }
 
     /// Like `spawn`, for work that must finish once begun (a deploy step, a
@@ -45,10 +35,17 @@ impl Supervisor {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let abort = self.abort.clone();
+        self.run(name, self.abort.clone(), work);
+    }
+
+    /// Runs `work` on the tracker until it ends or `until` is cancelled.
+    fn run<F>(&self, name: &'static str, until: CancellationToken, work: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         self.tracker.spawn(async move {
             tokio::select! {
-                _ = abort.cancelled() => tracing::warn!(task = name, "cut short by shutdown"),
+                _ = until.cancelled() => tracing::debug!(task = name, "stopped with the host"),
                 outcome = AssertUnwindSafe(work).catch_unwind() => {
                     if outcome.is_err() {
                         tracing::error!(task = name, "background task panicked");

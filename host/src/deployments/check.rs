@@ -186,21 +186,8 @@ pub async fn compatibility(
         mcp_path: "/mcp".into(),
         environment: BTreeMap::new(),
     };
-    let request = wit::DeployRequest {
-        deployment_id: "compatibility-check".into(),
-        backend: backend_name.into(),
-        entry: (&sample).into(),
-        env: Vec::new(),
-        resources: wit::RequestedResources {
-            cpu_millis: None,
-            memory_bytes: None,
-            pids: None,
-            min_scale: None,
-            max_scale: None,
-            visibility: None,
-        },
-        requested_by: None,
-    };
+    let sample = DeploymentRequest { entry: sample, env: BTreeMap::new(), resources: Resources::default() };
+    let request = contract::deploy_request("compatibility-check", backend_name, &sample, None);
     let default_only = &runtime.policy_chain[..1];
     let (effective, mut warnings) = runtime.evaluate_chain(default_only, &request, profile, &capabilities).await?;
     // The sample image may not pass a registry allowlist; only warnings matter here.

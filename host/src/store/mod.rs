@@ -132,7 +132,7 @@ impl Store {
             }
             first
         };
-        tx.commit()?;
+        crate::tasks::blocking(|| tx.commit())?;
         Ok(first)
     }
 
@@ -313,7 +313,7 @@ impl Store {
                 }
             }
         }
-        tx.commit()?;
+        crate::tasks::blocking(|| tx.commit())?;
         Ok(())
     }
 }
