@@ -75,12 +75,9 @@ impl Runtime {
             reviewed_at: None,
             notes: None,
         };
-        let mut event = NewEvent::for_deployment(
-            EventKind::ApprovalRequested,
-            &deployment.id,
-            json!({"approval": approval.id, "reasons": approval.reasons}),
-        );
-        event.actor = deployment.requested_by.clone();
+        let data = json!({"approval": approval.id, "reasons": approval.reasons});
+        let event = NewEvent::for_deployment(EventKind::ApprovalRequested, &deployment.id, data)
+            .by(deployment.requested_by.as_deref());
         self.store.create_pair(
             (Table::Deployments, &deployment.id, deployment),
             (Table::Approvals, &approval.id, &approval),
@@ -131,9 +128,8 @@ impl Runtime {
             a.notes = notes.clone();
             decided = true;
             let kind = if approve { EventKind::ApprovalApproved } else { EventKind::ApprovalRejected };
-            let mut event = NewEvent::for_deployment(kind, &a.deployment_id, json!({"approval": a.id, "notes": notes}));
-            event.actor = Some(who.user.clone());
-            Some(event)
+            let data = json!({"approval": a.id, "notes": notes});
+            Some(NewEvent::for_deployment(kind, &a.deployment_id, data).by(Some(&who.user)))
         })?;
         if !decided {
             return Err(RuntimeError::Conflict(

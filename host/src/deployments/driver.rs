@@ -25,13 +25,11 @@ impl Runtime {
     /// Records a checked request as `pending` and starts driving it.
     pub fn accept(self: &Arc<Self>, checked: Checked) -> Result<Deployment, RuntimeError> {
         let deployment = Self::deployment(checked, State::Pending);
-        let mut event = NewEvent::for_deployment(
-            EventKind::DeploymentRequested,
-            &deployment.id,
-            serde_json::json!({"slug": deployment.slug, "backend": deployment.backend, "profile": deployment.profile,
-                               "guardrails_applied": deployment.guardrails_applied, "guardrails_warnings": deployment.guardrails_warnings}),
-        );
-        event.actor = deployment.requested_by.clone();
+        let data = serde_json::json!({"slug": deployment.slug, "backend": deployment.backend, "profile": deployment.profile,
+                                      "guardrails_applied": deployment.guardrails_applied,
+                                      "guardrails_warnings": deployment.guardrails_warnings});
+        let event = NewEvent::for_deployment(EventKind::DeploymentRequested, &deployment.id, data)
+            .by(deployment.requested_by.as_deref());
         self.store.create(Table::Deployments, &deployment.id, &deployment, event)?;
         self.spawn_drive(&deployment.id);
         Ok(deployment)
@@ -107,9 +105,7 @@ impl Runtime {
             d.updated_at = chrono::Utc::now();
             change(d);
             let data = serde_json::json!({"from": from, "to": state, "message": message});
-            let mut event = NewEvent::for_deployment(EventKind::DeploymentState, id, data);
-            event.actor = actor.map(String::from);
-            Some(event)
+            Some(NewEvent::for_deployment(EventKind::DeploymentState, id, data).by(actor))
         })?;
         if let Some(from) = refused_from {
             return Err(RuntimeError::Conflict(format!(

@@ -59,8 +59,8 @@ impl Runtime {
                 self.remove_leftovers(backend, id).await;
             }
         }
-        let mut event = NewEvent::for_deployment(EventKind::DeploymentDeleted, id, serde_json::json!({"slug": d.slug}));
-        event.actor = actor.map(String::from);
+        let data = serde_json::json!({"slug": d.slug});
+        let event = NewEvent::for_deployment(EventKind::DeploymentDeleted, id, data).by(actor);
         self.store.delete(Table::Deployments, id, event)?;
         self.routes.forget(id);
         self.locks.lock().expect("lock map poisoned").remove(id);
@@ -74,8 +74,6 @@ impl Runtime {
     }
 
     fn record_request(&self, id: &str, kind: EventKind, actor: Option<&str>) -> Result<(), RuntimeError> {
-        let mut event = NewEvent::for_deployment(kind, id, serde_json::json!({}));
-        event.actor = actor.map(String::from);
-        Ok(self.store.record(event)?)
+        Ok(self.store.record(NewEvent::for_deployment(kind, id, serde_json::json!({})).by(actor))?)
     }
 }

@@ -49,9 +49,7 @@ impl Runtime {
     ) -> Result<Runtime, RuntimeError> {
         let backends = Backends::load(&config, &plugins, engine).await?;
         let mut policy_chain = Vec::new();
-        for id in
-            std::iter::once(crate::deployments::DEFAULT_EVALUATOR).chain(config.policy_chain.iter().map(String::as_str))
-        {
+        for id in std::iter::once(super::DEFAULT_EVALUATOR).chain(config.policy_chain.iter().map(String::as_str)) {
             let plugin =
                 plugins.get(id).cloned().ok_or_else(|| RuntimeError::NotFound(format!("policy plugin '{id}'")))?;
             policy_chain.push(plugin);

@@ -20,9 +20,7 @@ use crate::events::{EventKind, NewEvent};
 
 /// An event that names the caller as its actor.
 fn audit(kind: EventKind, subject: String, data: Value, caller: &Principal) -> NewEvent {
-    let mut event = NewEvent::new(kind, subject, data);
-    event.actor = Some(caller.user.clone());
-    event
+    NewEvent::new(kind, subject, data).by(Some(&caller.user))
 }
 
 /// The deployment, if the caller may operate it (their own, or anyone's for operators).
