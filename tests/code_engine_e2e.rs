@@ -138,6 +138,14 @@ async fn compatibility_agrees_with_the_plugin_and_compose_is_refused() {
     let (status, answer) =
         host.post("/runtimes/deploy", json!({"slug": "fixture-compose", "backend": "ibm_code_engine"})).await;
     assert_eq!((status, answer["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("backend")), "{answer}");
+    // Code Engine serves HTTP only: a stdio server is refused before anything is created, and it says so.
+    let (status, answer) =
+        host.post("/runtimes/deploy", json!({"slug": "fixture-stdio", "backend": "ibm_code_engine"})).await;
+    assert_eq!((status, answer["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("transport")), "{answer}");
+    let (_, backends) = host.get("/backends").await;
+    let ce = backends.as_array().unwrap().iter().find(|b| b["name"] == "ibm_code_engine").unwrap();
+    assert_eq!(ce["capabilities"]["supports_stdio"], false, "{ce}");
+    assert!(!fake.requests().iter().any(|r| r.starts_with("POST") && r.ends_with("/apps")), "no app was created");
     let (status, answer) = host
         .post(
             "/runtimes/deploy",

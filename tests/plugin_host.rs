@@ -117,6 +117,7 @@ fn sample_policy_input() -> mcp_runtime::contract::policy::PolicyInput {
             supports_build_cache: true,
             supports_egress_host_filtering: false,
             supports_pid_limits: true,
+            supports_stdio: true,
             network_isolation_level: IsolationLevel::Container,
             observability_type: ObservabilityType::Native,
             max_cpu_millis: 0,

@@ -50,9 +50,34 @@ pub struct CatalogEntry {
     /// Path of its MCP streamable-HTTP endpoint.
     #[serde(default = "default_mcp_path")]
     pub mcp_path: String,
+    /// How the server speaks MCP; `port` and `mcp_path` apply to the HTTP ones.
+    #[serde(default)]
+    pub transport: Transport,
+    /// Replaces the image's entrypoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Replaces the image's arguments, e.g. the directories a filesystem server may touch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub environment: BTreeMap<String, String>,
 }
+
+/// How a server speaks MCP.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    #[default]
+    StreamableHttp,
+    /// The 2024-11-05 HTTP+SSE transport.
+    Sse,
+    /// Newline-delimited JSON-RPC on stdin and stdout.
+    Stdio,
+}
+
+/// Most entries and characters a `command` or `args` list may have.
+const MAX_ARGUMENTS: usize = 64;
+const MAX_ARGUMENT_CHARS: usize = 4096;
 
 fn default_profile() -> String {
     "standard".into()
@@ -154,6 +179,21 @@ impl CatalogEntry {
                 return Err(invalid("documentation_url", "must be an http(s) URL"));
             }
         }
+        for (field, list) in [("command", &self.command), ("args", &self.args)] {
+            let Some(list) = list else { continue };
+            if list.len() > MAX_ARGUMENTS {
+                return Err(invalid(field, format!("at most {MAX_ARGUMENTS} entries")));
+            }
+            if field == "command" && list.is_empty() {
+                return Err(invalid(field, "must name the program to run (leave it out for the image's own)"));
+            }
+            for (i, argument) in list.iter().enumerate() {
+                if argument.len() > MAX_ARGUMENT_CHARS || argument.contains('\0') {
+                    let reason = format!("at most {MAX_ARGUMENT_CHARS} characters, no NUL");
+                    return Err(invalid(&format!("{field}[{i}]"), reason));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -221,7 +261,16 @@ mod tests {
         let e = entry();
         assert!(e.supported_backends.is_empty() && e.runs_on("docker") && e.runs_on("anything-configured"));
         assert_eq!(e.guardrails_profile, "standard");
-        assert_eq!((e.port, e.mcp_path.as_str()), (8080, "/mcp"));
+        assert_eq!((e.port, e.mcp_path.as_str(), e.transport), (8080, "/mcp", Transport::StreamableHttp));
+        let stdio: CatalogEntry = serde_yaml_ng::from_str(
+            "name: Files\nslug: files\ntransport: stdio\nargs: [/data]\nsource: {type: docker, image: 'mcp/filesystem'}",
+        )
+        .unwrap();
+        assert_eq!((stdio.transport, stdio.args.as_deref()), (Transport::Stdio, Some(&["/data".to_string()][..])));
+        let wrong = serde_yaml_ng::from_str::<CatalogEntry>(
+            "name: X\nslug: x\ntransport: carrier-pigeon\nsource: {type: docker, image: x}",
+        );
+        assert!(wrong.unwrap_err().to_string().contains("transport"));
         e.validate(|_| true).unwrap();
     }
 
@@ -233,6 +282,9 @@ mod tests {
         };
         assert_eq!(field(CatalogEntry { slug: "Bad Slug".into(), ..entry() }), "slug");
         assert_eq!(field(CatalogEntry { guardrails_profile: "nope".into(), ..entry() }), "guardrails_profile");
+        assert_eq!(field(CatalogEntry { command: Some(vec![]), ..entry() }), "command");
+        let args = Some(vec!["/data".into(), "a\0b".into()]);
+        assert_eq!(field(CatalogEntry { args, ..entry() }), "args[1]");
         let backends = vec!["k8s".into(), "Not A Name!".into()];
         assert_eq!(field(CatalogEntry { supported_backends: backends, ..entry() }), "supported_backends[1]");
     }

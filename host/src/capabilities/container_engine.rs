@@ -12,8 +12,8 @@ use bollard::models::{
     RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions,
-    LogsOptions, RemoveContainerOptions, RemoveVolumeOptions, StopContainerOptions,
+    AttachContainerOptions, CreateContainerOptions, CreateImageOptions, ListContainersOptions, ListNetworksOptions,
+    ListVolumesOptions, LogsOptions, RemoveContainerOptions, RemoveVolumeOptions, StopContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -223,6 +223,12 @@ impl ContainerEngine {
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(self.labels(&spec.deployment_id, &spec.labels)),
             host_config: Some(host_config),
+            entrypoint: spec.command.clone(),
+            cmd: spec.args.clone(),
+            // MCP over stdio: stdin stays open across attaches, no terminal in between.
+            open_stdin: Some(spec.stdin_open),
+            stdin_once: Some(false),
+            tty: Some(false),
             ..Default::default()
         };
         let options = CreateContainerOptions { name: Some(spec.name.clone()), ..Default::default() };
@@ -321,6 +327,16 @@ impl ContainerEngine {
             out.push_str(&chunk.map_err(engine_error)?.to_string());
         }
         Ok(out)
+    }
+
+    /// The stdin and the output of a container this runtime owns, for the
+    /// host's own MCP session with a server that speaks stdio. Not granted
+    /// to plugins: the bridge in `mcp::stdio` is its only user.
+    pub async fn attach(&self, id: &str) -> Result<bollard::container::AttachContainerResults, EngineError> {
+        self.ensure_container_owned(id).await?;
+        let options =
+            AttachContainerOptions { stdin: true, stdout: true, stderr: true, stream: true, ..Default::default() };
+        self.docker().attach_container(id, Some(options)).await.map_err(engine_error)
     }
 
     /// Containers this runtime owns, with the deployment each belongs to.

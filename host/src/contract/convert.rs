@@ -1,7 +1,7 @@
 //! Conversions between the host's domain types and the WIT types plugins see.
 
 use super::types as wit;
-use crate::catalog::{CatalogEntry, Source};
+use crate::catalog::{CatalogEntry, Source, Transport};
 use crate::deployments::model::{DeploymentRequest, Resources, Visibility};
 use crate::guardrails::{parse_cpu, parse_memory, CapabilityPolicy, EffectiveGuardrails, FilesystemPolicy};
 use crate::guardrails::{NetworkPolicy, Profile, Warning};
@@ -67,6 +67,19 @@ impl From<&CatalogEntry> for wit::CatalogEntry {
             requires_approval: entry.requires_approval,
             port: entry.port,
             mcp_path: entry.mcp_path.clone(),
+            transport: entry.transport.into(),
+            command: entry.command.clone(),
+            args: entry.args.clone(),
+        }
+    }
+}
+
+impl From<Transport> for wit::Transport {
+    fn from(t: Transport) -> wit::Transport {
+        match t {
+            Transport::StreamableHttp => wit::Transport::StreamableHttp,
+            Transport::Sse => wit::Transport::Sse,
+            Transport::Stdio => wit::Transport::Stdio,
         }
     }
 }
@@ -165,6 +178,7 @@ pub fn capabilities_view(c: &wit::BackendCapabilities) -> serde_json::Value {
         "supports_build_cache": c.supports_build_cache,
         "supports_egress_host_filtering": c.supports_egress_host_filtering,
         "supports_pid_limits": c.supports_pid_limits,
+        "supports_stdio": c.supports_stdio,
         "network_isolation_level": isolation,
         "observability_type": observability,
         "max_cpu_millis": c.max_cpu_millis,

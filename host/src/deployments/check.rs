@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::error::invalid;
 use super::model::{DeployBody, DeploymentRequest, ResourceRequest, Resources};
 use super::RuntimeError;
-use crate::catalog::CatalogEntry;
+use crate::catalog::{CatalogEntry, Transport};
 use crate::contract::types as wit;
 use crate::contract::{self, policy::PolicyInput};
 use crate::deployments::Runtime;
@@ -92,6 +92,10 @@ impl Runtime {
         let request = DeploymentRequest { entry, env, resources };
         let plugin_request = contract::deploy_request(id, &backend_name, &request, actor);
         let capabilities = self.capabilities_of(&backend_name)?;
+        if request.entry.transport == Transport::Stdio && !capabilities.supports_stdio {
+            let reason = format!("backend '{backend_name}' serves HTTP only: a stdio server needs one that runs stdio");
+            return Err(invalid("transport", reason));
+        }
         let (guardrails, mut warnings) = self.evaluate_policies(&plugin_request, &profile, &capabilities).await?;
         warnings.extend(backend.validate(&plugin_request, &guardrails).await??);
         Ok(Checked {
@@ -184,6 +188,9 @@ pub async fn compatibility(
         deprecated: false,
         port: 8080,
         mcp_path: "/mcp".into(),
+        transport: Default::default(),
+        command: None,
+        args: None,
         environment: BTreeMap::new(),
     };
     let sample = DeploymentRequest { entry: sample, env: BTreeMap::new(), resources: Resources::default() };

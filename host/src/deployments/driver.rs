@@ -13,7 +13,7 @@ use crate::contract::{self, types as wit};
 use crate::deployments::Runtime;
 use crate::events::EventKind;
 use crate::guardrails::Warning;
-use crate::mcp::client::McpSession;
+use crate::mcp::client::{McpError, McpSession};
 use crate::plugins::Plugin;
 use crate::store::{NewEvent, Table};
 
@@ -191,7 +191,7 @@ impl Runtime {
             d.restart_count = status.restart_count;
         })?;
         let tools = loop {
-            match self.handshake(&endpoint).await {
+            match self.handshake(id, &endpoint).await {
                 Ok(tools) => break tools,
                 Err(e) if tokio::time::Instant::now() > deadline => {
                     return Err(RuntimeError::Backend(format!("MCP handshake failed: {e}")));
@@ -204,7 +204,13 @@ impl Runtime {
     }
 
     /// `initialize` and `tools/list` against a server; its tool names.
-    pub async fn handshake(&self, endpoint: &str) -> Result<Vec<String>, crate::mcp::client::McpError> {
+    /// `initialize` and `tools/list` against a deployment's server, over
+    /// HTTP or, for `stdio://<container>`, over the bridge's stdio session.
+    pub async fn handshake(&self, id: &str, endpoint: &str) -> Result<Vec<String>, crate::mcp::client::McpError> {
+        if let Some(container) = endpoint.strip_prefix("stdio://") {
+            let tools = self.bridge.handshake(&self.tasks, id, container).await;
+            return tools.map_err(|e| McpError::Unreachable { url: endpoint.into(), reason: e.to_string() });
+        }
         let mut session = McpSession::connect(self.http(), endpoint).await?;
         let tools = session.tool_names().await;
         session.close().await;

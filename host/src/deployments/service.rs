@@ -13,6 +13,7 @@ use crate::config::RuntimeConfig;
 use crate::contract::types as wit;
 use crate::events::EventKind;
 use crate::guardrails::Profile;
+use crate::mcp::bridge::Bridge;
 use crate::mcp::proxy::{Routes, Upstream};
 use crate::plugins::Plugin;
 use crate::store::{NewEvent, Store, Table};
@@ -30,6 +31,8 @@ pub struct Runtime {
     /// Serving deployments' endpoints, for the MCP proxy.
     pub routes: Routes,
     pub upstream: Upstream,
+    /// Sessions with servers that speak stdio, served as streamable HTTP.
+    pub bridge: Bridge,
     /// One lock per deployment: lifecycle operations on it never interleave.
     pub(crate) locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// `approval.rules`, in order.
@@ -47,6 +50,7 @@ impl Runtime {
         plugins: BTreeMap<String, Arc<Plugin>>,
         engine: Result<Arc<ContainerEngine>, String>,
     ) -> Result<Runtime, RuntimeError> {
+        let bridge = Bridge::new(engine.as_ref().ok().cloned());
         let backends = Backends::load(&config, &plugins, engine).await?;
         let mut policy_chain = Vec::new();
         for id in std::iter::once(super::DEFAULT_EVALUATOR).chain(config.policy_chain.iter().map(String::as_str)) {
@@ -80,6 +84,7 @@ impl Runtime {
             http,
             routes,
             upstream: Upstream::default(),
+            bridge,
             locks: Default::default(),
             approval_rules,
             tasks: Default::default(),

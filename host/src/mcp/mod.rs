@@ -1,5 +1,9 @@
-//! MCP: the client that proves a deployed server answers (`client`) and the
-//! data path that forwards callers' MCP traffic to it (`proxy`).
+//! MCP: the client that proves a deployed server answers (`client`), the
+//! data path that forwards callers' MCP traffic to it (`proxy`), and for
+//! servers that speak stdio, the session with their process (`stdio`) that
+//! `bridge` serves to callers as streamable HTTP.
 
+pub mod bridge;
 pub mod client;
 pub mod proxy;
+pub mod stdio;

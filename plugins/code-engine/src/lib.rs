@@ -19,7 +19,7 @@ use client::{ApiError, Client};
 use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared};
 use guest_kit::types::{
     BackendCapabilities, DeployRequest, DeploymentState, EffectiveGuardrails, IsolationLevel, ObservabilityType,
-    Source, Visibility, Warning,
+    Source, Transport, Visibility, Warning,
 };
 use mcp_runtime::plugin::key_value;
 use mcp_runtime::plugin::logging::{log, Level};
@@ -60,6 +60,7 @@ impl Guest for CodeEngineBackend {
             supports_build_cache: false,
             supports_egress_host_filtering: false,
             supports_pid_limits: false,
+            supports_stdio: false,
             network_isolation_level: IsolationLevel::Project,
             observability_type: ObservabilityType::IbmCloud,
             max_cpu_millis: 12_000,
@@ -71,6 +72,15 @@ impl Guest for CodeEngineBackend {
     fn validate(request: DeployRequest, g: EffectiveGuardrails) -> Result<Vec<Warning>, BackendError> {
         let settings = client::Settings::load().map_err(BackendError::Failed)?;
         let mut warnings = Vec::new();
+        match request.entry.transport {
+            Transport::Stdio => {
+                return Err(invalid("transport", "Code Engine serves HTTP only: a stdio server cannot run there"))
+            }
+            Transport::Sse => {
+                return Err(invalid("transport", "servers speaking HTTP+SSE are not supported on Code Engine yet"))
+            }
+            Transport::StreamableHttp => {}
+        }
         match &request.entry.source {
             Source::Compose(_) => {
                 return Err(invalid(

@@ -13,7 +13,7 @@ wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
 use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared};
 use guest_kit::types::{
     BackendCapabilities, DeployRequest, DeploymentState, EffectiveGuardrails, IsolationLevel, ObservabilityType,
-    Source, Warning,
+    Source, Transport, Warning,
 };
 use guest_kit::{denial, warning};
 use mcp_runtime::plugin::container_engine::{
@@ -50,6 +50,9 @@ struct Handle {
     network: String,
     port: u16,
     mcp_path: String,
+    /// The server speaks MCP on stdin and stdout, not on a port.
+    #[serde(default)]
+    stdio: bool,
 }
 
 impl Handle {
@@ -70,6 +73,7 @@ impl Guest for DockerBackend {
             supports_build_cache: true,
             supports_egress_host_filtering: false, // egress is on/off until an egress proxy exists
             supports_pid_limits: true,
+            supports_stdio: true,
             network_isolation_level: IsolationLevel::Container,
             observability_type: ObservabilityType::Native,
             max_cpu_millis: 0,
@@ -88,6 +92,9 @@ impl Guest for DockerBackend {
                 return Err(invalid("source.type", "compose sources are not supported by the docker backend yet"))
             }
         };
+        if request.entry.transport == Transport::Sse {
+            return Err(invalid("transport", "servers speaking HTTP+SSE are not supported by the docker backend yet"));
+        }
         if let Some(allowed) = settings()?.allowed_registries {
             let registry = image_ref::of(image);
             if !image_ref::is_allowed(image, &allowed) {
@@ -142,7 +149,9 @@ impl Guest for DockerBackend {
                 return Err(engine_error(e));
             }
         };
-        let handle = Handle { container, network: name, port: request.entry.port, mcp_path: request.entry.mcp_path };
+        let stdio = request.entry.transport == Transport::Stdio;
+        let handle =
+            Handle { container, network: name, port: request.entry.port, mcp_path: request.entry.mcp_path, stdio };
         let handle = serde_json::to_string(&handle).map_err(|e| BackendError::Failed(e.to_string()))?;
         Ok(Deployed { handle, warnings })
     }
@@ -150,7 +159,11 @@ impl Guest for DockerBackend {
     fn status(handle: String) -> Result<DeploymentStatus, BackendError> {
         let handle = Handle::parse(&handle)?;
         let info = engine::inspect_container(&handle.container).map_err(engine_error)?;
-        let endpoint = info.ip_address.as_ref().map(|ip| format!("http://{ip}:{}{}", handle.port, handle.mcp_path));
+        let endpoint = match handle.stdio {
+            // The host attaches to the container's stdin and stdout.
+            true => Some(format!("stdio://{}", info.id)),
+            false => info.ip_address.as_ref().map(|ip| format!("http://{ip}:{}{}", handle.port, handle.mcp_path)),
+        };
         let (state, message) = match info.state {
             ContainerState::Running => (DeploymentState::Running, None),
             ContainerState::Created => (DeploymentState::Starting, None),
@@ -253,6 +266,9 @@ fn container_spec(
         pids_limit: g.pids,
         security_opts,
         max_restarts,
+        command: request.entry.command.clone(),
+        args: request.entry.args.clone(),
+        stdin_open: request.entry.transport == Transport::Stdio,
     }
 }
 

@@ -1,0 +1,213 @@
+//! `/servers/{id}/mcp` for a server that speaks stdio: streamable HTTP on the
+//! outside, one shared stdio session inside, so any MCP client works
+//! unchanged and many share one process.
+//!
+//! The bridge initializes the server once and answers each client's
+//! `initialize` from that result under a session id of its own; every request
+//! goes to the server under a bridge id and its answer comes back to the
+//! client that asked; `notifications/cancelled` is forwarded with the id the
+//! server knows. Sessions outlive the process: a server that restarts is
+//! attached and initialized again, and its clients go on.
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::stdio::{StdioError, StdioServer, StdioServers};
+use crate::capabilities::ContainerEngine;
+use crate::tasks::Supervisor;
+
+const SESSION_HEADER: &str = "mcp-session-id";
+/// How long a client's request may wait for the server (tools may be slow).
+const CALL_DEADLINE: Duration = Duration::from_secs(300);
+/// How long the bridge's own handshake with the server may take.
+const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
+/// Largest message a client may send.
+const MAX_BODY: usize = 4 << 20;
+
+pub struct Bridge {
+    servers: StdioServers,
+    /// Session id → the deployment it belongs to.
+    sessions: Mutex<HashMap<String, String>>,
+    /// (session, the client's request id) → the bridge id the server knows it by.
+    in_flight: Mutex<HashMap<(String, String), u64>>,
+}
+
+impl Bridge {
+    pub fn new(engine: Option<Arc<ContainerEngine>>) -> Bridge {
+        Bridge { servers: StdioServers::new(engine), sessions: Mutex::default(), in_flight: Mutex::default() }
+    }
+
+    /// The live session with a deployment's server (attached on first use).
+    pub async fn server(
+        &self,
+        tasks: &Supervisor,
+        deployment: &str,
+        container: &str,
+    ) -> Result<Arc<StdioServer>, StdioError> {
+        self.servers.get(tasks, deployment, container).await
+    }
+
+    /// `initialize` and `tools/list` over stdio: the server's tool names.
+    pub async fn handshake(
+        &self,
+        tasks: &Supervisor,
+        deployment: &str,
+        container: &str,
+    ) -> Result<Vec<String>, StdioError> {
+        let server = self.server(tasks, deployment, container).await?;
+        server.initialize(HANDSHAKE_DEADLINE).await?;
+        let tools = server.request("tools/list", json!({}), HANDSHAKE_DEADLINE).await?;
+        let tools = tools.get("tools").and_then(Value::as_array).cloned().unwrap_or_default();
+        Ok(tools.iter().filter_map(|t| t.get("name")?.as_str().map(String::from)).collect())
+    }
+
+    /// Ends every session with a deployment that stopped serving or went away.
+    pub async fn forget(&self, deployment: &str) {
+        self.servers.forget(deployment).await;
+        self.sessions.lock().expect("sessions poisoned").retain(|_, d| d != deployment);
+    }
+
+    /// One HTTP exchange of a client with a deployment's stdio server.
+    pub async fn serve(
+        &self,
+        tasks: &Supervisor,
+        deployment: &str,
+        container: &str,
+        request: Request<Body>,
+    ) -> Response<Body> {
+        let session = request.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(String::from);
+        match *request.method() {
+            Method::POST => {}
+            Method::DELETE => return self.end_session(deployment, session),
+            _ => {
+                let mut answer = http_error(StatusCode::METHOD_NOT_ALLOWED, "this bridge answers POST and DELETE");
+                answer.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
+                return answer;
+            }
+        }
+        let body = match axum::body::to_bytes(request.into_body(), MAX_BODY).await {
+            Ok(body) => body,
+            Err(_) => return http_error(StatusCode::PAYLOAD_TOO_LARGE, "messages are at most 4 MiB"),
+        };
+        let message: Value = match serde_json::from_slice(&body) {
+            Ok(m @ Value::Object(_)) => m,
+            Ok(Value::Array(_)) => {
+                return rpc_error(StatusCode::BAD_REQUEST, Value::Null, -32600, "batches are not supported")
+            }
+            _ => return rpc_error(StatusCode::BAD_REQUEST, Value::Null, -32700, "not a JSON-RPC message"),
+        };
+        let id = message.get("id").cloned();
+        let method = message.get("method").and_then(Value::as_str).map(String::from);
+        let server = match self.server(tasks, deployment, container).await {
+            Ok(server) => server,
+            Err(e) => return rpc_error(StatusCode::BAD_GATEWAY, id.unwrap_or(Value::Null), -32603, &e.to_string()),
+        };
+        if method.as_deref() == Some("initialize") {
+            return self.initialize(&server, deployment, id.unwrap_or(Value::Null)).await;
+        }
+        let Some(session) = session else {
+            return http_error(StatusCode::BAD_REQUEST, "Mcp-Session-Id is required after initialize");
+        };
+        if self.sessions.lock().expect("sessions poisoned").get(&session).map(String::as_str) != Some(deployment) {
+            return http_error(StatusCode::NOT_FOUND, "no such session: initialize again");
+        }
+        match (id, method) {
+            (Some(id), Some(_)) => self.forward_request(&server, &session, id, message).await,
+            (None, Some(method)) => self.forward_notification(&server, &session, &method, message).await,
+            // A client's answer to a server request: the bridge sent none.
+            _ => accepted(),
+        }
+    }
+
+    async fn initialize(&self, server: &StdioServer, deployment: &str, id: Value) -> Response<Body> {
+        let result = match server.initialize(HANDSHAKE_DEADLINE).await {
+            Ok(result) => result,
+            Err(e) => return rpc_error(StatusCode::BAD_GATEWAY, id, -32603, &e.to_string()),
+        };
+        let session = uuid::Uuid::new_v4().simple().to_string();
+        self.sessions.lock().expect("sessions poisoned").insert(session.clone(), deployment.into());
+        let mut answer = json_response(StatusCode::OK, &json!({"jsonrpc": "2.0", "id": id, "result": result}));
+        answer.headers_mut().insert(SESSION_HEADER, HeaderValue::from_str(&session).expect("hex is a header value"));
+        answer
+    }
+
+    async fn forward_request(&self, server: &StdioServer, session: &str, id: Value, message: Value) -> Response<Body> {
+        let key = (session.to_string(), id.to_string());
+        let bridge_id = server.reserve_id();
+        self.in_flight.lock().expect("in-flight map poisoned").insert(key.clone(), bridge_id);
+        let outcome = server.call_as(bridge_id, message, CALL_DEADLINE).await;
+        self.in_flight.lock().expect("in-flight map poisoned").remove(&key);
+        match outcome {
+            Ok(answer) => json_response(StatusCode::OK, &answer),
+            Err(e) => rpc_error(StatusCode::OK, id, -32603, &e.to_string()),
+        }
+    }
+
+    async fn forward_notification(
+        &self,
+        server: &StdioServer,
+        session: &str,
+        method: &str,
+        mut message: Value,
+    ) -> Response<Body> {
+        match method {
+            // The bridge completed the handshake with the server itself.
+            "notifications/initialized" => return accepted(),
+            "notifications/cancelled" => {
+                let asked = message.pointer("/params/requestId").map(Value::to_string).unwrap_or_default();
+                let known =
+                    self.in_flight.lock().expect("in-flight map poisoned").get(&(session.into(), asked)).copied();
+                match known {
+                    Some(bridge_id) => message["params"]["requestId"] = json!(bridge_id),
+                    None => return accepted(),
+                }
+            }
+            _ => {}
+        }
+        match server.send(&message).await {
+            Ok(()) => accepted(),
+            Err(e) => http_error(StatusCode::BAD_GATEWAY, &e.to_string()),
+        }
+    }
+
+    fn end_session(&self, deployment: &str, session: Option<String>) -> Response<Body> {
+        let mut sessions = self.sessions.lock().expect("sessions poisoned");
+        match session {
+            Some(s) if sessions.get(&s).map(String::as_str) == Some(deployment) => {
+                sessions.remove(&s);
+                self.in_flight.lock().expect("in-flight map poisoned").retain(|(owner, _), _| *owner != s);
+                empty(StatusCode::NO_CONTENT)
+            }
+            _ => http_error(StatusCode::NOT_FOUND, "no such session"),
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Response<Body> {
+    json_response(status, &json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))
+}
+
+fn http_error(status: StatusCode, message: &str) -> Response<Body> {
+    json_response(status, &json!({"error": message}))
+}
+
+fn accepted() -> Response<Body> {
+    empty(StatusCode::ACCEPTED)
+}
+
+fn empty(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = status;
+    response
+}
