@@ -45,6 +45,43 @@ async fn a_stdio_server_is_bridged_to_streamable_http_for_many_clients() {
         docker(&["inspect", "--format", "{{.Config.OpenStdin}} {{len .HostConfig.PortBindings}}", &container_of(&d)]);
     assert_eq!(inspect, "true 0", "stdin open, no port published");
 
+    // What the server writes that is not a message is contained; nobody notices.
+    assert_eq!(call(&mut s, "emit_garbage", json!({})).await, "emitted");
+    assert_eq!(call(&mut s, "echo", json!({"text": "still here"})).await, "still here");
+    // A request the server makes of its client gets an error, not a hang.
+    let refused = call(&mut s, "ask_client", json!({})).await;
+    assert!(refused.starts_with("client refused") && refused.contains("roots/list"), "{refused}");
+
+    // Notifications fan out to every listening session; progress only to its requester.
+    let (a, b) = (raw_session(&host, &id).await, raw_session(&host, &id).await);
+    let (mut listen_a, mut listen_b) = (listen(&host, &id, &a).await, listen(&host, &id, &b).await);
+    assert_eq!(call(&mut s, "announce", json!({})).await, "notified");
+    for listener in [&mut listen_a, &mut listen_b] {
+        let seen = read_until(listener, "notifications/tools/list_changed").await;
+        assert!(seen.contains("notifications/tools/list_changed"), "{seen}");
+    }
+    let request = json!({"jsonrpc": "2.0", "id": "p1", "method": "tools/call",
+                         "params": {"name": "progress", "arguments": {"count": 3}, "_meta": {"progressToken": "mine"}}});
+    let mut streamed = post_as(&host, &id, &a, &request).await;
+    let body = read_until(&mut streamed, "\"done\"").await;
+    assert_eq!(body.matches("\"progressToken\":\"mine\"").count(), 3, "the requester's own token: {body}");
+    assert!(body.contains("\"id\":\"p1\""), "the answer under the client's id: {body}");
+    let elsewhere = read_for(&mut listen_b, std::time::Duration::from_millis(500)).await;
+    assert!(!elsewhere.contains("progress"), "progress went to another session: {elsewhere}");
+
+    // A server that stops answering fails its MCP ping: it is proven again, and
+    // is connected once it answers.
+    // (The freezing call itself outlives the client's 10 s deadline: its outcome is not the point.)
+    let frozen = {
+        let mut f = host.mcp_session(&id).await;
+        tokio::spawn(async move { f.call_tool("freeze", json!({"count": 12})).await })
+    };
+    let unproven = wait_until(&host, &id, |d| d["status"] != "connected").await;
+    assert_eq!(unproven["status"], "running", "{unproven}");
+    wait_until(&host, &id, |d| d["status"] == "connected").await;
+    let _ = frozen.await;
+    assert_eq!(call(&mut s, "echo", json!({"text": "thawed"})).await, "thawed");
+
     // The process dies mid-call: that caller gets an error, not a hang; the
     // engine restarts it, the bridge attaches again, and clients go on.
     let crashed = s.call_tool("exit_process", json!({"count": 3})).await;
@@ -65,6 +102,11 @@ async fn a_stdio_server_is_bridged_to_streamable_http_for_many_clients() {
         .await
         .unwrap();
     assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+
+    // Past its restarts the server is in error, saying how it ended and its last words.
+    let ended = crash_until_error(&host, &id).await;
+    let why = ended["status_message"].as_str().unwrap_or_default();
+    assert!(why.contains("exited with code 3") && why.contains("exiting with code 3 as asked"), "{ended}");
 
     host.delete(&format!("/runtimes/{id}")).await;
     assert!(host.owned_containers().is_empty(), "{:?}", host.owned_containers());
@@ -96,5 +138,106 @@ async fn restarted(host: &TestHost, id: &str, before: u64) -> Value {
         }
         assert!(std::time::Instant::now() < deadline, "never reconnected after the crash: {d}");
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// A session opened by hand (initialize, initialized): its id.
+async fn raw_session(host: &TestHost, id: &str) -> String {
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18",
+                      "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}});
+    let answer = reqwest::Client::new()
+        .post(host.proxy_url(id))
+        .bearer_auth(&host.admin_token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let session = answer.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let done = post_as(host, id, &session, &json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+    assert_eq!(done.status(), StatusCode::ACCEPTED);
+    session
+}
+
+async fn post_as(host: &TestHost, id: &str, session: &str, message: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(host.proxy_url(id))
+        .bearer_auth(&host.admin_token)
+        .header("mcp-session-id", session)
+        .header("accept", "application/json, text/event-stream")
+        .json(message)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The session's stream of server notifications (`GET`).
+async fn listen(host: &TestHost, id: &str, session: &str) -> reqwest::Response {
+    let stream = reqwest::Client::new()
+        .get(host.proxy_url(id))
+        .bearer_auth(&host.admin_token)
+        .header("mcp-session-id", session)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    stream
+}
+
+/// What a streamed answer carries until `needle` appears (10 s at most).
+async fn read_until(stream: &mut reqwest::Response, needle: &str) -> String {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !text.contains(needle) {
+        match tokio::time::timeout_at(deadline, stream.chunk()).await {
+            Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => break,
+        }
+    }
+    text
+}
+
+/// What a stream carries within `period`.
+async fn read_for(stream: &mut reqwest::Response, period: std::time::Duration) -> String {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + period;
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, stream.chunk()).await {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    text
+}
+
+/// Polls the deployment until `done` holds (40 s at most).
+async fn wait_until(host: &TestHost, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        let (_, d) = host.get(&format!("/runtimes/{id}")).await;
+        if done(&d) {
+            return d;
+        }
+        assert!(std::time::Instant::now() < deadline, "never got there: {d}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Crashes the server until the engine gives up restarting it.
+async fn crash_until_error(host: &TestHost, id: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let (_, d) = host.get(&format!("/runtimes/{id}")).await;
+        if d["status"] == "error" {
+            return d;
+        }
+        assert!(std::time::Instant::now() < deadline, "never gave up: {d}");
+        if d["status"] == "connected" {
+            let http = reqwest::Client::new();
+            let url = host.proxy_url(id);
+            if let Ok(mut s) = McpSession::connect_with(&http, &url, Some(host.admin_token.clone())).await {
+                let _ = s.call_tool("exit_process", json!({"count": 3})).await;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }

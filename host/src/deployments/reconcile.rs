@@ -100,6 +100,17 @@ impl Runtime {
                     self.fail(id, e.to_string());
                 }
             }
+            // A stdio server is pinged over its session: a process that stopped
+            // answering is proven again, or recorded as failed.
+            wit::DeploymentState::Running => {
+                let Some(container) = d.endpoint.as_deref().and_then(|e| e.strip_prefix("stdio://")) else { return };
+                if let Err(e) = self.bridge.ping(&self.tasks, id, container).await {
+                    tracing::warn!(deployment = id, "MCP ping failed: {e}");
+                    if let Err(e) = self.await_connected(id, backend, handle).await {
+                        self.fail(id, e.to_string());
+                    }
+                }
+            }
             wit::DeploymentState::Stopped | wit::DeploymentState::Error
                 if d.status != State::Stopped || d.desired_running =>
             {

@@ -6,8 +6,11 @@
 //! `initialize` from that result under a session id of its own; every request
 //! goes to the server under a bridge id and its answer comes back to the
 //! client that asked; `notifications/cancelled` is forwarded with the id the
-//! server knows. Sessions outlive the process: a server that restarts is
-//! attached and initialized again, and its clients go on.
+//! server knows. Progress reaches only the client whose request it is about
+//! (its token is the bridge's own on the way in, the client's on the way
+//! out, in the request's event stream); other notifications fan out to every
+//! session listening with `GET`. Sessions outlive the process: a server that
+//! restarts is attached and initialized again, and its clients go on.
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -15,6 +18,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::broadcast;
 
 use super::stdio::{StdioError, StdioServer, StdioServers};
 use crate::capabilities::ContainerEngine;
@@ -25,6 +29,8 @@ const SESSION_HEADER: &str = "mcp-session-id";
 const CALL_DEADLINE: Duration = Duration::from_secs(300);
 /// How long the bridge's own handshake with the server may take.
 const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a health check's `ping` may take.
+const PING_DEADLINE: Duration = Duration::from_secs(5);
 /// Largest message a client may send.
 const MAX_BODY: usize = 4 << 20;
 
@@ -33,12 +39,12 @@ pub struct Bridge {
     /// Session id → the deployment it belongs to.
     sessions: Mutex<HashMap<String, String>>,
     /// (session, the client's request id) → the bridge id the server knows it by.
-    in_flight: Mutex<HashMap<(String, String), u64>>,
+    in_flight: Arc<Mutex<HashMap<(String, String), u64>>>,
 }
 
 impl Bridge {
     pub fn new(engine: Option<Arc<ContainerEngine>>) -> Bridge {
-        Bridge { servers: StdioServers::new(engine), sessions: Mutex::default(), in_flight: Mutex::default() }
+        Bridge { servers: StdioServers::new(engine), sessions: Mutex::default(), in_flight: Arc::default() }
     }
 
     /// The live session with a deployment's server (attached on first use).
@@ -65,6 +71,13 @@ impl Bridge {
         Ok(tools.iter().filter_map(|t| t.get("name")?.as_str().map(String::from)).collect())
     }
 
+    /// MCP `ping` over the deployment's stdio session: the health check.
+    pub async fn ping(&self, tasks: &Supervisor, deployment: &str, container: &str) -> Result<(), StdioError> {
+        let server = self.server(tasks, deployment, container).await?;
+        server.initialize(HANDSHAKE_DEADLINE).await?;
+        server.request("ping", json!({}), PING_DEADLINE).await.map(drop)
+    }
+
     /// Ends every session with a deployment that stopped serving or went away.
     pub async fn forget(&self, deployment: &str) {
         self.servers.forget(deployment).await;
@@ -80,12 +93,18 @@ impl Bridge {
         request: Request<Body>,
     ) -> Response<Body> {
         let session = request.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(String::from);
+        let wants_stream = request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/event-stream"));
         match *request.method() {
             Method::POST => {}
             Method::DELETE => return self.end_session(deployment, session),
+            Method::GET if wants_stream => return self.listen(tasks, deployment, container, session).await,
             _ => {
-                let mut answer = http_error(StatusCode::METHOD_NOT_ALLOWED, "this bridge answers POST and DELETE");
-                answer.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
+                let mut answer = http_error(StatusCode::METHOD_NOT_ALLOWED, "this bridge answers POST, GET and DELETE");
+                answer.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST, GET, DELETE"));
                 return answer;
             }
         }
@@ -109,18 +128,56 @@ impl Bridge {
         if method.as_deref() == Some("initialize") {
             return self.initialize(&server, deployment, id.unwrap_or(Value::Null)).await;
         }
-        let Some(session) = session else {
-            return http_error(StatusCode::BAD_REQUEST, "Mcp-Session-Id is required after initialize");
+        let session = match self.session(deployment, session) {
+            Ok(session) => session,
+            Err(refusal) => return refusal.response(),
         };
-        if self.sessions.lock().expect("sessions poisoned").get(&session).map(String::as_str) != Some(deployment) {
-            return http_error(StatusCode::NOT_FOUND, "no such session: initialize again");
-        }
         match (id, method) {
-            (Some(id), Some(_)) => self.forward_request(&server, &session, id, message).await,
+            (Some(id), Some(_)) => self.forward_request(tasks, server, &session, id, message, wants_stream).await,
             (None, Some(method)) => self.forward_notification(&server, &session, &method, message).await,
             // A client's answer to a server request: the bridge sent none.
             _ => accepted(),
         }
+    }
+
+    /// The caller's session, if it is one of this deployment's; otherwise
+    /// the answer that says why not.
+    fn session(&self, deployment: &str, session: Option<String>) -> Result<String, NoSession> {
+        let session = session.ok_or(NoSession::Missing)?;
+        match self.sessions.lock().expect("sessions poisoned").get(&session).map(String::as_str) == Some(deployment) {
+            true => Ok(session),
+            false => Err(NoSession::Unknown),
+        }
+    }
+
+    /// `GET`: the server's notifications for this session, as they come
+    /// (progress excepted: it goes to the request it is about).
+    async fn listen(
+        &self,
+        tasks: &Supervisor,
+        deployment: &str,
+        container: &str,
+        session: Option<String>,
+    ) -> Response<Body> {
+        if let Err(refusal) = self.session(deployment, session) {
+            return refusal.response();
+        }
+        let server = match self.server(tasks, deployment, container).await {
+            Ok(server) => server,
+            Err(e) => return http_error(StatusCode::BAD_GATEWAY, &e.to_string()),
+        };
+        let notifications = server.notifications.subscribe();
+        let events = futures_util::stream::unfold(notifications, |mut notifications| async move {
+            loop {
+                match notifications.recv().await {
+                    Ok(n) if n["method"] != "notifications/progress" => return Some((sse_event(&n), notifications)),
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    // The process ended: the client reconnects to the next one.
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+        sse_response(Body::from_stream(events))
     }
 
     async fn initialize(&self, server: &StdioServer, deployment: &str, id: Value) -> Response<Body> {
@@ -135,16 +192,74 @@ impl Bridge {
         answer
     }
 
-    async fn forward_request(&self, server: &StdioServer, session: &str, id: Value, message: Value) -> Response<Body> {
+    async fn forward_request(
+        &self,
+        tasks: &Supervisor,
+        server: Arc<StdioServer>,
+        session: &str,
+        id: Value,
+        mut message: Value,
+        wants_stream: bool,
+    ) -> Response<Body> {
         let key = (session.to_string(), id.to_string());
         let bridge_id = server.reserve_id();
-        self.in_flight.lock().expect("in-flight map poisoned").insert(key.clone(), bridge_id);
-        let outcome = server.call_as(bridge_id, message, CALL_DEADLINE).await;
-        self.in_flight.lock().expect("in-flight map poisoned").remove(&key);
-        match outcome {
-            Ok(answer) => json_response(StatusCode::OK, &answer),
-            Err(e) => rpc_error(StatusCode::OK, id, -32603, &e.to_string()),
+        // Progress tokens are the client's choice: the server sees one only the bridge hands out.
+        let progress = message.pointer("/params/_meta/progressToken").cloned();
+        let bridge_token = json!(format!("bridge-{bridge_id}"));
+        if progress.is_some() {
+            message["params"]["_meta"]["progressToken"] = bridge_token.clone();
         }
+        self.in_flight.lock().expect("in-flight map poisoned").insert(key.clone(), bridge_id);
+        let Some(client_token) = progress.filter(|_| wants_stream) else {
+            let outcome = server.call_as(bridge_id, message, CALL_DEADLINE).await;
+            self.in_flight.lock().expect("in-flight map poisoned").remove(&key);
+            return match outcome {
+                Ok(answer) => json_response(StatusCode::OK, &answer),
+                Err(e) => rpc_error(StatusCode::OK, id, -32603, &e.to_string()),
+            };
+        };
+        // The answer as an event stream: the request's progress first, then its answer.
+        let (events, stream) = tokio::sync::mpsc::channel::<Value>(64);
+        let in_flight = self.in_flight.clone();
+        let mut notifications = server.notifications.subscribe();
+        tasks.spawn_to_completion("bridged request", async move {
+            let progress_of = |mut note: Value| {
+                (note.pointer("/params/progressToken") == Some(&bridge_token)).then(|| {
+                    note["params"]["progressToken"] = client_token.clone();
+                    note
+                })
+            };
+            let call = server.call_as(bridge_id, message, CALL_DEADLINE);
+            tokio::pin!(call);
+            loop {
+                tokio::select! {
+                    biased;
+                    Ok(note) = notifications.recv() => {
+                        if let Some(note) = progress_of(note) {
+                            if events.send(note).await.is_err() {
+                                break; // the client went away
+                            }
+                        }
+                    }
+                    outcome = &mut call => {
+                        // The server wrote its progress before its answer: pass on what is queued first.
+                        while let Ok(note) = notifications.try_recv() {
+                            if let Some(note) = progress_of(note) {
+                                let _ = events.send(note).await;
+                            }
+                        }
+                        let answer = outcome.unwrap_or_else(|e| rpc_error_body(id.clone(), -32603, &e.to_string()));
+                        let _ = events.send(answer).await;
+                        break;
+                    }
+                }
+            }
+            in_flight.lock().expect("in-flight map poisoned").remove(&key);
+        });
+        let events = futures_util::stream::unfold(stream, |mut stream| async move {
+            stream.recv().await.map(|message| (sse_event(&message), stream))
+        });
+        sse_response(Body::from_stream(events))
     }
 
     async fn forward_notification(
@@ -187,6 +302,20 @@ impl Bridge {
     }
 }
 
+enum NoSession {
+    Missing,
+    Unknown,
+}
+
+impl NoSession {
+    fn response(self) -> Response<Body> {
+        match self {
+            NoSession::Missing => http_error(StatusCode::BAD_REQUEST, "Mcp-Session-Id is required after initialize"),
+            NoSession::Unknown => http_error(StatusCode::NOT_FOUND, "no such session: initialize again"),
+        }
+    }
+}
+
 fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     let mut response = Response::new(Body::from(body.to_string()));
     *response.status_mut() = status;
@@ -195,7 +324,22 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
 }
 
 fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Response<Body> {
-    json_response(status, &json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))
+    json_response(status, &rpc_error_body(id, code, message))
+}
+
+fn rpc_error_body(id: Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+fn sse_event(message: &Value) -> Result<String, std::convert::Infallible> {
+    Ok(format!("event: message\ndata: {message}\n\n"))
+}
+
+fn sse_response(body: Body) -> Response<Body> {
+    let mut response = Response::new(body);
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
 fn http_error(status: StatusCode, message: &str) -> Response<Body> {

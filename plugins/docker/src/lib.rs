@@ -172,7 +172,11 @@ impl Guest for DockerBackend {
             ContainerState::Exited | ContainerState::Dead => {
                 let code = info.exit_code.unwrap_or_default();
                 let detail = info.error.filter(|e| !e.is_empty()).map(|e| format!(": {e}")).unwrap_or_default();
-                (DeploymentState::Stopped, Some(format!("exited with code {code}{detail}")))
+                let last_words = match code {
+                    0 => String::new(),
+                    _ => last_words(&handle.container),
+                };
+                (DeploymentState::Stopped, Some(format!("exited with code {code}{detail}{last_words}")))
             }
         };
         Ok(DeploymentStatus { state, message, endpoint, restart_count: info.restart_count })
@@ -269,6 +273,16 @@ fn container_spec(
         command: request.entry.command.clone(),
         args: request.entry.args.clone(),
         stdin_open: request.entry.transport == Transport::Stdio,
+    }
+}
+
+/// The last lines a crashed server wrote that are not protocol, to say why.
+fn last_words(container: &str) -> String {
+    let Ok(logs) = engine::container_logs(container, 20) else { return String::new() };
+    let lines: Vec<&str> = logs.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('{')).collect();
+    match lines.len() {
+        0 => String::new(),
+        n => format!("; last output: {}", lines[n.saturating_sub(3)..].join(" | ")),
     }
 }
 
