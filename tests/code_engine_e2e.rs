@@ -145,6 +145,7 @@ async fn compatibility_agrees_with_the_plugin_and_compose_is_refused() {
     let (_, backends) = host.get("/backends").await;
     let ce = backends.as_array().unwrap().iter().find(|b| b["name"] == "ibm_code_engine").unwrap();
     assert_eq!(ce["capabilities"]["supports_stdio"], false, "{ce}");
+    assert_eq!(compat["transports"]["stdio"]["status"], "refused", "{compat}");
     assert!(!fake.requests().iter().any(|r| r.starts_with("POST") && r.ends_with("/apps")), "no app was created");
     let (status, answer) = host
         .post(

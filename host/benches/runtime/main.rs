@@ -21,6 +21,7 @@ mod host_process;
 mod load;
 mod policy;
 mod proxy;
+mod stdio;
 mod watch;
 
 use std::time::{Duration, Instant};
@@ -63,6 +64,9 @@ fn main() {
         let started = Instant::now();
         if wanted("proxy") {
             proxy::figures(&host).await;
+        }
+        if wanted("stdio") {
+            stdio::figures(&host).await;
         }
         if wanted("deploy") {
             deploy::figures(&host).await;

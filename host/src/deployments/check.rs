@@ -215,5 +215,11 @@ pub async fn compatibility(
         })
         .collect();
     let other: Vec<Warning> = warnings.iter().filter(|w| !fields.contains_key(&w.field)).map(Warning::from).collect();
-    Ok(serde_json::json!({"profile": profile.name, "backend": backend_name, "fields": fields, "notes": other}))
+    let stdio = match capabilities.supports_stdio {
+        true => serde_json::json!({"status": "supported", "how": "bridged to streamable HTTP by the host"}),
+        false => serde_json::json!({"status": "refused", "reason": "the backend serves HTTP only"}),
+    };
+    let transports = serde_json::json!({"streamable-http": {"status": "supported"}, "stdio": stdio});
+    Ok(serde_json::json!({"profile": profile.name, "backend": backend_name, "fields": fields, "notes": other,
+                          "transports": transports}))
 }

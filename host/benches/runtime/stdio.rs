@@ -1,0 +1,48 @@
+//! tools/call through the stdio bridge (`/servers/{id}/mcp` of a server
+//! speaking stdio) against the same image's streamable-HTTP endpoint reached
+//! directly: what bridging stdio costs a client.
+
+use serde_json::json;
+use std::time::Duration;
+
+use crate::host_process::HostProcess;
+use crate::{load, verdict};
+
+const CONCURRENCY: [usize; 2] = [1, 8];
+const RUN: Duration = Duration::from_secs(3);
+const TARGET_THROUGHPUT_RATIO: f64 = 0.80;
+const TARGET_P50_OVERHEAD_MS: f64 = 0.5;
+
+pub async fn figures(host: &HostProcess) {
+    host.roomy_restricted_profile("restricted-roomy", "2").await;
+    let roomy = json!({"profile": "restricted-roomy", "resources": {"cpu": "2", "memory": "256m"}});
+    let mut http = roomy.clone();
+    http["slug"] = json!("fixture");
+    let mut stdio = roomy;
+    stdio["slug"] = json!("fixture-stdio");
+    let (http, stdio) = (host.deploy(http).await, host.deploy(stdio).await);
+    let direct = host.wait_connected(&http).await["endpoint"].as_str().unwrap().to_string();
+    host.wait_connected(&stdio).await;
+    let bridged = format!("{}/servers/{stdio}/mcp", host.base);
+
+    println!("tools/call through the stdio bridge vs the same image over HTTP, direct ({}s per run):", RUN.as_secs());
+    for clients in CONCURRENCY {
+        let base = load::tool_calls(&direct, None, clients, RUN).await;
+        let through = load::tool_calls(&bridged, Some(&host.token), clients, RUN).await;
+        let ratio = through.per_second() / base.per_second();
+        let overhead = (through.percentile(0.50).as_secs_f64() - base.percentile(0.50).as_secs_f64()) * 1e3;
+        println!(
+            "  {clients} clients: direct HTTP {:>6.0}/s p50 {:.2} ms | bridged stdio {:>6.0}/s p50 {:.2} ms p99 {:.2} ms \
+             = {ratio:.2}× throughput ({} ≥ {TARGET_THROUGHPUT_RATIO}×), overhead p50 {overhead:+.2} ms ({} ≤ {TARGET_P50_OVERHEAD_MS} ms)",
+            base.per_second(),
+            base.percentile(0.50).as_secs_f64() * 1e3,
+            through.per_second(),
+            through.percentile(0.50).as_secs_f64() * 1e3,
+            through.percentile(0.99).as_secs_f64() * 1e3,
+            verdict(ratio >= TARGET_THROUGHPUT_RATIO),
+            verdict(overhead <= TARGET_P50_OVERHEAD_MS),
+        );
+    }
+    host.delete_deployment(&http).await;
+    host.delete_deployment(&stdio).await;
+}
