@@ -7,7 +7,7 @@ mod support;
 use mcp_runtime::mcp::client::McpSession;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{docker, owner_labels, TestHost};
+use support::{docker, gateway_of, owner_labels, Sentinel, TestHost};
 
 async fn session(host: &TestHost, id: &str) -> McpSession {
     host.mcp_session(id).await
@@ -75,40 +75,6 @@ fn iptables_rules() -> String {
 }
 
 /// A TCP listener on every host address that counts connections.
-struct Sentinel {
-    port: u16,
-    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl Sentinel {
-    async fn start() -> Sentinel {
-        let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = hits.clone();
-        tokio::spawn(async move {
-            while listener.accept().await.is_ok() {
-                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            }
-        });
-        Sentinel { port, hits }
-    }
-
-    fn hits(&self) -> usize {
-        self.hits.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-fn gateway_of(deployment: &str) -> String {
-    docker(&[
-        "network",
-        "inspect",
-        &format!("mcprt-{}", &deployment[..8]),
-        "--format",
-        "{{(index .IPAM.Config 0).Gateway}}",
-    ])
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn restricted_profile_is_enforced_inside_the_container() {
     let host = TestHost::start(|_| {}).await;

@@ -8,7 +8,7 @@ mod support;
 use mcp_runtime::mcp::client::McpSession;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{docker, TestHost};
+use support::{docker, gateway_of, Sentinel, TestHost};
 
 async fn call(s: &mut McpSession, tool: &str, args: Value) -> String {
     s.call_tool(tool, args).await.unwrap_or_else(|e| panic!("{tool}: {e}"))
@@ -16,7 +16,7 @@ async fn call(s: &mut McpSession, tool: &str, args: Value) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stdio_server_is_bridged_to_streamable_http_for_many_clients() {
-    let host = TestHost::start(|_| {}).await;
+    let mut host = TestHost::start(|_| {}).await;
     let id = host.deploy(json!({"slug": "fixture-stdio"})).await;
     let d = host.wait_for(&id, "connected").await;
     assert!(d["endpoint"].as_str().unwrap().starts_with("stdio://"), "{d}");
@@ -37,8 +37,17 @@ async fn a_stdio_server_is_bridged_to_streamable_http_for_many_clients() {
     });
     futures_util::future::join_all(calls).await;
 
+    // A host restart loses no stdio deployment: the bridge attaches again.
+    host.stop().await;
+    host.resume().await;
+    host.wait_for(&id, "connected").await;
+
     // The guardrails hold for a stdio container as for any other.
     let mut s = host.mcp_session(&id).await;
+    let sentinel = Sentinel::start().await;
+    let host_address = format!("{}:{}", gateway_of(&id), sentinel.port);
+    assert!(call(&mut s, "connect", json!({"address": host_address})).await.starts_with("error"), "egress off");
+    assert_eq!(sentinel.hits(), 0, "the stdio server reached the host");
     assert!(call(&mut s, "write_file", json!({"path": "/probe"})).await.starts_with("error"), "read-only root");
     assert_eq!(call(&mut s, "capabilities", json!({})).await, "0000000000000000");
     let inspect =

@@ -517,3 +517,39 @@ impl EngineGate {
         let _ = std::fs::remove_file(&self.socket);
     }
 }
+
+/// A listener on every host address that counts who reaches it.
+pub struct Sentinel {
+    pub port: u16,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Sentinel {
+    pub async fn start() -> Sentinel {
+        let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        tokio::spawn(async move {
+            while listener.accept().await.is_ok() {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        Sentinel { port, hits }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The host's address on a Docker deployment's own network.
+pub fn gateway_of(deployment: &str) -> String {
+    docker(&[
+        "network",
+        "inspect",
+        &format!("mcprt-{}", &deployment[..8]),
+        "--format",
+        "{{(index .IPAM.Config 0).Gateway}}",
+    ])
+}
