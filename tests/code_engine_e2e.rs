@@ -291,3 +291,28 @@ async fn failed_apps_and_instance_restarts_are_reported() {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
+
+/// An HTTP+SSE server on Code Engine is reached as streamable HTTP through
+/// the host, and the entry's arguments reach the app.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sse_server_on_code_engine_is_bridged_with_its_arguments() {
+    let owner = new_owner();
+    let fake = support::code_engine(&owner).await;
+    let host = host_for(&fake, &owner, CE_API_KEY).await;
+    let entry = json!({"name": "SSE on CE", "slug": "fixture-ce-sse", "guardrails_profile": "restricted",
+                       "transport": "sse", "mcp_path": "/sse", "args": ["--sse"],
+                       "source": {"type": "docker", "image": support::fixture_image()},
+                       "supported_backends": ["ibm_code_engine"]});
+    assert_eq!(host.post("/catalog", entry).await.0, StatusCode::CREATED);
+
+    let id = host
+        .deploy(json!({"slug": "fixture-ce-sse", "backend": "ibm_code_engine", "resources": {"min_scale": 1}}))
+        .await;
+    let d = host.wait_for(&id, "connected").await;
+    assert!(d["endpoint"].as_str().unwrap().starts_with("sse+http"), "{d}");
+    let (_, app) = ce_app(&fake, &id).await;
+    assert_eq!(app["run_arguments"], json!(["--sse"]), "{app}");
+    let mut s = host.mcp_session(&id).await;
+    assert_eq!(s.call_tool("echo", json!({"text": "over sse"})).await.unwrap(), "over sse");
+    host.delete(&format!("/runtimes/{id}")).await;
+}

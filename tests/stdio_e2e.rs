@@ -1,7 +1,8 @@
-//! MCP servers that speak stdio, against the real Docker engine: deployed with
-//! stdin open and no port, attached to by the host, and served at
+//! MCP servers that do not speak streamable HTTP, against the real Docker
+//! engine: stdio servers deployed with stdin open and no port, attached to by
+//! the host, and 2024-11-05 HTTP+SSE servers; both served at
 //! `/servers/{id}/mcp` as streamable HTTP to any number of clients sharing
-//! the one process.
+//! the one server.
 
 mod support;
 
@@ -122,14 +123,29 @@ async fn a_stdio_server_is_bridged_to_streamable_http_for_many_clients() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn transports_a_backend_cannot_serve_are_refused_before_anything_is_created() {
+async fn an_sse_server_is_reached_as_streamable_http() {
     let host = TestHost::start(|_| {}).await;
-    let (status, answer) = host.post("/runtimes/deploy", json!({"slug": "fixture-sse"})).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
-    assert_eq!(answer["field"], "transport", "{answer}");
     let (_, backends) = host.get("/backends").await;
     let docker = backends.as_array().unwrap().iter().find(|b| b["name"] == "docker").unwrap();
     assert_eq!(docker["capabilities"]["supports_stdio"], true, "{docker}");
+
+    let id = host.deploy(json!({"slug": "fixture-sse"})).await;
+    let d = host.wait_for(&id, "connected").await;
+    assert!(d["endpoint"].as_str().unwrap().starts_with("sse+http://"), "{d}");
+    assert!(d["tools"].as_array().unwrap().contains(&json!("echo")), "{d}");
+    let calls = (0..4).map(|client| {
+        let host = &host;
+        let id = id.clone();
+        async move {
+            let mut s = host.mcp_session(&id).await;
+            for i in 0..5 {
+                let text = format!("sse client {client} call {i}");
+                assert_eq!(call(&mut s, "echo", json!({"text": text})).await, text);
+            }
+        }
+    });
+    futures_util::future::join_all(calls).await;
+    host.delete(&format!("/runtimes/{id}")).await;
     assert!(host.owned_containers().is_empty());
 }
 

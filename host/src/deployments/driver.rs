@@ -14,6 +14,7 @@ use crate::deployments::Runtime;
 use crate::events::EventKind;
 use crate::guardrails::Warning;
 use crate::mcp::client::{McpError, McpSession};
+use crate::mcp::link::Target;
 use crate::plugins::Plugin;
 use crate::store::{NewEvent, Table};
 
@@ -205,10 +206,10 @@ impl Runtime {
 
     /// `initialize` and `tools/list` against a server; its tool names.
     /// `initialize` and `tools/list` against a deployment's server, over
-    /// HTTP or, for `stdio://<container>`, over the bridge's stdio session.
+    /// streamable HTTP or, for stdio and SSE servers, over the bridge's link.
     pub async fn handshake(&self, id: &str, endpoint: &str) -> Result<Vec<String>, crate::mcp::client::McpError> {
-        if let Some(container) = endpoint.strip_prefix("stdio://") {
-            let tools = self.bridge.handshake(&self.tasks, id, container).await;
+        if let Some(target) = Target::of(endpoint) {
+            let tools = self.bridge.handshake(&self.tasks, id, &target).await;
             return tools.map_err(|e| McpError::Unreachable { url: endpoint.into(), reason: e.to_string() });
         }
         let mut session = McpSession::connect(self.http(), endpoint).await?;

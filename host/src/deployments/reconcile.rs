@@ -10,6 +10,7 @@ use crate::contract::backend::{BackendError, DeploymentStatus};
 use crate::contract::types as wit;
 use crate::deployments::Runtime;
 use crate::events::EventKind;
+use crate::mcp::link::Target;
 use crate::plugins::Plugin;
 use crate::store::NewEvent;
 
@@ -100,11 +101,11 @@ impl Runtime {
                     self.fail(id, e.to_string());
                 }
             }
-            // A stdio server is pinged over its session: a process that stopped
+            // A bridged server is pinged over its link: one that stopped
             // answering is proven again, or recorded as failed.
             wit::DeploymentState::Running => {
-                let Some(container) = d.endpoint.as_deref().and_then(|e| e.strip_prefix("stdio://")) else { return };
-                if let Err(e) = self.bridge.ping(&self.tasks, id, container).await {
+                let Some(target) = d.endpoint.as_deref().and_then(Target::of) else { return };
+                if let Err(e) = self.bridge.ping(&self.tasks, id, &target).await {
                     tracing::warn!(deployment = id, "MCP ping failed: {e}");
                     if let Err(e) = self.await_connected(id, backend, handle).await {
                         self.fail(id, e.to_string());

@@ -50,7 +50,7 @@ impl Runtime {
         plugins: BTreeMap<String, Arc<Plugin>>,
         engine: Result<Arc<ContainerEngine>, String>,
     ) -> Result<Runtime, RuntimeError> {
-        let bridge = Bridge::new(engine.as_ref().ok().cloned());
+        let bridge_engine = engine.as_ref().ok().cloned();
         let backends = Backends::load(&config, &plugins, engine).await?;
         let mut policy_chain = Vec::new();
         for id in std::iter::once(super::DEFAULT_EVALUATOR).chain(config.policy_chain.iter().map(String::as_str)) {
@@ -71,6 +71,7 @@ impl Runtime {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
+        let bridge = Bridge::new(bridge_engine, http.clone());
         let routes = Routes::default();
         for d in store.list::<Deployment>(Table::Deployments)? {
             routes.observe(&d.id, d.serving_endpoint(), d.requested_by.as_deref());

@@ -1,6 +1,6 @@
-//! `/servers/{id}/mcp` for a server that speaks stdio: streamable HTTP on the
-//! outside, one shared stdio session inside, so any MCP client works
-//! unchanged and many share one process.
+//! `/servers/{id}/mcp` for a server that speaks stdio or the older HTTP+SSE
+//! transport: streamable HTTP on the outside, one shared link inside (see
+//! `link`), so any MCP client works unchanged and many share one server.
 //!
 //! The bridge initializes the server once and answers each client's
 //! `initialize` from that result under a session id of its own; every request
@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
-use super::stdio::{StdioError, StdioServer, StdioServers};
+use super::link::{Link, LinkError, Links, Target};
 use crate::capabilities::ContainerEngine;
 use crate::tasks::Supervisor;
 
@@ -35,7 +35,7 @@ const PING_DEADLINE: Duration = Duration::from_secs(5);
 const MAX_BODY: usize = 4 << 20;
 
 pub struct Bridge {
-    servers: StdioServers,
+    servers: Links,
     /// Session id → the deployment it belongs to.
     sessions: Mutex<HashMap<String, String>>,
     /// (session, the client's request id) → the bridge id the server knows it by.
@@ -43,18 +43,13 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    pub fn new(engine: Option<Arc<ContainerEngine>>) -> Bridge {
-        Bridge { servers: StdioServers::new(engine), sessions: Mutex::default(), in_flight: Arc::default() }
+    pub fn new(engine: Option<Arc<ContainerEngine>>, http: reqwest::Client) -> Bridge {
+        Bridge { servers: Links::new(engine, http), sessions: Mutex::default(), in_flight: Arc::default() }
     }
 
     /// The live session with a deployment's server (attached on first use).
-    pub async fn server(
-        &self,
-        tasks: &Supervisor,
-        deployment: &str,
-        container: &str,
-    ) -> Result<Arc<StdioServer>, StdioError> {
-        self.servers.get(tasks, deployment, container).await
+    pub async fn server(&self, tasks: &Supervisor, deployment: &str, target: &Target) -> Result<Arc<Link>, LinkError> {
+        self.servers.get(tasks, deployment, target).await
     }
 
     /// `initialize` and `tools/list` over stdio: the server's tool names.
@@ -62,9 +57,9 @@ impl Bridge {
         &self,
         tasks: &Supervisor,
         deployment: &str,
-        container: &str,
-    ) -> Result<Vec<String>, StdioError> {
-        let server = self.server(tasks, deployment, container).await?;
+        target: &Target,
+    ) -> Result<Vec<String>, LinkError> {
+        let server = self.server(tasks, deployment, target).await?;
         server.initialize(HANDSHAKE_DEADLINE).await?;
         let tools = server.request("tools/list", json!({}), HANDSHAKE_DEADLINE).await?;
         let tools = tools.get("tools").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -72,8 +67,8 @@ impl Bridge {
     }
 
     /// MCP `ping` over the deployment's stdio session: the health check.
-    pub async fn ping(&self, tasks: &Supervisor, deployment: &str, container: &str) -> Result<(), StdioError> {
-        let server = self.server(tasks, deployment, container).await?;
+    pub async fn ping(&self, tasks: &Supervisor, deployment: &str, target: &Target) -> Result<(), LinkError> {
+        let server = self.server(tasks, deployment, target).await?;
         server.initialize(HANDSHAKE_DEADLINE).await?;
         server.request("ping", json!({}), PING_DEADLINE).await.map(drop)
     }
@@ -89,7 +84,7 @@ impl Bridge {
         &self,
         tasks: &Supervisor,
         deployment: &str,
-        container: &str,
+        target: &Target,
         request: Request<Body>,
     ) -> Response<Body> {
         let session = request.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(String::from);
@@ -101,7 +96,7 @@ impl Bridge {
         match *request.method() {
             Method::POST => {}
             Method::DELETE => return self.end_session(deployment, session),
-            Method::GET if wants_stream => return self.listen(tasks, deployment, container, session).await,
+            Method::GET if wants_stream => return self.listen(tasks, deployment, target, session).await,
             _ => {
                 let mut answer = http_error(StatusCode::METHOD_NOT_ALLOWED, "this bridge answers POST, GET and DELETE");
                 answer.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST, GET, DELETE"));
@@ -121,7 +116,7 @@ impl Bridge {
         };
         let id = message.get("id").cloned();
         let method = message.get("method").and_then(Value::as_str).map(String::from);
-        let server = match self.server(tasks, deployment, container).await {
+        let server = match self.server(tasks, deployment, target).await {
             Ok(server) => server,
             Err(e) => return rpc_error(StatusCode::BAD_GATEWAY, id.unwrap_or(Value::Null), -32603, &e.to_string()),
         };
@@ -156,13 +151,13 @@ impl Bridge {
         &self,
         tasks: &Supervisor,
         deployment: &str,
-        container: &str,
+        target: &Target,
         session: Option<String>,
     ) -> Response<Body> {
         if let Err(refusal) = self.session(deployment, session) {
             return refusal.response();
         }
-        let server = match self.server(tasks, deployment, container).await {
+        let server = match self.server(tasks, deployment, target).await {
             Ok(server) => server,
             Err(e) => return http_error(StatusCode::BAD_GATEWAY, &e.to_string()),
         };
@@ -180,7 +175,7 @@ impl Bridge {
         sse_response(Body::from_stream(events))
     }
 
-    async fn initialize(&self, server: &StdioServer, deployment: &str, id: Value) -> Response<Body> {
+    async fn initialize(&self, server: &Link, deployment: &str, id: Value) -> Response<Body> {
         let result = match server.initialize(HANDSHAKE_DEADLINE).await {
             Ok(result) => result,
             Err(e) => return rpc_error(StatusCode::BAD_GATEWAY, id, -32603, &e.to_string()),
@@ -195,7 +190,7 @@ impl Bridge {
     async fn forward_request(
         &self,
         tasks: &Supervisor,
-        server: Arc<StdioServer>,
+        server: Arc<Link>,
         session: &str,
         id: Value,
         mut message: Value,
@@ -264,7 +259,7 @@ impl Bridge {
 
     async fn forward_notification(
         &self,
-        server: &StdioServer,
+        server: &Link,
         session: &str,
         method: &str,
         mut message: Value,

@@ -5,5 +5,5 @@
 
 pub mod bridge;
 pub mod client;
+pub mod link;
 pub mod proxy;
-pub mod stdio;

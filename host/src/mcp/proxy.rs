@@ -34,6 +34,8 @@ const IDLE_UPSTREAM: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct Route {
     pub endpoint: Uri,
+    /// Set for a server the bridge links to (stdio, SSE): not proxied as is.
+    pub link: Option<super::link::Target>,
     /// Who requested the deployment: its developer may use it.
     pub owner: Option<String>,
 }
@@ -56,7 +58,8 @@ impl Routes {
             Some(endpoint) => {
                 let unchanged = table.get(id).is_some_and(|r| r.endpoint == endpoint && r.owner.as_deref() == owner);
                 if !unchanged {
-                    table.insert(id.to_string(), Arc::new(Route { endpoint, owner: owner.map(String::from) }));
+                    let link = super::link::Target::of(&endpoint.to_string());
+                    table.insert(id.to_string(), Arc::new(Route { endpoint, link, owner: owner.map(String::from) }));
                 }
             }
             None => {

@@ -39,6 +39,9 @@ const BUILD_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 struct Handle {
     app: String,
     mcp_path: String,
+    /// The server speaks the 2024-11-05 HTTP+SSE transport: the host bridges it.
+    #[serde(default)]
+    sse: bool,
 }
 
 /// What `start` restores after a `stop`, kept in the key-value store.
@@ -76,10 +79,7 @@ impl Guest for CodeEngineBackend {
             Transport::Stdio => {
                 return Err(invalid("transport", "Code Engine serves HTTP only: a stdio server cannot run there"))
             }
-            Transport::Sse => {
-                return Err(invalid("transport", "servers speaking HTTP+SSE are not supported on Code Engine yet"))
-            }
-            Transport::StreamableHttp => {}
+            Transport::Sse | Transport::StreamableHttp => {}
         }
         match &request.entry.source {
             Source::Compose(_) => {
@@ -166,13 +166,20 @@ impl Guest for CodeEngineBackend {
             "probe_readiness": probe,
             "probe_liveness": probe,
         });
+        if let Some(command) = &request.entry.command {
+            body["run_commands"] = json!(command);
+        }
+        if let Some(args) = &request.entry.args {
+            body["run_arguments"] = json!(args);
+        }
         if let Some(secret) = secret {
             body["image_secret"] = secret.into();
         }
         client.call("POST", "/apps", Some(&body), None).map_err(api_error)?;
         remember(&app, &Running { min_instances, domain: domain.into() });
         log(Level::Info, &format!("created app {app}"));
-        let handle = Handle { app, mcp_path: request.entry.mcp_path };
+        let sse = request.entry.transport == Transport::Sse;
+        let handle = Handle { app, mcp_path: request.entry.mcp_path, sse };
         Ok(Deployed { handle: serde_json::to_string(&handle).unwrap_or_default(), warnings: Vec::new() })
     }
 
@@ -191,7 +198,8 @@ impl Guest for CodeEngineBackend {
             _ => (DeploymentState::Starting, Some(reason).filter(|r| !r.is_empty())),
         };
         let base = app["endpoint"].as_str().filter(|e| !e.is_empty()).or(app["endpoint_internal"].as_str());
-        let endpoint = base.map(|b| format!("{}{}", b.trim_end_matches('/'), handle.mcp_path));
+        let scheme = if handle.sse { "sse+" } else { "" };
+        let endpoint = base.map(|b| format!("{scheme}{}{}", b.trim_end_matches('/'), handle.mcp_path));
         Ok(DeploymentStatus { state, message, endpoint, restart_count })
     }
 

@@ -53,6 +53,9 @@ struct Handle {
     /// The server speaks MCP on stdin and stdout, not on a port.
     #[serde(default)]
     stdio: bool,
+    /// The server speaks the 2024-11-05 HTTP+SSE transport at `mcp_path`.
+    #[serde(default)]
+    sse: bool,
 }
 
 impl Handle {
@@ -92,9 +95,6 @@ impl Guest for DockerBackend {
                 return Err(invalid("source.type", "compose sources are not supported by the docker backend yet"))
             }
         };
-        if request.entry.transport == Transport::Sse {
-            return Err(invalid("transport", "servers speaking HTTP+SSE are not supported by the docker backend yet"));
-        }
         if let Some(allowed) = settings()?.allowed_registries {
             let registry = image_ref::of(image);
             if !image_ref::is_allowed(image, &allowed) {
@@ -149,9 +149,9 @@ impl Guest for DockerBackend {
                 return Err(engine_error(e));
             }
         };
-        let stdio = request.entry.transport == Transport::Stdio;
-        let handle =
-            Handle { container, network: name, port: request.entry.port, mcp_path: request.entry.mcp_path, stdio };
+        let (stdio, sse) = (request.entry.transport == Transport::Stdio, request.entry.transport == Transport::Sse);
+        let (port, mcp_path) = (request.entry.port, request.entry.mcp_path);
+        let handle = Handle { container, network: name, port, mcp_path, stdio, sse };
         let handle = serde_json::to_string(&handle).map_err(|e| BackendError::Failed(e.to_string()))?;
         Ok(Deployed { handle, warnings })
     }
@@ -159,10 +159,14 @@ impl Guest for DockerBackend {
     fn status(handle: String) -> Result<DeploymentStatus, BackendError> {
         let handle = Handle::parse(&handle)?;
         let info = engine::inspect_container(&handle.container).map_err(engine_error)?;
-        let endpoint = match handle.stdio {
+        let endpoint = match (handle.stdio, handle.sse) {
             // The host attaches to the container's stdin and stdout.
-            true => Some(format!("stdio://{}", info.id)),
-            false => info.ip_address.as_ref().map(|ip| format!("http://{ip}:{}{}", handle.port, handle.mcp_path)),
+            (true, _) => Some(format!("stdio://{}", info.id)),
+            // The host links to the event stream and bridges it to streamable HTTP.
+            (_, true) => {
+                info.ip_address.as_ref().map(|ip| format!("sse+http://{ip}:{}{}", handle.port, handle.mcp_path))
+            }
+            _ => info.ip_address.as_ref().map(|ip| format!("http://{ip}:{}{}", handle.port, handle.mcp_path)),
         };
         let (state, message) = match info.state {
             ContainerState::Running => (DeploymentState::Running, None),

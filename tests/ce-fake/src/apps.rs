@@ -90,6 +90,11 @@ fn configure(body: &Value) -> Result<Map<String, Value>, CeError> {
             "'scale_cpu_limit' {cpu} with 'scale_memory_limit' {memory} is not a valid combination."
         )));
     }
+    for key in ["run_commands", "run_arguments"] {
+        if !config[key].as_array().is_some_and(|items| items.iter().all(Value::is_string)) {
+            return Err(CeError::invalid(format!("'{key}' must be a list of strings.")));
+        }
+    }
     for (i, var) in config["run_env_variables"].as_array().cloned().unwrap_or_default().iter().enumerate() {
         let kind = var["type"].as_str().unwrap_or("literal");
         let known = [

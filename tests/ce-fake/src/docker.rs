@@ -23,7 +23,18 @@ pub async fn run(runner: &DockerRunner, container: &str, app: &Value) -> Result<
             format!("{}={}", var["name"].as_str().unwrap_or_default(), var["value"].as_str().unwrap_or_default()),
         ]);
     }
-    args.extend(["-e".into(), format!("PORT={port}"), image.to_string()]);
+    args.extend(["-e".into(), format!("PORT={port}")]);
+    // run_commands replaces the image's entrypoint; run_arguments, its arguments.
+    let strings = |key: &str| -> Vec<String> {
+        app[key].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect()
+    };
+    let (commands, arguments) = (strings("run_commands"), strings("run_arguments"));
+    if let Some(entrypoint) = commands.first() {
+        args.extend(["--entrypoint".into(), entrypoint.clone()]);
+    }
+    args.push(image.to_string());
+    args.extend(commands.into_iter().skip(1));
+    args.extend(arguments);
     let out = Command::new("docker").args(&args).output().await.map_err(|e| e.to_string())?;
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());

@@ -27,9 +27,8 @@ async fn proxy_mcp(
         return Err(ApiError::Unavailable(format!("deployment '{id}' is {:?}, not serving", d.status)));
     };
     authorize(&caller, &Action::Operate { owner: route.owner.as_deref() })?;
-    if route.endpoint.scheme_str() == Some("stdio") {
-        let container = route.endpoint.authority().map(|a| a.as_str()).unwrap_or_default();
-        return Ok(rt.bridge.serve(&rt.tasks, &id, container, request).await);
+    if let Some(target) = route.link.as_ref() {
+        return Ok(rt.bridge.serve(&rt.tasks, &id, target, request).await);
     }
     rt.upstream.forward(&route, request).await.map_err(|e| ApiError::Upstream { error: e.to_string(), plugin: None })
 }

@@ -1,0 +1,477 @@
+//! One long-lived MCP session with a server that does not speak streamable
+//! HTTP: a stdio server in a container, or an HTTP+SSE (2024-11-05) server.
+//!
+//! For stdio the host attaches to the container's stdin and stdout through
+//! the container engine (ownership checked there) and writes one JSON-RPC
+//! message per line; for SSE it holds the server's event stream open and
+//! posts each message to the endpoint the stream names. Either way every
+//! answer is routed to whoever asked by its id: ids are the link's own, so
+//! callers never collide. What the server writes that is not a JSON-RPC
+//! message, or is longer than `MAX_LINE`, is logged and dropped. A request
+//! the server makes of its client is answered with an error, since no caller
+//! of the bridge holds a stream to receive it.
+
+use bollard::container::LogOutput;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::{broadcast, oneshot, OnceCell};
+
+use super::client::PROTOCOL_VERSION;
+use crate::capabilities::ContainerEngine;
+use crate::tasks::Supervisor;
+
+/// Longest line read from a server's stdout; longer ones are dropped.
+pub const MAX_LINE: usize = 4 << 20;
+
+/// How long an SSE server may take to name its message endpoint.
+const ENDPOINT_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Where a server that needs a link is, as its deployment's endpoint says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `stdio://<container-id>`: attach to the container's stdin and stdout.
+    Container(String),
+    /// `sse+http://host:port/path`: the server's SSE stream (the URL without `sse+`).
+    Sse(String),
+}
+
+impl Target {
+    /// The link an endpoint asks for; `None` for a streamable-HTTP endpoint.
+    pub fn of(endpoint: &str) -> Option<Target> {
+        if let Some(container) = endpoint.strip_prefix("stdio://") {
+            return Some(Target::Container(container.trim_end_matches('/').into()));
+        }
+        endpoint.strip_prefix("sse+").map(|url| Target::Sse(url.into()))
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LinkError {
+    #[error("no container engine is connected")]
+    NoEngine,
+    #[error("cannot reach the server: {0}")]
+    Attach(String),
+    #[error("the server's process ended")]
+    Ended,
+    #[error("the server did not answer within {}s", .0.as_secs())]
+    Deadline(Duration),
+    #[error("{method}: server error {code}: {message}")]
+    Rpc { method: String, code: i64, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+type Stdin = std::pin::Pin<Box<dyn AsyncWrite + Send>>;
+
+/// How messages reach the server.
+enum Outbound {
+    Stdin(tokio::sync::Mutex<Stdin>),
+    /// Posted to the endpoint the server's event stream named.
+    Post {
+        http: reqwest::Client,
+        url: std::sync::OnceLock<String>,
+    },
+}
+
+pub struct Link {
+    pub deployment: String,
+    pub target: Target,
+    outbound: Outbound,
+    pending: Mutex<HashMap<u64, oneshot::Sender<Value>>>,
+    next_id: AtomicU64,
+    alive: AtomicBool,
+    /// The server's answer to the bridge's one `initialize`.
+    initialized: OnceCell<Value>,
+    /// Notifications the server sends, for whoever listens.
+    pub notifications: broadcast::Sender<Value>,
+}
+
+impl Link {
+    /// Opens the link and starts reading what the server writes.
+    pub async fn open(
+        engine: Option<&ContainerEngine>,
+        http: &reqwest::Client,
+        tasks: &Supervisor,
+        deployment: &str,
+        target: &Target,
+    ) -> Result<Arc<Link>, LinkError> {
+        let link = |outbound| {
+            Arc::new(Link {
+                deployment: deployment.into(),
+                target: target.clone(),
+                outbound,
+                pending: Mutex::default(),
+                next_id: AtomicU64::new(1),
+                alive: AtomicBool::new(true),
+                initialized: OnceCell::new(),
+                notifications: broadcast::channel(256).0,
+            })
+        };
+        match target {
+            Target::Container(container) => {
+                let engine = engine.ok_or(LinkError::NoEngine)?;
+                let attached = engine.attach(container).await.map_err(|e| LinkError::Attach(format!("{e:?}")))?;
+                let link = link(Outbound::Stdin(tokio::sync::Mutex::new(attached.input)));
+                let reader = link.clone();
+                tasks.spawn("stdio reader", async move { reader.read_stdout(attached.output).await });
+                Ok(link)
+            }
+            Target::Sse(url) => {
+                let events = http
+                    .get(url)
+                    .header(reqwest::header::ACCEPT, "text/event-stream")
+                    .send()
+                    .await
+                    .and_then(reqwest::Response::error_for_status)
+                    .map_err(|e| LinkError::Attach(e.to_string()))?;
+                let link = link(Outbound::Post { http: http.clone(), url: Default::default() });
+                let (named, endpoint) = oneshot::channel();
+                let (reader, base) = (link.clone(), url_base(url));
+                tasks.spawn("sse reader", async move { reader.read_events(events, base, named).await });
+                match tokio::time::timeout(ENDPOINT_DEADLINE, endpoint).await {
+                    Ok(Ok(())) => Ok(link),
+                    _ => Err(LinkError::Attach(format!("{url} named no message endpoint"))),
+                }
+            }
+        }
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::SeqCst)
+    }
+
+    /// The server's `initialize` result; the handshake happens once per process.
+    pub async fn initialize(&self, deadline: Duration) -> Result<Value, LinkError> {
+        let init = self
+            .initialized
+            .get_or_try_init(|| async {
+                let params = json!({
+                    "protocolVersion": PROTOCOL_VERSION,
+                    "capabilities": {},
+                    "clientInfo": {"name": "mcp-runtime-bridge", "version": env!("CARGO_PKG_VERSION")},
+                });
+                let result = self.request("initialize", params, deadline).await?;
+                self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await?;
+                Ok::<_, LinkError>(result)
+            })
+            .await?;
+        Ok(init.clone())
+    }
+
+    /// A request of the bridge's own; its result.
+    pub async fn request(&self, method: &str, params: Value, deadline: Duration) -> Result<Value, LinkError> {
+        let answer =
+            self.call(json!({"jsonrpc": "2.0", "id": 0, "method": method, "params": params}), deadline).await?;
+        if let Some(error) = answer.get("error") {
+            return Err(LinkError::Rpc {
+                method: method.into(),
+                code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
+                message: error.get("message").and_then(Value::as_str).unwrap_or("").into(),
+            });
+        }
+        answer.get("result").cloned().ok_or_else(|| LinkError::Invalid(format!("{method}: answer has no result")))
+    }
+
+    /// Sends a request under a fresh bridge id and answers with the server's
+    /// reply carrying the caller's id again.
+    pub async fn call(&self, message: Value, deadline: Duration) -> Result<Value, LinkError> {
+        self.call_as(self.reserve_id(), message, deadline).await
+    }
+
+    /// A bridge id for a request about to be sent (to forward its cancellation).
+    pub fn reserve_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// `call`, under an id from `reserve_id`.
+    pub async fn call_as(&self, id: u64, mut message: Value, deadline: Duration) -> Result<Value, LinkError> {
+        let caller_id = message.get("id").cloned().unwrap_or(Value::Null);
+        message["id"] = json!(id);
+        let (answer, waiting) = oneshot::channel();
+        self.pending.lock().expect("pending map poisoned").insert(id, answer);
+        // Forget the request however this call ends (answered, failed, or abandoned by its caller).
+        let _forget = Forget { pending: &self.pending, id };
+        self.send(&message).await?;
+        let mut reply = match tokio::time::timeout(deadline, waiting).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => return Err(LinkError::Ended),
+            Err(_) => return Err(LinkError::Deadline(deadline)),
+        };
+        reply["id"] = caller_id;
+        Ok(reply)
+    }
+
+    /// Sends one message: a line on stdin, or a POST to the SSE server.
+    pub async fn send(&self, message: &Value) -> Result<(), LinkError> {
+        if !self.is_alive() {
+            return Err(LinkError::Ended);
+        }
+        let mut line = serde_json::to_vec(message).map_err(|e| LinkError::Invalid(e.to_string()))?;
+        let sent = match &self.outbound {
+            Outbound::Stdin(stdin) => {
+                line.push(b'\n');
+                let mut stdin = stdin.lock().await;
+                let written = async {
+                    stdin.write_all(&line).await?;
+                    stdin.flush().await
+                };
+                written.await.map_err(|e| e.to_string())
+            }
+            Outbound::Post { http, url } => {
+                let url = url.get().ok_or(LinkError::Ended)?;
+                let posted = http.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(line);
+                match posted.send().await {
+                    Ok(answer) if answer.status().is_success() => Ok(()),
+                    // The server is there but refused this message: the link stays.
+                    Ok(answer) => {
+                        return Err(LinkError::Invalid(format!("the server answered HTTP {}", answer.status())))
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        };
+        sent.map_err(|_| {
+            self.alive.store(false, Ordering::SeqCst);
+            LinkError::Ended
+        })
+    }
+
+    async fn read_stdout(
+        self: Arc<Self>,
+        mut output: impl futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Unpin,
+    ) {
+        let mut lines = LineBuffer::default();
+        while let Some(frame) = output.next().await {
+            match frame {
+                Ok(LogOutput::StdOut { message }) => {
+                    for line in lines.push(&message, &self.deployment).into_iter().filter(|l| !l.is_empty()) {
+                        self.dispatch(&line).await;
+                    }
+                }
+                Ok(LogOutput::StdErr { message }) => {
+                    let text = String::from_utf8_lossy(&message);
+                    tracing::debug!(target: "stdio", deployment = %self.deployment, "{}", text.trim_end());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(deployment = %self.deployment, "stdio stream failed: {e}");
+                    break;
+                }
+            }
+        }
+        self.detached();
+    }
+
+    /// Reads an SSE server's event stream: first where to post, then messages.
+    async fn read_events(self: Arc<Self>, events: reqwest::Response, base: reqwest::Url, named: oneshot::Sender<()>) {
+        let mut named = Some(named);
+        let (mut lines, mut event) = (LineBuffer::default(), SseEvent::default());
+        let mut stream = events.bytes_stream();
+        while let Some(Ok(bytes)) = stream.next().await {
+            for line in lines.push(&bytes, &self.deployment) {
+                let Some((kind, data)) = event.push(&line) else { continue };
+                match kind.as_str() {
+                    "endpoint" => {
+                        let Outbound::Post { url, .. } = &self.outbound else { continue };
+                        if let Ok(resolved) = base.join(data.trim()) {
+                            let _ = url.set(resolved.to_string());
+                            if let Some(named) = named.take() {
+                                let _ = named.send(());
+                            }
+                        }
+                    }
+                    "" | "message" => self.dispatch(data.as_bytes()).await,
+                    _ => {}
+                }
+            }
+        }
+        self.detached();
+    }
+
+    /// The server is gone: every caller still waiting learns it now.
+    fn detached(&self) {
+        self.alive.store(false, Ordering::SeqCst);
+        // Dropping the senders tells every waiting caller the process is gone.
+        self.pending.lock().expect("pending map poisoned").clear();
+        tracing::info!(deployment = %self.deployment, "link to the server closed");
+    }
+
+    async fn dispatch(&self, line: &[u8]) {
+        let message: Value = match serde_json::from_slice(line) {
+            Ok(m @ Value::Object(_)) => m,
+            _ => {
+                let excerpt: String = String::from_utf8_lossy(line).chars().take(120).collect();
+                tracing::warn!(deployment = %self.deployment, "dropped a line that is not a JSON-RPC message: {excerpt}");
+                return;
+            }
+        };
+        let is_answer = message.get("result").is_some() || message.get("error").is_some();
+        match (message.get("id").and_then(Value::as_u64), message.get("method")) {
+            (Some(id), None) if is_answer => {
+                let waiting = self.pending.lock().expect("pending map poisoned").remove(&id);
+                if let Some(waiting) = waiting {
+                    let _ = waiting.send(message);
+                }
+            }
+            (_, Some(method)) if message.get("id").is_some() => {
+                // Sampling, elicitation, roots: nobody on this side can answer.
+                let reply = json!({"jsonrpc": "2.0", "id": message["id"], "error": {"code": -32601,
+                    "message": format!("no client of this bridge can answer {method}")}});
+                let _ = self.send(&reply).await;
+            }
+            (_, Some(_)) => {
+                let _ = self.notifications.send(message);
+            }
+            _ => tracing::debug!(deployment = %self.deployment, "dropped an answer nobody waits for"),
+        }
+    }
+}
+
+struct Forget<'a> {
+    pending: &'a Mutex<HashMap<u64, oneshot::Sender<Value>>>,
+    id: u64,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.pending.lock().expect("pending map poisoned").remove(&self.id);
+    }
+}
+
+/// One server-sent event being read: its type and data lines.
+#[derive(Default)]
+struct SseEvent {
+    kind: String,
+    data: Vec<String>,
+}
+
+impl SseEvent {
+    /// Takes one line; a complete event (type, data) at the blank line that ends it.
+    fn push(&mut self, line: &[u8]) -> Option<(String, String)> {
+        let line = String::from_utf8_lossy(line);
+        if line.is_empty() {
+            let event = (std::mem::take(&mut self.kind), std::mem::take(&mut self.data).join("\n"));
+            return (!event.1.is_empty()).then_some(event);
+        }
+        match line.split_once(':') {
+            Some(("event", value)) => self.kind = value.trim_start().to_string(),
+            Some(("data", value)) => self.data.push(value.strip_prefix(' ').unwrap_or(value).to_string()),
+            _ => {}
+        }
+        None
+    }
+}
+
+/// An SSE URL as the base that a relative message endpoint is resolved against.
+fn url_base(url: &str) -> reqwest::Url {
+    reqwest::Url::parse(url).unwrap_or_else(|_| reqwest::Url::parse("http://invalid/").expect("a valid URL"))
+}
+
+/// Splits a byte stream into lines, dropping any longer than `MAX_LINE`.
+#[derive(Default)]
+struct LineBuffer {
+    partial: Vec<u8>,
+    /// Inside an over-long line: skip to its end.
+    skipping: bool,
+}
+
+impl LineBuffer {
+    fn push(&mut self, bytes: &[u8], deployment: &str) -> Vec<Vec<u8>> {
+        let mut lines = Vec::new();
+        for chunk in bytes.split_inclusive(|b| *b == b'\n') {
+            let ends = chunk.last() == Some(&b'\n');
+            let body = if ends { &chunk[..chunk.len() - 1] } else { chunk };
+            if !self.skipping {
+                self.partial.extend_from_slice(body);
+                if self.partial.len() > MAX_LINE {
+                    tracing::warn!(deployment, "dropped a line longer than {} MiB from stdout", MAX_LINE >> 20);
+                    self.partial = Vec::new();
+                    self.skipping = true;
+                }
+            }
+            if ends {
+                if !self.skipping {
+                    let mut line = std::mem::take(&mut self.partial);
+                    if line.last() == Some(&b'\r') {
+                        line.pop();
+                    }
+                    lines.push(line);
+                }
+                self.partial.clear();
+                self.skipping = false;
+            }
+        }
+        lines
+    }
+}
+
+/// The links the bridge holds, by deployment.
+pub struct Links {
+    engine: Option<Arc<ContainerEngine>>,
+    http: reqwest::Client,
+    open: tokio::sync::Mutex<HashMap<String, Arc<Link>>>,
+}
+
+impl Links {
+    pub fn new(engine: Option<Arc<ContainerEngine>>, http: reqwest::Client) -> Links {
+        Links { engine, http, open: Default::default() }
+    }
+
+    /// The live link to a deployment's server, opened when there is none
+    /// (first use, a host restart, or a server that ended and restarted).
+    pub async fn get(&self, tasks: &Supervisor, deployment: &str, target: &Target) -> Result<Arc<Link>, LinkError> {
+        let mut open = self.open.lock().await;
+        if let Some(link) = open.get(deployment).filter(|l| l.is_alive() && l.target == *target) {
+            return Ok(link.clone());
+        }
+        let link = Link::open(self.engine.as_deref(), &self.http, tasks, deployment, target).await?;
+        open.insert(deployment.into(), link.clone());
+        Ok(link)
+    }
+
+    /// Closes the link to a deployment that stopped or went away.
+    pub async fn forget(&self, deployment: &str) {
+        self.open.lock().await.remove(deployment);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_split_across_frames_and_long_ones_dropped() {
+        let mut buffer = LineBuffer::default();
+        assert!(buffer.push(b"{\"a\":", "t").is_empty());
+        let lines = buffer.push(b"1}\n{\"b\":2}\r\n\n{\"c\"", "t");
+        assert_eq!(lines, [b"{\"a\":1}".to_vec(), b"{\"b\":2}".to_vec(), Vec::new()]);
+        let long = vec![b'x'; MAX_LINE + 10];
+        assert!(buffer.push(&long, "t").is_empty(), "the over-long line is dropped, with what came before it");
+        assert!(buffer.push(b"still the long one", "t").is_empty());
+        assert_eq!(buffer.push(b"\n{\"d\":4}\n", "t"), [b"{\"d\":4}".to_vec()], "the next line reads normally");
+    }
+
+    #[test]
+    fn server_sent_events_are_read_by_type() {
+        let mut event = SseEvent::default();
+        let mut seen = Vec::new();
+        for line in ["event: endpoint", "data: /messages?id=1", "", ": a comment", "data: {\"a\":1}", ""] {
+            seen.extend(event.push(line.as_bytes()));
+        }
+        assert_eq!(seen, [("endpoint".into(), "/messages?id=1".into()), (String::new(), "{\"a\":1}".into())]);
+    }
+
+    #[test]
+    fn endpoints_say_which_link_they_need() {
+        assert_eq!(Target::of("stdio://abc123"), Some(Target::Container("abc123".into())));
+        assert_eq!(Target::of("sse+http://10.0.0.2:8080/sse"), Some(Target::Sse("http://10.0.0.2:8080/sse".into())));
+        assert_eq!(Target::of("http://10.0.0.2:8080/mcp"), None);
+        let uri: axum::http::Uri = "sse+http://10.0.0.2:8080/sse".parse().expect("a route can hold it");
+        assert_eq!(Target::of(&uri.to_string()), Some(Target::Sse("http://10.0.0.2:8080/sse".into())));
+    }
+}
