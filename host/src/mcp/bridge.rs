@@ -35,7 +35,7 @@ const PING_DEADLINE: Duration = Duration::from_secs(5);
 const MAX_BODY: usize = 4 << 20;
 
 pub struct Bridge {
-    servers: Links,
+    links: Links,
     /// Session id → the deployment it belongs to.
     sessions: Mutex<HashMap<String, String>>,
     /// (session, the client's request id) → the bridge id the server knows it by.
@@ -44,15 +44,15 @@ pub struct Bridge {
 
 impl Bridge {
     pub fn new(engine: Option<Arc<ContainerEngine>>, http: reqwest::Client) -> Bridge {
-        Bridge { servers: Links::new(engine, http), sessions: Mutex::default(), in_flight: Arc::default() }
+        Bridge { links: Links::new(engine, http), sessions: Mutex::default(), in_flight: Arc::default() }
     }
 
-    /// The live session with a deployment's server (attached on first use).
+    /// The live link to a deployment's server (opened on first use).
     pub async fn server(&self, tasks: &Supervisor, deployment: &str, target: &Target) -> Result<Arc<Link>, LinkError> {
-        self.servers.get(tasks, deployment, target).await
+        self.links.get(tasks, deployment, target).await
     }
 
-    /// `initialize` and `tools/list` over stdio: the server's tool names.
+    /// `initialize` and `tools/list` over the link: the server's tool names.
     pub async fn handshake(
         &self,
         tasks: &Supervisor,
@@ -66,7 +66,7 @@ impl Bridge {
         Ok(tools.iter().filter_map(|t| t.get("name")?.as_str().map(String::from)).collect())
     }
 
-    /// MCP `ping` over the deployment's stdio session: the health check.
+    /// MCP `ping` over the deployment's link: the health check.
     pub async fn ping(&self, tasks: &Supervisor, deployment: &str, target: &Target) -> Result<(), LinkError> {
         let server = self.server(tasks, deployment, target).await?;
         server.initialize(HANDSHAKE_DEADLINE).await?;
@@ -75,11 +75,11 @@ impl Bridge {
 
     /// Ends every session with a deployment that stopped serving or went away.
     pub async fn forget(&self, deployment: &str) {
-        self.servers.forget(deployment).await;
+        self.links.forget(deployment).await;
         self.sessions.lock().expect("sessions poisoned").retain(|_, d| d != deployment);
     }
 
-    /// One HTTP exchange of a client with a deployment's stdio server.
+    /// One HTTP exchange of a client with a deployment's bridged server.
     pub async fn serve(
         &self,
         tasks: &Supervisor,
