@@ -219,6 +219,10 @@ async fn tool_calls_through_the_proxy_are_not_held_back() {
 
     let mut s = session(&host, &id).await;
     probe(&mut s, "echo", json!({"text": "warm"})).await;
+    // The HTTP+SSE transport is served for bridged servers only; this one speaks streamable HTTP.
+    let (status, answer) = host.get(&format!("/servers/{id}/sse")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("/mcp"), "{answer}");
     let start = std::time::Instant::now();
     for i in 0..50 {
         let text = format!("call {i}");

@@ -145,6 +145,35 @@ async fn an_sse_server_is_reached_as_streamable_http() {
         }
     });
     futures_util::future::join_all(calls).await;
+
+    // A client that speaks only HTTP+SSE reaches it through the host's own /sse.
+    let http = reqwest::Client::new();
+    let mut events = http
+        .get(format!("{}/servers/{id}/sse", host.base))
+        .bearer_auth(&host.admin_token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+    let opening = read_until(&mut events, "session=").await;
+    let endpoint =
+        opening.lines().find_map(|l| l.strip_prefix("data: ")).expect("an endpoint event").trim().to_string();
+    assert!(endpoint.starts_with(&format!("/servers/{id}/messages?session=")), "{opening}");
+    let post = |message: Value| {
+        http.post(format!("{}{endpoint}", host.base)).bearer_auth(&host.admin_token).json(&message).send()
+    };
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2024-11-05",
+                      "capabilities": {}, "clientInfo": {"name": "sse-only", "version": "1"}}});
+    assert_eq!(post(init).await.unwrap().status(), StatusCode::ACCEPTED);
+    assert!(read_until(&mut events, "protocolVersion").await.contains("\"id\":1"));
+    let echo = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                      "params": {"name": "echo", "arguments": {"text": "through the host's sse"}}});
+    assert_eq!(post(echo).await.unwrap().status(), StatusCode::ACCEPTED);
+    let answer = read_until(&mut events, "through the host's sse").await;
+    assert!(answer.contains("\"id\":2"), "{answer}");
+    drop(events);
+
     host.delete(&format!("/runtimes/{id}")).await;
     assert!(host.owned_containers().is_empty());
 }

@@ -1,16 +1,45 @@
-//! `/servers/{id}/mcp`: the MCP data path to a deployed server.
+//! `/servers/{id}/mcp`: the MCP data path to a deployed server; and for a
+//! bridged server (stdio, HTTP+SSE), `/servers/{id}/sse` with
+//! `/servers/{id}/messages` for clients that speak only the HTTP+SSE transport.
 
-use axum::extract::{Path, Request, State};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::response::Response;
-use axum::routing::any;
+use axum::routing::{any, get, post};
 use axum::Router;
+use std::sync::Arc;
 
 use super::operable;
 use crate::api::{ApiError, ApiResult, AppState, Caller};
 use crate::auth::authz::{authorize, may, Action};
+use crate::auth::Principal;
+use crate::deployments::Runtime;
+use crate::mcp::link::Target;
+use crate::mcp::proxy::Route;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/servers/{id}/mcp", any(proxy_mcp))
+    Router::new()
+        .route("/servers/{id}/mcp", any(proxy_mcp))
+        .route("/servers/{id}/sse", get(open_event_stream))
+        .route("/servers/{id}/messages", post(post_message))
+}
+
+/// The serving deployment's route, if the caller may use it.
+fn route(rt: &Runtime, caller: &Principal, id: &str) -> ApiResult<Arc<Route>> {
+    let Some(route) = rt.routes.lookup(id) else {
+        let d = operable(rt, caller, id)?;
+        return Err(ApiError::Unavailable(format!("deployment '{id}' is {:?}, not serving", d.status)));
+    };
+    authorize(caller, &Action::Operate { owner: route.owner.as_deref() })?;
+    Ok(route)
+}
+
+/// The link of a bridged server: the HTTP+SSE transport is served for those.
+fn linked(route: &Route, id: &str) -> ApiResult<Target> {
+    route
+        .link
+        .clone()
+        .ok_or_else(|| ApiError::NotFound(format!("deployment '{id}' speaks streamable HTTP: use /servers/{id}/mcp")))
 }
 
 /// Forwards to the deployment's endpoint, streaming both ways, so no host
@@ -22,13 +51,32 @@ async fn proxy_mcp(
     Path(id): Path<String>,
     request: Request,
 ) -> ApiResult<Response> {
-    let Some(route) = rt.routes.lookup(&id) else {
-        let d = operable(&rt, &caller, &id)?;
-        return Err(ApiError::Unavailable(format!("deployment '{id}' is {:?}, not serving", d.status)));
-    };
-    authorize(&caller, &Action::Operate { owner: route.owner.as_deref() })?;
+    let route = route(&rt, &caller, &id)?;
     if let Some(target) = route.link.as_ref() {
         return Ok(rt.bridge.serve(&rt.tasks, &id, target, request).await);
     }
     rt.upstream.forward(&route, request).await.map_err(|e| ApiError::Upstream { error: e.to_string(), plugin: None })
+}
+
+async fn open_event_stream(
+    State(rt): State<AppState>,
+    Caller(caller, ..): Caller<may::Authenticated>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let target = linked(&*route(&rt, &caller, &id)?, &id)?;
+    Ok(rt.bridge.open_event_stream(&rt.tasks, &id, &target, &format!("/servers/{id}/messages")).await)
+}
+
+async fn post_message(
+    State(rt): State<AppState>,
+    Caller(caller, ..): Caller<may::Authenticated>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let target = linked(&*route(&rt, &caller, &id)?, &id)?;
+    let session = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == "session")
+        .map(|(_, value)| value.into_owned());
+    Ok(rt.bridge.post_to_event_stream(&rt.tasks, &id, &target, session, &body).await)
 }

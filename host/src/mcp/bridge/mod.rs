@@ -20,6 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
+mod event_stream;
+
 use super::link::{Link, LinkError, Links, Target};
 use crate::capabilities::ContainerEngine;
 use crate::tasks::Supervisor;
@@ -37,14 +39,21 @@ const MAX_BODY: usize = 4 << 20;
 pub struct Bridge {
     links: Links,
     /// Session id → the deployment it belongs to.
-    sessions: Mutex<HashMap<String, String>>,
+    sessions: Arc<Mutex<HashMap<String, String>>>,
+    /// Sessions of HTTP+SSE clients: where their answers go.
+    event_streams: Arc<Mutex<HashMap<String, tokio::sync::mpsc::Sender<Value>>>>,
     /// (session, the client's request id) → the bridge id the server knows it by.
     in_flight: Arc<Mutex<HashMap<(String, String), u64>>>,
 }
 
 impl Bridge {
     pub fn new(engine: Option<Arc<ContainerEngine>>, http: reqwest::Client) -> Bridge {
-        Bridge { links: Links::new(engine, http), sessions: Mutex::default(), in_flight: Arc::default() }
+        Bridge {
+            links: Links::new(engine, http),
+            sessions: Arc::default(),
+            event_streams: Arc::default(),
+            in_flight: Arc::default(),
+        }
     }
 
     /// The live link to a deployment's server (opened on first use).
@@ -107,12 +116,9 @@ impl Bridge {
             Ok(body) => body,
             Err(_) => return http_error(StatusCode::PAYLOAD_TOO_LARGE, "messages are at most 4 MiB"),
         };
-        let message: Value = match serde_json::from_slice(&body) {
-            Ok(m @ Value::Object(_)) => m,
-            Ok(Value::Array(_)) => {
-                return rpc_error(StatusCode::BAD_REQUEST, Value::Null, -32600, "batches are not supported")
-            }
-            _ => return rpc_error(StatusCode::BAD_REQUEST, Value::Null, -32700, "not a JSON-RPC message"),
+        let message = match parse_message(&body) {
+            Ok(message) => message,
+            Err(bad) => return bad.response(),
         };
         let id = message.get("id").cloned();
         let method = message.get("method").and_then(Value::as_str).map(String::from);
@@ -128,7 +134,10 @@ impl Bridge {
             Err(refusal) => return refusal.response(),
         };
         match (id, method) {
-            (Some(id), Some(_)) => self.forward_request(tasks, server, &session, id, message, wants_stream).await,
+            (Some(id), Some(_)) => {
+                let reply = if wants_stream { Reply::Stream } else { Reply::Json };
+                self.forward_request(tasks, server, &session, id, message, reply).await
+            }
             (None, Some(method)) => self.forward_notification(&server, &session, &method, message).await,
             // A client's answer to a server request: the bridge sent none.
             _ => accepted(),
@@ -187,44 +196,77 @@ impl Bridge {
         answer
     }
 
+    /// Sends a client's request to the server under a bridge id (and a progress
+    /// token of the bridge's, when the client gave one) and delivers the answer
+    /// as `reply` says.
+    #[allow(clippy::too_many_arguments)]
     async fn forward_request(
         &self,
         tasks: &Supervisor,
-        server: Arc<Link>,
+        link: Arc<Link>,
         session: &str,
         id: Value,
         mut message: Value,
-        wants_stream: bool,
+        reply: Reply,
     ) -> Response<Body> {
         let key = (session.to_string(), id.to_string());
-        let bridge_id = server.reserve_id();
+        let bridge_id = link.reserve_id();
         // Progress tokens are the client's choice: the server sees one only the bridge hands out.
         let progress = message.pointer("/params/_meta/progressToken").cloned();
-        let bridge_token = json!(format!("bridge-{bridge_id}"));
         if progress.is_some() {
-            message["params"]["_meta"]["progressToken"] = bridge_token.clone();
+            message["params"]["_meta"]["progressToken"] = bridge_token(bridge_id);
         }
         self.in_flight.lock().expect("in-flight map poisoned").insert(key.clone(), bridge_id);
-        let Some(client_token) = progress.filter(|_| wants_stream) else {
-            let outcome = server.call_as(bridge_id, message, CALL_DEADLINE).await;
-            self.in_flight.lock().expect("in-flight map poisoned").remove(&key);
-            return match outcome {
-                Ok(answer) => json_response(StatusCode::OK, &answer),
-                Err(e) => rpc_error(StatusCode::OK, id, -32603, &e.to_string()),
-            };
+        let events = match reply {
+            Reply::Channel(events) => events,
+            Reply::Stream if progress.is_some() => {
+                // The answer as an event stream: the request's progress first, then its answer.
+                let (events, stream) = tokio::sync::mpsc::channel::<Value>(64);
+                self.relay(tasks, link, bridge_id, message, id, progress, key, events);
+                let events = futures_util::stream::unfold(stream, |mut stream| async move {
+                    stream.recv().await.map(|message| (sse_event(&message), stream))
+                });
+                return sse_response(Body::from_stream(events));
+            }
+            Reply::Json | Reply::Stream => {
+                let outcome = link.call_as(bridge_id, message, CALL_DEADLINE).await;
+                self.in_flight.lock().expect("in-flight map poisoned").remove(&key);
+                return match outcome {
+                    Ok(answer) => json_response(StatusCode::OK, &answer),
+                    Err(e) => rpc_error(StatusCode::OK, id, -32603, &e.to_string()),
+                };
+            }
         };
-        // The answer as an event stream: the request's progress first, then its answer.
-        let (events, stream) = tokio::sync::mpsc::channel::<Value>(64);
+        self.relay(tasks, link, bridge_id, message, id, progress, key, events);
+        accepted()
+    }
+
+    /// Runs a request in the background, passing its progress (under the
+    /// client's token) and then its answer to `events`.
+    #[allow(clippy::too_many_arguments)]
+    fn relay(
+        &self,
+        tasks: &Supervisor,
+        link: Arc<Link>,
+        bridge_id: u64,
+        message: Value,
+        id: Value,
+        client_token: Option<Value>,
+        key: (String, String),
+        events: tokio::sync::mpsc::Sender<Value>,
+    ) {
         let in_flight = self.in_flight.clone();
-        let mut notifications = server.notifications.subscribe();
+        let mut notifications = link.notifications.subscribe();
+        let ours = bridge_token(bridge_id);
         tasks.spawn_to_completion("bridged request", async move {
             let progress_of = |mut note: Value| {
-                (note.pointer("/params/progressToken") == Some(&bridge_token)).then(|| {
-                    note["params"]["progressToken"] = client_token.clone();
+                let token = client_token.as_ref()?;
+                (note.pointer("/params/progressToken") == Some(&ours)).then(|| {
+                    note["params"]["progressToken"] = token.clone();
                     note
                 })
             };
-            let call = server.call_as(bridge_id, message, CALL_DEADLINE);
+            let call = link.call_as(bridge_id, message, CALL_DEADLINE);
             tokio::pin!(call);
             loop {
                 tokio::select! {
@@ -251,10 +293,6 @@ impl Bridge {
             }
             in_flight.lock().expect("in-flight map poisoned").remove(&key);
         });
-        let events = futures_util::stream::unfold(stream, |mut stream| async move {
-            stream.recv().await.map(|message| (sse_event(&message), stream))
-        });
-        sse_response(Body::from_stream(events))
     }
 
     async fn forward_notification(
@@ -295,6 +333,43 @@ impl Bridge {
             _ => http_error(StatusCode::NOT_FOUND, "no such session"),
         }
     }
+}
+
+/// What a client sent that is not one JSON-RPC message.
+enum BadMessage {
+    Batch,
+    NotJson,
+}
+
+impl BadMessage {
+    fn response(self) -> Response<Body> {
+        match self {
+            BadMessage::Batch => rpc_error(StatusCode::BAD_REQUEST, Value::Null, -32600, "batches are not supported"),
+            BadMessage::NotJson => rpc_error(StatusCode::BAD_REQUEST, Value::Null, -32700, "not a JSON-RPC message"),
+        }
+    }
+}
+
+fn parse_message(body: &[u8]) -> Result<Value, BadMessage> {
+    match serde_json::from_slice(body) {
+        Ok(m @ Value::Object(_)) => Ok(m),
+        Ok(Value::Array(_)) => Err(BadMessage::Batch),
+        _ => Err(BadMessage::NotJson),
+    }
+}
+
+/// How the answer to a client's request is delivered.
+enum Reply {
+    /// In the HTTP response, as JSON.
+    Json,
+    /// In the HTTP response, as an event stream when there is progress to pass on.
+    Stream,
+    /// On the client's open event stream (the HTTP+SSE transport); the POST is accepted.
+    Channel(tokio::sync::mpsc::Sender<Value>),
+}
+
+fn bridge_token(bridge_id: u64) -> Value {
+    json!(format!("bridge-{bridge_id}"))
 }
 
 enum NoSession {

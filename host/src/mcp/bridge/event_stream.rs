@@ -1,0 +1,119 @@
+//! The 2024-11-05 HTTP+SSE transport served to clients that speak only it:
+//! `GET /servers/{id}/sse` opens a session whose first event names where to
+//! post messages (`/servers/{id}/messages?session=…`); the answers, and the
+//! server's notifications, come back on that open stream. The session ends
+//! when the client closes the stream.
+
+use axum::body::Body;
+use axum::http::{Response, StatusCode};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{broadcast, mpsc};
+
+use super::{accepted, http_error, parse_message, sse_event, sse_response, Bridge, Reply, HANDSHAKE_DEADLINE};
+use crate::mcp::link::Target;
+use crate::tasks::Supervisor;
+
+/// Answers an event stream may fall behind by before the client is dropped.
+const BACKLOG: usize = 256;
+
+impl Bridge {
+    /// `GET /servers/{id}/sse`: a new session and its event stream.
+    pub async fn open_event_stream(
+        &self,
+        tasks: &Supervisor,
+        deployment: &str,
+        target: &Target,
+        messages_url: &str,
+    ) -> Response<Body> {
+        let link = match self.server(tasks, deployment, target).await {
+            Ok(link) => link,
+            Err(e) => return http_error(StatusCode::BAD_GATEWAY, &e.to_string()),
+        };
+        let session = uuid::Uuid::new_v4().simple().to_string();
+        let (answers, queued) = mpsc::channel::<Value>(BACKLOG);
+        self.sessions.lock().expect("sessions poisoned").insert(session.clone(), deployment.into());
+        self.event_streams.lock().expect("event streams poisoned").insert(session.clone(), answers);
+        let closer =
+            Closer { session: session.clone(), sessions: self.sessions.clone(), streams: self.event_streams.clone() };
+
+        let endpoint = format!("event: endpoint\ndata: {messages_url}?session={session}\n\n");
+        let first = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(endpoint) });
+        let answers = futures_util::stream::unfold(queued, |mut queued| async move {
+            queued.recv().await.map(|message| (message, queued))
+        });
+        let notifications = futures_util::stream::unfold(link.notifications.subscribe(), |mut notes| async move {
+            loop {
+                match notes.recv().await {
+                    Ok(n) if n["method"] != "notifications/progress" => return Some((n, notes)),
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+        let events = futures_util::stream::select(answers, notifications).map(move |message| {
+            let _open = &closer; // the session lives as long as its stream
+            sse_event(&message)
+        });
+        sse_response(Body::from_stream(first.chain(events)))
+    }
+
+    /// `POST /servers/{id}/messages?session=…`: accepted at once; the answer
+    /// goes out on the session's event stream.
+    pub async fn post_to_event_stream(
+        &self,
+        tasks: &Supervisor,
+        deployment: &str,
+        target: &Target,
+        session: Option<String>,
+        body: &[u8],
+    ) -> Response<Body> {
+        let session = match self.session(deployment, session) {
+            Ok(session) => session,
+            Err(refusal) => return refusal.response(),
+        };
+        let Some(events) = self.event_streams.lock().expect("event streams poisoned").get(&session).cloned() else {
+            return http_error(StatusCode::NOT_FOUND, "no such event stream: open /sse again");
+        };
+        let message = match parse_message(body) {
+            Ok(message) => message,
+            Err(bad) => return bad.response(),
+        };
+        let link = match self.server(tasks, deployment, target).await {
+            Ok(link) => link,
+            Err(e) => return http_error(StatusCode::BAD_GATEWAY, &e.to_string()),
+        };
+        let id = message.get("id").cloned();
+        match (id, message.get("method").and_then(Value::as_str).map(String::from)) {
+            (Some(id), Some(method)) if method == "initialize" => {
+                let answer = match link.initialize(HANDSHAKE_DEADLINE).await {
+                    Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+                    Err(e) => json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603, "message": e.to_string()}}),
+                };
+                let _ = events.send(answer).await;
+                accepted()
+            }
+            (Some(id), Some(_)) => {
+                self.forward_request(tasks, link, &session, id, message, Reply::Channel(events)).await
+            }
+            (None, Some(method)) => self.forward_notification(&link, &session, &method, message).await,
+            _ => accepted(),
+        }
+    }
+}
+
+/// Ends an HTTP+SSE session when its stream is dropped (the client left).
+struct Closer {
+    session: String,
+    sessions: Arc<Mutex<HashMap<String, String>>>,
+    streams: Arc<Mutex<HashMap<String, mpsc::Sender<Value>>>>,
+}
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        self.sessions.lock().expect("sessions poisoned").remove(&self.session);
+        self.streams.lock().expect("event streams poisoned").remove(&self.session);
+    }
+}
