@@ -79,6 +79,39 @@ async fn a_stdio_server_is_bridged_to_streamable_http_for_many_clients() {
     let elsewhere = read_for(&mut listen_b, std::time::Duration::from_millis(500)).await;
     assert!(!elsewhere.contains("progress"), "progress went to another session: {elsewhere}");
 
+    // A request the server makes of its client reaches the session that caused it, on its
+    // event stream; its answer goes back to the server.
+    let asking = {
+        let (host_base, token, id, a) = (host.base.clone(), host.admin_token.clone(), id.clone(), a.clone());
+        tokio::spawn(async move {
+            let request = json!({"jsonrpc": "2.0", "id": "r1", "method": "tools/call",
+                                 "params": {"name": "ask_client", "arguments": {}}});
+            let answer = reqwest::Client::new()
+                .post(format!("{host_base}/servers/{id}/mcp"))
+                .bearer_auth(token)
+                .header("mcp-session-id", a)
+                .header("accept", "application/json")
+                .json(&request)
+                .send()
+                .await
+                .unwrap();
+            answer.text().await.unwrap()
+        })
+    };
+    let asked = read_until(&mut listen_a, "roots/list").await;
+    let request: Value = asked
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .find(|m: &Value| m["method"] == "roots/list")
+        .unwrap_or_else(|| panic!("no roots/list on the asking session's stream: {asked}"));
+    let roots =
+        json!({"jsonrpc": "2.0", "id": request["id"], "result": {"roots": [{"uri": "file:///tmp", "name": "tmp"}]}});
+    assert_eq!(post_as(&host, &id, &a, &roots).await.status(), StatusCode::ACCEPTED);
+    let answered = asking.await.unwrap();
+    assert!(answered.contains("1 roots"), "{answered}");
+    assert!(!read_for(&mut listen_b, std::time::Duration::from_millis(300)).await.contains("roots/list"));
+
     // A server that stops answering fails its MCP ping: it is proven again, and
     // is connected once it answers.
     // (The freezing call itself outlives the client's 10 s deadline: its outcome is not the point.)

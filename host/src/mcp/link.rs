@@ -8,8 +8,9 @@
 //! answer is routed to whoever asked by its id: ids are the link's own, so
 //! callers never collide. What the server writes that is not a JSON-RPC
 //! message, or is longer than `MAX_LINE`, is logged and dropped. A request
-//! the server makes of its client is answered with an error, since no caller
-//! of the bridge holds a stream to receive it.
+//! the server makes of its client goes to whoever set a router (the bridge,
+//! which knows the clients); with no one to take it, it is answered with an
+//! error rather than left hanging.
 
 use bollard::container::LogOutput;
 use futures_util::StreamExt;
@@ -89,7 +90,12 @@ pub struct Link {
     initialized: OnceCell<Value>,
     /// Notifications the server sends, for whoever listens.
     pub notifications: broadcast::Sender<Value>,
+    /// Takes a request the server makes of its client; false when no client can.
+    router: std::sync::OnceLock<RequestRouter>,
 }
+
+/// Delivers a server-to-client request to a client; false when none can take it.
+pub type RequestRouter = Box<dyn Fn(Value) -> bool + Send + Sync>;
 
 impl Link {
     /// Opens the link and starts reading what the server writes.
@@ -110,6 +116,7 @@ impl Link {
                 alive: AtomicBool::new(true),
                 initialized: OnceCell::new(),
                 notifications: broadcast::channel(256).0,
+                router: std::sync::OnceLock::new(),
             })
         };
         match target {
@@ -139,6 +146,11 @@ impl Link {
                 }
             }
         }
+    }
+
+    /// Who takes the server's requests of its client (set once).
+    pub fn route_requests_with(&self, router: impl FnOnce() -> RequestRouter) {
+        let _ = self.router.get_or_init(router);
     }
 
     pub fn is_alive(&self) -> bool {
@@ -319,10 +331,14 @@ impl Link {
                 }
             }
             (_, Some(method)) if message.get("id").is_some() => {
-                // Sampling, elicitation, roots: nobody on this side can answer.
-                let reply = json!({"jsonrpc": "2.0", "id": message["id"], "error": {"code": -32601,
-                    "message": format!("no client of this bridge can answer {method}")}});
-                let _ = self.send(&reply).await;
+                // Sampling, elicitation, roots: to the client that can answer, or an error.
+                let method = method.as_str().unwrap_or_default().to_string();
+                let id = message["id"].clone();
+                if !self.router.get().is_some_and(|route| route(message)) {
+                    let reply = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601,
+                        "message": format!("no client of this bridge can answer {method}")}});
+                    let _ = self.send(&reply).await;
+                }
             }
             (_, Some(_)) => {
                 let _ = self.notifications.send(message);

@@ -1,8 +1,12 @@
-//! The 2024-11-05 HTTP+SSE transport served to clients that speak only it:
-//! `GET /servers/{id}/sse` opens a session whose first event names where to
-//! post messages (`/servers/{id}/messages?session=…`); the answers, and the
-//! server's notifications, come back on that open stream. The session ends
-//! when the client closes the stream.
+//! A session's open event stream: what the bridge pushes to a client outside
+//! the answer to a request — the server's notifications (progress excepted:
+//! it goes with its request) and the server's requests of that client.
+//!
+//! A streamable-HTTP client opens one with `GET` on its session. A client of
+//! the 2024-11-05 HTTP+SSE transport opens one with `GET /servers/{id}/sse`:
+//! a new session whose first event names where to post messages
+//! (`/servers/{id}/messages?session=…`), whose answers come back on the same
+//! stream, and which ends when the client closes it.
 
 use axum::body::Body;
 use axum::http::{Response, StatusCode};
@@ -13,13 +17,31 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc};
 
 use super::{accepted, http_error, parse_message, sse_event, sse_response, Bridge, Reply, HANDSHAKE_DEADLINE};
-use crate::mcp::link::Target;
+use crate::mcp::link::{Link, Target};
 use crate::tasks::Supervisor;
 
 /// Answers an event stream may fall behind by before the client is dropped.
 const BACKLOG: usize = 256;
 
 impl Bridge {
+    /// `GET` on a session: its event stream.
+    pub(super) async fn listen(
+        &self,
+        tasks: &Supervisor,
+        deployment: &str,
+        target: &Target,
+        session: Option<String>,
+    ) -> Response<Body> {
+        let session = match self.session(deployment, session) {
+            Ok(session) => session,
+            Err(refusal) => return refusal.response(),
+        };
+        match self.server(tasks, deployment, target).await {
+            Ok(link) => self.event_stream(&link, session, false, None),
+            Err(e) => http_error(StatusCode::BAD_GATEWAY, &e.to_string()),
+        }
+    }
+
     /// `GET /servers/{id}/sse`: a new session and its event stream.
     pub async fn open_event_stream(
         &self,
@@ -33,15 +55,20 @@ impl Bridge {
             Err(e) => return http_error(StatusCode::BAD_GATEWAY, &e.to_string()),
         };
         let session = uuid::Uuid::new_v4().simple().to_string();
-        let (answers, queued) = mpsc::channel::<Value>(BACKLOG);
         self.sessions.lock().expect("sessions poisoned").insert(session.clone(), deployment.into());
-        self.event_streams.lock().expect("event streams poisoned").insert(session.clone(), answers);
-        let closer =
-            Closer { session: session.clone(), sessions: self.sessions.clone(), streams: self.event_streams.clone() };
-
         let endpoint = format!("event: endpoint\ndata: {messages_url}?session={session}\n\n");
-        let first = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(endpoint) });
-        let answers = futures_util::stream::unfold(queued, |mut queued| async move {
+        self.event_stream(&link, session, true, Some(endpoint))
+    }
+
+    /// The stream itself: `first` (if any), then whatever is pushed to the
+    /// session merged with the server's notifications.
+    fn event_stream(&self, link: &Link, session: String, ends_session: bool, first: Option<String>) -> Response<Body> {
+        let (pushed, queued) = mpsc::channel::<Value>(BACKLOG);
+        self.event_streams.lock().expect("event streams poisoned").insert(session.clone(), pushed);
+        let closer =
+            Closer { session, ends_session, sessions: self.sessions.clone(), streams: self.event_streams.clone() };
+        let first = futures_util::stream::iter(first.map(Ok::<_, std::convert::Infallible>));
+        let pushed = futures_util::stream::unfold(queued, |mut queued| async move {
             queued.recv().await.map(|message| (message, queued))
         });
         let notifications = futures_util::stream::unfold(link.notifications.subscribe(), |mut notes| async move {
@@ -49,12 +76,13 @@ impl Bridge {
                 match notes.recv().await {
                     Ok(n) if n["method"] != "notifications/progress" => return Some((n, notes)),
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    // The server ended: the client reconnects to the next one.
                     Err(broadcast::error::RecvError::Closed) => return None,
                 }
             }
         });
-        let events = futures_util::stream::select(answers, notifications).map(move |message| {
-            let _open = &closer; // the session lives as long as its stream
+        let events = futures_util::stream::select(pushed, notifications).map(move |message| {
+            let _open = &closer; // the stream's registration lives as long as the stream
             sse_event(&message)
         });
         sse_response(Body::from_stream(first.chain(events)))
@@ -99,21 +127,26 @@ impl Bridge {
                 self.forward_request(tasks, link, &session, id, message, Reply::Channel(events)).await
             }
             (None, Some(method)) => self.forward_notification(&link, &session, &method, message).await,
+            (Some(_), None) => self.answer_server(&link, deployment, message).await,
             _ => accepted(),
         }
     }
 }
 
-/// Ends an HTTP+SSE session when its stream is dropped (the client left).
+/// Unregisters a stream when the client drops it, ending its session too for
+/// an HTTP+SSE client (whose session is the stream).
 struct Closer {
     session: String,
+    ends_session: bool,
     sessions: Arc<Mutex<HashMap<String, String>>>,
     streams: Arc<Mutex<HashMap<String, mpsc::Sender<Value>>>>,
 }
 
 impl Drop for Closer {
     fn drop(&mut self) {
-        self.sessions.lock().expect("sessions poisoned").remove(&self.session);
         self.streams.lock().expect("event streams poisoned").remove(&self.session);
+        if self.ends_session {
+            self.sessions.lock().expect("sessions poisoned").remove(&self.session);
+        }
     }
 }

@@ -18,11 +18,10 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::broadcast;
 
 mod event_stream;
 
-use super::link::{Link, LinkError, Links, Target};
+use super::link::{Link, LinkError, Links, RequestRouter, Target};
 use crate::capabilities::ContainerEngine;
 use crate::tasks::Supervisor;
 
@@ -40,8 +39,11 @@ pub struct Bridge {
     links: Links,
     /// Session id → the deployment it belongs to.
     sessions: Arc<Mutex<HashMap<String, String>>>,
-    /// Sessions of HTTP+SSE clients: where their answers go.
+    /// Sessions with an open event stream (a `GET` listener, or an HTTP+SSE
+    /// client): what the bridge pushes to them.
     event_streams: Arc<Mutex<HashMap<String, tokio::sync::mpsc::Sender<Value>>>>,
+    /// Requests of the server passed on to a client: the id the client saw → (deployment, the server's id).
+    asks: Arc<Mutex<HashMap<String, (String, Value)>>>,
     /// (session, the client's request id) → the bridge id the server knows it by.
     in_flight: Arc<Mutex<HashMap<(String, String), u64>>>,
 }
@@ -52,13 +54,44 @@ impl Bridge {
             links: Links::new(engine, http),
             sessions: Arc::default(),
             event_streams: Arc::default(),
+            asks: Arc::default(),
             in_flight: Arc::default(),
         }
     }
 
     /// The live link to a deployment's server (opened on first use).
     pub async fn server(&self, tasks: &Supervisor, deployment: &str, target: &Target) -> Result<Arc<Link>, LinkError> {
-        self.links.get(tasks, deployment, target).await
+        let link = self.links.get(tasks, deployment, target).await?;
+        link.route_requests_with(|| self.request_router(deployment));
+        Ok(link)
+    }
+
+    /// Sends a request the server makes of its client to the one session
+    /// with requests in flight, when that session listens; otherwise no one
+    /// can be sure to be the one it is meant for.
+    fn request_router(&self, deployment: &str) -> RequestRouter {
+        let (sessions, in_flight) = (self.sessions.clone(), self.in_flight.clone());
+        let (streams, asks, deployment) = (self.event_streams.clone(), self.asks.clone(), deployment.to_string());
+        Box::new(move |mut request: Value| {
+            let busy: std::collections::BTreeSet<String> = {
+                let sessions = sessions.lock().expect("sessions poisoned");
+                let in_flight = in_flight.lock().expect("in-flight map poisoned");
+                in_flight.keys().map(|(s, _)| s).filter(|s| sessions.get(*s) == Some(&deployment)).cloned().collect()
+            };
+            let mut busy = busy.into_iter();
+            let (Some(session), None) = (busy.next(), busy.next()) else { return false };
+            let Some(stream) = streams.lock().expect("event streams poisoned").get(&session).cloned() else {
+                return false;
+            };
+            let asked = format!("ask-{}", uuid::Uuid::new_v4().simple());
+            let server_id = std::mem::replace(&mut request["id"], json!(asked));
+            asks.lock().expect("asks poisoned").insert(asked.clone(), (deployment.clone(), server_id));
+            let delivered = stream.try_send(request).is_ok();
+            if !delivered {
+                asks.lock().expect("asks poisoned").remove(&asked);
+            }
+            delivered
+        })
     }
 
     /// `initialize` and `tools/list` over the link: the server's tool names.
@@ -139,7 +172,7 @@ impl Bridge {
                 self.forward_request(tasks, server, &session, id, message, reply).await
             }
             (None, Some(method)) => self.forward_notification(&server, &session, &method, message).await,
-            // A client's answer to a server request: the bridge sent none.
+            (Some(_), None) => self.answer_server(&server, deployment, message).await,
             _ => accepted(),
         }
     }
@@ -152,36 +185,6 @@ impl Bridge {
             true => Ok(session),
             false => Err(NoSession::Unknown),
         }
-    }
-
-    /// `GET`: the server's notifications for this session, as they come
-    /// (progress excepted: it goes to the request it is about).
-    async fn listen(
-        &self,
-        tasks: &Supervisor,
-        deployment: &str,
-        target: &Target,
-        session: Option<String>,
-    ) -> Response<Body> {
-        if let Err(refusal) = self.session(deployment, session) {
-            return refusal.response();
-        }
-        let server = match self.server(tasks, deployment, target).await {
-            Ok(server) => server,
-            Err(e) => return http_error(StatusCode::BAD_GATEWAY, &e.to_string()),
-        };
-        let notifications = server.notifications.subscribe();
-        let events = futures_util::stream::unfold(notifications, |mut notifications| async move {
-            loop {
-                match notifications.recv().await {
-                    Ok(n) if n["method"] != "notifications/progress" => return Some((sse_event(&n), notifications)),
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    // The process ended: the client reconnects to the next one.
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        });
-        sse_response(Body::from_stream(events))
     }
 
     async fn initialize(&self, server: &Link, deployment: &str, id: Value) -> Response<Body> {
@@ -293,6 +296,22 @@ impl Bridge {
             }
             in_flight.lock().expect("in-flight map poisoned").remove(&key);
         });
+    }
+
+    /// A client's answer to a request the server made of it, back under the server's id.
+    async fn answer_server(&self, link: &Link, deployment: &str, mut message: Value) -> Response<Body> {
+        let asked = message["id"].as_str().unwrap_or_default().to_string();
+        let known = self.asks.lock().expect("asks poisoned").remove(&asked);
+        match known {
+            Some((owner, server_id)) if owner == deployment => {
+                message["id"] = server_id;
+                match link.send(&message).await {
+                    Ok(()) => accepted(),
+                    Err(e) => http_error(StatusCode::BAD_GATEWAY, &e.to_string()),
+                }
+            }
+            _ => http_error(StatusCode::NOT_FOUND, "no request of the server has that id"),
+        }
     }
 
     async fn forward_notification(
