@@ -219,6 +219,19 @@ async fn tool_calls_through_the_proxy_are_not_held_back() {
 
     let mut s = session(&host, &id).await;
     probe(&mut s, "echo", json!({"text": "warm"})).await;
+    // A stateless (2026-07-28) request whose headers contradict its body never reaches the server.
+    let forged = reqwest::Client::new()
+        .post(host.proxy_url(&id))
+        .bearer_auth(&host.admin_token)
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "echo")
+        .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "write_file", "arguments": {}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(forged.json::<Value>().await.unwrap()["error"]["code"], -32020);
     // The HTTP+SSE transport is served for bridged servers only; this one speaks streamable HTTP.
     let (status, answer) = host.get(&format!("/servers/{id}/sse")).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");

@@ -207,6 +207,26 @@ async fn an_sse_server_is_reached_as_streamable_http() {
     assert!(answer.contains("\"id\":2"), "{answer}");
     drop(events);
 
+    // Clients of the stateless generation (2026-07-28) need no session; their
+    // Mcp-Method and Mcp-Name headers must say what the body says.
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                      "io.modelcontextprotocol/clientCapabilities": {}});
+    let discover = json!({"jsonrpc": "2.0", "id": "d", "method": "server/discover", "params": {"_meta": meta}});
+    let (status, found) = stateless(&host, &id, &discover, "server/discover", None).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert!(found["result"]["supportedVersions"].as_array().unwrap().contains(&json!("2026-07-28")), "{found}");
+    assert!(found["result"]["capabilities"]["tools"].is_object(), "{found}");
+    let echo = json!({"jsonrpc": "2.0", "id": "e", "method": "tools/call",
+                      "params": {"name": "echo", "arguments": {"text": "stateless"}, "_meta": meta}});
+    let (status, answer) = stateless(&host, &id, &echo, "tools/call", Some("echo")).await;
+    assert_eq!(
+        (status, answer["result"]["content"][0]["text"].as_str()),
+        (StatusCode::OK, Some("stateless")),
+        "{answer}"
+    );
+    let (status, refused) = stateless(&host, &id, &echo, "tools/call", Some("delete_everything")).await;
+    assert_eq!((status, refused["error"]["code"].as_i64()), (StatusCode::BAD_REQUEST, Some(-32020)), "{refused}");
+
     host.delete(&format!("/runtimes/{id}")).await;
     assert!(host.owned_containers().is_empty());
 }
@@ -327,4 +347,26 @@ async fn crash_until_error(host: &TestHost, id: &str) -> Value {
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+}
+
+/// A request of the stateless generation: no session, the standard headers.
+async fn stateless(
+    host: &TestHost,
+    id: &str,
+    message: &Value,
+    method: &str,
+    name: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new()
+        .post(host.proxy_url(id))
+        .bearer_auth(&host.admin_token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method)
+        .json(message);
+    if let Some(name) = name {
+        request = request.header("mcp-name", name);
+    }
+    let answer = request.send().await.unwrap();
+    (answer.status(), answer.json().await.unwrap_or_default())
 }

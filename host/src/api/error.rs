@@ -30,6 +30,12 @@ pub enum ApiError {
     Conflict(String),
     TooLarge(String),
     Unavailable(String),
+    /// A stateless MCP request whose headers contradict its body: answered as
+    /// JSON-RPC, since an MCP client reads it.
+    McpHeaders {
+        id: Option<serde_json::Value>,
+        reason: String,
+    },
     /// A plugin or backend failed.
     Upstream {
         error: String,
@@ -57,6 +63,11 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(e) => (StatusCode::CONFLICT, json!({"error": e})),
             ApiError::TooLarge(e) => (StatusCode::PAYLOAD_TOO_LARGE, json!({"error": e})),
             ApiError::Unavailable(e) => (StatusCode::SERVICE_UNAVAILABLE, json!({"error": e})),
+            ApiError::McpHeaders { id, reason } => (
+                StatusCode::BAD_REQUEST,
+                json!({"jsonrpc": "2.0", "id": id, "error": {"code": crate::mcp::generation::HEADER_MISMATCH,
+                       "message": reason}}),
+            ),
             ApiError::Upstream { error, plugin } => {
                 (StatusCode::BAD_GATEWAY, json!({"error": error, "plugin": plugin}))
             }

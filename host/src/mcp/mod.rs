@@ -5,5 +5,6 @@
 
 pub mod bridge;
 pub mod client;
+pub mod generation;
 pub mod link;
 pub mod proxy;

@@ -14,7 +14,11 @@ use crate::api::{ApiError, ApiResult, AppState, Caller};
 use crate::auth::authz::{authorize, may, Action};
 use crate::auth::Principal;
 use crate::deployments::Runtime;
+use crate::mcp::generation;
 use crate::mcp::link::Target;
+
+/// Largest stateless message the proxy reads to check its headers.
+const MAX_CHECKED_BODY: usize = 4 << 20;
 use crate::mcp::proxy::Route;
 
 pub fn routes() -> Router<AppState> {
@@ -55,7 +59,25 @@ async fn proxy_mcp(
     if let Some(target) = route.link.as_ref() {
         return Ok(rt.bridge.serve(&rt.tasks, &id, target, request).await);
     }
+    let request = if generation::is_stateless(request.headers()) { checked(request).await? } else { request };
     rt.upstream.forward(&route, request).await.map_err(|e| ApiError::Upstream { error: e.to_string(), plugin: None })
+}
+
+/// A stateless request whose `Mcp-Method` / `Mcp-Name` headers agree with its
+/// body (read whole for that, then passed on as read); 400 otherwise, before
+/// the server sees it. Session-generation requests stream through unread.
+async fn checked(request: Request) -> ApiResult<Request> {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_CHECKED_BODY).await.map_err(|_| {
+        ApiError::TooLarge(format!("a stateless MCP message is at most {} MiB", MAX_CHECKED_BODY >> 20))
+    })?;
+    if parts.method == axum::http::Method::POST {
+        let message: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        if let Err(why) = generation::check_headers(&parts.headers, &message) {
+            return Err(ApiError::McpHeaders { id: message.get("id").cloned(), reason: why });
+        }
+    }
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
 async fn open_event_stream(

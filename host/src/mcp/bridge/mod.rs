@@ -21,6 +21,7 @@ use std::time::Duration;
 
 mod event_stream;
 
+use super::generation;
 use super::link::{Link, LinkError, Links, RequestRouter, Target};
 use crate::capabilities::ContainerEngine;
 use crate::tasks::Supervisor;
@@ -130,6 +131,8 @@ impl Bridge {
         request: Request<Body>,
     ) -> Response<Body> {
         let session = request.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(String::from);
+        let stateless = generation::is_stateless(request.headers());
+        let headers = if stateless { request.headers().clone() } else { Default::default() };
         let wants_stream = request
             .headers()
             .get(header::ACCEPT)
@@ -159,6 +162,17 @@ impl Bridge {
             Ok(server) => server,
             Err(e) => return rpc_error(StatusCode::BAD_GATEWAY, id.unwrap_or(Value::Null), -32603, &e.to_string()),
         };
+        if stateless {
+            if let Err(why) = generation::check_headers(&headers, &message) {
+                return rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    id.unwrap_or(Value::Null),
+                    generation::HEADER_MISMATCH,
+                    &why,
+                );
+            }
+            return self.stateless(tasks, server, deployment, message, wants_stream).await;
+        }
         if method.as_deref() == Some("initialize") {
             return self.initialize(&server, deployment, id.unwrap_or(Value::Null)).await;
         }
@@ -184,6 +198,39 @@ impl Bridge {
         match self.sessions.lock().expect("sessions poisoned").get(&session).map(String::as_str) == Some(deployment) {
             true => Ok(session),
             false => Err(NoSession::Unknown),
+        }
+    }
+
+    /// A request of the stateless generation: no session; `server/discover`
+    /// is answered from the server's `initialize` result.
+    async fn stateless(
+        &self,
+        tasks: &Supervisor,
+        link: Arc<Link>,
+        deployment: &str,
+        message: Value,
+        wants_stream: bool,
+    ) -> Response<Body> {
+        let id = message.get("id").cloned();
+        match (id, message.get("method").and_then(Value::as_str)) {
+            (Some(id), Some("server/discover")) => match link.initialize(HANDSHAKE_DEADLINE).await {
+                Ok(init) => json_response(
+                    StatusCode::OK,
+                    &json!({"jsonrpc": "2.0", "id": id, "result": generation::discover_result(&init)}),
+                ),
+                Err(e) => rpc_error(StatusCode::BAD_GATEWAY, id, -32603, &e.to_string()),
+            },
+            (Some(id), Some(_)) => {
+                // In flight under a key of its own: cancelling needs a session, which stateless clients have not.
+                let key = format!("stateless-{}", uuid::Uuid::new_v4().simple());
+                let reply = if wants_stream { Reply::Stream } else { Reply::Json };
+                self.forward_request(tasks, link, &key, id, message, reply).await
+            }
+            (Some(_), None) => self.answer_server(&link, deployment, message).await,
+            (None, _) => match link.send(&message).await {
+                Ok(()) => accepted(),
+                Err(e) => http_error(StatusCode::BAD_GATEWAY, &e.to_string()),
+            },
         }
     }
 
