@@ -140,6 +140,7 @@ impl Runtime {
                 tracing::warn!("reconciliation after the backend came back incomplete: {e}");
             }
         }
+        self.bridge.expire_idle_sessions();
         let Ok(deployments) = self.list() else { return };
         let watched: Vec<String> =
             deployments.into_iter().filter(|d| d.status.is_watched() && d.handle.is_some()).map(|d| d.id).collect();

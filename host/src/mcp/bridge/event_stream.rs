@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc};
 
+use super::sessions::Sessions;
 use super::{accepted, http_error, parse_message, sse_event, sse_response, Bridge, Reply, HANDSHAKE_DEADLINE};
 use crate::mcp::link::{Link, Target};
 use crate::tasks::Supervisor;
@@ -54,8 +55,7 @@ impl Bridge {
             Ok(link) => link,
             Err(e) => return http_error(StatusCode::BAD_GATEWAY, &e.to_string()),
         };
-        let session = uuid::Uuid::new_v4().simple().to_string();
-        self.sessions.lock().expect("sessions poisoned").insert(session.clone(), deployment.into());
+        let session = self.sessions.lock().expect("sessions poisoned").open(deployment);
         let endpoint = format!("event: endpoint\ndata: {messages_url}?session={session}\n\n");
         self.event_stream(&link, session, true, Some(endpoint))
     }
@@ -138,7 +138,7 @@ impl Bridge {
 struct Closer {
     session: String,
     ends_session: bool,
-    sessions: Arc<Mutex<HashMap<String, String>>>,
+    sessions: Arc<Mutex<Sessions>>,
     streams: Arc<Mutex<HashMap<String, mpsc::Sender<Value>>>>,
 }
 
@@ -146,7 +146,7 @@ impl Drop for Closer {
     fn drop(&mut self) {
         self.streams.lock().expect("event streams poisoned").remove(&self.session);
         if self.ends_session {
-            self.sessions.lock().expect("sessions poisoned").remove(&self.session);
+            self.sessions.lock().expect("sessions poisoned").close(&self.session);
         }
     }
 }

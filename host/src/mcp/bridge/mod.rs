@@ -20,6 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod event_stream;
+mod sessions;
+
+use sessions::Sessions;
 
 use super::generation;
 use super::link::{Link, LinkError, Links, RequestRouter, Target};
@@ -38,8 +41,8 @@ const MAX_BODY: usize = 4 << 20;
 
 pub struct Bridge {
     links: Links,
-    /// Session id → the deployment it belongs to.
-    sessions: Arc<Mutex<HashMap<String, String>>>,
+    /// Client sessions, each with one deployment.
+    sessions: Arc<Mutex<Sessions>>,
     /// Sessions with an open event stream (a `GET` listener, or an HTTP+SSE
     /// client): what the bridge pushes to them.
     event_streams: Arc<Mutex<HashMap<String, tokio::sync::mpsc::Sender<Value>>>>,
@@ -77,7 +80,7 @@ impl Bridge {
             let busy: std::collections::BTreeSet<String> = {
                 let sessions = sessions.lock().expect("sessions poisoned");
                 let in_flight = in_flight.lock().expect("in-flight map poisoned");
-                in_flight.keys().map(|(s, _)| s).filter(|s| sessions.get(*s) == Some(&deployment)).cloned().collect()
+                in_flight.keys().map(|(s, _)| s).filter(|s| sessions.belongs_to(s, &deployment)).cloned().collect()
             };
             let mut busy = busy.into_iter();
             let (Some(session), None) = (busy.next(), busy.next()) else { return false };
@@ -116,10 +119,21 @@ impl Bridge {
         server.request("ping", json!({}), PING_DEADLINE).await.map(drop)
     }
 
+    /// Ends sessions nobody has used for a while and that hold no stream open.
+    pub fn expire_idle_sessions(&self) {
+        let streams = self.event_streams.lock().expect("event streams poisoned");
+        let now = std::time::Instant::now();
+        let ended =
+            self.sessions.lock().expect("sessions poisoned").expire(sessions::IDLE, now, |id| streams.contains_key(id));
+        if ended > 0 {
+            tracing::info!(ended, "idle bridge sessions ended");
+        }
+    }
+
     /// Ends every session with a deployment that stopped serving or went away.
     pub async fn forget(&self, deployment: &str) {
         self.links.forget(deployment).await;
-        self.sessions.lock().expect("sessions poisoned").retain(|_, d| d != deployment);
+        self.sessions.lock().expect("sessions poisoned").close_all(deployment);
     }
 
     /// One HTTP exchange of a client with a deployment's bridged server.
@@ -195,7 +209,7 @@ impl Bridge {
     /// the answer that says why not.
     fn session(&self, deployment: &str, session: Option<String>) -> Result<String, NoSession> {
         let session = session.ok_or(NoSession::Missing)?;
-        match self.sessions.lock().expect("sessions poisoned").get(&session).map(String::as_str) == Some(deployment) {
+        match self.sessions.lock().expect("sessions poisoned").use_for(&session, deployment) {
             true => Ok(session),
             false => Err(NoSession::Unknown),
         }
@@ -239,8 +253,7 @@ impl Bridge {
             Ok(result) => result,
             Err(e) => return rpc_error(StatusCode::BAD_GATEWAY, id, -32603, &e.to_string()),
         };
-        let session = uuid::Uuid::new_v4().simple().to_string();
-        self.sessions.lock().expect("sessions poisoned").insert(session.clone(), deployment.into());
+        let session = self.sessions.lock().expect("sessions poisoned").open(deployment);
         let mut answer = json_response(StatusCode::OK, &json!({"jsonrpc": "2.0", "id": id, "result": result}));
         answer.headers_mut().insert(SESSION_HEADER, HeaderValue::from_str(&session).expect("hex is a header value"));
         answer
@@ -391,8 +404,8 @@ impl Bridge {
     fn end_session(&self, deployment: &str, session: Option<String>) -> Response<Body> {
         let mut sessions = self.sessions.lock().expect("sessions poisoned");
         match session {
-            Some(s) if sessions.get(&s).map(String::as_str) == Some(deployment) => {
-                sessions.remove(&s);
+            Some(s) if sessions.belongs_to(&s, deployment) => {
+                sessions.close(&s);
                 self.in_flight.lock().expect("in-flight map poisoned").retain(|(owner, _), _| *owner != s);
                 empty(StatusCode::NO_CONTENT)
             }
