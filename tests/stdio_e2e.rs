@@ -231,6 +231,19 @@ async fn an_sse_server_is_reached_as_streamable_http() {
     assert!(host.owned_containers().is_empty());
 }
 
+/// A server of the stateless generation only (it refuses `initialize`) is
+/// proven with `server/discover` and `tools/list`, and reached through the proxy.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_of_the_stateless_generation_only_is_connected_and_proxied() {
+    let host = TestHost::start(|_| {}).await;
+    let id = host.deploy(json!({"slug": "fixture-stateless"})).await;
+    let d = host.wait_for(&id, "connected").await;
+    assert_eq!(d["tools"], json!(["echo"]), "{d}");
+    let mut s = host.mcp_session(&id).await;
+    assert_eq!(call(&mut s, "echo", json!({"text": "no session needed"})).await, "no session needed");
+    host.delete(&format!("/runtimes/{id}")).await;
+}
+
 fn container_of(d: &Value) -> String {
     d["endpoint"].as_str().unwrap().trim_start_matches("stdio://").to_string()
 }

@@ -84,6 +84,7 @@ pub fn test_catalog() -> String {
 - {{name: Fixture elsewhere, slug: fixture-elsewhere, source: {{type: docker, image: "registry.invalid/mcp/fixture:1"}}, guardrails_profile: restricted, supported_backends: [docker]}}
 - {{name: Fixture on stdio, slug: fixture-stdio, source: {{type: docker, image: "{image}"}}, transport: stdio, args: ["--stdio"], guardrails_profile: restricted, supported_backends: [docker, ibm_code_engine]}}
 - {{name: Fixture on SSE, slug: fixture-sse, source: {{type: docker, image: "{image}"}}, transport: sse, mcp_path: /sse, args: ["--sse"], guardrails_profile: restricted, supported_backends: [docker]}}
+- {{name: "Fixture, stateless only", slug: fixture-stateless, source: {{type: docker, image: "{image}"}}, args: ["--stateless"], guardrails_profile: restricted, supported_backends: [docker]}}
 - {{name: Fixture compose, slug: fixture-compose, source: {{type: compose, compose_file: "services: {{}}", main_service: m}}, supported_backends: [docker]}}
 "#
     )

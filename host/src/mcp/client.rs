@@ -1,8 +1,13 @@
 //! Just enough of an MCP streamable-HTTP client to prove a deployed server
 //! answers: `initialize`, `notifications/initialized`, then any request.
-//! Answers may come as JSON or as a server-sent event stream.
+//! Answers may come as JSON or as a server-sent event stream. A server of the
+//! stateless generation (2026-07-28), which refuses `initialize`, is spoken to
+//! in its own terms: `server/discover`, then requests that each carry the
+//! protocol version and the `Mcp-Method` / `Mcp-Name` headers.
 
 use serde_json::{json, Value};
+
+use super::generation;
 
 pub const PROTOCOL_VERSION: &str = "2025-06-18";
 /// Every request to a server has a deadline: one that accepts and never
@@ -28,6 +33,8 @@ pub struct McpSession {
     /// Sent as `Authorization: Bearer` (e.g. to the runtime's own proxy).
     bearer: Option<String>,
     session: Option<String>,
+    /// The server speaks only the stateless generation.
+    stateless: bool,
     next_id: u64,
     deadline: std::time::Duration,
     pub server_info: Value,
@@ -60,6 +67,7 @@ impl McpSession {
             url: url.into(),
             bearer,
             session: None,
+            stateless: false,
             next_id: 1,
             deadline,
             server_info: Value::Null,
@@ -69,14 +77,32 @@ impl McpSession {
             "capabilities": {},
             "clientInfo": {"name": "mcp-runtime", "version": env!("CARGO_PKG_VERSION")},
         });
-        session.server_info = session.request("initialize", params).await?;
-        session.notify("notifications/initialized").await?;
+        match session.request("initialize", params).await {
+            Ok(info) => {
+                session.server_info = info;
+                session.notify("notifications/initialized").await?;
+            }
+            // Refused as a method, or as a request of an older generation.
+            Err(McpError::Rpc { .. } | McpError::Status { status: 400 | 404 | 405, .. }) => {
+                session.stateless = true;
+                session.server_info = session.request("server/discover", json!({})).await?;
+            }
+            Err(e) => return Err(e),
+        }
         Ok(session)
     }
 
-    pub async fn request(&mut self, method: &str, params: Value) -> Result<Value, McpError> {
+    pub async fn request(&mut self, method: &str, mut params: Value) -> Result<Value, McpError> {
         let id = self.next_id;
         self.next_id += 1;
+        if self.stateless {
+            // Every stateless request says who asks and in which protocol.
+            params["_meta"] = json!({
+                "io.modelcontextprotocol/protocolVersion": generation::STATELESS,
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {"name": "mcp-runtime", "version": env!("CARGO_PKG_VERSION")},
+            });
+        }
         let response =
             self.post(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}), method).await?;
         if let Some(sid) = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
@@ -107,13 +133,20 @@ impl McpSession {
     }
 
     async fn post(&self, body: Value, method: &str) -> Result<reqwest::Response, McpError> {
+        let version = if self.stateless { generation::STATELESS } else { PROTOCOL_VERSION };
         let mut request = self
             .http
             .post(&self.url)
             .header(reqwest::header::ACCEPT, "application/json, text/event-stream")
-            .header("mcp-protocol-version", PROTOCOL_VERSION)
-            .timeout(self.deadline)
-            .json(&body);
+            .header("mcp-protocol-version", version)
+            .timeout(self.deadline);
+        if self.stateless {
+            request = request.header("mcp-method", method);
+            if let Some(name) = body.pointer("/params/name").and_then(Value::as_str) {
+                request = request.header("mcp-name", name);
+            }
+        }
+        let mut request = request.json(&body);
         if let Some(sid) = &self.session {
             request = request.header(SESSION_HEADER, sid);
         }

@@ -17,15 +17,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-/// Headers an MCP streamable-HTTP exchange needs, in either direction.
-const MCP_HEADERS: [HeaderName; 6] = [
+/// Headers an MCP streamable-HTTP exchange needs, in either direction (and
+/// the stateless generation's `Mcp-Param-*`, forwarded by prefix).
+const MCP_HEADERS: [HeaderName; 8] = [
     header::CONTENT_TYPE,
     header::CONTENT_LENGTH,
     header::ACCEPT,
     HeaderName::from_static("mcp-session-id"),
     HeaderName::from_static("mcp-protocol-version"),
     HeaderName::from_static("last-event-id"),
+    HeaderName::from_static("mcp-method"),
+    HeaderName::from_static("mcp-name"),
 ];
+const MCP_PARAM_PREFIX: &str = "mcp-param-";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const IDLE_UPSTREAM: Duration = Duration::from_secs(60);
@@ -105,6 +109,9 @@ impl Upstream {
             for value in parts.headers.get_all(name) {
                 upstream = upstream.header(name, value);
             }
+        }
+        for (name, value) in parts.headers.iter().filter(|(n, _)| n.as_str().starts_with(MCP_PARAM_PREFIX)) {
+            upstream = upstream.header(name, value);
         }
         let upstream = upstream.body(body).map_err(|e| ProxyError::Request(e.to_string()))?;
         let answer = self.client.request(upstream).await.map_err(|e| ProxyError::Unreachable(error_chain(&e)))?;
