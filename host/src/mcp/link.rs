@@ -142,7 +142,10 @@ impl Link {
                 tasks.spawn("sse reader", async move { reader.read_events(events, base, named).await });
                 match tokio::time::timeout(ENDPOINT_DEADLINE, endpoint).await {
                     Ok(Ok(())) => Ok(link),
-                    _ => Err(LinkError::Attach(format!("{url} named no message endpoint"))),
+                    _ => {
+                        link.alive.store(false, Ordering::SeqCst); // the reader stops at the next event
+                        Err(LinkError::Attach(format!("{url} named no message endpoint")))
+                    }
                 }
             }
         }
@@ -285,6 +288,9 @@ impl Link {
         let (mut lines, mut event) = (LineBuffer::default(), SseEvent::default());
         let mut stream = events.bytes_stream();
         while let Some(Ok(bytes)) = stream.next().await {
+            if !self.is_alive() {
+                break;
+            }
             for line in lines.push(&bytes, &self.deployment) {
                 let Some((kind, data)) = event.push(&line) else { continue };
                 match kind.as_str() {
