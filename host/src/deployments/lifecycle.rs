@@ -28,7 +28,7 @@ impl Runtime {
         let handle = self.handle_of(&d)?;
         self.backend(&d.backend)?.stop(&handle).await??;
         self.record_request(id, EventKind::DeploymentStop, actor)?;
-        self.bridge.forget(id).await;
+        self.bridge.forget(id);
         self.transition_by(id, State::Stopped, Some("stopped on request".into()), actor, |d| d.desired_running = false)
     }
 
@@ -64,7 +64,7 @@ impl Runtime {
         let event = NewEvent::for_deployment(EventKind::DeploymentDeleted, id, data).by(actor);
         self.store.delete(Table::Deployments, id, event)?;
         self.routes.forget(id);
-        self.bridge.forget(id).await;
+        self.bridge.forget(id);
         self.locks.lock().expect("lock map poisoned").remove(id);
         Ok(())
     }

@@ -432,33 +432,48 @@ impl LineBuffer {
     }
 }
 
-/// The links the bridge holds, by deployment.
+/// The links the bridge holds, by deployment. Finding a live one is a map
+/// lookup (every bridged request does it); opening one, which may take
+/// seconds, holds up only other callers for the same deployment.
 pub struct Links {
     engine: Option<Arc<ContainerEngine>>,
     http: reqwest::Client,
-    open: tokio::sync::Mutex<HashMap<String, Arc<Link>>>,
+    open: Mutex<HashMap<String, Arc<Link>>>,
+    /// One opening at a time per deployment.
+    opening: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Links {
     pub fn new(engine: Option<Arc<ContainerEngine>>, http: reqwest::Client) -> Links {
-        Links { engine, http, open: Default::default() }
+        Links { engine, http, open: Default::default(), opening: Default::default() }
     }
 
     /// The live link to a deployment's server, opened when there is none
     /// (first use, a host restart, or a server that ended and restarted).
     pub async fn get(&self, tasks: &Supervisor, deployment: &str, target: &Target) -> Result<Arc<Link>, LinkError> {
-        let mut open = self.open.lock().await;
-        if let Some(link) = open.get(deployment).filter(|l| l.is_alive() && l.target == *target) {
-            return Ok(link.clone());
+        if let Some(link) = self.live(deployment, target) {
+            return Ok(link);
+        }
+        let gate = self.opening.lock().expect("openings poisoned").entry(deployment.into()).or_default().clone();
+        let _opening = gate.lock().await;
+        // Another caller may have opened it while this one waited.
+        if let Some(link) = self.live(deployment, target) {
+            return Ok(link);
         }
         let link = Link::open(self.engine.as_deref(), &self.http, tasks, deployment, target).await?;
-        open.insert(deployment.into(), link.clone());
+        self.open.lock().expect("links poisoned").insert(deployment.into(), link.clone());
         Ok(link)
     }
 
+    fn live(&self, deployment: &str, target: &Target) -> Option<Arc<Link>> {
+        let open = self.open.lock().expect("links poisoned");
+        open.get(deployment).filter(|l| l.is_alive() && l.target == *target).cloned()
+    }
+
     /// Closes the link to a deployment that stopped or went away.
-    pub async fn forget(&self, deployment: &str) {
-        self.open.lock().await.remove(deployment);
+    pub fn forget(&self, deployment: &str) {
+        self.open.lock().expect("links poisoned").remove(deployment);
+        self.opening.lock().expect("openings poisoned").remove(deployment);
     }
 }
 

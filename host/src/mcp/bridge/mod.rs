@@ -131,8 +131,8 @@ impl Bridge {
     }
 
     /// Ends every session with a deployment that stopped serving or went away.
-    pub async fn forget(&self, deployment: &str) {
-        self.links.forget(deployment).await;
+    pub fn forget(&self, deployment: &str) {
+        self.links.forget(deployment);
         self.sessions.lock().expect("sessions poisoned").close_all(deployment);
     }
 
