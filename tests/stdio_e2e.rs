@@ -24,19 +24,7 @@ async fn a_stdio_server_is_bridged_to_streamable_http_for_many_clients() {
     assert!(d["tools"].as_array().unwrap().contains(&json!("echo")), "{d}");
 
     // Eight clients at once, each with its own session and its own answers.
-    let calls = (0..8).map(|client| {
-        let host = &host;
-        let id = id.clone();
-        async move {
-            let mut s = host.mcp_session(&id).await;
-            for i in 0..5 {
-                let text = format!("client {client} call {i}");
-                assert_eq!(call(&mut s, "echo", json!({"text": text})).await, text);
-            }
-            s.close().await;
-        }
-    });
-    futures_util::future::join_all(calls).await;
+    clients_echo_at_once(&host, &id, 8).await;
 
     // A host restart loses no stdio deployment: the bridge attaches again.
     host.stop().await;
@@ -166,18 +154,7 @@ async fn an_sse_server_is_reached_as_streamable_http() {
     let d = host.wait_for(&id, "connected").await;
     assert!(d["endpoint"].as_str().unwrap().starts_with("sse+http://"), "{d}");
     assert!(d["tools"].as_array().unwrap().contains(&json!("echo")), "{d}");
-    let calls = (0..4).map(|client| {
-        let host = &host;
-        let id = id.clone();
-        async move {
-            let mut s = host.mcp_session(&id).await;
-            for i in 0..5 {
-                let text = format!("sse client {client} call {i}");
-                assert_eq!(call(&mut s, "echo", json!({"text": text})).await, text);
-            }
-        }
-    });
-    futures_util::future::join_all(calls).await;
+    clients_echo_at_once(&host, &id, 4).await;
 
     // A client that speaks only HTTP+SSE reaches it through the host's own /sse.
     let http = reqwest::Client::new();
@@ -242,6 +219,20 @@ async fn a_server_of_the_stateless_generation_only_is_connected_and_proxied() {
     let mut s = host.mcp_session(&id).await;
     assert_eq!(call(&mut s, "echo", json!({"text": "no session needed"})).await, "no session needed");
     host.delete(&format!("/runtimes/{id}")).await;
+}
+
+/// `clients` sessions at once, each calling `echo` with its own texts and
+/// getting exactly its own answers back.
+async fn clients_echo_at_once(host: &TestHost, id: &str, clients: usize) {
+    let calls = (0..clients).map(|client| async move {
+        let mut s = host.mcp_session(id).await;
+        for i in 0..5 {
+            let text = format!("client {client} call {i}");
+            assert_eq!(call(&mut s, "echo", json!({"text": text})).await, text);
+        }
+        s.close().await;
+    });
+    futures_util::future::join_all(calls).await;
 }
 
 fn container_of(d: &Value) -> String {
