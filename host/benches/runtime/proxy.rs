@@ -32,27 +32,18 @@ pub async fn figures(host: &HostProcess) {
     let mut rss = Vec::new();
     for round in 1..=ROUNDS {
         for clients in CONCURRENCY {
-            let base = load::tool_calls(&direct, None, clients, RUN).await;
-            let through = load::tool_calls(&proxied, Some(&host.token), clients, RUN).await;
-            let ratio = through.per_second() / base.per_second();
-            let overhead = |p: f64| (through.percentile(p).as_secs_f64() - base.percentile(p).as_secs_f64()) * 1e3;
-            let p50_ok = clients > 1 || overhead(0.50) <= TARGET_P50_OVERHEAD_MS;
+            let run = load::Comparison::measure(&direct, &proxied, &host.token, clients, RUN).await;
+            let p50 = if clients == 1 {
+                format!(" ({} ≤ {TARGET_P50_OVERHEAD_MS} ms)", verdict(run.overhead_ms(0.50) <= TARGET_P50_OVERHEAD_MS))
+            } else {
+                String::new()
+            };
             println!(
-                "  round {round}, {clients:>2} clients: direct {:>6.0}/s p50 {:.2} ms | proxied {:>6.0}/s p50 {:.2} ms p99 {:.2} ms \
-                 = {ratio:.2}× throughput ({} ≥ {TARGET_THROUGHPUT_RATIO}×), overhead p50 {:+.2} ms{} p99 {:+.2} ms",
-                base.per_second(),
-                base.percentile(0.50).as_secs_f64() * 1e3,
-                through.per_second(),
-                through.percentile(0.50).as_secs_f64() * 1e3,
-                through.percentile(0.99).as_secs_f64() * 1e3,
-                verdict(ratio >= TARGET_THROUGHPUT_RATIO),
-                overhead(0.50),
-                if clients == 1 {
-                    format!(" ({} ≤ {TARGET_P50_OVERHEAD_MS} ms)", verdict(p50_ok))
-                } else {
-                    String::new()
-                },
-                overhead(0.99),
+                "  round {round}, {clients:>2} clients: {} ({} ≥ {TARGET_THROUGHPUT_RATIO}×), overhead p50 {:+.2} ms{p50} p99 {:+.2} ms",
+                run.summary("direct", "proxied"),
+                verdict(run.ratio() >= TARGET_THROUGHPUT_RATIO),
+                run.overhead_ms(0.50),
+                run.overhead_ms(0.99),
             );
         }
         rss.push(host.rss_mb());

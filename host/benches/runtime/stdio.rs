@@ -27,19 +27,12 @@ pub async fn figures(host: &HostProcess) {
 
     println!("tools/call through the stdio bridge vs the same image over HTTP, direct ({}s per run):", RUN.as_secs());
     for clients in CONCURRENCY {
-        let base = load::tool_calls(&direct, None, clients, RUN).await;
-        let through = load::tool_calls(&bridged, Some(&host.token), clients, RUN).await;
-        let ratio = through.per_second() / base.per_second();
-        let overhead = (through.percentile(0.50).as_secs_f64() - base.percentile(0.50).as_secs_f64()) * 1e3;
+        let run = load::Comparison::measure(&direct, &bridged, &host.token, clients, RUN).await;
+        let overhead = run.overhead_ms(0.50);
         println!(
-            "  {clients} clients: direct HTTP {:>6.0}/s p50 {:.2} ms | bridged stdio {:>6.0}/s p50 {:.2} ms p99 {:.2} ms \
-             = {ratio:.2}× throughput ({} ≥ {TARGET_THROUGHPUT_RATIO}×), overhead p50 {overhead:+.2} ms ({} ≤ {TARGET_P50_OVERHEAD_MS} ms)",
-            base.per_second(),
-            base.percentile(0.50).as_secs_f64() * 1e3,
-            through.per_second(),
-            through.percentile(0.50).as_secs_f64() * 1e3,
-            through.percentile(0.99).as_secs_f64() * 1e3,
-            verdict(ratio >= TARGET_THROUGHPUT_RATIO),
+            "  {clients} clients: {} ({} ≥ {TARGET_THROUGHPUT_RATIO}×), overhead p50 {overhead:+.2} ms ({} ≤ {TARGET_P50_OVERHEAD_MS} ms)",
+            run.summary("direct HTTP", "bridged stdio"),
+            verdict(run.ratio() >= TARGET_THROUGHPUT_RATIO),
             verdict(overhead <= TARGET_P50_OVERHEAD_MS),
         );
     }
