@@ -221,6 +221,95 @@ async fn a_server_of_the_stateless_generation_only_is_connected_and_proxied() {
     host.delete(&format!("/runtimes/{id}")).await;
 }
 
+/// `session_mode: per-session`: a server of its own for each MCP session,
+/// under the same guardrails, removed when the session ends, idles out, or
+/// the deployment stops or goes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_per_session_deployment_runs_a_container_for_each_session() {
+    let host = TestHost::start(|c| c.api.mcp_session_idle_seconds = 1).await;
+    let id = host.deploy(json!({"slug": "fixture-per-session"})).await;
+    let d = host.wait_for(&id, "connected").await;
+    assert!(d["tools"].as_array().unwrap().contains(&json!("recall")), "{d}");
+    assert_eq!(d["request"]["session_mode"], "per-session", "{d}");
+    // The server proved it speaks MCP; until a client comes, nothing runs.
+    assert!(d["endpoint"].is_null(), "{d}");
+    assert_eq!(host.owned_containers(), Vec::<String>::new());
+
+    let (mut a, mut b) = (host.mcp_session(&id).await, host.mcp_session(&id).await);
+    assert_eq!(host.owned_containers().len(), 2, "one container per session");
+    assert_eq!(call(&mut a, "remember", json!({"text": "kept for a"})).await, "remembered");
+    assert_eq!(call(&mut b, "remember", json!({"text": "kept for b"})).await, "remembered");
+    assert_eq!(call(&mut a, "recall", json!({})).await, "kept for a", "one client's state is its own");
+    assert_eq!(call(&mut b, "recall", json!({})).await, "kept for b");
+    // The same guardrails as the deployment's.
+    assert!(call(&mut a, "write_file", json!({"path": "/probe"})).await.starts_with("error"), "read-only root");
+    assert_eq!(call(&mut b, "capabilities", json!({})).await, "0000000000000000");
+    for container in host.owned_containers() {
+        let inspect =
+            docker(&["inspect", "--format", "{{.HostConfig.ReadonlyRootfs}} {{.Config.OpenStdin}}", &container]);
+        assert_eq!(inspect, "true true", "{container}");
+    }
+    let (status, logs) = host.get(&format!("/runtimes/{id}/logs")).await;
+    assert_eq!(status, StatusCode::OK, "{logs}");
+    assert_eq!(logs.to_string().matches("== session server").count(), 2, "{logs}");
+
+    // A session its client ends takes its container with it.
+    a.close().await;
+    containers_until(&host, 1).await;
+    // One whose client vanished idles out, and its container goes too.
+    drop(b);
+    containers_until(&host, 0).await;
+    // Each recorded, the end once the container is gone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, events) = host.get(&format!("/events?deployment={id}")).await;
+        let kinds: Vec<&str> = events.as_array().unwrap().iter().filter_map(|e| e["type"].as_str()).collect();
+        let count = |kind: &str| kinds.iter().filter(|k| **k == kind).count();
+        if count("session_server.ended") == 2 {
+            assert_eq!(count("session_server.started"), 2, "{kinds:?}");
+            assert_eq!(count("deployment.probe_removed"), 1, "{kinds:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{kinds:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // A stateless client has no session to start a server for: told so, not left hanging.
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {}}});
+    let (status, refused) = stateless(&host, &id, &list, "tools/list", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("per-client state"), "{refused}");
+
+    // Stopping ends every session; starting proves the server again.
+    let mut c = host.mcp_session(&id).await;
+    assert_eq!(host.owned_containers().len(), 1);
+    assert_eq!(host.post(&format!("/runtimes/{id}/stop"), json!({})).await.0, StatusCode::OK);
+    assert_eq!(host.owned_containers(), Vec::<String>::new(), "stopped with its sessions' servers");
+    assert!(c.call_tool("recall", json!({})).await.is_err(), "the session ended with the deployment");
+    assert_eq!(host.post(&format!("/runtimes/{id}/start"), json!({})).await.0, StatusCode::OK);
+    host.wait_for(&id, "connected").await;
+    let mut c = host.mcp_session(&id).await;
+    assert_eq!(call(&mut c, "recall", json!({})).await, "", "a new session starts from nothing");
+    // A session's server that crashes ends the session; initializing again gives a new one.
+    assert!(c.call_tool("exit_process", json!({"count": 3})).await.is_err());
+    containers_until(&host, 0).await;
+    assert!(c.call_tool("recall", json!({})).await.is_err(), "the session ended with its server");
+    let mut c = host.mcp_session(&id).await;
+    assert_eq!(call(&mut c, "echo", json!({"text": "new server"})).await, "new server");
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(host.owned_containers(), Vec::<String>::new(), "deleted with its sessions' servers");
+    assert_eq!(host.owned_networks(), Vec::<String>::new());
+}
+
+/// Polls until this host owns `count` containers (30 s at most).
+async fn containers_until(host: &TestHost, count: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while host.owned_containers().len() != count {
+        assert!(std::time::Instant::now() < deadline, "containers: {:?}, not {count}", host.owned_containers());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// `clients` sessions at once, each calling `echo` with its own texts and
 /// getting exactly its own answers back.
 async fn clients_echo_at_once(host: &TestHost, id: &str, clients: usize) {

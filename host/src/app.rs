@@ -94,6 +94,9 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
         }
     });
     tasks.spawn("audit log", crate::events::log_events(runtime.store.subscribe(), tasks.stopping()));
+    if let Some(retired) = runtime.bridge.retired_servers() {
+        tasks.spawn("session server removal", runtime.clone().remove_retired_session_servers(retired));
+    }
     let watched = runtime.clone();
     tasks.every("health watch", HEALTH_INTERVAL, move || {
         let runtime = watched.clone();

@@ -53,6 +53,9 @@ pub struct CatalogEntry {
     /// How the server speaks MCP; `port` and `mcp_path` apply to the HTTP ones.
     #[serde(default)]
     pub transport: Transport,
+    /// Whether clients share one server or each session gets its own.
+    #[serde(default, skip_serializing_if = "SessionMode::is_shared")]
+    pub session_mode: SessionMode,
     /// Replaces the image's entrypoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
@@ -73,6 +76,24 @@ pub enum Transport {
     Sse,
     /// Newline-delimited JSON-RPC on stdin and stdout.
     Stdio,
+}
+
+/// How a deployment's server is shared among MCP sessions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionMode {
+    /// One server for every client session.
+    #[default]
+    Shared,
+    /// A server of its own for each session, for servers that keep per-client
+    /// state: started when the session begins, removed when it ends.
+    PerSession,
+}
+
+impl SessionMode {
+    pub fn is_shared(&self) -> bool {
+        *self == SessionMode::Shared
+    }
 }
 
 /// Most entries and characters a `command` or `args` list may have.
@@ -179,6 +200,12 @@ impl CatalogEntry {
                 return Err(invalid("documentation_url", "must be an http(s) URL"));
             }
         }
+        if self.session_mode == SessionMode::PerSession && self.transport == Transport::StreamableHttp {
+            // The host starts a server per session where it holds the sessions:
+            // for the servers it bridges. A streamable-HTTP server keeps its own.
+            let reason = "per-session servers are for stdio and sse transports; a streamable-HTTP server keeps per-client state in its own sessions";
+            return Err(invalid("session_mode", reason));
+        }
         for (field, list) in [("command", &self.command), ("args", &self.args)] {
             let Some(list) = list else { continue };
             if list.len() > MAX_ARGUMENTS {
@@ -283,6 +310,9 @@ mod tests {
         assert_eq!(field(CatalogEntry { slug: "Bad Slug".into(), ..entry() }), "slug");
         assert_eq!(field(CatalogEntry { guardrails_profile: "nope".into(), ..entry() }), "guardrails_profile");
         assert_eq!(field(CatalogEntry { command: Some(vec![]), ..entry() }), "command");
+        let per_session = CatalogEntry { session_mode: SessionMode::PerSession, ..entry() };
+        assert_eq!(field(per_session.clone()), "session_mode", "a streamable-HTTP server keeps its own sessions");
+        assert_eq!(field(CatalogEntry { transport: Transport::Stdio, ..per_session }), "ok");
         let args = Some(vec!["/data".into(), "a\0b".into()]);
         assert_eq!(field(CatalogEntry { args, ..entry() }), "args[1]");
         let backends = vec!["k8s".into(), "Not A Name!".into()];

@@ -83,6 +83,7 @@ pub fn test_catalog() -> String {
 - {{name: Fixture latest, slug: fixture-latest, source: {{type: docker, image: "127.0.0.1:5000/mcp-fixture:latest"}}, supported_backends: [docker]}}
 - {{name: Fixture elsewhere, slug: fixture-elsewhere, source: {{type: docker, image: "registry.invalid/mcp/fixture:1"}}, guardrails_profile: restricted, supported_backends: [docker]}}
 - {{name: Fixture on stdio, slug: fixture-stdio, source: {{type: docker, image: "{image}"}}, transport: stdio, args: ["--stdio"], guardrails_profile: restricted, supported_backends: [docker, ibm_code_engine]}}
+- {{name: Fixture per session, slug: fixture-per-session, source: {{type: docker, image: "{image}"}}, transport: stdio, session_mode: per-session, args: ["--stdio"], guardrails_profile: restricted, supported_backends: [docker]}}
 - {{name: Fixture on SSE, slug: fixture-sse, source: {{type: docker, image: "{image}"}}, transport: sse, mcp_path: /sse, args: ["--sse"], guardrails_profile: restricted, supported_backends: [docker]}}
 - {{name: "Fixture, stateless only", slug: fixture-stateless, source: {{type: docker, image: "{image}"}}, args: ["--stateless"], guardrails_profile: restricted, supported_backends: [docker]}}
 - {{name: Fixture compose, slug: fixture-compose, source: {{type: compose, compose_file: "services: {{}}", main_service: m}}, supported_backends: [docker]}}

@@ -81,12 +81,23 @@ pub struct ApiConfig {
     /// Request bodies above this are answered 413 (the MCP data path streams and is not limited).
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// An MCP session the host holds (for a bridged server) ends after this
+    /// long unused with no stream open; a per-session server goes with it.
+    #[serde(default = "default_mcp_session_idle_seconds")]
+    pub mcp_session_idle_seconds: u64,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { max_body_bytes: default_max_body_bytes() }
+        ApiConfig {
+            max_body_bytes: default_max_body_bytes(),
+            mcp_session_idle_seconds: default_mcp_session_idle_seconds(),
+        }
     }
+}
+
+fn default_mcp_session_idle_seconds() -> u64 {
+    30 * 60
 }
 
 fn default_max_body_bytes() -> usize {
@@ -306,6 +317,9 @@ impl RuntimeConfig {
             if !plugin_ids.contains(&id.as_str()) {
                 return Err(invalid(&format!("runtime.approval.rules[{i}]"), format!("no plugin with id '{id}'")));
             }
+        }
+        if self.api.mcp_session_idle_seconds == 0 {
+            return Err(invalid("runtime.api.mcp_session_idle_seconds", "must be at least 1"));
         }
         if self.approval.timeout_hours <= 0.0 {
             return Err(invalid("runtime.approval.timeout_hours", "must be above 0"));

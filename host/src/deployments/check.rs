@@ -189,6 +189,7 @@ pub async fn compatibility(
         port: 8080,
         mcp_path: "/mcp".into(),
         transport: Default::default(),
+        session_mode: Default::default(),
         command: None,
         args: None,
         environment: BTreeMap::new(),

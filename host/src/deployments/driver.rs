@@ -9,18 +9,31 @@ use super::model::{Deployment, State};
 use super::Checked;
 use super::RuntimeError;
 use crate::catalog::Source;
+use crate::contract::backend::DeploymentStatus;
 use crate::contract::{self, types as wit};
 use crate::deployments::Runtime;
 use crate::events::EventKind;
 use crate::guardrails::Warning;
 use crate::mcp::client::{McpError, McpSession};
 use crate::mcp::link::Target;
+use crate::mcp::proxy::Via;
 use crate::plugins::Plugin;
 use crate::store::{NewEvent, Table};
 
 /// How long a started server may take to be running and to answer MCP.
 const START_DEADLINE: Duration = Duration::from_secs(60);
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How MCP traffic reaches a deployment's server while it is up: at its
+/// endpoint, or, in per-session mode, to a server started for each session
+/// once the deployment has proven it speaks MCP.
+pub(super) fn serving(d: &Deployment) -> Option<Via> {
+    match d.status {
+        State::Connected if d.is_per_session() => Some(Via::PerSession),
+        State::Running | State::Connected if !d.is_per_session() => Via::endpoint(d.endpoint.as_deref()?),
+        _ => None,
+    }
+}
 
 impl Runtime {
     /// Records a checked request as `pending` and starts driving it.
@@ -115,7 +128,7 @@ impl Runtime {
                 state.name()
             )));
         }
-        self.routes.observe(id, deployment.serving_endpoint(), deployment.requested_by.as_deref());
+        self.routes.observe(id, serving(&deployment), deployment.requested_by.as_deref());
         tracing::info!(deployment = id, state = ?state, message = message.as_deref().unwrap_or(""), "state changed");
         Ok(deployment)
     }
@@ -158,24 +171,43 @@ impl Runtime {
             d.image = Some(prepared.image.clone());
             d.guardrails_warnings.extend(prepared.warnings.iter().map(Warning::from));
         })?;
+        self.deploy_and_connect(&d, &backend, &request, &prepared.image).await
+    }
+
+    /// Creates the server from its image and waits for it to speak MCP; a
+    /// per-session deployment then removes it (each session starts its own).
+    pub(super) async fn deploy_and_connect(
+        &self,
+        d: &Deployment,
+        backend: &Plugin,
+        request: &wit::DeployRequest,
+        image: &str,
+    ) -> Result<(), RuntimeError> {
+        let id = d.id.as_str();
         let guardrails = wit::EffectiveGuardrails::from(&d.guardrails_applied);
-        let deployed = backend.deploy(&request, &guardrails, &prepared.image).await??;
+        let deployed = backend.deploy(request, &guardrails, image).await??;
         let warnings: Vec<Warning> = deployed.warnings.iter().map(Warning::from).collect();
         self.store.update(Table::Deployments, id, |d: &mut Deployment| {
             d.handle = Some(deployed.handle.clone());
             d.guardrails_warnings.extend(warnings.iter().cloned());
             Some(NewEvent::for_deployment(EventKind::DeploymentCreated, id, serde_json::json!({"warnings": warnings})))
         })?;
-        self.await_connected(id, &backend, &deployed.handle).await
+        if !d.is_per_session() {
+            return self.await_connected(id, backend, &deployed.handle).await;
+        }
+        let tools = self.prove(id, backend, &deployed.handle).await?;
+        self.remove_probe(id, backend, &deployed.handle).await?;
+        self.transition(id, State::Connected, None, |d| d.tools = tools)?;
+        Ok(())
     }
 
-    /// Waits for running, then proves the server speaks MCP.
-    pub(super) async fn await_connected(&self, id: &str, backend: &Plugin, handle: &str) -> Result<(), RuntimeError> {
+    /// Waits for the backend to report the server running at an endpoint.
+    pub(super) async fn await_running(&self, backend: &Plugin, handle: &str) -> Result<DeploymentStatus, RuntimeError> {
         let deadline = tokio::time::Instant::now() + START_DEADLINE;
-        let status = loop {
+        loop {
             let status = backend.status(handle).await??;
             match status.state {
-                wit::DeploymentState::Running if status.endpoint.is_some() => break status,
+                wit::DeploymentState::Running if status.endpoint.is_some() => return Ok(status),
                 wit::DeploymentState::Stopped | wit::DeploymentState::Error => {
                     let why = status.message.unwrap_or_else(|| "stopped".into());
                     return Err(RuntimeError::Backend(format!("server did not stay up: {why}")));
@@ -185,7 +217,20 @@ impl Runtime {
                 }
                 _ => tokio::time::sleep(POLL_INTERVAL).await,
             }
-        };
+        }
+    }
+
+    /// Waits for running, then proves the server speaks MCP.
+    pub(super) async fn await_connected(&self, id: &str, backend: &Plugin, handle: &str) -> Result<(), RuntimeError> {
+        let tools = self.prove(id, backend, handle).await?;
+        self.transition(id, State::Connected, None, |d| d.tools = tools)?;
+        Ok(())
+    }
+
+    /// Waits for running, then for `initialize` and `tools/list` to succeed: the tools.
+    async fn prove(&self, id: &str, backend: &Plugin, handle: &str) -> Result<Vec<String>, RuntimeError> {
+        let deadline = tokio::time::Instant::now() + START_DEADLINE;
+        let status = self.await_running(backend, handle).await?;
         let endpoint = status.endpoint.clone().unwrap_or_default();
         self.transition(id, State::Running, None, |d| {
             d.endpoint = Some(endpoint.clone());
@@ -200,8 +245,7 @@ impl Runtime {
                 Err(_) => tokio::time::sleep(POLL_INTERVAL).await,
             }
         };
-        self.transition(id, State::Connected, None, |d| d.tools = tools)?;
-        Ok(())
+        Ok(tools)
     }
 
     /// `initialize` and `tools/list` against a server; its tool names.

@@ -25,10 +25,18 @@ impl Runtime {
         let lock = self.lock(id);
         let _guard = lock.lock().await;
         let d = self.get(id)?;
-        let handle = self.handle_of(&d)?;
-        self.backend(&d.backend)?.stop(&handle).await??;
+        if d.is_per_session() {
+            // Its servers are its sessions': they end, and a probe left over stops.
+            self.end_sessions(id, "the deployment stopped").await;
+            if let Some(handle) = &d.handle {
+                self.backend(&d.backend)?.stop(handle).await??;
+            }
+        } else {
+            let handle = self.handle_of(&d)?;
+            self.backend(&d.backend)?.stop(&handle).await??;
+            self.bridge.forget(id);
+        }
         self.record_request(id, EventKind::DeploymentStop, actor)?;
-        self.bridge.forget(id);
         self.transition_by(id, State::Stopped, Some("stopped on request".into()), actor, |d| d.desired_running = false)
     }
 
@@ -36,8 +44,22 @@ impl Runtime {
         let lock = self.lock(id);
         let _guard = lock.lock().await;
         let d = self.get(id)?;
-        let handle = self.handle_of(&d)?;
         let backend = self.backend(&d.backend)?.clone();
+        if d.is_per_session() && d.handle.is_none() {
+            // Proven again, by a new probe, before sessions start their servers.
+            let image =
+                d.image.clone().ok_or_else(|| RuntimeError::Conflict(format!("deployment '{id}' has no image")))?;
+            let stored =
+                d.request.as_ref().ok_or_else(|| RuntimeError::Conflict("deployment has no request".into()))?;
+            let request = crate::contract::deploy_request(id, &d.backend, stored, d.requested_by.as_deref());
+            self.record_request(id, EventKind::DeploymentStart, actor)?;
+            self.transition_by(id, State::Starting, None, actor, |d| d.desired_running = true)?;
+            if let Err(e) = self.deploy_and_connect(&d, &backend, &request, &image).await {
+                self.fail(id, e.to_string());
+            }
+            return self.get(id);
+        }
+        let handle = self.handle_of(&d)?;
         backend.start(&handle).await??;
         self.record_request(id, EventKind::DeploymentStart, actor)?;
         self.transition_by(id, State::Starting, None, actor, |d| d.desired_running = true)?;
@@ -52,6 +74,7 @@ impl Runtime {
         let lock = self.lock(id);
         let _guard = lock.lock().await;
         let d = self.get(id)?;
+        self.end_sessions(id, "the deployment was deleted").await;
         if let Some(handle) = &d.handle {
             self.backend(&d.backend)?.remove(handle).await??;
         } else if d.status.may_have_created_objects() {
@@ -64,13 +87,15 @@ impl Runtime {
         let event = NewEvent::for_deployment(EventKind::DeploymentDeleted, id, data).by(actor);
         self.store.delete(Table::Deployments, id, event)?;
         self.routes.forget(id);
-        self.bridge.forget(id);
         self.locks.lock().expect("lock map poisoned").remove(id);
         Ok(())
     }
 
     pub async fn logs(&self, id: &str, tail: u32) -> Result<String, RuntimeError> {
         let d = self.get(id)?;
+        if d.is_per_session() && d.handle.is_none() {
+            return self.session_server_logs(&d, tail).await;
+        }
         let handle = self.handle_of(&d)?;
         Ok(self.backend(&d.backend)?.logs(&handle, tail).await??)
     }

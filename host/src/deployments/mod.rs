@@ -4,7 +4,8 @@
 //! deployment is recorded as `pending` and driven in the background
 //! (`driver`); owners stop, start and delete it (`lifecycle`); after a restart
 //! and every few seconds the record is brought in line with what the backend
-//! reports (`reconcile`). Every state change goes through the state machine
+//! reports (`reconcile`). A per-session deployment starts a server for each
+//! MCP session (`per_session`). Every state change goes through the state machine
 //! in `model` and is one store transaction with its event.
 
 mod check;
@@ -12,6 +13,7 @@ mod driver;
 mod error;
 mod lifecycle;
 pub mod model;
+mod per_session;
 mod reconcile;
 mod service;
 mod state;

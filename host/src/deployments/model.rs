@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub use super::state::State;
-use crate::catalog::CatalogEntry;
+use crate::catalog::{CatalogEntry, SessionMode};
 use crate::guardrails::{EffectiveGuardrails, Warning};
 
 /// `POST /runtimes/deploy`.
@@ -92,12 +92,9 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// Where MCP traffic goes while the server is up.
-    pub fn serving_endpoint(&self) -> Option<&str> {
-        match self.status {
-            State::Running | State::Connected => self.endpoint.as_deref(),
-            _ => None,
-        }
+    /// Whether each MCP session gets a server of its own.
+    pub fn is_per_session(&self) -> bool {
+        self.request.as_ref().is_some_and(|r| r.entry.session_mode == SessionMode::PerSession)
     }
 
     /// The API's view: the request in the catalog's shapes, environment
@@ -111,6 +108,8 @@ impl Deployment {
                 "resources": r.resources,
                 "port": r.entry.port,
                 "mcp_path": r.entry.mcp_path,
+                "transport": r.entry.transport,
+                "session_mode": r.entry.session_mode,
             })
         });
         serde_json::json!({

@@ -28,7 +28,9 @@ impl Runtime {
             let span = tracing::info_span!("reconcile", deployment = %d.id);
             self.reconcile_one(&d.id).instrument(span).await;
         }
-        let known: Vec<String> = deployments.into_iter().map(|d| d.id).collect();
+        // Sessions' own servers are claimed too, by the sessions holding them.
+        let mut known: Vec<String> = deployments.into_iter().map(|d| d.id).collect();
+        known.extend(self.session_servers.instances());
         for (name, unavailable) in self.backend_names() {
             let Some(backend) = unavailable.is_none().then(|| self.backends.get(&name).ok()).flatten() else {
                 continue;
@@ -71,7 +73,9 @@ impl Runtime {
         let Ok(d) = self.get(id) else { return };
         let d = &d;
         let Some(handle) = d.handle.clone() else {
-            if !d.status.is_settled() {
+            // A connected per-session deployment runs nothing of its own.
+            let serving_sessions = d.is_per_session() && d.status == State::Connected;
+            if !d.status.is_settled() && !serving_sessions {
                 if let Ok(backend) = self.backend(&d.backend) {
                     self.remove_leftovers(backend, &d.id).await;
                 }
@@ -141,6 +145,7 @@ impl Runtime {
             }
         }
         self.bridge.expire_idle_sessions();
+        self.check_session_servers().await;
         let Ok(deployments) = self.list() else { return };
         let watched: Vec<String> =
             deployments.into_iter().filter(|d| d.status.is_watched() && d.handle.is_some()).map(|d| d.id).collect();

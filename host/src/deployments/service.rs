@@ -33,6 +33,8 @@ pub struct Runtime {
     pub upstream: Upstream,
     /// Sessions with servers that speak stdio, served as streamable HTTP.
     pub bridge: Bridge,
+    /// Servers started for the sessions of per-session deployments.
+    pub(crate) session_servers: super::per_session::SessionServers,
     /// One lock per deployment: lifecycle operations on it never interleave.
     pub(crate) locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// `approval.rules`, in order.
@@ -71,10 +73,11 @@ impl Runtime {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
-        let bridge = Bridge::new(bridge_engine, http.clone());
+        let idle = Duration::from_secs(config.api.mcp_session_idle_seconds);
+        let bridge = Bridge::new(bridge_engine, http.clone(), idle);
         let routes = Routes::default();
         for d in store.list::<Deployment>(Table::Deployments)? {
-            routes.observe(&d.id, d.serving_endpoint(), d.requested_by.as_deref());
+            routes.observe(&d.id, super::driver::serving(&d), d.requested_by.as_deref());
         }
         Ok(Runtime {
             store,
@@ -86,6 +89,7 @@ impl Runtime {
             routes,
             upstream: Upstream::default(),
             bridge,
+            session_servers: Default::default(),
             locks: Default::default(),
             approval_rules,
             tasks: Default::default(),

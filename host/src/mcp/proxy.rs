@@ -17,6 +17,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use super::link::Target;
+
 /// Headers an MCP streamable-HTTP exchange needs, in either direction (and
 /// the stateless generation's `Mcp-Param-*`, forwarded by prefix).
 const MCP_HEADERS: [HeaderName; 8] = [
@@ -34,12 +36,31 @@ const MCP_PARAM_PREFIX: &str = "mcp-param-";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const IDLE_UPSTREAM: Duration = Duration::from_secs(60);
 
+/// How a serving deployment's MCP traffic reaches its server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// Forwarded as is to the server's streamable-HTTP endpoint.
+    Proxy(Uri),
+    /// Bridged over one link every session shares (stdio, SSE).
+    Link(Target),
+    /// Bridged to a server started for each session.
+    PerSession,
+}
+
+impl Via {
+    /// How an endpoint a backend reported is reached; `None` for one that is not a URI.
+    pub fn endpoint(endpoint: &str) -> Option<Via> {
+        match Target::of(endpoint) {
+            Some(target) => Some(Via::Link(target)),
+            None => endpoint.parse().ok().map(Via::Proxy),
+        }
+    }
+}
+
 /// Where a serving deployment answers, and who may talk to it.
 #[derive(Debug)]
 pub struct Route {
-    pub endpoint: Uri,
-    /// Set for a server the bridge links to (stdio, SSE): not proxied as is.
-    pub link: Option<super::link::Target>,
+    pub via: Via,
     /// Who requested the deployment: its developer may use it.
     pub owner: Option<String>,
 }
@@ -53,17 +74,14 @@ impl Routes {
         self.0.read().expect("route table poisoned").get(id).cloned()
     }
 
-    /// Records a deployment's latest state: a route while it serves at
-    /// `endpoint`, none otherwise.
-    pub fn observe(&self, id: &str, serving_at: Option<&str>, owner: Option<&str>) {
-        let route = serving_at.and_then(|e| e.parse::<Uri>().ok());
+    /// Records a deployment's latest state: a route while it serves, none otherwise.
+    pub fn observe(&self, id: &str, serving: Option<Via>, owner: Option<&str>) {
         let mut table = self.0.write().expect("route table poisoned");
-        match route {
-            Some(endpoint) => {
-                let unchanged = table.get(id).is_some_and(|r| r.endpoint == endpoint && r.owner.as_deref() == owner);
+        match serving {
+            Some(via) => {
+                let unchanged = table.get(id).is_some_and(|r| r.via == via && r.owner.as_deref() == owner);
                 if !unchanged {
-                    let link = super::link::Target::of(&endpoint.to_string());
-                    table.insert(id.to_string(), Arc::new(Route { endpoint, link, owner: owner.map(String::from) }));
+                    table.insert(id.to_string(), Arc::new(Route { via, owner: owner.map(String::from) }));
                 }
             }
             None => {
@@ -101,10 +119,10 @@ impl Default for Upstream {
 }
 
 impl Upstream {
-    /// Sends `request` to the route's endpoint and streams the answer back.
-    pub async fn forward(&self, route: &Route, request: Request<Body>) -> Result<Response<Body>, ProxyError> {
+    /// Sends `request` to the server's endpoint and streams the answer back.
+    pub async fn forward(&self, endpoint: &Uri, request: Request<Body>) -> Result<Response<Body>, ProxyError> {
         let (parts, body) = request.into_parts();
-        let mut upstream = Request::builder().method(parts.method).uri(route.endpoint.clone());
+        let mut upstream = Request::builder().method(parts.method).uri(endpoint.clone());
         for name in &MCP_HEADERS {
             for value in parts.headers.get_all(name) {
                 upstream = upstream.header(name, value);
@@ -145,15 +163,16 @@ mod tests {
     #[test]
     fn routes_follow_the_latest_state() {
         let routes = Routes::default();
-        routes.observe("a", Some("http://10.0.0.2:8080/mcp"), Some("dev@x"));
+        routes.observe("a", Via::endpoint("http://10.0.0.2:8080/mcp"), Some("dev@x"));
         let route = routes.lookup("a").expect("serving deployments have a route");
-        assert_eq!(route.endpoint, "http://10.0.0.2:8080/mcp");
+        assert_eq!(route.via, Via::Proxy("http://10.0.0.2:8080/mcp".parse().unwrap()));
         assert_eq!(route.owner.as_deref(), Some("dev@x"));
         routes.observe("a", None, Some("dev@x"));
         assert!(routes.lookup("a").is_none(), "a deployment that stopped serving has no route");
-        routes.observe("b", Some("not a uri at all"), None);
-        assert!(routes.lookup("b").is_none());
-        routes.observe("c", Some("http://10.0.0.3:8080/mcp"), None);
+        assert_eq!(Via::endpoint("not a uri at all"), None);
+        assert_eq!(Via::endpoint("stdio://abc"), Some(Via::Link(Target::Container("abc".into()))));
+        routes.observe("c", Some(Via::PerSession), None);
+        assert_eq!(routes.lookup("c").map(|r| r.via.clone()), Some(Via::PerSession));
         routes.forget("c");
         assert!(routes.lookup("c").is_none());
     }

@@ -4,6 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::Uri;
 use axum::response::Response;
 use axum::routing::{any, get, post};
 use axum::Router;
@@ -14,12 +15,12 @@ use crate::api::{ApiError, ApiResult, AppState, Caller};
 use crate::auth::authz::{authorize, may, Action};
 use crate::auth::Principal;
 use crate::deployments::Runtime;
+use crate::mcp::bridge::Servers;
 use crate::mcp::generation;
-use crate::mcp::link::Target;
+use crate::mcp::proxy::{Route, Via};
 
 /// Largest stateless message the proxy reads to check its headers.
 const MAX_CHECKED_BODY: usize = 4 << 20;
-use crate::mcp::proxy::Route;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -38,12 +39,20 @@ fn route(rt: &Runtime, caller: &Principal, id: &str) -> ApiResult<Arc<Route>> {
     Ok(route)
 }
 
-/// The link of a bridged server: the HTTP+SSE transport is served for those.
-fn linked(route: &Route, id: &str) -> ApiResult<Target> {
-    route
-        .link
-        .clone()
-        .ok_or_else(|| ApiError::NotFound(format!("deployment '{id}' speaks streamable HTTP: use /servers/{id}/mcp")))
+/// The servers of a bridged deployment (stdio, HTTP+SSE), shared or one
+/// per session; for a streamable-HTTP server, the endpoint it is proxied to.
+fn bridged<'a>(rt: &'a Runtime, route: &'a Route) -> Result<Servers<'a>, &'a Uri> {
+    match &route.via {
+        Via::Proxy(endpoint) => Err(endpoint),
+        Via::Link(target) => Ok(Servers::Shared(target)),
+        Via::PerSession => Ok(Servers::PerSession(rt)),
+    }
+}
+
+/// The HTTP+SSE transport is served for bridged servers only.
+fn linked<'a>(rt: &'a Runtime, route: &'a Route, id: &str) -> ApiResult<Servers<'a>> {
+    bridged(rt, route)
+        .map_err(|_| ApiError::NotFound(format!("deployment '{id}' speaks streamable HTTP: use /servers/{id}/mcp")))
 }
 
 /// Forwards to the deployment's endpoint, streaming both ways, so no host
@@ -56,11 +65,12 @@ async fn proxy_mcp(
     request: Request,
 ) -> ApiResult<Response> {
     let route = route(&rt, &caller, &id)?;
-    if let Some(target) = route.link.as_ref() {
-        return Ok(rt.bridge.serve(&rt.tasks, &id, target, request).await);
-    }
+    let endpoint = match bridged(&rt, &route) {
+        Ok(servers) => return Ok(rt.bridge.serve(&rt.tasks, &id, servers, request).await),
+        Err(endpoint) => endpoint,
+    };
     let request = if generation::is_stateless(request.headers()) { checked(request).await? } else { request };
-    rt.upstream.forward(&route, request).await.map_err(|e| ApiError::Upstream { error: e.to_string(), plugin: None })
+    rt.upstream.forward(endpoint, request).await.map_err(|e| ApiError::Upstream { error: e.to_string(), plugin: None })
 }
 
 /// A stateless request whose `Mcp-Method` / `Mcp-Name` headers agree with its
@@ -85,8 +95,9 @@ async fn open_event_stream(
     Caller(caller, ..): Caller<may::Authenticated>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let target = linked(&*route(&rt, &caller, &id)?, &id)?;
-    Ok(rt.bridge.open_event_stream(&rt.tasks, &id, &target, &format!("/servers/{id}/messages")).await)
+    let route = route(&rt, &caller, &id)?;
+    let servers = linked(&rt, &route, &id)?;
+    Ok(rt.bridge.open_event_stream(&rt.tasks, &id, servers, &format!("/servers/{id}/messages")).await)
 }
 
 async fn post_message(
@@ -96,9 +107,10 @@ async fn post_message(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let target = linked(&*route(&rt, &caller, &id)?, &id)?;
+    let route = route(&rt, &caller, &id)?;
+    let servers = linked(&rt, &route, &id)?;
     let session = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .find(|(key, _)| key == "session")
         .map(|(_, value)| value.into_owned());
-    Ok(rt.bridge.post_to_event_stream(&rt.tasks, &id, &target, session, &body).await)
+    Ok(rt.bridge.post_to_event_stream(&rt.tasks, &id, servers, session, &body).await)
 }

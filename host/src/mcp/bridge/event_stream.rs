@@ -16,9 +16,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc};
 
+use super::answers::{accepted, http_error, parse_message, sse_event, sse_response};
 use super::sessions::Sessions;
-use super::{accepted, http_error, parse_message, sse_event, sse_response, Bridge, Reply, HANDSHAKE_DEADLINE};
-use crate::mcp::link::{Link, Target};
+use super::{Bridge, Reply, Servers, HANDSHAKE_DEADLINE};
+use crate::mcp::link::Link;
 use crate::tasks::Supervisor;
 
 /// Answers an event stream may fall behind by before the client is dropped.
@@ -30,14 +31,14 @@ impl Bridge {
         &self,
         tasks: &Supervisor,
         deployment: &str,
-        target: &Target,
+        servers: Servers<'_>,
         session: Option<String>,
     ) -> Response<Body> {
-        let session = match self.session(deployment, session) {
+        let (session, server) = match self.session(deployment, session) {
             Ok(session) => session,
             Err(refusal) => return refusal.response(),
         };
-        match self.server(tasks, deployment, target).await {
+        match self.link_of(tasks, deployment, servers, &server).await {
             Ok(link) => self.event_stream(&link, session, false, None),
             Err(e) => http_error(StatusCode::BAD_GATEWAY, &e.to_string()),
         }
@@ -48,14 +49,13 @@ impl Bridge {
         &self,
         tasks: &Supervisor,
         deployment: &str,
-        target: &Target,
+        servers: Servers<'_>,
         messages_url: &str,
     ) -> Response<Body> {
-        let link = match self.server(tasks, deployment, target).await {
-            Ok(link) => link,
+        let (session, link) = match self.open_session(tasks, deployment, servers).await {
+            Ok(opened) => opened,
             Err(e) => return http_error(StatusCode::BAD_GATEWAY, &e.to_string()),
         };
-        let session = self.sessions.lock().expect("sessions poisoned").open(deployment);
         let endpoint = format!("event: endpoint\ndata: {messages_url}?session={session}\n\n");
         self.event_stream(&link, session, true, Some(endpoint))
     }
@@ -94,11 +94,11 @@ impl Bridge {
         &self,
         tasks: &Supervisor,
         deployment: &str,
-        target: &Target,
+        servers: Servers<'_>,
         session: Option<String>,
         body: &[u8],
     ) -> Response<Body> {
-        let session = match self.session(deployment, session) {
+        let (session, server) = match self.session(deployment, session) {
             Ok(session) => session,
             Err(refusal) => return refusal.response(),
         };
@@ -109,7 +109,7 @@ impl Bridge {
             Ok(message) => message,
             Err(bad) => return bad.response(),
         };
-        let link = match self.server(tasks, deployment, target).await {
+        let link = match self.link_of(tasks, deployment, servers, &server).await {
             Ok(link) => link,
             Err(e) => return http_error(StatusCode::BAD_GATEWAY, &e.to_string()),
         };

@@ -18,11 +18,17 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
+mod answers;
 mod event_stream;
+mod per_session;
 mod sessions;
 
-use sessions::Sessions;
+use answers::*;
+pub use per_session::{Launcher, Servers};
+pub use sessions::OwnServer;
+use sessions::{SessionServer, Sessions};
 
 use super::generation;
 use super::link::{Link, LinkError, Links, RequestRouter, Target};
@@ -40,9 +46,14 @@ const PING_DEADLINE: Duration = Duration::from_secs(5);
 const MAX_BODY: usize = 4 << 20;
 
 pub struct Bridge {
+    /// Links by key: a deployment's id for its shared server, an instance's for a session's own.
     links: Links,
     /// Client sessions, each with one deployment.
     sessions: Arc<Mutex<Sessions>>,
+    /// How long an unused session with no stream open is kept.
+    idle: Duration,
+    /// Per-session servers whose session ended, until the host takes them to remove.
+    retired: Mutex<Option<UnboundedReceiver<String>>>,
     /// Sessions with an open event stream (a `GET` listener, or an HTTP+SSE
     /// client): what the bridge pushes to them.
     event_streams: Arc<Mutex<HashMap<String, tokio::sync::mpsc::Sender<Value>>>>,
@@ -53,34 +64,70 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    pub fn new(engine: Option<Arc<ContainerEngine>>, http: reqwest::Client) -> Bridge {
+    pub fn new(engine: Option<Arc<ContainerEngine>>, http: reqwest::Client, idle: Duration) -> Bridge {
+        let (retire, retired) = unbounded_channel();
         Bridge {
             links: Links::new(engine, http),
-            sessions: Arc::default(),
+            sessions: Arc::new(Mutex::new(Sessions::new(retire))),
+            idle,
+            retired: Mutex::new(Some(retired)),
             event_streams: Arc::default(),
             asks: Arc::default(),
             in_flight: Arc::default(),
         }
     }
 
-    /// The live link to a deployment's server (opened on first use).
+    /// The instances of per-session servers whose session ended, as they
+    /// end: for the one task that removes them (`None` once taken).
+    pub fn retired_servers(&self) -> Option<UnboundedReceiver<String>> {
+        self.retired.lock().expect("retired poisoned").take()
+    }
+
+    /// The live link to a deployment's shared server (opened on first use).
     pub async fn server(&self, tasks: &Supervisor, deployment: &str, target: &Target) -> Result<Arc<Link>, LinkError> {
         let link = self.links.get(tasks, deployment, target).await?;
-        link.route_requests_with(|| self.request_router(deployment));
+        link.route_requests_with(|| self.request_router(deployment, deployment));
         Ok(link)
     }
 
-    /// Sends a request the server makes of its client to the one session
-    /// with requests in flight, when that session listens; otherwise no one
-    /// can be sure to be the one it is meant for.
-    fn request_router(&self, deployment: &str) -> RequestRouter {
+    /// The live link to the server a session talks to.
+    async fn link_of(
+        &self,
+        tasks: &Supervisor,
+        deployment: &str,
+        servers: Servers<'_>,
+        server: &SessionServer,
+    ) -> Result<Arc<Link>, LinkError> {
+        match (server, servers) {
+            (SessionServer::Shared, Servers::Shared(target)) => self.server(tasks, deployment, target).await,
+            (SessionServer::Own(own), _) => {
+                // Its process ended, and whatever it held for this client with it.
+                if self.links.ended(&own.instance) {
+                    self.server_ended(&own.instance);
+                    return Err(LinkError::Ended);
+                }
+                let link = self.links.get(tasks, &own.instance, &own.target).await?;
+                link.route_requests_with(|| self.request_router(deployment, &own.instance));
+                Ok(link)
+            }
+            (SessionServer::Shared, Servers::PerSession(_)) => {
+                Err(LinkError::Invalid("the deployment now starts a server per session: initialize again".into()))
+            }
+        }
+    }
+
+    /// Sends a request the server on `link` makes of its client to the one
+    /// session with requests in flight over that link, when that session
+    /// listens; otherwise no one can be sure to be the one it is meant for.
+    fn request_router(&self, deployment: &str, link: &str) -> RequestRouter {
         let (sessions, in_flight) = (self.sessions.clone(), self.in_flight.clone());
-        let (streams, asks, deployment) = (self.event_streams.clone(), self.asks.clone(), deployment.to_string());
+        let (streams, asks) = (self.event_streams.clone(), self.asks.clone());
+        let (deployment, link) = (deployment.to_string(), link.to_string());
         Box::new(move |mut request: Value| {
             let busy: std::collections::BTreeSet<String> = {
                 let sessions = sessions.lock().expect("sessions poisoned");
                 let in_flight = in_flight.lock().expect("in-flight map poisoned");
-                in_flight.keys().map(|(s, _)| s).filter(|s| sessions.belongs_to(s, &deployment)).cloned().collect()
+                in_flight.keys().map(|(s, _)| s).filter(|s| sessions.talks_over(s, &link)).cloned().collect()
             };
             let mut busy = busy.into_iter();
             let (Some(session), None) = (busy.next(), busy.next()) else { return false };
@@ -124,16 +171,23 @@ impl Bridge {
         let streams = self.event_streams.lock().expect("event streams poisoned");
         let now = std::time::Instant::now();
         let ended =
-            self.sessions.lock().expect("sessions poisoned").expire(sessions::IDLE, now, |id| streams.contains_key(id));
+            self.sessions.lock().expect("sessions poisoned").expire(self.idle, now, |id| streams.contains_key(id));
         if ended > 0 {
             tracing::info!(ended, "idle bridge sessions ended");
         }
     }
 
-    /// Ends every session with a deployment that stopped serving or went away.
-    pub fn forget(&self, deployment: &str) {
+    /// Ends every session with a deployment that stopped serving or went
+    /// away; the instances of their own servers, for the caller to remove.
+    pub fn forget(&self, deployment: &str) -> Vec<String> {
         self.links.forget(deployment);
-        self.sessions.lock().expect("sessions poisoned").close_all(deployment);
+        self.sessions.lock().expect("sessions poisoned").close_all(deployment)
+    }
+
+    /// Closes the link known as `key` (a deployment's, or an own server's
+    /// instance) and leaves the sessions be.
+    pub fn drop_link(&self, key: &str) {
+        self.links.forget(key);
     }
 
     /// One HTTP exchange of a client with a deployment's bridged server.
@@ -141,7 +195,7 @@ impl Bridge {
         &self,
         tasks: &Supervisor,
         deployment: &str,
-        target: &Target,
+        servers: Servers<'_>,
         request: Request<Body>,
     ) -> Response<Body> {
         let session = request.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(String::from);
@@ -155,7 +209,7 @@ impl Bridge {
         match *request.method() {
             Method::POST => {}
             Method::DELETE => return self.end_session(deployment, session),
-            Method::GET if wants_stream => return self.listen(tasks, deployment, target, session).await,
+            Method::GET if wants_stream => return self.listen(tasks, deployment, servers, session).await,
             _ => {
                 let mut answer = http_error(StatusCode::METHOD_NOT_ALLOWED, "this bridge answers POST, GET and DELETE");
                 answer.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST, GET, DELETE"));
@@ -172,10 +226,6 @@ impl Bridge {
         };
         let id = message.get("id").cloned();
         let method = message.get("method").and_then(Value::as_str).map(String::from);
-        let server = match self.server(tasks, deployment, target).await {
-            Ok(server) => server,
-            Err(e) => return rpc_error(StatusCode::BAD_GATEWAY, id.unwrap_or(Value::Null), -32603, &e.to_string()),
-        };
         if stateless {
             if let Err(why) = generation::check_headers(&headers, &message) {
                 return rpc_error(
@@ -185,14 +235,24 @@ impl Bridge {
                     &why,
                 );
             }
-            return self.stateless(tasks, server, deployment, message, wants_stream).await;
+            let Servers::Shared(target) = servers else {
+                return per_session::refuse_stateless(id);
+            };
+            return match self.server(tasks, deployment, target).await {
+                Ok(server) => self.stateless(tasks, server, deployment, message, wants_stream).await,
+                Err(e) => rpc_error(StatusCode::BAD_GATEWAY, id.unwrap_or(Value::Null), -32603, &e.to_string()),
+            };
         }
         if method.as_deref() == Some("initialize") {
-            return self.initialize(&server, deployment, id.unwrap_or(Value::Null)).await;
+            return self.initialize(tasks, deployment, servers, id.unwrap_or(Value::Null)).await;
         }
-        let session = match self.session(deployment, session) {
+        let (session, server) = match self.session(deployment, session) {
             Ok(session) => session,
             Err(refusal) => return refusal.response(),
+        };
+        let server = match self.link_of(tasks, deployment, servers, &server).await {
+            Ok(server) => server,
+            Err(e) => return rpc_error(StatusCode::BAD_GATEWAY, id.unwrap_or(Value::Null), -32603, &e.to_string()),
         };
         match (id, method) {
             (Some(id), Some(_)) => {
@@ -205,13 +265,13 @@ impl Bridge {
         }
     }
 
-    /// The caller's session, if it is one of this deployment's; otherwise
-    /// the answer that says why not.
-    fn session(&self, deployment: &str, session: Option<String>) -> Result<String, NoSession> {
+    /// The caller's session, if it is one of this deployment's, and the
+    /// server it talks to; otherwise the answer that says why not.
+    fn session(&self, deployment: &str, session: Option<String>) -> Result<(String, SessionServer), NoSession> {
         let session = session.ok_or(NoSession::Missing)?;
         match self.sessions.lock().expect("sessions poisoned").use_for(&session, deployment) {
-            true => Ok(session),
-            false => Err(NoSession::Unknown),
+            Some(server) => Ok((session, server)),
+            None => Err(NoSession::Unknown),
         }
     }
 
@@ -246,17 +306,6 @@ impl Bridge {
                 Err(e) => http_error(StatusCode::BAD_GATEWAY, &e.to_string()),
             },
         }
-    }
-
-    async fn initialize(&self, server: &Link, deployment: &str, id: Value) -> Response<Body> {
-        let result = match server.initialize(HANDSHAKE_DEADLINE).await {
-            Ok(result) => result,
-            Err(e) => return rpc_error(StatusCode::BAD_GATEWAY, id, -32603, &e.to_string()),
-        };
-        let session = self.sessions.lock().expect("sessions poisoned").open(deployment);
-        let mut answer = json_response(StatusCode::OK, &json!({"jsonrpc": "2.0", "id": id, "result": result}));
-        answer.headers_mut().insert(SESSION_HEADER, HeaderValue::from_str(&session).expect("hex is a header value"));
-        answer
     }
 
     /// Sends a client's request to the server under a bridge id (and a progress
@@ -414,29 +463,6 @@ impl Bridge {
     }
 }
 
-/// What a client sent that is not one JSON-RPC message.
-enum BadMessage {
-    Batch,
-    NotJson,
-}
-
-impl BadMessage {
-    fn response(self) -> Response<Body> {
-        match self {
-            BadMessage::Batch => rpc_error(StatusCode::BAD_REQUEST, Value::Null, -32600, "batches are not supported"),
-            BadMessage::NotJson => rpc_error(StatusCode::BAD_REQUEST, Value::Null, -32700, "not a JSON-RPC message"),
-        }
-    }
-}
-
-fn parse_message(body: &[u8]) -> Result<Value, BadMessage> {
-    match serde_json::from_slice(body) {
-        Ok(m @ Value::Object(_)) => Ok(m),
-        Ok(Value::Array(_)) => Err(BadMessage::Batch),
-        _ => Err(BadMessage::NotJson),
-    }
-}
-
 /// How the answer to a client's request is delivered.
 enum Reply {
     /// In the HTTP response, as JSON.
@@ -449,58 +475,4 @@ enum Reply {
 
 fn bridge_token(bridge_id: u64) -> Value {
     json!(format!("bridge-{bridge_id}"))
-}
-
-enum NoSession {
-    Missing,
-    Unknown,
-}
-
-impl NoSession {
-    fn response(self) -> Response<Body> {
-        match self {
-            NoSession::Missing => http_error(StatusCode::BAD_REQUEST, "Mcp-Session-Id is required after initialize"),
-            NoSession::Unknown => http_error(StatusCode::NOT_FOUND, "no such session: initialize again"),
-        }
-    }
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
-    let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
-
-fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Response<Body> {
-    json_response(status, &rpc_error_body(id, code, message))
-}
-
-fn rpc_error_body(id: Value, code: i64, message: &str) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
-}
-
-fn sse_event(message: &Value) -> Result<String, std::convert::Infallible> {
-    Ok(format!("event: message\ndata: {message}\n\n"))
-}
-
-fn sse_response(body: Body) -> Response<Body> {
-    let mut response = Response::new(body);
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
-}
-
-fn http_error(status: StatusCode, message: &str) -> Response<Body> {
-    json_response(status, &json!({"error": message}))
-}
-
-fn accepted() -> Response<Body> {
-    empty(StatusCode::ACCEPTED)
-}
-
-fn empty(status: StatusCode) -> Response<Body> {
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = status;
-    response
 }

@@ -26,6 +26,9 @@ use super::client::PROTOCOL_VERSION;
 use crate::capabilities::ContainerEngine;
 use crate::tasks::Supervisor;
 
+mod framing;
+use framing::{LineBuffer, SseEvent};
+
 /// Longest line read from a server's stdout; longer ones are dropped.
 pub const MAX_LINE: usize = 4 << 20;
 
@@ -365,71 +368,9 @@ impl Drop for Forget<'_> {
     }
 }
 
-/// One server-sent event being read: its type and data lines.
-#[derive(Default)]
-struct SseEvent {
-    kind: String,
-    data: Vec<String>,
-}
-
-impl SseEvent {
-    /// Takes one line; a complete event (type, data) at the blank line that ends it.
-    fn push(&mut self, line: &[u8]) -> Option<(String, String)> {
-        let line = String::from_utf8_lossy(line);
-        if line.is_empty() {
-            let event = (std::mem::take(&mut self.kind), std::mem::take(&mut self.data).join("\n"));
-            return (!event.1.is_empty()).then_some(event);
-        }
-        match line.split_once(':') {
-            Some(("event", value)) => self.kind = value.trim_start().to_string(),
-            Some(("data", value)) => self.data.push(value.strip_prefix(' ').unwrap_or(value).to_string()),
-            _ => {}
-        }
-        None
-    }
-}
-
 /// An SSE URL as the base that a relative message endpoint is resolved against.
 fn url_base(url: &str) -> reqwest::Url {
     reqwest::Url::parse(url).unwrap_or_else(|_| reqwest::Url::parse("http://invalid/").expect("a valid URL"))
-}
-
-/// Splits a byte stream into lines, dropping any longer than `MAX_LINE`.
-#[derive(Default)]
-struct LineBuffer {
-    partial: Vec<u8>,
-    /// Inside an over-long line: skip to its end.
-    skipping: bool,
-}
-
-impl LineBuffer {
-    fn push(&mut self, bytes: &[u8], deployment: &str) -> Vec<Vec<u8>> {
-        let mut lines = Vec::new();
-        for chunk in bytes.split_inclusive(|b| *b == b'\n') {
-            let ends = chunk.last() == Some(&b'\n');
-            let body = if ends { &chunk[..chunk.len() - 1] } else { chunk };
-            if !self.skipping {
-                self.partial.extend_from_slice(body);
-                if self.partial.len() > MAX_LINE {
-                    tracing::warn!(deployment, "dropped a line longer than {} MiB from stdout", MAX_LINE >> 20);
-                    self.partial = Vec::new();
-                    self.skipping = true;
-                }
-            }
-            if ends {
-                if !self.skipping {
-                    let mut line = std::mem::take(&mut self.partial);
-                    if line.last() == Some(&b'\r') {
-                        line.pop();
-                    }
-                    lines.push(line);
-                }
-                self.partial.clear();
-                self.skipping = false;
-            }
-        }
-        lines
-    }
 }
 
 /// The links the bridge holds, by deployment. Finding a live one is a map
@@ -465,6 +406,11 @@ impl Links {
         Ok(link)
     }
 
+    /// Whether the link known as `key` was open and its server has gone.
+    pub fn ended(&self, key: &str) -> bool {
+        self.open.lock().expect("links poisoned").get(key).is_some_and(|l| !l.is_alive())
+    }
+
     fn live(&self, deployment: &str, target: &Target) -> Option<Arc<Link>> {
         let open = self.open.lock().expect("links poisoned");
         open.get(deployment).filter(|l| l.is_alive() && l.target == *target).cloned()
@@ -480,28 +426,6 @@ impl Links {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lines_are_split_across_frames_and_long_ones_dropped() {
-        let mut buffer = LineBuffer::default();
-        assert!(buffer.push(b"{\"a\":", "t").is_empty());
-        let lines = buffer.push(b"1}\n{\"b\":2}\r\n\n{\"c\"", "t");
-        assert_eq!(lines, [b"{\"a\":1}".to_vec(), b"{\"b\":2}".to_vec(), Vec::new()]);
-        let long = vec![b'x'; MAX_LINE + 10];
-        assert!(buffer.push(&long, "t").is_empty(), "the over-long line is dropped, with what came before it");
-        assert!(buffer.push(b"still the long one", "t").is_empty());
-        assert_eq!(buffer.push(b"\n{\"d\":4}\n", "t"), [b"{\"d\":4}".to_vec()], "the next line reads normally");
-    }
-
-    #[test]
-    fn server_sent_events_are_read_by_type() {
-        let mut event = SseEvent::default();
-        let mut seen = Vec::new();
-        for line in ["event: endpoint", "data: /messages?id=1", "", ": a comment", "data: {\"a\":1}", ""] {
-            seen.extend(event.push(line.as_bytes()));
-        }
-        assert_eq!(seen, [("endpoint".into(), "/messages?id=1".into()), (String::new(), "{\"a\":1}".into())]);
-    }
 
     #[test]
     fn endpoints_say_which_link_they_need() {
