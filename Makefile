@@ -5,7 +5,7 @@ GUESTS    := docker-backend code-engine-backend default-guardrails pinned-images
 GUEST_DIR := target/wasm32-wasip2/guest
 FIXTURE   := target/x86_64-unknown-linux-gnu/release/mcp-fixture
 
-.PHONY: run test guests fixture host lint bench clean-test-objects
+.PHONY: run test guests fixture contextforge host lint bench clean-test-objects
 
 run: guests host
 	./target/debug/mcp-runtime
@@ -21,7 +21,17 @@ guests:
 fixture:
 	RUSTFLAGS='-C target-feature=+crt-static' cargo build -p mcp-fixture --release --target x86_64-unknown-linux-gnu
 
-test: guests fixture lint
+# The real ContextForge gateway the gateway tests register with, in a venv of
+# its own (Python 3.12 from pyenv; 1.1.0 needs >=3.12). Installed once.
+CONTEXTFORGE := .venv/contextforge/bin/mcpgateway
+PYTHON312 ?= $(shell ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12.*/bin/python3 2>/dev/null | tail -n1)
+contextforge: $(CONTEXTFORGE)
+$(CONTEXTFORGE):
+	@test -n "$(PYTHON312)" || { echo "Python 3.12 is needed for ContextForge 1.1.0 (pyenv install 3.12)"; exit 1; }
+	$(PYTHON312) -m venv .venv/contextforge
+	.venv/contextforge/bin/pip install -q mcp-contextforge-gateway==1.1.0
+
+test: guests fixture contextforge lint
 	cargo test -p mcp-runtime -p ce-fake -- --test-threads=2
 	cargo test -p image-ref -p guest-kit -p code-engine-backend --lib
 	$(MAKE) clean-test-objects

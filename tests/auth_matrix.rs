@@ -73,12 +73,14 @@ async fn the_matrix_is_enforced_for_every_role() {
         ("operator", vec![Role::Operator]),
         ("admin", vec![Role::Admin]),
         ("approver", vec![Role::Approver]),
+        ("gateway", vec![Role::Gateway]),
         ("nobody", vec![]),
     ];
     for (name, granted) in &roles {
         let token = host.token(&format!("{name}@example.com"), granted);
         let has = |r: Role| granted.contains(&r);
-        let any_role = !granted.is_empty();
+        // The gateway's role reads nothing: it only reaches MCP endpoints.
+        let any_role = granted.iter().any(|r| *r != Role::Gateway);
         // (method, path, body, allowed, the status an allowed caller gets)
         let rows: Vec<(Method, String, Option<Value>, bool, StatusCode)> = vec![
             (Method::GET, "/catalog".into(), None, any_role, StatusCode::OK),
@@ -168,6 +170,15 @@ async fn developers_operate_their_own_deployments_operators_anyones() {
 
     let logs = format!("/runtimes/{id}/logs");
     let mcp = format!("/servers/{id}/mcp");
+    // The gateway's token for this deployment reaches its MCP endpoint, and nothing else.
+    let gateway = host.token(&mcp_runtime::auth::gateway_principal(&id), &[Role::Gateway]);
+    let (status, _) = host.request_as(Some(&gateway), Method::POST, &mcp, Some(json!({}))).await;
+    assert_ne!(status, StatusCode::FORBIDDEN, "the gateway using the MCP endpoint it was given");
+    let (status, _) = host.request_as(Some(&gateway), Method::GET, &logs, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the gateway reading logs");
+    let elsewhere = host.token(&mcp_runtime::auth::gateway_principal("another"), &[Role::Gateway]);
+    let (status, _) = host.request_as(Some(&elsewhere), Method::POST, &mcp, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a gateway token minted for another deployment");
     for (token, who, allowed) in
         [(&bob, "bob", false), (&viewer, "vera", false), (&alice, "alice", true), (&operator, "otto", true)]
     {

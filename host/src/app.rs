@@ -14,6 +14,7 @@ use crate::config::RuntimeConfig;
 use crate::deployments::Runtime;
 use crate::deployments::HEALTH_INTERVAL;
 use crate::events::EventKind;
+use crate::gateway::GatewaySync;
 use crate::guardrails;
 use crate::plugins::PluginHost;
 use crate::store::{NewEvent, Store, Table};
@@ -85,7 +86,7 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
         }
     });
     let tasks = &runtime.tasks;
-    let router = crate::api::router(runtime.clone(), auth);
+    let router = crate::api::router(runtime.clone(), auth.clone());
     let stopping = tasks.stopping();
     tasks.spawn_to_completion("api server", async move {
         let server = axum::serve(listener, router).with_graceful_shutdown(stopping.cancelled_owned());
@@ -94,6 +95,16 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
         }
     });
     tasks.spawn("audit log", crate::events::log_events(runtime.store.subscribe(), tasks.stopping()));
+    match runtime.config.gateway.clone() {
+        Some(gateway) => {
+            let config = &runtime.config;
+            let http = runtime.http().clone();
+            let sync =
+                GatewaySync::new(runtime.store.clone(), gateway, &addr.to_string(), &config.owner, auth.clone(), http);
+            tasks.spawn("gateway sync", Arc::new(sync).run(runtime.store.subscribe(), tasks.stopping()));
+        }
+        None => tracing::info!("no gateway configured (runtime.gateway): deployments are not registered with one"),
+    }
     if let Some(retired) = runtime.bridge.retired_servers() {
         tasks.spawn("session server removal", runtime.clone().remove_retired_session_servers(retired));
     }

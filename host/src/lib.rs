@@ -13,6 +13,7 @@ pub mod config;
 pub mod contract;
 pub mod deployments;
 pub mod events;
+pub mod gateway;
 pub mod guardrails;
 pub mod mcp;
 pub mod plugins;

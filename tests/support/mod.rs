@@ -3,6 +3,8 @@
 //! created (by its own ownership label), even when the test fails.
 #![allow(dead_code)]
 
+pub mod contextforge;
+
 use mcp_runtime::app::RunningHost;
 use mcp_runtime::auth::{Authenticator, Role};
 use mcp_runtime::config::{RuntimeConfig, EMBEDDED_CONFIG};

@@ -4,7 +4,7 @@
 //! The matrix is written once, here; `docs/api.md` shows it as `matrix_table`
 //! renders it, and a test keeps the two the same.
 
-use crate::auth::{Principal, Role};
+use crate::auth::{gateway_principal, Principal, Role};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action<'a> {
@@ -12,8 +12,13 @@ pub enum Action<'a> {
     WriteCatalog,
     WriteGuardrails,
     Deploy,
-    /// Stop, start, delete, logs or MCP traffic of a deployment requested by `owner`.
+    /// Stop, start, delete or logs of a deployment requested by `owner`.
     Operate {
+        owner: Option<&'a str>,
+    },
+    /// MCP traffic to a deployment requested by `owner`.
+    UseMcp {
+        deployment: &'a str,
         owner: Option<&'a str>,
     },
     Approve,
@@ -30,11 +35,16 @@ pub struct Forbidden {
 pub fn authorize(p: &Principal, action: &Action<'_>) -> Result<(), Forbidden> {
     use Role::*;
     let any = |roles: &[Role]| roles.iter().any(|r| p.has(*r));
+    let operates =
+        |owner: &Option<&str>| any(&[Operator, Admin]) || (p.has(Developer) && *owner == Some(p.user.as_str()));
     let allowed = match action {
-        Action::Read => !p.roles.is_empty(),
+        Action::Read => any(&[Viewer, Developer, Operator, Admin, Approver]),
         Action::WriteCatalog | Action::WriteGuardrails => any(&[Admin]),
         Action::Deploy => any(&[Developer, Operator, Admin]),
-        Action::Operate { owner } => any(&[Operator, Admin]) || (p.has(Developer) && *owner == Some(p.user.as_str())),
+        Action::Operate { owner } => operates(owner),
+        Action::UseMcp { deployment, owner } => {
+            operates(owner) || (p.has(Gateway) && p.user == gateway_principal(deployment))
+        }
         Action::Approve => any(&[Approver]),
         Action::ReadAudit => any(&[Operator, Admin, Approver]),
     };
@@ -47,6 +57,7 @@ pub fn authorize(p: &Principal, action: &Action<'_>) -> Result<(), Forbidden> {
         Action::WriteGuardrails => "change guardrail profiles".into(),
         Action::Deploy => "deploy".into(),
         Action::Operate { owner } => format!("operate a deployment of {}", owner.unwrap_or("nobody")),
+        Action::UseMcp { deployment, .. } => format!("use the MCP endpoint of deployment '{deployment}'"),
         Action::Approve => "approve or reject".into(),
         Action::ReadAudit => "read the audit trail".into(),
     };
@@ -55,12 +66,17 @@ pub fn authorize(p: &Principal, action: &Action<'_>) -> Result<(), Forbidden> {
 
 /// The matrix as `docs/api.md` shows it, rendered by asking `authorize`.
 pub fn matrix_table() -> String {
-    let rows: [(&str, Action); 7] = [
+    let rows: [(&str, Action); 9] = [
         ("read catalog, guardrails, runtimes, plugins, backends", Action::Read),
         ("write catalog or guardrails", Action::WriteCatalog),
         ("deploy", Action::Deploy),
-        ("stop, start, delete, logs, MCP of one's own deployment", Action::Operate { owner: Some("me") }),
+        ("stop, start, delete, logs of one's own deployment", Action::Operate { owner: Some("me") }),
         ("the same for anyone's deployment", Action::Operate { owner: Some("someone-else") }),
+        ("MCP of one's own deployment", Action::UseMcp { deployment: "d2", owner: Some("me") }),
+        (
+            "MCP of a deployment registered with the gateway, with the token minted for it",
+            Action::UseMcp { deployment: "d1", owner: Some("someone-else") },
+        ),
         ("approve or reject", Action::Approve),
         ("read the audit trail (`/events`)", Action::ReadAudit),
     ];
@@ -73,7 +89,9 @@ pub fn matrix_table() -> String {
     for (label, action) in rows {
         table += &format!("\n| {label} |");
         for role in Role::ALL {
-            let caller = Principal { user: "me".into(), roles: [role].into(), groups: Vec::new() };
+            // The gateway's token names the deployment it was minted for (d1).
+            let user = if role == Role::Gateway { gateway_principal("d1") } else { "me".into() };
+            let caller = Principal { user, roles: [role].into(), groups: Vec::new() };
             table += if authorize(&caller, &action).is_ok() { " ✓ |" } else { " |" };
         }
     }
@@ -119,6 +137,13 @@ mod tests {
         let docs = include_str!("../../../docs/api.md");
         let table = matrix_table();
         assert!(docs.contains(&table), "docs/api.md must show the matrix as enforced:\n{table}");
+        // The gateway's token reaches its own deployment's MCP endpoint and nothing else.
+        let gateway = Principal { user: gateway_principal("d1"), roles: [Role::Gateway].into(), groups: Vec::new() };
+        assert!(authorize(&gateway, &Action::UseMcp { deployment: "d1", owner: None }).is_ok());
+        assert!(authorize(&gateway, &Action::UseMcp { deployment: "d2", owner: None }).is_err());
+        assert!(authorize(&gateway, &Action::Operate { owner: None }).is_err());
+        let impostor = Principal { user: "d1".into(), roles: [Role::Gateway].into(), groups: Vec::new() };
+        assert!(authorize(&impostor, &Action::UseMcp { deployment: "d1", owner: None }).is_err());
         // One row stands for both writes: they must agree.
         for role in Role::ALL {
             let caller = Principal { user: "me".into(), roles: [role].into(), groups: Vec::new() };

@@ -19,10 +19,14 @@ pub enum Role {
     Operator,
     Admin,
     Approver,
+    /// The gateway this host registers deployments with: it may use the MCP
+    /// endpoint of the one deployment its token was minted for, nothing else.
+    Gateway,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Viewer, Role::Developer, Role::Operator, Role::Admin, Role::Approver];
+    pub const ALL: [Role; 6] =
+        [Role::Viewer, Role::Developer, Role::Operator, Role::Admin, Role::Approver, Role::Gateway];
 
     pub fn parse(name: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.name() == name)
@@ -35,8 +39,14 @@ impl Role {
             Role::Operator => "operator",
             Role::Admin => "admin",
             Role::Approver => "approver",
+            Role::Gateway => "gateway",
         }
     }
+}
+
+/// The principal a gateway calls a registered deployment's MCP endpoint as.
+pub fn gateway_principal(deployment: &str) -> String {
+    format!("gateway:{deployment}")
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -3,8 +3,10 @@
 //! errors name the offending key.
 
 mod approval;
+mod gateway;
 
 pub use approval::{ApprovalConfig, Notification, SmtpConfig};
+pub use gateway::{GatewayAuth, GatewayConfig, Visibility as GatewayVisibility};
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
@@ -73,6 +75,9 @@ pub struct RuntimeConfig {
     pub auth: crate::auth::AuthConfig,
     #[serde(default)]
     pub api: ApiConfig,
+    /// The ContextForge gateway connected deployments are registered with; none, none.
+    #[serde(default)]
+    pub gateway: Option<GatewayConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,6 +204,11 @@ const OVERRIDES: &[(&str, &[&str])] = &[
     ("RUNTIME_APPROVAL_ENABLED", &["approval", "enabled"]),
     ("RUNTIME_APPROVAL_WEBHOOK_URL", &["approval", "notification", "webhook_url"]),
     ("RUNTIME_APPROVAL_WEBHOOK_SECRET", &["approval", "notification", "webhook_secret"]),
+    ("MCPGATEWAY_URL", &["gateway", "url"]),
+    ("RUNTIME_PUBLIC_URL", &["gateway", "public_url"]),
+    ("MCPGATEWAY_TOKEN", &["gateway", "auth", "token"]),
+    ("MCPGATEWAY_JWT_SECRET", &["gateway", "auth", "jwt_secret"]),
+    ("MCPGATEWAY_USER", &["gateway", "auth", "user"]),
 ];
 
 impl RuntimeConfig {
@@ -317,6 +327,9 @@ impl RuntimeConfig {
             if !plugin_ids.contains(&id.as_str()) {
                 return Err(invalid(&format!("runtime.approval.rules[{i}]"), format!("no plugin with id '{id}'")));
             }
+        }
+        if let Some(gateway) = &self.gateway {
+            gateway.validate()?;
         }
         if self.api.mcp_session_idle_seconds == 0 {
             return Err(invalid("runtime.api.mcp_session_idle_seconds", "must be at least 1"));

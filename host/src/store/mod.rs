@@ -30,6 +30,8 @@ pub enum Table {
     Backends,
     Deployments,
     Approvals,
+    /// Deployments' registrations with the gateway.
+    Gateway,
 }
 
 impl Table {
@@ -40,6 +42,7 @@ impl Table {
             Table::Backends => "backends",
             Table::Deployments => "deployments",
             Table::Approvals => "approvals",
+            Table::Gateway => "gateway",
         })
     }
 }
@@ -87,7 +90,14 @@ impl Store {
                 }
                 Some(_) | None => {}
             }
-            for table in [Table::Catalog, Table::Guardrails, Table::Backends, Table::Deployments, Table::Approvals] {
+            for table in [
+                Table::Catalog,
+                Table::Guardrails,
+                Table::Backends,
+                Table::Deployments,
+                Table::Approvals,
+                Table::Gateway,
+            ] {
                 tx.open_table(table.definition())?;
             }
             if let Some(found) = found.filter(|f| *f < SCHEMA_VERSION) {
@@ -150,6 +160,18 @@ impl Store {
         for row in t.iter()? {
             let (_, v) = row?;
             out.push(serde_json::from_slice(v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Every record of a table with its key.
+    pub fn list_keyed<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<(String, T)>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(table.definition())?;
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            let (k, v) = row?;
+            out.push((k.value().to_string(), serde_json::from_slice(v.value())?));
         }
         Ok(out)
     }

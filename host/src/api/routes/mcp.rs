@@ -35,7 +35,7 @@ fn route(rt: &Runtime, caller: &Principal, id: &str) -> ApiResult<Arc<Route>> {
         let d = operable(rt, caller, id)?;
         return Err(ApiError::Unavailable(format!("deployment '{id}' is {:?}, not serving", d.status)));
     };
-    authorize(caller, &Action::Operate { owner: route.owner.as_deref() })?;
+    authorize(caller, &Action::UseMcp { deployment: id, owner: route.owner.as_deref() })?;
     Ok(route)
 }
 

@@ -13,6 +13,7 @@ use crate::api::{parse_query, ApiResult, AppState, Caller, JsonBody};
 use crate::auth::authz::may;
 use crate::deployments::Runtime;
 use crate::deployments::{DeployBody, Deployment, State as DeployState};
+use crate::gateway::GatewaySync;
 use crate::store::EventFilter;
 
 /// Most log lines one request may ask for.
@@ -60,8 +61,14 @@ async fn get_runtime(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let d = rt.get(&id)?;
-    let events = rt.store.events(&EventFilter { deployment: Some(id), limit: Some(20), ..Default::default() })?;
     let mut view = d.public_view();
+    // Its registration with the gateway: none when no gateway is configured.
+    view["gateway"] = match (&rt.config.gateway, GatewaySync::registration(&rt.store, &id)) {
+        (None, _) => Value::Null,
+        (Some(_), Some(registration)) => registration.public_view(),
+        (Some(_), None) => json!({"status": "unregistered"}),
+    };
+    let events = rt.store.events(&EventFilter { deployment: Some(id), limit: Some(20), ..Default::default() })?;
     view["recent_events"] = json!(events);
     Ok(Json(view))
 }

@@ -1,0 +1,251 @@
+//! One deployment's sync: what it is (connected, stopped or unhealthy, gone)
+//! against what its registration says, and the gateway calls between them.
+
+use chrono::Utc;
+use std::time::Duration;
+
+use super::client::{GatewayError, NewGateway};
+use super::registration::{Registration, Status};
+use super::GatewaySync;
+use crate::auth::{gateway_principal, Role};
+use crate::deployments::{Deployment, State};
+use crate::events::EventKind;
+use crate::store::{NewEvent, Table};
+
+/// Longest wait between retries of a sync that failed for a passing reason.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+impl GatewaySync {
+    /// Brings one deployment's registration in line; when to try again, if it failed.
+    pub(super) async fn sync(&self, id: &str) -> Option<Duration> {
+        let deployment: Option<Deployment> = self.store.get(Table::Deployments, id).ok().flatten();
+        let registration = Self::registration(&self.store, id);
+        let span = tracing::info_span!("gateway sync", deployment = id);
+        let _enter = span.enter();
+        match (deployment, registration) {
+            (None, None) => None,
+            (None, Some(registration)) => match self.deregister(&registration).await {
+                Ok(()) => {
+                    let data =
+                        serde_json::json!({"gateway_id": registration.gateway_id, "server_id": registration.server_id});
+                    let event = NewEvent::for_deployment(EventKind::GatewayDeregistered, id, data);
+                    if let Err(e) = self.store.delete(Table::Gateway, id, event) {
+                        tracing::warn!("cannot forget the registration: {e}");
+                    }
+                    None
+                }
+                Err(e) => self.failed(id, registration, e),
+            },
+            // Never registered, and nothing to register yet.
+            (Some(d), None) if d.status != State::Connected => None,
+            (Some(d), registration) => {
+                let registration = registration.unwrap_or_else(|| Registration::new(name_of(&d)));
+                let mut updated = registration.clone();
+                match self.align(&d, &mut updated).await {
+                    Ok(done) if done.is_empty() && registration.error.is_none() => None,
+                    Ok(done) => {
+                        self.succeeded(id, updated, &done);
+                        None
+                    }
+                    Err(e) => self.failed(id, updated, e),
+                }
+            }
+        }
+    }
+
+    /// The calls that make the gateway show `d` as it is; what they did.
+    async fn align(&self, d: &Deployment, r: &mut Registration) -> Result<Vec<&'static str>, GatewayError> {
+        let serving = d.status == State::Connected;
+        let mut done = Vec::new();
+        let Some(gateway_id) = r.gateway_id.clone() else {
+            if serving {
+                self.register(d, r).await?;
+                done.push("registered");
+            }
+            return Ok(done);
+        };
+        let result = async {
+            if serving && !r.active {
+                // A fresh token with it: the old one may have run out meanwhile.
+                let url = self.url_of(d);
+                self.client.update(&gateway_id, &url, &self.token_for(d, r)).await?;
+                r.url = Some(url);
+                self.client.set_active(&gateway_id, true).await?;
+                self.client.refresh_tools(&gateway_id).await?;
+                r.active = true;
+                r.tools = d.tools.clone();
+                done.push("activated");
+            } else if !serving && r.active {
+                self.client.set_active(&gateway_id, false).await?;
+                r.active = false;
+                done.push("deactivated");
+            }
+            if serving && r.tools != d.tools {
+                self.client.refresh_tools(&gateway_id).await?;
+                self.sync_server_tools(&gateway_id, r).await?;
+                r.tools = d.tools.clone();
+                done.push("tools refreshed");
+            }
+            let ttl = chrono::Duration::days(i64::from(self.config.token_ttl_days));
+            let url = self.url_of(d);
+            if serving && r.url.as_deref() != Some(url.as_str()) {
+                // This host moved (another public URL, another port).
+                self.client.update(&gateway_id, &url, &self.token_for(d, r)).await?;
+                r.url = Some(url);
+                done.push("url updated");
+            } else if serving && r.token_minted_at.is_none_or(|at| Utc::now() - at > ttl / 2) {
+                self.client.update(&gateway_id, &url, &self.token_for(d, r)).await?;
+                done.push("token renewed");
+            }
+            Ok::<_, GatewayError>(())
+        }
+        .await;
+        match result {
+            // The gateway lost the record: register anew.
+            Err(GatewayError::NotFound) => {
+                r.forget_gateway_ids();
+                if serving {
+                    self.register(d, r).await?;
+                    done.push("registered again");
+                }
+                Ok(done)
+            }
+            Err(e) => Err(e),
+            Ok(()) => Ok(done),
+        }
+    }
+
+    /// Registers the deployment (and its virtual server, when configured).
+    async fn register(&self, d: &Deployment, r: &mut Registration) -> Result<(), GatewayError> {
+        let token = self.token_for(d, r);
+        let tags = self.tags_of(d);
+        let url = self.url_of(d);
+        let description = format!("{} deployed by mcp-runtime ({})", d.slug, d.id);
+        let new = NewGateway { name: &r.name, url: &url, description: &description, token: &token, tags: &tags };
+        let gateway_id = match self.client.register(&new).await {
+            Ok(id) => id,
+            // Registered before, by a sync whose answer was lost: adopt the record.
+            Err(GatewayError::Conflict(why)) => {
+                let records = self.client.list().await?;
+                let (id, _, _) =
+                    records.into_iter().find(|(_, name, _)| *name == r.name).ok_or(GatewayError::Conflict(why))?;
+                self.client.update(&id, &url, &token).await?;
+                id
+            }
+            Err(e) => return Err(e),
+        };
+        r.gateway_id = Some(gateway_id.clone());
+        r.url = Some(url);
+        r.active = true;
+        r.tools = d.tools.clone();
+        if self.config.create_virtual_server && r.server_id.is_none() {
+            let tools = self.client.tool_ids(&gateway_id).await?;
+            r.server_id = Some(self.client.create_server(&r.name, &tools, &tags).await?);
+        }
+        Ok(())
+    }
+
+    async fn sync_server_tools(&self, gateway_id: &str, r: &Registration) -> Result<(), GatewayError> {
+        let Some(server_id) = &r.server_id else { return Ok(()) };
+        let tools = self.client.tool_ids(gateway_id).await?;
+        self.client.set_server_tools(server_id, &tools).await
+    }
+
+    async fn deregister(&self, r: &Registration) -> Result<(), GatewayError> {
+        if let Some(server_id) = &r.server_id {
+            self.client.delete_server(server_id).await?;
+        }
+        if let Some(gateway_id) = &r.gateway_id {
+            self.client.delete(gateway_id).await?;
+        }
+        Ok(())
+    }
+
+    /// A token for the gateway to call this deployment's MCP endpoint with, and only that.
+    fn token_for(&self, d: &Deployment, r: &mut Registration) -> String {
+        r.token_minted_at = Some(Utc::now());
+        let ttl = Duration::from_secs(u64::from(self.config.token_ttl_days) * 86_400);
+        self.auth.mint(&gateway_principal(&d.id), &[Role::Gateway], ttl)
+    }
+
+    fn url_of(&self, d: &Deployment) -> String {
+        format!("{}/servers/{}/mcp", self.public_url, d.id)
+    }
+
+    fn tags_of(&self, d: &Deployment) -> Vec<String> {
+        let mut tags = vec!["mcp-runtime".to_string(), self.owner_tag(), d.slug.clone()];
+        if let Some(category) = d.request.as_ref().and_then(|r| r.entry.category.clone()) {
+            tags.push(category);
+        }
+        tags.extend(self.config.tags.iter().cloned());
+        tags.dedup();
+        tags
+    }
+
+    fn succeeded(&self, id: &str, mut r: Registration, done: &[&str]) {
+        r.status = if r.active {
+            Status::Registered
+        } else if r.gateway_id.is_some() {
+            Status::Inactive
+        } else {
+            Status::Pending
+        };
+        r.error = None;
+        r.attempts = 0;
+        r.next_attempt = None;
+        r.last_sync = Some(Utc::now());
+        let kind = if done.iter().any(|d| d.starts_with("registered")) {
+            EventKind::GatewayRegistered
+        } else {
+            EventKind::GatewaySynced
+        };
+        let data =
+            serde_json::json!({"done": done, "gateway_id": r.gateway_id, "server_id": r.server_id, "status": r.status});
+        tracing::info!(deployment = id, done = ?done, "gateway in line");
+        if let Err(e) = self.store.put(Table::Gateway, id, &r, NewEvent::for_deployment(kind, id, data)) {
+            tracing::warn!(deployment = id, "cannot record the registration: {e}");
+        }
+    }
+
+    /// Records a failure; when to retry (a passing failure), if at all
+    /// before the next full pass.
+    fn failed(&self, id: &str, mut r: Registration, e: GatewayError) -> Option<Duration> {
+        r.attempts += 1;
+        r.error = Some(e.to_string());
+        r.last_sync = Some(Utc::now());
+        let retry = e.is_transient().then(|| backoff(r.attempts));
+        r.status = if retry.is_some() { Status::Pending } else { Status::Failed };
+        r.next_attempt = retry.and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| Utc::now() + d);
+        tracing::warn!(deployment = id, attempts = r.attempts, "gateway sync failed: {e}");
+        let data = serde_json::json!({"error": r.error, "attempts": r.attempts, "retried": retry.is_some(),
+                                      "next_attempt": r.next_attempt});
+        if let Err(e) =
+            self.store.put(Table::Gateway, id, &r, NewEvent::for_deployment(EventKind::GatewaySyncFailed, id, data))
+        {
+            tracing::warn!(deployment = id, "cannot record the failed sync: {e}");
+        }
+        retry
+    }
+}
+
+/// 1 s, 2 s, 4 s … up to `MAX_BACKOFF`.
+fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs(1u64 << attempts.saturating_sub(1).min(16)).min(MAX_BACKOFF)
+}
+
+/// A unique, readable name: the slug and the deployment's short id.
+fn name_of(d: &Deployment) -> String {
+    format!("{}-{}", d.slug, &d.id[..d.id.len().min(8)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_a_bound() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(4), Duration::from_secs(8));
+        assert_eq!(backoff(40), MAX_BACKOFF);
+    }
+}

@@ -1,0 +1,176 @@
+//! Registration with a real ContextForge gateway (1.1.0, on loopback): a
+//! connected deployment appears in the gateway, its tools are called through
+//! the gateway and our proxy, and the registration follows the deployment
+//! (stop, start, delete) and the gateway's own faults (down, a fresh
+//! database, a wrong credential) without ever holding the deployment up.
+
+mod support;
+
+use mcp_runtime::config::GatewayConfig;
+use mcp_runtime::mcp::client::McpSession;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use support::contextforge::{contextforge, ContextForge, ADMIN};
+use support::TestHost;
+
+/// This host's gateway settings: the gateway's secret and admin to mint for.
+fn settings(cf: &ContextForge, extra: Value) -> GatewayConfig {
+    let mut config = json!({"url": cf.url, "auth": {"jwt_secret": cf.secret, "user": ADMIN},
+                            "create_virtual_server": true, "sync_interval_seconds": 2});
+    config.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    serde_json::from_value(config).unwrap()
+}
+
+/// Polls the deployment until its registration is in `status` (60 s at most).
+async fn registration(host: &TestHost, id: &str, status: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, d) = host.get(&format!("/runtimes/{id}")).await;
+        if d["gateway"]["status"] == status {
+            return d["gateway"].clone();
+        }
+        assert!(Instant::now() < deadline, "registration never {status}: {}", d["gateway"]);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Polls the gateway's tool list until `tool` is in it, or is not.
+async fn listed(cf: &ContextForge, tool: &str, wanted: bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let names = cf.tool_names().await;
+        if names.iter().any(|n| n == tool) == wanted {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{tool} listed: {}, not {wanted}: {names:?}", !wanted);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connected_deployment_is_registered_used_through_the_gateway_and_followed() {
+    let cf = contextforge().await;
+    let _turn = cf.shared().await;
+    let host = TestHost::start(|c| c.gateway = Some(settings(cf, json!({})))).await;
+    let id = host.deploy(json!({"slug": "fixture"})).await;
+    host.wait_for(&id, "connected").await;
+    let registered = registration(&host, &id, "registered").await;
+    let name = registered["name"].as_str().unwrap().to_string();
+    assert_eq!(name, format!("fixture-{}", &id[..8]), "{registered}");
+    let tool = format!("{name}-echo");
+    listed(cf, &tool, true).await;
+
+    // tools/call through the gateway, which calls our proxy, which calls the container.
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": tool, "arguments": {"text": "through the gateway"}}});
+    let (status, answer) = cf.call(Method::POST, "/rpc", Some(call)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer.to_string().contains("through the gateway"), "{answer}");
+    // The gateway calls us with a token for this deployment alone.
+    let (_, gateway) =
+        cf.call(Method::GET, &format!("/v1/gateways/{}", registered["gateway_id"].as_str().unwrap()), None).await;
+    assert_eq!(gateway["url"].as_str().unwrap().rsplit_once("/servers/").unwrap().1, format!("{id}/mcp"), "{gateway}");
+    assert_eq!(gateway["authType"], "bearer");
+
+    // The virtual server holds the tools and answers MCP at the gateway.
+    let server = registered["server_id"].as_str().expect("a virtual server").to_string();
+    let url = format!("{}/servers/{server}/mcp", cf.url);
+    let mut session = McpSession::connect_with(&reqwest::Client::new(), &url, Some(cf.admin_token())).await.unwrap();
+    assert!(session.tool_names().await.unwrap().contains(&tool));
+    assert_eq!(session.call_tool(&tool, json!({"text": "virtually"})).await.unwrap(), "virtually");
+
+    // stop → the gateway hides the tools; start → back.
+    assert_eq!(host.post(&format!("/runtimes/{id}/stop"), json!({})).await.0, StatusCode::OK);
+    registration(&host, &id, "inactive").await;
+    listed(cf, &tool, false).await;
+    assert_eq!(host.post(&format!("/runtimes/{id}/start"), json!({})).await.0, StatusCode::OK);
+    registration(&host, &id, "registered").await;
+    listed(cf, &tool, true).await;
+
+    // delete → gone from the gateway, virtual server and all.
+    let gateway_id = registered["gateway_id"].as_str().unwrap().to_string();
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+    listed(cf, &tool, false).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cf.call(Method::GET, &format!("/v1/gateways/{gateway_id}"), None).await.0 == StatusCode::OK {
+        assert!(Instant::now() < deadline, "the gateway record outlived the deployment");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (_, servers) = cf.call(Method::GET, "/v1/servers", None).await;
+    assert!(!servers.to_string().contains(&server), "the virtual server outlived the deployment: {servers}");
+    let (_, events) = host.get(&format!("/events?deployment={id}&type=gateway")).await;
+    let kinds: Vec<&str> = events.as_array().unwrap().iter().filter_map(|e| e["type"].as_str()).collect();
+    for kind in ["gateway.registered", "gateway.synced", "gateway.deregistered"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_credential_fails_clearly_and_the_deployment_still_serves() {
+    let cf = contextforge().await;
+    let _turn = cf.shared().await;
+    let wrong = "not-the-gateway-token";
+    let host = TestHost::start(|c| c.gateway = Some(settings(cf, json!({"auth": {"token": wrong}})))).await;
+    let id = host.deploy(json!({"slug": "fixture"})).await;
+    host.wait_for(&id, "connected").await;
+    let failed = registration(&host, &id, "failed").await;
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("credential") && error.contains("runtime.gateway.auth"), "{error}");
+    let mut session = host.mcp_session(&id).await;
+    assert_eq!(session.call_tool("echo", json!({"text": "still here"})).await.unwrap(), "still here");
+    let (_, events) = host.get("/events").await;
+    assert!(!events.to_string().contains(wrong), "the credential reached the audit trail");
+    let (_, d) = host.get(&format!("/runtimes/{id}")).await;
+    assert!(!d.to_string().contains(wrong), "the credential reached an answer");
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_down_or_reset_is_caught_up_with() {
+    let cf = contextforge().await;
+    let _turn = cf.exclusive().await;
+    let host = TestHost::start(|c| c.gateway = Some(settings(cf, json!({"create_virtual_server": false})))).await;
+
+    // Down during the deploy: the deployment connects anyway; registration waits, visibly.
+    cf.stop();
+    let id = host.deploy(json!({"slug": "fixture"})).await;
+    host.wait_for(&id, "connected").await;
+    let pending = registration(&host, &id, "pending").await;
+    assert!(pending["attempts"].as_u64().unwrap() >= 1 && pending["error"].is_string(), "{pending}");
+    cf.start(false).await;
+    let registered = registration(&host, &id, "registered").await;
+    let tool = format!("{}-echo", registered["name"].as_str().unwrap());
+    listed(cf, &tool, true).await;
+
+    // Restarted on a fresh database: noticed at the next full pass, registered again.
+    cf.start(true).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, d) = host.get(&format!("/runtimes/{id}")).await;
+        let again = &d["gateway"];
+        if again["status"] == "registered" && again["gateway_id"] != registered["gateway_id"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never registered again: {again}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    listed(cf, &tool, true).await;
+
+    // A record this host made for a deployment it no longer has is removed.
+    let orphan = json!({"name": "orphan-of-this-host", "url": host.proxy_url(&id), "transport": "STREAMABLEHTTP",
+                        "auth_type": "bearer", "auth_token": host.admin_token,
+                        "tags": ["mcp-runtime", format!("mcp-runtime-owner:{}", host.owner)]});
+    let (status, made) = cf.call(Method::POST, "/v1/gateways", Some(orphan)).await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cf.call(Method::GET, &format!("/v1/gateways/{}", made["id"].as_str().unwrap()), None).await.0
+        == StatusCode::OK
+    {
+        assert!(Instant::now() < deadline, "the orphaned record was kept");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    listed(cf, &tool, true).await;
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+    listed(cf, &tool, false).await;
+}
