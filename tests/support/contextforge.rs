@@ -119,7 +119,8 @@ impl ContextForge {
 }
 
 fn keeper(orders: mpsc::Receiver<(Order, mpsc::Sender<()>)>, dir: PathBuf, port: u16) {
-    let mut child: Option<Child> = None;
+    // The gateway and its watchdog.
+    let mut child: Option<(Child, Child)> = None;
     for (order, done) in orders {
         stop(&mut child);
         if let Order::Start { fresh } = order {
@@ -136,15 +137,16 @@ fn keeper(orders: mpsc::Receiver<(Order, mpsc::Sender<()>)>, dir: PathBuf, port:
 }
 
 /// Kills the gateway and every process it started (its process group).
-fn stop(child: &mut Option<Child>) {
-    if let Some(mut c) = child.take() {
+fn stop(child: &mut Option<(Child, Child)>) {
+    if let Some((mut gateway, mut watchdog)) = child.take() {
         // SAFETY: a plain syscall on a process group this harness created.
-        unsafe { libc::kill(-(c.id() as i32), libc::SIGKILL) };
-        let _ = c.wait();
+        unsafe { libc::kill(-(gateway.id() as i32), libc::SIGKILL) };
+        let _ = gateway.wait();
+        let _ = watchdog.wait();
     }
 }
 
-fn spawn(dir: &std::path::Path, port: u16) -> Child {
+fn spawn(dir: &std::path::Path, port: u16) -> (Child, Child) {
     use std::os::unix::process::CommandExt;
     let bin = repo_root().join(".venv/contextforge/bin/mcpgateway");
     assert!(bin.exists(), "{} is missing: `make contextforge` installs it", bin.display());
@@ -181,7 +183,7 @@ fn spawn(dir: &std::path::Path, port: u16) -> Child {
         group = child.id()
     );
     let group = child.id() as i32;
-    Command::new("sh")
+    let watchdog = Command::new("sh")
         .args(["-c", &watchdog])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -189,5 +191,5 @@ fn spawn(dir: &std::path::Path, port: u16) -> Child {
         .process_group(group)
         .spawn()
         .expect("the gateway's watchdog starts");
-    child
+    (child, watchdog)
 }
