@@ -1,8 +1,13 @@
 //! Authentication: bearer JWTs signed HS256 with a shared secret and checked
 //! the way ContextForge checks them (`iss`, `aud`, `exp` and a `jti`), so a
-//! token minted for the gateway works here too. Roles come from a claim
-//! (`roles` by default), mapped through `role_mapping`; ContextForge's
-//! `is_admin: true` makes an admin. Tokens never appear in errors or logs.
+//! token minted for the gateway works here too. ContextForge issues two
+//! shapes: its API and CLI tokens name the user by email in `sub` (and may
+//! say `is_admin: true`, which makes an admin), while its login sessions
+//! (1.0.3 on) carry the user's UUID in `sub`, no email and no admin flag —
+//! their `scopes.permissions: ["*"]` only says the token is not narrowed, so
+//! it grants nothing here. Roles come from a claim (`roles` by default,
+//! mapped through `role_mapping`) and from `user_roles`, by `sub`, for
+//! either shape. Tokens never appear in errors or logs.
 
 pub mod authz;
 
@@ -67,6 +72,10 @@ pub struct AuthConfig {
     /// Claim values that mean one of our roles, e.g. `{platform_admin: admin}`.
     #[serde(default)]
     pub role_mapping: BTreeMap<String, Role>,
+    /// Roles granted by the token's `sub`: an email for ContextForge's API
+    /// tokens, the user's UUID for its login sessions (which carry no roles).
+    #[serde(default)]
+    pub user_roles: BTreeMap<String, Vec<Role>>,
 }
 
 impl Default for AuthConfig {
@@ -78,6 +87,7 @@ impl Default for AuthConfig {
             roles_claim: default_roles_claim(),
             groups_claim: default_groups_claim(),
             role_mapping: BTreeMap::new(),
+            user_roles: BTreeMap::new(),
         }
     }
 }
@@ -206,6 +216,7 @@ impl Authenticator {
         if claims.is_admin == Some(true) {
             roles.insert(Role::Admin);
         }
+        roles.extend(self.config.user_roles.get(&claims.sub).into_iter().flatten().copied());
         let groups = claims
             .extra
             .get(&self.config.groups_claim)
@@ -274,6 +285,40 @@ mod tests {
             a.verify(&a.mint("alice", &[Role::Developer, Role::Approver], std::time::Duration::from_secs(60))).unwrap();
         assert_eq!(p.user, "alice");
         assert!(p.has(Role::Developer) && p.has(Role::Approver) && !p.has(Role::Admin));
+    }
+
+    /// Both shapes ContextForge issues, as 1.1.0 writes them.
+    #[test]
+    fn contextforge_tokens_of_either_shape_are_read() {
+        let uuid = "257de201-edf8-42cb-92be-8f764dbac1cb";
+        let config = AuthConfig {
+            jwt_secret: "s".repeat(40),
+            user_roles: BTreeMap::from([(uuid.to_string(), vec![Role::Operator])]),
+            ..Default::default()
+        };
+        let a = Authenticator::new(&config, Path::new("/nonexistent")).unwrap();
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&[b's'; 40]))
+                .unwrap()
+        };
+        let exp = chrono::Utc::now().timestamp() + 600;
+        let base = serde_json::json!({"iss": "mcpgateway", "aud": "mcpgateway-api", "jti": "j", "exp": exp});
+        let with = |extra: serde_json::Value| {
+            let mut claims = base.clone();
+            claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            sign(claims)
+        };
+        // The API/CLI shape: the email in `sub`, maybe `is_admin`.
+        let admin = a.verify(&with(serde_json::json!({"sub": "admin@example.com", "is_admin": true}))).unwrap();
+        assert_eq!((admin.user.as_str(), admin.has(Role::Admin)), ("admin@example.com", true));
+        // The session shape: a UUID, and an unnarrowed scope that grants nothing by itself.
+        let session = serde_json::json!({"sub": uuid, "token_use": "session", "auth_provider": "local",
+            "scopes": {"server_id": null, "permissions": ["*"], "ip_restrictions": [], "time_restrictions": {}}});
+        let carol = a.verify(&with(session.clone())).unwrap();
+        assert_eq!(carol.user, uuid);
+        assert_eq!(carol.roles, BTreeSet::from([Role::Operator]), "roles from user_roles, never from the scope");
+        let stranger = a.verify(&with(serde_json::json!({"sub": "0000", "scopes": {"permissions": ["*"]}}))).unwrap();
+        assert!(stranger.roles.is_empty(), "an unnarrowed session is not an admin");
     }
 
     #[test]

@@ -436,6 +436,37 @@ mod tests {
     }
 
     #[test]
+    fn the_gateway_is_off_unless_configured_and_checked_when_it_is() {
+        assert!(RuntimeConfig::parse(EMBEDDED_CONFIG, &env(&[])).unwrap().gateway.is_none());
+        let secret = "x".repeat(32);
+        let c = RuntimeConfig::parse(
+            EMBEDDED_CONFIG,
+            &env(&[
+                ("MCPGATEWAY_URL", "http://127.0.0.1:4444"),
+                ("MCPGATEWAY_USER", "admin@example.com"),
+                ("MCPGATEWAY_JWT_SECRET", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+            ]),
+        )
+        .unwrap();
+        let gateway = c.gateway.expect("configured from the environment");
+        assert_eq!(
+            (gateway.url.as_str(), gateway.auth.user.as_deref()),
+            ("http://127.0.0.1:4444", Some("admin@example.com"))
+        );
+        assert!(!format!("{gateway:?}").contains(&secret), "the secret reached a debug line");
+        let key = |yaml: &str| match RuntimeConfig::parse(&format!("runtime:\n  gateway: {yaml}\n"), &env(&[])) {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(key("{url: 'nowhere', auth: {token: t}}"), "runtime.gateway.url");
+        assert_eq!(key("{url: 'http://g', auth: {}}"), "runtime.gateway.auth");
+        let no_user = format!("{{url: 'http://g', auth: {{jwt_secret: '{secret}'}}}}");
+        assert_eq!(key(&no_user), "runtime.gateway.auth.user");
+        assert_eq!(key("{url: 'http://g', auth: {jwt_secret: short, user: u}}"), "runtime.gateway.auth.jwt_secret");
+        assert_eq!(key("{url: 'http://g', public_url: 'ftp://x', auth: {token: t}}"), "runtime.gateway.public_url");
+    }
+
+    #[test]
     fn backend_settings_reach_their_plugin() {
         let c = RuntimeConfig::parse(EMBEDDED_CONFIG, &env(&[])).unwrap();
         let docker = c.plugins.iter().find(|p| p.id == "docker").unwrap();
