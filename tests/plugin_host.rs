@@ -25,7 +25,7 @@ fn manifest(id: &str, kind: PluginKind, path: &str, grants: Vec<Grant>) -> Plugi
 
 fn plugin_host(dir: &tempfile::TempDir) -> PluginHost {
     let store = Arc::new(Store::open(&dir.path().join("db.redb")).unwrap());
-    PluginHost::new(support::repo_root().join("target/test-plugin-cache"), store, None).unwrap()
+    PluginHost::new(support::repo_root().join("target/test-plugin-cache"), store, None, None).unwrap()
 }
 
 #[test]

@@ -29,7 +29,8 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
 
     let engine = ContainerEngine::new(&config.container_engine_socket(), &config.owner).map(Arc::new);
     let cache_dir = config.plugin_cache_dir.clone().unwrap_or_else(|| config.data_dir.join("plugin-cache"));
-    let host = PluginHost::new(cache_dir, store.clone(), engine.as_ref().ok().cloned())?;
+    let sources = Arc::new(crate::sources::Sources::new(config.sources.clone(), &config.data_dir));
+    let host = PluginHost::new(cache_dir, store.clone(), engine.as_ref().ok().cloned(), Some(sources.clone()))?;
     let mut plugins = BTreeMap::new();
     for manifest in &config.plugins {
         let manifest = config.effective_manifest(manifest);
@@ -37,7 +38,7 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
             .context("the plugins are built by `make guests`")?;
         plugins.insert(manifest.id.clone(), Arc::new(plugin));
     }
-    let runtime = Arc::new(Runtime::new(store, config, plugins, engine.map_err(|e| e.to_string())).await?);
+    let runtime = Arc::new(Runtime::new(store, config, plugins, engine.map_err(|e| e.to_string()), sources).await?);
     runtime.backends.refresh().await;
     runtime.register_backends().await?;
     if let Err(e) = runtime.reconcile().await {

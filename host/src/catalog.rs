@@ -128,6 +128,9 @@ pub enum Source {
         context_dir: Option<String>,
         #[serde(default)]
         build_args: BTreeMap<String, String>,
+        /// The stage of a multi-stage Dockerfile to build.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
         #[serde(default)]
         push_to_registry: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -168,6 +171,19 @@ impl CatalogEntry {
             }
             Source::Github { repo, .. } if repo.trim().is_empty() || repo.contains(char::is_whitespace) => {
                 return Err(invalid("source.repo", "an org/name or a clone URL"));
+            }
+            Source::Github { dockerfile, context_dir, .. } => {
+                // Inside the repository, always: checked again against the checkout itself.
+                let climbs = |p: &str| {
+                    p.starts_with('/')
+                        || std::path::Path::new(p).components().any(|c| c == std::path::Component::ParentDir)
+                };
+                if dockerfile.trim().is_empty() || climbs(dockerfile) {
+                    return Err(invalid("source.dockerfile", "a relative path inside the build context, without '..'"));
+                }
+                if context_dir.as_deref().is_some_and(climbs) {
+                    return Err(invalid("source.context_dir", "a relative path inside the repository, without '..'"));
+                }
             }
             Source::Compose { compose_file, main_service } => {
                 if compose_file.trim().is_empty() {

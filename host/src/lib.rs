@@ -17,5 +17,6 @@ pub mod gateway;
 pub mod guardrails;
 pub mod mcp;
 pub mod plugins;
+pub mod sources;
 pub mod store;
 pub mod tasks;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod contextforge;
+pub mod git_server;
 
 use mcp_runtime::app::RunningHost;
 use mcp_runtime::auth::{Authenticator, Role};
@@ -230,6 +231,24 @@ impl TestHost {
         self.request(reqwest::Method::DELETE, path, None).await
     }
 
+    /// A text answer (logs), as admin.
+    pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
+        let (status, body) = self.get_stream(path).await;
+        (status, body.text().await.unwrap_or_default())
+    }
+
+    /// The answer itself, to read as it streams (server-sent events), as admin.
+    pub async fn get_stream(&self, path: &str) -> (StatusCode, reqwest::Response) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .expect("host answers");
+        (res.status(), res)
+    }
+
     /// Raw body, for malformed-input tests.
     pub async fn post_raw(&self, path: &str, body: &str) -> (StatusCode, Value) {
         let res = self
@@ -342,6 +361,9 @@ pub fn remove_owned(owner: &str) {
     }
     for v in docker_lines(&["volume", "ls", "-q", "--filter", &filter]) {
         let _ = Command::new("docker").args(["volume", "rm", "-f", &v]).output();
+    }
+    for i in docker_lines(&["images", "-q", "--filter", &filter]) {
+        let _ = Command::new("docker").args(["rmi", "-f", &i]).output();
     }
 }
 

@@ -42,6 +42,9 @@ pub struct Approval {
     /// Who may decide: `user:…` and `group:…`; empty means any approver.
     pub approvers: Vec<String>,
     pub source: crate::catalog::Source,
+    /// For a repository source: the commit approved, which is what gets built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
     pub resources: crate::deployments::Resources,
     pub guardrails_applied: EffectiveGuardrails,
     pub guardrails_warnings: Vec<Warning>,

@@ -66,6 +66,7 @@ impl Runtime {
             reasons: decision.reasons,
             approvers: decision.approvers,
             source: request.entry.source.clone(),
+            commit: request.commit.clone(),
             resources: request.resources.clone(),
             guardrails_applied: deployment.guardrails_applied.clone(),
             guardrails_warnings: deployment.guardrails_warnings.clone(),

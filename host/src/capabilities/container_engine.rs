@@ -89,7 +89,7 @@ impl ContainerEngine {
         self.docker.read().expect("engine lock poisoned").clone()
     }
 
-    fn labels(&self, deployment_id: &str, extra: &[(String, String)]) -> HashMap<String, String> {
+    pub(crate) fn labels(&self, deployment_id: &str, extra: &[(String, String)]) -> HashMap<String, String> {
         let mut labels: HashMap<String, String> = extra.iter().cloned().collect();
         labels.insert(OWNER_LABEL.into(), self.owner.clone());
         labels.insert(DEPLOYMENT_LABEL.into(), deployment_id.into());

@@ -6,6 +6,7 @@ mod container_engine;
 mod key_value;
 mod logging;
 mod outgoing_http;
+mod source;
 
 pub use container_engine::{ContainerEngine, EngineConnectError, DEPLOYMENT_LABEL, OWNER_LABEL};
 pub use outgoing_http::{HostPattern, OutgoingHttp};
@@ -25,6 +26,8 @@ pub enum Grant {
     KeyValue,
     ContainerEngine,
     OutgoingHttp,
+    /// Git repositories fetched and built into images by the host.
+    Source,
 }
 
 impl Grant {
@@ -35,6 +38,7 @@ impl Grant {
             Grant::KeyValue => "mcp-runtime:plugin/key-value",
             Grant::ContainerEngine => "mcp-runtime:plugin/container-engine",
             Grant::OutgoingHttp => "wasi:http",
+            Grant::Source => "mcp-runtime:plugin/source",
         }
     }
 }
@@ -48,6 +52,8 @@ pub struct PluginContext {
     pub allowed_hosts: Arc<[HostPattern]>,
     pub store: Arc<crate::store::Store>,
     pub engine: Option<Arc<ContainerEngine>>,
+    /// Where repositories are fetched from and builds logged (grant `source`).
+    pub sources: Option<Arc<crate::sources::Sources>>,
 }
 
 /// The capabilities' state for one call: sandboxed WASI, the resource table,
@@ -96,6 +102,7 @@ pub fn link_grant<T: HasCallState>(linker: &mut Linker<T>, grant: Grant) -> wasm
             iface::container_engine::add_to_linker::<T, HasSelf<CallState>>(linker, T::call_state)
         }
         Grant::OutgoingHttp => wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker),
+        Grant::Source => iface::source::add_to_linker::<T, HasSelf<CallState>>(linker, T::call_state),
     }
 }
 

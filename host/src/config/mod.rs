@@ -5,6 +5,7 @@
 mod approval;
 mod gateway;
 
+pub use crate::sources::{SourcesConfig, MAX_BUILD_SECONDS};
 pub use approval::{ApprovalConfig, Notification, SmtpConfig};
 pub use gateway::{GatewayAuth, GatewayConfig, Visibility as GatewayVisibility};
 
@@ -78,6 +79,9 @@ pub struct RuntimeConfig {
     /// The ContextForge gateway connected deployments are registered with; none, none.
     #[serde(default)]
     pub gateway: Option<GatewayConfig>,
+    /// Git repositories: where they are, how the host fetches them, build limits.
+    #[serde(default)]
+    pub sources: SourcesConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -204,6 +208,9 @@ const OVERRIDES: &[(&str, &[&str])] = &[
     ("RUNTIME_APPROVAL_ENABLED", &["approval", "enabled"]),
     ("RUNTIME_APPROVAL_WEBHOOK_URL", &["approval", "notification", "webhook_url"]),
     ("RUNTIME_APPROVAL_WEBHOOK_SECRET", &["approval", "notification", "webhook_secret"]),
+    ("RUNTIME_GITHUB_TOKEN", &["sources", "token"]),
+    ("RUNTIME_GITHUB_SSH_KEY_PATH", &["sources", "ssh_key_path"]),
+    ("RUNTIME_GIT_BASE_URL", &["sources", "git_base_url"]),
     ("MCPGATEWAY_URL", &["gateway", "url"]),
     ("RUNTIME_PUBLIC_URL", &["gateway", "public_url"]),
     ("MCPGATEWAY_TOKEN", &["gateway", "auth", "token"]),
@@ -331,6 +338,7 @@ impl RuntimeConfig {
         if let Some(gateway) = &self.gateway {
             gateway.validate()?;
         }
+        self.sources.validate().map_err(|(key, reason)| invalid(&key, reason))?;
         if self.api.mcp_session_idle_seconds == 0 {
             return Err(invalid("runtime.api.mcp_session_idle_seconds", "must be at least 1"));
         }

@@ -41,5 +41,5 @@ pub mod approval_world {
 
 pub use approval_world::exports::mcp_runtime::plugin::approval;
 pub use backend_world::exports::mcp_runtime::plugin::backend;
-pub use backend_world::mcp_runtime::plugin::{config, container_engine, key_value, logging, types};
+pub use backend_world::mcp_runtime::plugin::{config, container_engine, key_value, logging, source, types};
 pub use policy_world::exports::mcp_runtime::plugin::policy;

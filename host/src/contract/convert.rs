@@ -12,17 +12,25 @@ impl From<&Source> for wit::Source {
             Source::Docker { image, registry_secret } => {
                 wit::Source::Image(wit::ImageSource { image: image.clone(), registry_secret: registry_secret.clone() })
             }
-            Source::Github { repo, revision, dockerfile, context_dir, build_args, push_to_registry, registry } => {
-                wit::Source::Github(wit::GithubSource {
-                    repo: repo.clone(),
-                    revision: revision.clone(),
-                    dockerfile: dockerfile.clone(),
-                    context_dir: context_dir.clone(),
-                    build_args: build_args.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                    push_to_registry: *push_to_registry,
-                    registry: registry.clone(),
-                })
-            }
+            Source::Github {
+                repo,
+                revision,
+                dockerfile,
+                context_dir,
+                build_args,
+                target,
+                push_to_registry,
+                registry,
+            } => wit::Source::Github(wit::GithubSource {
+                repo: repo.clone(),
+                revision: revision.clone(),
+                dockerfile: dockerfile.clone(),
+                context_dir: context_dir.clone(),
+                build_args: build_args.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                target: target.clone(),
+                push_to_registry: *push_to_registry,
+                registry: registry.clone(),
+            }),
             Source::Compose { compose_file, main_service } => wit::Source::Compose(wit::ComposeSource {
                 compose_file: compose_file.clone(),
                 main_service: main_service.clone(),
@@ -43,6 +51,7 @@ impl From<&wit::Source> for Source {
                 dockerfile: s.dockerfile.clone(),
                 context_dir: s.context_dir.clone(),
                 build_args: s.build_args.iter().cloned().collect(),
+                target: s.target.clone(),
                 push_to_registry: s.push_to_registry,
                 registry: s.registry.clone(),
             },
@@ -259,10 +268,15 @@ pub fn deploy_request(
     request: &DeploymentRequest,
     requested_by: Option<&str>,
 ) -> wit::DeployRequest {
+    let mut entry: wit::CatalogEntry = (&request.entry).into();
+    // The commit pinned when the request was checked is what gets built, even if the branch moves.
+    if let (Some(commit), wit::Source::Github(source)) = (&request.commit, &mut entry.source) {
+        source.revision = Some(commit.clone());
+    }
     wit::DeployRequest {
         deployment_id: id.into(),
         backend: backend.into(),
-        entry: (&request.entry).into(),
+        entry,
         env: request.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         resources: (&request.resources).into(),
         requested_by: requested_by.map(String::from),

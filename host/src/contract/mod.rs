@@ -6,6 +6,8 @@
 mod bindings;
 mod convert;
 
-pub use bindings::{approval, approval_world, backend, backend_world, config, container_engine, key_value, logging};
+pub use bindings::{
+    approval, approval_world, backend, backend_world, config, container_engine, key_value, logging, source,
+};
 pub use bindings::{policy, policy_world, types};
 pub use convert::{capabilities_view, deploy_request, initial_guardrails};

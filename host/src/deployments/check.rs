@@ -8,12 +8,13 @@ use std::sync::Arc;
 use super::error::invalid;
 use super::model::{DeployBody, DeploymentRequest, ResourceRequest, Resources};
 use super::RuntimeError;
-use crate::catalog::{CatalogEntry, Transport};
+use crate::catalog::{CatalogEntry, Source, Transport};
 use crate::contract::types as wit;
 use crate::contract::{self, policy::PolicyInput};
 use crate::deployments::Runtime;
 use crate::guardrails::{self, EffectiveGuardrails, Profile, Warning};
 use crate::plugins::Plugin;
+use crate::sources::SourceError;
 use crate::store::Table;
 
 /// The outcome of checking a request: everything needed to deploy it.
@@ -89,7 +90,7 @@ impl Runtime {
         let resources = self.resources(&body.resources, &backend_name, &profile)?;
         let mut env: BTreeMap<String, String> = entry.environment.clone();
         env.extend(body.env.clone());
-        let request = DeploymentRequest { entry, env, resources };
+        let mut request = DeploymentRequest { entry, env, resources, commit: None };
         let plugin_request = contract::deploy_request(id, &backend_name, &request, actor);
         let capabilities = self.capabilities_of(&backend_name)?;
         if request.entry.transport == Transport::Stdio && !capabilities.supports_stdio {
@@ -98,12 +99,32 @@ impl Runtime {
         }
         let (guardrails, mut warnings) = self.evaluate_policies(&plugin_request, &profile, &capabilities).await?;
         warnings.extend(backend.validate(&plugin_request, &guardrails).await??);
+        request.commit = self.pin_commit(&request, backend).await?;
+        let plugin_request = contract::deploy_request(id, &backend_name, &request, actor);
         Ok(Checked {
             request,
             guardrails: (&guardrails).into(),
             warnings: warnings.iter().map(Warning::from).collect(),
             plugin_request,
         })
+    }
+
+    /// The commit a repository source's revision names now, for a backend
+    /// that builds through the host (granted `source`): pinned in the request,
+    /// it is what an approver sees and what is built, even if the branch moves.
+    async fn pin_commit(&self, request: &DeploymentRequest, backend: &Plugin) -> Result<Option<String>, RuntimeError> {
+        let Source::Github { repo, revision, .. } = &request.entry.source else { return Ok(None) };
+        if !backend.manifest.grants.contains(&crate::capabilities::Grant::Source) {
+            return Ok(None);
+        }
+        match self.sources.resolve(repo, revision.as_deref()).await {
+            Ok(commit) => Ok(Some(commit)),
+            Err(SourceError::Invalid { field, reason }) => Err(invalid(&field, reason)),
+            Err(SourceError::Denied(why)) => {
+                Err(invalid("source.repo", format!("the repository refused the host's credential: {why}")))
+            }
+            Err(SourceError::Unavailable(why)) => Err(RuntimeError::Unavailable(why)),
+        }
     }
 
     /// Requested resources in host units; unset ones take the backend's
@@ -194,7 +215,8 @@ pub async fn compatibility(
         args: None,
         environment: BTreeMap::new(),
     };
-    let sample = DeploymentRequest { entry: sample, env: BTreeMap::new(), resources: Resources::default() };
+    let sample =
+        DeploymentRequest { entry: sample, env: BTreeMap::new(), resources: Resources::default(), commit: None };
     let request = contract::deploy_request("compatibility-check", backend_name, &sample, None);
     let default_only = &runtime.policy_chain[..1];
     let (effective, mut warnings) = runtime.evaluate_chain(default_only, &request, profile, &capabilities).await?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-use super::model::{Deployment, State};
+use super::model::{Build, CacheOutcome, Deployment, State};
 use super::Checked;
 use super::RuntimeError;
 use crate::catalog::Source;
@@ -72,6 +72,7 @@ impl Runtime {
             updated_at: now,
             request: Some(checked.request),
             handle: None,
+            build: None,
         }
     }
 
@@ -167,8 +168,18 @@ impl Runtime {
         };
         self.transition(id, preparing, None, |_| {})?;
         let prepared = backend.prepare(&request).await??;
+        let build = prepared.build.as_ref().map(|b| Build {
+            commit: b.commit.clone(),
+            cache: if b.cache_hit { CacheOutcome::Hit } else { CacheOutcome::Miss },
+        });
+        if let Some(build) = &build {
+            let data = serde_json::json!({"commit": build.commit, "cache": build.cache, "image": prepared.image,
+                                          "builder": d.backend});
+            self.store.record(NewEvent::for_deployment(EventKind::DeploymentBuilt, id, data))?;
+        }
         self.transition(id, State::Starting, None, |d| {
             d.image = Some(prepared.image.clone());
+            d.build = build;
             d.guardrails_warnings.extend(prepared.warnings.iter().map(Warning::from));
         })?;
         self.deploy_and_connect(&d, &backend, &request, &prepared.image).await

@@ -71,8 +71,18 @@ impl Runtime {
 
     /// Removes everything the deployment created, then its record.
     pub async fn delete(&self, id: &str, actor: Option<&str>) -> Result<(), RuntimeError> {
+        // A build under way holds the deployment's lock: cancel it rather than wait it out.
+        if self.sources.cancel_build(id) {
+            tracing::info!(deployment = id, "build cancelled by the delete");
+        }
         let lock = self.lock(id);
         let _guard = lock.lock().await;
+        let deleted = self.delete_locked(id, actor).await;
+        self.sources.forget(id, deleted.is_ok());
+        deleted
+    }
+
+    async fn delete_locked(&self, id: &str, actor: Option<&str>) -> Result<(), RuntimeError> {
         let d = self.get(id)?;
         self.end_sessions(id, "the deployment was deleted").await;
         if let Some(handle) = &d.handle {

@@ -86,6 +86,9 @@ pub struct Deployment {
     /// What was asked for, with the catalog entry as it was at deploy time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<DeploymentRequest>,
+    /// What building from a repository came to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<Build>,
     /// The backend's opaque reference; private to the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handle: Option<String>,
@@ -108,6 +111,7 @@ impl Deployment {
                 "resources": r.resources,
                 "port": r.entry.port,
                 "mcp_path": r.entry.mcp_path,
+                "commit": r.commit,
                 "transport": r.entry.transport,
                 "session_mode": r.entry.session_mode,
             })
@@ -122,6 +126,7 @@ impl Deployment {
             "desired_running": self.desired_running,
             "endpoint": self.endpoint,
             "image": self.image,
+            "build": self.build,
             "restart_count": self.restart_count,
             "tools": self.tools,
             "guardrails_applied": self.guardrails_applied,
@@ -134,6 +139,22 @@ impl Deployment {
     }
 }
 
+/// An image built from a repository: the commit, and whether it was built
+/// for this deployment or already there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Build {
+    pub commit: String,
+    /// `hit`: the image of that commit existed, nothing was fetched or built.
+    pub cache: CacheOutcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheOutcome {
+    Hit,
+    Miss,
+}
+
 /// What a deployment was asked to run: the catalog entry as it was at deploy
 /// time, the environment (entry defaults overridden by the request) and the
 /// resources in host units.
@@ -142,6 +163,10 @@ pub struct DeploymentRequest {
     pub entry: CatalogEntry,
     pub env: BTreeMap<String, String>,
     pub resources: Resources,
+    /// For a repository source: the commit its revision named when the
+    /// request was checked. What an approver approves, and what is built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 #[cfg(test)]

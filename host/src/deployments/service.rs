@@ -33,6 +33,8 @@ pub struct Runtime {
     pub upstream: Upstream,
     /// Sessions with servers that speak stdio, served as streamable HTTP.
     pub bridge: Bridge,
+    /// Git repositories: resolving refs at deploy time, build logs, cancelling builds.
+    pub sources: Arc<crate::sources::Sources>,
     /// Servers started for the sessions of per-session deployments.
     pub(crate) session_servers: super::per_session::SessionServers,
     /// One lock per deployment: lifecycle operations on it never interleave.
@@ -51,6 +53,7 @@ impl Runtime {
         config: RuntimeConfig,
         plugins: BTreeMap<String, Arc<Plugin>>,
         engine: Result<Arc<ContainerEngine>, String>,
+        sources: Arc<crate::sources::Sources>,
     ) -> Result<Runtime, RuntimeError> {
         let bridge_engine = engine.as_ref().ok().cloned();
         let backends = Backends::load(&config, &plugins, engine).await?;
@@ -90,6 +93,7 @@ impl Runtime {
             upstream: Upstream::default(),
             bridge,
             session_servers: Default::default(),
+            sources,
             locks: Default::default(),
             approval_rules,
             tasks: Default::default(),

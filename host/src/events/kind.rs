@@ -35,6 +35,7 @@ event_kinds! {
     BackendRegistered = "backend.registered": "A backend's record (availability, capabilities) changed.",
     DeploymentRequested = "deployment.requested": "A checked request was accepted.",
     DeploymentState = "deployment.state": "A deployment moved from one state to another.",
+    DeploymentBuilt = "deployment.built": "An image was built from a repository, or found built already: the commit, the cache outcome, the image and the builder.",
     DeploymentCreated = "deployment.created": "The backend created the deployment's objects.",
     DeploymentStop = "deployment.stop": "An owner asked for a stop.",
     DeploymentStart = "deployment.start": "An owner asked for a start.",

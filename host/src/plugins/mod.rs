@@ -97,6 +97,7 @@ pub struct PluginHost {
     cache_dir: PathBuf,
     store: Arc<crate::store::Store>,
     container_engine: Option<Arc<ContainerEngine>>,
+    sources: Option<Arc<crate::sources::Sources>>,
 }
 
 /// A loaded plugin, ready to instantiate cheaply for each call.
@@ -120,6 +121,7 @@ impl PluginHost {
         cache_dir: PathBuf,
         store: Arc<crate::store::Store>,
         container_engine: Option<Arc<ContainerEngine>>,
+        sources: Option<Arc<crate::sources::Sources>>,
     ) -> anyhow::Result<Self> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(POOL_INSTANCES)
@@ -135,7 +137,7 @@ impl PluginHost {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("creating the wasm engine: {e:#}"))?;
         std::fs::create_dir_all(&cache_dir)?;
-        Ok(PluginHost { engine, cache_dir, store, container_engine })
+        Ok(PluginHost { engine, cache_dir, store, container_engine, sources })
     }
 
     pub fn load(&self, manifest: &PluginManifest, plugin_dir: &Path) -> Result<Plugin, PluginError> {
@@ -169,7 +171,9 @@ impl PluginHost {
                 crate::contract::approval_world::ApprovalRulePre::new(instance_pre).map_err(wrong_world)?,
             ),
         };
-        let needs_engine = manifest.grants.contains(&Grant::ContainerEngine);
+        // Building from source goes through the engine too.
+        let builds = manifest.grants.contains(&Grant::Source);
+        let needs_engine = manifest.grants.contains(&Grant::ContainerEngine) || builds;
         let allowed_hosts = manifest
             .allowed_hosts
             .iter()
@@ -182,6 +186,7 @@ impl PluginHost {
             allowed_hosts: allowed_hosts.into(),
             store: self.store.clone(),
             engine: if needs_engine { self.container_engine.clone() } else { None },
+            sources: if builds { self.sources.clone() } else { None },
         });
         tracing::info!(plugin = %manifest.id, world = manifest.kind.world(), %hash, "plugin loaded");
         Ok(Plugin { manifest: manifest.clone(), hash, engine: self.engine.clone(), ctx, pre })

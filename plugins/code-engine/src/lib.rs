@@ -7,8 +7,8 @@
 //! its visibility and minimum scale. Both are PATCHes guarded by `If-Match`.
 
 wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@0.2.0": guest_kit::types,
-    "mcp-runtime:plugin/config@0.2.0": guest_kit::config,
+    "mcp-runtime:plugin/types@0.3.0": guest_kit::types,
+    "mcp-runtime:plugin/config@0.3.0": guest_kit::config,
 } });
 
 mod client;
@@ -128,7 +128,7 @@ impl Guest for CodeEngineBackend {
 
     fn prepare(request: DeployRequest) -> Result<Prepared, BackendError> {
         match request.entry.source {
-            Source::Image(source) => Ok(Prepared { image: source.image, warnings: Vec::new() }),
+            Source::Image(source) => Ok(Prepared { image: source.image, warnings: Vec::new(), build: None }),
             Source::Github(source) => build(&request.deployment_id, &source),
             Source::Compose(_) => Err(invalid("source.type", "Code Engine runs no compose stacks")),
         }
@@ -352,7 +352,7 @@ fn build(deployment_id: &str, source: &guest_kit::types::GithubSource) -> Result
                 let image = if digest.is_empty() { output_image } else { format!("{output_image}@{digest}") };
                 let warnings =
                     vec![warn("source", "Code Engine builds have no cache: every build starts from scratch")];
-                return Ok(Prepared { image, warnings });
+                return Ok(Prepared { image, warnings, build: None });
             }
             Some("failed") => {
                 let reason = run["status_details"]["reason"].as_str().unwrap_or("unknown");

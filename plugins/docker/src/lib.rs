@@ -6,8 +6,8 @@
 //! Without `allowed_registries` every registry is allowed; `[]` allows none.
 
 wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@0.2.0": guest_kit::types,
-    "mcp-runtime:plugin/config@0.2.0": guest_kit::config,
+    "mcp-runtime:plugin/types@0.3.0": guest_kit::types,
+    "mcp-runtime:plugin/config@0.3.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared};
@@ -21,6 +21,8 @@ use mcp_runtime::plugin::container_engine::{
 };
 use mcp_runtime::plugin::logging::{log, Level};
 use serde::{Deserialize, Serialize};
+
+mod github;
 
 /// Scratch space on a read-only root.
 const SCRATCH_TMPFS: &str = "/tmp";
@@ -88,9 +90,10 @@ impl Guest for DockerBackend {
     fn validate(request: DeployRequest, guardrails: EffectiveGuardrails) -> Result<Vec<Warning>, BackendError> {
         let image = match &request.entry.source {
             Source::Image(source) => &source.image,
-            Source::Github(_) => {
-                return Err(invalid("source.type", "github sources are not supported by the docker backend yet"))
+            Source::Github(github) if github.push_to_registry => {
+                return Err(invalid("source.push_to_registry", "pushing built images is not supported yet"))
             }
+            Source::Github(_) => return guardrail_warnings(&guardrails),
             Source::Compose(_) => {
                 return Err(invalid("source.type", "compose sources are not supported by the docker backend yet"))
             }
@@ -102,27 +105,20 @@ impl Guest for DockerBackend {
                 return Err(BackendError::Invalid(denial("source.image", reason)));
             }
         }
-        let mut warnings = Vec::new();
-        if guardrails.apparmor.is_some() && !engine_supports("apparmor")? {
-            warnings
-                .push(warning("apparmor", "AppArmor is not available on this Docker host; the profile is not applied"));
-        }
-        if let Some(seccomp) = guardrails.seccomp.as_deref().filter(|s| !is_inline_or_builtin(s)) {
-            let message = format!("seccomp profile '{seccomp}' is not inline JSON; Docker's default profile applies");
-            warnings.push(warning("seccomp", message));
-        }
-        Ok(warnings)
+        guardrail_warnings(&guardrails)
     }
 
     fn prepare(request: DeployRequest) -> Result<Prepared, BackendError> {
-        let Source::Image(source) = request.entry.source else {
-            return Err(invalid("source.type", "only image sources can be prepared"));
+        let source = match &request.entry.source {
+            Source::Image(source) => source.clone(),
+            Source::Github(github) => return github::prepare(&request, github),
+            Source::Compose(_) => return Err(invalid("source.type", "compose sources cannot be prepared")),
         };
         if !engine::image_present(&source.image).map_err(engine_error)? {
             log(Level::Info, &format!("pulling {}", source.image));
             engine::pull_image(&source.image).map_err(engine_error)?;
         }
-        Ok(Prepared { image: source.image, warnings: Vec::new() })
+        Ok(Prepared { image: source.image, warnings: Vec::new(), build: None })
     }
 
     fn deploy(request: DeployRequest, g: EffectiveGuardrails, image: String) -> Result<Deployed, BackendError> {
@@ -297,6 +293,24 @@ fn is_inline_or_builtin(seccomp: &str) -> bool {
 fn engine_supports(option: &str) -> Result<bool, BackendError> {
     let info = engine::info().map_err(engine_error)?;
     Ok(info.security_options.iter().any(|o| o == option))
+}
+
+/// What the engine cannot enforce of the guardrails, said as warnings.
+fn guardrail_warnings(guardrails: &EffectiveGuardrails) -> Result<Vec<Warning>, BackendError> {
+    let mut warnings = Vec::new();
+    if guardrails.apparmor.is_some() && !engine_supports("apparmor")? {
+        warnings.push(warning("apparmor", "AppArmor is not available on this Docker host; the profile is not applied"));
+    }
+    if let Some(seccomp) = guardrails.seccomp.as_deref().filter(|s| !is_inline_or_builtin(s)) {
+        let message = format!("seccomp profile '{seccomp}' is not inline JSON; Docker's default profile applies");
+        warnings.push(warning("seccomp", message));
+    }
+    Ok(warnings)
+}
+
+/// An engine call's answer, its error as the backend's.
+fn engine_call<T>(result: Result<T, EngineError>) -> Result<T, BackendError> {
+    result.map_err(engine_error)
 }
 
 fn short_id(deployment_id: &str) -> &str {

@@ -14,6 +14,7 @@ use crate::auth::authz::may;
 use crate::deployments::Runtime;
 use crate::deployments::{DeployBody, Deployment, State as DeployState};
 use crate::gateway::GatewaySync;
+use crate::sources::LogEvent;
 use crate::store::EventFilter;
 
 /// Most log lines one request may ask for.
@@ -27,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/runtimes/{id}/stop", post(stop_runtime))
         .route("/runtimes/{id}/start", post(start_runtime))
         .route("/runtimes/{id}/logs", get(runtime_logs))
+        .route("/runtimes/{id}/build-logs", get(build_logs))
 }
 
 async fn deploy(
@@ -41,12 +43,15 @@ async fn deploy(
         let d = Runtime::deployment(checked, DeployState::AwaitingApproval);
         let approval = rt.hold_for_approval(&d, decision)?;
         let answer = json!({"id": d.id, "status": d.status, "approval_id": approval.id, "reasons": approval.reasons,
+                            "commit": approval.commit,
                             "approvers": approval.approvers, "expires_at": approval.expires_at,
                             "guardrails_applied": d.guardrails_applied, "guardrails_warnings": d.guardrails_warnings});
         return Ok((StatusCode::ACCEPTED, Json(answer)));
     }
     let d = rt.accept(checked)?;
-    let answer = json!({"id": d.id, "status": d.status, "guardrails_applied": d.guardrails_applied, "guardrails_warnings": d.guardrails_warnings});
+    let commit = d.request.as_ref().and_then(|r| r.commit.clone());
+    let answer = json!({"id": d.id, "status": d.status, "commit": commit, "guardrails_applied": d.guardrails_applied,
+                        "guardrails_warnings": d.guardrails_warnings});
     Ok((StatusCode::ACCEPTED, Json(answer)))
 }
 
@@ -119,4 +124,45 @@ async fn runtime_logs(
     let q: LogsQuery = parse_query(query.as_deref().unwrap_or(""))?;
     let text = rt.logs(&id, q.tail.unwrap_or(100).min(MAX_TAIL)).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BuildLogsQuery {
+    #[serde(default)]
+    follow: bool,
+}
+
+/// The build's log: as text, or with `follow=true` as server-sent events,
+/// the lines so far and then each as it comes until the build ends.
+async fn build_logs(
+    State(rt): State<AppState>,
+    Caller(caller, ..): Caller<may::Authenticated>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    operable(&rt, &caller, &id)?;
+    let q: BuildLogsQuery = parse_query(query.as_deref().unwrap_or(""))?;
+    let (so_far, live) = rt.sources.logs.read(&id);
+    if !q.follow {
+        return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], so_far).into_response());
+    }
+    let event = |line: &str| Ok::<_, std::convert::Infallible>(format!("event: line\ndata: {line}\n\n"));
+    let done = || Ok::<_, std::convert::Infallible>("event: done\ndata: {}\n\n".to_string());
+    let past = futures_util::stream::iter(so_far.lines().map(event).collect::<Vec<_>>());
+    // `None` once done; `Some(None)` when the build is over already: only `done` is left to say.
+    let rest = futures_util::stream::unfold(Some(live), move |state| async move {
+        let Some(mut live) = state? else { return Some((done(), None)) };
+        loop {
+            match live.recv().await {
+                Ok(LogEvent::Line(line)) => return Some((event(&line), Some(Some(live)))),
+                Ok(LogEvent::Done) | Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    return Some((done(), None))
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            }
+        }
+    });
+    let body = axum::body::Body::from_stream(futures_util::StreamExt::chain(past, rest));
+    Ok(([(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], body).into_response())
 }

@@ -1,0 +1,129 @@
+//! Grant `source`: the host resolves refs, checks commits out and builds
+//! images from them through the engine (see `sources/`). The plugin names a
+//! repository, a commit and paths; credentials and checkouts never reach it.
+
+use bollard::query_parameters::{BuildImageOptions, TagImageOptions};
+use futures_util::StreamExt;
+use std::sync::Arc;
+
+use super::{CallState, ContainerEngine};
+use crate::contract::source::{BuildSpec, Host, SourceError};
+use crate::contract::types::Denial;
+use crate::sources::{context_tar, SourceError as Failure, Sources};
+
+/// Log lines a failed build's error quotes.
+const LAST_LINES: usize = 12;
+
+impl From<Failure> for SourceError {
+    fn from(e: Failure) -> SourceError {
+        match e {
+            Failure::Invalid { field, reason } => SourceError::Invalid(Denial { field, reason }),
+            Failure::Denied(why) => SourceError::Denied(why),
+            Failure::Unavailable(why) => SourceError::Unavailable(why),
+        }
+    }
+}
+
+impl CallState {
+    fn sources(&self) -> Result<(Arc<Sources>, Arc<ContainerEngine>), SourceError> {
+        let sources =
+            self.ctx.sources.clone().ok_or_else(|| SourceError::Unavailable("no sources configured".into()))?;
+        let engine = self
+            .ctx
+            .engine
+            .clone()
+            .ok_or_else(|| SourceError::Unavailable("no container engine is connected".into()))?;
+        Ok((sources, engine))
+    }
+}
+
+impl Host for CallState {
+    async fn resolve(&mut self, repo: String, revision: Option<String>) -> Result<String, SourceError> {
+        let (sources, _) = self.sources()?;
+        Ok(sources.resolve(&repo, revision.as_deref()).await?)
+    }
+
+    async fn build(&mut self, spec: BuildSpec) -> Result<String, SourceError> {
+        let (sources, engine) = self.sources()?;
+        let deployment = spec.deployment_id.clone();
+        let cancelled = sources.begin_build(&deployment);
+        sources.logs.start(&deployment);
+        let build = build(&sources, &engine, spec);
+        let outcome = tokio::select! {
+            outcome = tokio::time::timeout(sources.build_timeout(), build) => outcome.unwrap_or_else(|_| {
+                Err(SourceError::Stopped(format!("the build took longer than {}s", sources.build_timeout().as_secs())))
+            }),
+            _ = cancelled.cancelled() => Err(SourceError::Stopped("the build was cancelled".into())),
+        };
+        if let Err(e) = &outcome {
+            sources.logs.append(&deployment, &format!("build failed: {}", describe(e)));
+        }
+        sources.logs.finish(&deployment);
+        sources.end_build(&deployment);
+        outcome
+    }
+}
+
+/// Checkout, context, build, tags; the image id.
+async fn build(sources: &Sources, engine: &ContainerEngine, spec: BuildSpec) -> Result<String, SourceError> {
+    let deployment = spec.deployment_id.as_str();
+    let log = |line: &str| sources.logs.append(deployment, &sources.mask(line));
+    log(&format!("fetching {} at {}", spec.repo, spec.commit));
+    let checkout = sources.checkout(deployment, &spec.repo, &spec.commit).await?;
+    let context = context_tar(checkout.path(), spec.context_dir.as_deref(), &spec.dockerfile)?;
+    drop(checkout);
+    let Some((first, more)) = spec.tags.split_first() else {
+        return Err(SourceError::Invalid(Denial { field: "tags".into(), reason: "a build needs a tag".into() }));
+    };
+    let options = BuildImageOptions {
+        dockerfile: context.dockerfile.clone(),
+        t: Some(first.clone()),
+        buildargs: Some(spec.build_args.iter().cloned().collect()),
+        target: spec.target.clone().unwrap_or_default(),
+        labels: Some(engine.labels(deployment, &[("mcp-runtime.commit".into(), spec.commit.clone())])),
+        rm: true,
+        forcerm: true,
+        ..Default::default()
+    };
+    let docker = engine.docker();
+    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.tar.into())));
+    let mut image = None;
+    while let Some(step) = stream.next().await {
+        let step = match step {
+            Ok(step) => step,
+            // How the engine reports a step that failed.
+            Err(bollard::errors::Error::DockerStreamError { error }) => {
+                let tail = sources.logs.tail(deployment, LAST_LINES);
+                return Err(SourceError::BuildFailed(sources.mask(&format!("{error}\n{tail}"))));
+            }
+            Err(e) => return Err(SourceError::Unavailable(format!("engine: {e}"))),
+        };
+        if let Some(text) = &step.stream {
+            log(text);
+        }
+        if let Some(error) = step.error_detail.and_then(|d| d.message) {
+            let tail = sources.logs.tail(deployment, LAST_LINES);
+            return Err(SourceError::BuildFailed(sources.mask(&format!("{error}\n{tail}"))));
+        }
+        if let Some(id) = step.aux.and_then(|aux| aux.id) {
+            image = Some(id);
+        }
+    }
+    for tag in more {
+        let (repo, tag) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+        let options = TagImageOptions { repo: Some(repo.into()), tag: Some(tag.into()) };
+        docker.tag_image(first, Some(options)).await.map_err(|e| SourceError::Unavailable(format!("tagging: {e}")))?;
+    }
+    log(&format!("built {first}"));
+    image.ok_or_else(|| SourceError::BuildFailed("the engine named no image".into()))
+}
+
+fn describe(e: &SourceError) -> String {
+    match e {
+        SourceError::Invalid(d) => format!("{}: {}", d.field, d.reason),
+        SourceError::Denied(m)
+        | SourceError::BuildFailed(m)
+        | SourceError::Stopped(m)
+        | SourceError::Unavailable(m) => m.clone(),
+    }
+}

@@ -1,0 +1,103 @@
+//! Git sources: a repository's ref resolved to a commit, the commit checked
+//! out into a directory the host owns, the build context read from it
+//! confined to the checkout, and the build's log kept and streamed. The
+//! credentials (a token for HTTPS hosts, a key for SSH) are used here and
+//! never leave the host: plugins reach this through the `source` capability,
+//! which only ever hands back commits and images.
+
+mod config;
+mod context;
+mod git;
+
+pub use git::{is_full_sha, Checkout};
+mod logs;
+
+pub use config::{SourcesConfig, MAX_BUILD_SECONDS};
+pub use context::{context_tar, BuildContext};
+pub use logs::{BuildLogs, LogEvent};
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SourceError {
+    /// Never works as asked; names the field.
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("the repository refused the host's credential: {0}")]
+    Denied(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> SourceError {
+    SourceError::Invalid { field: field.into(), reason: reason.into() }
+}
+
+pub struct Sources {
+    config: SourcesConfig,
+    /// Where checkouts are made (and removed).
+    work: PathBuf,
+    pub logs: BuildLogs,
+    /// Builds under way, by deployment: cancelled when it is deleted.
+    running: Mutex<HashMap<String, CancellationToken>>,
+    /// Deployments being deleted: a build of theirs that begins now is over at once.
+    doomed: Mutex<std::collections::HashSet<String>>,
+}
+
+impl Sources {
+    pub fn new(config: SourcesConfig, data_dir: &std::path::Path) -> Sources {
+        Sources {
+            config,
+            work: data_dir.join("checkouts"),
+            logs: BuildLogs::new(data_dir.join("build-logs")),
+            running: Mutex::default(),
+            doomed: Mutex::default(),
+        }
+    }
+
+    pub fn build_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.config.build_timeout_seconds)
+    }
+
+    /// Registers a build of `deployment`; what cancels it (already
+    /// cancelled when the deployment is being deleted).
+    pub fn begin_build(&self, deployment: &str) -> CancellationToken {
+        let token = CancellationToken::new();
+        if self.doomed.lock().expect("builds poisoned").contains(deployment) {
+            token.cancel();
+        }
+        self.running.lock().expect("builds poisoned").insert(deployment.into(), token.clone());
+        token
+    }
+
+    pub fn end_build(&self, deployment: &str) {
+        self.running.lock().expect("builds poisoned").remove(deployment);
+    }
+
+    /// The deployment is being deleted: its build under way is cancelled,
+    /// and so is one that would begin before `forget`. Whether one was under way.
+    pub fn cancel_build(&self, deployment: &str) -> bool {
+        self.doomed.lock().expect("builds poisoned").insert(deployment.into());
+        let token = self.running.lock().expect("builds poisoned").remove(deployment);
+        token.map(|t| t.cancel()).is_some()
+    }
+
+    /// The deployment is gone (or stayed): builds of its id may run again, and its log goes.
+    pub fn forget(&self, deployment: &str, log_too: bool) {
+        self.doomed.lock().expect("builds poisoned").remove(deployment);
+        if log_too {
+            self.logs.remove(deployment);
+        }
+    }
+
+    /// Replaces the credentials in a text (a log line, an error) with `***`.
+    pub fn mask(&self, text: &str) -> String {
+        match self.config.token.as_deref().filter(|t| !t.is_empty()) {
+            Some(token) => text.replace(token, "***"),
+            None => text.to_string(),
+        }
+    }
+}

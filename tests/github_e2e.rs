@@ -1,0 +1,226 @@
+//! Deployments built from Git repositories on Docker, against real servers on
+//! loopback (`git http-backend`): a revision pinned to its commit when the
+//! request is checked, the build confined to the checkout and logged live,
+//! the image reused for a commit built already, private repositories fetched
+//! with the host's token, which never shows anywhere.
+
+mod support;
+
+use mcp_runtime::auth::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use support::git_server::GitServer;
+use support::{docker, repo_root, TestHost};
+
+const TOKEN: &str = "git-token-9f8e7d6c5b4a";
+
+fn fixture_binary() -> Vec<u8> {
+    let binary = repo_root().join("target/x86_64-unknown-linux-gnu/release/mcp-fixture");
+    std::fs::read(&binary).unwrap_or_else(|e| panic!("{}: {e} (run `make fixture`)", binary.display()))
+}
+
+/// The fixture as a repository: a Dockerfile with a build argument, a
+/// multi-stage one under `server/`, and one that cannot build.
+fn fixture_repo() -> Vec<(&'static str, Vec<u8>)> {
+    let plain = "FROM scratch\nARG FLAVOUR=plain\nLABEL flavour=$FLAVOUR\nCOPY mcp-fixture /mcp-fixture\nENTRYPOINT [\"/mcp-fixture\"]\n";
+    let staged = "FROM scratch AS tools\nCOPY bin/mcp-fixture /staged/mcp-fixture\n\
+                  FROM scratch AS server\nCOPY --from=tools /staged/mcp-fixture /mcp-fixture\nENTRYPOINT [\"/mcp-fixture\"]\n\
+                  FROM scratch AS broken\nCOPY nothing-here /x\n";
+    vec![
+        ("Dockerfile", plain.into()),
+        ("mcp-fixture", fixture_binary()),
+        ("server/Dockerfile", staged.into()),
+        ("server/bin/mcp-fixture", fixture_binary()),
+        ("Broken.Dockerfile", "FROM scratch\nCOPY does-not-exist /x\n".into()),
+    ]
+}
+
+async fn host_for(git: &GitServer, token: Option<&str>) -> TestHost {
+    let (base, token) = (git.base.clone(), token.map(String::from));
+    TestHost::start(move |c| {
+        c.sources.git_base_url = base;
+        c.sources.token = token;
+    })
+    .await
+}
+
+/// Adds a catalog entry building `repo` with `source` settings.
+async fn entry(host: &TestHost, slug: &str, repo: &str, source: Value) -> StatusCode {
+    let mut source_json = json!({"type": "github", "repo": repo});
+    source_json.as_object_mut().unwrap().extend(source.as_object().unwrap().clone());
+    let body = json!({"name": slug, "slug": slug, "source": source_json, "guardrails_profile": "restricted",
+                      "supported_backends": ["docker"], "version": "1.0.0"});
+    let (status, answer) = host.post("/catalog", body).await;
+    assert!(status == StatusCode::CREATED || status.is_client_error(), "{answer}");
+    status
+}
+
+/// Deploys `slug`, which the default rules hold (a repository source), and
+/// approves it; the deploy answer.
+async fn deploy_approved(host: &TestHost, slug: &str) -> Value {
+    let (status, held) = host.post("/runtimes/deploy", json!({"slug": slug})).await;
+    assert_eq!((status, held["status"].as_str()), (StatusCode::ACCEPTED, Some("awaiting_approval")), "{held}");
+    let approver = host.token_in("sec", &[Role::Approver], &["security-team"]);
+    let path = format!("/approvals/{}/approve", held["approval_id"].as_str().unwrap());
+    let (status, approved) = host.request_as(Some(&approver), Method::POST, &path, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    held
+}
+
+async fn wait_status(host: &TestHost, id: &str, wanted: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, d) = host.get(&format!("/runtimes/{id}")).await;
+        if d["status"] == wanted || (d["status"] == "error" && wanted != "error") {
+            assert_eq!(d["status"], wanted, "{d}");
+            return d;
+        }
+        assert!(Instant::now() < deadline, "never {wanted}: {d}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn branches_tags_and_commits_build_and_connect_and_a_built_commit_is_reused() {
+    let git = GitServer::start(TOKEN).await;
+    let first = git.create("org/fixture", &fixture_repo());
+    git.tag("org/fixture", "v1");
+    let host = host_for(&git, None).await;
+
+    // A branch: pinned to its commit when checked, which the approver sees.
+    entry(&host, "from-main", "org/fixture", json!({"revision": "main", "build_args": {"FLAVOUR": "spicy"}})).await;
+    let held = deploy_approved(&host, "from-main").await;
+    assert_eq!(held["commit"], first.as_str(), "{held}");
+    let id = held["id"].as_str().unwrap().to_string();
+    let d = wait_status(&host, &id, "connected").await;
+    assert_eq!(d["build"], json!({"commit": first, "cache": "miss"}), "{d}");
+    let image = d["image"].as_str().unwrap().to_string();
+    assert_eq!(image, format!("mcp-runtime.local/from-main:{}", &first[..12]));
+    assert_eq!(docker(&["image", "inspect", "--format", "{{index .Config.Labels \"flavour\"}}", &image]), "spicy");
+    assert!(!docker(&["image", "ls", "-q", "mcp-runtime.local/from-main:1.0.0"]).is_empty(), "tagged by version");
+    let mut session = host.mcp_session(&id).await;
+    assert_eq!(session.call_tool("echo", json!({"text": "built from git"})).await.unwrap(), "built from git");
+    let (status, log) = host.get_text(&format!("/runtimes/{id}/build-logs")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(log.contains("Step 1/") && log.contains(&format!("built {image}")), "{log}");
+    let (_, events) = host.get(&format!("/events?deployment={id}&type=deployment.built")).await;
+    assert_eq!(events[0]["data"]["commit"], first.as_str(), "{events}");
+    assert_eq!(events[0]["data"]["builder"], "docker");
+
+    // The same commit again: nothing fetched, nothing built.
+    let again = deploy_approved(&host, "from-main").await;
+    let d = wait_status(&host, again["id"].as_str().unwrap(), "connected").await;
+    assert_eq!(d["build"]["cache"], "hit", "{d}");
+
+    // A tag, and a commit named outright; a multi-stage build of one stage.
+    let second = git.commit("org/fixture", &[("README", b"moved on".to_vec())]);
+    entry(&host, "from-tag", "org/fixture", json!({"revision": "v1"})).await;
+    let held = deploy_approved(&host, "from-tag").await;
+    assert_eq!(held["commit"], first.as_str(), "a tag names its commit, not the branch's tip");
+    wait_status(&host, held["id"].as_str().unwrap(), "connected").await;
+    let staged = json!({"revision": second, "context_dir": "server", "dockerfile": "Dockerfile", "target": "server"});
+    entry(&host, "from-commit", "org/fixture", staged).await;
+    let held = deploy_approved(&host, "from-commit").await;
+    let d = wait_status(&host, held["id"].as_str().unwrap(), "connected").await;
+    assert_eq!(d["build"]["commit"], second.as_str(), "{d}");
+    for d in host.get("/runtimes").await.1.as_array().unwrap() {
+        assert_eq!(host.delete(&format!("/runtimes/{}", d["id"].as_str().unwrap())).await.0, StatusCode::NO_CONTENT);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_moving_branch_builds_the_approved_commit_and_bad_builds_fail_clearly() {
+    let git = GitServer::start(TOKEN).await;
+    let approved = git.create("org/moving", &fixture_repo());
+    let host = host_for(&git, None).await;
+    entry(&host, "moving", "org/moving", json!({"revision": "main"})).await;
+    let (_, held) = host.post("/runtimes/deploy", json!({"slug": "moving"})).await;
+    assert_eq!(held["commit"], approved.as_str(), "{held}");
+    // The branch moves while the request waits; the approver approved the first commit.
+    git.commit("org/moving", &[("README", b"not what was approved".to_vec())]);
+    let approver = host.token_in("sec", &[Role::Approver], &["security-team"]);
+    let path = format!("/approvals/{}/approve", held["approval_id"].as_str().unwrap());
+    assert_eq!(host.request_as(Some(&approver), Method::POST, &path, Some(json!({}))).await.0, StatusCode::OK);
+    let d = wait_status(&host, held["id"].as_str().unwrap(), "connected").await;
+    assert_eq!(d["build"]["commit"], approved.as_str(), "{d}");
+
+    // Paths out of the repository never make it into the catalog.
+    assert_eq!(
+        entry(&host, "escape", "org/moving", json!({"dockerfile": "../../etc/passwd"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        entry(&host, "escape", "org/moving", json!({"context_dir": "/etc"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    // A revision the repository does not have is refused when the request is checked.
+    entry(&host, "nowhere", "org/moving", json!({"revision": "no-such-branch"})).await;
+    let (status, refused) = host.post("/runtimes/deploy", json!({"slug": "nowhere"})).await;
+    assert_eq!(
+        (status, refused["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("source.revision")),
+        "{refused}"
+    );
+    // A build that fails ends in error with the failing step and the last lines.
+    entry(&host, "broken", "org/moving", json!({"dockerfile": "Broken.Dockerfile"})).await;
+    let held = deploy_approved(&host, "broken").await;
+    let d = wait_status(&host, held["id"].as_str().unwrap(), "error").await;
+    let message = d["status_message"].as_str().unwrap();
+    assert!(message.contains("the build failed") && message.contains("does-not-exist"), "{message}");
+    assert_eq!(std::fs::read_dir(host.config.data_dir.join("checkouts")).unwrap().count(), 0, "checkouts are removed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_repository_is_fetched_with_the_token_which_never_shows() {
+    let git = GitServer::start(TOKEN).await;
+    git.create("private/fixture", &fixture_repo());
+    let without = host_for(&git, None).await;
+    entry(&without, "private", "private/fixture", json!({})).await;
+    let (status, refused) = without.post("/runtimes/deploy", json!({"slug": "private"})).await;
+    assert_eq!(
+        (status, refused["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("source.repo")),
+        "{refused}"
+    );
+
+    let host = host_for(&git, Some(TOKEN)).await;
+    entry(&host, "private", "private/fixture", json!({})).await;
+    let held = deploy_approved(&host, "private").await;
+    let id = held["id"].as_str().unwrap().to_string();
+    let d = wait_status(&host, &id, "connected").await;
+    let (_, log) = host.get_text(&format!("/runtimes/{id}/build-logs")).await;
+    let (_, events) = host.get("/events").await;
+    let history = docker(&["history", "--no-trunc", d["image"].as_str().unwrap()]);
+    for (what, text) in
+        [("build log", log), ("events", events.to_string()), ("runtime", d.to_string()), ("image history", history)]
+    {
+        assert!(!text.contains(TOKEN), "the token is in the {what}");
+    }
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_during_a_build_cancels_it_and_leaves_nothing() {
+    let git = GitServer::start(TOKEN).await;
+    git.create("slow/fixture", &fixture_repo());
+    let host = host_for(&git, None).await;
+    // Resolving asks the (slow) server too: name the commit so the check does not wait.
+    let commit = support::git_server::head_of(&git, "slow/fixture");
+    entry(&host, "slow", "slow/fixture", json!({"revision": commit})).await;
+    let held = deploy_approved(&host, "slow").await;
+    let id = held["id"].as_str().unwrap().to_string();
+    wait_status(&host, &id, "building").await;
+    let (_, mut follow) = host.get_stream(&format!("/runtimes/{id}/build-logs?follow=true")).await;
+    let started = Instant::now();
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+    assert!(started.elapsed() < Duration::from_secs(30), "the delete waited for the build");
+    let mut seen = String::new();
+    while let Ok(Some(chunk)) = tokio::time::timeout(Duration::from_secs(10), follow.chunk()).await.unwrap_or(Ok(None))
+    {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: done"), "{seen}");
+    assert!(host.owned_containers().is_empty() && host.owned_networks().is_empty());
+    assert_eq!(std::fs::read_dir(host.config.data_dir.join("checkouts")).unwrap().count(), 0, "checkouts are removed");
+}
