@@ -102,7 +102,7 @@ async fn catalog_and_guardrails_crud_validate_and_keep_what_is_stored() {
     let (_, plugins) = host.get("/plugins").await;
     let docker = plugins.as_array().unwrap().iter().find(|p| p["id"] == "docker").expect("docker plugin listed");
     assert_eq!(docker["world"], "runtime-backend");
-    assert_eq!(docker["grants"], json!(["logging", "key-value", "container-engine"]));
+    assert_eq!(docker["grants"], json!(["logging", "key-value", "container-engine", "source"]));
     assert_eq!(docker["sha256"].as_str().unwrap().len(), 64);
     let (_, backends) = host.get("/backends").await;
     assert_eq!(backends[0]["name"], "docker");

@@ -201,6 +201,31 @@ async fn a_private_repository_is_fetched_with_the_token_which_never_shows() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_repository_over_ssh_is_fetched_with_the_hosts_key_only() {
+    let git = GitServer::start(TOKEN).await;
+    git.create("org/over-ssh", &fixture_repo());
+    let ssh = support::ssh_server::SshServer::start();
+    let url = ssh.url(&git.bare("org/over-ssh"));
+    let without = host_for(&git, None).await;
+    entry(&without, "over-ssh", &url, json!({})).await;
+    let (status, refused) = without.post("/runtimes/deploy", json!({"slug": "over-ssh"})).await;
+    assert_eq!((status, refused["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("source.repo")), "{refused}");
+
+    let key = ssh.key.clone();
+    let base = git.base.clone();
+    let host = TestHost::start(move |c| {
+        c.sources.git_base_url = base;
+        c.sources.ssh_key_path = Some(key);
+    })
+    .await;
+    entry(&host, "over-ssh", &url, json!({})).await;
+    let held = deploy_approved(&host, "over-ssh").await;
+    let d = wait_status(&host, held["id"].as_str().unwrap(), "connected").await;
+    assert_eq!(d["build"]["cache"], "miss", "{d}");
+    assert_eq!(host.delete(&format!("/runtimes/{}", d["id"].as_str().unwrap())).await.0, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn deleting_during_a_build_cancels_it_and_leaves_nothing() {
     let git = GitServer::start(TOKEN).await;
     git.create("slow/fixture", &fixture_repo());

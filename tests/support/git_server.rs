@@ -68,6 +68,11 @@ impl GitServer {
         git(&work, &["rev-parse", "HEAD"]).trim().to_string()
     }
 
+    /// Where the bare repository `name` lives (for serving it another way).
+    pub fn bare(&self, name: &str) -> PathBuf {
+        self.root.path().join("repos").join(format!("{name}.git"))
+    }
+
     pub fn tag(&self, name: &str, tag: &str) {
         let work = self.work(name);
         git(&work, &["tag", tag]);

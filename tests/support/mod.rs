@@ -5,6 +5,7 @@
 
 pub mod contextforge;
 pub mod git_server;
+pub mod ssh_server;
 
 use mcp_runtime::app::RunningHost;
 use mcp_runtime::auth::{Authenticator, Role};
