@@ -209,7 +209,11 @@ async fn a_repository_over_ssh_is_fetched_with_the_hosts_key_only() {
     let without = host_for(&git, None).await;
     entry(&without, "over-ssh", &url, json!({})).await;
     let (status, refused) = without.post("/runtimes/deploy", json!({"slug": "over-ssh"})).await;
-    assert_eq!((status, refused["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("source.repo")), "{refused}");
+    assert_eq!(
+        (status, refused["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("source.repo")),
+        "{refused}"
+    );
 
     let key = ssh.key.clone();
     let base = git.base.clone();
@@ -223,6 +227,53 @@ async fn a_repository_over_ssh_is_fetched_with_the_hosts_key_only() {
     let d = wait_status(&host, held["id"].as_str().unwrap(), "connected").await;
     assert_eq!(d["build"]["cache"], "miss", "{d}");
     assert_eq!(host.delete(&format!("/runtimes/{}", d["id"].as_str().unwrap())).await.0, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_built_image_is_pushed_with_the_hosts_login_and_runs_by_digest() {
+    let git = GitServer::start(TOKEN).await;
+    git.create("org/pushed", &fixture_repo());
+    let password = "push-password-5e6f";
+    let registry = support::Registry::start_with_login(Some(("pusher", password))).await;
+    let (base, address) = (git.base.clone(), registry.address.clone());
+    let host = TestHost::start(move |c| {
+        c.sources.git_base_url = base;
+        let login = json!({"username": "pusher", "password": password});
+        c.sources.registries.insert(address.clone(), serde_json::from_value(login).unwrap());
+        let docker = c.backends.get_mut("docker").unwrap();
+        docker.settings.insert("allowed_registries".into(), json!(["docker.io", address]));
+    })
+    .await;
+    // A registry the backend may not use is refused before anything is built.
+    let elsewhere = json!({"push_to_registry": true, "registry": "registry.invalid/mcp"});
+    entry(&host, "pushed-elsewhere", "org/pushed", elsewhere).await;
+    let (status, refused) = host.post("/runtimes/deploy", json!({"slug": "pushed-elsewhere"})).await;
+    assert_eq!(
+        (status, refused["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("source.registry")),
+        "{refused}"
+    );
+
+    let to_loopback = json!({"push_to_registry": true, "registry": format!("{}/mcp", registry.address)});
+    entry(&host, "pushed", "org/pushed", to_loopback).await;
+    let held = deploy_approved(&host, "pushed").await;
+    let id = held["id"].as_str().unwrap().to_string();
+    let d = wait_status(&host, &id, "connected").await;
+    let image = d["image"].as_str().unwrap();
+    assert!(image.starts_with(&format!("{}/mcp/pushed@sha256:", registry.address)), "runs by digest: {d}");
+    let running = docker(&["inspect", "--format", "{{.Config.Image}}", &format!("mcprt-{}", &id[..8])]);
+    assert_eq!(running, image);
+    let catalog = reqwest::Client::new()
+        .get(format!("http://{}/v2/mcp/pushed/tags/list", registry.address))
+        .basic_auth("pusher", Some(password))
+        .send()
+        .await
+        .unwrap();
+    assert!(catalog.text().await.unwrap().contains(&held["commit"].as_str().unwrap()[..12]), "the registry has it");
+    let (_, log) = host.get_text(&format!("/runtimes/{id}/build-logs")).await;
+    let (_, events) = host.get("/events").await;
+    assert!(log.contains("pushed ") && !log.contains(password) && !events.to_string().contains(password), "{log}");
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -382,14 +382,26 @@ pub struct Registry {
 
 impl Registry {
     pub async fn start() -> Registry {
+        Self::start_with_login(None).await
+    }
+
+    /// A registry that lets in only `(user, password)` when given (htpasswd).
+    pub async fn start_with_login(login: Option<(&str, &str)>) -> Registry {
         let storage = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let address = format!("127.0.0.1:{port}");
         let config = storage.path().join("config.yml");
-        let yaml = format!(
+        let mut yaml = format!(
             "version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: \"{address}\"}}\n",
             storage.path().join("data").display()
         );
+        if let Some((user, password)) = login {
+            let htpasswd = storage.path().join("htpasswd");
+            let out =
+                Command::new("htpasswd").args(["-Bbn", user, password]).output().expect("htpasswd (apache2-utils)");
+            std::fs::write(&htpasswd, out.stdout).unwrap();
+            yaml.push_str(&format!("auth: {{htpasswd: {{realm: test, path: {}}}}}\n", htpasswd.display()));
+        }
         std::fs::write(&config, yaml).unwrap();
         let child = Command::new("docker-registry")
             .args(["serve", config.to_str().unwrap()])
@@ -398,6 +410,7 @@ impl Registry {
             .spawn()
             .expect("docker-registry is installed (.ci/run installs it)");
         let deadline = Instant::now() + Duration::from_secs(20);
+        // Up once it answers at all (401 with a login).
         while reqwest::get(format!("http://{address}/v2/")).await.is_err() {
             assert!(Instant::now() < deadline, "registry did not start on {address}");
             tokio::time::sleep(Duration::from_millis(100)).await;

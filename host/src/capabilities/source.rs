@@ -38,6 +38,15 @@ impl CallState {
 }
 
 impl Host for CallState {
+    async fn push(&mut self, deployment_id: String, image: String, destination: String) -> Result<String, SourceError> {
+        let (sources, engine) = self.sources()?;
+        let pushed = push(&sources, &engine, &deployment_id, &image, &destination).await;
+        if let Err(e) = &pushed {
+            sources.logs.append(&deployment_id, &format!("push failed: {}", describe(e)));
+        }
+        pushed
+    }
+
     async fn resolve(&mut self, repo: String, revision: Option<String>) -> Result<String, SourceError> {
         let (sources, _) = self.sources()?;
         Ok(sources.resolve(&repo, revision.as_deref()).await?)
@@ -62,6 +71,66 @@ impl Host for CallState {
         sources.end_build(&deployment);
         outcome
     }
+}
+
+/// Tags `image` as `destination`, pushes it with the host's login for its
+/// registry, and names it by the digest the registry gave it.
+async fn push(
+    sources: &Sources,
+    engine: &ContainerEngine,
+    deployment: &str,
+    image: &str,
+    destination: &str,
+) -> Result<String, SourceError> {
+    use bollard::auth::DockerCredentials;
+    use bollard::query_parameters::PushImageOptions;
+    let unavailable =
+        |what: &str, e: bollard::errors::Error| SourceError::Unavailable(sources.mask(&format!("{what}: {e}")));
+    let (repo, tag) = match destination.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (destination, "latest"),
+    };
+    let registry = repo.split('/').next().unwrap_or_default();
+    let docker = engine.docker();
+    let options = TagImageOptions { repo: Some(repo.into()), tag: Some(tag.into()) };
+    docker.tag_image(image, Some(options)).await.map_err(|e| unavailable("tagging", e))?;
+    let credentials = sources.registry_login(registry).map(|login| DockerCredentials {
+        username: Some(login.username.clone()),
+        password: Some(login.password.clone()),
+        serveraddress: Some(registry.into()),
+        ..Default::default()
+    });
+    sources.logs.append(deployment, &format!("pushing {destination}"));
+    let mut progress =
+        docker.push_image(repo, Some(PushImageOptions { tag: Some(tag.into()), ..Default::default() }), credentials);
+    while let Some(step) = progress.next().await {
+        match step {
+            Ok(step) => {
+                if let Some(error) = step.error_detail.and_then(|d| d.message) {
+                    return Err(push_refused(sources, registry, &error));
+                }
+            }
+            Err(bollard::errors::Error::DockerStreamError { error }) => {
+                return Err(push_refused(sources, registry, &error))
+            }
+            Err(e) => return Err(unavailable("pushing", e)),
+        }
+    }
+    let inspected = docker.inspect_image(destination).await.map_err(|e| unavailable("inspecting", e))?;
+    let digest = inspected.repo_digests.unwrap_or_default().into_iter().find(|d| d.starts_with(&format!("{repo}@")));
+    let digest = digest.ok_or_else(|| SourceError::Unavailable(format!("{registry} gave {destination} no digest")))?;
+    sources.logs.append(deployment, &format!("pushed {digest}"));
+    Ok(digest)
+}
+
+fn push_refused(sources: &Sources, registry: &str, error: &str) -> SourceError {
+    let lower = error.to_lowercase();
+    let error = sources.mask(error);
+    if ["unauthorized", "authentication required", "denied"].iter().any(|m| lower.contains(m)) {
+        let reason = format!("{registry} refused the host's login (runtime.sources.registries): {error}");
+        return SourceError::Invalid(Denial { field: "source.registry".into(), reason });
+    }
+    SourceError::Unavailable(format!("pushing to {registry}: {error}"))
 }
 
 /// Checkout, context, build, tags; the image id.

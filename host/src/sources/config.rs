@@ -28,6 +28,16 @@ pub struct SourcesConfig {
     pub ssh_key_path: Option<std::path::PathBuf>,
     #[serde(default = "default_build_timeout")]
     pub build_timeout_seconds: u64,
+    /// Credentials for pushing built images, by registry (`host[:port]`).
+    #[serde(default)]
+    pub registries: std::collections::BTreeMap<String, RegistryLogin>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryLogin {
+    pub username: String,
+    pub password: String,
 }
 
 impl Default for SourcesConfig {
@@ -37,6 +47,7 @@ impl Default for SourcesConfig {
             token: None,
             ssh_key_path: None,
             build_timeout_seconds: default_build_timeout(),
+            registries: Default::default(),
         }
     }
 }
@@ -49,6 +60,7 @@ impl std::fmt::Debug for SourcesConfig {
             .field("token", &self.token.as_ref().map(|_| "<set>"))
             .field("ssh_key_path", &self.ssh_key_path)
             .field("build_timeout_seconds", &self.build_timeout_seconds)
+            .field("registries", &self.registries.keys().collect::<Vec<_>>())
             .finish()
     }
 }

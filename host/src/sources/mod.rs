@@ -93,11 +93,14 @@ impl Sources {
         }
     }
 
+    /// The host's login for a registry (`host[:port]`), if it has one.
+    pub fn registry_login(&self, registry: &str) -> Option<&config::RegistryLogin> {
+        self.config.registries.get(registry)
+    }
+
     /// Replaces the credentials in a text (a log line, an error) with `***`.
     pub fn mask(&self, text: &str) -> String {
-        match self.config.token.as_deref().filter(|t| !t.is_empty()) {
-            Some(token) => text.replace(token, "***"),
-            None => text.to_string(),
-        }
+        let secrets = self.config.token.iter().chain(self.config.registries.values().map(|r| &r.password));
+        secrets.filter(|s| !s.is_empty()).fold(text.to_string(), |text, secret| text.replace(secret.as_str(), "***"))
     }
 }

@@ -90,10 +90,10 @@ impl Guest for DockerBackend {
     fn validate(request: DeployRequest, guardrails: EffectiveGuardrails) -> Result<Vec<Warning>, BackendError> {
         let image = match &request.entry.source {
             Source::Image(source) => &source.image,
-            Source::Github(github) if github.push_to_registry => {
-                return Err(invalid("source.push_to_registry", "pushing built images is not supported yet"))
+            Source::Github(github) => {
+                github::check_push(github, settings()?.allowed_registries.as_deref())?;
+                return guardrail_warnings(&guardrails);
             }
-            Source::Github(_) => return guardrail_warnings(&guardrails),
             Source::Compose(_) => {
                 return Err(invalid("source.type", "compose sources are not supported by the docker backend yet"))
             }
