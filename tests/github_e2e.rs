@@ -10,31 +10,10 @@ use mcp_runtime::auth::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::git_server::GitServer;
-use support::{docker, repo_root, TestHost};
+use support::git_server::{fixture_repo, GitServer};
+use support::{docker, TestHost};
 
 const TOKEN: &str = "git-token-9f8e7d6c5b4a";
-
-fn fixture_binary() -> Vec<u8> {
-    let binary = repo_root().join("target/x86_64-unknown-linux-gnu/release/mcp-fixture");
-    std::fs::read(&binary).unwrap_or_else(|e| panic!("{}: {e} (run `make fixture`)", binary.display()))
-}
-
-/// The fixture as a repository: a Dockerfile with a build argument, a
-/// multi-stage one under `server/`, and one that cannot build.
-fn fixture_repo() -> Vec<(&'static str, Vec<u8>)> {
-    let plain = "FROM scratch\nARG FLAVOUR=plain\nLABEL flavour=$FLAVOUR\nCOPY mcp-fixture /mcp-fixture\nENTRYPOINT [\"/mcp-fixture\"]\n";
-    let staged = "FROM scratch AS tools\nCOPY bin/mcp-fixture /staged/mcp-fixture\n\
-                  FROM scratch AS server\nCOPY --from=tools /staged/mcp-fixture /mcp-fixture\nENTRYPOINT [\"/mcp-fixture\"]\n\
-                  FROM scratch AS broken\nCOPY nothing-here /x\n";
-    vec![
-        ("Dockerfile", plain.into()),
-        ("mcp-fixture", fixture_binary()),
-        ("server/Dockerfile", staged.into()),
-        ("server/bin/mcp-fixture", fixture_binary()),
-        ("Broken.Dockerfile", "FROM scratch\nCOPY does-not-exist /x\n".into()),
-    ]
-}
 
 async fn host_for(git: &GitServer, token: Option<&str>) -> TestHost {
     let (base, token) = (git.base.clone(), token.map(String::from));

@@ -157,3 +157,24 @@ async fn serve(State(served): State<Arc<Served>>, request: Request) -> Response<
 pub fn head_of(git: &GitServer, name: &str) -> String {
     self::git(&git.work(name), &["rev-parse", "HEAD"]).trim().to_string()
 }
+
+fn fixture_binary() -> Vec<u8> {
+    let binary = super::repo_root().join("target/x86_64-unknown-linux-gnu/release/mcp-fixture");
+    std::fs::read(&binary).unwrap_or_else(|e| panic!("{}: {e} (run `make fixture`)", binary.display()))
+}
+
+/// The fixture as a repository: a Dockerfile with a build argument, a
+/// multi-stage one under `server/`, and one that cannot build.
+pub fn fixture_repo() -> Vec<(&'static str, Vec<u8>)> {
+    let plain = "FROM scratch\nARG FLAVOUR=plain\nLABEL flavour=$FLAVOUR\nCOPY mcp-fixture /mcp-fixture\nENTRYPOINT [\"/mcp-fixture\"]\n";
+    let staged = "FROM scratch AS tools\nCOPY bin/mcp-fixture /staged/mcp-fixture\n\
+                  FROM scratch AS server\nCOPY --from=tools /staged/mcp-fixture /mcp-fixture\nENTRYPOINT [\"/mcp-fixture\"]\n\
+                  FROM scratch AS broken\nCOPY nothing-here /x\n";
+    vec![
+        ("Dockerfile", plain.into()),
+        ("mcp-fixture", fixture_binary()),
+        ("server/Dockerfile", staged.into()),
+        ("server/bin/mcp-fixture", fixture_binary()),
+        ("Broken.Dockerfile", "FROM scratch\nCOPY does-not-exist /x\n".into()),
+    ]
+}

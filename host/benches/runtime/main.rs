@@ -15,6 +15,7 @@
 #[path = "../../../tests/support/mod.rs"]
 mod support;
 
+mod build;
 mod catalog;
 mod deploy;
 mod host_process;
@@ -81,6 +82,9 @@ fn main() {
         if wanted("policy") {
             let in_process = support::TestHost::start(|_| {}).await;
             policy::figures(&in_process).await;
+        }
+        if wanted("build") {
+            build::figures().await;
         }
         println!("(measured in {:.0?})", started.elapsed());
     });
