@@ -163,8 +163,22 @@ async fn a_private_repository_is_fetched_with_the_token_which_never_shows() {
         "{refused}"
     );
 
-    let host = host_for(&git, Some(TOKEN)).await;
-    entry(&host, "private", "private/fixture", json!({})).await;
+    // The entry names a credential the host holds; no default token is needed.
+    let base = git.base.clone();
+    let host = TestHost::start(move |c| {
+        c.sources.git_base_url = base;
+        let credential = json!({"token": TOKEN});
+        c.sources.credentials.insert("private-repos".into(), serde_json::from_value(credential).unwrap());
+    })
+    .await;
+    entry(&host, "unknown-credential", "private/fixture", json!({"credential": "nobody-has-it"})).await;
+    let (status, refused) = host.post("/runtimes/deploy", json!({"slug": "unknown-credential"})).await;
+    assert_eq!(
+        (status, refused["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("source.credential")),
+        "{refused}"
+    );
+    entry(&host, "private", "private/fixture", json!({"credential": "private-repos"})).await;
     let held = deploy_approved(&host, "private").await;
     let id = held["id"].as_str().unwrap().to_string();
     let d = wait_status(&host, &id, "connected").await;

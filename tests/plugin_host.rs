@@ -40,11 +40,22 @@ fn an_ungranted_import_is_refused_at_load_naming_the_interface() {
         Err(e) => panic!("wrong refusal: {e}"),
         Ok(_) => panic!("loaded without its grant"),
     }
+    // Each capability is denied until granted: building from source too.
+    let no_source = vec![Grant::Logging, Grant::ContainerEngine];
+    match host
+        .load(&manifest("docker", PluginKind::RuntimeBackend, "docker_backend.wasm", no_source), &support::guest_dir())
+    {
+        Err(PluginError::NotGranted { interface, .. }) => {
+            assert!(interface.starts_with("mcp-runtime:plugin/source"), "{interface}")
+        }
+        Err(e) => panic!("wrong refusal: {e}"),
+        Ok(_) => panic!("loaded without the source grant"),
+    }
     let granted = manifest(
         "docker",
         PluginKind::RuntimeBackend,
         "docker_backend.wasm",
-        vec![Grant::Logging, Grant::ContainerEngine],
+        vec![Grant::Logging, Grant::ContainerEngine, Grant::Source],
     );
     host.load(&granted, &support::guest_dir()).expect("loads with its grants");
 }

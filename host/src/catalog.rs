@@ -131,6 +131,9 @@ pub enum Source {
         /// The stage of a multi-stage Dockerfile to build.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         target: Option<String>,
+        /// The host credential to fetch with: a name in `runtime.sources.credentials`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credential: Option<String>,
         #[serde(default)]
         push_to_registry: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -47,9 +47,14 @@ impl Host for CallState {
         pushed
     }
 
-    async fn resolve(&mut self, repo: String, revision: Option<String>) -> Result<String, SourceError> {
+    async fn resolve(
+        &mut self,
+        repo: String,
+        revision: Option<String>,
+        credential: Option<String>,
+    ) -> Result<String, SourceError> {
         let (sources, _) = self.sources()?;
-        Ok(sources.resolve(&repo, revision.as_deref()).await?)
+        Ok(sources.resolve(&repo, revision.as_deref(), credential.as_deref()).await?)
     }
 
     async fn build(&mut self, spec: BuildSpec) -> Result<String, SourceError> {
@@ -138,7 +143,7 @@ async fn build(sources: &Sources, engine: &ContainerEngine, spec: BuildSpec) -> 
     let deployment = spec.deployment_id.as_str();
     let log = |line: &str| sources.logs.append(deployment, &sources.mask(line));
     log(&format!("fetching {} at {}", spec.repo, spec.commit));
-    let checkout = sources.checkout(deployment, &spec.repo, &spec.commit).await?;
+    let checkout = sources.checkout(deployment, &spec.repo, &spec.commit, spec.credential.as_deref()).await?;
     let context = context_tar(checkout.path(), spec.context_dir.as_deref(), &spec.dockerfile)?;
     drop(checkout);
     let Some((first, more)) = spec.tags.split_first() else {

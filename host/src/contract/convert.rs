@@ -19,6 +19,7 @@ impl From<&Source> for wit::Source {
                 context_dir,
                 build_args,
                 target,
+                credential,
                 push_to_registry,
                 registry,
             } => wit::Source::Github(wit::GithubSource {
@@ -28,6 +29,7 @@ impl From<&Source> for wit::Source {
                 context_dir: context_dir.clone(),
                 build_args: build_args.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 target: target.clone(),
+                credential: credential.clone(),
                 push_to_registry: *push_to_registry,
                 registry: registry.clone(),
             }),
@@ -52,6 +54,7 @@ impl From<&wit::Source> for Source {
                 context_dir: s.context_dir.clone(),
                 build_args: s.build_args.iter().cloned().collect(),
                 target: s.target.clone(),
+                credential: s.credential.clone(),
                 push_to_registry: s.push_to_registry,
                 registry: s.registry.clone(),
             },

@@ -113,11 +113,11 @@ impl Runtime {
     /// that builds through the host (granted `source`): pinned in the request,
     /// it is what an approver sees and what is built, even if the branch moves.
     async fn pin_commit(&self, request: &DeploymentRequest, backend: &Plugin) -> Result<Option<String>, RuntimeError> {
-        let Source::Github { repo, revision, .. } = &request.entry.source else { return Ok(None) };
+        let Source::Github { repo, revision, credential, .. } = &request.entry.source else { return Ok(None) };
         if !backend.manifest.grants.contains(&crate::capabilities::Grant::Source) {
             return Ok(None);
         }
-        match self.sources.resolve(repo, revision.as_deref()).await {
+        match self.sources.resolve(repo, revision.as_deref(), credential.as_deref()).await {
             Ok(commit) => Ok(Some(commit)),
             Err(SourceError::Invalid { field, reason }) => Err(invalid(&field, reason)),
             Err(SourceError::Denied(why)) => {

@@ -28,9 +28,23 @@ pub struct SourcesConfig {
     pub ssh_key_path: Option<std::path::PathBuf>,
     #[serde(default = "default_build_timeout")]
     pub build_timeout_seconds: u64,
+    /// Credentials catalog entries may name (`source.credential`), for
+    /// repositories the defaults above do not open.
+    #[serde(default)]
+    pub credentials: std::collections::BTreeMap<String, GitCredential>,
     /// Credentials for pushing built images, by registry (`host[:port]`).
     #[serde(default)]
     pub registries: std::collections::BTreeMap<String, RegistryLogin>,
+}
+
+/// A token for HTTPS Git hosts, a key for SSH ones, or both.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitCredential {
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub ssh_key_path: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -47,6 +61,7 @@ impl Default for SourcesConfig {
             token: None,
             ssh_key_path: None,
             build_timeout_seconds: default_build_timeout(),
+            credentials: Default::default(),
             registries: Default::default(),
         }
     }
@@ -60,6 +75,7 @@ impl std::fmt::Debug for SourcesConfig {
             .field("token", &self.token.as_ref().map(|_| "<set>"))
             .field("ssh_key_path", &self.ssh_key_path)
             .field("build_timeout_seconds", &self.build_timeout_seconds)
+            .field("credentials", &self.credentials.keys().collect::<Vec<_>>())
             .field("registries", &self.registries.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -84,6 +100,15 @@ impl SourcesConfig {
         }
         if let Some(key) = self.ssh_key_path.as_ref().filter(|k| !k.is_file()) {
             return Err(invalid("runtime.sources.ssh_key_path", format!("{} is not a file", key.display())));
+        }
+        for (name, credential) in &self.credentials {
+            let key = format!("runtime.sources.credentials.{name}");
+            if credential.token.is_none() && credential.ssh_key_path.is_none() {
+                return Err(invalid(&key, "a token, an ssh_key_path, or both"));
+            }
+            if let Some(path) = credential.ssh_key_path.as_ref().filter(|k| !k.is_file()) {
+                return Err(invalid(&format!("{key}.ssh_key_path"), format!("{} is not a file", path.display())));
+            }
         }
         Ok(())
     }

@@ -7,6 +7,13 @@ use tokio::process::Command;
 
 use super::{invalid, SourceError, Sources};
 
+/// What a Git command authenticates with: the host's defaults, or an entry's named credential.
+#[derive(Clone, Copy, Default)]
+struct Login<'a> {
+    token: Option<&'a str>,
+    key: Option<&'a Path>,
+}
+
 impl Sources {
     /// The clone URL of `repo`: `org/name` on the configured host, or a URL as given.
     pub fn clone_url(&self, repo: &str) -> String {
@@ -17,7 +24,18 @@ impl Sources {
         format!("{}/{repo}.git", self.config.git_base_url.trim_end_matches('/'))
     }
 
-    fn git(&self, cwd: &Path) -> Command {
+    /// The login for `credential` (by name), or the host's defaults.
+    fn login(&self, credential: Option<&str>) -> Result<Login<'_>, SourceError> {
+        let Some(name) = credential else {
+            return Ok(Login { token: self.config.token.as_deref(), key: self.config.ssh_key_path.as_deref() });
+        };
+        let named = self.config.credentials.get(name).ok_or_else(|| {
+            invalid("source.credential", format!("no credential '{name}' in runtime.sources.credentials"))
+        })?;
+        Ok(Login { token: named.token.as_deref(), key: named.ssh_key_path.as_deref() })
+    }
+
+    fn git(&self, cwd: &Path, login: Login<'_>) -> Command {
         let mut git = Command::new("git");
         git.current_dir(cwd)
             .env_clear()
@@ -27,7 +45,7 @@ impl Sources {
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_ASKPASS", "true")
             .kill_on_drop(true);
-        if let Some(token) = self.config.token.as_deref().filter(|t| !t.is_empty()) {
+        if let Some(token) = login.token.filter(|t| !t.is_empty()) {
             use base64::Engine;
             let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
             git.env("GIT_CONFIG_COUNT", "1")
@@ -39,17 +57,17 @@ impl Sources {
             "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={}",
             known_hosts.display()
         );
-        if let Some(key) = &self.config.ssh_key_path {
+        if let Some(key) = login.key {
             ssh.push_str(&format!(" -o IdentitiesOnly=yes -i {}", key.display()));
         }
         git.env("GIT_SSH_COMMAND", ssh);
         git
     }
 
-    async fn run(&self, cwd: &Path, args: &[&str]) -> Result<String, SourceError> {
+    async fn run(&self, cwd: &Path, login: Login<'_>, args: &[&str]) -> Result<String, SourceError> {
         std::fs::create_dir_all(&self.work).map_err(|e| SourceError::Unavailable(format!("checkouts: {e}")))?;
         let out = self
-            .git(cwd)
+            .git(cwd, login)
             .args(args)
             .output()
             .await
@@ -78,13 +96,19 @@ impl Sources {
 
     /// The commit `revision` names now: a branch, a tag (peeled), or a full
     /// SHA (its own answer, without asking the repository).
-    pub async fn resolve(&self, repo: &str, revision: Option<&str>) -> Result<String, SourceError> {
+    pub async fn resolve(
+        &self,
+        repo: &str,
+        revision: Option<&str>,
+        credential: Option<&str>,
+    ) -> Result<String, SourceError> {
+        let login = self.login(credential)?;
         if let Some(sha) = revision.filter(|r| is_full_sha(r)) {
             return Ok(sha.to_lowercase());
         }
         let url = self.clone_url(repo);
         let wanted = revision.unwrap_or("HEAD");
-        let listed = self.run(&self.work.clone(), &["ls-remote", "--", &url, wanted]).await?;
+        let listed = self.run(&self.work.clone(), login, &["ls-remote", "--", &url, wanted]).await?;
         let refs: Vec<(&str, &str)> = listed.lines().filter_map(|l| l.split_once('\t')).collect();
         let preference = [
             wanted.to_string(),
@@ -99,24 +123,33 @@ impl Sources {
     }
 
     /// Checks `commit` out into a new directory under the host's work area.
-    pub async fn checkout(&self, deployment: &str, repo: &str, commit: &str) -> Result<Checkout, SourceError> {
+    pub async fn checkout(
+        &self,
+        deployment: &str,
+        repo: &str,
+        commit: &str,
+        credential: Option<&str>,
+    ) -> Result<Checkout, SourceError> {
+        let login = self.login(credential)?;
+        let local = Login::default();
         let dir = self.work.join(format!("{deployment}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
         std::fs::create_dir_all(&dir).map_err(|e| SourceError::Unavailable(format!("checkout: {e}")))?;
         let checkout = Checkout(dir.clone());
         let url = self.clone_url(repo);
-        self.run(&dir, &["init", "-q"]).await?;
+        self.run(&dir, local, &["init", "-q"]).await?;
         // By SHA where the server allows it (GitHub does); else everything, then the SHA.
-        if self.run(&dir, &["fetch", "-q", "--depth", "1", "--", &url, commit]).await.is_err() {
+        if self.run(&dir, login, &["fetch", "-q", "--depth", "1", "--", &url, commit]).await.is_err() {
             self.run(
                 &dir,
+                login,
                 &["fetch", "-q", "--", &url, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"],
             )
             .await?;
         }
-        self.run(&dir, &["-c", "advice.detachedHead=false", "checkout", "-q", commit])
+        self.run(&dir, local, &["-c", "advice.detachedHead=false", "checkout", "-q", commit])
             .await
             .map_err(|_| invalid("source.revision", format!("commit {commit} is not in {repo}")))?;
-        let head = self.run(&dir, &["rev-parse", "HEAD"]).await?;
+        let head = self.run(&dir, local, &["rev-parse", "HEAD"]).await?;
         if head.trim() != commit {
             return Err(invalid("source.revision", format!("checked out {} instead of {commit}", head.trim())));
         }

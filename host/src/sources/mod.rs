@@ -100,7 +100,8 @@ impl Sources {
 
     /// Replaces the credentials in a text (a log line, an error) with `***`.
     pub fn mask(&self, text: &str) -> String {
-        let secrets = self.config.token.iter().chain(self.config.registries.values().map(|r| &r.password));
+        let named = self.config.credentials.values().filter_map(|c| c.token.as_ref());
+        let secrets = self.config.token.iter().chain(named).chain(self.config.registries.values().map(|r| &r.password));
         secrets.filter(|s| !s.is_empty()).fold(text.to_string(), |text, secret| text.replace(secret.as_str(), "***"))
     }
 }

@@ -28,7 +28,8 @@ pub fn check_push(github: &GithubSource, allowed: Option<&[String]>) -> Result<(
 }
 
 pub fn prepare(request: &DeployRequest, github: &GithubSource) -> Result<Prepared, BackendError> {
-    let commit = source::resolve(&github.repo, github.revision.as_deref()).map_err(source_error)?;
+    let credential = github.credential.as_deref();
+    let commit = source::resolve(&github.repo, github.revision.as_deref(), credential).map_err(source_error)?;
     let name = format!("{LOCAL_REGISTRY}/{}", request.entry.slug);
     let image = format!("{name}:{}", &commit[..12]);
     if crate::engine_call(engine::image_present(&image))? {
@@ -47,6 +48,7 @@ pub fn prepare(request: &DeployRequest, github: &GithubSource) -> Result<Prepare
         build_args: github.build_args.clone(),
         target: github.target.clone(),
         tags,
+        credential: github.credential.clone(),
     };
     source::build(&spec).map_err(source_error)?;
     let image = pushed(request, github, &image, &commit)?;
