@@ -18,10 +18,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 impl GatewaySync {
     /// Brings one deployment's registration in line; when to try again, if it failed.
     pub(super) async fn sync(&self, id: &str) -> Option<Duration> {
+        use tracing::Instrument;
+        self.sync_one(id).instrument(tracing::info_span!("gateway sync", deployment = id)).await
+    }
+
+    async fn sync_one(&self, id: &str) -> Option<Duration> {
         let deployment: Option<Deployment> = self.store.get(Table::Deployments, id).ok().flatten();
         let registration = Self::registration(&self.store, id);
-        let span = tracing::info_span!("gateway sync", deployment = id);
-        let _enter = span.enter();
         match (deployment, registration) {
             (None, None) => None,
             (None, Some(registration)) => match self.deregister(&registration).await {
@@ -57,12 +60,13 @@ impl GatewaySync {
     async fn align(&self, d: &Deployment, r: &mut Registration) -> Result<Vec<&'static str>, GatewayError> {
         let serving = d.status == State::Connected;
         let mut done = Vec::new();
-        let Some(gateway_id) = r.gateway_id.clone() else {
-            if serving {
-                self.register(d, r).await?;
+        let gateway_id = match r.gateway_id.clone() {
+            Some(id) => id,
+            None if serving => {
                 done.push("registered");
+                self.register(d, r).await?
             }
-            return Ok(done);
+            None => return Ok(done),
         };
         let result = async {
             if serving && !r.active {
@@ -97,6 +101,12 @@ impl GatewaySync {
                 self.client.update(&gateway_id, &url, &self.token_for(d, r)).await?;
                 done.push("token renewed");
             }
+            // Made here rather than with the record, so one that failed is made at the next try.
+            if serving && self.config.create_virtual_server && r.server_id.is_none() {
+                let tools = self.client.tool_ids(&gateway_id).await?;
+                r.server_id = Some(self.client.create_server(&r.name, &tools, &self.tags_of(d)).await?);
+                done.push("virtual server created");
+            }
             Ok::<_, GatewayError>(())
         }
         .await;
@@ -105,7 +115,11 @@ impl GatewaySync {
             Err(GatewayError::NotFound) => {
                 r.forget_gateway_ids();
                 if serving {
-                    self.register(d, r).await?;
+                    let gateway_id = self.register(d, r).await?;
+                    if self.config.create_virtual_server {
+                        let tools = self.client.tool_ids(&gateway_id).await?;
+                        r.server_id = Some(self.client.create_server(&r.name, &tools, &self.tags_of(d)).await?);
+                    }
                     done.push("registered again");
                 }
                 Ok(done)
@@ -115,8 +129,8 @@ impl GatewaySync {
         }
     }
 
-    /// Registers the deployment (and its virtual server, when configured).
-    async fn register(&self, d: &Deployment, r: &mut Registration) -> Result<(), GatewayError> {
+    /// Registers the deployment; the gateway's id for it.
+    async fn register(&self, d: &Deployment, r: &mut Registration) -> Result<String, GatewayError> {
         let token = self.token_for(d, r);
         let tags = self.tags_of(d);
         let url = self.url_of(d);
@@ -138,11 +152,7 @@ impl GatewaySync {
         r.url = Some(url);
         r.active = true;
         r.tools = d.tools.clone();
-        if self.config.create_virtual_server && r.server_id.is_none() {
-            let tools = self.client.tool_ids(&gateway_id).await?;
-            r.server_id = Some(self.client.create_server(&r.name, &tools, &tags).await?);
-        }
-        Ok(())
+        Ok(gateway_id)
     }
 
     async fn sync_server_tools(&self, gateway_id: &str, r: &Registration) -> Result<(), GatewayError> {
