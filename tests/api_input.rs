@@ -68,6 +68,20 @@ async fn catalog_and_guardrails_crud_validate_and_keep_what_is_stored() {
         refused(&host, "/catalog", json!({"name": "x", "slug": "x", "source": {"type": "ftp"}})).await.1,
         "source.type"
     );
+    // A compose file is a security boundary: what would loosen the guardrails is refused by service and key.
+    let stack = |service: &str| {
+        json!({"name": "Stack", "slug": "stack", "source": {"type": "compose", "main_service": "mcp",
+               "compose_file": format!("services:\n  mcp: {{image: x/mcp:1}}\n  helper: {{image: x/h:1, {service}}}\n")}})
+    };
+    for (key, field) in [
+        ("privileged: true", "source.compose_file.services.helper.privileged"),
+        ("network_mode: host", "source.compose_file.services.helper.network_mode"),
+        ("volumes: ['/:/host']", "source.compose_file.services.helper.volumes"),
+        ("depends_on: [ghost]", "source.compose_file.services.helper.depends_on"),
+    ] {
+        assert_eq!(refused(&host, "/catalog", stack(key)).await.1, field, "{key}");
+    }
+    assert_eq!(host.get("/catalog/stack").await.0, StatusCode::NOT_FOUND, "nothing refused is stored");
     let mut changed = entry.clone();
     changed["deprecated"] = json!(true);
     let (status, _) = host.request(reqwest::Method::PUT, "/catalog/new-entry", Some(changed)).await;

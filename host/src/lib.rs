@@ -9,6 +9,7 @@ pub mod auth;
 pub mod backends;
 pub mod capabilities;
 pub mod catalog;
+pub mod compose;
 pub mod config;
 pub mod contract;
 pub mod deployments;

@@ -90,7 +90,7 @@ pub fn test_catalog() -> String {
 - {{name: Fixture per session, slug: fixture-per-session, source: {{type: docker, image: "{image}"}}, transport: stdio, session_mode: per-session, args: ["--stdio"], guardrails_profile: restricted, supported_backends: [docker]}}
 - {{name: Fixture on SSE, slug: fixture-sse, source: {{type: docker, image: "{image}"}}, transport: sse, mcp_path: /sse, args: ["--sse"], guardrails_profile: restricted, supported_backends: [docker]}}
 - {{name: "Fixture, stateless only", slug: fixture-stateless, source: {{type: docker, image: "{image}"}}, args: ["--stateless"], guardrails_profile: restricted, supported_backends: [docker]}}
-- {{name: Fixture compose, slug: fixture-compose, source: {{type: compose, compose_file: "services: {{}}", main_service: m}}, supported_backends: [docker]}}
+- {{name: Fixture compose, slug: fixture-compose, source: {{type: compose, compose_file: "services: {{m: {{image: \"127.0.0.1:5000/mcp-fixture:test\"}}}}", main_service: m}}, supported_backends: [docker]}}
 "#
     )
 }

@@ -87,6 +87,11 @@ impl Runtime {
                 return Err(invalid(&format!("env.{key}"), "not a valid environment variable name"));
             }
         }
+        if let Source::Compose { compose_file, main_service } = &entry.source {
+            // Checked again here: the profile may differ from the entry's, and bounds the whole stack.
+            let stack = crate::compose::Stack::parse(compose_file, main_service).map_err(compose_refused)?;
+            stack.check_profile(&profile).map_err(compose_refused)?;
+        }
         let resources = self.resources(&body.resources, &backend_name, &profile)?;
         let mut env: BTreeMap<String, String> = entry.environment.clone();
         env.extend(body.env.clone());
@@ -245,4 +250,10 @@ pub async fn compatibility(
     let transports = serde_json::json!({"streamable-http": {"status": "supported"}, "stdio": stdio});
     Ok(serde_json::json!({"profile": profile.name, "backend": backend_name, "fields": fields, "notes": other,
                           "transports": transports}))
+}
+
+fn compose_refused(e: crate::compose::ComposeError) -> RuntimeError {
+    match crate::catalog::compose_refusal(e) {
+        crate::catalog::CatalogError::Invalid { field, reason } => invalid(&field, reason),
+    }
 }
