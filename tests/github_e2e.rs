@@ -147,6 +147,14 @@ async fn a_moving_branch_builds_the_approved_commit_and_bad_builds_fail_clearly(
     let d = wait_status(&host, held["id"].as_str().unwrap(), "error").await;
     let message = d["status_message"].as_str().unwrap();
     assert!(message.contains("the build failed") && message.contains("does-not-exist"), "{message}");
+    // The step that succeeded left an image the failure made dangling: removed.
+    let (_, log) = host.get_text(&format!("/runtimes/{}/build-logs", held["id"].as_str().unwrap())).await;
+    let step_images: Vec<&str> = log.lines().filter_map(|l| l.trim().strip_prefix("---> ")).collect();
+    assert!(!step_images.is_empty(), "{log}");
+    for id in step_images.iter().filter(|id| id.chars().all(|c| c.is_ascii_hexdigit())) {
+        let out = std::process::Command::new("docker").args(["image", "inspect", id]).output().unwrap();
+        assert!(!out.status.success(), "intermediate image {id} left dangling");
+    }
     assert_eq!(std::fs::read_dir(host.config.data_dir.join("checkouts")).unwrap().count(), 0, "checkouts are removed");
 }
 

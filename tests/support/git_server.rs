@@ -175,6 +175,7 @@ pub fn fixture_repo() -> Vec<(&'static str, Vec<u8>)> {
         ("mcp-fixture", fixture_binary()),
         ("server/Dockerfile", staged.into()),
         ("server/bin/mcp-fixture", fixture_binary()),
-        ("Broken.Dockerfile", "FROM scratch\nCOPY does-not-exist /x\n".into()),
+        ("Broken.Dockerfile", "FROM scratch\nCOPY README.md /first-step\nCOPY does-not-exist /x\n".into()),
+        ("README.md", "A fixture MCP server.\n".into()),
     ]
 }

@@ -138,6 +138,41 @@ fn push_refused(sources: &Sources, registry: &str, error: &str) -> SourceError {
     SourceError::Unavailable(format!("pushing to {registry}: {error}"))
 }
 
+/// Reads a build's progress into the deployment's log: the image built,
+/// with the image of each step that succeeded gathered in `steps`.
+async fn follow_build(
+    sources: &Sources,
+    deployment: &str,
+    stream: &mut (impl futures_util::Stream<Item = Result<bollard::models::BuildInfo, bollard::errors::Error>> + Unpin),
+    steps: &mut Vec<String>,
+) -> Result<Option<String>, SourceError> {
+    let failed = |error: &str| {
+        let tail = sources.logs.tail(deployment, LAST_LINES);
+        SourceError::BuildFailed(sources.mask(&format!("{error}\n{tail}")))
+    };
+    let mut image = None;
+    while let Some(step) = stream.next().await {
+        let step = match step {
+            Ok(step) => step,
+            // How the engine reports a step that failed.
+            Err(bollard::errors::Error::DockerStreamError { error }) => return Err(failed(&error)),
+            Err(e) => return Err(SourceError::Unavailable(format!("engine: {e}"))),
+        };
+        if let Some(text) = &step.stream {
+            sources.logs.append(deployment, &sources.mask(text));
+            let id = text.trim().strip_prefix("---> ").filter(|id| id.chars().all(|c| c.is_ascii_hexdigit()));
+            steps.extend(id.map(String::from));
+        }
+        if let Some(error) = step.error_detail.and_then(|d| d.message) {
+            return Err(failed(&error));
+        }
+        if let Some(id) = step.aux.and_then(|aux| aux.id) {
+            image = Some(id);
+        }
+    }
+    Ok(image)
+}
+
 /// Checkout, context, build, tags; the image id.
 async fn build(sources: &Sources, engine: &ContainerEngine, spec: BuildSpec) -> Result<String, SourceError> {
     let deployment = spec.deployment_id.as_str();
@@ -161,28 +196,18 @@ async fn build(sources: &Sources, engine: &ContainerEngine, spec: BuildSpec) -> 
     };
     let docker = engine.docker();
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.tar.into())));
-    let mut image = None;
-    while let Some(step) = stream.next().await {
-        let step = match step {
-            Ok(step) => step,
-            // How the engine reports a step that failed.
-            Err(bollard::errors::Error::DockerStreamError { error }) => {
-                let tail = sources.logs.tail(deployment, LAST_LINES);
-                return Err(SourceError::BuildFailed(sources.mask(&format!("{error}\n{tail}"))));
+    let mut steps = Vec::new();
+    let image = match follow_build(sources, deployment, &mut stream, &mut steps).await {
+        Ok(image) => image,
+        Err(e) => {
+            // The steps that succeeded left images the failure made dangling; one that
+            // still lies under a tagged image stays (the engine refuses to remove it).
+            for id in steps.iter().rev() {
+                let _ = docker.remove_image(id, None::<bollard::query_parameters::RemoveImageOptions>, None).await;
             }
-            Err(e) => return Err(SourceError::Unavailable(format!("engine: {e}"))),
-        };
-        if let Some(text) = &step.stream {
-            log(text);
+            return Err(e);
         }
-        if let Some(error) = step.error_detail.and_then(|d| d.message) {
-            let tail = sources.logs.tail(deployment, LAST_LINES);
-            return Err(SourceError::BuildFailed(sources.mask(&format!("{error}\n{tail}"))));
-        }
-        if let Some(id) = step.aux.and_then(|aux| aux.id) {
-            image = Some(id);
-        }
-    }
+    };
     for tag in more {
         let (repo, tag) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
         let options = TagImageOptions { repo: Some(repo.into()), tag: Some(tag.into()) };
