@@ -8,8 +8,8 @@
 //! are dropped (the host's own connections to the container still work).
 
 use bollard::models::{
-    ContainerCreateBody, ContainerStateStatusEnum, HostConfig, Mount, MountType, NetworkCreateRequest, RestartPolicy,
-    RestartPolicyNameEnum, VolumeCreateRequest,
+    ContainerCreateBody, ContainerStateStatusEnum, EndpointSettings, HealthConfig, HostConfig, Mount, MountType,
+    NetworkCreateRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     AttachContainerOptions, CreateContainerOptions, CreateImageOptions, ListContainersOptions, ListNetworksOptions,
@@ -229,6 +229,25 @@ impl ContainerEngine {
             open_stdin: Some(spec.stdin_open),
             stdin_once: Some(false),
             tty: Some(false),
+            user: spec.user.clone(),
+            healthcheck: spec.healthcheck.as_ref().map(|h| {
+                let nanos = |ms: u32| i64::from(ms) * 1_000_000;
+                let test = std::iter::once("CMD".to_string()).chain(h.test.iter().cloned()).collect();
+                HealthConfig {
+                    test: Some(test),
+                    interval: Some(nanos(h.interval_ms)),
+                    timeout: Some(nanos(h.timeout_ms)),
+                    retries: Some(i64::from(h.retries)),
+                    ..Default::default()
+                }
+            }),
+            // A compose service is reached by its name on the stack's network.
+            networking_config: (!spec.network_aliases.is_empty()).then(|| NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    spec.network.clone(),
+                    EndpointSettings { aliases: Some(spec.network_aliases.clone()), ..Default::default() },
+                )])),
+            }),
             ..Default::default()
         };
         let options = CreateContainerOptions { name: Some(spec.name.clone()), ..Default::default() };
@@ -315,6 +334,7 @@ impl ContainerEngine {
             restart_count: c.restart_count.unwrap_or(0).max(0) as u32,
             exit_code: state.exit_code,
             error,
+            health: state.health.and_then(|h| h.status).map(|s| s.to_string()).filter(|s| !s.is_empty() && s != "none"),
         })
     }
 

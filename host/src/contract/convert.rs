@@ -36,9 +36,55 @@ impl From<&Source> for wit::Source {
             Source::Compose { compose_file, main_service } => wit::Source::Compose(wit::ComposeSource {
                 compose_file: compose_file.clone(),
                 main_service: main_service.clone(),
+                services: stack_services(compose_file, main_service),
             }),
         }
     }
+}
+
+/// A compose file's services as the host checked them, in starting order
+/// (none for a file that does not pass: the backend then has nothing to run).
+fn stack_services(compose_file: &str, main_service: &str) -> Vec<wit::StackService> {
+    use crate::compose::{Condition, Stack};
+    let Ok(stack) = Stack::parse(compose_file, main_service) else { return Vec::new() };
+    let millis = |d: std::time::Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+    stack
+        .services
+        .into_iter()
+        .map(|s| wit::StackService {
+            name: s.name,
+            image: s.image,
+            command: s.command,
+            entrypoint: s.entrypoint,
+            env: s.environment.into_iter().collect(),
+            depends_on: s
+                .depends_on
+                .into_iter()
+                .map(|(service, condition)| {
+                    let condition = match condition {
+                        Condition::Started => wit::StartCondition::Started,
+                        Condition::Healthy => wit::StartCondition::Healthy,
+                        Condition::CompletedSuccessfully => wit::StartCondition::CompletedSuccessfully,
+                    };
+                    (service, condition)
+                })
+                .collect(),
+            healthcheck: s.healthcheck.map(|h| wit::HealthCheck {
+                test: h.test,
+                interval_ms: millis(h.interval),
+                timeout_ms: millis(h.timeout),
+                retries: h.retries,
+            }),
+            volumes: s.volumes,
+            tmpfs: s.tmpfs,
+            user: s.user,
+            read_only: s.read_only,
+            cap_add: s.cap_add,
+            cpu_millis: s.cpu_millis,
+            memory_bytes: s.memory_bytes,
+            pids: s.pids,
+        })
+        .collect()
 }
 
 impl From<&wit::Source> for Source {

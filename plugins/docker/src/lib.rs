@@ -22,6 +22,7 @@ use mcp_runtime::plugin::container_engine::{
 use mcp_runtime::plugin::logging::{log, Level};
 use serde::{Deserialize, Serialize};
 
+mod compose;
 mod github;
 
 /// Scratch space on a read-only root.
@@ -58,6 +59,19 @@ struct Handle {
     /// The server speaks the 2024-11-05 HTTP+SSE transport at `mcp_path`.
     #[serde(default)]
     sse: bool,
+    /// A compose stack's containers, (service, id) in starting order; `container` is the MCP server's.
+    #[serde(default)]
+    services: Vec<(String, String)>,
+}
+
+impl Handle {
+    /// Every container, in starting order.
+    fn containers(&self) -> Vec<&str> {
+        match self.services.is_empty() {
+            true => vec![self.container.as_str()],
+            false => self.services.iter().map(|(_, id)| id.as_str()).collect(),
+        }
+    }
 }
 
 impl Handle {
@@ -71,7 +85,7 @@ struct DockerBackend;
 impl Guest for DockerBackend {
     fn capabilities() -> BackendCapabilities {
         BackendCapabilities {
-            supports_compose: false, // not implemented yet: refused by `validate`
+            supports_compose: true,
             supports_readonly_fs: true,
             supports_custom_capabilities: true,
             supports_capability_add: true,
@@ -94,8 +108,20 @@ impl Guest for DockerBackend {
                 github::check_push(github, settings()?.allowed_registries.as_deref())?;
                 return guardrail_warnings(&guardrails);
             }
-            Source::Compose(_) => {
-                return Err(invalid("source.type", "compose sources are not supported by the docker backend yet"))
+            Source::Compose(stack) => {
+                let allowed = settings()?.allowed_registries;
+                for service in stack.services.iter().filter(|_| allowed.is_some()) {
+                    let allowed = allowed.as_deref().unwrap_or_default();
+                    if !image_ref::is_allowed(&service.image, allowed) {
+                        let registry = image_ref::of(&service.image);
+                        let reason = format!(
+                            "service '{}': registry '{registry}' is not in allowed_registries {allowed:?}",
+                            service.name
+                        );
+                        return Err(BackendError::Invalid(denial("source.compose_file", reason)));
+                    }
+                }
+                return guardrail_warnings(&guardrails);
             }
         };
         if let Some(allowed) = settings()?.allowed_registries {
@@ -112,7 +138,18 @@ impl Guest for DockerBackend {
         let source = match &request.entry.source {
             Source::Image(source) => source.clone(),
             Source::Github(github) => return github::prepare(&request, github),
-            Source::Compose(_) => return Err(invalid("source.type", "compose sources cannot be prepared")),
+            Source::Compose(stack) => {
+                for service in &stack.services {
+                    if !engine::image_present(&service.image).map_err(engine_error)? {
+                        log(Level::Info, &format!("pulling {} for service {}", service.image, service.name));
+                        engine::pull_image(&service.image).map_err(engine_error)?;
+                    }
+                }
+                let main = stack.services.iter().find(|s| s.name == stack.main_service);
+                let image =
+                    main.map(|s| s.image.clone()).ok_or_else(|| invalid("source.main_service", "not in the stack"))?;
+                return Ok(Prepared { image, warnings: Vec::new(), build: None });
+            }
         };
         if !engine::image_present(&source.image).map_err(engine_error)? {
             log(Level::Info, &format!("pulling {}", source.image));
@@ -135,19 +172,36 @@ impl Guest for DockerBackend {
             warnings.push(warning("network.egress_allowed", message));
         }
 
-        let spec = container_spec(&request, &g, &name, image, settings()?.max_restarts);
-        let container = match engine::create_container(&spec).and_then(|id| engine::start_container(&id).map(|_| id)) {
-            Ok(id) => id,
+        let max_restarts = settings()?.max_restarts;
+        let started = match &request.entry.source {
+            Source::Compose(stack) => compose::start_stack(&request, &g, stack, &name, max_restarts),
+            _ => {
+                let spec = container_spec(&request, &g, &name, image, max_restarts);
+                engine::create_container(&spec)
+                    .and_then(|id| engine::start_container(&id).map(|_| id))
+                    .map(|id| vec![(String::new(), id)])
+                    .map_err(engine_error)
+            }
+        };
+        let started = match started {
+            Ok(started) => started,
             Err(e) => {
                 // Leave nothing behind from a half-made deployment.
                 let _ = engine::remove_container(&name);
                 let _ = engine::remove_network(&name);
-                return Err(engine_error(e));
+                return Err(e);
             }
+        };
+        let (container, services) = match &request.entry.source {
+            Source::Compose(stack) => {
+                let main = started.iter().find(|(service, _)| *service == stack.main_service);
+                (main.map(|(_, id)| id.clone()).unwrap_or_default(), started)
+            }
+            _ => (started[0].1.clone(), Vec::new()),
         };
         let (stdio, sse) = (request.entry.transport == Transport::Stdio, request.entry.transport == Transport::Sse);
         let (port, mcp_path) = (request.entry.port, request.entry.mcp_path);
-        let handle = Handle { container, network: name, port, mcp_path, stdio, sse };
+        let handle = Handle { container, network: name, port, mcp_path, stdio, sse, services };
         let handle = serde_json::to_string(&handle).map_err(|e| BackendError::Failed(e.to_string()))?;
         Ok(Deployed { handle, warnings })
     }
@@ -179,28 +233,57 @@ impl Guest for DockerBackend {
                 (DeploymentState::Stopped, Some(format!("exited with code {code}{detail}{last_words}")))
             }
         };
+        // A stack is as well as its worst service: a sidecar that failed fails the deployment.
+        if state == DeploymentState::Running {
+            if let Some(failed) = failed_service(&handle)? {
+                return Ok(DeploymentStatus {
+                    state: DeploymentState::Error,
+                    message: Some(failed),
+                    endpoint,
+                    restart_count: info.restart_count,
+                });
+            }
+        }
         Ok(DeploymentStatus { state, message, endpoint, restart_count: info.restart_count })
     }
 
     fn stop(handle: String) -> Result<(), BackendError> {
         let handle = Handle::parse(&handle)?;
-        engine::stop_container(&handle.container, STOP_TIMEOUT_SECONDS).map_err(engine_error)
+        for container in handle.containers().into_iter().rev() {
+            engine::stop_container(container, STOP_TIMEOUT_SECONDS).map_err(engine_error)?;
+        }
+        Ok(())
     }
 
     fn start(handle: String) -> Result<(), BackendError> {
         let handle = Handle::parse(&handle)?;
-        engine::start_container(&handle.container).map_err(engine_error)
+        for container in handle.containers() {
+            engine::start_container(container).map_err(engine_error)?;
+        }
+        Ok(())
     }
 
     fn remove(handle: String) -> Result<(), BackendError> {
         let handle = Handle::parse(&handle)?;
-        ignore_missing(engine::remove_container(&handle.container))?;
+        for container in handle.containers().into_iter().rev() {
+            ignore_missing(engine::remove_container(container))?;
+        }
         ignore_missing(engine::remove_network(&handle.network))
     }
 
     fn logs(handle: String, tail: u32) -> Result<String, BackendError> {
         let handle = Handle::parse(&handle)?;
-        engine::container_logs(&handle.container, tail).map_err(engine_error)
+        if handle.services.is_empty() {
+            return engine::container_logs(&handle.container, tail).map_err(engine_error);
+        }
+        // A stack's services, each line prefixed with its service.
+        let mut merged = String::new();
+        for (service, container) in &handle.services {
+            for line in engine::container_logs(container, tail).map_err(engine_error)?.lines() {
+                merged.push_str(&format!("{service} | {line}\n"));
+            }
+        }
+        Ok(merged)
     }
 
     fn orphans(known: Vec<String>) -> Result<Vec<String>, BackendError> {
@@ -273,6 +356,9 @@ fn container_spec(
         command: request.entry.command.clone(),
         args: request.entry.args.clone(),
         stdin_open: request.entry.transport == Transport::Stdio,
+        network_aliases: Vec::new(),
+        user: None,
+        healthcheck: None,
     }
 }
 
@@ -293,6 +379,19 @@ fn is_inline_or_builtin(seccomp: &str) -> bool {
 fn engine_supports(option: &str) -> Result<bool, BackendError> {
     let info = engine::info().map_err(engine_error)?;
     Ok(info.security_options.iter().any(|o| o == option))
+}
+
+/// The first service of a stack that exited with an error, said so.
+fn failed_service(handle: &Handle) -> Result<Option<String>, BackendError> {
+    for (service, container) in handle.services.iter().filter(|(_, id)| *id != handle.container) {
+        let info = engine::inspect_container(container).map_err(engine_error)?;
+        let code = info.exit_code.unwrap_or_default();
+        let ended = matches!(info.state, ContainerState::Exited | ContainerState::Dead);
+        if ended && code != 0 {
+            return Ok(Some(format!("service '{service}' exited with code {code}{}", last_words(container))));
+        }
+    }
+    Ok(None)
 }
 
 /// What the engine cannot enforce of the guardrails, said as warnings.

@@ -1,0 +1,85 @@
+//! Compose stacks on the real engine: the MCP fixture as the main service
+//! and a second fixture as a sidecar it reaches by service name, started in
+//! dependency order behind a health check, under the deployment's
+//! guardrails, and stopped, started and removed as one unit.
+
+mod support;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use support::{docker, fixture_image, gateway_of, Sentinel, TestHost};
+
+/// The stack: `mcp` waits for `cache` to be healthy (it answers on `probe`).
+fn stack(probe: &str) -> String {
+    format!(
+        "services:\n  mcp:\n    image: \"{image}\"\n    depends_on:\n      cache: {{condition: service_healthy}}\n  \
+         cache:\n    image: \"{image}\"\n    healthcheck: {{test: [CMD, /mcp-fixture, probe, \"{probe}\"], interval: 1s, timeout: 2s, retries: 2}}\n",
+        image = fixture_image()
+    )
+}
+
+async fn entry(host: &TestHost, slug: &str, compose: String) {
+    let body = json!({"name": slug, "slug": slug, "guardrails_profile": "restricted", "supported_backends": ["docker"],
+                      "source": {"type": "compose", "compose_file": compose, "main_service": "mcp"}});
+    let (status, answer) = host.post("/catalog", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+}
+
+fn inspect(container: &str, format: &str) -> String {
+    docker(&["inspect", "--format", format, container])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stack_starts_in_order_reaches_its_sidecar_by_name_and_runs_as_one_unit() {
+    let host = TestHost::start(|_| {}).await;
+    entry(&host, "stack", stack("127.0.0.1:8080")).await;
+    let (status, answer) = host.post("/runtimes/deploy", json!({"slug": "stack"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let id = answer["id"].as_str().unwrap().to_string();
+    host.wait_for(&id, "connected").await;
+    let (mcp, cache) = (format!("mcprt-{}-mcp", &id[..8]), format!("mcprt-{}-cache", &id[..8]));
+    assert_eq!(host.owned_containers().len(), 2, "{:?}", host.owned_containers());
+    assert!(inspect(&cache, "{{.State.StartedAt}}") < inspect(&mcp, "{{.State.StartedAt}}"), "the dependency first");
+    assert_eq!(inspect(&cache, "{{.State.Health.Status}}"), "healthy");
+
+    // The main service reaches the sidecar by its name; the host, never.
+    let mut session = host.mcp_session(&id).await;
+    assert_eq!(session.call_tool("connect", json!({"address": "cache:8080"})).await.unwrap(), "connected");
+    let sentinel = Sentinel::start().await;
+    let outside = format!("{}:{}", gateway_of(&id), sentinel.port);
+    assert!(session.call_tool("connect", json!({"address": outside})).await.unwrap().starts_with("error"));
+    assert_eq!(sentinel.hits(), 0, "a service reached the host");
+    // `restricted` on every service.
+    for container in [&mcp, &cache] {
+        let guarded =
+            inspect(container, "{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}} {{.HostConfig.PidsLimit}}");
+        assert!(guarded.starts_with("true [ALL]"), "{container}: {guarded}");
+    }
+    let (_, logs) = host.get_text(&format!("/runtimes/{id}/logs")).await;
+    assert!(logs.contains("cache | ") && logs.contains("mcp | "), "{logs}");
+
+    // One unit: stop, start, delete act on every service.
+    assert_eq!(host.post(&format!("/runtimes/{id}/stop"), json!({})).await.0, StatusCode::OK);
+    for container in [&mcp, &cache] {
+        assert_eq!(inspect(container, "{{.State.Running}}"), "false", "{container}");
+    }
+    assert_eq!(host.post(&format!("/runtimes/{id}/start"), json!({})).await.0, StatusCode::OK);
+    host.wait_for(&id, "connected").await;
+    assert_eq!(inspect(&cache, "{{.State.Running}}"), "true");
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+    assert!(host.owned_containers().is_empty() && host.owned_networks().is_empty() && host.owned_volumes().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sidecar_that_never_becomes_healthy_fails_the_deploy_naming_it_and_leaves_nothing() {
+    let host = TestHost::start(|_| {}).await;
+    entry(&host, "sick-stack", stack("127.0.0.1:9")).await;
+    let (_, answer) = host.post("/runtimes/deploy", json!({"slug": "sick-stack"})).await;
+    let id = answer["id"].as_str().unwrap().to_string();
+    let d = host.wait_for(&id, "error").await;
+    let message = d["status_message"].as_str().unwrap();
+    assert!(message.contains("service 'cache' never became healthy"), "{message}");
+    assert!(host.owned_containers().is_empty(), "{:?}", host.owned_containers());
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+    assert!(host.owned_networks().is_empty());
+}
