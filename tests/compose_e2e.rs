@@ -57,6 +57,10 @@ async fn a_stack_starts_in_order_reaches_its_sidecar_by_name_and_runs_as_one_uni
     }
     let (_, logs) = host.get_text(&format!("/runtimes/{id}/logs")).await;
     assert!(logs.contains("cache | ") && logs.contains("mcp | "), "{logs}");
+    let (_, cache_only) = host.get_text(&format!("/runtimes/{id}/logs?service=cache")).await;
+    assert!(cache_only.contains("listening") && !cache_only.contains(" | "), "{cache_only}");
+    let (status, _) = host.get(&format!("/runtimes/{id}/logs?service=ghost")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // One unit: stop, start, delete act on every service.
     assert_eq!(host.post(&format!("/runtimes/{id}/stop"), json!({})).await.0, StatusCode::OK);
@@ -82,4 +86,42 @@ async fn a_sidecar_that_never_becomes_healthy_fails_the_deploy_naming_it_and_lea
     assert!(host.owned_containers().is_empty(), "{:?}", host.owned_containers());
     assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
     assert!(host.owned_networks().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approver_sees_every_image_of_a_stack_and_the_registry_rule_looks_at_each() {
+    let host = TestHost::start(|c| {
+        c.approval.rest.insert("required_for".into(), json!([{"registry_not_in": ["docker.io/library"]}]));
+    })
+    .await;
+    entry(&host, "held-stack", stack("127.0.0.1:8080")).await;
+    let (status, held) = host.post("/runtimes/deploy", json!({"slug": "held-stack"})).await;
+    assert_eq!((status, held["status"].as_str()), (StatusCode::ACCEPTED, Some("awaiting_approval")), "{held}");
+    let reasons = held["reasons"].to_string();
+    assert!(reasons.contains("registry_not_in") && reasons.contains(fixture_image()), "{reasons}");
+    let (_, approval) = host.get(&format!("/approvals/{}", held["approval_id"].as_str().unwrap())).await;
+    assert_eq!(approval["images"], json!([fixture_image()]), "{approval}");
+    assert!(host.owned_containers().is_empty(), "nothing runs before the decision");
+}
+
+/// A host that goes down mid-start leaves half a stack; the next start removes it whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stack_cut_short_by_the_host_going_down_is_removed_whole_at_the_next_start() {
+    let mut host = TestHost::start(|_| {}).await;
+    // The sidecar stays `starting`: the main service waits for it longer than the host lives.
+    let slow = stack("127.0.0.1:9").replace("retries: 2", "retries: 1000");
+    entry(&host, "slow-stack", slow).await;
+    let (_, answer) = host.post("/runtimes/deploy", json!({"slug": "slow-stack"})).await;
+    let id = answer["id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while host.owned_containers().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the sidecar never started");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    host.stop().await;
+    assert_eq!(host.owned_containers().len(), 1, "half a stack is left by the host going down");
+    host.resume().await;
+    let d = host.wait_for(&id, "error").await;
+    assert!(d["status_message"].as_str().unwrap().contains("interrupted"), "{d}");
+    assert!(host.owned_containers().is_empty() && host.owned_networks().is_empty(), "{:?}", host.owned_containers());
 }

@@ -42,6 +42,10 @@ pub struct Approval {
     /// Who may decide: `user:…` and `group:…`; empty means any approver.
     pub approvers: Vec<String>,
     pub source: crate::catalog::Source,
+    /// Every image the deployment runs (a stack's services each); none for a
+    /// repository source, whose image is built from `commit`.
+    #[serde(default)]
+    pub images: Vec<String>,
     /// For a repository source: the commit approved, which is what gets built.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,

@@ -66,6 +66,7 @@ impl Runtime {
             reasons: decision.reasons,
             approvers: decision.approvers,
             source: request.entry.source.clone(),
+            images: images_of(&request.entry.source),
             commit: request.commit.clone(),
             resources: request.resources.clone(),
             guardrails_applied: deployment.guardrails_applied.clone(),
@@ -212,5 +213,17 @@ impl Runtime {
             Ok(_) | Err(RuntimeError::Conflict(_) | RuntimeError::Store(StoreError::NotFound(_))) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// The images a source runs, for the approver to see.
+fn images_of(source: &crate::catalog::Source) -> Vec<String> {
+    use crate::catalog::Source;
+    match source {
+        Source::Docker { image, .. } => vec![image.clone()],
+        Source::Compose { compose_file, main_service } => crate::compose::Stack::parse(compose_file, main_service)
+            .map(|stack| stack.images().into_iter().map(String::from).collect())
+            .unwrap_or_default(),
+        Source::Github { .. } => Vec::new(),
     }
 }

@@ -93,12 +93,16 @@ fn fires(rule: &Rule, input: &ApprovalInput) -> Option<String> {
             };
             (actual == kind).then(|| format!("source_type={kind}"))
         }
-        Rule::RegistryNotIn(places) => match source {
-            Source::Image(i) if !image_ref::is_allowed(&i.image, places) => {
-                Some(format!("registry_not_in: '{}' is outside {places:?}", i.image))
-            }
-            _ => None,
-        },
+        Rule::RegistryNotIn(places) => {
+            // Every image a deployment runs: a stack's services each count.
+            let images: Vec<&str> = match source {
+                Source::Image(i) => vec![i.image.as_str()],
+                Source::Compose(stack) => stack.services.iter().map(|s| s.image.as_str()).collect(),
+                Source::Github(_) => Vec::new(),
+            };
+            let outside: Vec<&str> = images.into_iter().filter(|i| !image_ref::is_allowed(i, places)).collect();
+            (!outside.is_empty()).then(|| format!("registry_not_in: {outside:?} outside {places:?}"))
+        }
         Rule::GuardrailsProfile(name) => {
             (&input.effective.profile == name).then(|| format!("guardrails_profile={name}"))
         }

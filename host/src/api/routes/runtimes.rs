@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::operable;
-use crate::api::{parse_query, ApiResult, AppState, Caller, JsonBody};
+use crate::api::{parse_query, ApiError, ApiResult, AppState, Caller, JsonBody};
 use crate::auth::authz::may;
 use crate::deployments::Runtime;
 use crate::deployments::{DeployBody, Deployment, State as DeployState};
@@ -110,6 +110,8 @@ async fn delete_runtime(
 #[serde(deny_unknown_fields)]
 struct LogsQuery {
     tail: Option<u32>,
+    /// One service of a compose stack.
+    service: Option<String>,
 }
 
 /// Plain text; `tail` lines (100 unless given, at most `MAX_TAIL`).
@@ -123,6 +125,32 @@ async fn runtime_logs(
     operable(&rt, &caller, &id)?;
     let q: LogsQuery = parse_query(query.as_deref().unwrap_or(""))?;
     let text = rt.logs(&id, q.tail.unwrap_or(100).min(MAX_TAIL)).await?;
+    // A stack's logs are its services', each line `<service> | …`: one service's, when asked.
+    let text = match &q.service {
+        None => text,
+        Some(service) => {
+            let d = rt.get(&id)?;
+            let services = match d.request.as_ref().map(|r| &r.entry.source) {
+                Some(crate::catalog::Source::Compose { compose_file, main_service }) => {
+                    crate::compose::Stack::parse(compose_file, main_service).map(|s| s.services).unwrap_or_default()
+                }
+                _ => {
+                    return Err(ApiError::Invalid {
+                        field: "service".into(),
+                        reason: "only a compose stack has services".into(),
+                    })
+                }
+            };
+            if !services.iter().any(|s| s.name == *service) {
+                return Err(ApiError::Invalid {
+                    field: "service".into(),
+                    reason: format!("no service '{service}' in the stack"),
+                });
+            }
+            let prefix = format!("{service} | ");
+            text.lines().filter_map(|l| l.strip_prefix(prefix.as_str())).map(|l| format!("{l}\n")).collect()
+        }
+    };
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
