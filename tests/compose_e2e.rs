@@ -13,7 +13,7 @@ use support::{docker, fixture_image, gateway_of, Sentinel, TestHost};
 fn stack(probe: &str) -> String {
     format!(
         "services:\n  mcp:\n    image: \"{image}\"\n    depends_on:\n      cache: {{condition: service_healthy}}\n  \
-         cache:\n    image: \"{image}\"\n    healthcheck: {{test: [CMD, /mcp-fixture, probe, \"{probe}\"], interval: 1s, timeout: 2s, retries: 2}}\n",
+         cache:\n    image: \"{image}\"\n    ports: [\"8080\"]\n    healthcheck: {{test: [CMD, /mcp-fixture, probe, \"{probe}\"], interval: 1s, timeout: 2s, retries: 2}}\n",
         image = fixture_image()
     )
 }
@@ -35,6 +35,8 @@ async fn a_stack_starts_in_order_reaches_its_sidecar_by_name_and_runs_as_one_uni
     entry(&host, "stack", stack("127.0.0.1:8080")).await;
     let (status, answer) = host.post("/runtimes/deploy", json!({"slug": "stack"})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let warned = answer["guardrails_warnings"].to_string();
+    assert!(warned.contains("source.compose_file.services.cache.ports"), "ports are never published: {warned}");
     let id = answer["id"].as_str().unwrap().to_string();
     host.wait_for(&id, "connected").await;
     let (mcp, cache) = (format!("mcprt-{}-mcp", &id[..8]), format!("mcprt-{}-cache", &id[..8]));
@@ -49,6 +51,13 @@ async fn a_stack_starts_in_order_reaches_its_sidecar_by_name_and_runs_as_one_uni
     let outside = format!("{}:{}", gateway_of(&id), sentinel.port);
     assert!(session.call_tool("connect", json!({"address": outside})).await.unwrap().starts_with("error"));
     assert_eq!(sentinel.hits(), 0, "a service reached the host");
+    // Nor another deployment's network.
+    let other = host.deploy(json!({"slug": "fixture"})).await;
+    let other = host.wait_for(&other, "connected").await;
+    let address =
+        other["endpoint"].as_str().unwrap().trim_start_matches("http://").split('/').next().unwrap().to_string();
+    assert!(session.call_tool("connect", json!({"address": address})).await.unwrap().starts_with("error"), "{address}");
+    assert_eq!(host.delete(&format!("/runtimes/{}", other["id"].as_str().unwrap())).await.0, StatusCode::NO_CONTENT);
     // `restricted` on every service.
     for container in [&mcp, &cache] {
         let guarded =
@@ -70,6 +79,10 @@ async fn a_stack_starts_in_order_reaches_its_sidecar_by_name_and_runs_as_one_uni
     assert_eq!(host.post(&format!("/runtimes/{id}/start"), json!({})).await.0, StatusCode::OK);
     host.wait_for(&id, "connected").await;
     assert_eq!(inspect(&cache, "{{.State.Running}}"), "true");
+    // A sidecar that dies takes the deployment to `error`, naming it.
+    docker(&["kill", &cache]);
+    let d = host.wait_for(&id, "error").await;
+    assert!(d["status_message"].as_str().unwrap().contains("service 'cache' exited"), "{d}");
     assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
     assert!(host.owned_containers().is_empty() && host.owned_networks().is_empty() && host.owned_volumes().is_empty());
 }

@@ -87,10 +87,16 @@ impl Runtime {
                 return Err(invalid(&format!("env.{key}"), "not a valid environment variable name"));
             }
         }
+        let mut stack_warnings = Vec::new();
         if let Source::Compose { compose_file, main_service } = &entry.source {
             // Checked again here: the profile may differ from the entry's, and bounds the whole stack.
             let stack = crate::compose::Stack::parse(compose_file, main_service).map_err(compose_refused)?;
             stack.check_profile(&profile).map_err(compose_refused)?;
+            stack_warnings = stack
+                .warnings
+                .into_iter()
+                .map(|(at, message)| (format!("source.compose_file.{at}"), message))
+                .collect();
         }
         let resources = self.resources(&body.resources, &backend_name, &profile)?;
         let mut env: BTreeMap<String, String> = entry.environment.clone();
@@ -104,6 +110,7 @@ impl Runtime {
         }
         let (guardrails, mut warnings) = self.evaluate_policies(&plugin_request, &profile, &capabilities).await?;
         warnings.extend(backend.validate(&plugin_request, &guardrails).await??);
+        warnings.extend(stack_warnings.into_iter().map(|(field, message)| wit::Warning { field, message }));
         request.commit = self.pin_commit(&request, backend).await?;
         let plugin_request = contract::deploy_request(id, &backend_name, &request, actor);
         Ok(Checked {
