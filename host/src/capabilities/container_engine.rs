@@ -232,9 +232,8 @@ impl ContainerEngine {
             user: spec.user.clone(),
             healthcheck: spec.healthcheck.as_ref().map(|h| {
                 let nanos = |ms: u32| i64::from(ms) * 1_000_000;
-                let test = std::iter::once("CMD".to_string()).chain(h.test.iter().cloned()).collect();
                 HealthConfig {
-                    test: Some(test),
+                    test: Some(h.test.clone()),
                     interval: Some(nanos(h.interval_ms)),
                     timeout: Some(nanos(h.timeout_ms)),
                     retries: Some(i64::from(h.retries)),

@@ -19,7 +19,7 @@ pub enum Condition {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthCheck {
-    /// `CMD` form: the program and its arguments (`CMD-SHELL` is refused: images are `FROM scratch`-safe).
+    /// Docker's form: `CMD` and the program with its arguments, or `CMD-SHELL` and a command line.
     pub test: Vec<String>,
     pub interval: Duration,
     pub timeout: Duration,
@@ -228,23 +228,21 @@ fn deploy_limits(at: &str, deploy: &Value) -> Result<(Option<u32>, Option<u64>),
     Ok((cpus, memory))
 }
 
-/// A health check in `CMD` form; `None` when disabled (`NONE`).
+/// A health check in Docker's form; `None` when disabled (`NONE`).
 fn health(at: &str, h: &docker_compose_types::Healthcheck) -> Result<Option<HealthCheck>, ComposeError> {
     let test = match &h.test {
         Some(HealthcheckTest::Multiple(parts)) => parts.clone(),
         Some(HealthcheckTest::Single(line)) => vec!["CMD-SHELL".into(), line.clone()],
         None => return Err(refuse(format!("{at}.test"), "required")),
     };
-    let test = match test.split_first() {
+    match test.split_first() {
         Some((kind, _)) if kind == "NONE" => return Ok(None),
-        Some((kind, rest)) if kind == "CMD" && !rest.is_empty() => rest.to_vec(),
+        Some((kind, rest)) if (kind == "CMD" || kind == "CMD-SHELL") && !rest.is_empty() => {}
         _ => {
-            return Err(refuse(
-                format!("{at}.test"),
-                "use the CMD form: [\"CMD\", \"program\", \"arg\", …] (images may have no shell)",
-            ))
+            let reason = "[\"CMD\", program, args…], [\"CMD-SHELL\", command line], a command line, or [\"NONE\"]";
+            return Err(refuse(format!("{at}.test"), reason));
         }
-    };
+    }
     let duration = |value: &Option<String>, key: &str, default: u64| match value {
         None => Ok(Duration::from_secs(default)),
         Some(text) => parse_duration(text)

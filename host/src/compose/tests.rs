@@ -50,7 +50,8 @@ fn a_stack_is_read_in_dependency_order() {
     assert_eq!((cache.cpu_millis, cache.memory_bytes), (Some(500), Some(64 << 20)), "deploy.resources.limits");
     assert_eq!(cache.volumes, [("cache-data".to_string(), "/data".to_string())]);
     let health = cache.healthcheck.as_ref().unwrap();
-    assert_eq!((health.test.len(), health.interval, health.retries), (2, Duration::from_secs(1), 5));
+    assert_eq!((health.test.len(), health.interval, health.retries), (3, Duration::from_secs(1), 5));
+    assert_eq!(health.test[0], "CMD");
     assert_eq!(health.timeout, Duration::from_millis(500));
     assert_eq!(mcp.tmpfs, ["/tmp"]);
     assert_eq!(stack.warnings.len(), 1, "ports are not published: {:?}", stack.warnings);
@@ -78,7 +79,7 @@ fn what_would_loosen_the_guardrails_is_refused_naming_service_and_key() {
         ("restart: always", "services.mcp.restart"),
         ("networks: [outside]", "services.mcp.networks"),
         ("deploy: {replicas: 3}", "services.mcp.deploy.replicas"),
-        ("healthcheck: {test: \"curl localhost\"}", "services.mcp.healthcheck.test"),
+        ("healthcheck: {test: [CURL, localhost]}", "services.mcp.healthcheck.test"),
     ] {
         assert_eq!(at(&with(key), "mcp"), expected, "{key}");
     }

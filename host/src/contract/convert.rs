@@ -80,6 +80,7 @@ fn stack_services(compose_file: &str, main_service: &str) -> Vec<wit::StackServi
             user: s.user,
             read_only: s.read_only,
             cap_add: s.cap_add,
+            cap_drop: s.cap_drop,
             cpu_millis: s.cpu_millis,
             memory_bytes: s.memory_bytes,
             pids: s.pids,

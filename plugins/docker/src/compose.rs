@@ -83,6 +83,8 @@ fn service_spec(
     spec.memory_bytes = service.memory_bytes.or(spec.memory_bytes);
     spec.pids_limit = service.pids.or(spec.pids_limit);
     spec.cap_add.extend(service.cap_add.iter().filter(|c| !spec.cap_add.contains(c)).cloned().collect::<Vec<_>>());
+    // Dropping more than the profile does only narrows a service.
+    spec.cap_drop.extend(service.cap_drop.iter().filter(|c| !spec.cap_drop.contains(c)).cloned().collect::<Vec<_>>());
     spec.healthcheck = service.healthcheck.clone();
     spec.stdin_open = is_main && spec.stdin_open;
     spec
