@@ -51,12 +51,22 @@ async fn a_stack_starts_in_order_reaches_its_sidecar_by_name_and_runs_as_one_uni
     let outside = format!("{}:{}", gateway_of(&id), sentinel.port);
     assert!(session.call_tool("connect", json!({"address": outside})).await.unwrap().starts_with("error"));
     assert_eq!(sentinel.hits(), 0, "a service reached the host");
-    // Nor another deployment's network.
+    // Nor another deployment's network: neither the main service nor the sidecar (itself an
+    // MCP server, asked directly at its address, which only the host can reach).
     let other = host.deploy(json!({"slug": "fixture"})).await;
     let other = host.wait_for(&other, "connected").await;
     let address =
         other["endpoint"].as_str().unwrap().trim_start_matches("http://").split('/').next().unwrap().to_string();
-    assert!(session.call_tool("connect", json!({"address": address})).await.unwrap().starts_with("error"), "{address}");
+    let sidecar_ip = inspect(&cache, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}");
+    let sidecar_url = format!("http://{sidecar_ip}:8080/mcp");
+    let mut sidecar =
+        mcp_runtime::mcp::client::McpSession::connect(&reqwest::Client::new(), &sidecar_url).await.unwrap();
+    for session in [&mut session, &mut sidecar] {
+        let reached = session.call_tool("connect", json!({"address": address})).await.unwrap();
+        assert!(reached.starts_with("error"), "{address}: {reached}");
+        assert!(session.call_tool("connect", json!({"address": outside})).await.unwrap().starts_with("error"));
+    }
+    assert_eq!(sentinel.hits(), 0, "a service reached the host");
     assert_eq!(host.delete(&format!("/runtimes/{}", other["id"].as_str().unwrap())).await.0, StatusCode::NO_CONTENT);
     // `restricted` on every service.
     for container in [&mcp, &cache] {

@@ -1,5 +1,7 @@
-//! Docker backend: one deployment = one network + one container, both owned
-//! (labelled) by the runtime through the host's container-engine capability.
+//! Docker backend: one deployment = one network + one container (a container
+//! per service for a compose stack, `compose`), all owned (labelled) by the
+//! runtime through the host's container-engine capability; images built from
+//! repositories by the host (`github`, grant `source`).
 //!
 //! Settings (`plugins[].settings` in the host config):
 //! `{"allowed_registries": ["docker.io", "127.0.0.1:5000"], "max_restarts": 3}`.
