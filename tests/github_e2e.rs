@@ -149,9 +149,16 @@ async fn a_moving_branch_builds_the_approved_commit_and_bad_builds_fail_clearly(
     assert!(message.contains("the build failed") && message.contains("does-not-exist"), "{message}");
     // The step that succeeded left an image the failure made dangling: removed.
     let (_, log) = host.get_text(&format!("/runtimes/{}/build-logs", held["id"].as_str().unwrap())).await;
-    let step_images: Vec<&str> = log.lines().filter_map(|l| l.trim().strip_prefix("---> ")).collect();
+    // The images the build made: each `---> <id>` not announced as found in the cache.
+    let lines: Vec<&str> = log.lines().map(str::trim).collect();
+    let step_images: Vec<&str> = lines
+        .windows(2)
+        .filter(|pair| pair[0] != "---> Using cache")
+        .filter_map(|pair| pair[1].strip_prefix("---> "))
+        .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit()))
+        .collect();
     assert!(!step_images.is_empty(), "{log}");
-    for id in step_images.iter().filter(|id| id.chars().all(|c| c.is_ascii_hexdigit())) {
+    for id in &step_images {
         let out = std::process::Command::new("docker").args(["image", "inspect", id]).output().unwrap();
         assert!(!out.status.success(), "intermediate image {id} left dangling");
     }

@@ -364,7 +364,8 @@ pub fn remove_owned(owner: &str) {
         let _ = Command::new("docker").args(["volume", "rm", "-f", &v]).output();
     }
     for i in docker_lines(&["images", "-q", "--filter", &filter]) {
-        let _ = Command::new("docker").args(["rmi", "-f", &i]).output();
+        // Not its parent layers: another test's build may be using them as cache right now.
+        let _ = Command::new("docker").args(["rmi", "-f", "--no-prune", &i]).output();
     }
 }
 

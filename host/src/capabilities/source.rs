@@ -139,7 +139,7 @@ fn push_refused(sources: &Sources, registry: &str, error: &str) -> SourceError {
 }
 
 /// Reads a build's progress into the deployment's log: the image built,
-/// with the image of each step that succeeded gathered in `steps`.
+/// with the image each step made (not found in the cache) gathered in `steps`.
 async fn follow_build(
     sources: &Sources,
     deployment: &str,
@@ -150,7 +150,7 @@ async fn follow_build(
         let tail = sources.logs.tail(deployment, LAST_LINES);
         SourceError::BuildFailed(sources.mask(&format!("{error}\n{tail}")))
     };
-    let mut image = None;
+    let (mut image, mut cached) = (None, false);
     while let Some(step) = stream.next().await {
         let step = match step {
             Ok(step) => step,
@@ -160,8 +160,18 @@ async fn follow_build(
         };
         if let Some(text) = &step.stream {
             sources.logs.append(deployment, &sources.mask(text));
-            let id = text.trim().strip_prefix("---> ").filter(|id| id.chars().all(|c| c.is_ascii_hexdigit()));
-            steps.extend(id.map(String::from));
+            for line in text.lines().map(str::trim) {
+                // Only images this build made: a cached one may be under another build right now.
+                if line == "---> Using cache" {
+                    cached = true;
+                } else if let Some(id) =
+                    line.strip_prefix("---> ").filter(|id| id.chars().all(|c| c.is_ascii_hexdigit()))
+                {
+                    if !std::mem::take(&mut cached) {
+                        steps.push(id.to_string());
+                    }
+                }
+            }
         }
         if let Some(error) = step.error_detail.and_then(|d| d.message) {
             return Err(failed(&error));
@@ -201,9 +211,11 @@ async fn build(sources: &Sources, engine: &ContainerEngine, spec: BuildSpec) -> 
         Ok(image) => image,
         Err(e) => {
             // The steps that succeeded left images the failure made dangling; one that
-            // still lies under a tagged image stays (the engine refuses to remove it).
+            // still lies under a tagged image stays (the engine refuses to remove it). No
+            // pruning beyond them: their parents may be another build's cache right now.
+            let exactly = bollard::query_parameters::RemoveImageOptions { noprune: true, ..Default::default() };
             for id in steps.iter().rev() {
-                let _ = docker.remove_image(id, None::<bollard::query_parameters::RemoveImageOptions>, None).await;
+                let _ = docker.remove_image(id, Some(exactly.clone()), None).await;
             }
             return Err(e);
         }
