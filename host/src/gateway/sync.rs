@@ -60,77 +60,78 @@ impl GatewaySync {
     async fn align(&self, d: &Deployment, r: &mut Registration) -> Result<Vec<&'static str>, GatewayError> {
         let serving = d.status == State::Connected;
         let mut done = Vec::new();
-        let gateway_id = match r.gateway_id.clone() {
-            Some(id) => id,
-            None if serving => {
-                done.push("registered");
-                self.register(d, r).await?
-            }
-            None => return Ok(done),
-        };
-        let result = async {
-            if serving && !r.active {
-                // A fresh token with it: the old one may have run out meanwhile.
-                let url = self.url_of(d);
-                self.client.update(&gateway_id, &url, &self.token_for(d, r)).await?;
-                r.url = Some(url);
-                self.client.set_active(&gateway_id, true).await?;
-                self.client.refresh_tools(&gateway_id).await?;
-                r.active = true;
-                r.tools = d.tools.clone();
-                done.push("activated");
-            } else if !serving && r.active {
-                self.client.set_active(&gateway_id, false).await?;
-                r.active = false;
-                done.push("deactivated");
-            }
-            if serving && r.tools != d.tools {
-                self.client.refresh_tools(&gateway_id).await?;
-                self.sync_server_tools(&gateway_id, r).await?;
-                r.tools = d.tools.clone();
-                done.push("tools refreshed");
-            }
-            let ttl = chrono::Duration::days(i64::from(self.config.token_ttl_days));
-            let url = self.url_of(d);
-            if serving && r.url.as_deref() != Some(url.as_str()) {
-                // This host moved (another public URL, another port).
-                self.client.update(&gateway_id, &url, &self.token_for(d, r)).await?;
-                r.url = Some(url);
-                done.push("url updated");
-            } else if serving && r.token_minted_at.is_none_or(|at| Utc::now() - at > ttl / 2) {
-                self.client.update(&gateway_id, &url, &self.token_for(d, r)).await?;
-                done.push("token renewed");
-            }
-            // Made here rather than with the record, so one that failed is made at the next try.
-            if serving && self.config.create_virtual_server && r.server_id.is_none() {
-                let tools = self.client.tool_ids(&gateway_id).await?;
-                r.server_id = Some(self.client.create_server(&r.name, &tools, &self.tags_of(d)).await?);
-                done.push("virtual server created");
-            }
-            Ok::<_, GatewayError>(())
-        }
-        .await;
-        match result {
-            // The gateway lost the record: register anew.
-            Err(GatewayError::NotFound) => {
-                r.forget_gateway_ids();
-                if serving {
-                    let gateway_id = self.register(d, r).await?;
-                    if self.config.create_virtual_server {
-                        let tools = self.client.tool_ids(&gateway_id).await?;
-                        r.server_id = Some(self.client.create_server(&r.name, &tools, &self.tags_of(d)).await?);
-                    }
-                    done.push("registered again");
+        let mut lost = false;
+        if let Some(gateway_id) = r.gateway_id.clone() {
+            match self.follow(d, r, &gateway_id, &mut done).await {
+                // The gateway lost the record (a fresh database): register anew.
+                Err(GatewayError::NotFound) => {
+                    r.forget_gateway_ids();
+                    lost = true;
                 }
-                Ok(done)
+                other => other?,
             }
-            Err(e) => Err(e),
-            Ok(()) => Ok(done),
         }
+        if serving && r.gateway_id.is_none() {
+            self.register(d, r).await?;
+            done.push(if lost { "registered again" } else { "registered" });
+        }
+        // Made apart from the record, so one that failed is made at the next try.
+        let wants_server = serving && self.config.create_virtual_server && r.server_id.is_none();
+        if let Some(gateway_id) = r.gateway_id.clone().filter(|_| wants_server) {
+            let tools = self.client.tool_ids(&gateway_id).await?;
+            r.server_id = Some(self.client.create_server(&r.name, &tools, &self.tags_of(d)).await?);
+            done.push("virtual server created");
+        }
+        Ok(done)
     }
 
-    /// Registers the deployment; the gateway's id for it.
-    async fn register(&self, d: &Deployment, r: &mut Registration) -> Result<String, GatewayError> {
+    /// Brings an existing record in line with the deployment: active or not,
+    /// its tools, this host's URL, a token renewed at half its lifetime.
+    async fn follow(
+        &self,
+        d: &Deployment,
+        r: &mut Registration,
+        gateway_id: &str,
+        done: &mut Vec<&'static str>,
+    ) -> Result<(), GatewayError> {
+        let serving = d.status == State::Connected;
+        if serving && !r.active {
+            // A fresh token with it: the old one may have run out meanwhile.
+            let url = self.url_of(d);
+            self.client.update(gateway_id, &url, &self.token_for(d, r)).await?;
+            r.url = Some(url);
+            self.client.set_active(gateway_id, true).await?;
+            self.client.refresh_tools(gateway_id).await?;
+            r.active = true;
+            r.tools = d.tools.clone();
+            done.push("activated");
+        } else if !serving && r.active {
+            self.client.set_active(gateway_id, false).await?;
+            r.active = false;
+            done.push("deactivated");
+        }
+        if serving && r.tools != d.tools {
+            self.client.refresh_tools(gateway_id).await?;
+            self.sync_server_tools(gateway_id, r).await?;
+            r.tools = d.tools.clone();
+            done.push("tools refreshed");
+        }
+        let ttl = chrono::Duration::days(i64::from(self.config.token_ttl_days));
+        let url = self.url_of(d);
+        if serving && r.url.as_deref() != Some(url.as_str()) {
+            // This host moved (another public URL, another port).
+            self.client.update(gateway_id, &url, &self.token_for(d, r)).await?;
+            r.url = Some(url);
+            done.push("url updated");
+        } else if serving && r.token_minted_at.is_none_or(|at| Utc::now() - at > ttl / 2) {
+            self.client.update(gateway_id, &url, &self.token_for(d, r)).await?;
+            done.push("token renewed");
+        }
+        Ok(())
+    }
+
+    /// Registers the deployment.
+    async fn register(&self, d: &Deployment, r: &mut Registration) -> Result<(), GatewayError> {
         let token = self.token_for(d, r);
         let tags = self.tags_of(d);
         let url = self.url_of(d);
@@ -148,11 +149,11 @@ impl GatewaySync {
             }
             Err(e) => return Err(e),
         };
-        r.gateway_id = Some(gateway_id.clone());
+        r.gateway_id = Some(gateway_id);
         r.url = Some(url);
         r.active = true;
         r.tools = d.tools.clone();
-        Ok(gateway_id)
+        Ok(())
     }
 
     async fn sync_server_tools(&self, gateway_id: &str, r: &Registration) -> Result<(), GatewayError> {
