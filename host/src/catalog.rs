@@ -14,15 +14,6 @@ fn invalid(field: &str, reason: impl Into<String>) -> CatalogError {
     CatalogError::Invalid { field: field.into(), reason: reason.into() }
 }
 
-/// A compose file's refusal, as the field at fault: `source.compose_file.services.<name>.<key>`.
-pub fn compose_refusal(e: crate::compose::ComposeError) -> CatalogError {
-    match e.at.as_str() {
-        "main_service" => invalid("source.main_service", e.reason),
-        "compose_file" => invalid("source.compose_file", e.reason),
-        at => invalid(&format!("source.compose_file.{at}"), e.reason),
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogEntry {
@@ -204,7 +195,7 @@ impl CatalogEntry {
                 if main_service.trim().is_empty() {
                     return Err(invalid("source.main_service", "must name the service that speaks MCP"));
                 }
-                crate::compose::Stack::parse(compose_file, main_service).map_err(compose_refusal)?;
+                crate::compose::Stack::parse(compose_file, main_service).map_err(|e| invalid(&e.field(), e.reason))?;
             }
             _ => {}
         }

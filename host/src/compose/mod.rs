@@ -21,6 +21,18 @@ pub struct ComposeError {
     pub reason: String,
 }
 
+impl ComposeError {
+    /// The catalog field at fault: `source.compose_file.services.<name>.<key>`,
+    /// or `source.main_service`.
+    pub fn field(&self) -> String {
+        match self.at.as_str() {
+            "main_service" => "source.main_service".into(),
+            "compose_file" => "source.compose_file".into(),
+            at => format!("source.compose_file.{at}"),
+        }
+    }
+}
+
 pub(crate) fn refuse(at: impl Into<String>, reason: impl Into<String>) -> ComposeError {
     ComposeError { at: at.into(), reason: reason.into() }
 }

@@ -112,7 +112,11 @@ impl Runtime {
         warnings.extend(backend.validate(&plugin_request, &guardrails).await??);
         warnings.extend(stack_warnings.into_iter().map(|(field, message)| wit::Warning { field, message }));
         request.commit = self.pin_commit(&request, backend).await?;
-        let plugin_request = contract::deploy_request(id, &backend_name, &request, actor);
+        // The plugin's view names the pinned commit when there is one.
+        let plugin_request = match request.commit {
+            Some(_) => contract::deploy_request(id, &backend_name, &request, actor),
+            None => plugin_request,
+        };
         Ok(Checked {
             request,
             guardrails: (&guardrails).into(),
@@ -260,7 +264,5 @@ pub async fn compatibility(
 }
 
 fn compose_refused(e: crate::compose::ComposeError) -> RuntimeError {
-    match crate::catalog::compose_refusal(e) {
-        crate::catalog::CatalogError::Invalid { field, reason } => invalid(&field, reason),
-    }
+    invalid(&e.field(), e.reason)
 }
