@@ -150,9 +150,11 @@ impl Runtime {
     /// Part of the health watch: a session's server that is no longer
     /// running ends its session (the client initializes again and gets a new one).
     pub(super) async fn check_session_servers(&self) {
+        use futures_util::StreamExt;
         let started = self.session_servers.with(|m| m.iter().map(|(i, s)| (i.clone(), s.clone())).collect::<Vec<_>>());
-        for (instance, started) in started {
-            let (Some(handle), Ok(backend)) = (&started.handle, self.backend(&started.backend)) else { continue };
+        // A few at a time, as the watch checks deployments: one slow answer holds up no one.
+        let checks = started.into_iter().map(|(instance, started)| async move {
+            let (Some(handle), Ok(backend)) = (&started.handle, self.backend(&started.backend)) else { return };
             let ended = match backend.status(handle).await {
                 Ok(Ok(status)) => matches!(status.state, wit::DeploymentState::Stopped | wit::DeploymentState::Error),
                 Ok(Err(BackendError::NotFound(_))) => true,
@@ -161,7 +163,8 @@ impl Runtime {
             if ended {
                 self.bridge.server_ended(&instance);
             }
-        }
+        });
+        futures_util::stream::iter(checks).buffer_unordered(super::reconcile::WATCH_CONCURRENCY).collect::<()>().await;
     }
 
     /// The logs of a per-session deployment: its sessions' servers', each under a heading.

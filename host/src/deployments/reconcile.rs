@@ -17,7 +17,7 @@ use crate::store::NewEvent;
 /// How often the health watch looks at deployments that should be running.
 pub const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 /// Deployments the health watch checks at once.
-const WATCH_CONCURRENCY: usize = 8;
+pub(super) const WATCH_CONCURRENCY: usize = 8;
 
 impl Runtime {
     /// After a host restart: adopt what still runs, mark what vanished,
