@@ -30,7 +30,9 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
     let engine = ContainerEngine::new(&config.container_engine_socket(), &config.owner).map(Arc::new);
     let cache_dir = config.plugin_cache_dir.clone().unwrap_or_else(|| config.data_dir.join("plugin-cache"));
     let sources = Arc::new(crate::sources::Sources::new(config.sources.clone(), &config.data_dir));
-    let host = PluginHost::new(cache_dir, store.clone(), engine.as_ref().ok().cloned(), Some(sources.clone()))?;
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let mut host = PluginHost::new(cache_dir, store.clone(), engine.as_ref().ok().cloned(), Some(sources.clone()))?;
+    host.record_calls_in(metrics.plugin_calls.clone());
     let mut plugins = BTreeMap::new();
     for manifest in &config.plugins {
         let manifest = config.effective_manifest(manifest);
@@ -38,7 +40,8 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
             .context("the plugins are built by `make guests`")?;
         plugins.insert(manifest.id.clone(), Arc::new(plugin));
     }
-    let runtime = Arc::new(Runtime::new(store, config, plugins, engine.map_err(|e| e.to_string()), sources).await?);
+    let runtime =
+        Arc::new(Runtime::new(store, config, plugins, engine.map_err(|e| e.to_string()), sources, metrics).await?);
     runtime.backends.refresh().await;
     runtime.register_backends().await?;
     if let Err(e) = runtime.reconcile().await {
@@ -96,6 +99,8 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
         }
     });
     tasks.spawn("audit log", crate::events::log_events(runtime.store.subscribe(), tasks.stopping()));
+    let metrics = crate::metrics::follow_events(runtime.metrics.clone(), runtime.store.subscribe(), tasks.stopping());
+    tasks.spawn("metrics from events", metrics);
     match runtime.config.gateway.clone() {
         Some(gateway) => {
             let config = &runtime.config;

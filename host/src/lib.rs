@@ -17,6 +17,7 @@ pub mod events;
 pub mod gateway;
 pub mod guardrails;
 pub mod mcp;
+pub mod metrics;
 pub mod plugins;
 pub mod sources;
 pub mod store;

@@ -26,6 +26,21 @@ pub enum ApprovalStatus {
     Expired,
 }
 
+impl ApprovalStatus {
+    pub const ALL: [ApprovalStatus; 4] =
+        [ApprovalStatus::Pending, ApprovalStatus::Approved, ApprovalStatus::Rejected, ApprovalStatus::Expired];
+
+    /// As the API writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ApprovalStatus::Pending => "pending",
+            ApprovalStatus::Approved => "approved",
+            ApprovalStatus::Rejected => "rejected",
+            ApprovalStatus::Expired => "expired",
+        }
+    }
+}
+
 /// An approval request as stored and as `GET /approvals/{id}` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Approval {

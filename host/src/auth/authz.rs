@@ -23,6 +23,7 @@ pub enum Action<'a> {
     },
     Approve,
     ReadAudit,
+    ReadMetrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,7 @@ pub fn authorize(p: &Principal, action: &Action<'_>) -> Result<(), Forbidden> {
         }
         Action::Approve => any(&[Approver]),
         Action::ReadAudit => any(&[Operator, Admin, Approver]),
+        Action::ReadMetrics => any(&[Operator, Admin, Metrics]),
     };
     if allowed {
         return Ok(());
@@ -60,13 +62,14 @@ pub fn authorize(p: &Principal, action: &Action<'_>) -> Result<(), Forbidden> {
         Action::UseMcp { deployment, .. } => format!("use the MCP endpoint of deployment '{deployment}'"),
         Action::Approve => "approve or reject".into(),
         Action::ReadAudit => "read the audit trail".into(),
+        Action::ReadMetrics => "read the metrics".into(),
     };
     Err(Forbidden { user: p.user.clone(), what })
 }
 
 /// The matrix as `docs/api.md` shows it, rendered by asking `authorize`.
 pub fn matrix_table() -> String {
-    let rows: [(&str, Action); 9] = [
+    let rows: [(&str, Action); 10] = [
         ("read catalog, guardrails, runtimes, plugins, backends", Action::Read),
         ("write catalog or guardrails", Action::WriteCatalog),
         ("deploy", Action::Deploy),
@@ -79,6 +82,7 @@ pub fn matrix_table() -> String {
         ),
         ("approve or reject", Action::Approve),
         ("read the audit trail (`/events`)", Action::ReadAudit),
+        ("read the metrics (`/metrics`)", Action::ReadMetrics),
     ];
     let mut table = String::from("| action |");
     for role in Role::ALL {
@@ -125,6 +129,7 @@ pub mod may {
         Deploy => Some(Action::Deploy),
         Approve => Some(Action::Approve),
         ReadAudit => Some(Action::ReadAudit),
+        ReadMetrics => Some(Action::ReadMetrics),
     }
 }
 

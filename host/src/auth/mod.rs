@@ -27,11 +27,13 @@ pub enum Role {
     /// The gateway this host registers deployments with: it may use the MCP
     /// endpoint of the one deployment its token was minted for, nothing else.
     Gateway,
+    /// A Prometheus scraper: `/metrics` and nothing else.
+    Metrics,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] =
-        [Role::Viewer, Role::Developer, Role::Operator, Role::Admin, Role::Approver, Role::Gateway];
+    pub const ALL: [Role; 7] =
+        [Role::Viewer, Role::Developer, Role::Operator, Role::Admin, Role::Approver, Role::Gateway, Role::Metrics];
 
     pub fn parse(name: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.name() == name)
@@ -45,6 +47,7 @@ impl Role {
             Role::Admin => "admin",
             Role::Approver => "approver",
             Role::Gateway => "gateway",
+            Role::Metrics => "metrics",
         }
     }
 }

@@ -108,7 +108,14 @@ impl Runtime {
             let reason = format!("backend '{backend_name}' serves HTTP only: a stdio server needs one that runs stdio");
             return Err(invalid("transport", reason));
         }
-        let (guardrails, mut warnings) = self.evaluate_policies(&plugin_request, &profile, &capabilities).await?;
+        let evaluated = self.evaluate_policies(&plugin_request, &profile, &capabilities).await;
+        if let Err(RuntimeError::Invalid { field, .. }) = &evaluated {
+            self.metrics.policy_decision(field, "denied");
+        }
+        let (guardrails, mut warnings) = evaluated?;
+        for warning in &warnings {
+            self.metrics.policy_decision(&warning.field, "warned");
+        }
         warnings.extend(backend.validate(&plugin_request, &guardrails).await??);
         warnings.extend(stack_warnings.into_iter().map(|(field, message)| wit::Warning { field, message }));
         request.commit = self.pin_commit(&request, backend).await?;

@@ -43,6 +43,8 @@ pub struct Runtime {
     pub(crate) approval_rules: Vec<Arc<Plugin>>,
     /// Every background task: deploys, notifications, the host's loops.
     pub tasks: crate::tasks::Supervisor,
+    /// What `GET /metrics` shows that is counted as it happens.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Seconds added to the wall clock for approval deadlines (tests move time).
     pub(crate) clock_offset: std::sync::atomic::AtomicI64,
 }
@@ -54,6 +56,7 @@ impl Runtime {
         plugins: BTreeMap<String, Arc<Plugin>>,
         engine: Result<Arc<ContainerEngine>, String>,
         sources: Arc<crate::sources::Sources>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Runtime, RuntimeError> {
         let bridge_engine = engine.as_ref().ok().cloned();
         let backends = Backends::load(&config, &plugins, engine).await?;
@@ -97,6 +100,7 @@ impl Runtime {
             locks: Default::default(),
             approval_rules,
             tasks: Default::default(),
+            metrics,
             clock_offset: Default::default(),
         })
     }

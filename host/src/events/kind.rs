@@ -39,6 +39,7 @@ event_kinds! {
     DeploymentCreated = "deployment.created": "The backend created the deployment's objects.",
     DeploymentStop = "deployment.stop": "An owner asked for a stop.",
     DeploymentStart = "deployment.start": "An owner asked for a start.",
+    DeploymentOomKilled = "deployment.oom_killed": "The engine killed the server for running out of memory.",
     DeploymentDeleted = "deployment.deleted": "A deployment and everything it created were removed.",
     DeploymentProbeRemoved = "deployment.probe_removed": "A per-session deployment's first server, which proved it speaks MCP, was removed.",
     SessionServerStarted = "session_server.started": "A server was started for one MCP session of a per-session deployment.",

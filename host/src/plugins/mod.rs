@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::{WasiCtxView, WasiView};
@@ -20,6 +20,7 @@ use wasmtime_wasi::{WasiCtxView, WasiView};
 use crate::capabilities::{self, CallState, ContainerEngine};
 use crate::contract::backend_world::RuntimeBackendPre;
 use crate::contract::policy_world::GuardrailPolicyPre;
+use crate::metrics::PluginCalls;
 
 /// Fuel units per millisecond of guest CPU: roughly one per wasm instruction.
 const FUEL_PER_MS: u64 = 1_000_000;
@@ -98,6 +99,8 @@ pub struct PluginHost {
     store: Arc<crate::store::Store>,
     container_engine: Option<Arc<ContainerEngine>>,
     sources: Option<Arc<crate::sources::Sources>>,
+    /// Where loaded plugins record their calls, when metrics are kept.
+    calls: Option<PluginCalls>,
 }
 
 /// A loaded plugin, ready to instantiate cheaply for each call.
@@ -108,6 +111,7 @@ pub struct Plugin {
     engine: Engine,
     ctx: Arc<PluginContext>,
     pre: WorldPre,
+    calls: Option<PluginCalls>,
 }
 
 enum WorldPre {
@@ -137,7 +141,12 @@ impl PluginHost {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("creating the wasm engine: {e:#}"))?;
         std::fs::create_dir_all(&cache_dir)?;
-        Ok(PluginHost { engine, cache_dir, store, container_engine, sources })
+        Ok(PluginHost { engine, cache_dir, store, container_engine, sources, calls: None })
+    }
+
+    /// Plugins loaded from now on count their calls there.
+    pub fn record_calls_in(&mut self, calls: PluginCalls) {
+        self.calls = Some(calls);
     }
 
     pub fn load(&self, manifest: &PluginManifest, plugin_dir: &Path) -> Result<Plugin, PluginError> {
@@ -189,7 +198,14 @@ impl PluginHost {
             sources: if builds { self.sources.clone() } else { None },
         });
         tracing::info!(plugin = %manifest.id, world = manifest.kind.world(), %hash, "plugin loaded");
-        Ok(Plugin { manifest: manifest.clone(), hash, engine: self.engine.clone(), ctx, pre })
+        Ok(Plugin {
+            manifest: manifest.clone(),
+            hash,
+            engine: self.engine.clone(),
+            ctx,
+            pre,
+            calls: self.calls.clone(),
+        })
     }
 
     /// Compiles once per content hash and engine build; later loads map the artifact.
@@ -299,7 +315,33 @@ impl Plugin {
     pub fn world(&self) -> &'static str {
         self.manifest.kind.world()
     }
+
+    fn record<R: CallOutcome>(&self, function: &'static str, result: &Result<R, PluginError>, started: Instant) {
+        if let Some(calls) = &self.calls {
+            let outcome = result.as_ref().map_or("failed", CallOutcome::outcome);
+            calls.record(&self.manifest.id, function.trim_start_matches("call_"), outcome, started.elapsed());
+        }
+    }
 }
+
+/// Whether a call the plugin completed answered with an error of its own.
+trait CallOutcome {
+    fn outcome(&self) -> &'static str {
+        "ok"
+    }
+}
+
+impl<T, E> CallOutcome for Result<T, E> {
+    fn outcome(&self) -> &'static str {
+        if self.is_ok() {
+            "ok"
+        } else {
+            "error"
+        }
+    }
+}
+
+impl CallOutcome for BackendCapabilities {}
 
 /// Instantiates the plugin in a fresh store, calls one export under the
 /// plugin's limits and classifies any failure.
@@ -309,13 +351,20 @@ macro_rules! invoke {
         let WorldPre::$pre(pre) = &plugin.pre else {
             return Err(PluginError::Missing { plugin: plugin.manifest.id.clone(), kind: stringify!($pre) });
         };
-        let mut store = plugin.new_store()?;
-        let outcome = tokio::time::timeout(plugin.timeout(), async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance.$accessor().$call(&mut store, $($arg),*).await
-        })
-        .await;
-        plugin.finish(outcome, &store)
+        let started = Instant::now();
+        let result = match plugin.new_store() {
+            Ok(mut store) => {
+                let outcome = tokio::time::timeout(plugin.timeout(), async {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    instance.$accessor().$call(&mut store, $($arg),*).await
+                })
+                .await;
+                plugin.finish(outcome, &store)
+            }
+            Err(e) => Err(e),
+        };
+        plugin.record(stringify!($call), &result, started);
+        result
     }};
 }
 

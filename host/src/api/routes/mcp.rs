@@ -4,11 +4,12 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::Uri;
-use axum::response::Response;
+use axum::http::{Method, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::operable;
 use crate::api::{ApiError, ApiResult, AppState, Caller};
@@ -18,9 +19,10 @@ use crate::deployments::Runtime;
 use crate::mcp::bridge::Servers;
 use crate::mcp::generation;
 use crate::mcp::proxy::{Route, Via};
+use crate::metrics;
 
-/// Largest stateless message the proxy reads to check its headers.
-const MAX_CHECKED_BODY: usize = 4 << 20;
+/// Largest message a client may POST through the proxy.
+const MAX_MESSAGE: usize = 16 << 20;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -55,39 +57,71 @@ fn linked<'a>(rt: &'a Runtime, route: &'a Route, id: &str) -> ApiResult<Servers<
         .map_err(|_| ApiError::NotFound(format!("deployment '{id}' speaks streamable HTTP: use /servers/{id}/mcp")))
 }
 
-/// Forwards to the deployment's endpoint, streaming both ways, so no host
-/// port is ever published. The hot path reads memory only (`Routes`); the
-/// store is read just to explain a refusal.
+/// Forwards to the deployment's endpoint, streaming the answer back, so no
+/// host port is ever published. The hot path reads memory only (`Routes`);
+/// the store is read just to explain a refusal. Each request is counted by
+/// its method and outcome, and timed to the answer's headers.
 async fn proxy_mcp(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::Authenticated>,
     Path(id): Path<String>,
     request: Request,
 ) -> ApiResult<Response> {
+    let started = Instant::now();
     let route = route(&rt, &caller, &id)?;
-    let endpoint = match bridged(&rt, &route) {
-        Ok(servers) => return Ok(rt.bridge.serve(&rt.tasks, &id, servers, request).await),
+    let (method, answer) = match read_message(request).await {
+        Ok((method, request)) => (method, forward(&rt, &route, &id, request).await),
+        Err(e) => ("other", Err(e)),
+    };
+    let answer = answer.unwrap_or_else(IntoResponse::into_response);
+    rt.metrics.mcp_request(&id, method, answer.status().as_u16(), started.elapsed());
+    Ok(answer)
+}
+
+async fn forward(rt: &Runtime, route: &Route, id: &str, request: Request) -> ApiResult<Response> {
+    let endpoint = match bridged(rt, route) {
+        Ok(servers) => return Ok(rt.bridge.serve(&rt.tasks, id, servers, request).await),
         Err(endpoint) => endpoint,
     };
-    let request = if generation::is_stateless(request.headers()) { checked(request).await? } else { request };
     rt.upstream.forward(endpoint, request).await.map_err(|e| ApiError::Upstream { error: e.to_string(), plugin: None })
 }
 
-/// A stateless request whose `Mcp-Method` / `Mcp-Name` headers agree with its
-/// body (read whole for that, then passed on as read); 400 otherwise, before
-/// the server sees it. Session-generation requests stream through unread.
-async fn checked(request: Request) -> ApiResult<Request> {
+/// The JSON-RPC method `"method": "…"` names, without reading the rest.
+#[derive(serde::Deserialize)]
+struct MethodOnly<'a> {
+    #[serde(borrow)]
+    method: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// A POSTed message is read whole (it is one JSON-RPC message, or a batch),
+/// for its method's label, and a stateless one's `Mcp-Method` / `Mcp-Name`
+/// headers must agree with it (400 otherwise, before the server sees it).
+/// GET (the server's event stream) and DELETE (a session's end) pass unread.
+async fn read_message(request: Request) -> ApiResult<(&'static str, Request)> {
+    match *request.method() {
+        Method::GET => return Ok(("stream", request)),
+        Method::DELETE => return Ok(("session_end", request)),
+        Method::POST => {}
+        _ => return Ok(("other", request)),
+    }
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_CHECKED_BODY).await.map_err(|_| {
-        ApiError::TooLarge(format!("a stateless MCP message is at most {} MiB", MAX_CHECKED_BODY >> 20))
+    let bytes = axum::body::to_bytes(body, MAX_MESSAGE).await.map_err(|_| {
+        ApiError::TooLarge(format!("an MCP message through the proxy is at most {} MiB", MAX_MESSAGE >> 20))
     })?;
-    if parts.method == axum::http::Method::POST {
+    let method = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => "batch",
+        _ => match serde_json::from_slice::<MethodOnly>(&bytes) {
+            Ok(message) => metrics::mcp_method(message.method.as_deref()),
+            Err(_) => "other",
+        },
+    };
+    if generation::is_stateless(&parts.headers) {
         let message: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
         if let Err(why) = generation::check_headers(&parts.headers, &message) {
             return Err(ApiError::McpHeaders { id: message.get("id").cloned(), reason: why });
         }
     }
-    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+    Ok((method, Request::from_parts(parts, axum::body::Body::from(bytes))))
 }
 
 async fn open_event_stream(

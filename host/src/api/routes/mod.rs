@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod events;
 pub mod guardrails;
 pub mod mcp;
+pub mod metrics;
 pub mod runtimes;
 pub mod service;
 

@@ -1,0 +1,67 @@
+//! Figures the event stream tells: how long each deploy phase took (from one
+//! state change to the next), and OOM kills.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::broadcast::{error::RecvError, Receiver};
+use tokio_util::sync::CancellationToken;
+
+use super::Metrics;
+use crate::events::{Event, EventKind};
+
+/// A phase is timed when a deployment leaves its state for the next one
+/// forward; a failure or a stop part-way is not a phase's duration.
+fn phase(from: &str, to: &str) -> Option<&'static str> {
+    match (from, to) {
+        ("pulling", "starting") => Some("pull"),
+        ("building", "starting") => Some("build"),
+        ("starting", "running") => Some("start"),
+        ("running", "connected") => Some("connect"),
+        _ => None,
+    }
+}
+
+/// Since when each deployment has been in its present state.
+#[derive(Default)]
+pub(super) struct Phases {
+    entered: HashMap<String, chrono::DateTime<chrono::Utc>>,
+}
+
+impl Phases {
+    pub(super) fn observe(&mut self, metrics: &Metrics, event: &Event) {
+        let Some(deployment) = event.deployment.as_deref() else { return };
+        match event.kind {
+            EventKind::DeploymentState => {
+                let state = |key: &str| event.data.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+                let (from, to) = (state("from"), state("to"));
+                let since = self.entered.insert(deployment.to_string(), event.at);
+                if let (Some(since), Some(phase)) = (since, phase(&from, &to)) {
+                    let seconds = (event.at - since).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
+                    metrics.deploy_phase(phase, seconds);
+                }
+            }
+            EventKind::DeploymentOomKilled => metrics.oom_killed(deployment),
+            EventKind::DeploymentDeleted => {
+                self.entered.remove(deployment);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Runs until stopped, keeping the event-derived figures.
+pub async fn follow_events(metrics: Arc<Metrics>, mut events: Receiver<Event>, stopping: CancellationToken) {
+    let mut phases = Phases::default();
+    loop {
+        let event = tokio::select! {
+            _ = stopping.cancelled() => return,
+            event = events.recv() => event,
+        };
+        match event {
+            Ok(event) => phases.observe(&metrics, &event),
+            // Missed events only blur a few durations.
+            Err(RecvError::Lagged(missed)) => tracing::debug!(missed, "metrics fell behind the event stream"),
+            Err(RecvError::Closed) => return,
+        }
+    }
+}

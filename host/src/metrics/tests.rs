@@ -1,0 +1,78 @@
+use super::*;
+use crate::events::{Event, EventKind};
+
+fn state_change(seq: u64, at_ms: i64, from: &str, to: &str) -> Event {
+    Event {
+        seq,
+        at: chrono::DateTime::from_timestamp_millis(at_ms).unwrap(),
+        kind: EventKind::DeploymentState,
+        subject: "deployment/d1".into(),
+        deployment: Some("d1".into()),
+        actor: None,
+        data: serde_json::json!({"from": from, "to": to}),
+    }
+}
+
+#[test]
+fn phases_are_timed_from_one_state_change_to_the_next_forward() {
+    let metrics = Metrics::new();
+    let mut phases = from_events::Phases::default();
+    for (i, (at, from, to)) in [
+        (0, "pending", "pulling"),
+        (1_500, "pulling", "starting"),
+        (1_750, "starting", "running"),
+        (2_000, "running", "connected"),
+        (9_000, "connected", "error"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        phases.observe(&metrics, &state_change(i as u64, at, from, to));
+    }
+    let text = metrics.render(&Snapshot::default());
+    assert!(text.contains("mcp_runtime_deploy_phase_duration_seconds_sum{phase=\"pull\"} 1.5"), "{text}");
+    assert!(text.contains("mcp_runtime_deploy_phase_duration_seconds_sum{phase=\"start\"} 0.25"), "{text}");
+    assert!(text.contains("mcp_runtime_deploy_phase_duration_seconds_count{phase=\"connect\"} 1"), "{text}");
+    assert!(!text.contains("phase=\"build\""), "no build happened: {text}");
+}
+
+#[test]
+fn client_chosen_strings_never_become_label_values() {
+    assert_eq!(mcp_method(Some("tools/call")), "tools/call");
+    assert_eq!(mcp_method(Some("x\"} 1\nevil")), "other");
+    assert_eq!(mcp_method(None), "response");
+    assert_eq!(policy_field("network.allowed_hosts"), "network");
+    assert_eq!(policy_field("env.MY_SECRET_NAME"), "env");
+    assert_eq!(policy_field("whatever-a-policy-says"), "other");
+}
+
+#[test]
+fn the_exposition_holds_live_and_present_figures_and_ends_once() {
+    let metrics = Metrics::new();
+    metrics.mcp_request("d1", "tools/call", 200, Duration::from_micros(300));
+    metrics.mcp_request("d1", "tools/call", 502, Duration::from_millis(2));
+    metrics.plugin_calls.record("docker", "status", "ok", Duration::from_millis(3));
+    let snapshot = Snapshot {
+        deployments: vec![("docker".into(), "connected", 2)],
+        per_deployment: vec![DeploymentFigures {
+            deployment: "d1".into(),
+            restarts: 3,
+            memory_bytes: Some(1 << 20),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let text = metrics.render(&snapshot);
+    for line in [
+        "mcp_runtime_mcp_requests_total{deployment=\"d1\",method=\"tools/call\",outcome=\"ok\"} 1",
+        "mcp_runtime_mcp_requests_total{deployment=\"d1\",method=\"tools/call\",outcome=\"failed\"} 1",
+        "mcp_runtime_plugin_calls_total{plugin=\"docker\",function=\"status\",outcome=\"ok\"} 1",
+        "mcp_runtime_deployments{backend=\"docker\",state=\"connected\"} 2",
+        "mcp_runtime_deployment_restarts_total{deployment=\"d1\"} 3",
+        "mcp_runtime_deployment_memory_bytes{deployment=\"d1\"} 1048576",
+    ] {
+        assert!(text.contains(line), "missing {line}:\n{text}");
+    }
+    assert_eq!(text.matches("# EOF").count(), 1);
+    assert!(text.ends_with("# EOF\n"));
+}
