@@ -104,3 +104,50 @@ async fn a_live_scrape_passes_promtool_with_deployments_in_several_states() {
         assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
     }
 }
+
+/// Reads server-sent events until `done` says enough: each as (event, data).
+async fn read_events(
+    mut stream: reqwest::Response,
+    done: impl Fn(&str, &serde_json::Value) -> bool,
+) -> Vec<(String, serde_json::Value)> {
+    let (mut seen, mut buffer) = (Vec::new(), String::new());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let chunk = tokio::time::timeout(left, stream.chunk()).await.expect("events in time").unwrap();
+        buffer += &String::from_utf8_lossy(&chunk.expect("the stream stays open"));
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let field = |name: &str| frame.lines().find_map(|l| l.strip_prefix(name)).map(str::to_string);
+            let (Some(kind), Some(data)) = (field("event: "), field("data: ")) else { continue };
+            let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+            let stop = done(&kind, &data);
+            seen.push((kind, data));
+            if stop {
+                return seen;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_status_stream_shows_a_deploy_in_order() {
+    let host = TestHost::start(|_| {}).await;
+    let (status, stream) = host.get_stream("/runtimes/stream").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let id = host.deploy(json!({"slug": "fixture"})).await;
+    let seen = read_events(stream, |kind, data| kind == "deployment.state" && data["data"]["to"] == "connected").await;
+    let states: Vec<&str> = seen
+        .iter()
+        .filter(|(kind, data)| kind == "deployment.state" && data["deployment"] == id.as_str())
+        .map(|(_, data)| data["data"]["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["pulling", "starting", "running", "connected"]);
+    assert_eq!(seen[0].0, "deployment.requested", "{seen:?}");
+
+    // A bad filter is a JSON 422 naming it, not a stream.
+    let (status, answer) = host.get("/runtimes/stream?deploymnet=x").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+}
