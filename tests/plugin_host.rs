@@ -6,6 +6,7 @@ mod support;
 
 use mcp_runtime::capabilities::ContainerEngine;
 use mcp_runtime::contract::container_engine::EngineError;
+use mcp_runtime::contract::types::LogQuery;
 use mcp_runtime::plugins::{Grant, PluginError, PluginHost, PluginKind, PluginLimits, PluginManifest};
 use mcp_runtime::store::Store;
 use std::sync::Arc;
@@ -87,7 +88,7 @@ async fn the_engine_refuses_containers_it_does_not_own() {
         engine.start_container(&foreign).await,
         engine.remove_container(&foreign).await,
         engine.inspect_container(&foreign).await.map(drop),
-        engine.container_logs(&foreign, 5).await.map(drop),
+        engine.container_logs(&foreign, &LogQuery { tail: 5, since: None, until: None }).await.map(drop),
     ];
     support::docker(&["rm", "-f", &foreign]);
     for refusal in refusals {

@@ -12,7 +12,7 @@ use crate::capabilities::ContainerEngine;
 use crate::catalog::{self, CatalogEntry};
 use crate::config::RuntimeConfig;
 use crate::deployments::Runtime;
-use crate::deployments::HEALTH_INTERVAL;
+use crate::deployments::{HEALTH_INTERVAL, HEALTH_TICK};
 use crate::events::EventKind;
 use crate::gateway::GatewaySync;
 use crate::guardrails;
@@ -118,6 +118,18 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
     tasks.every("health watch", HEALTH_INTERVAL, move || {
         let runtime = watched.clone();
         async move { runtime.watch_once().await }
+    });
+    let alerts = crate::alerts::Alerts {
+        config: runtime.config.alerts.clone(),
+        http: runtime.http().clone(),
+        store: runtime.store.clone(),
+        tasks: runtime.tasks.clone(),
+    };
+    tasks.spawn("alerts", Arc::new(alerts).run(runtime.store.subscribe(), tasks.stopping()));
+    let checked = runtime.clone();
+    tasks.every("health checks", HEALTH_TICK, move || {
+        let runtime = checked.clone();
+        async move { runtime.check_health_once().await }
     });
     let approvals = runtime.clone();
     tasks.every("approval deadlines", APPROVAL_TICK, move || {

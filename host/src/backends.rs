@@ -109,7 +109,10 @@ impl Backends {
                     tracing::info!(backend = %name, "backend available again");
                     refreshed.recovered.push(name.clone());
                 }
-                (Some(why), true) if was_available => tracing::warn!(backend = %name, "backend unavailable: {why}"),
+                (Some(why), true) if was_available => {
+                    tracing::warn!(backend = %name, "backend unavailable: {why}");
+                    refreshed.lost.push((name.clone(), why.clone()));
+                }
                 _ => {}
             }
         }
@@ -139,6 +142,8 @@ pub struct Refreshed {
     pub changed: bool,
     /// Backends that became available: what they run should be reconciled.
     pub recovered: Vec<String>,
+    /// Backends that became unavailable, each with why.
+    pub lost: Vec<(String, String)>,
 }
 
 fn needs_engine(plugin: &Plugin) -> bool {

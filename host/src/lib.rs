@@ -2,6 +2,7 @@
 //! and approval rules are WebAssembly components (see `wit/`); this crate is
 //! the host that loads them and serves the HTTP API.
 
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod approvals;
@@ -16,9 +17,11 @@ pub mod deployments;
 pub mod events;
 pub mod gateway;
 pub mod guardrails;
+pub mod logs;
 pub mod mcp;
 pub mod metrics;
 pub mod plugins;
 pub mod sources;
 pub mod store;
 pub mod tasks;
+pub mod webhook;

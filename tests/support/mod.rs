@@ -6,6 +6,7 @@
 pub mod contextforge;
 pub mod git_server;
 pub mod ssh_server;
+pub mod webhook;
 
 use mcp_runtime::app::RunningHost;
 use mcp_runtime::auth::{Authenticator, Role};

@@ -9,8 +9,6 @@
 mod notify;
 mod workflow;
 
-pub use notify::{sign, SIGNATURE_HEADER};
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -1,7 +1,6 @@
 //! Telling people about approval requests: a signed webhook and, when SMTP is
 //! configured, email. Each outcome is an event.
 
-use hmac::{Hmac, Mac};
 use serde_json::json;
 use std::time::Duration;
 
@@ -10,6 +9,7 @@ use crate::config::SmtpConfig;
 use crate::deployments::Runtime;
 use crate::events::EventKind;
 use crate::store::NewEvent;
+use crate::webhook;
 
 impl Runtime {
     /// Tells people: a signed webhook and, when SMTP is configured, email.
@@ -61,38 +61,15 @@ impl Runtime {
         let payload =
             json!({"event": kind.as_str(), "approval": approval, "recipients": recipients, "sent_at": self.now()})
                 .to_string();
-        let signature =
-            self.config.approval.notification.webhook_secret.as_deref().map(|key| sign(key, payload.as_bytes()));
+        let secret = self.config.approval.notification.webhook_secret.clone();
         let (http, store, kind, deployment) =
             (self.http().clone(), self.store.clone(), kind.as_str(), approval.deployment_id.clone());
         self.tasks.spawn_to_completion("approval notification", async move {
-            let mut outcome = String::new();
-            for attempt in 0..WEBHOOK_ATTEMPTS {
-                if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
-                }
-                let mut request = http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("x-mcp-runtime-event", kind)
-                    .body(payload.clone());
-                if let Some(sig) = &signature {
-                    request = request.header(SIGNATURE_HEADER, sig);
-                }
-                match request.timeout(Duration::from_secs(10)).send().await {
-                    Ok(r) if r.status().is_success() => {
-                        outcome.clear();
-                        break;
-                    }
-                    Ok(r) => outcome = format!("HTTP {}", r.status().as_u16()),
-                    Err(e) => outcome = e.to_string(),
-                }
-            }
-            let (event_kind, data) = match outcome.as_str() {
-                "" => (EventKind::ApprovalNotified, json!({"event": kind})),
-                why => (
+            let (event_kind, data) = match webhook::deliver(&http, &url, kind, &payload, secret.as_deref()).await {
+                Ok(()) => (EventKind::ApprovalNotified, json!({"event": kind})),
+                Err(why) => (
                     EventKind::ApprovalNotifyFailed,
-                    json!({"event": kind, "error": why, "attempts": WEBHOOK_ATTEMPTS}),
+                    json!({"event": kind, "error": why, "attempts": webhook::ATTEMPTS}),
                 ),
             };
             let _ = store.record(NewEvent::for_deployment(event_kind, &deployment, data));
@@ -119,14 +96,4 @@ async fn send_mail(smtp: &SmtpConfig, to: &[String], subject: &str, body: String
             .credentials(lettre::transport::smtp::authentication::Credentials::new(user.clone(), password.clone()));
     }
     transport.build().send(message).await.map(drop).map_err(|e| e.to_string())
-}
-
-pub const SIGNATURE_HEADER: &str = "x-mcp-runtime-signature";
-const WEBHOOK_ATTEMPTS: u32 = 4;
-
-/// `sha256=<hex HMAC-SHA256 of the body>`, as GitHub-style receivers expect.
-pub fn sign(key: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }

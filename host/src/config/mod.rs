@@ -2,10 +2,12 @@
 //! interpolation, `RUNTIME_*` environment overrides, and validation whose
 //! errors name the offending key.
 
+mod alerts;
 mod approval;
 mod gateway;
 
 pub use crate::sources::{SourcesConfig, MAX_BUILD_SECONDS};
+pub use alerts::AlertsConfig;
 pub use approval::{ApprovalConfig, Notification, SmtpConfig};
 pub use gateway::{GatewayAuth, GatewayConfig, Visibility as GatewayVisibility};
 
@@ -82,6 +84,9 @@ pub struct RuntimeConfig {
     /// Git repositories: where they are, how the host fetches them, build limits.
     #[serde(default)]
     pub sources: SourcesConfig,
+    /// Where crashes, OOM kills, failing health and unavailable backends are told.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,6 +213,8 @@ const OVERRIDES: &[(&str, &[&str])] = &[
     ("RUNTIME_APPROVAL_ENABLED", &["approval", "enabled"]),
     ("RUNTIME_APPROVAL_WEBHOOK_URL", &["approval", "notification", "webhook_url"]),
     ("RUNTIME_APPROVAL_WEBHOOK_SECRET", &["approval", "notification", "webhook_secret"]),
+    ("RUNTIME_ALERTS_WEBHOOK_URL", &["alerts", "webhook_url"]),
+    ("RUNTIME_ALERTS_WEBHOOK_SECRET", &["alerts", "webhook_secret"]),
     ("RUNTIME_GITHUB_TOKEN", &["sources", "token"]),
     ("RUNTIME_GITHUB_SSH_KEY_PATH", &["sources", "ssh_key_path"]),
     ("RUNTIME_GIT_BASE_URL", &["sources", "git_base_url"]),
@@ -417,98 +424,4 @@ fn set_path(value: &mut Value, path: &[&str], new: Value) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
-    }
-
-    #[test]
-    fn embedded_defaults_load() {
-        let c = RuntimeConfig::parse(EMBEDDED_CONFIG, &env(&[])).unwrap();
-        assert!(c.backends.contains_key("docker"));
-        assert_eq!(c.listen, "127.0.0.1:8080");
-    }
-
-    #[test]
-    fn env_overrides_and_interpolation() {
-        let c = RuntimeConfig::parse(
-            EMBEDDED_CONFIG,
-            &env(&[("RUNTIME_LISTEN", "127.0.0.1:9999"), ("MCPGATEWAY_RUNTIME_ENABLED", "false")]),
-        )
-        .unwrap();
-        assert_eq!(c.listen, "127.0.0.1:9999");
-        assert!(!c.enabled);
-        assert_eq!(expand("a${X}b${Y:-z}", "k", &env(&[("X", "1")])).unwrap(), "a1bz");
-    }
-
-    #[test]
-    fn the_gateway_is_off_unless_configured_and_checked_when_it_is() {
-        assert!(RuntimeConfig::parse(EMBEDDED_CONFIG, &env(&[])).unwrap().gateway.is_none());
-        let secret = "x".repeat(32);
-        let c = RuntimeConfig::parse(
-            EMBEDDED_CONFIG,
-            &env(&[
-                ("MCPGATEWAY_URL", "http://127.0.0.1:4444"),
-                ("MCPGATEWAY_USER", "admin@example.com"),
-                ("MCPGATEWAY_JWT_SECRET", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
-            ]),
-        )
-        .unwrap();
-        let gateway = c.gateway.expect("configured from the environment");
-        assert_eq!(
-            (gateway.url.as_str(), gateway.auth.user.as_deref()),
-            ("http://127.0.0.1:4444", Some("admin@example.com"))
-        );
-        assert!(!format!("{gateway:?}").contains(&secret), "the secret reached a debug line");
-        let key = |yaml: &str| match RuntimeConfig::parse(&format!("runtime:\n  gateway: {yaml}\n"), &env(&[])) {
-            Err(ConfigError::Invalid { key, .. }) => key,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(key("{url: 'nowhere', auth: {token: t}}"), "runtime.gateway.url");
-        assert_eq!(key("{url: 'http://g', auth: {}}"), "runtime.gateway.auth");
-        let no_user = format!("{{url: 'http://g', auth: {{jwt_secret: '{secret}'}}}}");
-        assert_eq!(key(&no_user), "runtime.gateway.auth.user");
-        assert_eq!(key("{url: 'http://g', auth: {jwt_secret: short, user: u}}"), "runtime.gateway.auth.jwt_secret");
-        assert_eq!(key("{url: 'http://g', public_url: 'ftp://x', auth: {token: t}}"), "runtime.gateway.public_url");
-    }
-
-    #[test]
-    fn backend_settings_reach_their_plugin() {
-        let c = RuntimeConfig::parse(EMBEDDED_CONFIG, &env(&[])).unwrap();
-        let docker = c.plugins.iter().find(|p| p.id == "docker").unwrap();
-        let settings = c.effective_manifest(docker).settings;
-        assert_eq!(settings["allowed_registries"][0], "docker.io", "{settings}");
-    }
-
-    #[test]
-    fn errors_name_the_key() {
-        let text = "runtime:\n  backends:\n    docker:\n      plugin: docker\n      api_key: ${MISSING_KEY}\n";
-        let err = RuntimeConfig::parse(text, &env(&[])).unwrap_err().to_string();
-        assert!(err.starts_with("runtime.backends.docker.api_key: environment variable MISSING_KEY"), "{err}");
-        let err = RuntimeConfig::parse("runtime:\n  listen: nowhere\n", &env(&[])).unwrap_err().to_string();
-        assert!(err.starts_with("runtime.listen:"), "{err}");
-        let err = RuntimeConfig::parse("runtime:\n  backends:\n    docker: {plugin: ghost}\n", &env(&[]))
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("runtime.backends.docker.plugin:"), "{err}");
-        let err = RuntimeConfig::parse("runtime:\n  lisen: x\n", &env(&[])).unwrap_err().to_string();
-        assert!(err.contains("lisen"), "{err}");
-    }
-
-    #[test]
-    fn backends_are_whatever_plugins_implement_them() {
-        let plugins = "  plugins:\n    - {id: k8s, kind: runtime-backend, path: k8s.wasm}\n    - {id: rule, kind: approval-rule, path: r.wasm}\n";
-        let one = format!("runtime:\n  backends:\n    my_cluster: {{plugin: k8s}}\n{plugins}");
-        let c = RuntimeConfig::parse(&one, &env(&[])).unwrap();
-        assert_eq!(c.default_backend, "my_cluster", "the only backend is the default");
-        assert_eq!(c.container_engine_socket(), "/var/run/docker.sock", "not granted the engine: the default socket");
-        let two = format!("runtime:\n  backends:\n    a: {{plugin: k8s}}\n    b: {{plugin: k8s}}\n{plugins}");
-        let err = RuntimeConfig::parse(&two, &env(&[])).unwrap_err().to_string();
-        assert!(err.starts_with("runtime.default_backend:"), "{err}");
-        let wrong = format!("runtime:\n  backends:\n    a: {{plugin: rule}}\n{plugins}");
-        let err = RuntimeConfig::parse(&wrong, &env(&[])).unwrap_err().to_string();
-        assert!(err.starts_with("runtime.backends.a.plugin:") && err.contains("approval-rule"), "{err}");
-    }
-}
+mod tests;

@@ -1,7 +1,7 @@
 //! Conversions between the host's domain types and the WIT types plugins see.
 
 use super::types as wit;
-use crate::catalog::{CatalogEntry, Source, Transport};
+use crate::catalog::{CatalogEntry, RestartPolicy, Source, Transport};
 use crate::deployments::model::{DeploymentRequest, Resources, Visibility};
 use crate::guardrails::{parse_cpu, parse_memory, CapabilityPolicy, EffectiveGuardrails, FilesystemPolicy};
 use crate::guardrails::{NetworkPolicy, Profile, Warning};
@@ -129,6 +129,10 @@ impl From<&CatalogEntry> for wit::CatalogEntry {
             transport: entry.transport.into(),
             command: entry.command.clone(),
             args: entry.args.clone(),
+            max_restarts: match entry.restart_policy {
+                RestartPolicy::Never => 0,
+                RestartPolicy::Always | RestartPolicy::OnFailure => entry.max_restarts,
+            },
         }
     }
 }
@@ -330,5 +334,21 @@ pub fn deploy_request(
         env: request.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         resources: (&request.resources).into(),
         requested_by: requested_by.map(String::from),
+    }
+}
+
+impl From<crate::logs::Window> for wit::LogQuery {
+    fn from(w: crate::logs::Window) -> wit::LogQuery {
+        wit::LogQuery { tail: w.tail, since: w.since, until: w.until }
+    }
+}
+
+impl From<wit::LogLine> for crate::logs::Line {
+    fn from(l: wit::LogLine) -> crate::logs::Line {
+        let stream = match l.stream {
+            wit::LogStream::Stdout => crate::logs::Stream::Stdout,
+            wit::LogStream::Stderr => crate::logs::Stream::Stderr,
+        };
+        crate::logs::Line { stream, time: l.time, text: l.text, service: l.service }
     }
 }

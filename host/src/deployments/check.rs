@@ -237,6 +237,9 @@ pub async fn compatibility(
         command: None,
         args: None,
         environment: BTreeMap::new(),
+        health_check: Default::default(),
+        restart_policy: Default::default(),
+        max_restarts: 0,
     };
     let sample =
         DeploymentRequest { entry: sample, env: BTreeMap::new(), resources: Resources::default(), commit: None };

@@ -30,7 +30,9 @@ const POLL_INTERVAL: Duration = Duration::from_millis(250);
 pub(super) fn serving(d: &Deployment) -> Option<Via> {
     match d.status {
         State::Connected if d.is_per_session() => Some(Via::PerSession),
-        State::Running | State::Connected if !d.is_per_session() => Via::endpoint(d.endpoint.as_deref()?),
+        State::Running | State::Connected | State::Unhealthy if !d.is_per_session() => {
+            Via::endpoint(d.endpoint.as_deref()?)
+        }
         _ => None,
     }
 }
@@ -64,6 +66,7 @@ impl Runtime {
             endpoint: None,
             image: None,
             restart_count: 0,
+            host_restarts: 0,
             tools: Vec::new(),
             guardrails_applied: checked.guardrails,
             guardrails_warnings: checked.warnings,

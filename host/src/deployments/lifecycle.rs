@@ -4,6 +4,7 @@ use super::model::Deployment;
 use super::{RuntimeError, State};
 use crate::deployments::Runtime;
 use crate::events::EventKind;
+use crate::logs::{Line, Window};
 use crate::store::{NewEvent, Table};
 
 impl Runtime {
@@ -97,17 +98,21 @@ impl Runtime {
         let event = NewEvent::for_deployment(EventKind::DeploymentDeleted, id, data).by(actor);
         self.store.delete(Table::Deployments, id, event)?;
         self.routes.forget(id);
+        self.health.forget(id);
+        self.usage_book.forget(id);
         self.locks.lock().expect("lock map poisoned").remove(id);
         Ok(())
     }
 
-    pub async fn logs(&self, id: &str, tail: u32) -> Result<String, RuntimeError> {
+    /// The server's log lines in `window`, as the backend reports them.
+    pub async fn logs(&self, id: &str, window: Window) -> Result<Vec<Line>, RuntimeError> {
         let d = self.get(id)?;
         if d.is_per_session() && d.handle.is_none() {
-            return self.session_server_logs(&d, tail).await;
+            return self.session_server_logs(&d, window).await;
         }
         let handle = self.handle_of(&d)?;
-        Ok(self.backend(&d.backend)?.logs(&handle, tail).await??)
+        let lines = self.backend(&d.backend)?.logs(&handle, window.into()).await??;
+        Ok(lines.into_iter().map(Line::from).collect())
     }
 
     fn record_request(&self, id: &str, kind: EventKind, actor: Option<&str>) -> Result<(), RuntimeError> {

@@ -11,18 +11,22 @@
 mod check;
 mod driver;
 mod error;
+mod health;
 mod lifecycle;
 pub mod model;
 mod per_session;
 mod reconcile;
 mod service;
 mod state;
+mod usage;
 
 pub use check::{compatibility, Checked};
 pub use error::RuntimeError;
+pub use health::{CheckResult, HEALTH_TICK};
 pub use model::{DeployBody, Deployment, DeploymentRequest, ResourceRequest, Resources, State, Visibility};
 pub use reconcile::HEALTH_INTERVAL;
 pub use service::Runtime;
+pub use usage::Usage;
 
 /// The guardrail evaluator that always runs first.
 pub const DEFAULT_EVALUATOR: &str = "default-guardrails";

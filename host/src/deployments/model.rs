@@ -74,8 +74,13 @@ pub struct Deployment {
     pub endpoint: Option<String>,
     #[serde(default)]
     pub image: Option<String>,
+    /// Restarts by the backend (a crashed process), as it counts them.
     #[serde(default)]
     pub restart_count: u32,
+    /// Restarts by the host (unhealthy, or a clean exit under `always`);
+    /// counted against `max_restarts` with the backend's.
+    #[serde(default)]
+    pub host_restarts: u32,
     #[serde(default)]
     pub tools: Vec<String>,
     pub guardrails_applied: EffectiveGuardrails,
@@ -127,7 +132,7 @@ impl Deployment {
             "endpoint": self.endpoint,
             "image": self.image,
             "build": self.build,
-            "restart_count": self.restart_count,
+            "restart_count": self.restart_count + self.host_restarts,
             "tools": self.tools,
             "guardrails_applied": self.guardrails_applied,
             "guardrails_warnings": self.guardrails_warnings,

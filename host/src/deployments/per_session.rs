@@ -168,16 +168,21 @@ impl Runtime {
     }
 
     /// The logs of a per-session deployment: its sessions' servers', each under a heading.
-    pub(super) async fn session_server_logs(&self, d: &Deployment, tail: u32) -> Result<String, RuntimeError> {
+    /// The lines of every session's own server, each named `session <instance>`;
+    /// none while no session is open.
+    pub(super) async fn session_server_logs(
+        &self,
+        d: &Deployment,
+        window: crate::logs::Window,
+    ) -> Result<Vec<crate::logs::Line>, RuntimeError> {
         let backend = self.backend(&d.backend)?.clone();
-        let mut logs = String::new();
+        let mut logs = Vec::new();
         for (instance, started) in self.session_servers.of(&d.id) {
             let Some(handle) = started.handle else { continue };
-            logs.push_str(&format!("== session server {instance} ==\n"));
-            logs.push_str(&backend.logs(&handle, tail).await??);
-        }
-        if logs.is_empty() {
-            logs.push_str("no session is open: a per-session server runs only while its client's session lasts\n");
+            let service = Some(format!("session {instance}"));
+            for line in backend.logs(&handle, window.into()).await?? {
+                logs.push(crate::logs::Line { service: service.clone(), ..line.into() });
+            }
         }
         Ok(logs)
     }

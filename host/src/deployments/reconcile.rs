@@ -6,11 +6,11 @@ use tracing::Instrument;
 
 use super::model::{Deployment, State};
 use super::RuntimeError;
+use crate::catalog::RestartPolicy;
 use crate::contract::backend::{BackendError, DeploymentStatus};
 use crate::contract::types as wit;
 use crate::deployments::Runtime;
 use crate::events::EventKind;
-use crate::mcp::link::Target;
 use crate::plugins::Plugin;
 use crate::store::NewEvent;
 
@@ -94,39 +94,68 @@ impl Runtime {
         }
     }
 
-    /// Brings the record in line with what the backend reports.
+    /// Brings the record in line with what the backend reports. A process
+    /// that ended while it should run is a crash (an event, so an alert);
+    /// the backend restarts it up to `max_restarts`, the host restarts a clean
+    /// exit under `always`; past that it is left in `error`.
     async fn observe(self: &Arc<Self>, d: &Deployment, backend: &Arc<Plugin>, handle: &str, status: DeploymentStatus) {
         let id = d.id.as_str();
         match status.state {
             wit::DeploymentState::Running
-                if d.status != State::Connected || d.restart_count != status.restart_count =>
+                if d.status != State::Connected && d.status != State::Unhealthy
+                    || d.restart_count != status.restart_count =>
             {
+                if status.restart_count > d.restart_count {
+                    self.crashed(id, &status);
+                }
                 if let Err(e) = self.await_connected(id, backend, handle).await {
                     self.fail(id, e.to_string());
-                }
-            }
-            // A bridged server is pinged over its link: one that stopped
-            // answering is proven again, or recorded as failed.
-            wit::DeploymentState::Running => {
-                let Some(target) = d.endpoint.as_deref().and_then(Target::of) else { return };
-                if let Err(e) = self.bridge.ping(&self.tasks, id, &target).await {
-                    tracing::warn!(deployment = id, "MCP ping failed: {e}");
-                    if let Err(e) = self.await_connected(id, backend, handle).await {
-                        self.fail(id, e.to_string());
-                    }
                 }
             }
             wit::DeploymentState::Stopped | wit::DeploymentState::Error
                 if d.status != State::Stopped || d.desired_running =>
             {
-                let message = status.message.unwrap_or_else(|| "stopped".into());
+                let message = status.message.clone().unwrap_or_else(|| "stopped".into());
                 let state = if d.desired_running { State::Error } else { State::Stopped };
+                let first_seen = d.status != State::Error;
+                if d.desired_running && first_seen {
+                    self.crashed(id, &status);
+                    if self.restarts_after_exit(d, &status) {
+                        self.restart_server(d, handle, "exited under restart_policy: always").await;
+                        return;
+                    }
+                    let entry = d.request.as_ref().map(|r| &r.entry);
+                    let restarts = status.restart_count + d.host_restarts;
+                    if entry.is_some_and(|e| e.restart_policy != RestartPolicy::Never && restarts >= e.max_restarts) {
+                        self.restart_limit_reached(id, restarts, &message);
+                        return;
+                    }
+                }
                 if d.status != state || d.status_message.as_deref() != Some(message.as_str()) {
                     let _ = self.transition(id, state, Some(message), |r| r.restart_count = status.restart_count);
                 }
             }
             _ => {}
         }
+    }
+
+    /// The events of a process that ended: a crash, and an OOM kill if it was one.
+    fn crashed(&self, id: &str, status: &DeploymentStatus) {
+        let data = serde_json::json!({"exit_code": status.exit_code, "oom_killed": status.oom_killed,
+                                      "restart_count": status.restart_count, "message": status.message});
+        let _ = self.store.record(NewEvent::for_deployment(EventKind::DeploymentCrashed, id, data));
+        if status.oom_killed {
+            let data = serde_json::json!({"message": status.message});
+            let _ = self.store.record(NewEvent::for_deployment(EventKind::DeploymentOomKilled, id, data));
+        }
+    }
+
+    /// A clean exit is restarted by the host, under `always`, within `max_restarts`.
+    fn restarts_after_exit(&self, d: &Deployment, status: &DeploymentStatus) -> bool {
+        let Some(entry) = d.request.as_ref().map(|r| &r.entry) else { return false };
+        entry.restart_policy == RestartPolicy::Always
+            && status.exit_code == Some(0)
+            && status.restart_count + d.host_restarts < entry.max_restarts
     }
 
     /// The health watch: one pass over deployments that should be up, a few
@@ -138,6 +167,14 @@ impl Runtime {
             if let Err(e) = self.register_backends().await {
                 tracing::warn!("cannot record backend availability: {e}");
             }
+        }
+        for (name, why) in &refreshed.lost {
+            let data = serde_json::json!({"backend": name, "error": why});
+            let _ = self.store.record(NewEvent::new(EventKind::BackendUnavailable, format!("backend/{name}"), data));
+        }
+        for name in &refreshed.recovered {
+            let data = serde_json::json!({"backend": name});
+            let _ = self.store.record(NewEvent::new(EventKind::BackendRecovered, format!("backend/{name}"), data));
         }
         if !refreshed.recovered.is_empty() {
             if let Err(e) = self.reconcile().await {

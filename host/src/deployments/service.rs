@@ -43,6 +43,10 @@ pub struct Runtime {
     pub(crate) approval_rules: Vec<Arc<Plugin>>,
     /// Every background task: deploys, notifications, the host's loops.
     pub tasks: crate::tasks::Supervisor,
+    /// What each server's health checks found lately.
+    pub health: super::health::HealthBook,
+    /// The last CPU reading of each deployment, for its rate.
+    pub(crate) usage_book: super::usage::UsageBook,
     /// What `GET /metrics` shows that is counted as it happens.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Seconds added to the wall clock for approval deadlines (tests move time).
@@ -101,6 +105,8 @@ impl Runtime {
             approval_rules,
             tasks: Default::default(),
             metrics,
+            health: Default::default(),
+            usage_book: Default::default(),
             clock_offset: Default::default(),
         })
     }

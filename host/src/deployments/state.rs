@@ -17,12 +17,16 @@ pub enum State {
     Starting,
     Running,
     Connected,
+    /// Its health check failed `failure_threshold` times in a row; restarted
+    /// (or failed) according to its restart policy, or back to `connected`
+    /// when a check passes first.
+    Unhealthy,
     Stopped,
     Error,
 }
 
 impl State {
-    pub const ALL: [State; 10] = [
+    pub const ALL: [State; 11] = [
         State::AwaitingApproval,
         State::Rejected,
         State::Pending,
@@ -31,6 +35,7 @@ impl State {
         State::Starting,
         State::Running,
         State::Connected,
+        State::Unhealthy,
         State::Stopped,
         State::Error,
     ];
@@ -46,6 +51,7 @@ impl State {
             State::Starting => "starting",
             State::Running => "running",
             State::Connected => "connected",
+            State::Unhealthy => "unhealthy",
             State::Stopped => "stopped",
             State::Error => "error",
         }
@@ -68,12 +74,14 @@ impl State {
             (Pending, Pulling | Building) => true,
             (Pulling | Building, Starting) => true,
             // Up: first time, after a restart of the server, or adopted after a host restart.
-            (Starting | Running | Connected | Stopped | Error, Running) => true,
+            (Starting | Running | Connected | Unhealthy | Stopped | Error, Running) => true,
             (Running, Connected) => true,
+            // Health checks failing, then passing again.
+            (Connected, Unhealthy) | (Unhealthy, Connected) => true,
             // Anything that lives may fail; a failure may be observed again with a new message.
             (_, Error) => true,
             // Once created on the backend, it can be stopped and started.
-            (Starting | Running | Connected | Stopped | Error, Stopped | Starting) => true,
+            (Starting | Running | Connected | Unhealthy | Stopped | Error, Stopped | Starting) => true,
             _ => false,
         }
     }
@@ -86,7 +94,7 @@ impl State {
 
     /// Whether the health watch looks at deployments in this state.
     pub fn is_watched(self) -> bool {
-        matches!(self, State::Running | State::Connected | State::Error)
+        matches!(self, State::Running | State::Connected | State::Unhealthy | State::Error)
     }
 
     /// Whether a deployment in this state has settled: nothing is driving it.
@@ -130,12 +138,20 @@ mod tests {
 
     #[test]
     fn a_created_deployment_can_stop_start_and_fail() {
-        for from in [Starting, Running, Connected, Stopped, Error] {
+        for from in [Starting, Running, Connected, Unhealthy, Stopped, Error] {
             for to in [Stopped, Starting, Error] {
                 assert!(from.can_go_to(to), "{from:?} -> {to:?}");
             }
         }
         assert!(!Pending.can_go_to(Stopped), "nothing to stop before it is created");
+    }
+
+    #[test]
+    fn only_a_connected_server_becomes_unhealthy_and_it_may_recover() {
+        assert!(Connected.can_go_to(Unhealthy) && Unhealthy.can_go_to(Connected));
+        for from in [Pending, Pulling, Building, Starting, Running, Stopped, Error] {
+            assert!(!from.can_go_to(Unhealthy), "{from:?} -> unhealthy");
+        }
     }
 
     #[test]

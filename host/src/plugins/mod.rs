@@ -368,9 +368,11 @@ macro_rules! invoke {
     }};
 }
 
-use crate::contract::backend::{BackendError, Deployed, DeploymentStatus, Prepared};
+use crate::contract::backend::{BackendError, Deployed, DeploymentStatus, Prepared, ResourceUsage};
 use crate::contract::policy::{PolicyInput, PolicyOutput};
-use crate::contract::types::{BackendCapabilities, Denial, DeployRequest, EffectiveGuardrails, Warning};
+use crate::contract::types::{
+    BackendCapabilities, Denial, DeployRequest, EffectiveGuardrails, LogLine, LogQuery, Warning,
+};
 
 /// Calls of the `runtime-backend` world. Outer `Result`: the plugin failed;
 /// inner: the backend answered with an error.
@@ -416,8 +418,12 @@ impl Plugin {
         invoke!(self, Backend, mcp_runtime_plugin_backend.call_remove(handle))
     }
 
-    pub async fn logs(&self, handle: &str, tail: u32) -> Result<Result<String, BackendError>, PluginError> {
-        invoke!(self, Backend, mcp_runtime_plugin_backend.call_logs(handle, tail))
+    pub async fn usage(&self, handle: &str) -> Result<Result<ResourceUsage, BackendError>, PluginError> {
+        invoke!(self, Backend, mcp_runtime_plugin_backend.call_usage(handle))
+    }
+
+    pub async fn logs(&self, handle: &str, query: LogQuery) -> Result<Result<Vec<LogLine>, BackendError>, PluginError> {
+        invoke!(self, Backend, mcp_runtime_plugin_backend.call_logs(handle, query))
     }
 
     pub async fn orphans(&self, known: &[String]) -> Result<Result<Vec<String>, BackendError>, PluginError> {

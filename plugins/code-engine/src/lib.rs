@@ -16,10 +16,10 @@ mod http;
 mod limits;
 
 use client::{ApiError, Client};
-use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared};
+use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared, ResourceUsage};
 use guest_kit::types::{
-    BackendCapabilities, DeployRequest, DeploymentState, EffectiveGuardrails, IsolationLevel, ObservabilityType,
-    Source, Transport, Visibility, Warning,
+    BackendCapabilities, DeployRequest, DeploymentState, EffectiveGuardrails, IsolationLevel, LogLine, LogQuery,
+    LogStream, ObservabilityType, Source, Transport, Visibility, Warning,
 };
 use mcp_runtime::plugin::key_value;
 use mcp_runtime::plugin::logging::{log, Level};
@@ -200,7 +200,7 @@ impl Guest for CodeEngineBackend {
         let base = app["endpoint"].as_str().filter(|e| !e.is_empty()).or(app["endpoint_internal"].as_str());
         let scheme = if handle.sse { "sse+" } else { "" };
         let endpoint = base.map(|b| format!("{scheme}{}{}", b.trim_end_matches('/'), handle.mcp_path));
-        Ok(DeploymentStatus { state, message, endpoint, restart_count })
+        Ok(DeploymentStatus { state, message, endpoint, restart_count, exit_code: None, oom_killed: false })
     }
 
     fn stop(handle: String) -> Result<(), BackendError> {
@@ -235,12 +235,29 @@ impl Guest for CodeEngineBackend {
         Ok(())
     }
 
-    fn logs(handle: String, tail: u32) -> Result<String, BackendError> {
+    /// Code Engine reports no usage through its API (IBM Cloud Monitoring
+    /// does): every figure is absent.
+    fn usage(handle: String) -> Result<ResourceUsage, BackendError> {
+        parse(&handle)?;
+        Ok(ResourceUsage {
+            cpu_ns: None,
+            memory_bytes: None,
+            memory_limit_bytes: None,
+            network_rx_bytes: None,
+            network_tx_bytes: None,
+            started_at: None,
+        })
+    }
+
+    fn logs(handle: String, query: LogQuery) -> Result<Vec<LogLine>, BackendError> {
         let handle = parse(&handle)?;
         let client = Client::new().map_err(BackendError::Failed)?;
         match client.settings.logs_query_url() {
-            Some(url) => cloud_logs(&client, &url, &handle.app, tail),
-            None => instances_report(&client, &handle.app),
+            Some(url) => cloud_logs(&client, &url, &handle.app, query.tail),
+            None => {
+                let report = instances_report(&client, &handle.app)?;
+                Ok(report.lines().map(|text| line(text.to_string(), None)).collect())
+            }
         }
     }
 
@@ -268,8 +285,13 @@ impl Guest for CodeEngineBackend {
     }
 }
 
-/// The app's lines from IBM Cloud Logs, where Code Engine sends them.
-fn cloud_logs(client: &Client, url: &str, app: &str, tail: u32) -> Result<String, BackendError> {
+fn line(text: String, time: Option<String>) -> LogLine {
+    LogLine { stream: LogStream::Stdout, time, text, service: None }
+}
+
+/// The app's lines from IBM Cloud Logs, where Code Engine sends them (timed
+/// when the result's metadata has a `timestamp`).
+fn cloud_logs(client: &Client, url: &str, app: &str, tail: u32) -> Result<Vec<LogLine>, BackendError> {
     let query = json!({
         "query": format!("app:\"codeengine\" AND codeengine.component:\"{app}\""),
         "metadata": {"syntax": "lucene", "tier": "frequent_search", "limit": tail.max(1)},
@@ -285,10 +307,12 @@ fn cloud_logs(client: &Client, url: &str, app: &str, tail: u32) -> Result<String
         for result in event["result"]["results"].as_array().into_iter().flatten() {
             let raw = result["user_data"].as_str().unwrap_or_default();
             let record: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
-            lines.push(record["message"].as_str().unwrap_or(raw).to_string());
+            let metadata = result["metadata"].as_array().into_iter().flatten();
+            let time = metadata.filter(|m| m["key"] == "timestamp").find_map(|m| m["value"].as_str()).map(String::from);
+            lines.push(line(record["message"].as_str().unwrap_or(raw).to_string(), time));
         }
     }
-    Ok(lines.join("\n") + if lines.is_empty() { "" } else { "\n" })
+    Ok(lines)
 }
 
 /// Without a Cloud Logs instance: say so, and show the instances and their restarts.

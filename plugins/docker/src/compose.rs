@@ -21,7 +21,6 @@ pub fn start_stack(
     g: &EffectiveGuardrails,
     stack: &ComposeSource,
     network: &str,
-    max_restarts: u32,
 ) -> Result<Vec<(String, String)>, BackendError> {
     if stack.services.is_empty() {
         return Err(invalid("source.compose_file", "the stack has no services the host could check"));
@@ -30,7 +29,7 @@ pub fn start_stack(
     for service in &stack.services {
         let outcome = wait_for_dependencies(service, &started).and_then(|()| {
             let is_main = service.name == stack.main_service;
-            let spec = service_spec(request, g, network, service, is_main, max_restarts);
+            let spec = service_spec(request, g, network, service, is_main);
             let id = engine::create_container(&spec).map_err(engine_error)?;
             started.push((service.name.clone(), id.clone()));
             engine::start_container(&id).map_err(engine_error)
@@ -51,9 +50,8 @@ fn service_spec(
     network: &str,
     service: &StackService,
     is_main: bool,
-    max_restarts: u32,
 ) -> engine::ContainerSpec {
-    let mut spec = container_spec(request, g, network, service.image.clone(), max_restarts);
+    let mut spec = container_spec(request, g, network, service.image.clone());
     spec.name = format!("{network}-{}", service.name);
     spec.labels.push((SERVICE_LABEL.into(), service.name.clone()));
     spec.network_aliases = vec![service.name.clone()];

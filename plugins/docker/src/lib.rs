@@ -4,7 +4,8 @@
 //! repositories by the host (`github`, grant `source`).
 //!
 //! Settings (`plugins[].settings` in the host config):
-//! `{"allowed_registries": ["docker.io", "127.0.0.1:5000"], "max_restarts": 3}`.
+//! `{"allowed_registries": ["docker.io", "127.0.0.1:5000"]}`. How often a failed
+//! server is restarted is its catalog entry's `max-restarts`.
 //! Without `allowed_registries` every registry is allowed; `[]` allows none.
 
 wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
@@ -12,10 +13,10 @@ wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
     "mcp-runtime:plugin/config@0.3.0": guest_kit::config,
 } });
 
-use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared};
+use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared, ResourceUsage};
 use guest_kit::types::{
-    BackendCapabilities, DeployRequest, DeploymentState, EffectiveGuardrails, IsolationLevel, ObservabilityType,
-    Source, Transport, Warning,
+    BackendCapabilities, DeployRequest, DeploymentState, EffectiveGuardrails, IsolationLevel, LogLine, LogQuery,
+    ObservabilityType, Source, Transport, Warning,
 };
 use guest_kit::{denial, warning};
 use mcp_runtime::plugin::container_engine::{
@@ -34,12 +35,6 @@ const STOP_TIMEOUT_SECONDS: u32 = 10;
 #[derive(Deserialize)]
 struct Settings {
     allowed_registries: Option<Vec<String>>,
-    #[serde(default = "default_max_restarts")]
-    max_restarts: u32,
-}
-
-fn default_max_restarts() -> u32 {
-    3
 }
 
 /// Settings that cannot be read refuse every deploy: falling back to defaults
@@ -174,11 +169,10 @@ impl Guest for DockerBackend {
             warnings.push(warning("network.egress_allowed", message));
         }
 
-        let max_restarts = settings()?.max_restarts;
         let started = match &request.entry.source {
-            Source::Compose(stack) => compose::start_stack(&request, &g, stack, &name, max_restarts),
+            Source::Compose(stack) => compose::start_stack(&request, &g, stack, &name),
             _ => {
-                let spec = container_spec(&request, &g, &name, image, max_restarts);
+                let spec = container_spec(&request, &g, &name, image);
                 engine::create_container(&spec)
                     .and_then(|id| engine::start_container(&id).map(|_| id))
                     .map(|id| vec![(String::new(), id)])
@@ -243,10 +237,15 @@ impl Guest for DockerBackend {
                     message: Some(failed),
                     endpoint,
                     restart_count: info.restart_count,
+                    exit_code: None,
+                    oom_killed: false,
                 });
             }
         }
-        Ok(DeploymentStatus { state, message, endpoint, restart_count: info.restart_count })
+        let ended = matches!(info.state, ContainerState::Exited | ContainerState::Dead);
+        let restart_count = info.restart_count;
+        let (exit_code, oom_killed) = (info.exit_code.filter(|_| ended), info.oom_killed);
+        Ok(DeploymentStatus { state, message, endpoint, restart_count, exit_code, oom_killed })
     }
 
     fn stop(handle: String) -> Result<(), BackendError> {
@@ -273,17 +272,41 @@ impl Guest for DockerBackend {
         ignore_missing(engine::remove_network(&handle.network))
     }
 
-    fn logs(handle: String, tail: u32) -> Result<String, BackendError> {
+    /// Every container's figures summed; the uptime is the MCP server's.
+    fn usage(handle: String) -> Result<ResourceUsage, BackendError> {
+        let handle = Handle::parse(&handle)?;
+        let mut usage = ResourceUsage {
+            cpu_ns: Some(0),
+            memory_bytes: Some(0),
+            memory_limit_bytes: None,
+            network_rx_bytes: Some(0),
+            network_tx_bytes: Some(0),
+            started_at: engine::inspect_container(&handle.container).map_err(engine_error)?.started_at,
+        };
+        let add = |total: &mut Option<u64>, n: u64| *total = Some(total.unwrap_or(0) + n);
+        for container in handle.containers() {
+            let figures = engine::container_usage(container).map_err(engine_error)?;
+            add(&mut usage.cpu_ns, figures.cpu_ns);
+            add(&mut usage.memory_bytes, figures.memory_bytes);
+            add(&mut usage.network_rx_bytes, figures.network_rx_bytes);
+            add(&mut usage.network_tx_bytes, figures.network_tx_bytes);
+            if let Some(limit) = figures.memory_limit_bytes {
+                add(&mut usage.memory_limit_bytes, limit);
+            }
+        }
+        Ok(usage)
+    }
+
+    fn logs(handle: String, query: LogQuery) -> Result<Vec<LogLine>, BackendError> {
         let handle = Handle::parse(&handle)?;
         if handle.services.is_empty() {
-            return engine::container_logs(&handle.container, tail).map_err(engine_error);
+            return engine::container_logs(&handle.container, query).map_err(engine_error);
         }
-        // A stack's services, each line prefixed with its service.
-        let mut merged = String::new();
+        // A stack's services, each line naming its service.
+        let mut merged = Vec::new();
         for (service, container) in &handle.services {
-            for line in engine::container_logs(container, tail).map_err(engine_error)?.lines() {
-                merged.push_str(&format!("{service} | {line}\n"));
-            }
+            let lines = engine::container_logs(container, query).map_err(engine_error)?;
+            merged.extend(lines.into_iter().map(|line| LogLine { service: Some(service.clone()), ..line }));
         }
         Ok(merged)
     }
@@ -314,13 +337,7 @@ impl Guest for DockerBackend {
     }
 }
 
-fn container_spec(
-    request: &DeployRequest,
-    g: &EffectiveGuardrails,
-    name: &str,
-    image: String,
-    max_restarts: u32,
-) -> ContainerSpec {
+fn container_spec(request: &DeployRequest, g: &EffectiveGuardrails, name: &str, image: String) -> ContainerSpec {
     let volumes = g
         .filesystem
         .allowed_mounts
@@ -354,7 +371,7 @@ fn container_spec(
         memory_bytes: g.memory_bytes,
         pids_limit: g.pids,
         security_opts,
-        max_restarts,
+        max_restarts: request.entry.max_restarts,
         command: request.entry.command.clone(),
         args: request.entry.args.clone(),
         stdin_open: request.entry.transport == Transport::Stdio,
@@ -366,8 +383,10 @@ fn container_spec(
 
 /// The last lines a crashed server wrote that are not protocol, to say why.
 fn last_words(container: &str) -> String {
-    let Ok(logs) = engine::container_logs(container, 20) else { return String::new() };
-    let lines: Vec<&str> = logs.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('{')).collect();
+    let query = LogQuery { tail: 20, since: None, until: None };
+    let Ok(logs) = engine::container_logs(container, query) else { return String::new() };
+    let lines: Vec<&str> =
+        logs.iter().map(|l| l.text.trim()).filter(|l| !l.is_empty() && !l.starts_with('{')).collect();
     match lines.len() {
         0 => String::new(),
         n => format!("; last output: {}", lines[n.saturating_sub(3)..].join(" | ")),

@@ -5,6 +5,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use futures_util::StreamExt;
 
 use crate::api::{ApiResult, AppState, Caller};
 use crate::approvals::{ApprovalFilter, ApprovalStatus};
@@ -19,7 +20,7 @@ pub fn routes() -> Router<AppState> {
 /// OpenMetrics to a scraper that asks for it (Prometheus does); the
 /// Prometheus text format to anyone else.
 async fn scrape(State(rt): State<AppState>, _: Caller<may::ReadMetrics>, headers: HeaderMap) -> ApiResult<Response> {
-    let text = rt.metrics.render(&snapshot(&rt)?);
+    let text = rt.metrics.render(&snapshot(&rt).await?);
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if accept.contains("application/openmetrics-text") {
         return Ok(([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response());
@@ -27,8 +28,11 @@ async fn scrape(State(rt): State<AppState>, _: Caller<may::ReadMetrics>, headers
     Ok(([(header::CONTENT_TYPE, text_format::CONTENT_TYPE)], text_format::from_openmetrics(&text)).into_response())
 }
 
-/// The present, as the store and the last health pass know it.
-fn snapshot(rt: &Runtime) -> ApiResult<Snapshot> {
+/// Backends asked for usage at once during a scrape.
+const USAGE_CONCURRENCY: usize = 8;
+
+/// The present, as the store knows it and the backends report it now.
+async fn snapshot(rt: &Runtime) -> ApiResult<Snapshot> {
     let deployments = rt.list()?;
     let backends = rt.backend_names();
     let mut snapshot = Snapshot::default();
@@ -44,9 +48,19 @@ fn snapshot(rt: &Runtime) -> ApiResult<Snapshot> {
         let n = approvals.iter().filter(|a| a.status == status).count();
         snapshot.approvals.push((status.name(), n as u64));
     }
-    snapshot.per_deployment = deployments
-        .iter()
-        .map(|d| DeploymentFigures { deployment: d.id.clone(), restarts: d.restart_count.into(), ..Default::default() })
-        .collect();
+    // The backends' figures, a few deployments at a time.
+    let figures = deployments.into_iter().map(|d| async move {
+        let usage = rt.usage(&d.id).await.ok().flatten().unwrap_or_default();
+        DeploymentFigures {
+            restarts: (d.restart_count + d.host_restarts).into(),
+            deployment: d.id,
+            cpu_percent: usage.cpu_percent,
+            memory_bytes: usage.memory_bytes,
+            memory_limit_bytes: usage.memory_limit_bytes,
+            network_rx_bytes: usage.network_rx_bytes,
+            network_tx_bytes: usage.network_tx_bytes,
+        }
+    });
+    snapshot.per_deployment = futures_util::stream::iter(figures).buffered(USAGE_CONCURRENCY).collect().await;
     Ok(snapshot)
 }

@@ -13,7 +13,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     AttachContainerOptions, CreateContainerOptions, CreateImageOptions, ListContainersOptions, ListNetworksOptions,
-    ListVolumesOptions, LogsOptions, RemoveContainerOptions, RemoveVolumeOptions, StopContainerOptions,
+    ListVolumesOptions, RemoveContainerOptions, RemoveVolumeOptions, StopContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -21,9 +21,10 @@ use std::collections::HashMap;
 
 use super::CallState;
 use crate::contract::container_engine::{
-    ContainerInfo, ContainerSpec, ContainerState, EngineError, EngineInfo, Host, NetworkInfo, NetworkSpec, ObjectKind,
-    OwnedObject,
+    ContainerInfo, ContainerSpec, ContainerState, ContainerStats, EngineError, EngineInfo, Host, NetworkInfo,
+    NetworkSpec, ObjectKind, OwnedObject,
 };
+use crate::contract::types::{LogLine, LogQuery};
 
 /// Marks objects the runtime created; its value names the runtime instance.
 pub const OWNER_LABEL: &str = "mcp-runtime.owner";
@@ -331,21 +332,12 @@ impl ContainerEngine {
             },
             ip_address,
             restart_count: c.restart_count.unwrap_or(0).max(0) as u32,
+            started_at: state.started_at.filter(|t| !t.starts_with("0001-")),
             exit_code: state.exit_code,
+            oom_killed: state.oom_killed.unwrap_or(false),
             error,
             health: state.health.and_then(|h| h.status).map(|s| s.to_string()).filter(|s| !s.is_empty() && s != "none"),
         })
-    }
-
-    pub async fn container_logs(&self, id: &str, tail: u32) -> Result<String, EngineError> {
-        self.ensure_container_owned(id).await?;
-        let options = LogsOptions { stdout: true, stderr: true, tail: tail.to_string(), ..Default::default() };
-        let mut stream = self.docker().logs(id, Some(options));
-        let mut out = String::new();
-        while let Some(chunk) = stream.next().await {
-            out.push_str(&chunk.map_err(engine_error)?.to_string());
-        }
-        Ok(out)
     }
 
     /// The stdin and the output of a container this runtime owns, for the
@@ -401,42 +393,8 @@ fn engine_error(e: bollard::errors::Error) -> EngineError {
     }
 }
 
-/// The host side of an internal network: iptables rules on the INPUT chain.
-mod host_firewall {
-    use tokio::process::Command;
-
-    fn rule(bridge: &str) -> [&str; 9] {
-        ["INPUT", "-i", bridge, "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP"]
-    }
-
-    /// Drops new connections from the bridge to the host; false when that failed.
-    pub async fn close(bridge: &str) -> bool {
-        let inserted = Command::new("iptables").arg("-w").arg("-I").args(rule(bridge)).status().await;
-        match inserted {
-            Ok(status) if status.success() => true,
-            outcome => {
-                tracing::warn!(bridge, ?outcome, "could not close the host to an internal network");
-                false
-            }
-        }
-    }
-
-    pub async fn reopen(bridge: &str) {
-        // Delete every copy, in case a crash left a duplicate.
-        for _ in 0..8 {
-            let deleted = Command::new("iptables")
-                .arg("-w")
-                .arg("-D")
-                .args(rule(bridge))
-                .stderr(std::process::Stdio::null())
-                .status()
-                .await;
-            if !matches!(deleted, Ok(s) if s.success()) {
-                break;
-            }
-        }
-    }
-}
+mod host_firewall;
+mod output;
 
 /// The guest-facing side: every call needs the engine the plugin was granted.
 macro_rules! engine {
@@ -485,7 +443,10 @@ impl Host for CallState {
     async fn inspect_container(&mut self, id: String) -> Result<ContainerInfo, EngineError> {
         engine!(self).inspect_container(&id).await
     }
-    async fn container_logs(&mut self, id: String, tail: u32) -> Result<String, EngineError> {
-        engine!(self).container_logs(&id, tail).await
+    async fn container_usage(&mut self, id: String) -> Result<ContainerStats, EngineError> {
+        engine!(self).container_usage(&id).await
+    }
+    async fn container_logs(&mut self, id: String, query: LogQuery) -> Result<Vec<LogLine>, EngineError> {
+        engine!(self).container_logs(&id, &query).await
     }
 }

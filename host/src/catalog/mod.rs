@@ -1,6 +1,10 @@
 //! Catalog entries: the seed's schema, validation that names the field at
 //! fault, and the list filters of `GET /catalog`.
 
+mod health;
+
+pub use health::{HealthCheck, Probe, RestartPolicy};
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -64,6 +68,13 @@ pub struct CatalogEntry {
     pub args: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub environment: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "HealthCheck::is_default")]
+    pub health_check: HealthCheck,
+    #[serde(default, skip_serializing_if = "RestartPolicy::is_default")]
+    pub restart_policy: RestartPolicy,
+    /// Restarts after which a failing server is left in `error` (`always`, `on-failure`).
+    #[serde(default = "health::default_max_restarts", skip_serializing_if = "health::is_default_max_restarts")]
+    pub max_restarts: u32,
 }
 
 /// How a server speaks MCP.
@@ -225,6 +236,10 @@ impl CatalogEntry {
             // for the servers it bridges. A streamable-HTTP server keeps its own.
             let reason = "per-session servers are for stdio and sse transports; a streamable-HTTP server keeps per-client state in its own sessions";
             return Err(invalid("session_mode", reason));
+        }
+        self.health_check.validate(self.transport)?;
+        if self.max_restarts > health::MOST_RESTARTS {
+            return Err(invalid("max_restarts", format!("at most {}", health::MOST_RESTARTS)));
         }
         for (field, list) in [("command", &self.command), ("args", &self.args)] {
             let Some(list) = list else { continue };
