@@ -55,6 +55,9 @@ async fn a_code_engine_deployment_lives_and_dies_like_a_docker_one() {
         host.deploy(json!({"slug": "fixture-ce", "backend": "ibm_code_engine", "resources": {"min_scale": 1}})).await;
     let d = host.wait_for(&id, "connected").await;
     assert!(d["endpoint"].as_str().unwrap().ends_with("/mcp"), "{d}");
+    let (_, d) = host.get(&format!("/runtimes/{id}")).await;
+    assert!(d["usage"]["uptime_seconds"].as_i64().is_some_and(|s| s >= 0), "from the instance: {d}");
+    assert!(d["usage"]["memory_bytes"].is_null(), "Code Engine's API reports none: {d}");
     let warned = support::pluck(&d["guardrails_warnings"], "/field");
     for field in ["filesystem.read_only_root", "resources.max_pids", "apparmor", "network.egress_allowed", "resources"]
     {
@@ -185,14 +188,50 @@ async fn faults_are_retried_within_bounds_and_never_leave_a_false_state() {
     assert_eq!(ce_app(&fake, &id).await.0, StatusCode::NOT_FOUND, "no app was created");
     assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
 
-    // A wrong API key: a clear error that does not repeat the key.
+    // A wrong API key: the backend's check says so at start, and a deploy is
+    // refused at once with a clear error that does not repeat the key.
     let wrong = "wrong-key-do-not-print";
     let other = host_for(&fake, &new_owner(), wrong).await;
-    let id = other.deploy(json!({"slug": "fixture-ce", "backend": "ibm_code_engine"})).await;
-    let d = other.wait_for(&id, "error").await;
-    let message = d["status_message"].as_str().unwrap();
+    let (_, backends) = other.get("/backends").await;
+    let ce = backends.as_array().unwrap().iter().find(|b| b["name"] == "ibm_code_engine").unwrap().clone();
+    assert_eq!(ce["available"], false, "{ce}");
+    assert!(ce["last_check"].is_string(), "{ce}");
+    let (status, answer) =
+        other.post("/runtimes/deploy", json!({"slug": "fixture-ce", "backend": "ibm_code_engine"})).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    let message = answer["error"].as_str().unwrap();
     assert!(message.contains("IAM refused the API key") && message.contains("BXNIM0415E"), "{message}");
-    assert!(!d.to_string().contains(wrong), "the key leaked: {d}");
+    assert!(!answer.to_string().contains(wrong) && !ce.to_string().contains(wrong), "the key leaked: {answer}");
+}
+
+/// The backend is checked every pass: a project Code Engine cannot serve
+/// makes it unavailable (an alert), and it comes back by itself (another).
+#[tokio::test(flavor = "multi_thread")]
+async fn code_engine_that_stops_answering_is_unavailable_then_back_with_alerts() {
+    let owner = new_owner();
+    let fake = support::code_engine(&owner).await;
+    let receiver = support::webhook::Receiver::start(0).await;
+    let url = receiver.url.clone();
+    let host = TestHost::start(|c| {
+        c.owner = owner.clone();
+        support::use_code_engine(c, &fake, CE_API_KEY);
+        c.alerts.webhook_url = Some(url);
+        c.alerts.webhook_secret = Some(support::webhook::WEBHOOK_SECRET.into());
+    })
+    .await;
+    // More failures than one check's retries: the project read fails once.
+    let project = format!("/v2/projects/{}", fake.project_id());
+    for _ in 0..4 {
+        fake.inject(ce_fake::Fault::Status { status: 503, path_contains: project.clone() });
+    }
+    let lost = receiver.received_where("alert", "backend.unavailable", 1).await.remove(0);
+    assert_eq!(lost["data"]["backend"], "ibm_code_engine", "{lost}");
+    assert!(lost["data"]["error"].as_str().unwrap().contains("503"), "{lost}");
+    let back = receiver.received_where("alert", "backend.recovered", 1).await.remove(0);
+    assert_eq!(back["data"]["backend"], "ibm_code_engine", "{back}");
+    let (_, health) = host.get("/health").await;
+    let ce = health["backends"].as_array().unwrap().iter().find(|b| b["name"] == "ibm_code_engine").unwrap().clone();
+    assert_eq!(ce["available"], true, "{health}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,8 +1,9 @@
 //! The configured runtime backends: their plugins, what each can enforce, and
 //! whether each is available now. A backend whose plugin is granted the
-//! container engine is available while that engine answers: checked at start,
-//! by every pass of the health watch and before every deploy, so availability
-//! follows reality and comes back by itself.
+//! container engine is available while that engine answers; any other while
+//! its plugin's `check` succeeds. Checked at start, by every pass of the health
+//! watch (and, for the engine, before every deploy), so availability follows
+//! reality and comes back by itself.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -33,6 +34,7 @@ pub struct Backends {
     unavailable: RwLock<HashMap<String, String>>,
     /// The engine, or why none could be set up at all.
     engine: Result<Arc<ContainerEngine>, String>,
+    checked_at: RwLock<HashMap<String, chrono::DateTime<chrono::Utc>>>,
 }
 
 impl Backends {
@@ -51,7 +53,13 @@ impl Backends {
             capabilities.insert(name.clone(), plugin.capabilities().await?);
             by_name.insert(name.clone(), plugin);
         }
-        Ok(Backends { plugins: by_name, capabilities, unavailable: Default::default(), engine })
+        Ok(Backends {
+            plugins: by_name,
+            capabilities,
+            unavailable: Default::default(),
+            engine,
+            checked_at: Default::default(),
+        })
     }
 
     /// Configured backends, sorted, each with why it is unavailable (if it is).
@@ -92,15 +100,22 @@ impl Backends {
         self.capabilities.get(name)
     }
 
-    /// Checks every backend that needs the engine; which ones came back.
+    /// Checks every backend; which ones went away and which came back.
     pub async fn refresh(&self) -> Refreshed {
-        let needing: Vec<&String> = self.plugins.iter().filter(|(_, p)| needs_engine(p)).map(|(n, _)| n).collect();
-        if needing.is_empty() {
-            return Refreshed::default();
-        }
-        let reason = self.engine_problem().await;
+        let engine_problem = match self.plugins.values().any(|p| needs_engine(p)) {
+            true => self.engine_problem().await,
+            false => None,
+        };
+        let mut names: Vec<&String> = self.plugins.keys().collect();
+        names.sort();
         let mut refreshed = Refreshed::default();
-        for name in needing {
+        for name in names {
+            let plugin = &self.plugins[name];
+            let reason = match needs_engine(plugin) {
+                true => engine_problem.clone(),
+                false => plugin_problem(plugin).await,
+            };
+            self.checked_at.write().expect("availability lock poisoned").insert(name.clone(), chrono::Utc::now());
             let was_available = !self.unavailable.read().expect("availability lock poisoned").contains_key(name);
             let changed = self.set(name, reason.clone());
             refreshed.changed |= changed;
@@ -117,6 +132,11 @@ impl Backends {
             }
         }
         refreshed
+    }
+
+    /// When the backend was last checked.
+    pub fn checked_at(&self, name: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.checked_at.read().expect("availability lock poisoned").get(name).copied()
     }
 
     async fn engine_problem(&self) -> Option<String> {
@@ -144,6 +164,17 @@ pub struct Refreshed {
     pub recovered: Vec<String>,
     /// Backends that became unavailable, each with why.
     pub lost: Vec<(String, String)>,
+}
+
+/// Why the plugin says its backend cannot be used now, if it does.
+async fn plugin_problem(plugin: &Plugin) -> Option<String> {
+    use crate::contract::backend::BackendError;
+    match plugin.check().await {
+        Ok(Ok(())) => None,
+        Ok(Err(BackendError::Invalid(denial))) => Some(format!("{}: {}", denial.field, denial.reason)),
+        Ok(Err(BackendError::NotFound(why) | BackendError::Unavailable(why) | BackendError::Failed(why))) => Some(why),
+        Err(e) => Some(e.to_string()),
+    }
 }
 
 fn needs_engine(plugin: &Plugin) -> bool {

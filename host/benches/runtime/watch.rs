@@ -1,5 +1,6 @@
 //! The health watch's CPU with 100 running deployments, against the same
-//! host idle with none.
+//! host idle with none: the watch's status pass every 5 s and each server's
+//! health check (an MCP ping every 10 s by default) together.
 
 use serde_json::json;
 use std::time::Duration;

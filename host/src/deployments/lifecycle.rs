@@ -63,7 +63,11 @@ impl Runtime {
         let handle = self.handle_of(&d)?;
         backend.start(&handle).await??;
         self.record_request(id, EventKind::DeploymentStart, actor)?;
-        self.transition_by(id, State::Starting, None, actor, |d| d.desired_running = true)?;
+        // An owner's start gives the host's restarts a fresh budget.
+        self.transition_by(id, State::Starting, None, actor, |d| {
+            d.desired_running = true;
+            d.host_restarts = 0;
+        })?;
         if let Err(e) = self.await_connected(id, &backend, &handle).await {
             self.fail(id, e.to_string());
         }

@@ -418,6 +418,10 @@ impl Plugin {
         invoke!(self, Backend, mcp_runtime_plugin_backend.call_remove(handle))
     }
 
+    pub async fn check(&self) -> Result<Result<(), BackendError>, PluginError> {
+        invoke!(self, Backend, mcp_runtime_plugin_backend.call_check())
+    }
+
     pub async fn usage(&self, handle: &str) -> Result<Result<ResourceUsage, BackendError>, PluginError> {
         invoke!(self, Backend, mcp_runtime_plugin_backend.call_usage(handle))
     }

@@ -235,17 +235,31 @@ impl Guest for CodeEngineBackend {
         Ok(())
     }
 
-    /// Code Engine reports no usage through its API (IBM Cloud Monitoring
-    /// does): every figure is absent.
+    /// A token from IAM (cached while fresh) and a read of the project.
+    fn check() -> Result<(), BackendError> {
+        let client = Client::new().map_err(BackendError::Unavailable)?;
+        client.call("GET", "", None, None).map(drop).map_err(api_error)
+    }
+
+    /// The uptime, from when the running instance's container started; Code
+    /// Engine's API reports no CPU, memory or network figures (IBM Cloud
+    /// Monitoring does), so those are absent.
     fn usage(handle: String) -> Result<ResourceUsage, BackendError> {
-        parse(&handle)?;
+        let handle = parse(&handle)?;
+        let client = Client::new().map_err(BackendError::Failed)?;
+        let instances =
+            client.call("GET", &format!("/apps/{}/instances", handle.app), None, None).map_err(api_error)?;
+        let started_at = instances.body["instances"].as_array().into_iter().flatten().find_map(|i| {
+            let state = &i["status_details"]["user_container"]["current_state"];
+            state["started_at"].as_str().filter(|_| state["container_status"] == "running").map(String::from)
+        });
         Ok(ResourceUsage {
             cpu_ns: None,
             memory_bytes: None,
             memory_limit_bytes: None,
             network_rx_bytes: None,
             network_tx_bytes: None,
-            started_at: None,
+            started_at,
         })
     }
 

@@ -272,6 +272,10 @@ impl Guest for DockerBackend {
         ignore_missing(engine::remove_network(&handle.network))
     }
 
+    fn check() -> Result<(), BackendError> {
+        engine::info().map(drop).map_err(engine_error)
+    }
+
     /// Every container's figures summed; the uptime is the MCP server's.
     fn usage(handle: String) -> Result<ResourceUsage, BackendError> {
         let handle = Handle::parse(&handle)?;

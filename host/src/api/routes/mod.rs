@@ -21,6 +21,17 @@ use crate::deployments::Deployment;
 use crate::deployments::Runtime;
 use crate::events::{EventKind, NewEvent};
 
+/// A stream of server-sent events, as every streaming route answers.
+fn event_stream<S>(frames: S) -> axum::response::Response
+where
+    S: futures_util::Stream<Item = Result<String, std::convert::Infallible>> + Send + 'static,
+{
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let headers = [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")];
+    (headers, axum::body::Body::from_stream(frames)).into_response()
+}
+
 /// An event that names the caller as its actor.
 fn audit(kind: EventKind, subject: String, data: Value, caller: &Principal) -> NewEvent {
     NewEvent::new(kind, subject, data).by(Some(&caller.user))

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use super::operable;
+use super::{event_stream, operable};
 use crate::api::{parse_query, ApiError, ApiResult, AppState, Caller};
 use crate::auth::authz::may;
 use crate::catalog::Source;
@@ -129,10 +129,7 @@ async fn runtime_logs(
     };
     let entries = search(rt.logs(&id, window(&filter, tail, None)).await?, &filter, tail);
     if q.follow {
-        let body = axum::body::Body::from_stream(follow(rt, id, filter, entries));
-        return Ok(
-            ([(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], body).into_response()
-        );
+        return Ok(event_stream(follow(rt, id, filter, entries)));
     }
     if as_json {
         return Ok(Json(entries).into_response());
@@ -230,6 +227,5 @@ async fn build_logs(
             }
         }
     });
-    let body = axum::body::Body::from_stream(futures_util::StreamExt::chain(past, rest));
-    Ok(([(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], body).into_response())
+    Ok(event_stream(futures_util::StreamExt::chain(past, rest)))
 }

@@ -7,8 +7,7 @@
 //! reader costs the host nothing but its place in the bus.
 
 use axum::extract::{RawQuery, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use futures_util::Stream;
@@ -43,8 +42,7 @@ async fn stream(
 ) -> ApiResult<Response> {
     let q: StreamQuery = parse_query(query.as_deref().unwrap_or(""))?;
     let events = rt.store.subscribe();
-    let body = axum::body::Body::from_stream(status_events(events, caller, q.deployment, KEEP_ALIVE));
-    Ok(([(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], body).into_response())
+    Ok(super::event_stream(status_events(events, caller, q.deployment, KEEP_ALIVE)))
 }
 
 /// Whether the stream carries `event` to `caller`: runtime events to anyone

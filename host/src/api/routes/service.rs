@@ -37,6 +37,13 @@ async fn list_plugins(State(rt): State<AppState>, _: Caller<may::Read>) -> Json<
     Json(json!(plugins))
 }
 
+/// The stored records (which change only with availability or capabilities),
+/// with when each was last checked.
 async fn list_backends(State(rt): State<AppState>, _: Caller<may::Read>) -> ApiResult<Json<Vec<Value>>> {
-    Ok(Json(rt.store.list(Table::Backends)?))
+    let mut backends: Vec<Value> = rt.store.list(Table::Backends)?;
+    for backend in &mut backends {
+        let name = backend["name"].as_str().unwrap_or_default().to_string();
+        backend["last_check"] = json!(rt.backends.checked_at(&name));
+    }
+    Ok(Json(backends))
 }
