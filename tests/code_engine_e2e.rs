@@ -287,8 +287,11 @@ async fn logs_come_from_ibm_cloud_logs_when_an_instance_is_configured() {
         c.owner = owner.clone();
         support::use_code_engine(c, &fake, CE_API_KEY);
         let backend = c.backends.get_mut("ibm_code_engine").unwrap();
-        backend.settings.insert("observability".into(), json!({"cloud_logs_instance_id": "4b1c9d2e-logs"}));
+        let observability = json!({"cloud_logs_instance_id": "4b1c9d2e-logs",
+                                   "cloud_monitoring_instance_id": "7d2f0c4b-monitoring"});
+        backend.settings.insert("observability".into(), observability);
         backend.settings.insert("logs_url".into(), json!(base));
+        backend.settings.insert("monitoring_url".into(), json!(base));
     })
     .await;
     let entry = json!({"name": "Fixture on CE", "slug": "fixture-ce", "source": {"type": "docker", "image": support::fixture_image()},
@@ -301,6 +304,17 @@ async fn logs_come_from_ibm_cloud_logs_when_an_instance_is_configured() {
     assert_eq!(status, StatusCode::OK);
     assert!(logs.as_str().unwrap().contains("mcp-fixture listening"), "the app's own output, via Cloud Logs: {logs}");
     assert!(fake.requests().iter().any(|r| r == "POST /v1/query"));
+
+    // With a Monitoring instance: the app's instances and requests from its platform metrics.
+    fake.set_requests(&format!("mcp-{}", &id[..12]), 42);
+    let (_, d) = host.get(&format!("/runtimes/{id}")).await;
+    assert_eq!((d["usage"]["instances"].as_u64(), d["usage"]["requests_total"].as_u64()), (Some(1), Some(42)), "{d}");
+    assert!(fake.requests().iter().any(|r| r == "GET /prometheus/api/v1/query"));
+    let (_, text) = host.get_text("/metrics").await;
+    assert!(
+        text.contains(&format!("mcp_runtime_deployment_platform_requests_total{{deployment=\"{id}\"}} 42")),
+        "{text}"
+    );
     assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
 }
 

@@ -22,6 +22,10 @@ pub struct Usage {
     pub memory_limit_bytes: Option<u64>,
     pub network_rx_bytes: Option<u64>,
     pub network_tx_bytes: Option<u64>,
+    /// Instances serving now, where the platform scales them.
+    pub instances: Option<u32>,
+    /// HTTP requests the platform counted (Code Engine, through IBM Cloud Monitoring).
+    pub requests_total: Option<u64>,
 }
 
 /// The last CPU reading of each deployment.
@@ -77,6 +81,8 @@ impl Runtime {
             memory_limit_bytes: figures.memory_limit_bytes,
             network_rx_bytes: figures.network_rx_bytes,
             network_tx_bytes: figures.network_tx_bytes,
+            instances: figures.instances,
+            requests_total: figures.requests_total,
         }))
     }
 }

@@ -29,6 +29,8 @@ pub struct DeploymentFigures {
     pub memory_limit_bytes: Option<u64>,
     pub network_rx_bytes: Option<u64>,
     pub network_tx_bytes: Option<u64>,
+    pub instances: Option<u32>,
+    pub platform_requests: Option<u64>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -79,6 +81,8 @@ impl Snapshot {
         let memory_limit = Family::<ByDeployment, Gauge>::default();
         let rx = Family::<ByDeployment, Counter>::default();
         let tx = Family::<ByDeployment, Counter>::default();
+        let instances = Family::<ByDeployment, Gauge>::default();
+        let platform_requests = Family::<ByDeployment, Counter>::default();
         for d in &self.per_deployment {
             let labels = ByDeployment { deployment: d.deployment.clone() };
             restarts.get_or_create(&labels).inc_by(d.restarts);
@@ -97,6 +101,12 @@ impl Snapshot {
             if let Some(bytes) = d.network_tx_bytes {
                 tx.get_or_create(&labels).inc_by(bytes);
             }
+            if let Some(n) = d.instances {
+                instances.get_or_create(&labels).set(n.into());
+            }
+            if let Some(n) = d.platform_requests {
+                platform_requests.get_or_create(&labels).inc_by(n);
+            }
         }
         registry.register("deployment_restarts", "Restarts of a deployment's server", restarts);
         registry.register("deployment_cpu_percent", "CPU use, percent of one core", cpu);
@@ -104,6 +114,12 @@ impl Snapshot {
         registry.register("deployment_memory_limit_bytes", "Memory limit", memory_limit);
         registry.register("deployment_network_receive_bytes", "Bytes received", rx);
         registry.register("deployment_network_transmit_bytes", "Bytes sent", tx);
+        registry.register("deployment_instances", "Instances serving now", instances);
+        registry.register(
+            "deployment_platform_requests",
+            "HTTP requests the backend's platform counted (Code Engine, through IBM Cloud Monitoring)",
+            platform_requests,
+        );
         registry
     }
 }

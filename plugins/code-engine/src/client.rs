@@ -28,6 +28,8 @@ pub struct Settings {
     pub api_url: Option<String>,
     /// Cloud Logs base URL; derived from the instance id and region when absent.
     pub logs_url: Option<String>,
+    /// IBM Cloud Monitoring base URL; derived from the region when absent.
+    pub monitoring_url: Option<String>,
     #[serde(default)]
     pub default_min_scale: u32,
     #[serde(default = "default_max_scale")]
@@ -56,6 +58,7 @@ pub struct BuildSettings {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Observability {
     pub cloud_logs_instance_id: Option<String>,
+    pub cloud_monitoring_instance_id: Option<String>,
 }
 
 fn default_region() -> String {
@@ -99,6 +102,14 @@ impl Settings {
             .clone()
             .unwrap_or_else(|| format!("https://{instance}.api.{}.logs.cloud.ibm.com", self.region));
         Some(format!("{}/v1/query", base.trim_end_matches('/')))
+    }
+
+    /// The Monitoring PromQL query URL and the instance, when an instance is configured.
+    pub fn monitoring(&self) -> Option<(String, String)> {
+        let instance = self.observability.cloud_monitoring_instance_id.clone().filter(|i| !i.is_empty())?;
+        let base =
+            self.monitoring_url.clone().unwrap_or_else(|| format!("https://{}.monitoring.cloud.ibm.com", self.region));
+        Some((format!("{}/prometheus/api/v1/query", base.trim_end_matches('/')), instance))
     }
 
     fn api_base(&self) -> String {
@@ -221,7 +232,8 @@ impl Client {
         let url = format!("{}{path}", self.settings.api_base());
         let content_type = if method == "PATCH" { "application/merge-patch+json" } else { "application/json" };
         let payload = body.map(|b| b.to_string());
-        let answer = self.authorized(method, &url, payload.as_deref(), content_type, "application/json", if_match)?;
+        let if_match: Vec<(&str, &str)> = if_match.map(|tag| ("if-match", tag)).into_iter().collect();
+        let answer = self.authorized(method, &url, payload.as_deref(), content_type, "application/json", &if_match)?;
         let json: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
         if (200..300).contains(&answer.status) {
             return Ok(Answer { body: json, etag: answer.header("etag").map(String::from) });
@@ -237,7 +249,7 @@ impl Client {
     /// An IBM Cloud Logs query; the raw event stream it answers.
     pub fn query_logs(&self, url: &str, body: &Value) -> Result<String, ApiError> {
         let answer =
-            self.authorized("POST", url, Some(&body.to_string()), "application/json", "text/event-stream", None)?;
+            self.authorized("POST", url, Some(&body.to_string()), "application/json", "text/event-stream", &[])?;
         let text = String::from_utf8_lossy(&answer.body).into_owned();
         match answer.status {
             200..=299 => Ok(text),
@@ -249,6 +261,23 @@ impl Client {
         }
     }
 
+    /// One instant PromQL query to IBM Cloud Monitoring: the first sample's
+    /// value, if the query matched any series.
+    pub fn query_metric(&self, url: &str, instance: &str, promql: &str) -> Result<Option<f64>, ApiError> {
+        let url = format!("{url}?query={}", form_encode(promql));
+        let extra = [("ibminstanceid", instance)];
+        let answer = self.authorized("GET", &url, None, "application/json", "application/json", &extra)?;
+        let json: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+        if answer.status != 200 || json["status"] != "success" {
+            return Err(ApiError::Status {
+                status: answer.status,
+                code: json["errorType"].as_str().unwrap_or("monitoring_query_failed").into(),
+                message: json["error"].as_str().unwrap_or("no message").into(),
+            });
+        }
+        Ok(json["data"]["result"][0]["value"][1].as_str().and_then(|v| v.parse().ok()))
+    }
+
     /// Sends with the access token, renewing it once if the answer is 401.
     fn authorized(
         &self,
@@ -257,16 +286,14 @@ impl Client {
         payload: Option<&str>,
         content_type: &str,
         accept: &str,
-        if_match: Option<&str>,
+        extra: &[(&str, &str)],
     ) -> Result<http::Response, ApiError> {
         let mut renewed = false;
         loop {
             let bearer = format!("Bearer {}", self.token(renewed)?);
             let mut headers =
                 vec![("authorization", bearer.as_str()), ("accept", accept), ("content-type", content_type)];
-            if let Some(tag) = if_match {
-                headers.push(("if-match", tag));
-            }
+            headers.extend_from_slice(extra);
             let answer = self.with_retries(method, url, &headers, payload.map(str::as_bytes))?;
             if answer.status == 401 && !renewed {
                 // Expired or revoked mid-way: renew once and try again.

@@ -241,9 +241,10 @@ impl Guest for CodeEngineBackend {
         client.call("GET", "", None, None).map(drop).map_err(api_error)
     }
 
-    /// The uptime, from when the running instance's container started; Code
-    /// Engine's API reports no CPU, memory or network figures (IBM Cloud
-    /// Monitoring does), so those are absent.
+    /// The uptime, from when the running instance's container started; with
+    /// an IBM Cloud Monitoring instance configured, the app's instances and
+    /// requests from its platform metrics. Code Engine reports no CPU, memory
+    /// or network figures, so those are absent.
     fn usage(handle: String) -> Result<ResourceUsage, BackendError> {
         let handle = parse(&handle)?;
         let client = Client::new().map_err(BackendError::Failed)?;
@@ -253,14 +254,23 @@ impl Guest for CodeEngineBackend {
             let state = &i["status_details"]["user_container"]["current_state"];
             state["started_at"].as_str().filter(|_| state["container_status"] == "running").map(String::from)
         });
-        Ok(ResourceUsage {
+        let mut usage = ResourceUsage {
             cpu_ns: None,
             memory_bytes: None,
             memory_limit_bytes: None,
             network_rx_bytes: None,
             network_tx_bytes: None,
             started_at,
-        })
+            instances: None,
+            requests_total: None,
+        };
+        if let Some((url, instance)) = client.settings.monitoring() {
+            let of_app = |metric: &str| format!("sum({metric}{{ibm_codeengine_application_name=\"{}\"}})", handle.app);
+            let read = |metric: &str| client.query_metric(&url, &instance, &of_app(metric)).map_err(api_error);
+            usage.instances = read("ibm_codeengine_application_actual_instances")?.map(|n| n as u32);
+            usage.requests_total = read("ibm_codeengine_application_requests_total")?.map(|n| n as u64);
+        }
+        Ok(usage)
     }
 
     fn logs(handle: String, query: LogQuery) -> Result<Vec<LogLine>, BackendError> {

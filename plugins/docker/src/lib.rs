@@ -286,6 +286,8 @@ impl Guest for DockerBackend {
             network_rx_bytes: Some(0),
             network_tx_bytes: Some(0),
             started_at: engine::inspect_container(&handle.container).map_err(engine_error)?.started_at,
+            instances: Some(1),
+            requests_total: None,
         };
         let add = |total: &mut Option<u64>, n: u64| *total = Some(total.unwrap_or(0) + n);
         for container in handle.containers() {

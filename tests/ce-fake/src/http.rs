@@ -56,6 +56,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(&format!("{project}/secrets"), get(list(Secrets)).post(builds::create_secret))
         .route(&format!("{project}/secrets/{{name}}"), get(one(Secrets)).delete(remove(Secrets)))
         .route("/v1/query", post(crate::logs::query))
+        .route("/prometheus/api/v1/query", get(crate::monitoring::query))
         // Inner layer: runs after authentication, so a bad token is 401 before any 404.
         .layer(axum::middleware::from_fn_with_state(shared.clone(), project_scope))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), authenticate));

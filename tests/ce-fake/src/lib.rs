@@ -13,6 +13,7 @@ mod docker;
 mod http;
 mod iam;
 mod logs;
+mod monitoring;
 mod validate;
 
 use serde_json::Value;
@@ -39,6 +40,8 @@ pub struct FakeConfig {
     pub run_apps: Option<DockerRunner>,
     /// A local image a successful build run tags as its output, standing in for the pushed image.
     pub build_produces: Option<String>,
+    /// The IBM Cloud Monitoring instance queries must name (`IBMInstanceID`).
+    pub monitoring_instance_id: String,
 }
 
 /// Where the fake runs app images: a Docker network and labels for cleanup.
@@ -59,6 +62,7 @@ impl Default for FakeConfig {
             bad_marker: "bad-image".into(),
             run_apps: None,
             build_produces: None,
+            monitoring_instance_id: "7d2f0c4b-monitoring".into(),
         }
     }
 }
@@ -147,6 +151,13 @@ impl FakeCodeEngine {
     /// `METHOD path` of every request so far.
     pub fn requests(&self) -> Vec<String> {
         self.shared.lock().requests.clone()
+    }
+
+    /// The requests IBM Cloud Monitoring reports for an app.
+    pub fn set_requests(&self, app: &str, requests: u64) {
+        if let Some(a) = self.shared.lock().apps.get_mut(app) {
+            a.body["x_fake_requests"] = requests.into();
+        }
     }
 
     /// Marks a running app's instance as restarted `restarts` times.

@@ -59,6 +59,8 @@ async fn snapshot(rt: &Runtime) -> ApiResult<Snapshot> {
             memory_limit_bytes: usage.memory_limit_bytes,
             network_rx_bytes: usage.network_rx_bytes,
             network_tx_bytes: usage.network_tx_bytes,
+            instances: usage.instances,
+            platform_requests: usage.requests_total,
         }
     });
     snapshot.per_deployment = futures_util::stream::iter(figures).buffered(USAGE_CONCURRENCY).collect().await;
