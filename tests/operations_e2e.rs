@@ -378,3 +378,45 @@ async fn logs_are_searched_by_level_time_and_text_and_followed() {
     assert_eq!(followed, ["marker one", "marker two"]);
     assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tcp_and_http_checks_probe_the_servers_port() {
+    let host = TestHost::start(|_| {}).await;
+    let fast = |extra: serde_json::Value| {
+        let mut check = json!({"interval_seconds": 1, "timeout_seconds": 1, "failure_threshold": 2});
+        check.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        check
+    };
+    fixture_entry(&host, "tcp-checked", json!({"health_check": fast(json!({"type": "tcp"}))})).await;
+    let absent = fast(json!({"type": "http", "path": "/absent"}));
+    fixture_entry(&host, "http-checked", json!({"health_check": absent, "restart_policy": "never"})).await;
+    let tcp = host.deploy(json!({"slug": "tcp-checked"})).await;
+    let http = host.deploy(json!({"slug": "http-checked"})).await;
+    host.wait_for(&tcp, "connected").await;
+
+    // The fixture answers 404 off its MCP path: failing twice is unhealthy, and `never` leaves it in error.
+    let d = host.wait_for(&http, "error").await;
+    assert!(d["status_message"].as_str().unwrap().contains("HTTP 404"), "{d}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, d) = host.get(&format!("/runtimes/{tcp}")).await;
+        let check = &d["health"]["last_check"];
+        if check["probe"] == "tcp" && check["healthy"] == true {
+            assert_eq!(d["status"], "connected", "{d}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no passing tcp check: {d}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (_, text) = scrape(&host, &host.admin_token).await;
+    let passed = format!("mcp_runtime_health_checks_total{{deployment=\"{tcp}\",kind=\"tcp\",result=\"healthy\"}}");
+    assert!(value(&text, &passed).is_some_and(|n| n >= 1.0), "{text}");
+    // A check that asks for what cannot be is refused when the entry is stored.
+    let bad = json!({"name": "bad", "slug": "bad-check", "source": {"type": "docker", "image": support::fixture_image()},
+                     "health_check": {"type": "tcp", "path": "/x"}});
+    let (status, answer) = host.post("/catalog", bad).await;
+    assert_eq!((status, answer["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("health_check.path")));
+    for id in [tcp, http] {
+        assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+    }
+}

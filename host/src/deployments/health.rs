@@ -257,3 +257,35 @@ impl Runtime {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn healthy() -> CheckResult {
+        CheckResult {
+            at: chrono::Utc::now(),
+            probe: "mcp-ping",
+            healthy: true,
+            latency_ms: 1.0,
+            error: None,
+            consecutive_failures: 0,
+        }
+    }
+
+    #[test]
+    fn restarts_back_off_doubling_and_a_healthy_spell_resets_the_wait() {
+        let (book, t0) = (HealthBook::default(), Instant::now());
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        assert!(book.may_restart("d", t0), "the first restart comes at once");
+        book.restarted("d", t0);
+        assert!(!book.may_restart("d", at(4)) && book.may_restart("d", at(5)));
+        book.restarted("d", at(5));
+        assert!(!book.may_restart("d", at(14)) && book.may_restart("d", at(15)), "the wait doubled");
+        let failing = CheckResult { healthy: false, ..healthy() };
+        assert_eq!((book.record("d", failing.clone(), at(16)), book.record("d", failing, at(17))), (1, 2));
+        assert_eq!(book.record("d", healthy(), at(18)), 0, "a pass ends the run of failures");
+        book.restarted("d", at(18));
+        assert!(book.may_restart("d", at(23)), "healthy past the wait: back to the first one");
+    }
+}
