@@ -40,8 +40,10 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
             .context("the plugins are built by `make guests`")?;
         plugins.insert(manifest.id.clone(), Arc::new(plugin));
     }
-    let runtime =
-        Arc::new(Runtime::new(store, config, plugins, engine.map_err(|e| e.to_string()), sources, metrics).await?);
+    let configured = plugins.keys().cloned().collect();
+    let uploads = crate::plugins::Uploads::new(host, &config.data_dir, store.clone(), configured);
+    let engine = engine.map_err(|e| e.to_string());
+    let runtime = Arc::new(Runtime::new(store, config, plugins, uploads, engine, sources, metrics).await?);
     runtime.backends.refresh().await;
     runtime.register_backends().await?;
     if let Err(e) = runtime.reconcile().await {

@@ -15,7 +15,7 @@ pub async fn figures(host: &TestHost) {
     let request = runtime.check(&body, "bench", None).await.expect("request checks").plugin_request;
     let profile = runtime.profile("restricted").unwrap().unwrap();
     let capabilities = runtime.capabilities_of("docker").unwrap();
-    let bare = runtime.plugins["default-guardrails"].clone();
+    let bare = runtime.plugins.get("default-guardrails").expect("configured");
     let input = mcp_runtime::contract::policy::PolicyInput {
         request: request.clone(),
         profile: (&profile).into(),

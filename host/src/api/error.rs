@@ -129,6 +129,19 @@ impl From<PluginError> for ApiError {
     }
 }
 
+impl From<crate::plugins::UploadError> for ApiError {
+    fn from(e: crate::plugins::UploadError) -> Self {
+        use crate::plugins::UploadError as U;
+        match e {
+            U::Invalid { field, reason } => ApiError::Invalid { field, reason },
+            U::Conflict(e) => ApiError::Conflict(e),
+            U::NotFound(e) => ApiError::NotFound(e),
+            U::Store(e) => e.into(),
+            U::Io(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<RuntimeError> for ApiError {
     fn from(e: RuntimeError) -> Self {
         match e {

@@ -37,6 +37,7 @@ pub fn router(runtime: AppState, auth: Arc<Authenticator>) -> Router {
         .merge(routes::events::routes())
         .merge(routes::approvals::routes())
         .merge(routes::metrics::routes())
+        .merge(routes::plugins::routes())
         // Everything above needs a valid token; health does not.
         .route_layer(axum::middleware::from_fn_with_state(auth.clone(), authenticate))
         .merge(routes::service::public_routes())

@@ -36,7 +36,7 @@ impl Runtime {
         }
         let input = crate::contract::approval::ApprovalInput { request: request.clone(), effective: effective.into() };
         let (mut reasons, mut approvers) = (Vec::new(), Vec::new());
-        for rule in &self.approval_rules {
+        for rule in &self.plugins.approval_rules() {
             // Fail closed: a rule that traps, loops or errs stops the request.
             let decision = rule
                 .approve(&input)

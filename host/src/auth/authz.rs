@@ -11,6 +11,8 @@ pub enum Action<'a> {
     Read,
     WriteCatalog,
     WriteGuardrails,
+    /// Upload, upgrade, roll back and delete plugins; order the rules.
+    ManagePlugins,
     Deploy,
     /// Stop, start, delete or logs of a deployment requested by `owner`.
     Operate {
@@ -40,7 +42,7 @@ pub fn authorize(p: &Principal, action: &Action<'_>) -> Result<(), Forbidden> {
         |owner: &Option<&str>| any(&[Operator, Admin]) || (p.has(Developer) && *owner == Some(p.user.as_str()));
     let allowed = match action {
         Action::Read => any(&[Viewer, Developer, Operator, Admin, Approver]),
-        Action::WriteCatalog | Action::WriteGuardrails => any(&[Admin]),
+        Action::WriteCatalog | Action::WriteGuardrails | Action::ManagePlugins => any(&[Admin]),
         Action::Deploy => any(&[Developer, Operator, Admin]),
         Action::Operate { owner } => operates(owner),
         Action::UseMcp { deployment, owner } => {
@@ -57,6 +59,7 @@ pub fn authorize(p: &Principal, action: &Action<'_>) -> Result<(), Forbidden> {
         Action::Read => "read anything without a role".to_string(),
         Action::WriteCatalog => "change the catalog".into(),
         Action::WriteGuardrails => "change guardrail profiles".into(),
+        Action::ManagePlugins => "upload or change plugins".into(),
         Action::Deploy => "deploy".into(),
         Action::Operate { owner } => format!("operate a deployment of {}", owner.unwrap_or("nobody")),
         Action::UseMcp { deployment, .. } => format!("use the MCP endpoint of deployment '{deployment}'"),
@@ -69,9 +72,10 @@ pub fn authorize(p: &Principal, action: &Action<'_>) -> Result<(), Forbidden> {
 
 /// The matrix as `docs/api.md` shows it, rendered by asking `authorize`.
 pub fn matrix_table() -> String {
-    let rows: [(&str, Action); 10] = [
+    let rows: [(&str, Action); 11] = [
         ("read catalog, guardrails, runtimes, plugins, backends", Action::Read),
         ("write catalog or guardrails", Action::WriteCatalog),
+        ("upload, upgrade, roll back, delete plugins; order the rules", Action::ManagePlugins),
         ("deploy", Action::Deploy),
         ("stop, start, delete, logs of one's own deployment", Action::Operate { owner: Some("me") }),
         ("the same for anyone's deployment", Action::Operate { owner: Some("someone-else") }),
@@ -126,6 +130,7 @@ pub mod may {
         Read => Some(Action::Read),
         WriteCatalog => Some(Action::WriteCatalog),
         WriteGuardrails => Some(Action::WriteGuardrails),
+        ManagePlugins => Some(Action::ManagePlugins),
         Deploy => Some(Action::Deploy),
         Approve => Some(Action::Approve),
         ReadAudit => Some(Action::ReadAudit),

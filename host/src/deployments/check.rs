@@ -28,6 +28,11 @@ pub struct Checked {
 }
 
 impl Runtime {
+    /// The evaluator that always runs first.
+    fn default_evaluator(&self) -> Option<Arc<Plugin>> {
+        self.plugins.get(super::DEFAULT_EVALUATOR)
+    }
+
     /// Runs the policy chain over a request: effective guardrails and warnings, or a denial.
     pub async fn evaluate_policies(
         &self,
@@ -35,7 +40,9 @@ impl Runtime {
         profile: &Profile,
         capabilities: &wit::BackendCapabilities,
     ) -> Result<(wit::EffectiveGuardrails, Vec<wit::Warning>), RuntimeError> {
-        self.evaluate_chain(&self.policy_chain, request, profile, capabilities).await
+        // Resolved now: this evaluation runs on these versions, whatever is swapped in meanwhile.
+        let chain: Vec<Arc<Plugin>> = self.default_evaluator().into_iter().chain(self.plugins.policy_chain()).collect();
+        self.evaluate_chain(&chain, request, profile, capabilities).await
     }
 
     async fn evaluate_chain(
@@ -244,8 +251,8 @@ pub async fn compatibility(
     let sample =
         DeploymentRequest { entry: sample, env: BTreeMap::new(), resources: Resources::default(), commit: None };
     let request = contract::deploy_request("compatibility-check", backend_name, &sample, None);
-    let default_only = &runtime.policy_chain[..1];
-    let (effective, mut warnings) = runtime.evaluate_chain(default_only, &request, profile, &capabilities).await?;
+    let default_only: Vec<_> = runtime.default_evaluator().into_iter().collect();
+    let (effective, mut warnings) = runtime.evaluate_chain(&default_only, &request, profile, &capabilities).await?;
     // The sample image may not pass a registry allowlist; only warnings matter here.
     if let Ok(Ok(more)) = backend.validate(&request, &effective).await {
         warnings.extend(more);

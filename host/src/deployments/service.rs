@@ -21,12 +21,12 @@ use crate::store::{NewEvent, Store, Table};
 pub struct Runtime {
     pub store: Arc<Store>,
     pub config: RuntimeConfig,
-    /// Every loaded plugin, by id.
-    pub plugins: BTreeMap<String, Arc<Plugin>>,
+    /// Every loaded plugin, by id, and the order rules run in.
+    pub plugins: crate::plugins::Registry,
+    /// Plugins uploaded through the API, and the orders set there.
+    pub uploads: crate::plugins::Uploads,
     /// The configured backends and whether each is available now.
     pub backends: Backends,
-    /// The default evaluator first, then the configured chain.
-    pub(crate) policy_chain: Vec<Arc<Plugin>>,
     http: reqwest::Client,
     /// Serving deployments' endpoints, for the MCP proxy.
     pub routes: Routes,
@@ -39,8 +39,6 @@ pub struct Runtime {
     pub(crate) session_servers: super::per_session::SessionServers,
     /// One lock per deployment: lifecycle operations on it never interleave.
     pub(crate) locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// `approval.rules`, in order.
-    pub(crate) approval_rules: Vec<Arc<Plugin>>,
     /// Every background task: deploys, notifications, the host's loops.
     pub tasks: crate::tasks::Supervisor,
     /// What each server's health checks found lately.
@@ -53,31 +51,29 @@ pub struct Runtime {
     pub(crate) clock_offset: std::sync::atomic::AtomicI64,
 }
 
+fn not_loaded(e: crate::plugins::OrderError) -> RuntimeError {
+    RuntimeError::NotFound(e.to_string())
+}
+
 impl Runtime {
     pub async fn new(
         store: Arc<Store>,
         config: RuntimeConfig,
         plugins: BTreeMap<String, Arc<Plugin>>,
+        uploads: crate::plugins::Uploads,
         engine: Result<Arc<ContainerEngine>, String>,
         sources: Arc<crate::sources::Sources>,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Runtime, RuntimeError> {
         let bridge_engine = engine.as_ref().ok().cloned();
         let backends = Backends::load(&config, &plugins, engine).await?;
-        let mut policy_chain = Vec::new();
-        for id in std::iter::once(super::DEFAULT_EVALUATOR).chain(config.policy_chain.iter().map(String::as_str)) {
-            let plugin =
-                plugins.get(id).cloned().ok_or_else(|| RuntimeError::NotFound(format!("policy plugin '{id}'")))?;
-            policy_chain.push(plugin);
+        if !plugins.contains_key(super::DEFAULT_EVALUATOR) {
+            return Err(RuntimeError::NotFound(format!("policy plugin '{}'", super::DEFAULT_EVALUATOR)));
         }
-        let approval_rules = config
-            .approval
-            .rules
-            .iter()
-            .map(|id| {
-                plugins.get(id).cloned().ok_or_else(|| RuntimeError::NotFound(format!("approval rule plugin '{id}'")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let registry = crate::plugins::Registry::new(plugins);
+        registry.set_policy_chain(config.policy_chain.clone(), "runtime.policy_chain").map_err(not_loaded)?;
+        registry.set_approval_rules(config.approval.rules.clone(), "runtime.approval.rules").map_err(not_loaded)?;
+        uploads.restore(&registry);
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .tcp_nodelay(true)
@@ -92,9 +88,9 @@ impl Runtime {
         Ok(Runtime {
             store,
             config,
-            plugins,
+            plugins: registry,
+            uploads,
             backends,
-            policy_chain,
             http,
             routes,
             upstream: Upstream::default(),
@@ -102,7 +98,6 @@ impl Runtime {
             session_servers: Default::default(),
             sources,
             locks: Default::default(),
-            approval_rules,
             tasks: Default::default(),
             metrics,
             health: Default::default(),

@@ -2,12 +2,12 @@
 //! default: a plugin gets `config` and sandboxed WASI (no files, no sockets,
 //! no environment) and nothing else it is not granted here.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::capabilities::Grant;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginManifest {
     pub id: String,
@@ -34,7 +34,7 @@ fn empty_object() -> serde_json::Value {
     serde_json::json!({})
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PluginKind {
     RuntimeBackend,
@@ -52,7 +52,7 @@ impl PluginKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginLimits {
     /// Linear memory a call may grow to.

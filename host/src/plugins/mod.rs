@@ -4,9 +4,13 @@
 //! timeout, so a plugin that traps, loops or hoards memory fails that one call.
 
 mod manifest;
+mod registry;
+mod uploads;
 
 pub use crate::capabilities::{Grant, PluginContext};
 pub use manifest::{PluginKind, PluginLimits, PluginManifest};
+pub use registry::{OrderError, Registry};
+pub use uploads::{NewPlugin, Order, UploadError, Uploaded, Uploads, Version};
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};

@@ -32,6 +32,10 @@ pub enum Table {
     Approvals,
     /// Deployments' registrations with the gateway.
     Gateway,
+    /// Plugins uploaded through the API: manifest, versions, the active one.
+    Plugins,
+    /// The order rules run in, when set through the API (`policy_chain`, `approval_rules`).
+    PluginOrder,
 }
 
 impl Table {
@@ -43,6 +47,8 @@ impl Table {
             Table::Deployments => "deployments",
             Table::Approvals => "approvals",
             Table::Gateway => "gateway",
+            Table::Plugins => "plugins",
+            Table::PluginOrder => "plugin_order",
         })
     }
 }
@@ -97,6 +103,8 @@ impl Store {
                 Table::Deployments,
                 Table::Approvals,
                 Table::Gateway,
+                Table::Plugins,
+                Table::PluginOrder,
             ] {
                 tx.open_table(table.definition())?;
             }

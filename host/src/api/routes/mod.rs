@@ -7,6 +7,7 @@ pub mod events;
 pub mod guardrails;
 pub mod mcp;
 pub mod metrics;
+pub mod plugins;
 pub mod runtime_logs;
 pub mod runtime_stream;
 pub mod runtimes;

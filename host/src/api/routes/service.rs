@@ -1,4 +1,4 @@
-//! The service itself: health, loaded plugins, configured backends.
+//! The service itself: health and the configured backends.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -10,7 +10,7 @@ use crate::auth::authz::may;
 use crate::store::Table;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/plugins", get(list_plugins)).route("/backends", get(list_backends))
+    Router::new().route("/backends", get(list_backends))
 }
 
 /// Routes that need no token.
@@ -25,16 +25,6 @@ async fn health(State(rt): State<AppState>) -> Json<Value> {
         .map(|(name, why)| json!({"name": name, "available": why.is_none(), "reason": why}))
         .collect();
     Json(json!({"status": "ok", "backends": backends}))
-}
-
-async fn list_plugins(State(rt): State<AppState>, _: Caller<may::Read>) -> Json<Value> {
-    let plugins: Vec<Value> = rt
-        .plugins
-        .values()
-        .map(|p| json!({"id": p.manifest.id, "world": p.world(), "grants": p.manifest.grants, "sha256": p.hash,
-                        "limits": {"memory_mb": p.manifest.limits.memory_mb, "cpu_ms": p.manifest.limits.cpu_ms, "timeout_ms": p.manifest.limits.timeout_ms}}))
-        .collect();
-    Json(json!(plugins))
 }
 
 /// The stored records (which change only with availability or capabilities),

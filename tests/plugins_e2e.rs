@@ -1,0 +1,148 @@
+//! Plugins dropped in at runtime: uploaded, ordered into the chain, judging
+//! the next deploy, upgraded while checks run, rolled back, kept across a
+//! restart, and refused when they import what they were not granted.
+
+mod support;
+
+use base64::Engine;
+use mcp_runtime::auth::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use support::TestHost;
+
+fn component(file: &str) -> String {
+    let bytes = std::fs::read(support::guest_dir().join(file)).expect("built by `make guests`");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The `pinned-images` rule, uploaded as `id`: with `require_digest`, only `@sha256:` images pass.
+fn digest_rule(id: &str, require_digest: bool) -> Value {
+    json!({"manifest": {"id": id, "kind": "guardrail-policy", "grants": ["logging"],
+                        "limits": {"memory_mb": 16, "cpu_ms": 100, "timeout_ms": 1000},
+                        "settings": {"require_digest": require_digest}},
+           "component": component("pinned_images.wasm")})
+}
+
+async fn put(host: &TestHost, path: &str, body: Value) -> (StatusCode, Value) {
+    host.request(Method::PUT, path, Some(body)).await
+}
+
+/// A deploy of the fixture (tagged, not pinned by digest): 202, or the refusal.
+async fn try_deploy(host: &TestHost) -> (StatusCode, Value) {
+    host.post("/runtimes/deploy", json!({"slug": "fixture"})).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_uploaded_rule_judges_the_next_deploy_upgrades_rolls_back_and_survives_a_restart() {
+    let mut host = TestHost::start(|_| {}).await;
+
+    let (status, answer) = host.post("/plugins", digest_rule("digest-only", true)).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!((answer["active"].as_u64(), answer["world"].as_str()), (Some(1), Some("guardrail-policy")));
+    let (status, chain) = put(&host, "/policy-chain", json!({"plugins": ["pinned-images", "digest-only"]})).await;
+    assert_eq!((status, &chain["plugins"]), (StatusCode::OK, &json!(["pinned-images", "digest-only"])), "{chain}");
+    let (status, refused) = try_deploy(&host).await;
+    assert_eq!((status, refused["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("source.image")));
+    assert!(refused["error"].as_str().unwrap().contains("digest"), "judged by the upload: {refused}");
+
+    // Kept across a restart: the plugin, its version, and the chain.
+    host.stop().await;
+    host.resume().await;
+    let (_, plugin) = host.get("/plugins/digest-only").await;
+    assert_eq!((plugin["source"].as_str(), plugin["version"].as_u64()), (Some("upload"), Some(1)), "{plugin}");
+    assert_eq!(try_deploy(&host).await.0, StatusCode::UNPROCESSABLE_ENTITY, "still in the chain");
+
+    // A new version takes over; rolling back restores the old one.
+    let (status, upgraded) = put(&host, "/plugins/digest-only", digest_rule("digest-only", false)).await;
+    assert_eq!((status, upgraded["active"].as_u64()), (StatusCode::OK, Some(2)), "{upgraded}");
+    let (status, accepted) = try_deploy(&host).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let id = accepted["id"].as_str().unwrap().to_string();
+    let (status, back) = host.post("/plugins/digest-only/rollback", json!({})).await;
+    assert_eq!((status, back["active"].as_u64()), (StatusCode::OK, Some(1)), "{back}");
+    assert_eq!(try_deploy(&host).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, versions) = host.get("/plugins/digest-only/versions").await;
+    let listed: Vec<(u64, bool)> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["version"].as_u64().unwrap(), v["active"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(listed, [(1, true), (2, false)]);
+    assert_eq!(versions["versions"][0]["uploaded_by"], "admin@example.com");
+
+    // Not deleted while the chain uses it; then gone, and out of /plugins.
+    assert_eq!(host.delete("/plugins/digest-only").await.0, StatusCode::CONFLICT);
+    assert_eq!(put(&host, "/policy-chain", json!({"plugins": ["pinned-images"]})).await.0, StatusCode::OK);
+    assert_eq!(host.delete("/plugins/digest-only").await.0, StatusCode::NO_CONTENT);
+    assert_eq!(host.get("/plugins/digest-only").await.0, StatusCode::NOT_FOUND);
+    let (_, events) = host.get("/events?type=plugin").await;
+    let kinds = support::pluck(&events, "/type");
+    for kind in ["plugin.uploaded", "plugin.order_set", "plugin.upgraded", "plugin.rolled_back", "plugin.deleted"] {
+        assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
+    }
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_uploads_store_nothing_and_name_what_is_wrong() {
+    let host = TestHost::start(|_| {}).await;
+    // It imports wasi:http, which the manifest does not grant.
+    let probe =
+        json!({"manifest": {"id": "probe", "kind": "guardrail-policy"}, "component": component("http_probe.wasm")});
+    let (status, answer) = host.post("/plugins", probe).await;
+    assert_eq!((status, answer["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("component")), "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("wasi:http"), "{answer}");
+    assert_eq!(host.get("/plugins/probe").await.0, StatusCode::NOT_FOUND);
+    let kept = std::fs::read_dir(host.config.data_dir.join("uploaded-plugins")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(kept, 0, "no component kept");
+
+    let mut backend = digest_rule("my-backend", false);
+    backend["manifest"]["kind"] = json!("runtime-backend");
+    let mut garbled = digest_rule("garbled", false);
+    garbled["component"] = json!("not base64!");
+    let mut pinned = digest_rule("pinned", false);
+    pinned["manifest"]["sha256"] = json!("00".repeat(32));
+    for (body, field) in [(backend, "manifest.kind"), (garbled, "component"), (pinned, "manifest.sha256")] {
+        let (status, answer) = host.post("/plugins", body).await;
+        assert_eq!((status, answer["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{answer}");
+    }
+    // A configured plugin is not replaced through the API; ids are unique.
+    assert_eq!(host.post("/plugins", digest_rule("pinned-images", true)).await.0, StatusCode::CONFLICT);
+    let (status, answer) = put(&host, "/policy-chain", json!({"plugins": ["approval-default"]})).await;
+    assert_eq!((status, answer["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("policy_chain[0]")));
+    // Only admins manage plugins.
+    let developer = host.token("dev@example.com", &[Role::Developer]);
+    let (status, _) = host.request_as(Some(&developer), Method::POST, "/plugins", Some(digest_rule("x", true))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upgrade_during_concurrent_checks_fails_none_and_splits_none() {
+    let host = TestHost::start(|_| {}).await;
+    assert_eq!(host.post("/plugins", digest_rule("swapped", true)).await.0, StatusCode::CREATED);
+    assert_eq!(put(&host, "/policy-chain", json!({"plugins": ["swapped"]})).await.0, StatusCode::OK);
+    let checks = (0..8).map(|_| try_deploy(&host));
+    let upgrade = async {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        put(&host, "/plugins/swapped", digest_rule("swapped", false)).await
+    };
+    let (answers, (status, _)) = tokio::join!(futures_util::future::join_all(checks), upgrade);
+    assert_eq!(status, StatusCode::OK);
+    let mut accepted = Vec::new();
+    for (status, answer) in answers {
+        // Each answered by one version whole: refused by the first, or accepted by the second.
+        match status {
+            StatusCode::UNPROCESSABLE_ENTITY => assert!(answer["error"].as_str().unwrap().contains("digest")),
+            StatusCode::ACCEPTED => accepted.push(answer["id"].as_str().unwrap().to_string()),
+            other => panic!("a check failed during the upgrade: {other} {answer}"),
+        }
+    }
+    // After the swap, every check is the new version's.
+    let (status, answer) = try_deploy(&host).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    accepted.push(answer["id"].as_str().unwrap().to_string());
+    for id in accepted {
+        assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+    }
+}
