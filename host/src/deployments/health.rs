@@ -45,6 +45,8 @@ struct Probing {
     backoff: Duration,
     /// No restart before this.
     not_before: Option<Instant>,
+    /// The failing server is being dealt with (marked unhealthy, restarted).
+    acting: bool,
 }
 
 /// What the checks found, per deployment; in memory: a restarted host starts
@@ -90,6 +92,19 @@ impl HealthBook {
             p.last = Some(result);
             p.failures
         })
+    }
+
+    /// Claims the failing server for one response; false while one is under way.
+    fn start_acting(&self, id: &str) -> bool {
+        self.with(id, |p| !std::mem::replace(&mut p.acting, true))
+    }
+
+    fn done_acting(&self, id: &str) {
+        self.with(id, |p| p.acting = false);
+    }
+
+    fn failures(&self, id: &str) -> u32 {
+        self.with(id, |p| p.failures)
     }
 
     fn may_restart(&self, id: &str, now: Instant) -> bool {
@@ -152,7 +167,14 @@ impl Runtime {
         match outcome {
             Ok(()) if d.status == State::Unhealthy => self.recovered(&d.id).await,
             Ok(()) => {}
-            Err(why) if failures >= check.failure_threshold => self.unhealthy(&d.id, &why, failures).await,
+            Err(why) if failures >= check.failure_threshold && self.health.start_acting(&d.id) => {
+                // A restart lasts a stop and a start: it must not hold up other servers' checks.
+                let (runtime, id, threshold) = (self.clone(), d.id.clone(), check.failure_threshold);
+                self.tasks.spawn_to_completion("unhealthy server", async move {
+                    runtime.unhealthy(&id, &why, threshold).await;
+                    runtime.health.done_acting(&id);
+                });
+            }
             Err(why) => tracing::debug!(deployment = %d.id, failures, "health check failed: {why}"),
         }
     }
@@ -197,10 +219,15 @@ impl Runtime {
         }
     }
 
-    /// Failing `failures` times in a row: unhealthy, then restarted or failed.
-    async fn unhealthy(self: &Arc<Self>, id: &str, why: &str, failures: u32) {
+    /// Failing `threshold` times in a row or more: unhealthy, then restarted or failed.
+    async fn unhealthy(self: &Arc<Self>, id: &str, why: &str, threshold: u32) {
         let lock = self.lock(id);
         let _guard = lock.lock().await;
+        // A check may have passed while the lock was held by someone else.
+        let failures = self.health.failures(id);
+        if failures < threshold {
+            return;
+        }
         let Ok(d) = self.get(id) else { return };
         let (Some(request), Some(handle)) = (d.request.as_ref(), d.handle.clone()) else { return };
         if d.status == State::Connected {
