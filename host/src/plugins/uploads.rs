@@ -46,6 +46,18 @@ pub struct Version {
     pub manifest: PluginManifest,
 }
 
+impl Version {
+    fn new(version: u32, plugin: &Plugin, manifest: PluginManifest, actor: Option<&str>) -> Version {
+        Version {
+            version,
+            sha256: plugin.hash.clone(),
+            uploaded_at: chrono::Utc::now(),
+            uploaded_by: actor.map(String::from),
+            manifest,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Uploaded {
     pub id: String,
@@ -171,14 +183,7 @@ impl Uploads {
             )));
         }
         let (manifest, plugin) = self.prepare(new, component)?;
-        let version = Version {
-            version: 1,
-            sha256: plugin.hash.clone(),
-            uploaded_at: chrono::Utc::now(),
-            uploaded_by: actor.map(String::from),
-            manifest,
-        };
-        let record = Uploaded { id: id.clone(), active: 1, versions: vec![version] };
+        let record = Uploaded { id: id.clone(), active: 1, versions: vec![Version::new(1, &plugin, manifest, actor)] };
         let data = serde_json::json!({"version": 1, "sha256": plugin.hash, "kind": plugin.world()});
         let event = NewEvent::new(EventKind::PluginUploaded, format!("plugin/{id}"), data).by(actor);
         self.store.put(Table::Plugins, &id, &record, event)?;
@@ -202,13 +207,7 @@ impl Uploads {
         }
         let (manifest, plugin) = self.prepare(new, component)?;
         let number = record.versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
-        record.versions.push(Version {
-            version: number,
-            sha256: plugin.hash.clone(),
-            uploaded_at: chrono::Utc::now(),
-            uploaded_by: actor.map(String::from),
-            manifest,
-        });
+        record.versions.push(Version::new(number, &plugin, manifest, actor));
         record.active = number;
         let data = serde_json::json!({"version": number, "sha256": plugin.hash});
         let event = NewEvent::new(EventKind::PluginUpgraded, format!("plugin/{}", record.id), data).by(actor);
