@@ -146,3 +146,50 @@ async fn an_upgrade_during_concurrent_checks_fails_none_and_splits_none() {
         assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
     }
 }
+
+/// `mcp-runtime plugin test` of a rule: whether it passed, and what it printed (stdout, then stderr).
+fn plugin_test_of(rule: &str, cases: &std::path::Path) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-runtime"))
+        .args(["plugin", "test"])
+        .arg(support::guest_dir().join(rule))
+        .arg("--cases")
+        .arg(cases)
+        .output()
+        .unwrap();
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), printed)
+}
+
+fn plugin_test(cases: &std::path::Path) -> (bool, String) {
+    plugin_test_of("pinned_images.wasm", cases)
+}
+
+#[test]
+fn plugin_test_runs_a_rules_cases_in_the_sandbox_and_fails_ci_on_a_wrong_one() {
+    let (passed, printed) = plugin_test(&support::repo_root().join("policies/pinned-images/cases.yaml"));
+    assert!(passed, "{printed}");
+    assert!(printed.contains("6 passed, 0 failed"), "{printed}");
+    assert!(printed.contains("PASS  latest is refused  (p50 "), "{printed}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong.yaml");
+    let cases = r#"
+kind: guardrail-policy
+grants: [logging]
+runs: 3
+cases:
+  - name: latest passes, says this author
+    entry: {name: app, slug: app, source: {type: docker, image: "ghcr.io/acme/app:latest"}}
+    expect: {allowed: true}
+"#;
+    std::fs::write(&wrong, cases).unwrap();
+    let (passed, printed) = plugin_test(&wrong);
+    assert!(!passed, "a failing case fails the run: {printed}");
+    assert!(printed.contains("FAIL  latest passes, says this author"), "{printed}");
+    assert!(printed.contains("expected allowed true, got a denial of Some(\"source.image\")"), "{printed}");
+    assert!(printed.contains("0 passed, 1 failed"), "{printed}");
+
+    // A rule that imports what the cases do not grant is refused as the host would.
+    let (passed, printed) = plugin_test_of("http_probe.wasm", &wrong);
+    assert!(!passed && printed.contains("wasi:http"), "{printed}");
+}

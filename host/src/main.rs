@@ -37,13 +37,51 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         expires_in_minutes: u64,
     },
+    /// Work on plugins outside a running host.
+    Plugin {
+        #[command(subcommand)]
+        action: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Run a rule on each case of a cases file, in the host's sandbox and limits;
+    /// exits non-zero when a case fails.
+    Test {
+        /// The rule's component.
+        wasm: PathBuf,
+        /// The cases (YAML; see `host/src/plugins/cases.rs`).
+        #[arg(long)]
+        cases: PathBuf,
+    },
+}
+
+/// Prints each case's outcome and timing; whether all passed.
+async fn test_rule(wasm: &std::path::Path, cases: &std::path::Path) -> anyhow::Result<bool> {
+    let text = std::fs::read_to_string(cases).map_err(|e| anyhow::anyhow!("{}: {e}", cases.display()))?;
+    let file: mcp_runtime::plugins::CaseFile =
+        serde_yaml_ng::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", cases.display()))?;
+    let results = mcp_runtime::plugins::run_cases(wasm, &file).await?;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    for r in &results {
+        let verdict = if r.failure.is_none() { "PASS" } else { "FAIL" };
+        println!("{verdict}  {}  (p50 {:.3} ms, p99 {:.3} ms)", r.name, ms(r.p50), ms(r.p99));
+        if let Some(why) = &r.failure {
+            println!("      {why}");
+        }
+    }
+    let failed = results.iter().filter(|r| r.failure.is_some()).count();
+    println!("{} passed, {failed} failed", results.len() - failed);
+    Ok(failed == 0)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into());
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    // Logs go to stderr: `plugin test` prints its verdicts on stdout.
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
     let config = RuntimeConfig::load(cli.config.as_deref(), &|k| std::env::var(k).ok())?;
     match cli.command.unwrap_or(Command::Serve) {
@@ -57,6 +95,11 @@ async fn main() -> anyhow::Result<()> {
             let groups: Vec<&str> = groups.iter().map(|g| g.trim()).filter(|g| !g.is_empty()).collect();
             let ttl = std::time::Duration::from_secs(expires_in_minutes * 60);
             println!("{}", auth.mint_with_groups(&user, &roles, &groups, ttl));
+        }
+        Command::Plugin { action: PluginCommand::Test { wasm, cases } } => {
+            if !test_rule(&wasm, &cases).await? {
+                std::process::exit(1);
+            }
         }
         Command::Serve if !config.enabled => {
             tracing::warn!("the runtime is disabled (runtime.enabled / MCPGATEWAY_RUNTIME_ENABLED); exiting");

@@ -1,0 +1,229 @@
+//! `mcp-runtime plugin test RULE.wasm --cases cases.yaml`: a rule run on
+//! each case in the host's own sandbox and limits, so rules get CI.
+//!
+//! ```yaml
+//! kind: guardrail-policy          # or approval-rule
+//! grants: [logging]
+//! limits: {memory_mb: 16, cpu_ms: 100, timeout_ms: 1000}
+//! settings: {require_digest: false}
+//! runs: 20                        # calls per case, for the timing
+//! cases:
+//!   - name: latest is refused
+//!     entry: {name: app, slug: app, source: {type: docker, image: "ghcr.io/acme/app:latest"}}
+//!     profile: standard           # a preset (the default)
+//!     capabilities: full          # what the backend enforces: full (the default) or none
+//!     expect: {denied: source.image}
+//!   - name: a pinned tag passes, warning about nothing
+//!     entry: {name: app, slug: app, source: {type: docker, image: "ghcr.io/acme/app:1.2"}}
+//!     expect: {allowed: true, warnings: []}
+//! ```
+//! An approval rule's cases expect `{required: true, reasons: [...]}`.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::{Grant, PluginHost, PluginKind, PluginLimits, PluginManifest};
+use crate::catalog::CatalogEntry;
+use crate::contract::types as wit;
+use crate::deployments::model::{DeploymentRequest, Resources};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseFile {
+    pub kind: PluginKind,
+    #[serde(default)]
+    pub grants: Vec<Grant>,
+    #[serde(default)]
+    pub limits: PluginLimits,
+    #[serde(default)]
+    pub settings: serde_json::Value,
+    #[serde(default = "default_runs")]
+    pub runs: u32,
+    pub cases: Vec<Case>,
+}
+
+fn default_runs() -> u32 {
+    20
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub name: String,
+    pub entry: CatalogEntry,
+    #[serde(default = "default_profile")]
+    pub profile: String,
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub expect: Expect,
+}
+
+fn default_profile() -> String {
+    "standard".into()
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Capabilities {
+    #[default]
+    Full,
+    None,
+}
+
+/// What a case expects; only what it names is checked.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    pub allowed: Option<bool>,
+    /// The field a denial names.
+    pub denied: Option<String>,
+    /// The fields of the warnings, in order.
+    pub warnings: Option<Vec<String>>,
+    pub required: Option<bool>,
+    pub reasons: Option<Vec<String>>,
+}
+
+#[derive(Debug)]
+pub struct CaseResult {
+    pub name: String,
+    /// Why it failed; `None` when it passed.
+    pub failure: Option<String>,
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+fn capabilities(c: Capabilities) -> wit::BackendCapabilities {
+    let all = matches!(c, Capabilities::Full);
+    wit::BackendCapabilities {
+        supports_compose: all,
+        supports_readonly_fs: all,
+        supports_custom_capabilities: all,
+        supports_capability_add: all,
+        supports_build_cache: all,
+        supports_egress_host_filtering: all,
+        supports_pid_limits: all,
+        supports_stdio: all,
+        network_isolation_level: wit::IsolationLevel::Container,
+        observability_type: wit::ObservabilityType::Native,
+        max_cpu_millis: 0,
+        max_memory_bytes: 0,
+        max_timeout_seconds: 0,
+    }
+}
+
+/// What one call of the rule came to, as the cases describe it.
+#[derive(Debug, Default, PartialEq)]
+struct Outcome {
+    denied: Option<String>,
+    warnings: Vec<String>,
+    required: bool,
+    reasons: Vec<String>,
+}
+
+impl Outcome {
+    fn mismatch(&self, expect: &Expect) -> Option<String> {
+        let differs = |what: &str, want: String, got: String| Some(format!("expected {what} {want}, got {got}"));
+        if let Some(allowed) = expect.allowed {
+            if allowed != self.denied.is_none() {
+                return differs("allowed", allowed.to_string(), format!("a denial of {:?}", self.denied));
+            }
+        }
+        if let Some(field) = &expect.denied {
+            if self.denied.as_ref() != Some(field) {
+                return differs("a denial of", field.clone(), format!("{:?}", self.denied));
+            }
+        }
+        if let Some(fields) = &expect.warnings {
+            if *fields != self.warnings {
+                return differs("warnings", format!("{fields:?}"), format!("{:?}", self.warnings));
+            }
+        }
+        if let Some(required) = expect.required {
+            if required != self.required {
+                return differs("required", required.to_string(), self.required.to_string());
+            }
+        }
+        if let Some(reasons) = &expect.reasons {
+            if *reasons != self.reasons {
+                return differs("reasons", format!("{reasons:?}"), format!("{:?}", self.reasons));
+            }
+        }
+        None
+    }
+}
+
+/// Loads the rule as the host would (its world, its grants, its limits) and runs every case.
+pub async fn run(wasm: &Path, file: &CaseFile) -> anyhow::Result<Vec<CaseResult>> {
+    let scratch = tempfile::tempdir()?;
+    let store = std::sync::Arc::new(crate::store::Store::open(&scratch.path().join("cases.redb"))?);
+    let host = PluginHost::new(scratch.path().join("cache"), store, None, None)?;
+    let manifest = PluginManifest {
+        id: "rule-under-test".into(),
+        kind: file.kind,
+        path: std::fs::canonicalize(wasm)?,
+        sha256: None,
+        grants: file.grants.clone(),
+        allowed_hosts: Vec::new(),
+        limits: file.limits,
+        settings: if file.settings.is_null() { serde_json::json!({}) } else { file.settings.clone() },
+    };
+    manifest.validate().map_err(|e| anyhow::anyhow!("the cases file: {e}"))?;
+    let rule = host.load(&manifest, scratch.path())?;
+    let presets = crate::guardrails::presets();
+    let mut results = Vec::new();
+    for case in &file.cases {
+        let Some(profile) = presets.get(&case.profile) else {
+            anyhow::bail!("case '{}': no preset profile '{}'", case.name, case.profile);
+        };
+        let request = DeploymentRequest {
+            entry: case.entry.clone(),
+            env: case.env.clone(),
+            resources: Resources::default(),
+            commit: None,
+        };
+        let request = crate::contract::deploy_request("case", "backend", &request, Some("rule-author"));
+        let effective = crate::contract::initial_guardrails(profile);
+        let (mut timings, mut first) = (Vec::new(), None);
+        for _ in 0..file.runs.max(1) {
+            let started = Instant::now();
+            let outcome = match file.kind {
+                PluginKind::GuardrailPolicy => {
+                    let input = crate::contract::policy::PolicyInput {
+                        request: request.clone(),
+                        profile: profile.into(),
+                        capabilities: capabilities(case.capabilities),
+                        effective: effective.clone(),
+                        warnings: Vec::new(),
+                    };
+                    match rule.evaluate(&input).await? {
+                        Ok(out) => Outcome {
+                            warnings: out.warnings.into_iter().map(|w| w.field).collect(),
+                            ..Default::default()
+                        },
+                        Err(denial) => Outcome { denied: Some(denial.field), ..Default::default() },
+                    }
+                }
+                PluginKind::ApprovalRule => {
+                    let input = crate::contract::approval::ApprovalInput {
+                        request: request.clone(),
+                        effective: effective.clone(),
+                    };
+                    let decision = rule.approve(&input).await?.map_err(|e| anyhow::anyhow!("the rule failed: {e}"))?;
+                    Outcome { required: decision.required, reasons: decision.reasons, ..Default::default() }
+                }
+                PluginKind::RuntimeBackend => anyhow::bail!("plugin test runs guardrail policies and approval rules"),
+            };
+            timings.push(started.elapsed());
+            first.get_or_insert(outcome);
+        }
+        timings.sort();
+        let at = |q: f64| timings[((timings.len() - 1) as f64 * q).round() as usize];
+        let failure = first.and_then(|o| o.mismatch(&case.expect));
+        results.push(CaseResult { name: case.name.clone(), failure, p50: at(0.5), p99: at(0.99) });
+    }
+    Ok(results)
+}
