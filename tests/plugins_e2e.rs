@@ -193,3 +193,49 @@ cases:
     let (passed, printed) = plugin_test_of("http_probe.wasm", &wrong);
     assert!(!passed && printed.contains("wasi:http"), "{printed}");
 }
+
+/// Polls `GET /plugins/{id}` until `done` holds (15 s at most).
+async fn wait_for_plugin(host: &TestHost, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (_, plugin) = host.get(&format!("/plugins/{id}")).await;
+        if done(&plugin) {
+            return plugin;
+        }
+        assert!(std::time::Instant::now() < deadline, "plugin '{id}' never got there: {plugin}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rules_dropped_in_a_directory_are_uploaded_then_upgraded_when_they_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let watched = dir.path().to_path_buf();
+    let host = TestHost::start(move |c| c.plugin_dropin_dir = Some(watched)).await;
+    let manifest = |require_digest: bool| {
+        format!(
+            "id: dropped\nkind: guardrail-policy\ngrants: [logging]\nsettings: {{require_digest: {require_digest}}}\n"
+        )
+    };
+    // A broken pair next to it is refused and holds nothing up.
+    std::fs::write(dir.path().join("broken.yaml"), "id: broken\nkind: guardrail-policy\n").unwrap();
+    std::fs::write(dir.path().join("broken.wasm"), b"not a component").unwrap();
+    let component = std::fs::read(support::guest_dir().join("pinned_images.wasm")).unwrap();
+    std::fs::write(dir.path().join("digest.wasm"), &component).unwrap();
+    std::fs::write(dir.path().join("digest.yaml"), manifest(true)).unwrap();
+
+    let plugin = wait_for_plugin(&host, "dropped", |p| p["version"] == 1).await;
+    assert_eq!(plugin["source"], "upload", "{plugin}");
+    assert_eq!(put(&host, "/policy-chain", json!({"plugins": ["dropped"]})).await.0, StatusCode::OK);
+    assert_eq!(try_deploy(&host).await.0, StatusCode::UNPROCESSABLE_ENTITY, "judged by the dropped-in rule");
+
+    std::fs::write(dir.path().join("digest.yaml"), manifest(false)).unwrap();
+    wait_for_plugin(&host, "dropped", |p| p["version"] == 2).await;
+    let (status, accepted) = try_deploy(&host).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "the new version judges: {accepted}");
+    assert_eq!(host.get("/plugins/broken").await.0, StatusCode::NOT_FOUND);
+    let (_, events) = host.get("/events?type=plugin.uploaded&actor=plugin-dropin-dir").await;
+    assert_eq!(support::pluck(&events, "/subject"), ["plugin/dropped"]);
+    let id = accepted["id"].as_str().unwrap();
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+}

@@ -54,6 +54,8 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
 
 /// How long a stopping host waits for deploys and requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often the plugin drop-in directory is looked at.
+const DROPIN_SCAN: Duration = Duration::from_secs(2);
 /// How often approval deadlines are looked at.
 const APPROVAL_TICK: Duration = Duration::from_secs(1);
 
@@ -133,6 +135,15 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
         let runtime = checked.clone();
         async move { runtime.check_health_once().await }
     });
+    if let Some(dir) = runtime.config.plugin_dropin_dir.clone() {
+        let scanned = runtime.clone();
+        tasks.every("plugin drop-in", DROPIN_SCAN, move || {
+            let (runtime, dir) = (scanned.clone(), dir.clone());
+            async move {
+                crate::tasks::blocking(|| runtime.dropins.scan(&dir, &runtime.uploads, &runtime.plugins));
+            }
+        });
+    }
     let approvals = runtime.clone();
     tasks.every("approval deadlines", APPROVAL_TICK, move || {
         let runtime = approvals.clone();

@@ -54,6 +54,10 @@ pub struct RuntimeConfig {
     /// Precompiled plugin artifacts; `<data_dir>/plugin-cache` when absent.
     #[serde(default)]
     pub plugin_cache_dir: Option<PathBuf>,
+    /// Rules dropped here (`<name>.wasm` beside its manifest `<name>.yaml`) are
+    /// uploaded, and upgraded when the component changes, as through the API.
+    #[serde(default)]
+    pub plugin_dropin_dir: Option<PathBuf>,
     /// Value of the ownership label on everything this runtime creates.
     #[serde(default = "default_owner")]
     pub owner: String,
@@ -204,6 +208,7 @@ const OVERRIDES: &[(&str, &[&str])] = &[
     ("RUNTIME_DATA_DIR", &["data_dir"]),
     ("RUNTIME_PLUGIN_DIR", &["plugin_dir"]),
     ("RUNTIME_PLUGIN_CACHE_DIR", &["plugin_cache_dir"]),
+    ("RUNTIME_PLUGIN_DROPIN_DIR", &["plugin_dropin_dir"]),
     ("RUNTIME_OWNER", &["owner"]),
     ("RUNTIME_DEFAULT_BACKEND", &["default_backend"]),
     ("RUNTIME_DOCKER_SOCKET", &["backends", "docker", "socket"]),

@@ -25,6 +25,8 @@ pub struct Runtime {
     pub plugins: crate::plugins::Registry,
     /// Plugins uploaded through the API, and the orders set there.
     pub uploads: crate::plugins::Uploads,
+    /// What the drop-in directory last held (`plugin_dropin_dir`).
+    pub dropins: crate::plugins::DropIns,
     /// The configured backends and whether each is available now.
     pub backends: Backends,
     http: reqwest::Client,
@@ -90,6 +92,7 @@ impl Runtime {
             config,
             plugins: registry,
             uploads,
+            dropins: Default::default(),
             backends,
             http,
             routes,

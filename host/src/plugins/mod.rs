@@ -4,12 +4,14 @@
 //! timeout, so a plugin that traps, loops or hoards memory fails that one call.
 
 mod cases;
+mod dropin;
 mod manifest;
 mod registry;
 mod uploads;
 
 pub use crate::capabilities::{Grant, PluginContext};
 pub use cases::{run as run_cases, CaseFile, CaseResult};
+pub use dropin::DropIns;
 pub use manifest::{PluginKind, PluginLimits, PluginManifest};
 pub use registry::{OrderError, Registry};
 pub use uploads::{NewPlugin, Order, UploadError, Uploaded, Uploads, Version};
