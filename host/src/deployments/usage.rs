@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::model::State;
+use super::model::{Deployment, State};
 use super::{Runtime, RuntimeError};
 
 /// Readings closer than this give no rate: a second one is taken after it.
@@ -57,19 +57,20 @@ impl UsageBook {
 
 impl Runtime {
     /// A running deployment's figures; `None` for one that is not running.
-    pub async fn usage(&self, id: &str) -> Result<Option<Usage>, RuntimeError> {
-        let d = self.get(id)?;
+    /// The caller has the record already: it is not read again.
+    pub async fn usage(&self, d: &Deployment) -> Result<Option<Usage>, RuntimeError> {
+        let id = d.id.as_str();
         let running = matches!(d.status, State::Running | State::Connected | State::Unhealthy);
-        let Some(handle) = d.handle.filter(|_| running) else { return Ok(None) };
+        let Some(handle) = d.handle.as_deref().filter(|_| running) else { return Ok(None) };
         let backend = self.backend(&d.backend)?;
-        let mut figures = backend.usage(&handle).await??;
+        let mut figures = backend.usage(handle).await??;
         let mut cpu_percent = None;
         if let Some(cpu_ns) = figures.cpu_ns {
             cpu_percent = self.usage_book.cpu_percent(id, Instant::now(), cpu_ns);
             if cpu_percent.is_none() {
                 // No reading long enough ago: take a second one.
                 tokio::time::sleep(SHORTEST_SPAN).await;
-                figures = backend.usage(&handle).await??;
+                figures = backend.usage(handle).await??;
                 cpu_percent = figures.cpu_ns.and_then(|ns| self.usage_book.cpu_percent(id, Instant::now(), ns));
             }
         }

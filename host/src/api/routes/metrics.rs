@@ -50,7 +50,7 @@ async fn snapshot(rt: &Runtime) -> ApiResult<Snapshot> {
     }
     // The backends' figures, a few deployments at a time.
     let figures = deployments.into_iter().map(|d| async move {
-        let usage = rt.usage(&d.id).await.ok().flatten().unwrap_or_default();
+        let usage = rt.usage(&d).await.ok().flatten().unwrap_or_default();
         DeploymentFigures {
             restarts: (d.restart_count + d.host_restarts).into(),
             deployment: d.id,

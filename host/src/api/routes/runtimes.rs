@@ -67,7 +67,7 @@ async fn get_runtime(
     };
     view["health"] = json!({"last_check": rt.health.last(&id)});
     // Read from the backend now; a backend that cannot answer leaves the figures out.
-    view["usage"] = match rt.usage(&id).await {
+    view["usage"] = match rt.usage(&d).await {
         Ok(usage) => json!(usage),
         Err(e) => {
             tracing::debug!(deployment = %id, "usage unknown: {e}");
