@@ -35,6 +35,8 @@ pub struct Backends {
     /// The engine, or why none could be set up at all.
     engine: Result<Arc<ContainerEngine>, String>,
     checked_at: RwLock<HashMap<String, chrono::DateTime<chrono::Utc>>>,
+    /// Changes of availability not yet handed to the watch.
+    flips: std::sync::Mutex<Refreshed>,
 }
 
 impl Backends {
@@ -59,6 +61,7 @@ impl Backends {
             unavailable: Default::default(),
             engine,
             checked_at: Default::default(),
+            flips: Default::default(),
         })
     }
 
@@ -100,7 +103,8 @@ impl Backends {
         self.capabilities.get(name)
     }
 
-    /// Checks every backend; which ones went away and which came back.
+    /// Checks every backend; which ones went away and which came back since
+    /// the last refresh (here, or at a deploy's check).
     pub async fn refresh(&self) -> Refreshed {
         let engine_problem = match self.plugins.values().any(|p| needs_engine(p)) {
             true => self.engine_problem().await,
@@ -108,7 +112,6 @@ impl Backends {
         };
         let mut names: Vec<&String> = self.plugins.keys().collect();
         names.sort();
-        let mut refreshed = Refreshed::default();
         for name in names {
             let plugin = &self.plugins[name];
             let reason = match needs_engine(plugin) {
@@ -116,22 +119,9 @@ impl Backends {
                 false => plugin_problem(plugin).await,
             };
             self.checked_at.write().expect("availability lock poisoned").insert(name.clone(), chrono::Utc::now());
-            let was_available = !self.unavailable.read().expect("availability lock poisoned").contains_key(name);
-            let changed = self.set(name, reason.clone());
-            refreshed.changed |= changed;
-            match (&reason, changed) {
-                (None, true) => {
-                    tracing::info!(backend = %name, "backend available again");
-                    refreshed.recovered.push(name.clone());
-                }
-                (Some(why), true) if was_available => {
-                    tracing::warn!(backend = %name, "backend unavailable: {why}");
-                    refreshed.lost.push((name.clone(), why.clone()));
-                }
-                _ => {}
-            }
+            self.set(name, reason);
         }
-        refreshed
+        std::mem::take(&mut *self.flips.lock().expect("availability lock poisoned"))
     }
 
     /// When the backend was last checked.
@@ -146,12 +136,30 @@ impl Backends {
         }
     }
 
-    /// Records availability; whether it changed.
-    fn set(&self, name: &str, unavailable: Option<String>) -> bool {
+    /// Records availability, and each change for the next `refresh` to
+    /// hand on, whoever saw it first (a deploy's check may).
+    fn set(&self, name: &str, unavailable: Option<String>) {
         let mut map = self.unavailable.write().expect("availability lock poisoned");
-        match unavailable {
-            Some(reason) => map.insert(name.to_string(), reason.clone()).as_ref() != Some(&reason),
+        let was_available = !map.contains_key(name);
+        let changed = match &unavailable {
+            Some(reason) => map.insert(name.to_string(), reason.clone()).as_ref() != Some(reason),
             None => map.remove(name).is_some(),
+        };
+        if !changed {
+            return;
+        }
+        let mut flips = self.flips.lock().expect("availability lock poisoned");
+        flips.changed = true;
+        match unavailable {
+            None => {
+                tracing::info!(backend = %name, "backend available again");
+                flips.recovered.push(name.to_string());
+            }
+            Some(why) if was_available => {
+                tracing::warn!(backend = %name, "backend unavailable: {why}");
+                flips.lost.push((name.to_string(), why));
+            }
+            Some(_) => {}
         }
     }
 }
