@@ -1,11 +1,11 @@
 # mcp-runtime: `make run` starts the host with embedded defaults; `make test` runs the whole suite.
 
 GUESTS    := docker-backend code-engine-backend default-guardrails pinned-images approval-default approval-large-cpu \
-             fault-policy fault-approval http-probe
+             fault-policy fault-approval http-probe compat-policy
 GUEST_DIR := target/wasm32-wasip2/guest
 FIXTURE   := target/x86_64-unknown-linux-gnu/release/mcp-fixture
 
-.PHONY: run test guests fixture contextforge host lint bench clean-test-objects
+.PHONY: run test guests rules fixture contextforge host lint bench clean-test-objects
 
 run: guests host
 	./target/debug/mcp-runtime
@@ -16,6 +16,23 @@ host:
 # WebAssembly components (backend plugins, policies, test policies).
 guests:
 	cargo build --target wasm32-wasip2 --profile guest $(addprefix -p ,$(GUESTS))
+
+# The pinned-images rule again, in Python and JavaScript, built with the tools
+# their authors use (pinned; installed once under .venv/).
+COMPONENTIZE_PY := .venv/authoring/bin/componentize-py
+COMPONENTIZE_JS := .venv/node/node_modules/.bin/componentize-js
+rules: $(GUEST_DIR)/pinned_images_py.wasm $(GUEST_DIR)/pinned_images_js.wasm
+$(COMPONENTIZE_PY):
+	python3 -m venv .venv/authoring
+	.venv/authoring/bin/pip install -q componentize-py==0.25.1
+$(COMPONENTIZE_JS):
+	npm install --silent --no-fund --prefix .venv/node @bytecodealliance/componentize-js@0.23.0
+$(GUEST_DIR)/pinned_images_py.wasm: policies/pinned-images-py/pinned_images.py wit/*.wit | $(COMPONENTIZE_PY)
+	@mkdir -p $(GUEST_DIR)
+	$(COMPONENTIZE_PY) -d wit -w guardrail-policy componentize -p policies/pinned-images-py pinned_images -o $@
+$(GUEST_DIR)/pinned_images_js.wasm: policies/pinned-images-js/pinned-images.js wit/*.wit | $(COMPONENTIZE_JS)
+	@mkdir -p $(GUEST_DIR)
+	$(COMPONENTIZE_JS) $< --wit wit -n guardrail-policy -d http fetch-event -o $@
 
 # The MCP test server, linked statically so it runs in a FROM scratch image.
 fixture:
@@ -31,7 +48,7 @@ $(CONTEXTFORGE):
 	$(PYTHON312) -m venv .venv/contextforge
 	.venv/contextforge/bin/pip install -q mcp-contextforge-gateway==1.1.0
 
-test: guests fixture contextforge lint
+test: guests rules fixture contextforge lint
 	cargo test -p mcp-runtime -p ce-fake -- --test-threads=2
 	cargo test -p image-ref -p guest-kit -p code-engine-backend --lib
 	$(MAKE) clean-test-objects
@@ -41,7 +58,7 @@ lint:
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --target wasm32-wasip2 $(addprefix -p ,$(GUESTS)) -p guest-kit -p image-ref -- -D warnings
 
-bench: guests fixture
+bench: guests rules fixture
 	cargo build --release -p mcp-runtime
 	cargo bench -p mcp-runtime --bench runtime
 

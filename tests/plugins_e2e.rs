@@ -151,6 +151,7 @@ async fn an_upgrade_during_concurrent_checks_fails_none_and_splits_none() {
 fn plugin_test_of(rule: &str, cases: &std::path::Path) -> (bool, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-runtime"))
         .args(["plugin", "test"])
+        .env("RUNTIME_PLUGIN_CACHE_DIR", support::repo_root().join("target/test-plugin-cache"))
         .arg(support::guest_dir().join(rule))
         .arg("--cases")
         .arg(cases)

@@ -54,15 +54,46 @@ enum PluginCommand {
         /// The cases (YAML; see `host/src/plugins/cases.rs`).
         #[arg(long)]
         cases: PathBuf,
+        /// Instead of the cases file's memory limit, in MB.
+        #[arg(long)]
+        memory_mb: Option<u32>,
+        /// Instead of the cases file's CPU budget per call, in ms.
+        #[arg(long)]
+        cpu_ms: Option<u64>,
+    },
+    /// Start a rule project: the contract, a minimal rule, its cases and a README
+    /// saying how to build, test and ship it.
+    New {
+        /// The project's directory and package name (lowercase, digits, '-').
+        name: String,
+        #[arg(long, value_parser = ["guardrail-policy", "approval-rule"])]
+        kind: String,
+        #[arg(long, value_enum)]
+        lang: mcp_runtime::plugins::Lang,
+        /// Where to create the project's directory.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
 }
 
+/// Runs the cases with the command line's limits in place of the file's.
+struct TestRun<'a> {
+    wasm: &'a std::path::Path,
+    cases: &'a std::path::Path,
+    memory_mb: Option<u32>,
+    cpu_ms: Option<u64>,
+    cache_dir: PathBuf,
+}
+
 /// Prints each case's outcome and timing; whether all passed.
-async fn test_rule(wasm: &std::path::Path, cases: &std::path::Path) -> anyhow::Result<bool> {
+async fn test_rule(run: TestRun<'_>) -> anyhow::Result<bool> {
+    let cases = run.cases;
     let text = std::fs::read_to_string(cases).map_err(|e| anyhow::anyhow!("{}: {e}", cases.display()))?;
-    let file: mcp_runtime::plugins::CaseFile =
+    let mut file: mcp_runtime::plugins::CaseFile =
         serde_yaml_ng::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", cases.display()))?;
-    let results = mcp_runtime::plugins::run_cases(wasm, &file).await?;
+    file.limits.memory_mb = run.memory_mb.unwrap_or(file.limits.memory_mb);
+    file.limits.cpu_ms = run.cpu_ms.unwrap_or(file.limits.cpu_ms);
+    let results = mcp_runtime::plugins::run_cases(run.wasm, &file, run.cache_dir).await?;
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     for r in &results {
         let verdict = if r.failure.is_none() { "PASS" } else { "FAIL" };
@@ -74,6 +105,15 @@ async fn test_rule(wasm: &std::path::Path, cases: &std::path::Path) -> anyhow::R
     let failed = results.iter().filter(|r| r.failure.is_some()).count();
     println!("{} passed, {failed} failed", results.len() - failed);
     Ok(failed == 0)
+}
+
+/// Where `plugin test` keeps compiled rules between runs, unless configured:
+/// a rule author's own cache, not a `data/` in their project.
+fn user_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")));
+    base.unwrap_or_else(std::env::temp_dir).join("mcp-runtime/plugin-cache")
 }
 
 #[tokio::main]
@@ -96,9 +136,17 @@ async fn main() -> anyhow::Result<()> {
             let ttl = std::time::Duration::from_secs(expires_in_minutes * 60);
             println!("{}", auth.mint_with_groups(&user, &roles, &groups, ttl));
         }
-        Command::Plugin { action: PluginCommand::Test { wasm, cases } } => {
-            if !test_rule(&wasm, &cases).await? {
+        Command::Plugin { action: PluginCommand::Test { wasm, cases, memory_mb, cpu_ms } } => {
+            let cache_dir = config.plugin_cache_dir.clone().unwrap_or_else(user_cache_dir);
+            let run = TestRun { wasm: &wasm, cases: &cases, memory_mb, cpu_ms, cache_dir };
+            if !test_rule(run).await? {
                 std::process::exit(1);
+            }
+        }
+        Command::Plugin { action: PluginCommand::New { name, kind, lang, dir } } => {
+            let kind = serde_json::from_value(serde_json::Value::String(kind))?;
+            for path in mcp_runtime::plugins::scaffold(&dir, &name, kind, lang)? {
+                println!("{}", path.display());
             }
         }
         Command::Serve if !config.enabled => {

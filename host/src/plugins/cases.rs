@@ -21,7 +21,7 @@
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{Grant, PluginHost, PluginKind, PluginLimits, PluginManifest};
@@ -157,10 +157,11 @@ impl Outcome {
 }
 
 /// Loads the rule as the host would (its world, its grants, its limits) and runs every case.
-pub async fn run(wasm: &Path, file: &CaseFile) -> anyhow::Result<Vec<CaseResult>> {
+/// Compiled components are kept in `cache_dir`, as the host keeps them.
+pub async fn run(wasm: &Path, file: &CaseFile, cache_dir: PathBuf) -> anyhow::Result<Vec<CaseResult>> {
     let scratch = tempfile::tempdir()?;
     let store = std::sync::Arc::new(crate::store::Store::open(&scratch.path().join("cases.redb"))?);
-    let host = PluginHost::new(scratch.path().join("cache"), store, None, None)?;
+    let host = PluginHost::new(cache_dir, store, None, None)?;
     let manifest = PluginManifest {
         id: "rule-under-test".into(),
         kind: file.kind,
@@ -187,11 +188,27 @@ pub async fn run(wasm: &Path, file: &CaseFile) -> anyhow::Result<Vec<CaseResult>
         };
         let request = crate::contract::deploy_request("case", "backend", &request, Some("rule-author"));
         let effective = crate::contract::initial_guardrails(profile);
+        if file.kind == PluginKind::RuntimeBackend {
+            anyhow::bail!("plugin test runs guardrail policies and approval rules");
+        }
         let (mut timings, mut first) = (Vec::new(), None);
         for _ in 0..file.runs.max(1) {
             let started = Instant::now();
             let outcome = match file.kind {
-                PluginKind::GuardrailPolicy => {
+                PluginKind::ApprovalRule => {
+                    let input = crate::contract::approval::ApprovalInput {
+                        request: request.clone(),
+                        effective: effective.clone(),
+                    };
+                    match rule.approve(&input).await {
+                        Ok(Ok(decision)) => {
+                            Ok(Outcome { required: decision.required, reasons: decision.reasons, ..Default::default() })
+                        }
+                        Ok(Err(e)) => Err(format!("the rule answered an error: {e}")),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+                _ => {
                     let input = crate::contract::policy::PolicyInput {
                         request: request.clone(),
                         profile: profile.into(),
@@ -199,30 +216,31 @@ pub async fn run(wasm: &Path, file: &CaseFile) -> anyhow::Result<Vec<CaseResult>
                         effective: effective.clone(),
                         warnings: Vec::new(),
                     };
-                    match rule.evaluate(&input).await? {
-                        Ok(out) => Outcome {
+                    match rule.evaluate(&input).await {
+                        Ok(Ok(out)) => Ok(Outcome {
                             warnings: out.warnings.into_iter().map(|w| w.field).collect(),
                             ..Default::default()
-                        },
-                        Err(denial) => Outcome { denied: Some(denial.field), ..Default::default() },
+                        }),
+                        Ok(Err(denial)) => Ok(Outcome { denied: Some(denial.field), ..Default::default() }),
+                        Err(e) => Err(e.to_string()),
                     }
                 }
-                PluginKind::ApprovalRule => {
-                    let input = crate::contract::approval::ApprovalInput {
-                        request: request.clone(),
-                        effective: effective.clone(),
-                    };
-                    let decision = rule.approve(&input).await?.map_err(|e| anyhow::anyhow!("the rule failed: {e}"))?;
-                    Outcome { required: decision.required, reasons: decision.reasons, ..Default::default() }
-                }
-                PluginKind::RuntimeBackend => anyhow::bail!("plugin test runs guardrail policies and approval rules"),
             };
             timings.push(started.elapsed());
+            // A call the sandbox stopped (memory, CPU, a trap) fails the case; no more runs of it.
+            let stopped = outcome.is_err();
             first.get_or_insert(outcome);
+            if stopped {
+                break;
+            }
         }
         timings.sort();
         let at = |q: f64| timings[((timings.len() - 1) as f64 * q).round() as usize];
-        let failure = first.and_then(|o| o.mismatch(&case.expect));
+        let failure = match first {
+            Some(Ok(outcome)) => outcome.mismatch(&case.expect),
+            Some(Err(stopped)) => Some(stopped),
+            None => None,
+        };
         results.push(CaseResult { name: case.name.clone(), failure, p50: at(0.5), p99: at(0.99) });
     }
     Ok(results)

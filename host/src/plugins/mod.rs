@@ -4,9 +4,11 @@
 //! timeout, so a plugin that traps, loops or hoards memory fails that one call.
 
 mod cases;
+mod compat;
 mod dropin;
 mod manifest;
 mod registry;
+mod scaffold;
 mod uploads;
 
 pub use crate::capabilities::{Grant, PluginContext};
@@ -14,6 +16,7 @@ pub use cases::{run as run_cases, CaseFile, CaseResult};
 pub use dropin::DropIns;
 pub use manifest::{PluginKind, PluginLimits, PluginManifest};
 pub use registry::{OrderError, Registry};
+pub use scaffold::{create as scaffold, Lang, ScaffoldError};
 pub use uploads::{NewPlugin, Order, UploadError, Uploaded, Uploads, Version};
 
 use sha2::{Digest, Sha256};
@@ -252,10 +255,16 @@ impl PluginHost {
     }
 }
 
-/// Refuses a component that imports a host interface it was not granted,
-/// naming the interface (the linker would too, less clearly).
+/// Refuses a component built against a contract this host cannot run, or
+/// importing a host interface it was not granted, naming the interface (the
+/// linker would too, less clearly).
 fn check_grants(engine: &Engine, component: &Component, manifest: &PluginManifest) -> Result<(), PluginError> {
-    for (name, _) in component.component_type().imports(engine) {
+    let ty = component.component_type();
+    let names = ty.imports(engine).map(|(name, _)| name).chain(ty.exports(engine).map(|(name, _)| name));
+    if let Some(reason) = compat::refuse(names) {
+        return Err(PluginError::Load { plugin: manifest.id.clone(), reason });
+    }
+    for (name, _) in ty.imports(engine) {
         let interface = name.split('@').next().unwrap_or(name);
         let granted = |prefix: &str| interface == prefix || interface.starts_with(&format!("{prefix}/"));
         let allowed = match interface {

@@ -79,7 +79,7 @@ fn default_build_timeout() -> u32 {
 
 impl Settings {
     pub fn load() -> Result<Settings, String> {
-        let settings: Settings = guest_kit::settings("code-engine")?;
+        let settings: Settings = guest_kit::settings()?;
         if settings.api_key.is_empty() {
             return Err("code engine settings: api_key is not set".into());
         }

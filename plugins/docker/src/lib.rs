@@ -9,8 +9,8 @@
 //! Without `allowed_registries` every registry is allowed; `[]` allows none.
 
 wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@0.4.0": guest_kit::types,
-    "mcp-runtime:plugin/config@0.4.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.1.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.1.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared, ResourceUsage};
@@ -40,7 +40,7 @@ struct Settings {
 /// Settings that cannot be read refuse every deploy: falling back to defaults
 /// would silently allow every registry.
 fn settings() -> Result<Settings, BackendError> {
-    guest_kit::settings("docker").map_err(BackendError::Unavailable)
+    guest_kit::settings().map_err(BackendError::Unavailable)
 }
 
 /// What the host keeps for us between calls.

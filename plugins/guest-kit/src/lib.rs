@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! wit_bindgen::generate!({ world: "guardrail-policy", path: "../../wit", with: {
-//!     "mcp-runtime:plugin/types@0.4.0": guest_kit::types,
-//!     "mcp-runtime:plugin/config@0.4.0": guest_kit::config,
+//!     "mcp-runtime:plugin/types@1.1.0": guest_kit::types,
+//!     "mcp-runtime:plugin/config@1.1.0": guest_kit::config,
 //! }});
 //! ```
 
@@ -20,8 +20,9 @@ use types::{Denial, Warning};
 /// The plugin's settings (`plugins[].settings` plus its backend's keys).
 /// Settings that cannot be read are an error the guest must answer with:
 /// falling back to defaults could loosen what an operator configured.
-pub fn settings<T: DeserializeOwned>(plugin: &str) -> Result<T, String> {
-    parse_settings(&config::settings(), plugin)
+/// Messages name the plugin by the id the operator gave it.
+pub fn settings<T: DeserializeOwned>() -> Result<T, String> {
+    parse_settings(&config::settings(), &config::plugin_id())
 }
 
 /// `settings`, from text (what `config::settings` returns).

@@ -16,8 +16,8 @@
 //! A catalog entry with `requires_approval: true` always needs approval.
 
 wit_bindgen::generate!({ world: "approval-rule", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@0.4.0": guest_kit::types,
-    "mcp-runtime:plugin/config@0.4.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.1.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.1.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::approval::{ApprovalDecision, ApprovalInput, Guest};
@@ -55,7 +55,7 @@ struct DefaultApproval;
 
 impl Guest for DefaultApproval {
     fn evaluate(input: ApprovalInput) -> Result<ApprovalDecision, String> {
-        let settings: Settings = guest_kit::settings("approval-default")?;
+        let settings: Settings = guest_kit::settings()?;
         let approvers = settings
             .approvers
             .iter()

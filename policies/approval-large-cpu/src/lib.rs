@@ -2,8 +2,8 @@
 //! `settings: {max_cpu_millis: 1000, approvers: ["group:platform"]}`.
 
 wit_bindgen::generate!({ world: "approval-rule", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@0.4.0": guest_kit::types,
-    "mcp-runtime:plugin/config@0.4.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.1.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.1.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::approval::{ApprovalDecision, ApprovalInput, Guest};
@@ -25,7 +25,7 @@ struct LargeCpu;
 impl Guest for LargeCpu {
     fn evaluate(input: ApprovalInput) -> Result<ApprovalDecision, String> {
         // Unreadable settings are an error, which the host treats as "hold".
-        let Settings { max_cpu_millis: limit, approvers } = guest_kit::settings("approval-large-cpu")?;
+        let Settings { max_cpu_millis: limit, approvers } = guest_kit::settings()?;
         let cpu = u64::from(input.effective.cpu_millis.unwrap_or(0));
         let reasons = if cpu > limit { vec![format!("cpu {cpu}m above {limit}m")] } else { Vec::new() };
         Ok(ApprovalDecision { required: !reasons.is_empty(), reasons, approvers })

@@ -3,8 +3,8 @@
 //! `{"require_digest": true}` in its settings, only `@sha256:` references pass.
 
 wit_bindgen::generate!({ world: "guardrail-policy", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@0.4.0": guest_kit::types,
-    "mcp-runtime:plugin/config@0.4.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.1.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.1.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::policy::{Guest, PolicyInput, PolicyOutput};
@@ -47,7 +47,7 @@ struct Settings {
 
 /// Settings that cannot be read deny every request rather than loosen the policy.
 fn require_digest() -> Result<bool, Denial> {
-    guest_kit::settings::<Settings>("pinned-images").map(|s| s.require_digest).map_err(|e| denial("settings", e))
+    guest_kit::settings::<Settings>().map(|s| s.require_digest).map_err(|e| denial("settings", e))
 }
 
 export!(PinnedImages);

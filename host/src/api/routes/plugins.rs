@@ -14,8 +14,9 @@ use crate::auth::authz::may;
 use crate::deployments::{Runtime, DEFAULT_EVALUATOR};
 use crate::plugins::{NewPlugin, Order, Plugin, Uploaded};
 
-/// A component comes base64-encoded in JSON: up to 16 MiB of body.
-const MAX_UPLOAD_BODY: usize = 16 << 20;
+/// A component comes base64-encoded in JSON: up to 64 MiB of body (a rule
+/// written in Python carries its interpreter, about 18 MB).
+const MAX_UPLOAD_BODY: usize = 64 << 20;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
