@@ -103,7 +103,8 @@ async fn refused_uploads_store_nothing_and_name_what_is_wrong() {
     garbled["component"] = json!("not base64!");
     let mut pinned = digest_rule("pinned", false);
     pinned["manifest"]["sha256"] = json!("00".repeat(32));
-    for (body, field) in [(backend, "manifest.kind"), (garbled, "component"), (pinned, "manifest.sha256")] {
+    // A rule is no backend: it does not export the world the kind names.
+    for (body, field) in [(backend, "component"), (garbled, "component"), (pinned, "manifest.sha256")] {
         let (status, answer) = host.post("/plugins", body).await;
         assert_eq!((status, answer["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{answer}");
     }
@@ -239,4 +240,58 @@ async fn rules_dropped_in_a_directory_are_uploaded_then_upgraded_when_they_chang
     assert_eq!(support::pluck(&events, "/subject"), ["plugin/dropped"]);
     let id = accepted["id"].as_str().unwrap();
     assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+}
+
+/// The Docker backend's own component, uploaded as a backend of another name.
+fn docker_backend(id: &str, settings: Value) -> Value {
+    json!({"manifest": {"id": id, "kind": "runtime-backend", "grants": ["logging", "key-value", "container-engine", "source"],
+                        "limits": {"memory_mb": 64, "cpu_ms": 2000, "timeout_ms": 60000}, "settings": settings},
+           "component": component("docker_backend.wasm")})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_uploaded_backend_deploys_upgrades_survives_a_restart_and_is_not_deleted_while_used() {
+    let mut host = TestHost::start(|_| {}).await;
+    // A component that is no backend is refused as one, and nothing is offered.
+    let mut not_a_backend = docker_backend("edge", json!({}));
+    not_a_backend["component"] = json!(component("pinned_images.wasm"));
+    let (status, refused) = host.post("/plugins", not_a_backend).await;
+    assert_eq!((status, refused["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("component")));
+    assert!(refused["error"].as_str().unwrap().contains("runtime-backend"), "{refused}");
+    // A backend's name is taken by the config's.
+    assert_eq!(host.post("/plugins", docker_backend("docker", json!({}))).await.0, StatusCode::CONFLICT);
+
+    let (status, uploaded) = host.post("/plugins", docker_backend("edge", json!({}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{uploaded}");
+    let (_, backends) = host.get("/backends").await;
+    let edge = backends.as_array().unwrap().iter().find(|b| b["name"] == "edge").cloned();
+    let edge = edge.unwrap_or_else(|| panic!("edge is offered: {backends}"));
+    assert_eq!((edge["plugin"].as_str(), edge["available"].as_bool()), (Some("edge"), Some(true)), "{edge}");
+    assert_eq!(edge["capabilities"]["supports_stdio"], true, "asked of the uploaded plugin: {edge}");
+
+    let entry = json!({"name": "On edge", "slug": "on-edge", "source": {"type": "docker", "image": support::fixture_image()},
+                       "guardrails_profile": "restricted", "supported_backends": ["edge"]});
+    assert_eq!(host.post("/catalog", entry).await.0, StatusCode::CREATED);
+    let (status, accepted) = host.post("/runtimes/deploy", json!({"slug": "on-edge", "backend": "edge"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let id = accepted["id"].as_str().unwrap().to_string();
+    host.wait_for(&id, "connected").await;
+
+    // An upgrade takes over the backend; the deployment is still its own.
+    let (status, upgraded) = put(&host, "/plugins/edge", docker_backend("edge", json!({}))).await;
+    assert_eq!((status, upgraded["active"].as_u64()), (StatusCode::OK, Some(2)), "{upgraded}");
+    host.stop().await;
+    host.resume().await;
+    let (_, after) = host.get(&format!("/runtimes/{id}")).await;
+    assert_eq!((after["backend"].as_str(), after["status"].as_str()), (Some("edge"), Some("connected")), "{after}");
+
+    let (status, refused) = host.delete("/plugins/edge").await;
+    assert_eq!(status, StatusCode::CONFLICT, "a deployment runs on it: {refused}");
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(host.delete("/plugins/edge").await.0, StatusCode::NO_CONTENT);
+    let (_, backends) = host.get("/backends").await;
+    assert!(!support::pluck(&backends, "/name").contains(&"edge"), "{backends}");
+    let (_, events) = host.get("/events?type=backend").await;
+    assert!(support::pluck(&events, "/type").contains(&"backend.removed"), "{events}");
+    assert!(host.owned_containers().is_empty());
 }

@@ -140,7 +140,9 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
         tasks.every("plugin drop-in", DROPIN_SCAN, move || {
             let (runtime, dir) = (scanned.clone(), dir.clone());
             async move {
-                crate::tasks::blocking(|| runtime.dropins.scan(&dir, &runtime.uploads, &runtime.plugins));
+                for dropped in crate::tasks::blocking(|| runtime.dropins.scan(&dir)) {
+                    runtime.put_dropped_in(dropped).await;
+                }
             }
         });
     }

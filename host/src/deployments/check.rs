@@ -125,7 +125,7 @@ impl Runtime {
         }
         warnings.extend(backend.validate(&plugin_request, &guardrails).await??);
         warnings.extend(stack_warnings.into_iter().map(|(field, message)| wit::Warning { field, message }));
-        request.commit = self.pin_commit(&request, backend).await?;
+        request.commit = self.pin_commit(&request, &backend).await?;
         // The plugin's view names the pinned commit when there is one.
         let plugin_request = match request.commit {
             Some(_) => contract::deploy_request(id, &backend_name, &request, actor),

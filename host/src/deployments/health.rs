@@ -260,7 +260,7 @@ impl Runtime {
 
     /// Stops and starts the server, then proves it again; under the caller's lock.
     pub(super) async fn restart_server(&self, d: &Deployment, handle: &str, why: &str) {
-        let Ok(backend) = self.backend(&d.backend).cloned() else { return };
+        let Ok(backend) = self.backend(&d.backend) else { return };
         let message = format!("restarting: {why}");
         if self.transition(&d.id, State::Starting, Some(message), |r| r.host_restarts += 1).is_err() {
             return;

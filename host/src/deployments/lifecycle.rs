@@ -95,7 +95,7 @@ impl Runtime {
         } else if d.status.may_have_created_objects() {
             // Interrupted mid-way: whatever was created for it goes.
             if let Ok(backend) = self.backend(&d.backend) {
-                self.remove_leftovers(backend, id).await;
+                self.remove_leftovers(&backend, id).await;
             }
         }
         let data = serde_json::json!({"slug": d.slug});

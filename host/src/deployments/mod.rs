@@ -15,6 +15,7 @@ mod health;
 mod lifecycle;
 pub mod model;
 mod per_session;
+mod plugin_changes;
 mod reconcile;
 mod service;
 mod state;

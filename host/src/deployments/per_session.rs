@@ -112,7 +112,7 @@ impl Runtime {
     pub async fn retire_session_server(&self, instance: &str, why: &str) {
         let Some(started) = self.session_servers.with(|m| m.remove(instance)) else { return };
         self.bridge.drop_link(instance);
-        let Ok(backend) = self.backend(&started.backend).cloned() else { return };
+        let Ok(backend) = self.backend(&started.backend) else { return };
         match &started.handle {
             Some(handle) => match backend.remove(handle).await {
                 Ok(Ok(())) => {}

@@ -48,7 +48,7 @@ impl Runtime {
             };
             for deployment in orphans {
                 tracing::info!(deployment, backend = %name, "removing orphaned objects");
-                self.remove_leftovers(backend, &deployment).await;
+                self.remove_leftovers(&backend, &deployment).await;
                 let data = serde_json::json!({"backend": name});
                 self.store.record(NewEvent::for_deployment(EventKind::DeploymentOrphanRemoved, &deployment, data))?;
             }
@@ -77,13 +77,13 @@ impl Runtime {
             let serving_sessions = d.is_per_session() && d.status == State::Connected;
             if !d.status.is_settled() && !serving_sessions {
                 if let Ok(backend) = self.backend(&d.backend) {
-                    self.remove_leftovers(backend, &d.id).await;
+                    self.remove_leftovers(&backend, &d.id).await;
                 }
                 self.fail(&d.id, "interrupted by a host restart before it was created".into());
             }
             return;
         };
-        let Ok(backend) = self.backend(&d.backend).cloned() else {
+        let Ok(backend) = self.backend(&d.backend) else {
             return;
         };
         match backend.status(&handle).await {

@@ -22,7 +22,7 @@ pub struct Runtime {
     pub store: Arc<Store>,
     pub config: RuntimeConfig,
     /// Every loaded plugin, by id, and the order rules run in.
-    pub plugins: crate::plugins::Registry,
+    pub plugins: Arc<crate::plugins::Registry>,
     /// Plugins uploaded through the API, and the orders set there.
     pub uploads: crate::plugins::Uploads,
     /// What the drop-in directory last held (`plugin_dropin_dir`).
@@ -68,11 +68,11 @@ impl Runtime {
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Runtime, RuntimeError> {
         let bridge_engine = engine.as_ref().ok().cloned();
-        let backends = Backends::load(&config, &plugins, engine).await?;
         if !plugins.contains_key(super::DEFAULT_EVALUATOR) {
             return Err(RuntimeError::NotFound(format!("policy plugin '{}'", super::DEFAULT_EVALUATOR)));
         }
-        let registry = crate::plugins::Registry::new(plugins);
+        let registry = Arc::new(crate::plugins::Registry::new(plugins));
+        let backends = Backends::load(&config, registry.clone(), engine).await?;
         registry.set_policy_chain(config.policy_chain.clone(), "runtime.policy_chain").map_err(not_loaded)?;
         registry.set_approval_rules(config.approval.rules.clone(), "runtime.approval.rules").map_err(not_loaded)?;
         uploads.restore(&registry);
@@ -87,7 +87,7 @@ impl Runtime {
         for d in store.list::<Deployment>(Table::Deployments)? {
             routes.observe(&d.id, super::driver::serving(&d), d.requested_by.as_deref());
         }
-        Ok(Runtime {
+        let runtime = Runtime {
             store,
             config,
             plugins: registry,
@@ -106,7 +106,9 @@ impl Runtime {
             health: Default::default(),
             usage_book: Default::default(),
             clock_offset: Default::default(),
-        })
+        };
+        runtime.bind_uploaded_backends().await;
+        Ok(runtime)
     }
 
     pub fn http(&self) -> &reqwest::Client {
@@ -118,12 +120,21 @@ impl Runtime {
         self.backends.names()
     }
 
-    /// Records each configured backend (plugin, availability, capabilities) in
-    /// the store, with an event whenever that record changes.
+    /// Records each backend (plugin, availability, capabilities) in the store,
+    /// with an event whenever that record changes, and forgets those gone.
     pub async fn register_backends(&self) -> Result<(), RuntimeError> {
-        for (name, unavailable) in self.backend_names() {
-            let capabilities = self.backends.capabilities_if_known(&name).map(crate::contract::capabilities_view);
-            let plugin = self.config.backends.get(&name).map(|b| b.plugin.clone());
+        let names = self.backend_names();
+        for record in self.store.list::<serde_json::Value>(Table::Backends)? {
+            let Some(name) = record["name"].as_str() else { continue };
+            if !names.iter().any(|(n, _)| n == name) {
+                let event = NewEvent::new(EventKind::BackendRemoved, format!("backend/{name}"), record.clone());
+                self.store.delete(Table::Backends, name, event)?;
+            }
+        }
+        for (name, unavailable) in names {
+            let capabilities =
+                self.backends.capabilities_if_known(&name).as_ref().map(crate::contract::capabilities_view);
+            let plugin = self.backends.plugin_id(&name);
             let record = serde_json::json!({"name": name, "plugin": plugin, "available": unavailable.is_none(),
                                             "reason": unavailable, "capabilities": capabilities});
             if self.store.get::<serde_json::Value>(Table::Backends, &name)?.as_ref() != Some(&record) {
@@ -139,7 +150,7 @@ impl Runtime {
         Ok(self.backends.capabilities(name)?)
     }
 
-    pub fn backend(&self, name: &str) -> Result<&Arc<Plugin>, RuntimeError> {
+    pub fn backend(&self, name: &str) -> Result<Arc<Plugin>, RuntimeError> {
         Ok(self.backends.get(name)?)
     }
 

@@ -35,6 +35,7 @@ event_kinds! {
     BackendRegistered = "backend.registered": "A backend's record (availability, capabilities) changed.",
     BackendUnavailable = "backend.unavailable": "A backend stopped answering its checks.",
     BackendRecovered = "backend.recovered": "An unavailable backend answers again.",
+    BackendRemoved = "backend.removed": "An uploaded backend was deleted with its plugin.",
     PluginUploaded = "plugin.uploaded": "A plugin was uploaded and is live for new calls.",
     PluginUpgraded = "plugin.upgraded": "A new version of an uploaded plugin took over new calls.",
     PluginRolledBack = "plugin.rolled_back": "An earlier version of an uploaded plugin took over new calls.",

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::{NewPlugin, Registry, UploadError, Uploads};
+use super::{NewPlugin, UploadError};
 
 /// Who the events name for what came from the directory.
-const ACTOR: &str = "plugin-dropin-dir";
+pub const DROPIN_ACTOR: &str = "plugin-dropin-dir";
 
 #[derive(Default)]
 pub struct DropIns {
@@ -20,16 +20,24 @@ pub struct DropIns {
     seen: Mutex<HashMap<PathBuf, String>>,
 }
 
+/// A pair that is new or changed since the last scan, to upload or upgrade.
+pub struct DroppedIn {
+    pub manifest: PathBuf,
+    /// The manifest as read, or why it cannot be.
+    pub plugin: Result<NewPlugin, UploadError>,
+    pub component: Vec<u8>,
+}
+
 impl DropIns {
-    /// One pass over `dir`; what each new or changed pair came to.
-    pub fn scan(&self, dir: &Path, uploads: &Uploads, registry: &Registry) -> Vec<(PathBuf, Result<(), UploadError>)> {
+    /// One pass over `dir`: the pairs new or changed since the last.
+    pub fn scan(&self, dir: &Path) -> Vec<DroppedIn> {
         let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
         let mut manifests: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
             .collect();
         manifests.sort();
-        let mut outcomes = Vec::new();
+        let mut changed = Vec::new();
         for manifest in manifests {
             let component = manifest.with_extension("wasm");
             let (Ok(text), Ok(bytes)) = (std::fs::read(&manifest), std::fs::read(&component)) else { continue };
@@ -37,18 +45,10 @@ impl DropIns {
             if self.seen.lock().expect("drop-in map poisoned").insert(manifest.clone(), pair.clone()) == Some(pair) {
                 continue;
             }
-            let outcome = serde_yaml_ng::from_slice::<NewPlugin>(&text)
-                .map_err(|e| UploadError::Invalid { field: "manifest".into(), reason: e.to_string() })
-                .and_then(|new| match uploads.get(&new.id) {
-                    Ok(_) => uploads.upgrade(registry, new, &bytes, Some(ACTOR)).map(drop),
-                    Err(_) => uploads.upload(registry, new, &bytes, Some(ACTOR)).map(drop),
-                });
-            match &outcome {
-                Ok(()) => tracing::info!(manifest = %manifest.display(), "dropped-in plugin is live"),
-                Err(e) => tracing::warn!(manifest = %manifest.display(), "dropped-in plugin refused: {e}"),
-            }
-            outcomes.push((manifest, outcome));
+            let plugin = serde_yaml_ng::from_slice::<NewPlugin>(&text)
+                .map_err(|e| UploadError::Invalid { field: "manifest".into(), reason: e.to_string() });
+            changed.push(DroppedIn { manifest, plugin, component: bytes });
         }
-        outcomes
+        changed
     }
 }

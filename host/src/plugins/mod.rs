@@ -13,11 +13,11 @@ mod uploads;
 
 pub use crate::capabilities::{Grant, PluginContext};
 pub use cases::{run as run_cases, CaseFile, CaseResult};
-pub use dropin::DropIns;
+pub use dropin::{DropIns, DroppedIn, DROPIN_ACTOR};
 pub use manifest::{PluginKind, PluginLimits, PluginManifest};
 pub use registry::{OrderError, Registry};
 pub use scaffold::{create as scaffold, Lang, ScaffoldError};
-pub use uploads::{NewPlugin, Order, UploadError, Uploaded, Uploads, Version};
+pub use uploads::{NewPlugin, Order, Staged, UploadError, Uploaded, Uploads, Version};
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};

@@ -65,6 +65,27 @@ pub struct Uploaded {
     pub versions: Vec<Version>,
 }
 
+/// A checked, loaded component that is not live yet (`Uploads::stage`).
+pub struct Staged {
+    manifest: PluginManifest,
+    plugin: Plugin,
+    /// The same component was kept already (by another plugin or version).
+    kept_before: bool,
+}
+
+impl Staged {
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+
+    /// Drops a component that will not be used, and its file unless kept before.
+    pub fn discard(self) {
+        if !self.kept_before {
+            let _ = std::fs::remove_file(&self.manifest.path);
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
     #[error("{field}: {reason}")]
@@ -125,11 +146,9 @@ impl Uploads {
         self.store.get(Table::Plugins, id)?.ok_or_else(|| UploadError::NotFound(format!("no uploaded plugin '{id}'")))
     }
 
-    /// Checks, keeps and loads a component: the manifest of its version and the loaded plugin.
-    fn prepare(&self, new: NewPlugin, component: &[u8]) -> Result<(PluginManifest, Plugin), UploadError> {
-        if new.kind == PluginKind::RuntimeBackend {
-            return Err(invalid("manifest.kind", "backends are configured in the host config, not uploaded"));
-        }
+    /// Checks, keeps and loads a component, not yet live or recorded: the
+    /// caller may still ask the loaded plugin something before committing.
+    pub fn stage(&self, new: NewPlugin, component: &[u8]) -> Result<Staged, UploadError> {
         let hash = hex::encode(Sha256::digest(component));
         if new.sha256.as_ref().is_some_and(|pin| !pin.eq_ignore_ascii_case(&hash)) {
             return Err(invalid("manifest.sha256", format!("the component's sha256 is {hash}")));
@@ -156,33 +175,25 @@ impl Uploads {
             .validate()
             .map_err(|reason| invalid("manifest", reason))
             .and_then(|()| crate::tasks::blocking(|| self.host.load(&manifest, &self.dir)).map_err(refused));
-        match loaded {
-            Ok(plugin) => Ok((manifest, plugin)),
-            Err(e) => {
-                // Nothing of a refused component stays.
-                if !kept_before {
-                    let _ = std::fs::remove_file(&path);
-                }
-                Err(e)
+        let staged = |plugin| Staged { manifest, plugin, kept_before };
+        loaded.map(staged).inspect_err(|_| {
+            // Nothing of a refused component stays.
+            if !kept_before {
+                let _ = std::fs::remove_file(&path);
             }
-        }
+        })
     }
 
     /// A new plugin, version 1, live for new calls.
-    pub fn upload(
-        &self,
-        registry: &Registry,
-        new: NewPlugin,
-        component: &[u8],
-        actor: Option<&str>,
-    ) -> Result<Uploaded, UploadError> {
-        let id = new.id.clone();
+    pub fn upload(&self, registry: &Registry, staged: Staged, actor: Option<&str>) -> Result<Uploaded, UploadError> {
+        let id = staged.manifest.id.clone();
         if self.configured.contains(&id) || registry.get(&id).is_some() {
+            staged.discard();
             return Err(UploadError::Conflict(format!(
                 "plugin '{id}' exists: PUT /plugins/{id} uploads a new version"
             )));
         }
-        let (manifest, plugin) = self.prepare(new, component)?;
+        let Staged { manifest, plugin, .. } = staged;
         let record = Uploaded { id: id.clone(), active: 1, versions: vec![Version::new(1, &plugin, manifest, actor)] };
         let data = serde_json::json!({"version": 1, "sha256": plugin.hash, "kind": plugin.world()});
         let event = NewEvent::new(EventKind::PluginUploaded, format!("plugin/{id}"), data).by(actor);
@@ -193,19 +204,20 @@ impl Uploads {
 
     /// A new version of an uploaded plugin, of the same kind; calls running
     /// finish on the version they started with.
-    pub fn upgrade(
-        &self,
-        registry: &Registry,
-        new: NewPlugin,
-        component: &[u8],
-        actor: Option<&str>,
-    ) -> Result<Uploaded, UploadError> {
-        let mut record = self.owned(&new.id)?;
+    pub fn upgrade(&self, registry: &Registry, staged: Staged, actor: Option<&str>) -> Result<Uploaded, UploadError> {
+        let mut record = match self.owned(&staged.manifest.id) {
+            Ok(record) => record,
+            Err(e) => {
+                staged.discard();
+                return Err(e);
+            }
+        };
         let kind = record.versions.last().map(|v| v.manifest.kind);
-        if kind.is_some_and(|k| k != new.kind) {
+        if kind.is_some_and(|k| k != staged.manifest.kind) {
+            staged.discard();
             return Err(invalid("manifest.kind", "a new version keeps the plugin's kind"));
         }
-        let (manifest, plugin) = self.prepare(new, component)?;
+        let Staged { manifest, plugin, .. } = staged;
         let number = record.versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
         record.versions.push(Version::new(number, &plugin, manifest, actor));
         record.active = number;

@@ -90,7 +90,7 @@ async fn upload(
     JsonBody(body): JsonBody<UploadBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let component = body.component()?;
-    let record = rt.uploads.upload(&rt.plugins, body.manifest, &component, Some(&caller.user))?;
+    let record = rt.upload_plugin(body.manifest, &component, Some(&caller.user)).await?;
     Ok((StatusCode::CREATED, Json(record_view(&rt, &record))))
 }
 
@@ -105,7 +105,7 @@ async fn upgrade(
         return Err(ApiError::Invalid { field: "manifest.id".into(), reason });
     }
     let component = body.component()?;
-    let record = rt.uploads.upgrade(&rt.plugins, body.manifest, &component, Some(&caller.user))?;
+    let record = rt.upgrade_plugin(body.manifest, &component, Some(&caller.user)).await?;
     Ok(Json(record_view(&rt, &record)))
 }
 
@@ -131,7 +131,7 @@ async fn rollback(
         true => None,
         false => parse_json::<RollbackBody>(&body)?.version,
     };
-    let record = rt.uploads.rollback(&rt.plugins, &id, to, Some(&caller.user))?;
+    let record = rt.rollback_plugin(&id, to, Some(&caller.user)).await?;
     Ok(Json(record_view(&rt, &record)))
 }
 
@@ -140,7 +140,7 @@ async fn delete_plugin(
     Caller(caller, ..): Caller<may::ManagePlugins>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    rt.uploads.delete(&rt.plugins, &id, Some(&caller.user))?;
+    rt.delete_plugin(&id, Some(&caller.user)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
