@@ -7,6 +7,7 @@
 //! - `GET /catalog` with 135 entries against `GET /health`;
 //! - the health watch's CPU with 100 running deployments;
 //! - the guardrail policy chain per request against one bare policy call;
+//! - the pinned-images rule in Python and JavaScript against the Rust one;
 //! - the host's idle RSS against its target.
 //!
 //! The host runs as the release binary in its own process (`host_process`),
@@ -22,6 +23,7 @@ mod host_process;
 mod load;
 mod policy;
 mod proxy;
+mod rules;
 mod stdio;
 mod watch;
 
@@ -82,6 +84,9 @@ fn main() {
         if wanted("policy") {
             let in_process = support::TestHost::start(|_| {}).await;
             policy::figures(&in_process).await;
+        }
+        if wanted("rules") {
+            rules::figures().await;
         }
         if wanted("build") {
             build::figures().await;

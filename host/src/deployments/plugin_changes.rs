@@ -5,7 +5,9 @@
 
 use super::model::Deployment;
 use super::Runtime;
-use crate::plugins::{DroppedIn, NewPlugin, PluginKind, Staged, UploadError, Uploaded, DROPIN_ACTOR};
+use crate::plugins::{
+    DroppedIn, NewPlugin, PluginKind, Registry, Staged, UploadError, Uploaded, Uploads, DROPIN_ACTOR,
+};
 use crate::store::Table;
 
 impl Runtime {
@@ -16,14 +18,10 @@ impl Runtime {
         component: &[u8],
         actor: Option<&str>,
     ) -> Result<Uploaded, UploadError> {
-        let id = new.id.clone();
-        if new.kind == PluginKind::RuntimeBackend && self.backends.plugin_id(&id).is_some() {
-            return Err(UploadError::Conflict(format!("a backend named '{id}' exists")));
+        if new.kind == PluginKind::RuntimeBackend && self.backends.plugin_id(&new.id).is_some() {
+            return Err(UploadError::Conflict(format!("a backend named '{}' exists", new.id)));
         }
-        let staged = self.stage_plugin(new, component).await?;
-        let record = self.uploads.upload(&self.plugins, staged, actor)?;
-        self.rebind(&id).await;
-        Ok(record)
+        self.put_plugin(new, component, actor, Uploads::upload).await
     }
 
     /// A new version of an uploaded plugin; calls running finish on theirs.
@@ -33,9 +31,20 @@ impl Runtime {
         component: &[u8],
         actor: Option<&str>,
     ) -> Result<Uploaded, UploadError> {
+        self.put_plugin(new, component, actor, Uploads::upgrade).await
+    }
+
+    /// Stages the component, commits it as `commit` says, and rebinds its backend.
+    async fn put_plugin(
+        &self,
+        new: NewPlugin,
+        component: &[u8],
+        actor: Option<&str>,
+        commit: fn(&Uploads, &Registry, Staged, Option<&str>) -> Result<Uploaded, UploadError>,
+    ) -> Result<Uploaded, UploadError> {
         let id = new.id.clone();
         let staged = self.stage_plugin(new, component).await?;
-        let record = self.uploads.upgrade(&self.plugins, staged, actor)?;
+        let record = commit(&self.uploads, &self.plugins, staged, actor)?;
         self.rebind(&id).await;
         Ok(record)
     }
