@@ -108,7 +108,7 @@ async fn catalog_and_guardrails_crud_validate_and_keep_what_is_stored() {
 
     let (_, compat) = host.get("/guardrails/standard/compatibility?backend=docker").await;
     assert_eq!(compat["fields"]["filesystem.read_only_root"]["status"], "enforced", "{compat}");
-    assert_eq!(compat["fields"]["network.allowed_hosts"]["status"], "ignored", "{compat}");
+    assert_eq!(compat["fields"]["network.allowed_hosts"]["status"], "enforced", "{compat}");
     let (status, _) = host.get("/guardrails/standard/compatibility?backend=nowhere").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 

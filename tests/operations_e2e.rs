@@ -54,8 +54,8 @@ async fn a_live_scrape_passes_promtool_with_deployments_in_several_states() {
     assert_eq!(host.post("/catalog", absent).await.0, StatusCode::CREATED);
     let failed = host.deploy(json!({"slug": "absent"})).await;
     host.wait_for(&failed, "error").await;
-    // A refused request counts as a policy decision, and stores nothing.
-    let (status, _) = host.post("/runtimes/deploy", json!({"slug": "fixture-elsewhere"})).await;
+    // A request a policy refuses (pinned-images: `latest`) counts as a policy decision, and stores nothing.
+    let (status, _) = host.post("/runtimes/deploy", json!({"slug": "fixture-latest"})).await;
     assert!(status.is_client_error(), "{status}");
 
     let mut s = host.mcp_session(&connected).await;

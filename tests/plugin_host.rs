@@ -81,7 +81,7 @@ async fn the_engine_refuses_containers_it_does_not_own() {
     let owner = format!("test-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     // Carries the test label (for cleanup) but not this runtime's owner label.
     let foreign = support::docker(&["create", "--label", &format!("{}=1", support::TEST_LABEL), image]);
-    let engine = ContainerEngine::new("/var/run/docker.sock", &owner).unwrap();
+    let engine = ContainerEngine::new("/var/run/docker.sock", &owner, Default::default()).unwrap();
     engine.check().await.expect("the engine answers");
     let refusals = [
         engine.stop_container(&foreign, 1).await,

@@ -27,10 +27,14 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
     let store = Arc::new(Store::open(&config.data_dir.join("runtime.redb"))?);
     seed(&store, &config)?;
 
-    let engine = ContainerEngine::new(&config.container_engine_socket(), &config.owner).map(Arc::new);
+    let egress = crate::egress::EgressProxies::new(config.egress.resolve.clone().into_iter().collect());
+    let engine = ContainerEngine::new(&config.container_engine_socket(), &config.owner, egress).map(Arc::new);
     let cache_dir = config.plugin_cache_dir.clone().unwrap_or_else(|| config.data_dir.join("plugin-cache"));
     let sources = Arc::new(crate::sources::Sources::new(config.sources.clone(), &config.data_dir));
     let metrics = Arc::new(crate::metrics::Metrics::new());
+    if let Ok(engine) = &engine {
+        engine.egress().report_to(egress_reports(store.clone(), metrics.clone()));
+    }
     let mut host = PluginHost::new(cache_dir, store.clone(), engine.as_ref().ok().cloned(), Some(sources.clone()))?;
     host.record_calls_in(metrics.plugin_calls.clone());
     let mut plugins = BTreeMap::new();
@@ -156,6 +160,36 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
         }
     });
     Ok(RunningHost { addr, runtime })
+}
+
+/// Every egress attempt is counted; a refused one is an event too.
+fn egress_reports(
+    store: Arc<Store>,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> Arc<dyn Fn(crate::egress::Attempt) + Send + Sync> {
+    // One event per destination refused per minute: a looping client must not flood the trail.
+    let recent = std::sync::Mutex::new(std::collections::HashMap::<(String, String, u16), std::time::Instant>::new());
+    Arc::new(move |attempt: crate::egress::Attempt| {
+        metrics.egress_connection(&attempt.deployment_id, attempt.outcome.as_deref().ok());
+        if let Err(reason) = &attempt.outcome {
+            let key = (attempt.deployment_id.clone(), attempt.host.clone(), attempt.port);
+            let mut recent = recent.lock().expect("egress report lock poisoned");
+            recent.retain(|_, at| at.elapsed() < Duration::from_secs(60));
+            if recent.insert(key, std::time::Instant::now()).is_some() {
+                return;
+            }
+            drop(recent);
+            tracing::info!(deployment = %attempt.deployment_id, host = %attempt.host, port = attempt.port, %reason, "egress refused");
+            let data = serde_json::json!({"host": attempt.host, "port": attempt.port, "reason": reason});
+            let event = crate::store::NewEvent::for_deployment(EventKind::EgressRefused, &attempt.deployment_id, data);
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = store.record(event) {
+                    tracing::warn!("recording a refused egress attempt: {e}");
+                }
+            });
+        }
+    })
 }
 
 /// First start only: the guardrail presets (plus configured profiles) and the catalog.

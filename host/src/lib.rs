@@ -14,6 +14,7 @@ pub mod compose;
 pub mod config;
 pub mod contract;
 pub mod deployments;
+pub mod egress;
 pub mod events;
 pub mod gateway;
 pub mod guardrails;

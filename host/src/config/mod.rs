@@ -91,6 +91,19 @@ pub struct RuntimeConfig {
     /// Where crashes, OOM kills, failing health and unavailable backends are told.
     #[serde(default)]
     pub alerts: AlertsConfig,
+    /// Egress filtered by host name (the egress proxy).
+    #[serde(default)]
+    pub egress: EgressConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressConfig {
+    /// Names the proxy resolves to these addresses instead of asking DNS
+    /// (internal services, tests). The addresses are checked as DNS answers
+    /// are: a private one is reached only when an allowlist lists it too.
+    #[serde(default)]
+    pub resolve: BTreeMap<String, std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -8,7 +8,7 @@ mod convert;
 
 /// The version of `wit/` this host is built against: it runs components built
 /// against this major version and this or an earlier minor (`plugins::compat`).
-pub const WIT_VERSION: &str = "1.1.0";
+pub const WIT_VERSION: &str = "1.2.0";
 
 pub use bindings::{
     approval, approval_world, backend, backend_world, config, container_engine, key_value, logging, source,

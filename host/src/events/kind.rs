@@ -36,6 +36,7 @@ event_kinds! {
     BackendUnavailable = "backend.unavailable": "A backend stopped answering its checks.",
     BackendRecovered = "backend.recovered": "An unavailable backend answers again.",
     BackendRemoved = "backend.removed": "An uploaded backend was deleted with its plugin.",
+    EgressRefused = "egress.refused": "A deployment's connection was refused by its egress proxy: the host, the port and why.",
     PluginUploaded = "plugin.uploaded": "A plugin was uploaded and is live for new calls.",
     PluginUpgraded = "plugin.upgraded": "A new version of an uploaded plugin took over new calls.",
     PluginRolledBack = "plugin.rolled_back": "An earlier version of an uploaded plugin took over new calls.",

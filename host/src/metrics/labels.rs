@@ -102,3 +102,11 @@ pub fn policy_field(field: &str) -> &'static str {
     let head = field.split(['.', '[']).next().unwrap_or_default();
     POLICY_FIELDS.iter().find(|known| **known == head).copied().unwrap_or("other")
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct Egress {
+    pub deployment: String,
+    /// The allowlist entry that let the connection through; empty when refused.
+    pub allowed_by: String,
+    pub outcome: &'static str,
+}

@@ -53,6 +53,7 @@ pub struct Metrics {
     health_checks: Family<DeploymentCheck, Counter>,
     deploy_phase_seconds: Histograms<labels::Phase>,
     oom_kills: Family<Deployment, Counter>,
+    egress_connections: Family<labels::Egress, Counter>,
 }
 
 /// What the plugin host records each call in (cheap to clone: shared families).
@@ -93,6 +94,7 @@ impl Metrics {
             health_checks: Family::default(),
             deploy_phase_seconds: Family::new_with_constructor(phase_histogram),
             oom_kills: Family::default(),
+            egress_connections: Family::default(),
             registry: Registry::default(),
         };
         let m = &metrics;
@@ -124,6 +126,11 @@ impl Metrics {
             m.deploy_phase_seconds.clone(),
         );
         registry.register("oom_kills", "Servers the engine killed for running out of memory", m.oom_kills.clone());
+        registry.register(
+            "egress_connections",
+            "Connections through a deployment's egress proxy, by the allowlist entry that allowed them, or refused",
+            m.egress_connections.clone(),
+        );
         Metrics { registry, ..metrics }
     }
 
@@ -146,6 +153,17 @@ impl Metrics {
     pub fn health_check(&self, deployment: &str, kind: &'static str, healthy: bool) {
         let result = if healthy { "healthy" } else { "failing" };
         self.health_checks.get_or_create(&DeploymentCheck { deployment: deployment.to_string(), kind, result }).inc();
+    }
+
+    /// A connection through an egress proxy: allowed by `entry`, or refused (`None`).
+    pub fn egress_connection(&self, deployment: &str, entry: Option<&str>) {
+        let outcome = if entry.is_some() { "allowed" } else { "refused" };
+        let labels = labels::Egress {
+            deployment: deployment.to_string(),
+            allowed_by: entry.unwrap_or_default().into(),
+            outcome,
+        };
+        self.egress_connections.get_or_create(&labels).inc();
     }
 
     fn deploy_phase(&self, phase: &'static str, seconds: f64) {

@@ -9,8 +9,8 @@
 //! Without `allowed_registries` every registry is allowed; `[]` allows none.
 
 wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@1.1.0": guest_kit::types,
-    "mcp-runtime:plugin/config@1.1.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.2.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.2.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared, ResourceUsage};
@@ -59,6 +59,9 @@ struct Handle {
     /// A compose stack's containers, (service, id) in starting order; `container` is the MCP server's.
     #[serde(default)]
     services: Vec<(String, String)>,
+    /// The hosts the network's egress proxy lets through, when egress is filtered.
+    #[serde(default)]
+    egress: Option<Vec<String>>,
 }
 
 impl Handle {
@@ -87,7 +90,8 @@ impl Guest for DockerBackend {
             supports_custom_capabilities: true,
             supports_capability_add: true,
             supports_build_cache: true,
-            supports_egress_host_filtering: false, // egress is on/off until an egress proxy exists
+            // The host's egress proxy, on an internal network (`open-egress`).
+            supports_egress_host_filtering: true,
             supports_pid_limits: true,
             supports_stdio: true,
             network_isolation_level: IsolationLevel::Container,
@@ -157,16 +161,24 @@ impl Guest for DockerBackend {
 
     fn deploy(request: DeployRequest, g: EffectiveGuardrails, image: String) -> Result<Deployed, BackendError> {
         let name = format!("mcprt-{}", short_id(&request.deployment_id));
+        let egress = filtered_egress(&g);
         let network = engine::create_network(&NetworkSpec {
             deployment_id: request.deployment_id.clone(),
             name: name.clone(),
-            internal: !g.network.egress_allowed,
+            internal: !g.network.egress_allowed || egress.is_some(),
         })
         .map_err(engine_error)?;
         let mut warnings = Vec::new();
-        if !g.network.egress_allowed && !network.host_isolated {
+        if (!g.network.egress_allowed || egress.is_some()) && !network.host_isolated {
             let message = "the host's own addresses could not be closed to this deployment";
             warnings.push(warning("network.egress_allowed", message));
+        }
+        // Before any container: each is created knowing its proxy.
+        if let Some(hosts) = &egress {
+            if let Err(e) = engine::open_egress(&name, hosts) {
+                let _ = engine::remove_network(&name);
+                return Err(engine_error(e));
+            }
         }
 
         let started = match &request.entry.source {
@@ -197,13 +209,17 @@ impl Guest for DockerBackend {
         };
         let (stdio, sse) = (request.entry.transport == Transport::Stdio, request.entry.transport == Transport::Sse);
         let (port, mcp_path) = (request.entry.port, request.entry.mcp_path);
-        let handle = Handle { container, network: name, port, mcp_path, stdio, sse, services };
+        let handle = Handle { container, network: name, port, mcp_path, stdio, sse, services, egress };
         let handle = serde_json::to_string(&handle).map_err(|e| BackendError::Failed(e.to_string()))?;
         Ok(Deployed { handle, warnings })
     }
 
     fn status(handle: String) -> Result<DeploymentStatus, BackendError> {
         let handle = Handle::parse(&handle)?;
+        // The host's proxy lives as long as the host: after a restart, this brings it back.
+        if let Some(hosts) = &handle.egress {
+            engine::open_egress(&handle.network, hosts).map_err(engine_error)?;
+        }
         let info = engine::inspect_container(&handle.container).map_err(engine_error)?;
         let endpoint = match (handle.stdio, handle.sse) {
             // The host attaches to the container's stdin and stdout.
@@ -437,6 +453,13 @@ fn guardrail_warnings(guardrails: &EffectiveGuardrails) -> Result<Vec<Warning>, 
 /// An engine call's answer, its error as the backend's.
 fn engine_call<T>(result: Result<T, EngineError>) -> Result<T, BackendError> {
     result.map_err(engine_error)
+}
+
+/// The hosts to let through when egress is on but limited to some hosts.
+fn filtered_egress(g: &EffectiveGuardrails) -> Option<Vec<String>> {
+    let hosts = &g.network.allowed_hosts;
+    let filtered = g.network.egress_allowed && !hosts.is_empty() && !hosts.iter().any(|h| h == "*");
+    filtered.then(|| hosts.clone())
 }
 
 fn short_id(deployment_id: &str) -> &str {

@@ -8,8 +8,8 @@
 //! 3. A guardrail the backend cannot enforce is dropped with a warning, never a failure.
 
 wit_bindgen::generate!({ world: "guardrail-policy", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@1.1.0": guest_kit::types,
-    "mcp-runtime:plugin/config@1.1.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.2.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.2.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::policy::{Guest, PolicyInput, PolicyOutput};

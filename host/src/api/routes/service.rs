@@ -27,12 +27,18 @@ async fn health(State(rt): State<AppState>) -> Json<Value> {
     Json(json!({"status": "ok", "backends": backends}))
 }
 
-/// The stored records (which change only with availability or capabilities),
-/// with when each was last checked.
+/// The stored records (plugin, capabilities), with availability as it is
+/// now — the record follows at the watch's next pass, /health at once — and
+/// when each was last checked.
 async fn list_backends(State(rt): State<AppState>, _: Caller<may::Read>) -> ApiResult<Json<Vec<Value>>> {
     let mut backends: Vec<Value> = rt.store.list(Table::Backends)?;
+    let live = rt.backend_names();
     for backend in &mut backends {
         let name = backend["name"].as_str().unwrap_or_default().to_string();
+        if let Some((_, why)) = live.iter().find(|(n, _)| *n == name) {
+            backend["available"] = json!(why.is_none());
+            backend["reason"] = json!(why);
+        }
         backend["last_check"] = json!(rt.backends.checked_at(&name));
     }
     Ok(Json(backends))

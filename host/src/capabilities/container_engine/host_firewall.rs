@@ -18,16 +18,31 @@ pub async fn close(bridge: &str) -> bool {
     }
 }
 
+fn accept(bridge: &str, proto: &'static str, port: u16) -> Vec<String> {
+    ["INPUT", "-i", bridge, "-p", proto, "--dport", &port.to_string(), "-j", "ACCEPT"].map(String::from).to_vec()
+}
+
+/// Lets new connections from the bridge reach one host port (the egress
+/// proxy's, its resolver's): inserted above the bridge's DROP.
+pub async fn open_port(bridge: &str, proto: &'static str, port: u16) {
+    let inserted = Command::new("iptables").arg("-w").arg("-I").args(accept(bridge, proto, port)).status().await;
+    if !matches!(inserted, Ok(s) if s.success()) {
+        tracing::warn!(bridge, proto, port, "could not open the egress proxy's port to its network");
+    }
+}
+
 pub async fn reopen(bridge: &str) {
+    for (proto, port) in [("tcp", crate::egress::PROXY_PORT), ("udp", crate::egress::DNS_PORT)] {
+        delete_all(accept(bridge, proto, port)).await;
+    }
+    delete_all(rule(bridge).map(String::from).to_vec()).await;
+}
+
+async fn delete_all(rule: Vec<String>) {
     // Delete every copy, in case a crash left a duplicate.
     for _ in 0..8 {
-        let deleted = Command::new("iptables")
-            .arg("-w")
-            .arg("-D")
-            .args(rule(bridge))
-            .stderr(std::process::Stdio::null())
-            .status()
-            .await;
+        let deleted =
+            Command::new("iptables").arg("-w").arg("-D").args(&rule).stderr(std::process::Stdio::null()).status().await;
         if !matches!(deleted, Ok(s) if s.success()) {
             break;
         }

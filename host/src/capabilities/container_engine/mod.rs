@@ -2,6 +2,8 @@
 //! runtime owns. The host labels everything it creates and refuses to touch
 //! anything without its label, so a plugin cannot reach foreign containers.
 //!
+//! A network may have its egress filtered by host name (`egress.rs`).
+//!
 //! An `internal` network also gets its host side closed: Docker's internal
 //! networks block forwarding but a container can still reach the host itself
 //! through the bridge address, so new connections from the bridge to the host
@@ -21,8 +23,8 @@ use std::collections::HashMap;
 
 use super::CallState;
 use crate::contract::container_engine::{
-    ContainerInfo, ContainerSpec, ContainerState, ContainerStats, EngineError, EngineInfo, Host, NetworkInfo,
-    NetworkSpec, ObjectKind, OwnedObject,
+    ContainerInfo, ContainerSpec, ContainerState, ContainerStats, EgressInfo, EngineError, EngineInfo, Host,
+    NetworkInfo, NetworkSpec, ObjectKind, OwnedObject,
 };
 use crate::contract::types::{LogLine, LogQuery};
 
@@ -47,6 +49,8 @@ pub struct ContainerEngine {
     socket: String,
     /// Value of `OWNER_LABEL` on everything this runtime creates.
     owner: String,
+    /// Proxies of networks whose egress is filtered by host name.
+    egress: crate::egress::EgressProxies,
 }
 
 /// How long a liveness check waits for the engine.
@@ -55,7 +59,11 @@ const PING_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
 impl ContainerEngine {
     /// An engine on `socket`; nothing is asked of it until `check`, so an
     /// engine that is down now can come up later.
-    pub fn new(socket: &str, owner: &str) -> Result<ContainerEngine, EngineConnectError> {
+    pub fn new(
+        socket: &str,
+        owner: &str,
+        egress: crate::egress::EgressProxies,
+    ) -> Result<ContainerEngine, EngineConnectError> {
         let path = socket.strip_prefix("unix://").unwrap_or(socket);
         let docker = Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
             .map_err(|e| EngineConnectError { socket: socket.into(), reason: e.to_string() })?;
@@ -64,6 +72,7 @@ impl ContainerEngine {
             negotiated: Default::default(),
             socket: socket.into(),
             owner: owner.into(),
+            egress,
         })
     }
 
@@ -173,6 +182,7 @@ impl ContainerEngine {
             return Err(EngineError::NotOwned(format!("network '{name}' is not owned by this runtime")));
         }
         self.docker().remove_network(name).await.map_err(engine_error)?;
+        self.egress.close(name);
         host_firewall::reopen(name).await;
         Ok(())
     }
@@ -197,8 +207,10 @@ impl ContainerEngine {
         if spec.no_new_privileges {
             security_opt.push("no-new-privileges:true".into());
         }
+        let (egress_env, dns) = self.egress_settings(&spec.network).unwrap_or_default();
         let host_config = HostConfig {
             network_mode: Some(spec.network.clone()),
+            dns: (!dns.is_empty()).then_some(dns),
             readonly_rootfs: Some(spec.read_only_root),
             tmpfs: Some(spec.tmpfs.iter().map(|p| (p.clone(), TMPFS_OPTIONS.to_string())).collect()),
             mounts: Some(mounts),
@@ -221,7 +233,7 @@ impl ContainerEngine {
         };
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
-            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).chain(egress_env).collect()),
             labels: Some(self.labels(&spec.deployment_id, &spec.labels)),
             host_config: Some(host_config),
             entrypoint: spec.command.clone(),
@@ -393,6 +405,7 @@ fn engine_error(e: bollard::errors::Error) -> EngineError {
     }
 }
 
+mod egress;
 mod host_firewall;
 mod output;
 
@@ -445,6 +458,9 @@ impl Host for CallState {
     }
     async fn container_usage(&mut self, id: String) -> Result<ContainerStats, EngineError> {
         engine!(self).container_usage(&id).await
+    }
+    async fn open_egress(&mut self, network: String, allowed_hosts: Vec<String>) -> Result<EgressInfo, EngineError> {
+        engine!(self).open_egress(&network, allowed_hosts).await
     }
     async fn container_logs(&mut self, id: String, query: LogQuery) -> Result<Vec<LogLine>, EngineError> {
         engine!(self).container_logs(&id, &query).await
