@@ -7,10 +7,13 @@
 //! is refused, since that is how an allowlist is usually escaped. To reach a
 //! private address deliberately, allow the address itself (`127.0.0.1:8443`).
 //! Anything refused reaches the guest as `error-code.HTTP-request-denied`.
+//! The connection is made to an address that was checked, never to the name
+//! resolved again, so DNS has no window to rebind it into the host.
 
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks};
 
@@ -75,22 +78,30 @@ fn is_internal(ip: IpAddr) -> bool {
     }
 }
 
-/// The checks, separate from the transport so they can be tested alone.
-pub async fn permitted(allowed: &[HostPattern], host: &str, port: u16, default_port: u16) -> Result<(), String> {
+/// The checks, separate from the transport so they can be tested alone: the
+/// addresses that passed, which are the ones to connect to (resolving again
+/// would leave DNS a window to rebind the name into the host).
+pub async fn permitted(
+    allowed: &[HostPattern],
+    host: &str,
+    port: u16,
+    default_port: u16,
+) -> Result<Vec<SocketAddr>, String> {
     let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
     if !allowed.iter().any(|p| p.matches(&host, port, default_port)) {
         return Err(format!("{host}:{port} is not in allowed_hosts"));
     }
-    if host.parse::<IpAddr>().is_ok() {
-        return Ok(()); // an address allowed by itself is a deliberate choice
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]); // an address allowed by itself is a deliberate choice
     }
-    let addresses = tokio::net::lookup_host((host.as_str(), port)).await.map_err(|e| format!("{host}: {e}"))?;
-    for address in addresses {
+    let addresses: Vec<SocketAddr> =
+        tokio::net::lookup_host((host.as_str(), port)).await.map_err(|e| format!("{host}: {e}"))?.collect();
+    for address in &addresses {
         if is_internal(address.ip()) {
             return Err(format!("{host} resolves to the internal address {}", address.ip()));
         }
     }
-    Ok(())
+    Ok(addresses)
 }
 
 /// Per-store `wasi:http` state of one plugin.
@@ -129,16 +140,82 @@ impl WasiHttpHooks for AllowlistHooks {
             let default_port = if https { 443 } else { 80 };
             let host = uri.host().unwrap_or_default().to_string();
             let port = uri.port_u16().unwrap_or(default_port);
-            if let Err(reason) = permitted(&allowed, &host, port, default_port).await {
-                tracing::warn!(target: "plugin", plugin, "outgoing request refused: {reason}");
-                return Err(Error::HttpRequestDenied);
-            }
-            use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
+            let addresses = match permitted(&allowed, &host, port, default_port).await {
+                Ok(addresses) => addresses,
+                Err(reason) => {
+                    tracing::warn!(target: "plugin", plugin, "outgoing request refused: {reason}");
+                    return Err(Error::HttpRequestDenied);
+                }
+            };
+            send_to(request, &addresses, &host, https, options).await
         })
     }
 }
+
+/// Sends the request over a connection to one of the checked `addresses`
+/// (TLS verified against `host`), the way `default_send_request` would have
+/// after resolving the name itself.
+async fn send_to(
+    mut request: http::Request<wasmtime_wasi_http::WasiBody>,
+    addresses: &[SocketAddr],
+    host: &str,
+    https: bool,
+    options: Option<RequestOptions>,
+) -> SendResult {
+    use http_body_util::BodyExt;
+    let limit = |pick: fn(&RequestOptions) -> Option<Duration>| {
+        options.as_ref().and_then(pick).unwrap_or(Duration::from_secs(600))
+    };
+    let (connect_timeout, first_byte_timeout) = (limit(|o| o.connect_timeout), limit(|o| o.first_byte_timeout));
+    let mut tcp = Err(Error::DestinationNotFound);
+    for address in addresses {
+        tcp = match tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(address)).await {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(e)) => Err(Error::Connect(e)),
+            Err(_) => Err(Error::ConnectionTimeout),
+        };
+        if tcp.is_ok() {
+            break;
+        }
+    }
+    let tcp = tcp?;
+    let _ = tcp.set_nodelay(true);
+    let stream: Box<dyn Stream> = if https {
+        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
+        let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        let name =
+            rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| Error::HttpRequestUriInvalid)?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        Box::new(connector.connect(name, tcp).await.map_err(Error::Tls)?)
+    } else {
+        Box::new(tcp)
+    };
+    let handshake = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream));
+    let (mut sender, connection) = tokio::time::timeout(connect_timeout, handshake)
+        .await
+        .map_err(|_| Error::ConnectionTimeout)?
+        .map_err(Error::Hyper)?;
+    let driven = tokio::spawn(connection);
+    // The authority was for choosing the connection; the request line carries the path only.
+    let path = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+    *request.uri_mut() = http::Uri::builder().path_and_query(path).build().map_err(|_| Error::HttpRequestUriInvalid)?;
+    let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
+        .await
+        .map_err(|_| Error::ConnectionReadTimeout)?
+        .map_err(Error::Hyper)?;
+    let io = async move {
+        match driven.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::Hyper(e)),
+            Err(_) => Err(Error::ConnectionTerminated),
+        }
+    };
+    let response = response.map(|body| body.map_err(Error::Hyper).boxed_unsync());
+    Ok((response, Box::new(io) as Box<dyn Future<Output = _> + Send>))
+}
+
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Stream for T {}
 
 impl OutgoingHttp {
     pub fn view<'a>(&'a mut self, table: &'a mut ResourceTable) -> WasiHttpCtxView<'a> {
