@@ -78,7 +78,7 @@ async fn only_allowed_hosts_are_reached_from_inside_the_container_and_refusals_a
         ("loop.test", "127.0.0.1"),
         ("host.test", gateway.as_str()),
     ];
-    let host = TestHost::start(|config| {
+    let mut host = TestHost::start(|config| {
         config.egress.resolve = names.iter().map(|(n, ip)| (n.to_string(), ip.parse().unwrap())).collect();
     })
     .await;
@@ -92,7 +92,7 @@ async fn only_allowed_hosts_are_reached_from_inside_the_container_and_refusals_a
     let id = host.deploy(json!({"slug": "reaching-out"})).await;
     let deployment = host.wait_for(&id, "connected").await;
     assert!(deployment["guardrails_warnings"].as_array().unwrap().is_empty(), "enforced: {deployment}");
-    let container = host.owned_containers().pop().expect("the deployment's container");
+    let container = container_of(&id);
 
     // Allowed names, through the proxy: the sentinel answers (its 404, not the proxy's 403).
     assert!(inside(&container, "fetch", "http://allowed.test/").contains(" 404 "), "plain HTTP");
@@ -127,6 +127,16 @@ async fn only_allowed_hosts_are_reached_from_inside_the_container_and_refusals_a
     let metrics = host.get_text("/metrics").await.1;
     assert!(metrics.contains("egress_connections_total{") && metrics.contains("outcome=\"refused\""), "{metrics}");
 
+    // The proxy is a host task: after a restart, the backend's next look at the deployment reopens it.
+    host.stop().await;
+    host.resume().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !inside(&container, "fetch", "http://allowed.test/").contains(" 404 ") {
+        assert!(std::time::Instant::now() < deadline, "the proxy never came back after a restart");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(inside(&container, "fetch", "http://denied.test/").contains(" 403 "), "with its allowlist");
+
     // The proxy goes with the deployment.
     let proxy = deployment_proxy(&host, &container);
     assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
@@ -139,6 +149,58 @@ async fn only_allowed_hosts_are_reached_from_inside_the_container_and_refusals_a
     let listening = std::process::Command::new("ss").args(["-Hltn"]).output().unwrap();
     let listening = String::from_utf8_lossy(&listening.stdout);
     assert!(!listening.contains(&proxy), "the proxy at {proxy} is gone: {listening}");
+}
+
+/// The container of a deployment, by its label.
+fn container_of(deployment: &str) -> String {
+    let filter = format!("label=mcp-runtime.deployment={deployment}");
+    docker(&["ps", "-q", "--filter", &filter]).lines().next().expect("the deployment's container").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn learn_mode_lets_public_traffic_through_and_proposes_the_allowlist_it_saw() {
+    let sentinels = Sentinels::start();
+    let reached = sentinels.address(0);
+    let names = [("allowed.test", reached.as_str()), ("api.wild.test", reached.as_str()), ("loop.test", "127.0.0.1")];
+    let host = TestHost::start(|config| {
+        config.egress.resolve = names.iter().map(|(n, ip)| (n.to_string(), ip.parse().unwrap())).collect();
+    })
+    .await;
+    // Audit mode: any public destination; the sentinel's private address only because it is listed.
+    let network = json!({"egress_allowed": true, "egress_audit": true, "allowed_hosts": [format!("{reached}/32")]});
+    assert_eq!(host.post("/guardrails", json!({"name": "learning", "network": network})).await.0, StatusCode::CREATED);
+    let refused = json!({"name": "bad", "network": {"egress_allowed": false, "egress_audit": true}});
+    let (status, answer) = host.post("/guardrails", refused).await;
+    assert_eq!((status, answer["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("network.egress_audit")));
+    let entry = json!({"name": "Learning", "slug": "learning", "guardrails_profile": "learning",
+                       "source": {"type": "docker", "image": fixture_image()}, "supported_backends": ["docker"]});
+    assert_eq!(host.post("/catalog", entry).await.0, StatusCode::CREATED);
+    let id = host.deploy(json!({"slug": "learning"})).await;
+    let d = host.wait_for(&id, "connected").await;
+    assert_eq!(d["guardrails_applied"]["network"]["egress_audit"], true, "{d}");
+    let container = container_of(&id);
+
+    assert!(inside(&container, "fetch", "http://allowed.test/").contains(" 404 "));
+    assert!(inside(&container, "tunnel", "api.wild.test:80").contains(" 404 "));
+    assert!(inside(&container, "fetch", "http://loop.test/").contains(" 403 "), "loopback stays closed");
+
+    let (status, learned) = host.get(&format!("/runtimes/{id}/egress")).await;
+    assert_eq!(status, StatusCode::OK, "{learned}");
+    assert_eq!(learned["mode"], "audit");
+    assert_eq!(learned["proposed_allowed_hosts"], json!(["allowed.test", "api.wild.test"]), "{learned}");
+    let observed: Vec<(&str, u64)> = learned["observed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["host"].as_str().unwrap(), o["refused"].as_u64().unwrap()))
+        .collect();
+    assert!(observed.contains(&("loop.test", 1)), "refusals are shown too: {learned}");
+    // The proposal saves as a profile as it is.
+    let mut profile = learned["profile"].clone();
+    profile["name"] = json!("learned");
+    assert_eq!(host.post("/guardrails", profile).await.0, StatusCode::CREATED);
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+    drop(sentinels);
 }
 
 /// The proxy address the container was given.

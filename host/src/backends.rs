@@ -160,6 +160,11 @@ impl Backends {
         std::mem::take(&mut *self.flips.lock().expect("availability lock poisoned"))
     }
 
+    /// The container engine, when one could be set up.
+    pub fn engine(&self) -> Option<&Arc<ContainerEngine>> {
+        self.engine.as_ref().ok()
+    }
+
     /// When the backend was last checked.
     pub fn checked_at(&self, name: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         self.checked_at.read().expect("availability lock poisoned").get(name).copied()

@@ -46,11 +46,21 @@ pub struct NetworkPolicy {
     pub allowed_hosts: Vec<String>,
     #[serde(default)]
     pub ingress_ports: Vec<u16>,
+    /// Learn mode: egress goes through the proxy to any public host, and each
+    /// destination is recorded (`GET /runtimes/{id}/egress` proposes the
+    /// allowlist). `allowed_hosts` then lists only private addresses to allow.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub egress_audit: bool,
 }
 
 impl Default for NetworkPolicy {
     fn default() -> Self {
-        NetworkPolicy { egress_allowed: true, allowed_hosts: Vec::new(), ingress_ports: Vec::new() }
+        NetworkPolicy {
+            egress_allowed: true,
+            allowed_hosts: Vec::new(),
+            ingress_ports: Vec::new(),
+            egress_audit: false,
+        }
     }
 }
 
@@ -272,6 +282,9 @@ impl Profile {
                     format!("'{host}' is not a host pattern such as api.example.com, *.example.com, 10.0.0.0/8 or *"),
                 ));
             }
+        }
+        if self.network.egress_audit && !self.network.egress_allowed {
+            return Err(invalid("network.egress_audit", "auditing egress needs egress_allowed: true"));
         }
         if let Some(i) = self.network.ingress_ports.iter().position(|&p| p == 0) {
             return Err(invalid(&format!("network.ingress_ports[{i}]"), "ports are 1-65535"));

@@ -8,6 +8,7 @@
 //! - the health watch's CPU with 100 running deployments;
 //! - the guardrail policy chain per request against one bare policy call;
 //! - the pinned-images rule in Python and JavaScript against the Rust one;
+//! - the egress proxy's added latency per request against the direct path;
 //! - the host's idle RSS against its target.
 //!
 //! The host runs as the release binary in its own process (`host_process`),
@@ -19,6 +20,7 @@ mod support;
 mod build;
 mod catalog;
 mod deploy;
+mod egress;
 mod host_process;
 mod load;
 mod policy;
@@ -84,6 +86,9 @@ fn main() {
         if wanted("policy") {
             let in_process = support::TestHost::start(|_| {}).await;
             policy::figures(&in_process).await;
+        }
+        if wanted("egress") {
+            egress::figures().await;
         }
         if wanted("rules") {
             rules::figures().await;

@@ -34,6 +34,7 @@ pub fn router(runtime: AppState, auth: Arc<Authenticator>) -> Router {
         .merge(routes::runtimes::routes())
         .merge(routes::runtime_stream::routes())
         .merge(routes::runtime_logs::routes())
+        .merge(routes::runtime_egress::routes())
         .merge(routes::events::routes())
         .merge(routes::approvals::routes())
         .merge(routes::metrics::routes())

@@ -147,17 +147,38 @@ impl From<Transport> for wit::Transport {
     }
 }
 
+/// Audit mode travels as an allowlist entry the contract reserves for it
+/// (`egress::AUDIT_ENTRY`), so the 1.x records keep their shape.
+impl From<&NetworkPolicy> for wit::NetworkPolicy {
+    fn from(n: &NetworkPolicy) -> wit::NetworkPolicy {
+        let audit = n.egress_audit.then(|| crate::egress::AUDIT_ENTRY.to_string());
+        wit::NetworkPolicy {
+            egress_allowed: n.egress_allowed,
+            allowed_hosts: audit.into_iter().chain(n.allowed_hosts.iter().cloned()).collect(),
+            ingress_ports: n.ingress_ports.clone(),
+        }
+    }
+}
+
+impl From<&wit::NetworkPolicy> for NetworkPolicy {
+    fn from(n: &wit::NetworkPolicy) -> NetworkPolicy {
+        let is_audit = |h: &&String| h.as_str() == crate::egress::AUDIT_ENTRY;
+        NetworkPolicy {
+            egress_allowed: n.egress_allowed,
+            allowed_hosts: n.allowed_hosts.iter().filter(|h| !is_audit(h)).cloned().collect(),
+            ingress_ports: n.ingress_ports.clone(),
+            egress_audit: n.allowed_hosts.iter().any(|h| is_audit(&h)),
+        }
+    }
+}
+
 impl From<&Profile> for wit::GuardrailProfile {
     fn from(p: &Profile) -> wit::GuardrailProfile {
         wit::GuardrailProfile {
             name: p.name.clone(),
             description: p.description.clone(),
             recommended_backends: p.recommended_backends.clone(),
-            network: wit::NetworkPolicy {
-                egress_allowed: p.network.egress_allowed,
-                allowed_hosts: p.network.allowed_hosts.clone(),
-                ingress_ports: p.network.ingress_ports.clone(),
-            },
+            network: (&p.network).into(),
             filesystem: wit::FilesystemPolicy {
                 read_only_root: p.filesystem.read_only_root,
                 allowed_mounts: p.filesystem.allowed_mounts.clone(),
@@ -254,11 +275,7 @@ impl From<&EffectiveGuardrails> for wit::EffectiveGuardrails {
     fn from(g: &EffectiveGuardrails) -> wit::EffectiveGuardrails {
         wit::EffectiveGuardrails {
             profile: g.profile.clone(),
-            network: wit::NetworkPolicy {
-                egress_allowed: g.network.egress_allowed,
-                allowed_hosts: g.network.allowed_hosts.clone(),
-                ingress_ports: g.network.ingress_ports.clone(),
-            },
+            network: (&g.network).into(),
             filesystem: wit::FilesystemPolicy {
                 read_only_root: g.filesystem.read_only_root,
                 allowed_mounts: g.filesystem.allowed_mounts.clone(),
@@ -277,11 +294,7 @@ impl From<&wit::EffectiveGuardrails> for EffectiveGuardrails {
     fn from(g: &wit::EffectiveGuardrails) -> EffectiveGuardrails {
         EffectiveGuardrails {
             profile: g.profile.clone(),
-            network: NetworkPolicy {
-                egress_allowed: g.network.egress_allowed,
-                allowed_hosts: g.network.allowed_hosts.clone(),
-                ingress_ports: g.network.ingress_ports.clone(),
-            },
+            network: (&g.network).into(),
             filesystem: FilesystemPolicy {
                 read_only_root: g.filesystem.read_only_root,
                 allowed_mounts: g.filesystem.allowed_mounts.clone(),

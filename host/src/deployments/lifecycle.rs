@@ -104,6 +104,9 @@ impl Runtime {
         self.routes.forget(id);
         self.health.forget(id);
         self.usage_book.forget(id);
+        if let Some(engine) = self.backends.engine() {
+            engine.egress().forget(id);
+        }
         self.locks.lock().expect("lock map poisoned").remove(id);
         Ok(())
     }

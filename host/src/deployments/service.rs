@@ -154,6 +154,11 @@ impl Runtime {
         Ok(self.backends.get(name)?)
     }
 
+    /// Where a deployment reached out through its egress proxy.
+    pub fn egress_observed(&self, id: &str) -> Vec<crate::egress::Observed> {
+        self.backends.engine().map(|e| e.egress().observed(id)).unwrap_or_default()
+    }
+
     pub fn profile(&self, name: &str) -> Result<Option<Profile>, RuntimeError> {
         Ok(self.store.get(Table::Guardrails, name)?)
     }

@@ -49,9 +49,15 @@ struct Rule {
     text: String,
 }
 
+/// The entry that asks for audit ("learn") mode: every public destination is
+/// let through and recorded, so an allowlist can be proposed from what was seen.
+/// Not a host pattern (`*` is no port), so it cannot be mistaken for one.
+pub const AUDIT_ENTRY: &str = "*:audit";
+
 #[derive(Debug, Clone, Default)]
 pub struct Allowlist {
     rules: Vec<Rule>,
+    audit: bool,
 }
 
 /// Why a destination is refused.
@@ -99,8 +105,12 @@ fn split_port(entry: &str) -> Result<(&str, Option<u16>), String> {
 impl Allowlist {
     /// The list as configured; an error names the entry.
     pub fn parse(entries: &[String]) -> Result<Allowlist, String> {
-        let mut rules = Vec::new();
+        let (mut rules, mut audit) = (Vec::new(), false);
         for (i, entry) in entries.iter().enumerate() {
+            if entry == AUDIT_ENTRY {
+                audit = true;
+                continue;
+            }
             let fail = |why: String| format!("allowed_hosts[{i}] '{entry}': {why}");
             let (host, port) = split_port(entry.trim()).map_err(fail)?;
             let host = normalise(host);
@@ -125,7 +135,12 @@ impl Allowlist {
             };
             rules.push(Rule { host, port, text: entry.clone() });
         }
-        Ok(Allowlist { rules })
+        Ok(Allowlist { rules, audit })
+    }
+
+    /// Audit mode: everything public passes, to be recorded.
+    pub fn audits(&self) -> bool {
+        self.audit
     }
 
     fn port_fits(rule: &Rule, port: u16) -> bool {
@@ -135,6 +150,10 @@ impl Allowlist {
     /// The entry that allows `host` (a name or an IP literal) on `port`.
     pub fn allows(&self, host: &str, port: u16) -> Result<&str, Refusal> {
         let name = normalise(host.trim_start_matches('[').trim_end_matches(']'));
+        if self.audit {
+            // Any name or address; where it leads is checked by `reachable`.
+            return Ok(AUDIT_ENTRY);
+        }
         if let Ok(ip) = name.parse::<IpAddr>() {
             return self
                 .rules
@@ -160,6 +179,9 @@ impl Allowlist {
     /// Whether DNS may answer `name`: some entry names it, whatever the port.
     pub fn names(&self, name: &str) -> bool {
         let name = normalise(name);
+        if self.audit {
+            return true;
+        }
         self.rules.iter().any(|r| match &r.host {
             Host::Exact(exact) => *exact == name,
             Host::Subdomains(suffix) => name.ends_with(suffix.as_str()),
@@ -258,6 +280,18 @@ mod tests {
         assert!(l.reachable("93.184.216.34".parse().unwrap()).is_ok());
         assert!(l.reachable("10.0.0.5".parse().unwrap()).is_ok(), "listed itself");
         assert!(l.reachable("::ffff:127.0.0.1".parse().unwrap()).is_err(), "mapped loopback");
+    }
+
+    #[test]
+    fn audit_mode_lets_anything_public_through_and_only_listed_private_addresses() {
+        let l = list(&[AUDIT_ENTRY, "10.0.0.5"]);
+        assert!(l.audits() && l.names("anything.example") && l.allows("anything.example", 8443).is_ok());
+        assert!(l.reachable("93.184.216.34".parse().unwrap()).is_ok());
+        assert!(l.reachable("10.0.0.5".parse().unwrap()).is_ok());
+        assert!(
+            l.reachable("127.0.0.1".parse().unwrap()).is_err() && l.reachable("10.0.0.6".parse().unwrap()).is_err()
+        );
+        assert!(!list(&["api.example.com"]).audits());
     }
 
     #[test]

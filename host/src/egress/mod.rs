@@ -9,7 +9,7 @@ mod allowlist;
 mod dns;
 mod proxy;
 
-pub use allowlist::{is_public, Allowlist, Refusal};
+pub use allowlist::{is_public, Allowlist, Refusal, AUDIT_ENTRY};
 pub use proxy::Attempt;
 
 use std::collections::HashMap;
@@ -23,12 +23,49 @@ pub const DNS_PORT: u16 = 53;
 
 type Report = Arc<dyn Fn(Attempt) + Send + Sync>;
 
+/// Distinct destinations kept per deployment: a client trying random names
+/// cannot grow the host's memory without bound.
+const MAX_OBSERVED: usize = 1000;
+
+/// A destination a deployment asked for, and what came of it so far.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Observed {
+    pub host: String,
+    pub port: u16,
+    pub connections: u64,
+    pub refused: u64,
+    pub last_seen: chrono::DateTime<chrono::Utc>,
+}
+
+type ObservedBook = Arc<Mutex<HashMap<String, std::collections::BTreeMap<(String, u16), Observed>>>>;
+
+/// The allowlist that would let through what `observed` reached: a name (or
+/// address) with its port unless it is 443 or 80.
+pub fn propose(observed: &[Observed]) -> Vec<String> {
+    let mut entries: Vec<String> = observed
+        .iter()
+        .filter(|o| o.connections > 0)
+        .map(|o| {
+            let host = if o.host.contains(':') { format!("[{}]", o.host) } else { o.host.clone() };
+            match o.port {
+                80 | 443 if !o.host.contains(':') => host,
+                port => format!("{host}:{port}"),
+            }
+        })
+        .collect();
+    entries.sort();
+    entries.dedup();
+    entries
+}
+
 /// The proxies running, by network.
 pub struct EgressProxies {
     running: Mutex<HashMap<String, Running>>,
     /// Names pinned to addresses by the operator (`runtime.egress.resolve`).
     pinned: Arc<HashMap<String, IpAddr>>,
     report: OnceLock<Report>,
+    /// What each deployment asked for, for `GET /runtimes/{id}/egress`.
+    observed: ObservedBook,
 }
 
 /// A network's proxy and resolver; dropping it stops both.
@@ -55,7 +92,12 @@ impl Default for EgressProxies {
 impl EgressProxies {
     pub fn new(pinned: HashMap<String, IpAddr>) -> EgressProxies {
         let pinned = pinned.into_iter().map(|(name, ip)| (name.to_ascii_lowercase(), ip)).collect();
-        EgressProxies { running: Default::default(), pinned: Arc::new(pinned), report: OnceLock::new() }
+        EgressProxies {
+            running: Default::default(),
+            pinned: Arc::new(pinned),
+            report: OnceLock::new(),
+            observed: Default::default(),
+        }
     }
 
     /// Where attempts are reported from now on (set once, at start).
@@ -78,7 +120,14 @@ impl EgressProxies {
         let listener = TcpListener::bind(proxy_at).await?;
         let resolver = UdpSocket::bind(SocketAddr::new(IpAddr::V4(gateway), DNS_PORT)).await?;
         let allow = Arc::new(allow);
-        let report = self.report.get().cloned().unwrap_or_else(|| Arc::new(|_| {}));
+        let outside = self.report.get().cloned();
+        let observed = self.observed.clone();
+        let report: Report = Arc::new(move |attempt: Attempt| {
+            observe(&observed, &attempt);
+            if let Some(outside) = &outside {
+                outside(attempt);
+            }
+        });
         let ctx = Arc::new(proxy::ProxyContext {
             deployment_id: deployment_id.to_string(),
             allow: allow.clone(),
@@ -100,6 +149,20 @@ impl EgressProxies {
         self.running.lock().expect("egress proxies poisoned").remove(network).is_some()
     }
 
+    /// The destinations a deployment asked for, most recent first.
+    pub fn observed(&self, deployment_id: &str) -> Vec<Observed> {
+        let book = self.observed.lock().expect("egress observations poisoned");
+        let mut seen: Vec<Observed> =
+            book.get(deployment_id).map(|d| d.values().cloned().collect()).unwrap_or_default();
+        seen.sort_by_key(|o| std::cmp::Reverse(o.last_seen));
+        seen
+    }
+
+    /// Forgets a deleted deployment's observations.
+    pub fn forget(&self, deployment_id: &str) {
+        self.observed.lock().expect("egress observations poisoned").remove(deployment_id);
+    }
+
     /// The proxy's address, when `network`'s proxy runs with exactly `entries`.
     pub fn open_with(&self, network: &str, entries: &[String]) -> Option<SocketAddr> {
         let running = self.running.lock().expect("egress proxies poisoned");
@@ -109,5 +172,50 @@ impl EgressProxies {
     /// The proxy containers on `network` are to use, if it has one.
     pub fn proxy_of(&self, network: &str) -> Option<SocketAddr> {
         self.running.lock().expect("egress proxies poisoned").get(network).map(|r| r.proxy_at)
+    }
+}
+
+fn observe(book: &ObservedBook, attempt: &Attempt) {
+    let mut book = book.lock().expect("egress observations poisoned");
+    let seen = book.entry(attempt.deployment_id.clone()).or_default();
+    let key = (attempt.host.to_ascii_lowercase(), attempt.port);
+    if !seen.contains_key(&key) && seen.len() >= MAX_OBSERVED {
+        return;
+    }
+    let entry = seen.entry(key).or_insert_with(|| Observed {
+        host: attempt.host.to_ascii_lowercase(),
+        port: attempt.port,
+        connections: 0,
+        refused: 0,
+        last_seen: chrono::Utc::now(),
+    });
+    entry.last_seen = chrono::Utc::now();
+    match attempt.outcome {
+        Ok(_) => entry.connections += 1,
+        Err(_) => entry.refused += 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_proposal_lists_what_was_reached_with_ports_only_where_needed() {
+        let seen = |host: &str, port, connections| Observed {
+            host: host.into(),
+            port,
+            connections,
+            refused: 0,
+            last_seen: chrono::Utc::now(),
+        };
+        let observed = [
+            seen("api.openai.com", 443, 3),
+            seen("api.openai.com", 80, 1),
+            seen("db.internal", 5432, 1),
+            seen("fd00::1", 443, 1),
+            seen("never.example", 443, 0),
+        ];
+        assert_eq!(propose(&observed), ["[fd00::1]:443", "api.openai.com", "db.internal:5432"]);
     }
 }

@@ -156,7 +156,11 @@ async fn open(ctx: &ProxyContext, host: &str, port: u16) -> Result<TcpStream, St
     };
     let entry = ctx.allow.allows(host, port).map_err(refused)?.to_string();
     let addresses: Vec<SocketAddr> = match host.trim_matches(['[', ']']).parse::<IpAddr>() {
-        // A literal passed the allowlist as itself.
+        // A literal passed the allowlist as itself; in audit mode, where it leads is checked.
+        Ok(ip) if ctx.allow.audits() => {
+            ctx.allow.reachable(ip).map_err(refused)?;
+            vec![SocketAddr::new(ip, port)]
+        }
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => {
             let resolved: Vec<SocketAddr> = match ctx.pinned.get(&host.to_ascii_lowercase()) {

@@ -8,6 +8,7 @@ pub mod guardrails;
 pub mod mcp;
 pub mod metrics;
 pub mod plugins;
+pub mod runtime_egress;
 pub mod runtime_logs;
 pub mod runtime_stream;
 pub mod runtimes;
