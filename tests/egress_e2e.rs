@@ -21,18 +21,10 @@ impl Sentinels {
         let label = format!("{TEST_LABEL}=1");
         docker(&["network", "create", "--label", &label, &network]);
         let mut sentinels = Sentinels { network, containers: Vec::new() };
-        for _ in 0..2 {
-            let id = docker(&[
-                "run",
-                "-d",
-                "--label",
-                &label,
-                "--network",
-                &sentinels.network,
-                "-e",
-                "PORT=80",
-                fixture_image(),
-            ]);
+        // Two on HTTP's port, one on HTTPS's (spoken in the clear: the proxy never looks inside a tunnel).
+        for port in ["PORT=80", "PORT=80", "PORT=443"] {
+            let id =
+                docker(&["run", "-d", "--label", &label, "--network", &sentinels.network, "-e", port, fixture_image()]);
             sentinels.containers.push(id.trim().to_string());
         }
         sentinels
@@ -70,8 +62,10 @@ fn inside(container: &str, command: &str, argument: &str) -> String {
 async fn only_allowed_hosts_are_reached_from_inside_the_container_and_refusals_are_events() {
     let sentinels = Sentinels::start();
     let (allowed, other, gateway) = (sentinels.address(0), sentinels.address(1), sentinels.gateway());
+    let secure = sentinels.address(2);
     let names = [
         ("allowed.test", allowed.as_str()),
+        ("secure.test", secure.as_str()),
         ("api.wild.test", allowed.as_str()),
         ("wild.test", allowed.as_str()),
         ("denied.test", other.as_str()),
@@ -83,7 +77,15 @@ async fn only_allowed_hosts_are_reached_from_inside_the_container_and_refusals_a
     })
     .await;
     // The sentinel's own address is listed, so the names pinned to it may reach it.
-    let hosts = json!(["allowed.test", "*.wild.test", "loop.test", "host.test", format!("{allowed}/32")]);
+    let hosts = json!([
+        "allowed.test",
+        "secure.test",
+        "*.wild.test",
+        "loop.test",
+        "host.test",
+        format!("{allowed}/32"),
+        format!("{secure}/32")
+    ]);
     let profile = json!({"name": "allowlisted", "network": {"egress_allowed": true, "allowed_hosts": hosts}});
     assert_eq!(host.post("/guardrails", profile).await.0, StatusCode::CREATED);
     let entry = json!({"name": "Reaching out", "slug": "reaching-out", "guardrails_profile": "allowlisted",
@@ -99,6 +101,9 @@ async fn only_allowed_hosts_are_reached_from_inside_the_container_and_refusals_a
     assert!(inside(&container, "fetch", "http://api.wild.test/").contains(" 404 "), "a wildcard's subdomain");
     let tunnelled = inside(&container, "tunnel", "allowed.test:80");
     assert!(tunnelled.contains(" 200 ") && tunnelled.contains(" 404 "), "CONNECT, then the sentinel: {tunnelled}");
+    let https = inside(&container, "tunnel", "secure.test:443");
+    assert!(https.contains(" 200 ") && https.contains(" 404 "), "HTTPS's port, allowed by default: {https}");
+    assert!(inside(&container, "tunnel", "secure.test:8443").contains(" 403 "), "another port is not");
     // Everything else is refused by the proxy.
     for (url, why) in [
         ("http://wild.test/", "the apex of a wildcard"),

@@ -75,7 +75,7 @@ impl Refusal {
         match self {
             Refusal::NotListed => "not in the allowlist".into(),
             Refusal::AddressLiteral => "an address not listed as one".into(),
-            Refusal::Resolved(ip) => format!("resolves to {ip}, which is not public"),
+            Refusal::Resolved(ip) => format!("resolves to {ip}, which is not public or is this host's"),
         }
     }
 }

@@ -176,6 +176,9 @@ async fn open(ctx: &ProxyContext, host: &str, port: u16) -> Result<TcpStream, St
             // Every address must pass: one bad answer means the name points somewhere it must not.
             for address in &resolved {
                 ctx.allow.reachable(address.ip()).map_err(refused)?;
+                if is_own_address(address.ip()) {
+                    return Err(refused(Refusal::Resolved(address.ip())));
+                }
             }
             resolved
         }
@@ -196,9 +199,22 @@ async fn open(ctx: &ProxyContext, host: &str, port: u16) -> Result<TcpStream, St
     Err(format!("cannot connect: {last}"))
 }
 
+/// Whether `ip` is one of this machine's own addresses (the Docker host's,
+/// the runtime's): only a local address can be bound to. Public ones too —
+/// a name may point at the host's public address as well as at loopback.
+fn is_own_address(ip: IpAddr) -> bool {
+    std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hosts_own_addresses_are_known_as_such() {
+        assert!(is_own_address("127.0.0.1".parse().unwrap()));
+        assert!(!is_own_address("192.0.2.200".parse().unwrap()), "TEST-NET-1 is nobody's");
+    }
 
     #[test]
     fn authorities_keep_their_ports_or_take_the_default() {
