@@ -5,7 +5,7 @@ GUESTS    := docker-backend code-engine-backend default-guardrails pinned-images
 GUEST_DIR := target/wasm32-wasip2/guest
 FIXTURE   := target/x86_64-unknown-linux-gnu/release/mcp-fixture
 
-.PHONY: run test guests rules fixture contextforge host lint bench clean-test-objects
+.PHONY: run test guests rules fixture contextforge catalog-fixtures host lint bench clean-test-objects
 
 run: guests host
 	./target/debug/mcp-runtime
@@ -34,6 +34,16 @@ $(GUEST_DIR)/pinned_images_js.wasm: policies/pinned-images-js/pinned-images.js w
 	@mkdir -p $(GUEST_DIR)
 	$(COMPONENTIZE_JS) $< --wit wit -n guardrail-policy -d http fetch-event -o $@
 
+# ContextForge's published catalog (135 servers), from its sdist: a real
+# document for the catalog import tests (1.1.0 ships no sdist; 1.0.7's has it).
+CF_CATALOG := .venv/fixtures/mcp-catalog.yml
+catalog-fixtures: $(CF_CATALOG)
+$(CF_CATALOG):
+	mkdir -p .venv/fixtures
+	python3 -m pip download -q --no-deps --no-binary :all: mcp-contextforge-gateway==1.0.7 -d .venv/fixtures
+	tar xzf .venv/fixtures/mcp_contextforge_gateway-1.0.7.tar.gz -C .venv/fixtures --strip-components=1 \
+		mcp_contextforge_gateway-1.0.7/mcp-catalog.yml
+
 # The MCP test server, linked statically so it runs in a FROM scratch image.
 fixture:
 	RUSTFLAGS='-C target-feature=+crt-static' cargo build -p mcp-fixture --release --target x86_64-unknown-linux-gnu
@@ -48,7 +58,7 @@ $(CONTEXTFORGE):
 	$(PYTHON312) -m venv .venv/contextforge
 	.venv/contextforge/bin/pip install -q mcp-contextforge-gateway==1.1.0
 
-test: guests rules fixture contextforge lint
+test: guests rules fixture contextforge catalog-fixtures lint
 	cargo test -p mcp-runtime -p ce-fake -- --test-threads=2
 	cargo test -p image-ref -p guest-kit -p code-engine-backend --lib
 	$(MAKE) clean-test-objects

@@ -35,6 +35,7 @@ pub fn router(runtime: AppState, auth: Arc<Authenticator>) -> Router {
         .merge(routes::runtime_stream::routes())
         .merge(routes::runtime_logs::routes())
         .merge(routes::runtime_egress::routes())
+        .merge(routes::catalog_import::routes())
         .merge(routes::events::routes())
         .merge(routes::approvals::routes())
         .merge(routes::metrics::routes())

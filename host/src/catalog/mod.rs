@@ -1,8 +1,11 @@
 //! Catalog entries: the seed's schema, validation that names the field at
 //! fault, and the list filters of `GET /catalog`.
 
+mod env;
 mod health;
+pub mod import;
 
+pub use env::{is_env_name, resolve as resolve_env, DeclaredEnv};
 pub use health::{HealthCheck, Probe, RestartPolicy};
 
 use serde::{Deserialize, Serialize};
@@ -68,6 +71,12 @@ pub struct CatalogEntry {
     pub args: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub environment: BTreeMap<String, String>,
+    /// Variables the server reads that a deploy supplies (required, secret, default).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_vars: Vec<DeclaredEnv>,
+    /// Where an imported entry came from (`POST /catalog/import`); none for one made here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<import::Origin>,
     #[serde(default, skip_serializing_if = "HealthCheck::is_default")]
     pub health_check: HealthCheck,
     #[serde(default, skip_serializing_if = "RestartPolicy::is_default")]
@@ -237,6 +246,7 @@ impl CatalogEntry {
             let reason = "per-session servers are for stdio and sse transports; a streamable-HTTP server keeps per-client state in its own sessions";
             return Err(invalid("session_mode", reason));
         }
+        env::validate(&self.env_vars)?;
         self.health_check.validate(self.transport)?;
         if self.max_restarts > health::MOST_RESTARTS {
             return Err(invalid("max_restarts", format!("at most {}", health::MOST_RESTARTS)));

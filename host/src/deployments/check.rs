@@ -90,7 +90,7 @@ impl Runtime {
             .profile(&profile_name)?
             .ok_or_else(|| invalid("profile", format!("no guardrails profile '{profile_name}'")))?;
         for key in body.env.keys() {
-            if !is_env_name(key) {
+            if !crate::catalog::is_env_name(key) {
                 return Err(invalid(&format!("env.{key}"), "not a valid environment variable name"));
             }
         }
@@ -106,8 +106,9 @@ impl Runtime {
                 .collect();
         }
         let resources = self.resources(&body.resources, &backend_name, &profile)?;
-        let mut env: BTreeMap<String, String> = entry.environment.clone();
-        env.extend(body.env.clone());
+        let env = crate::catalog::resolve_env(&entry.env_vars, &entry.environment, &body.env).map_err(|e| match e {
+            crate::catalog::CatalogError::Invalid { field, reason } => invalid(&field, reason),
+        })?;
         let mut request = DeploymentRequest { entry, env, resources, commit: None };
         let plugin_request = contract::deploy_request(id, &backend_name, &request, actor);
         let capabilities = self.capabilities_of(&backend_name)?;
@@ -206,12 +207,6 @@ fn within<T: PartialOrd>(default: Option<T>, max: Option<T>) -> Option<T> {
     default.filter(|d| max.as_ref().is_none_or(|m| d <= m))
 }
 
-fn is_env_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 /// Per field of a profile: enforced on a backend, or ignored and why.
 /// Derived by running the default evaluator and the backend's validation on a
 /// sample request, so it says exactly what a deployment would get.
@@ -244,6 +239,8 @@ pub async fn compatibility(
         command: None,
         args: None,
         environment: BTreeMap::new(),
+        env_vars: Vec::new(),
+        origin: None,
         health_check: Default::default(),
         restart_policy: Default::default(),
         max_restarts: 0,

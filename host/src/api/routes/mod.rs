@@ -3,6 +3,7 @@
 
 pub mod approvals;
 pub mod catalog;
+pub mod catalog_import;
 pub mod events;
 pub mod guardrails;
 pub mod mcp;

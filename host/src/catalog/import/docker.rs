@@ -1,0 +1,119 @@
+//! Docker's MCP catalog (`docker/mcp-registry`, one `server.yaml` per
+//! server): an image speaking stdio, with its secrets and environment.
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+use super::{candidate_slug, Candidate, Skip};
+use crate::catalog::{CatalogEntry, DeclaredEnv, Transport};
+
+#[derive(Deserialize)]
+struct Server {
+    name: String,
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    meta: Meta,
+    #[serde(default)]
+    about: About,
+    #[serde(default)]
+    config: Config,
+    #[serde(default)]
+    run: Run,
+}
+
+#[derive(Deserialize, Default)]
+struct Meta {
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct About {
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    icon: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Config {
+    #[serde(default)]
+    secrets: Vec<Secret>,
+    #[serde(default)]
+    env: Vec<Env>,
+}
+
+#[derive(Deserialize)]
+struct Secret {
+    env: String,
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct Env {
+    name: String,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    example: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Run {
+    #[serde(default)]
+    command: Vec<String>,
+}
+
+pub fn read(document: &Value) -> Candidate {
+    let upstream_id = document.get("name").and_then(Value::as_str).unwrap_or("(unnamed)").to_string();
+    let entry = serde_yaml_ng::from_value::<Server>(document.clone())
+        .map_err(|e| Skip::new("server", format!("not a server.yaml document: {e}")))
+        .and_then(entry);
+    Candidate { upstream_id, version: None, entry }
+}
+
+fn entry(server: Server) -> Result<CatalogEntry, Skip> {
+    if server.kind.as_deref().is_some_and(|k| k != "server") {
+        return Err(Skip::new("type", "an already-hosted server: remote entries are not imported yet"));
+    }
+    let image = server.image.ok_or_else(|| Skip::new("image", "no image to run"))?;
+    let yaml = format!("name: x\nslug: {}\nsource: {{type: docker, image: x}}", candidate_slug(&server.name));
+    let mut entry: CatalogEntry = serde_yaml_ng::from_str(&yaml).map_err(|e| Skip::new("name", e.to_string()))?;
+    entry.name = server.about.title.unwrap_or_else(|| server.name.clone());
+    entry.description = server.about.description;
+    entry.icon = server.about.icon;
+    entry.category = server.meta.category;
+    entry.tags = server.meta.tags;
+    entry.source = crate::catalog::Source::Docker { image, registry_secret: None };
+    // Docker's catalog images speak MCP on stdin and stdout.
+    entry.transport = Transport::Stdio;
+    entry.args = (!server.run.command.is_empty()).then_some(server.run.command);
+    let secrets = server.config.secrets.into_iter().map(|s| DeclaredEnv {
+        name: s.env,
+        description: s.name,
+        required: true,
+        secret: true,
+        default: None,
+    });
+    // A value that refers to a parameter (`{{server.param}}`) is the deployer's to give.
+    let env = server.config.env.into_iter().map(|e| {
+        let fixed = e.value.filter(|v| !v.contains("{{"));
+        DeclaredEnv {
+            name: e.name,
+            description: e.example.map(|x| format!("e.g. {x}")).unwrap_or_default(),
+            required: false,
+            secret: false,
+            default: fixed,
+        }
+    });
+    entry.env_vars = secrets.chain(env).collect();
+    Ok(entry)
+}

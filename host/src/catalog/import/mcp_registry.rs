@@ -1,0 +1,183 @@
+//! The official MCP registry's `server.json` (one document, or a `/v0/servers`
+//! page `{servers: [{server, _meta}], metadata: {nextCursor}}`). An `oci`
+//! package becomes a Docker source; `npm`/`pypi` packages and `remotes` are
+//! skipped with the reason until a builder (or gateway-only entries) exists.
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+use super::{candidate_slug, Candidate, Skip};
+use crate::catalog::{CatalogEntry, DeclaredEnv, Transport};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Server {
+    name: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    website_url: Option<String>,
+    #[serde(default)]
+    packages: Vec<Package>,
+    #[serde(default)]
+    remotes: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Package {
+    registry_type: String,
+    identifier: String,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    transport: Option<PackageTransport>,
+    #[serde(default)]
+    environment_variables: Vec<EnvironmentVariable>,
+    #[serde(default)]
+    package_arguments: Vec<Argument>,
+    #[serde(default)]
+    runtime_arguments: Vec<Argument>,
+}
+
+#[derive(Deserialize)]
+struct PackageTransport {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EnvironmentVariable {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    is_required: bool,
+    #[serde(default)]
+    is_secret: bool,
+    #[serde(default)]
+    default: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Argument {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    default: Option<String>,
+}
+
+/// The servers of a document: a page of the registry's API, or one server.
+pub fn servers(document: &Value) -> Vec<Value> {
+    match document.get("servers").and_then(Value::as_sequence) {
+        Some(page) => page.iter().map(|item| item.get("server").unwrap_or(item).clone()).collect(),
+        None => vec![document.clone()],
+    }
+}
+
+/// Where the next page is, when the document is a page that has one.
+pub fn next_cursor(document: &Value) -> Option<String> {
+    let cursor =
+        document.get("metadata")?.get("nextCursor").or_else(|| document.get("metadata")?.get("next_cursor"))?;
+    cursor.as_str().filter(|c| !c.is_empty()).map(String::from)
+}
+
+pub fn read(server: &Value) -> Candidate {
+    let upstream_id = server.get("name").and_then(Value::as_str).unwrap_or("(unnamed)").to_string();
+    let version = server.get("version").and_then(Value::as_str).map(String::from);
+    let entry = serde_yaml_ng::from_value::<Server>(server.clone())
+        .map_err(|e| Skip::new("server", format!("not a server.json document: {e}")))
+        .and_then(entry);
+    Candidate { upstream_id, version, entry }
+}
+
+fn image_of(package: &Package) -> String {
+    let named = package.identifier.rsplit('/').next().unwrap_or_default();
+    match (&package.version, named.contains(':') || package.identifier.contains('@')) {
+        (Some(version), false) => format!("{}:{version}", package.identifier),
+        _ => package.identifier.clone(),
+    }
+}
+
+fn entry(server: Server) -> Result<CatalogEntry, Skip> {
+    let Some((index, package)) = server.packages.iter().enumerate().find(|(_, p)| p.registry_type == "oci") else {
+        if let Some(other) = server.packages.first() {
+            let reason = format!("{} packages need a builder this runtime does not have yet", other.registry_type);
+            return Err(Skip::new("packages[0].registryType", reason));
+        }
+        if !server.remotes.is_empty() {
+            return Err(Skip::new("remotes", "an already-hosted server: remote entries are not imported yet"));
+        }
+        return Err(Skip::new("packages", "no package to run"));
+    };
+    let at = |field: &str| format!("packages[{index}].{field}");
+    // The publisher's engine flags (`--network host` in the spec's own example) are never forwarded.
+    if let Some(flag) = package.runtime_arguments.first() {
+        let said = [flag.name.as_deref(), flag.value.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+        let reason = format!("'{said}' is a container-engine flag the publisher chose; guardrails decide those here");
+        return Err(Skip::new(&at("runtimeArguments"), reason));
+    }
+    let (transport, port, mcp_path) = match package.transport.as_ref().map(|t| (t.kind.as_str(), t.url.as_deref())) {
+        None | Some(("stdio", _)) => (Transport::Stdio, 8080, "/mcp".to_string()),
+        Some((kind @ ("streamable-http" | "sse"), url)) => {
+            let (port, path) = url.map(port_and_path).unwrap_or((8080, "/mcp".into()));
+            let transport = if kind == "sse" { Transport::Sse } else { Transport::StreamableHttp };
+            (transport, port, path)
+        }
+        Some((other, _)) => return Err(Skip::new(&at("transport.type"), format!("unknown transport '{other}'"))),
+    };
+    let mut args = Vec::new();
+    for argument in &package.package_arguments {
+        let value = argument.value.clone().or_else(|| argument.default.clone());
+        match (argument.kind.as_str(), &argument.name, value) {
+            ("named", Some(name), Some(value)) => args.extend([name.clone(), value]),
+            ("named", Some(name), None) => args.push(name.clone()),
+            (_, _, Some(value)) => args.push(value),
+            _ => return Err(Skip::new(&at("packageArguments"), "an argument without a value or a default")),
+        }
+    }
+    let env_vars = package
+        .environment_variables
+        .iter()
+        .map(|v| DeclaredEnv {
+            name: v.name.clone(),
+            description: v.description.clone(),
+            required: v.is_required,
+            secret: v.is_secret,
+            default: v.default.clone().filter(|_| !v.is_secret),
+        })
+        .collect();
+    let yaml = format!("name: x\nslug: {}\nsource: {{type: docker, image: x}}", candidate_slug(&server.name));
+    let mut entry: CatalogEntry = serde_yaml_ng::from_str(&yaml).map_err(|e| Skip::new("name", e.to_string()))?;
+    entry.name = server.title.unwrap_or_else(|| server.name.clone());
+    entry.description = server.description;
+    entry.version = server.version;
+    entry.documentation_url = server.website_url;
+    entry.source = crate::catalog::Source::Docker { image: image_of(package), registry_secret: None };
+    entry.transport = transport;
+    entry.port = port;
+    entry.mcp_path = mcp_path;
+    entry.args = (!args.is_empty()).then_some(args);
+    entry.env_vars = env_vars;
+    Ok(entry)
+}
+
+/// `http://localhost:8080/mcp` → 8080 and `/mcp` (a `{port}` template is 8080).
+fn port_and_path(url: &str) -> (u16, String) {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let (authority, path) = rest.find('/').map_or((rest, "/mcp"), |i| (&rest[..i], &rest[i..]));
+    let port = authority.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).unwrap_or(8080);
+    (port, path.to_string())
+}

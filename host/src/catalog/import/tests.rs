@@ -1,0 +1,142 @@
+use super::*;
+use crate::catalog::{Source, Transport};
+
+const PAGE: &str = r#"{
+  "servers": [
+    {"server": {
+      "$schema": "https://static.modelcontextprotocol.io/schemas/2025-09-29/server.schema.json",
+      "name": "io.github.acme/weather", "title": "Weather", "description": "Forecasts", "version": "1.0.2",
+      "packages": [{"registryType": "oci", "identifier": "ghcr.io/acme/weather", "version": "1.0.2",
+                    "transport": {"type": "stdio"},
+                    "environmentVariables": [
+                      {"name": "WEATHER_API_KEY", "description": "the API key", "isRequired": true, "isSecret": true},
+                      {"name": "UNITS", "default": "metric"}],
+                    "packageArguments": [{"type": "named", "name": "--units", "value": "metric"},
+                                         {"type": "positional", "value": "serve"}]}]},
+     "_meta": {"io.modelcontextprotocol.registry/official": {"status": "active"}}},
+    {"server": {"name": "io.github.acme/search", "description": "Search", "version": "2.0.0",
+      "packages": [{"registryType": "oci", "identifier": "ghcr.io/acme/search:2.0.0",
+                    "transport": {"type": "streamable-http", "url": "http://localhost:9000/mcp/v1"}}]}},
+    {"server": {"name": "io.github.acme/npm-thing", "version": "0.1.0",
+      "packages": [{"registryType": "npm", "identifier": "@acme/thing", "version": "0.1.0"}]}},
+    {"server": {"name": "io.github.acme/hosted", "version": "1.0.0",
+      "remotes": [{"type": "streamable-http", "url": "https://mcp.acme.example/mcp"}]}},
+    {"server": {"name": "io.github.acme/hostnet", "version": "1.0.0",
+      "packages": [{"registryType": "oci", "identifier": "ghcr.io/acme/hostnet", "version": "1.0.0",
+                    "runtimeArguments": [{"type": "named", "name": "--network", "value": "host"}]}]}},
+    {"server": {"description": "no name at all", "packages": 7}}
+  ],
+  "metadata": {"nextCursor": "io.github.acme/hostnet:1.0.0", "count": 6}
+}"#;
+
+#[test]
+fn a_registry_page_becomes_entries_or_reasons() {
+    let (format, candidates) = read(PAGE, Format::Auto).unwrap();
+    assert_eq!((format, candidates.len()), (Format::McpRegistry, 6));
+    assert_eq!(next_page(PAGE).as_deref(), Some("io.github.acme/hostnet:1.0.0"));
+
+    let weather = candidates[0].entry.as_ref().unwrap();
+    assert_eq!((weather.slug.as_str(), weather.name.as_str()), ("io-github-acme-weather", "Weather"));
+    assert_eq!(weather.source, Source::Docker { image: "ghcr.io/acme/weather:1.0.2".into(), registry_secret: None });
+    assert_eq!(weather.transport, Transport::Stdio);
+    assert_eq!(weather.args.as_deref(), Some(&["--units".to_string(), "metric".into(), "serve".into()][..]));
+    let key = &weather.env_vars[0];
+    assert!(key.required && key.secret && key.default.is_none() && key.name == "WEATHER_API_KEY");
+    assert_eq!(weather.env_vars[1].default.as_deref(), Some("metric"));
+    assert_eq!(candidates[0].version.as_deref(), Some("1.0.2"));
+
+    let search = candidates[1].entry.as_ref().unwrap();
+    assert_eq!((search.transport, search.port, search.mcp_path.as_str()), (Transport::StreamableHttp, 9000, "/mcp/v1"));
+    assert_eq!(search.source, Source::Docker { image: "ghcr.io/acme/search:2.0.0".into(), registry_secret: None });
+
+    let skipped = |i: usize| candidates[i].entry.as_ref().unwrap_err().clone();
+    assert_eq!(skipped(2).field, "packages[0].registryType");
+    assert!(skipped(2).reason.contains("npm"), "{:?}", skipped(2));
+    assert_eq!(skipped(3).field, "remotes");
+    assert_eq!(skipped(4).field, "packages[0].runtimeArguments");
+    assert!(skipped(4).reason.contains("--network host"), "{:?}", skipped(4));
+    assert_eq!((candidates[5].upstream_id.as_str(), skipped(5).field.as_str()), ("(unnamed)", "server"));
+}
+
+#[test]
+fn a_docker_server_yaml_is_a_stdio_image_with_its_secrets() {
+    let doc = r#"
+name: github-official
+image: ghcr.io/github/github-mcp-server
+type: server
+meta: {category: devops, tags: [github, devops]}
+about: {title: GitHub Official, description: "GitHub's official MCP Server", icon: "https://example.invalid/i.png"}
+source: {project: "https://github.com/github/github-mcp-server"}
+config:
+  description: Configure the connection to GitHub
+  secrets:
+    - {name: github.personal_access_token, env: GITHUB_PERSONAL_ACCESS_TOKEN, example: "<token>"}
+  env:
+    - {name: GITHUB_TOOLSETS, example: "repos,issues", value: "{{github.toolsets}}"}
+    - {name: LOG_LEVEL, value: info}
+run: {command: [stdio]}
+"#;
+    let (format, candidates) = read(doc, Format::Auto).unwrap();
+    assert_eq!(format, Format::Docker);
+    let e = candidates[0].entry.as_ref().unwrap();
+    assert_eq!(
+        (e.slug.as_str(), e.name.as_str(), e.category.as_deref()),
+        ("github-official", "GitHub Official", Some("devops"))
+    );
+    assert_eq!(e.transport, Transport::Stdio);
+    assert_eq!(e.args.as_deref(), Some(&["stdio".to_string()][..]));
+    let names: Vec<(&str, bool, bool, Option<&str>)> =
+        e.env_vars.iter().map(|v| (v.name.as_str(), v.required, v.secret, v.default.as_deref())).collect();
+    assert_eq!(
+        names,
+        [
+            ("GITHUB_PERSONAL_ACCESS_TOKEN", true, true, None),
+            ("GITHUB_TOOLSETS", false, false, None),
+            ("LOG_LEVEL", false, false, Some("info"))
+        ]
+    );
+}
+
+#[test]
+fn contextforge_servers_are_listed_as_skipped_until_remote_entries_exist() {
+    let doc = "catalog_servers:\n  - {id: asana, name: Asana, category: Project Management, url: 'https://mcp.asana.com/sse', auth_type: OAuth2.1, tags: [tasks]}\n  - {id: broken}\n";
+    let (format, candidates) = read(doc, Format::Auto).unwrap();
+    assert_eq!((format, candidates.len()), (Format::Contextforge, 2));
+    assert!(candidates.iter().all(|c| c.entry.as_ref().is_err_and(|s| s.field == "url")));
+    assert_eq!(candidates[0].upstream_id, "asana");
+}
+
+#[test]
+fn documents_that_are_no_catalog_are_refused_naming_why() {
+    assert_eq!(read("{not yaml: [", Format::Auto).err().unwrap().field, "document");
+    assert_eq!(read("hello: world", Format::Auto).err().unwrap().field, "format");
+}
+
+#[test]
+fn filters_and_merges_keep_what_the_admin_chose() {
+    let (_, candidates) = read(PAGE, Format::McpRegistry).unwrap();
+    let mut weather = candidates[0].entry.clone().unwrap();
+    weather.origin = Some(Origin {
+        source: "document".into(),
+        format: Format::McpRegistry,
+        upstream_id: "io.github.acme/weather".into(),
+        version: Some("1.0.2".into()),
+    });
+    let by = |q: &str| ImportFilter { q: Some(q.into()), ..Default::default() };
+    assert!(by("FORECAST").keeps(&weather) && !by("search").keeps(&weather));
+    let tagged = ImportFilter { tags: vec!["x".into()], ..Default::default() };
+    assert!(!tagged.keeps(&weather));
+
+    assert_eq!(merge(weather.clone(), None).unwrap(), Some(weather.clone()), "new: added as read");
+    let mut admin = weather.clone();
+    admin.guardrails_profile = "restricted".into();
+    admin.requires_approval = true;
+    assert_eq!(merge(weather.clone(), Some(&admin)).unwrap(), None, "the admin's choices are no upstream change");
+    let mut newer = weather.clone();
+    newer.description = "Forecasts, hourly".into();
+    let merged = merge(newer, Some(&admin)).unwrap().unwrap();
+    assert_eq!((merged.guardrails_profile.as_str(), merged.requires_approval), ("restricted", true));
+    assert_eq!(merged.description, "Forecasts, hourly");
+    let local = CatalogEntry { origin: None, ..weather.clone() };
+    assert_eq!(merge(weather, Some(&local)).unwrap_err().field, "slug", "a local entry is never overwritten");
+}

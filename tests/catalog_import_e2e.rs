@@ -1,0 +1,147 @@
+//! Importing catalogs people publish: the MCP registry's paginated
+//! `/v0/servers`, a Docker `server.yaml` and ContextForge's `mcp-catalog.yml`,
+//! served by a loopback HTTP server; the entries they become, a dry run, a
+//! resync that finds nothing new and keeps the admin's choices, a required
+//! variable enforced at deploy, and a catalog host the config does not list.
+
+mod support;
+
+use axum::extract::Query;
+use axum::routing::get;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use support::TestHost;
+
+fn server(name: &str, image: &str, extra: Value) -> Value {
+    let mut package =
+        json!({"registryType": "oci", "identifier": image, "version": "1.0.0", "transport": {"type": "stdio"}});
+    if let Some(vars) = extra.get("environmentVariables") {
+        package["environmentVariables"] = vars.clone();
+    }
+    json!({"server": {"name": name, "description": format!("{name}, from the registry"), "version": "1.0.0",
+                      "packages": [package]}})
+}
+
+/// `/v0/servers` in two pages, a Docker `server.yaml`, a ContextForge catalog.
+async fn catalog_server() -> String {
+    let first = json!({"servers": [
+        server("io.github.acme/weather", "127.0.0.1:5000/acme/weather",
+               json!({"environmentVariables": [{"name": "WEATHER_API_KEY", "isRequired": true, "isSecret": true}]})),
+        server("io.github.acme/notes", "127.0.0.1:5000/acme/notes", json!({})),
+        {"server": {"name": "io.github.acme/npm-thing", "packages": [{"registryType": "npm", "identifier": "@acme/thing"}]}},
+    ], "metadata": {"nextCursor": "page-2"}});
+    let second = json!({"servers": [server("io.github.acme/search", "127.0.0.1:5000/acme/search", json!({}))],
+                        "metadata": {}});
+    let servers = move |Query(q): Query<HashMap<String, String>>| {
+        let page = if q.get("cursor").map(String::as_str) == Some("page-2") { second.clone() } else { first.clone() };
+        async move { axum::Json(page) }
+    };
+    let docker = "name: fetch\nimage: 127.0.0.1:5000/mcp/fetch:1\ntype: server\nmeta: {category: web, tags: [web]}\nabout: {title: Fetch, description: Fetches URLs}\n";
+    let contextforge = "catalog_servers:\n  - {id: asana, name: Asana, category: Project Management, url: 'https://mcp.asana.com/sse', tags: [tasks]}\n";
+    let app = axum::Router::new()
+        .route("/v0/servers", get(servers))
+        .route("/docker/fetch/server.yaml", get(move || async move { docker }))
+        .route("/mcp-catalog.yml", get(move || async move { contextforge }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+fn outcomes(answer: &Value) -> Vec<(String, String)> {
+    answer["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["upstream_id"].as_str().unwrap().to_string(), e["outcome"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_catalogs_import_filter_resync_and_enforce_what_entries_declare() {
+    let base = catalog_server().await;
+    let listed = base.clone();
+    let host = TestHost::start(move |config| {
+        config.catalog.remote_catalogs = vec![json!({"url": format!("{listed}/v0/servers")})];
+    })
+    .await;
+    let registry = format!("{base}/v0/servers");
+
+    // A dry run says what would happen, and stores nothing.
+    let (status, dry) = host.post("/catalog/import", json!({"url": registry, "dry_run": true})).await;
+    assert_eq!(status, StatusCode::OK, "{dry}");
+    assert_eq!(dry["format"], "mcp-registry");
+    assert_eq!(dry["counts"], json!({"added": 3, "updated": 0, "unchanged": 0, "skipped": 1}), "both pages: {dry}");
+    assert_eq!(host.get("/catalog/io-github-acme-weather").await.0, StatusCode::NOT_FOUND);
+
+    // Filtered, then whole; the skipped one says why.
+    let filtered = json!({"url": registry, "filter": {"q": "notes"}});
+    let (_, answer) = host.post("/catalog/import", filtered).await;
+    assert_eq!(
+        outcomes(&answer),
+        [("io.github.acme/notes".into(), "added".into()), ("io.github.acme/npm-thing".into(), "skipped".into())]
+    );
+    let (_, answer) = host.post("/catalog/import", json!({"url": registry})).await;
+    assert_eq!(answer["counts"], json!({"added": 2, "updated": 0, "unchanged": 1, "skipped": 1}), "{answer}");
+    let npm = answer["entries"].as_array().unwrap().iter().find(|e| e["outcome"] == "skipped").unwrap();
+    assert_eq!(npm["field"], "packages[0].registryType", "{npm}");
+
+    let (_, weather) = host.get("/catalog/io-github-acme-weather").await;
+    assert_eq!(weather["origin"]["upstream_id"], "io.github.acme/weather", "{weather}");
+    assert_eq!(weather["transport"], "stdio");
+    assert_eq!(weather["env_vars"][0], json!({"name": "WEATHER_API_KEY", "required": true, "secret": true}));
+
+    // The admin's choices survive a resync, which finds nothing new.
+    let mut mine = weather.clone();
+    mine["guardrails_profile"] = json!("restricted");
+    mine["requires_approval"] = json!(true);
+    assert_eq!(
+        host.request(reqwest::Method::PUT, "/catalog/io-github-acme-weather", Some(mine)).await.0,
+        StatusCode::OK
+    );
+    let (_, again) = host.post("/catalog/import", json!({"url": registry})).await;
+    assert_eq!(again["counts"], json!({"added": 0, "updated": 0, "unchanged": 3, "skipped": 1}), "{again}");
+    let (_, kept) = host.get("/catalog/io-github-acme-weather").await;
+    assert_eq!(
+        (kept["guardrails_profile"].as_str(), kept["requires_approval"].as_bool()),
+        (Some("restricted"), Some(true))
+    );
+
+    // A required variable is enforced at deploy, named, before anything is made.
+    let (status, refused) = host.post("/runtimes/deploy", json!({"slug": "io-github-acme-weather"})).await;
+    assert_eq!((status, refused["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("env.WEATHER_API_KEY")));
+
+    // Other formats, posted inline; hosts the config does not list are refused.
+    let docker = reqwest::get(format!("{base}/docker/fetch/server.yaml")).await.unwrap().text().await.unwrap();
+    let (_, answer) = host.post("/catalog/import", json!({"document": docker})).await;
+    assert_eq!(
+        (answer["format"].as_str(), outcomes(&answer)),
+        (Some("docker"), vec![("fetch".into(), "added".into())])
+    );
+    let (_, fetch) = host.get("/catalog/fetch").await;
+    assert_eq!((fetch["transport"].as_str(), fetch["category"].as_str()), (Some("stdio"), Some("web")), "{fetch}");
+    let elsewhere = catalog_server().await;
+    let (status, refused) = host.post("/catalog/import", json!({"url": format!("{elsewhere}/mcp-catalog.yml")})).await;
+    assert_eq!((status, refused["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("url")), "{refused}");
+    let cf = reqwest::get(format!("{base}/mcp-catalog.yml")).await.unwrap().text().await.unwrap();
+    let (_, answer) = host.post("/catalog/import", json!({"document": cf, "format": "contextforge"})).await;
+    assert_eq!(answer["entries"][0]["field"], "url", "{answer}");
+    let (status, bad) = host.post("/catalog/import", json!({"document": "hello: world"})).await;
+    assert_eq!((status, bad["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("format")));
+    let (status, _) = host.post("/catalog/import", json!({"url": registry, "document": "x"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "one source at a time");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn contextforges_published_catalog_is_read_whole_and_each_server_answered() {
+    let path = support::repo_root().join(".venv/fixtures/mcp-catalog.yml");
+    let document = std::fs::read_to_string(&path).expect("fetched by `make catalog-fixtures`");
+    let host = TestHost::start(|_| {}).await;
+    let (status, answer) = host.post("/catalog/import", json!({"document": document, "dry_run": true})).await;
+    assert_eq!((status, answer["format"].as_str()), (StatusCode::OK, Some("contextforge")), "{answer}");
+    let entries = answer["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 135, "every server of the published catalog is answered");
+    assert!(entries.iter().all(|e| e["outcome"] == "skipped" && e["field"] == "url"), "{answer}");
+    assert!(entries.iter().any(|e| e["upstream_id"] == "github"), "named by their ids");
+}
