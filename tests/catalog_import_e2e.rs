@@ -11,6 +11,8 @@ use axum::routing::get;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use support::TestHost;
 
 fn server(name: &str, image: &str, extra: Value) -> Value {
@@ -23,18 +25,26 @@ fn server(name: &str, image: &str, extra: Value) -> Value {
                       "packages": [package]}})
 }
 
-/// `/v0/servers` in two pages, a Docker `server.yaml`, a ContextForge catalog.
-async fn catalog_server() -> String {
-    let first = json!({"servers": [
-        server("io.github.acme/weather", "127.0.0.1:5000/acme/weather",
-               json!({"environmentVariables": [{"name": "WEATHER_API_KEY", "isRequired": true, "isSecret": true}]})),
-        server("io.github.acme/notes", "127.0.0.1:5000/acme/notes", json!({})),
-        {"server": {"name": "io.github.acme/npm-thing", "packages": [{"registryType": "npm", "identifier": "@acme/thing"}]}},
-    ], "metadata": {"nextCursor": "page-2"}});
+/// `/v0/servers` in two pages (without `notes` once `removed` is set), a
+/// Docker `server.yaml`, a ContextForge catalog.
+async fn catalog_server_with(removed: Arc<AtomicBool>) -> String {
+    let weather = server(
+        "io.github.acme/weather",
+        "127.0.0.1:5000/acme/weather",
+        json!({"environmentVariables": [{"name": "WEATHER_API_KEY", "isRequired": true, "isSecret": true}]}),
+    );
+    let notes = server("io.github.acme/notes", "127.0.0.1:5000/acme/notes", json!({}));
+    let npm = json!({"server": {"name": "io.github.acme/npm-thing",
+                                "packages": [{"registryType": "npm", "identifier": "@acme/thing"}]}});
     let second = json!({"servers": [server("io.github.acme/search", "127.0.0.1:5000/acme/search", json!({}))],
                         "metadata": {}});
     let servers = move |Query(q): Query<HashMap<String, String>>| {
-        let page = if q.get("cursor").map(String::as_str) == Some("page-2") { second.clone() } else { first.clone() };
+        let listed = match removed.load(Ordering::SeqCst) {
+            false => vec![weather.clone(), notes.clone(), npm.clone()],
+            true => vec![weather.clone(), npm.clone()],
+        };
+        let first = json!({"servers": listed, "metadata": {"nextCursor": "page-2"}});
+        let page = if q.get("cursor").map(String::as_str) == Some("page-2") { second.clone() } else { first };
         async move { axum::Json(page) }
     };
     let docker = "name: fetch\nimage: 127.0.0.1:5000/mcp/fetch:1\ntype: server\nmeta: {category: web, tags: [web]}\nabout: {title: Fetch, description: Fetches URLs}\n";
@@ -47,6 +57,14 @@ async fn catalog_server() -> String {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     base
+}
+
+async fn catalog_server() -> String {
+    catalog_server_with(Arc::default()).await
+}
+
+fn remote(url: &str) -> mcp_runtime::config::RemoteCatalog {
+    serde_json::from_value(json!({"url": url, "sync_interval_hours": 24})).unwrap()
 }
 
 fn outcomes(answer: &Value) -> Vec<(String, String)> {
@@ -62,8 +80,9 @@ fn outcomes(answer: &Value) -> Vec<(String, String)> {
 async fn remote_catalogs_import_filter_resync_and_enforce_what_entries_declare() {
     let base = catalog_server().await;
     let listed = base.clone();
+    // The host is listed; what it syncs by itself (nothing there) does not race this test's imports.
     let host = TestHost::start(move |config| {
-        config.catalog.remote_catalogs = vec![json!({"url": format!("{listed}/v0/servers")})];
+        config.catalog.remote_catalogs = vec![remote(&format!("{listed}/nothing-here"))];
     })
     .await;
     let registry = format!("{base}/v0/servers");
@@ -144,4 +163,40 @@ async fn contextforges_published_catalog_is_read_whole_and_each_server_answered(
     assert_eq!(entries.len(), 135, "every server of the published catalog is answered");
     assert!(entries.iter().all(|e| e["outcome"] == "skipped" && e["field"] == "url"), "{answer}");
     assert!(entries.iter().any(|e| e["upstream_id"] == "github"), "named by their ids");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configured_catalogs_sync_on_start_and_entries_gone_upstream_are_deprecated() {
+    let removed = Arc::new(AtomicBool::new(false));
+    let base = catalog_server_with(removed.clone()).await;
+    let url = format!("{base}/v0/servers");
+    let listed = url.clone();
+    let host = TestHost::start(move |config| config.catalog.remote_catalogs = vec![remote(&listed)]).await;
+
+    // Synced on start, by itself.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let sources = loop {
+        let (_, sources) = host.get("/catalog/sources").await;
+        if !sources[0]["last"].is_null() {
+            break sources;
+        }
+        assert!(std::time::Instant::now() < deadline, "never synced: {sources}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(sources[0]["url"], url.as_str());
+    assert_eq!(sources[0]["last"]["counts"]["added"], 3, "{sources}");
+    assert_eq!(host.get("/catalog/io-github-acme-notes").await.0, StatusCode::OK);
+
+    // Gone upstream: deprecated, not deleted; the rest unchanged.
+    removed.store(true, Ordering::SeqCst);
+    let (status, synced) = host.post("/catalog/sources/sync", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{synced}");
+    let counts = &synced[0]["last"]["counts"];
+    assert_eq!((counts["unchanged"].as_u64(), counts["deprecated"].as_u64()), (Some(2), Some(1)), "{synced}");
+    let (_, notes) = host.get("/catalog/io-github-acme-notes").await;
+    assert_eq!(notes["deprecated"], true, "{notes}");
+    let (_, listed) = host.get("/catalog").await;
+    assert!(!support::pluck(&listed, "/slug").contains(&"io-github-acme-notes"), "hidden unless asked for");
+    let (_, events) = host.get("/events?type=catalog").await;
+    assert!(support::pluck(&events, "/type").contains(&"catalog.synced"), "{events}");
 }

@@ -60,6 +60,8 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often the plugin drop-in directory is looked at.
 const DROPIN_SCAN: Duration = Duration::from_secs(2);
+/// How often remote catalogs are looked at to see whether one is due a sync.
+const CATALOG_SYNC_TICK: Duration = Duration::from_secs(60);
 /// How often approval deadlines are looked at.
 const APPROVAL_TICK: Duration = Duration::from_secs(1);
 
@@ -148,6 +150,16 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
                     runtime.put_dropped_in(dropped).await;
                 }
             }
+        });
+    }
+    if !runtime.config.catalog.remote_catalogs.is_empty() {
+        // On start, then whenever a source falls due.
+        let starting = runtime.clone();
+        tasks.spawn("catalog sync at start", async move { crate::catalog_sources::sync_due(&starting, false).await });
+        let syncing = runtime.clone();
+        tasks.every("catalog sync", CATALOG_SYNC_TICK, move || {
+            let runtime = syncing.clone();
+            async move { crate::catalog_sources::sync_due(&runtime, false).await }
         });
     }
     let approvals = runtime.clone();

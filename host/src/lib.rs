@@ -10,6 +10,7 @@ pub mod auth;
 pub mod backends;
 pub mod capabilities;
 pub mod catalog;
+pub mod catalog_sources;
 pub mod compose;
 pub mod config;
 pub mod contract;

@@ -142,6 +142,18 @@ impl From<crate::plugins::UploadError> for ApiError {
     }
 }
 
+impl From<crate::catalog_sources::ImportError> for ApiError {
+    fn from(e: crate::catalog_sources::ImportError) -> Self {
+        use crate::catalog_sources::ImportError as I;
+        match e {
+            I::Invalid { field, reason } => ApiError::Invalid { field, reason },
+            // The remote catalog, not this host, failed: as a gateway would say.
+            I::Unreachable(e) => ApiError::Unavailable(e),
+            I::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<RuntimeError> for ApiError {
     fn from(e: RuntimeError) -> Self {
         match e {

@@ -185,8 +185,26 @@ pub struct CatalogConfig {
     pub seed_file: Option<PathBuf>,
     #[serde(default = "yes")]
     pub allow_custom_entries: bool,
+    /// Catalogs imported on start and every `sync_interval_hours`; their
+    /// hosts are the only ones `POST /catalog/import` fetches from.
     #[serde(default)]
-    pub remote_catalogs: Vec<serde_json::Value>,
+    pub remote_catalogs: Vec<RemoteCatalog>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteCatalog {
+    pub url: String,
+    #[serde(default)]
+    pub format: crate::catalog::import::Format,
+    #[serde(default = "daily")]
+    pub sync_interval_hours: u32,
+    #[serde(default)]
+    pub filter: crate::catalog::import::ImportFilter,
+}
+
+fn daily() -> u32 {
+    24
 }
 
 impl Default for CatalogConfig {

@@ -28,6 +28,7 @@ event_kinds! {
     CatalogCreated = "catalog.created": "A catalog entry was added.",
     CatalogUpdated = "catalog.updated": "A catalog entry was replaced.",
     CatalogDeleted = "catalog.deleted": "A catalog entry was removed.",
+    CatalogSynced = "catalog.synced": "A remote catalog was imported again: its counts, or why it failed.",
     GuardrailsSeeded = "guardrails.seeded": "A preset or configured profile was loaded at first start.",
     GuardrailsCreated = "guardrails.created": "A guardrail profile was added.",
     GuardrailsUpdated = "guardrails.updated": "A guardrail profile was replaced.",

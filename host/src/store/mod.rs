@@ -36,6 +36,8 @@ pub enum Table {
     Plugins,
     /// The order rules run in, when set through the API (`policy_chain`, `approval_rules`).
     PluginOrder,
+    /// Each remote catalog's last sync.
+    CatalogSources,
 }
 
 impl Table {
@@ -49,6 +51,7 @@ impl Table {
             Table::Gateway => "gateway",
             Table::Plugins => "plugins",
             Table::PluginOrder => "plugin_order",
+            Table::CatalogSources => "catalog_sources",
         })
     }
 }
@@ -105,6 +108,7 @@ impl Store {
                 Table::Gateway,
                 Table::Plugins,
                 Table::PluginOrder,
+                Table::CatalogSources,
             ] {
                 tx.open_table(table.definition())?;
             }
