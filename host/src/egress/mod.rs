@@ -73,6 +73,8 @@ struct Running {
     tasks: Vec<tokio::task::AbortHandle>,
     entries: Vec<String>,
     proxy_at: SocketAddr,
+    /// Names containers on the network answer to (a stack's services): not proxied.
+    local_names: Vec<String>,
 }
 
 impl Drop for Running {
@@ -138,7 +140,7 @@ impl EgressProxies {
             tokio::spawn(proxy::serve(listener, ctx)).abort_handle(),
             tokio::spawn(dns::serve(resolver, allow, gateway)).abort_handle(),
         ];
-        let running = Running { tasks, entries: entries.to_vec(), proxy_at };
+        let running = Running { tasks, entries: entries.to_vec(), proxy_at, local_names: Vec::new() };
         self.running.lock().expect("egress proxies poisoned").insert(network.to_string(), running);
         tracing::info!(%network, deployment = %deployment_id, %proxy_at, "egress proxy open");
         Ok(proxy_at)
@@ -169,9 +171,15 @@ impl EgressProxies {
         running.get(network).filter(|r| r.entries == entries).map(|r| r.proxy_at)
     }
 
-    /// The proxy containers on `network` are to use, if it has one.
-    pub fn proxy_of(&self, network: &str) -> Option<SocketAddr> {
-        self.running.lock().expect("egress proxies poisoned").get(network).map(|r| r.proxy_at)
+    /// The proxy a new container on `network` is to use, if it has one, and
+    /// the names reached without it: those of the containers created on the
+    /// network before (a stack's services, which start dependencies first),
+    /// to which `aliases`, the new container's own, are added.
+    pub fn proxy_of(&self, network: &str, aliases: &[String]) -> Option<(SocketAddr, Vec<String>)> {
+        let mut running = self.running.lock().expect("egress proxies poisoned");
+        let running = running.get_mut(network)?;
+        running.local_names.extend(aliases.iter().filter(|a| !a.is_empty()).cloned());
+        Some((running.proxy_at, running.local_names.clone()))
     }
 }
 
@@ -199,6 +207,17 @@ fn observe(book: &ObservedBook, attempt: &Attempt) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_stacks_services_learn_the_names_created_before_them_and_go_direct() {
+        let proxies = EgressProxies::default();
+        let at = proxies.open("stack", "d1", Ipv4Addr::new(127, 0, 0, 9), &["api.example.com".into()]).await.unwrap();
+        assert_eq!(proxies.open_with("stack", &["api.example.com".into()]), Some(at), "the same list changes nothing");
+        assert_eq!(proxies.proxy_of("stack", &["cache".into()]), Some((at, vec!["cache".to_string()])));
+        let (_, direct) = proxies.proxy_of("stack", &["mcp".into()]).unwrap();
+        assert_eq!(direct, ["cache", "mcp"]);
+        assert!(proxies.close("stack") && proxies.proxy_of("stack", &[]).is_none());
+    }
 
     #[test]
     fn a_proposal_lists_what_was_reached_with_ports_only_where_needed() {

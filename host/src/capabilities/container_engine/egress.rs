@@ -44,16 +44,20 @@ impl ContainerEngine {
         Ok(info(at))
     }
 
-    /// Environment and DNS servers for a container on `network`: its proxy's, if it has one.
-    pub(super) fn egress_settings(&self, network: &str) -> Option<(Vec<String>, Vec<String>)> {
-        let at = self.egress.proxy_of(network)?;
+    /// Environment and DNS servers for a container on `network` known by
+    /// `aliases`: its proxy's, if it has one; the stack's own services are
+    /// reached directly.
+    pub(super) fn egress_settings(&self, network: &str, aliases: &[String]) -> Option<(Vec<String>, Vec<String>)> {
+        let (at, local) = self.egress.proxy_of(network, aliases)?;
         let proxy = format!("http://{at}");
         let mut env = Vec::new();
         for name in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
             env.push(format!("{name}={proxy}"));
         }
+        let mut direct = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+        direct.extend(local);
         for name in ["NO_PROXY", "no_proxy"] {
-            env.push(format!("{name}=localhost,127.0.0.1,::1"));
+            env.push(format!("{name}={}", direct.join(",")));
         }
         Some((env, vec![at.ip().to_string()]))
     }

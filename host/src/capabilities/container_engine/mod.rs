@@ -207,7 +207,7 @@ impl ContainerEngine {
         if spec.no_new_privileges {
             security_opt.push("no-new-privileges:true".into());
         }
-        let (egress_env, dns) = self.egress_settings(&spec.network).unwrap_or_default();
+        let (egress_env, dns) = self.egress_settings(&spec.network, &spec.network_aliases).unwrap_or_default();
         let host_config = HostConfig {
             network_mode: Some(spec.network.clone()),
             dns: (!dns.is_empty()).then_some(dns),
