@@ -127,6 +127,39 @@ async fn remote_catalogs_import_filter_resync_and_enforce_what_entries_declare()
         (Some("restricted"), Some(true))
     );
 
+    // The past is kept: the import's revision, then the admin's; a resync that changed nothing adds none.
+    let (_, versions) = host.get("/catalog/io-github-acme-weather/versions").await;
+    let revisions = versions["revisions"].as_array().unwrap();
+    assert_eq!(revisions.len(), 2, "{versions}");
+    assert_eq!(
+        (revisions[0]["entry"]["guardrails_profile"].as_str(), revisions[0]["version"].as_str()),
+        (Some("standard"), Some("1.0.0"))
+    );
+    assert_eq!((revisions[1]["revision"].as_u64(), revisions[1]["by"].as_str()), (Some(2), Some("admin@example.com")));
+    let (status, refused) = host
+        .post(
+            "/runtimes/deploy",
+            json!({"slug": "io-github-acme-weather", "catalog_revision": 9, "env": {"WEATHER_API_KEY": "k"}}),
+        )
+        .await;
+    assert_eq!((status, refused["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("catalog_revision")));
+    let (status, held) = host
+        .post(
+            "/runtimes/deploy",
+            json!({"slug": "io-github-acme-weather", "catalog_revision": 1, "env": {"WEATHER_API_KEY": "k"}}),
+        )
+        .await;
+    assert!(status.is_success(), "{held}");
+    let id = held["id"].as_str().unwrap().to_string();
+    let (_, d) = host.get(&format!("/runtimes/{id}")).await;
+    assert_eq!(d["request"]["catalog_revision"].as_u64(), Some(1), "the revision it runs: {d}");
+    assert_eq!(
+        (d["profile"].as_str(), d["status"].as_str()),
+        (Some("restricted"), Some("awaiting_approval")),
+        "governed as the entry is now: {d}"
+    );
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+
     // A required variable is enforced at deploy, named, before anything is made.
     let (status, refused) = host.post("/runtimes/deploy", json!({"slug": "io-github-acme-weather"})).await;
     assert_eq!((status, refused["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("env.WEATHER_API_KEY")));

@@ -229,7 +229,7 @@ fn seed(store: &Store, config: &RuntimeConfig) -> anyhow::Result<()> {
             entry.validate(known_profile).with_context(|| format!("catalog entry {i} ('{}')", entry.slug))?;
             let event =
                 NewEvent::new(EventKind::CatalogSeeded, format!("catalog/{}", entry.slug), serde_json::json!({}));
-            store.put(Table::Catalog, &entry.slug, entry, event)?;
+            catalog::history::write(store, entry, crate::store::Presence::Any, event)?;
         }
     }
     Ok(())

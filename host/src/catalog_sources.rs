@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 use crate::catalog::import::{self, Format, ImportFilter, Origin, Outcome};
-use crate::catalog::CatalogEntry;
+use crate::catalog::{history, CatalogEntry};
 use crate::deployments::Runtime;
 use crate::events::EventKind;
-use crate::store::{NewEvent, StoreError, Table};
+use crate::store::{NewEvent, Presence, StoreError, Table};
 
 /// A fetched catalog larger than this is refused.
 const MAX_DOCUMENT_BYTES: usize = 8 << 20;
@@ -143,10 +143,8 @@ fn apply(rt: &Runtime, actor: &str, entry: CatalogEntry, dry_run: bool) -> Resul
     if !dry_run {
         let kind = if added { EventKind::CatalogCreated } else { EventKind::CatalogUpdated };
         let event = NewEvent::new(kind, subject, serde_json::json!(merged)).by(Some(actor));
-        match added {
-            true => rt.store.create(Table::Catalog, &slug, &merged, event)?,
-            false => rt.store.replace(Table::Catalog, &slug, &merged, event)?,
-        }
+        let presence = if added { Presence::New } else { Presence::Existing };
+        history::write(&rt.store, &merged, presence, event)?;
     }
     Ok(if added { Outcome::Added { upstream_id, slug } } else { Outcome::Updated { upstream_id, slug } })
 }
@@ -215,7 +213,7 @@ fn deprecate_removed(rt: &Runtime, url: &str, report: &ImportReport) -> Result<u
             entry.deprecated = true;
             let data = serde_json::json!({"deprecated": true, "reason": format!("{url} no longer lists it")});
             let event = NewEvent::new(EventKind::CatalogUpdated, format!("catalog/{}", entry.slug), data);
-            rt.store.replace(Table::Catalog, &entry.slug.clone(), &entry, event.by(Some(SYNC_ACTOR)))?;
+            history::write(&rt.store, &entry, Presence::Existing, event.by(Some(SYNC_ACTOR)))?;
             deprecated += 1;
         }
     }

@@ -3,6 +3,7 @@
 
 mod env;
 mod health;
+pub mod history;
 pub mod import;
 
 pub use env::{is_env_name, resolve as resolve_env, DeclaredEnv};

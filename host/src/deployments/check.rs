@@ -73,10 +73,28 @@ impl Runtime {
 
     /// Checks a deploy request in full; nothing is stored or created.
     pub async fn check(&self, body: &DeployBody, id: &str, actor: Option<&str>) -> Result<Checked, RuntimeError> {
-        let entry: CatalogEntry = self
+        let current: CatalogEntry = self
             .store
             .get(Table::Catalog, &body.slug)?
             .ok_or_else(|| invalid("slug", format!("no catalog entry '{}'", body.slug)))?;
+        let revisions = crate::catalog::history::revisions(&self.store, &body.slug)?;
+        let (entry, catalog_revision) = match body.catalog_revision {
+            None => (current, revisions.last().map(|r| r.revision)),
+            Some(wanted) => match revisions.into_iter().find(|r| r.revision == wanted) {
+                // The server as it was, governed as the entry is now: naming an
+                // old revision never escapes a tighter profile or an approval.
+                Some(past) => (
+                    CatalogEntry {
+                        guardrails_profile: current.guardrails_profile,
+                        requires_approval: current.requires_approval,
+                        supported_backends: current.supported_backends,
+                        ..past.entry
+                    },
+                    Some(wanted),
+                ),
+                None => return Err(invalid("catalog_revision", format!("'{}' has no revision {wanted}", body.slug))),
+            },
+        };
         let backend_name = body.backend.clone().unwrap_or_else(|| self.config.default_backend.clone());
         if !entry.runs_on(&backend_name) {
             return Err(invalid(
@@ -109,7 +127,7 @@ impl Runtime {
         let env = crate::catalog::resolve_env(&entry.env_vars, &entry.environment, &body.env).map_err(|e| match e {
             crate::catalog::CatalogError::Invalid { field, reason } => invalid(&field, reason),
         })?;
-        let mut request = DeploymentRequest { entry, env, resources, commit: None };
+        let mut request = DeploymentRequest { entry, env, resources, commit: None, catalog_revision };
         let plugin_request = contract::deploy_request(id, &backend_name, &request, actor);
         let capabilities = self.capabilities_of(&backend_name)?;
         if request.entry.transport == Transport::Stdio && !capabilities.supports_stdio {
@@ -245,8 +263,13 @@ pub async fn compatibility(
         restart_policy: Default::default(),
         max_restarts: 0,
     };
-    let sample =
-        DeploymentRequest { entry: sample, env: BTreeMap::new(), resources: Resources::default(), commit: None };
+    let sample = DeploymentRequest {
+        entry: sample,
+        env: BTreeMap::new(),
+        resources: Resources::default(),
+        commit: None,
+        catalog_revision: None,
+    };
     let request = contract::deploy_request("compatibility-check", backend_name, &sample, None);
     let default_only: Vec<_> = runtime.default_evaluator().into_iter().collect();
     let (effective, mut warnings) = runtime.evaluate_chain(&default_only, &request, profile, &capabilities).await?;

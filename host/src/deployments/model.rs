@@ -21,6 +21,9 @@ pub struct DeployBody {
     pub env: BTreeMap<String, String>,
     #[serde(default)]
     pub resources: ResourceRequest,
+    /// A past revision of the entry to deploy (`GET /catalog/{slug}/versions`); the current one when absent.
+    #[serde(default)]
+    pub catalog_revision: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -117,6 +120,8 @@ impl Deployment {
                 "port": r.entry.port,
                 "mcp_path": r.entry.mcp_path,
                 "commit": r.commit,
+                "catalog_revision": r.catalog_revision,
+                "version": r.entry.version,
                 "transport": r.entry.transport,
                 "session_mode": r.entry.session_mode,
             })
@@ -172,6 +177,9 @@ pub struct DeploymentRequest {
     /// request was checked. What an approver approves, and what is built.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// The catalog revision the entry was taken from (none before entries had history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_revision: Option<u32>,
 }
 
 #[cfg(test)]

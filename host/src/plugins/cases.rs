@@ -185,6 +185,7 @@ pub async fn run(wasm: &Path, file: &CaseFile, cache_dir: PathBuf) -> anyhow::Re
             env: case.env.clone(),
             resources: Resources::default(),
             commit: None,
+            catalog_revision: None,
         };
         let request = crate::contract::deploy_request("case", "backend", &request, Some("rule-author"));
         let effective = crate::contract::initial_guardrails(profile);

@@ -9,7 +9,11 @@ use crate::events::EventBus;
 pub use crate::events::{Event, EventFilter, NewEvent};
 use std::path::Path;
 
+mod history;
+mod kv;
 pub mod migrations;
+
+pub use history::Presence;
 
 pub use migrations::Migration;
 
@@ -38,6 +42,8 @@ pub enum Table {
     PluginOrder,
     /// Each remote catalog's last sync.
     CatalogSources,
+    /// Every revision of each catalog entry, oldest first.
+    CatalogHistory,
 }
 
 impl Table {
@@ -52,6 +58,7 @@ impl Table {
             Table::Plugins => "plugins",
             Table::PluginOrder => "plugin_order",
             Table::CatalogSources => "catalog_sources",
+            Table::CatalogHistory => "catalog_history",
         })
     }
 }
@@ -109,6 +116,7 @@ impl Store {
                 Table::Plugins,
                 Table::PluginOrder,
                 Table::CatalogSources,
+                Table::CatalogHistory,
             ] {
                 tx.open_table(table.definition())?;
             }
@@ -325,30 +333,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    pub fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(PLUGIN_KV)?;
-        let value = t.get((plugin, key))?;
-        Ok(value.map(|v| v.value().to_vec()))
-    }
-
-    pub fn kv_set(&self, plugin: &str, key: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
-        let tx = self.db.begin_write()?;
-        {
-            let mut t = tx.open_table(PLUGIN_KV)?;
-            match value {
-                Some(v) => {
-                    t.insert((plugin, key), v)?;
-                }
-                None => {
-                    t.remove((plugin, key))?;
-                }
-            }
-        }
-        crate::tasks::blocking(|| tx.commit())?;
-        Ok(())
     }
 }
 

@@ -9,15 +9,16 @@ use serde_json::json;
 use super::audit;
 use crate::api::{ApiError, ApiResult, AppState, Caller, JsonBody, QueryParams};
 use crate::auth::authz::may;
-use crate::catalog::{CatalogEntry, CatalogFilter};
+use crate::catalog::{history, CatalogEntry, CatalogFilter};
 use crate::deployments::Runtime;
 use crate::events::EventKind;
-use crate::store::Table;
+use crate::store::{Presence, Table};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/catalog", get(list_catalog).post(create_catalog))
         .route("/catalog/{slug}", get(get_catalog).put(replace_catalog).delete(delete_catalog))
+        .route("/catalog/{slug}/versions", get(catalog_versions))
 }
 
 async fn list_catalog(
@@ -53,7 +54,7 @@ async fn create_catalog(
     }
     check_entry(&rt, &entry)?;
     let event = audit(EventKind::CatalogCreated, format!("catalog/{}", entry.slug), json!(entry), &caller);
-    rt.store.create(Table::Catalog, &entry.slug, &entry, event)?;
+    history::write(&rt.store, &entry, Presence::New, event)?;
     Ok((StatusCode::CREATED, Json(entry)))
 }
 
@@ -68,7 +69,7 @@ async fn replace_catalog(
     }
     check_entry(&rt, &entry)?;
     let event = audit(EventKind::CatalogUpdated, format!("catalog/{slug}"), json!(entry), &caller);
-    rt.store.replace(Table::Catalog, &slug, &entry, event)?;
+    history::write(&rt.store, &entry, Presence::Existing, event)?;
     Ok(Json(entry))
 }
 
@@ -83,4 +84,21 @@ async fn delete_catalog(
         audit(EventKind::CatalogDeleted, format!("catalog/{slug}"), json!({}), &caller),
     )?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every revision of the entry, oldest first, each with the entry as it was.
+async fn catalog_versions(
+    State(rt): State<AppState>,
+    _: Caller<may::Read>,
+    Path(slug): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let revisions = history::revisions(&rt.store, &slug)?;
+    if revisions.is_empty() && rt.store.get::<CatalogEntry>(Table::Catalog, &slug)?.is_none() {
+        return Err(ApiError::NotFound(format!("catalog entry '{slug}' not found")));
+    }
+    let listed: Vec<serde_json::Value> = revisions
+        .iter()
+        .map(|r| json!({"revision": r.revision, "at": r.at, "by": r.by, "version": r.entry.version, "entry": r.entry}))
+        .collect();
+    Ok(Json(json!({"slug": slug, "revisions": listed})))
 }
