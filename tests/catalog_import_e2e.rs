@@ -204,7 +204,13 @@ async fn configured_catalogs_sync_on_start_and_entries_gone_upstream_are_depreca
     let base = catalog_server_with(removed.clone()).await;
     let url = format!("{base}/v0/servers");
     let listed = url.clone();
-    let host = TestHost::start(move |config| config.catalog.remote_catalogs = vec![remote(&listed)]).await;
+    let host = TestHost::start(move |config| {
+        let mut source = remote(&listed);
+        source.guardrails_profile = Some("restricted".into());
+        source.requires_approval = true;
+        config.catalog.remote_catalogs = vec![source];
+    })
+    .await;
 
     // Synced on start, by itself.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -218,7 +224,10 @@ async fn configured_catalogs_sync_on_start_and_entries_gone_upstream_are_depreca
     };
     assert_eq!(sources[0]["url"], url.as_str());
     assert_eq!(sources[0]["last"]["counts"]["added"], 3, "{sources}");
-    assert_eq!(host.get("/catalog/io-github-acme-notes").await.0, StatusCode::OK);
+    let (status, notes) = host.get("/catalog/io-github-acme-notes").await;
+    assert_eq!(status, StatusCode::OK);
+    let guarded = (notes["guardrails_profile"].as_str(), notes["requires_approval"].as_bool());
+    assert_eq!(guarded, (Some("restricted"), Some(true)), "the source's defaults, at the least: {notes}");
 
     // Gone upstream: deprecated, not deleted; the rest unchanged.
     removed.store(true, Ordering::SeqCst);

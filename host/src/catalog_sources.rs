@@ -163,6 +163,8 @@ pub async fn import(rt: &Runtime, request: ImportRequest, actor: &str) -> Result
         (None, Some(document)) => ("document".to_string(), vec![document.clone()]),
         _ => return Err(invalid("url", "give either url or document")),
     };
+    // A configured source's defaults: an import never guards its entries less.
+    let configured = rt.config.catalog.remote_catalogs.iter().find(|c| c.url == source);
     let mut format = request.format;
     let mut entries = Vec::new();
     for text in &texts {
@@ -177,6 +179,12 @@ pub async fn import(rt: &Runtime, request: ImportRequest, actor: &str) -> Result
                 Ok(mut entry) => {
                     let (upstream_id, version) = (candidate.upstream_id, candidate.version);
                     entry.origin = Some(Origin { source: source.clone(), format, upstream_id, version });
+                    if let Some(defaults) = configured {
+                        if let Some(profile) = &defaults.guardrails_profile {
+                            entry.guardrails_profile = profile.clone();
+                        }
+                        entry.requires_approval |= defaults.requires_approval;
+                    }
                     apply(rt, actor, entry, request.dry_run)?
                 }
             };

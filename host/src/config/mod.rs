@@ -201,6 +201,12 @@ pub struct RemoteCatalog {
     pub sync_interval_hours: u32,
     #[serde(default)]
     pub filter: crate::catalog::import::ImportFilter,
+    /// What this source's entries are imported with, at the least: the
+    /// profile they run under, and whether their deploys wait for approval.
+    #[serde(default)]
+    pub guardrails_profile: Option<String>,
+    #[serde(default)]
+    pub requires_approval: bool,
 }
 
 fn daily() -> u32 {
