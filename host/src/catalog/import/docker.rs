@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-use super::{candidate_slug, Candidate, Skip};
+use super::{blank_entry, Candidate, Skip};
 use crate::catalog::{CatalogEntry, DeclaredEnv, Transport};
 
 #[derive(Deserialize)]
@@ -85,8 +85,7 @@ fn entry(server: Server) -> Result<CatalogEntry, Skip> {
         return Err(Skip::new("type", "an already-hosted server: remote entries are not imported yet"));
     }
     let image = server.image.ok_or_else(|| Skip::new("image", "no image to run"))?;
-    let yaml = format!("name: x\nslug: {}\nsource: {{type: docker, image: x}}", candidate_slug(&server.name));
-    let mut entry: CatalogEntry = serde_yaml_ng::from_str(&yaml).map_err(|e| Skip::new("name", e.to_string()))?;
+    let mut entry = blank_entry(&server.name)?;
     entry.name = server.about.title.unwrap_or_else(|| server.name.clone());
     entry.description = server.about.description;
     entry.icon = server.about.icon;

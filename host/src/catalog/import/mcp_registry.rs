@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-use super::{candidate_slug, Candidate, Skip};
+use super::{blank_entry, Candidate, Skip};
 use crate::catalog::{CatalogEntry, DeclaredEnv, Transport};
 
 #[derive(Deserialize)]
@@ -159,8 +159,7 @@ fn entry(server: Server) -> Result<CatalogEntry, Skip> {
             default: v.default.clone().filter(|_| !v.is_secret),
         })
         .collect();
-    let yaml = format!("name: x\nslug: {}\nsource: {{type: docker, image: x}}", candidate_slug(&server.name));
-    let mut entry: CatalogEntry = serde_yaml_ng::from_str(&yaml).map_err(|e| Skip::new("name", e.to_string()))?;
+    let mut entry = blank_entry(&server.name)?;
     entry.name = server.title.unwrap_or_else(|| server.name.clone());
     entry.description = server.description;
     entry.version = server.version;

@@ -84,6 +84,14 @@ pub fn candidate_slug(upstream: &str) -> String {
     slug.trim_end_matches('-').chars().take(100).collect()
 }
 
+/// An entry with the catalog's defaults, named after the upstream server;
+/// each format fills in the rest.
+fn blank_entry(upstream_name: &str) -> Result<CatalogEntry, Skip> {
+    let slug = candidate_slug(upstream_name);
+    let blank = serde_json::json!({"name": upstream_name, "slug": slug, "source": {"type": "docker", "image": "x"}});
+    serde_json::from_value(blank).map_err(|e| Skip::new("name", e.to_string()))
+}
+
 /// What the document is, when asked to tell.
 fn detect(document: &Value) -> Option<Format> {
     if document.get("catalog_servers").is_some() {
