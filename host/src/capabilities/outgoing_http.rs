@@ -181,11 +181,9 @@ async fn send_to(
     let tcp = tcp?;
     let _ = tcp.set_nodelay(true);
     let stream: Box<dyn Stream> = if https {
-        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
-        let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
         let name =
             rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| Error::HttpRequestUriInvalid)?;
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let connector = tokio_rustls::TlsConnector::from(tls_config());
         Box::new(connector.connect(name, tcp).await.map_err(Error::Tls)?)
     } else {
         Box::new(tcp)
@@ -212,6 +210,17 @@ async fn send_to(
     };
     let response = response.map(|body| body.map_err(Error::Hyper).boxed_unsync());
     Ok((response, Box::new(io) as Box<dyn Future<Output = _> + Send>))
+}
+
+/// The web PKI's roots, built once: the same trust `default_send_request` has.
+fn tls_config() -> Arc<rustls::ClientConfig> {
+    static CONFIG: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
+            Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth())
+        })
+        .clone()
 }
 
 trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
@@ -246,6 +255,11 @@ mod tests {
         assert!(err.contains("internal address"), "an allowed name resolving to loopback: {err}");
         assert!(HostPattern::parse("bad host").is_err());
         assert!(HostPattern::parse("x.com:http").is_err());
+    }
+
+    #[test]
+    fn the_tls_config_builds_with_the_one_crypto_provider_linked() {
+        assert!(!tls_config().alpn_protocols.iter().any(|p| p == b"h2"), "HTTP/1.1, as the sender speaks");
     }
 
     #[test]

@@ -117,10 +117,19 @@ impl EgressProxies {
         entries: &[String],
     ) -> std::io::Result<SocketAddr> {
         let allow = Allowlist::parse(entries).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        self.close(network);
+        let reopening = self.close(network);
         let proxy_at = SocketAddr::new(IpAddr::V4(gateway), PROXY_PORT);
-        let listener = TcpListener::bind(proxy_at).await?;
-        let resolver = UdpSocket::bind(SocketAddr::new(IpAddr::V4(gateway), DNS_PORT)).await?;
+        let dns_at = SocketAddr::new(IpAddr::V4(gateway), DNS_PORT);
+        // A proxy just closed lets go of its sockets when its aborted tasks are dropped.
+        let mut attempts = if reopening { 20 } else { 1 };
+        let (listener, resolver) = loop {
+            attempts -= 1;
+            match (TcpListener::bind(proxy_at).await, UdpSocket::bind(dns_at).await) {
+                (Ok(listener), Ok(resolver)) => break (listener, resolver),
+                (Err(e), _) | (_, Err(e)) if attempts == 0 => return Err(e),
+                _ => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        };
         let allow = Arc::new(allow);
         let outside = self.report.get().cloned();
         let observed = self.observed.clone();
@@ -216,6 +225,9 @@ mod tests {
         assert_eq!(proxies.proxy_of("stack", &["cache".into()]), Some((at, vec!["cache".to_string()])));
         let (_, direct) = proxies.proxy_of("stack", &["mcp".into()]).unwrap();
         assert_eq!(direct, ["cache", "mcp"]);
+        // A new list reopens at once, on the same sockets.
+        let again = proxies.open("stack", "d1", Ipv4Addr::new(127, 0, 0, 9), &["other.example.com".into()]).await;
+        assert_eq!(again.unwrap(), at);
         assert!(proxies.close("stack") && proxies.proxy_of("stack", &[]).is_none());
     }
 

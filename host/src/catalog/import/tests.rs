@@ -144,7 +144,8 @@ fn filters_and_merges_keep_what_the_admin_chose() {
 #[test]
 fn upstream_names_that_read_as_other_yaml_still_make_slugs() {
     for (name, slug) in [("true", "true"), ("123", "123"), ("null", "null"), ("io.github.x/Y Z", "io-github-x-y-z")] {
-        let doc = serde_json::json!({"name": name, "packages": [{"registryType": "oci", "identifier": "ghcr.io/x/y:1"}]});
+        let doc =
+            serde_json::json!({"name": name, "packages": [{"registryType": "oci", "identifier": "ghcr.io/x/y:1"}]});
         let (_, candidates) = read(&doc.to_string(), Format::McpRegistry).unwrap();
         assert_eq!(candidates[0].entry.as_ref().map(|e| e.slug.as_str()), Ok(slug), "{name}");
     }
