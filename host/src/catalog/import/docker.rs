@@ -48,6 +48,25 @@ struct Config {
     secrets: Vec<Secret>,
     #[serde(default)]
     env: Vec<Env>,
+    /// A JSON schema of what the deployer configures; `env` values refer to it.
+    #[serde(default)]
+    parameters: Parameters,
+}
+
+#[derive(Deserialize, Default)]
+struct Parameters {
+    #[serde(default)]
+    properties: std::collections::BTreeMap<String, Value>,
+    #[serde(default)]
+    required: Vec<String>,
+}
+
+impl Parameters {
+    /// The parameter a value like `{{github.toolsets}}` refers to, if any.
+    fn referred<'v>(&self, value: &'v str) -> Option<&'v str> {
+        let inner = value.trim().strip_prefix("{{")?.strip_suffix("}}")?.trim();
+        Some(inner.rsplit('.').next().unwrap_or(inner))
+    }
 }
 
 #[derive(Deserialize)]
@@ -102,15 +121,19 @@ fn entry(server: Server) -> Result<CatalogEntry, Skip> {
         secret: true,
         default: None,
     });
-    // A value that refers to a parameter (`{{server.param}}`) is the deployer's to give.
+    // A value that refers to a parameter (`{{server.param}}`) is the deployer's
+    // to give, and required when the parameter is.
+    let parameters = &server.config.parameters;
     let env = server.config.env.into_iter().map(|e| {
-        let fixed = e.value.filter(|v| !v.contains("{{"));
+        let parameter = e.value.as_deref().and_then(|v| parameters.referred(v)).map(String::from);
+        let about = parameter.as_ref().and_then(|p| parameters.properties.get(p)?.get("description")?.as_str());
+        let example = e.example.map(|x| format!("e.g. {x}"));
         DeclaredEnv {
             name: e.name,
-            description: e.example.map(|x| format!("e.g. {x}")).unwrap_or_default(),
-            required: false,
+            description: about.map(String::from).or(example).unwrap_or_default(),
+            required: parameter.as_ref().is_some_and(|p| parameters.required.contains(p)),
             secret: false,
-            default: fixed,
+            default: e.value.filter(|v| !v.contains("{{")),
         }
     });
     entry.env_vars = secrets.chain(env).collect();

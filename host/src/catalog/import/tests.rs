@@ -74,6 +74,10 @@ config:
   env:
     - {name: GITHUB_TOOLSETS, example: "repos,issues", value: "{{github.toolsets}}"}
     - {name: LOG_LEVEL, value: info}
+  parameters:
+    type: object
+    properties: {toolsets: {type: string, description: "Toolsets to enable"}}
+    required: [toolsets]
 run: {command: [stdio]}
 "#;
     let (format, candidates) = read(doc, Format::Auto).unwrap();
@@ -91,10 +95,11 @@ run: {command: [stdio]}
         names,
         [
             ("GITHUB_PERSONAL_ACCESS_TOKEN", true, true, None),
-            ("GITHUB_TOOLSETS", false, false, None),
+            ("GITHUB_TOOLSETS", true, false, None),
             ("LOG_LEVEL", false, false, Some("info"))
         ]
     );
+    assert_eq!(e.env_vars[1].description, "Toolsets to enable", "the parameter's own words");
 }
 
 #[test]
