@@ -35,12 +35,18 @@ fn invalid(field: &str, reason: impl Into<String>) -> ImportError {
     ImportError::Invalid { field: field.into(), reason: reason.into() }
 }
 
-/// What to import: a document, or the catalog at a listed URL.
+/// What to import: a document, or the catalog at a listed URL (the body of
+/// `POST /catalog/import`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ImportRequest {
     pub url: Option<String>,
     pub document: Option<String>,
+    #[serde(default)]
     pub format: Format,
+    #[serde(default)]
     pub filter: ImportFilter,
+    #[serde(default)]
     pub dry_run: bool,
 }
 

@@ -6,12 +6,10 @@
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::{ApiResult, AppState, Caller, JsonBody};
 use crate::auth::authz::may;
-use crate::catalog::import::{Format, ImportFilter};
 use crate::catalog_sources::{self, ImportReport, ImportRequest};
 
 pub fn routes() -> Router<AppState> {
@@ -21,31 +19,11 @@ pub fn routes() -> Router<AppState> {
         .route("/catalog/sources/sync", post(sync_sources))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImportBody {
-    url: Option<String>,
-    document: Option<String>,
-    #[serde(default)]
-    format: Format,
-    #[serde(default)]
-    filter: ImportFilter,
-    #[serde(default)]
-    dry_run: bool,
-}
-
 async fn import_catalog(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::WriteCatalog>,
-    JsonBody(body): JsonBody<ImportBody>,
+    JsonBody(request): JsonBody<ImportRequest>,
 ) -> ApiResult<Json<ImportReport>> {
-    let request = ImportRequest {
-        url: body.url,
-        document: body.document,
-        format: body.format,
-        filter: body.filter,
-        dry_run: body.dry_run,
-    };
     Ok(Json(catalog_sources::import(&rt, request, &caller.user).await?))
 }
 
