@@ -224,6 +224,6 @@ fn images_of(source: &crate::catalog::Source) -> Vec<String> {
         Source::Compose { compose_file, main_service } => crate::compose::Stack::parse(compose_file, main_service)
             .map(|stack| stack.images().into_iter().map(String::from).collect())
             .unwrap_or_default(),
-        Source::Github { .. } => Vec::new(),
+        Source::Github { .. } | Source::Remote { .. } => Vec::new(),
     }
 }

@@ -164,6 +164,17 @@ pub enum Source {
         compose_file: String,
         main_service: String,
     },
+    /// A server already hosted at `url`: nothing is deployed; an admin
+    /// registers it with the gateway (`PUT /catalog/{slug}/registration`).
+    Remote {
+        url: String,
+        /// The credential the server asks of its clients as its publisher
+        /// names it (`OAuth2.1`, `API Key`); none for an open server. Such
+        /// credentials are the gateway's to hold, so an entry with one is
+        /// registered in the gateway itself, not from here.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth: Option<String>,
+    },
 }
 
 fn default_dockerfile() -> String {
@@ -176,6 +187,7 @@ impl Source {
             Source::Docker { .. } => "docker",
             Source::Github { .. } => "github",
             Source::Compose { .. } => "compose",
+            Source::Remote { .. } => "remote",
         }
     }
 }
@@ -217,6 +229,15 @@ impl CatalogEntry {
                     return Err(invalid("source.main_service", "must name the service that speaks MCP"));
                 }
                 crate::compose::Stack::parse(compose_file, main_service).map_err(|e| invalid(&e.field(), e.reason))?;
+            }
+            Source::Remote { url, .. } => {
+                let parsed = reqwest::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
+                if parsed.is_none_or(|u| u.host_str().is_none()) {
+                    return Err(invalid("source.url", format!("'{url}' is not an http(s) URL")));
+                }
+                if self.transport == Transport::Stdio {
+                    return Err(invalid("transport", "a remote server is reached over HTTP: streamable-http or sse"));
+                }
             }
             _ => {}
         }
@@ -363,6 +384,13 @@ mod tests {
         assert_eq!(field(CatalogEntry { args, ..entry() }), "args[1]");
         let backends = vec!["k8s".into(), "Not A Name!".into()];
         assert_eq!(field(CatalogEntry { supported_backends: backends, ..entry() }), "supported_backends[1]");
+        let remote = |url: &str| Source::Remote { url: url.into(), auth: None };
+        assert_eq!(field(CatalogEntry { source: remote("https://mcp.example/mcp"), ..entry() }), "ok");
+        for url in ["ftp://mcp.example/", "https://", "mcp.example/mcp"] {
+            assert_eq!(field(CatalogEntry { source: remote(url), ..entry() }), "source.url", "{url}");
+        }
+        let stdio = CatalogEntry { source: remote("https://mcp.example/"), transport: Transport::Stdio, ..entry() };
+        assert_eq!(field(stdio), "transport");
     }
 
     #[test]

@@ -38,6 +38,9 @@ impl From<&Source> for wit::Source {
                 main_service: main_service.clone(),
                 services: stack_services(compose_file, main_service),
             }),
+            // Nothing is deployed for a remote entry: `deployments::check`
+            // refuses it before any request a plugin could see is made.
+            Source::Remote { url, .. } => unreachable!("a deploy request for the remote server at {url}"),
         }
     }
 }

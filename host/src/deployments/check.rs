@@ -95,6 +95,14 @@ impl Runtime {
                 None => return Err(invalid("catalog_revision", format!("'{}' has no revision {wanted}", body.slug))),
             },
         };
+        if let Source::Remote { url, .. } = &entry.source {
+            let reason = format!(
+                "'{}' is already hosted at {url}: nothing to deploy; an admin registers it with the gateway \
+                 (PUT /catalog/{}/registration)",
+                entry.slug, entry.slug
+            );
+            return Err(invalid("slug", reason));
+        }
         let backend_name = body.backend.clone().unwrap_or_else(|| self.config.default_backend.clone());
         if !entry.runs_on(&backend_name) {
             return Err(invalid(

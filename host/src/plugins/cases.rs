@@ -180,6 +180,9 @@ pub async fn run(wasm: &Path, file: &CaseFile, cache_dir: PathBuf) -> anyhow::Re
         let Some(profile) = presets.get(&case.profile) else {
             anyhow::bail!("case '{}': no preset profile '{}'", case.name, case.profile);
         };
+        if matches!(case.entry.source, crate::catalog::Source::Remote { .. }) {
+            anyhow::bail!("case '{}': a remote entry is never deployed, so no rule sees it", case.name);
+        }
         let request = DeploymentRequest {
             entry: case.entry.clone(),
             env: case.env.clone(),

@@ -1,5 +1,6 @@
 //! Docker's MCP catalog (`docker/mcp-registry`, one `server.yaml` per
-//! server): an image speaking stdio, with its secrets and environment.
+//! server): an image speaking stdio, with its secrets and environment, or
+//! (`type: remote`) a server already hosted at a URL.
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
@@ -22,6 +23,20 @@ struct Server {
     config: Config,
     #[serde(default)]
     run: Run,
+    #[serde(default)]
+    remote: Option<RemoteEndpoint>,
+    /// OAuth providers the remote server signs its users in with.
+    #[serde(default)]
+    oauth: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+struct RemoteEndpoint {
+    #[serde(default)]
+    transport_type: Option<String>,
+    url: String,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -100,8 +115,10 @@ pub fn read(document: &Value) -> Candidate {
 }
 
 fn entry(server: Server) -> Result<CatalogEntry, Skip> {
-    if server.kind.as_deref().is_some_and(|k| k != "server") {
-        return Err(Skip::new("type", "an already-hosted server: remote entries are not imported yet"));
+    match server.kind.as_deref() {
+        None | Some("server") => {}
+        Some("remote") => return remote_entry(server),
+        Some(other) => return Err(Skip::new("type", format!("'{other}': neither a server nor a remote one"))),
     }
     let image = server.image.ok_or_else(|| Skip::new("image", "no image to run"))?;
     let mut entry = blank_entry(&server.name)?;
@@ -137,5 +154,28 @@ fn entry(server: Server) -> Result<CatalogEntry, Skip> {
         }
     });
     entry.env_vars = secrets.chain(env).collect();
+    Ok(entry)
+}
+
+fn remote_entry(server: Server) -> Result<CatalogEntry, Skip> {
+    let remote = server.remote.ok_or_else(|| Skip::new("remote", "a remote server names its URL here"))?;
+    let transport = match remote.transport_type.as_deref() {
+        None | Some("streamable-http" | "http") => Transport::StreamableHttp,
+        Some("sse") => Transport::Sse,
+        Some(other) => return Err(Skip::new("remote.transport_type", format!("unknown transport '{other}'"))),
+    };
+    let auth = if !server.oauth.is_empty() {
+        Some("OAuth".to_string())
+    } else {
+        (!remote.headers.is_empty()).then(|| "API Key".to_string())
+    };
+    let mut entry = blank_entry(&server.name)?;
+    entry.name = server.about.title.unwrap_or_else(|| server.name.clone());
+    entry.description = server.about.description;
+    entry.icon = server.about.icon;
+    entry.category = server.meta.category;
+    entry.tags = server.meta.tags;
+    entry.source = crate::catalog::Source::Remote { url: remote.url, auth };
+    entry.transport = transport;
     Ok(entry)
 }

@@ -1,7 +1,8 @@
 //! The official MCP registry's `server.json` (one document, or a `/v0/servers`
 //! page `{servers: [{server, _meta}], metadata: {nextCursor}}`). An `oci`
-//! package becomes a Docker source; `npm`/`pypi` packages and `remotes` are
-//! skipped with the reason until a builder (or gateway-only entries) exists.
+//! package becomes a Docker source, a server with only `remotes` a remote
+//! entry (registered with the gateway, never deployed); `npm`/`pypi`
+//! packages are skipped with the reason until a builder for them exists.
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
@@ -24,7 +25,17 @@ struct Server {
     #[serde(default)]
     packages: Vec<Package>,
     #[serde(default)]
-    remotes: Vec<Value>,
+    remotes: Vec<Remote>,
+}
+
+#[derive(Deserialize)]
+struct Remote {
+    #[serde(rename = "type")]
+    kind: String,
+    url: String,
+    /// Headers the client sends, e.g. an API key.
+    #[serde(default)]
+    headers: Vec<Value>,
 }
 
 #[derive(Deserialize)]
@@ -118,7 +129,7 @@ fn entry(server: Server) -> Result<CatalogEntry, Skip> {
             return Err(Skip::new("packages[0].registryType", reason));
         }
         if !server.remotes.is_empty() {
-            return Err(Skip::new("remotes", "an already-hosted server: remote entries are not imported yet"));
+            return remote_entry(server);
         }
         return Err(Skip::new("packages", "no package to run"));
     };
@@ -170,6 +181,27 @@ fn entry(server: Server) -> Result<CatalogEntry, Skip> {
     entry.mcp_path = mcp_path;
     entry.args = (!args.is_empty()).then_some(args);
     entry.env_vars = env_vars;
+    Ok(entry)
+}
+
+/// An already-hosted server, reached at its first remote.
+fn remote_entry(server: Server) -> Result<CatalogEntry, Skip> {
+    let Some(remote) = server.remotes.first() else { return Err(Skip::new("remotes", "none given")) };
+    let at = |field: &str| format!("remotes[0].{field}");
+    let transport = match remote.kind.as_str() {
+        "streamable-http" => Transport::StreamableHttp,
+        "sse" => Transport::Sse,
+        other => return Err(Skip::new(&at("type"), format!("unknown transport '{other}'"))),
+    };
+    let mut entry = blank_entry(&server.name)?;
+    entry.name = server.title.unwrap_or_else(|| server.name.clone());
+    entry.description = server.description;
+    entry.version = server.version;
+    entry.documentation_url = server.website_url;
+    // Headers (a key) sent with every call are the gateway's to hold.
+    let auth = (!remote.headers.is_empty()).then(|| "API Key".to_string());
+    entry.source = crate::catalog::Source::Remote { url: remote.url.clone(), auth };
+    entry.transport = transport;
     Ok(entry)
 }
 

@@ -52,7 +52,9 @@ fn a_registry_page_becomes_entries_or_reasons() {
     let skipped = |i: usize| candidates[i].entry.as_ref().unwrap_err().clone();
     assert_eq!(skipped(2).field, "packages[0].registryType");
     assert!(skipped(2).reason.contains("npm"), "{:?}", skipped(2));
-    assert_eq!(skipped(3).field, "remotes");
+    let hosted = candidates[3].entry.as_ref().unwrap();
+    assert_eq!(hosted.source, Source::Remote { url: "https://mcp.acme.example/mcp".into(), auth: None });
+    assert_eq!(hosted.transport, Transport::StreamableHttp);
     assert_eq!(skipped(4).field, "packages[0].runtimeArguments");
     assert!(skipped(4).reason.contains("--network host"), "{:?}", skipped(4));
     assert_eq!((candidates[5].upstream_id.as_str(), skipped(5).field.as_str()), ("(unnamed)", "server"));
@@ -103,12 +105,58 @@ run: {command: [stdio]}
 }
 
 #[test]
-fn contextforge_servers_are_listed_as_skipped_until_remote_entries_exist() {
-    let doc = "catalog_servers:\n  - {id: asana, name: Asana, category: Project Management, url: 'https://mcp.asana.com/sse', auth_type: OAuth2.1, tags: [tasks]}\n  - {id: broken}\n";
+fn contextforge_servers_are_remote_entries_with_their_auth() {
+    let doc = r#"
+catalog_servers:
+  - {id: asana, name: Asana, category: Project Management, url: 'https://mcp.asana.com/sse', auth_type: OAuth2.1,
+     provider: Asana, description: Tasks, tags: [tasks], logo_url: 'https://asana.example/logo.png'}
+  - {id: time, name: Time, category: Utilities, url: 'http://127.0.0.1:9000/mcp/', auth_type: Open, provider: Local,
+     description: Time}
+  - {id: stripe, name: Stripe, category: Payments, url: 'https://mcp.stripe.com/', auth_type: Open,
+     requires_api_key: true, provider: Stripe, description: Payments}
+  - {id: socket, name: Socket, url: 'wss://ws.example/mcp', auth_type: Open, provider: X, description: ws}
+  - {id: broken}
+"#;
     let (format, candidates) = read(doc, Format::Auto).unwrap();
-    assert_eq!((format, candidates.len()), (Format::Contextforge, 2));
-    assert!(candidates.iter().all(|c| c.entry.as_ref().is_err_and(|s| s.field == "url")));
-    assert_eq!(candidates[0].upstream_id, "asana");
+    assert_eq!((format, candidates.len()), (Format::Contextforge, 5));
+    let asana = candidates[0].entry.as_ref().unwrap();
+    assert_eq!(asana.source, Source::Remote { url: "https://mcp.asana.com/sse".into(), auth: Some("OAuth2.1".into()) });
+    assert_eq!((asana.transport, asana.category.as_deref()), (Transport::Sse, Some("Project Management")));
+    assert_eq!(
+        (asana.tags.clone(), asana.icon.as_deref()),
+        (vec!["tasks".to_string()], Some("https://asana.example/logo.png"))
+    );
+    let time = candidates[1].entry.as_ref().unwrap();
+    assert_eq!((time.slug.as_str(), time.transport), ("time", Transport::StreamableHttp));
+    assert_eq!(time.source, Source::Remote { url: "http://127.0.0.1:9000/mcp/".into(), auth: None });
+    let stripe = candidates[2].entry.as_ref().unwrap();
+    assert_eq!(stripe.source, Source::Remote { url: "https://mcp.stripe.com/".into(), auth: Some("API Key".into()) });
+    assert_eq!(stripe.transport, Transport::Sse, "ContextForge's default");
+    assert_eq!(candidates[3].entry.as_ref().unwrap_err().field, "transport");
+    assert_eq!(
+        (candidates[4].upstream_id.as_str(), candidates[4].entry.as_ref().unwrap_err().field.as_str()),
+        ("broken", "server")
+    );
+}
+
+#[test]
+fn a_docker_remote_server_yaml_is_a_remote_entry() {
+    let doc = r#"
+name: linear
+type: remote
+meta: {category: productivity, tags: [productivity, remote]}
+about: {title: Linear, description: Track issues}
+remote: {transport_type: streamable-http, url: "https://mcp.linear.app/mcp"}
+oauth:
+  - {provider: linear, secret: linear.personal_access_token, env: LINEAR_PERSONAL_ACCESS_TOKEN}
+"#;
+    let (format, candidates) = read(doc, Format::Auto).unwrap();
+    assert_eq!(format, Format::Docker);
+    let e = candidates[0].entry.as_ref().unwrap();
+    assert_eq!((e.name.as_str(), e.transport), ("Linear", Transport::StreamableHttp));
+    assert_eq!(e.source, Source::Remote { url: "https://mcp.linear.app/mcp".into(), auth: Some("OAuth".into()) });
+    let unnamed = read("name: x\ntype: remote\nabout: {title: X}\n", Format::Docker).unwrap().1;
+    assert_eq!(unnamed[0].entry.as_ref().unwrap_err().field, "remote");
 }
 
 #[test]
