@@ -81,6 +81,21 @@ async fn catalog_and_guardrails_crud_validate_and_keep_what_is_stored() {
         assert_eq!(refused(&host, "/catalog", stack(key)).await.1, field, "{key}");
     }
     assert_eq!(host.get("/catalog/stack").await.0, StatusCode::NOT_FOUND, "nothing refused is stored");
+    // A remote entry: an http(s) URL, and only it may be marked for the gateway.
+    let remote =
+        json!({"name": "Hosted", "slug": "hosted", "source": {"type": "remote", "url": "https://mcp.example/mcp"}});
+    let mut bad = remote.clone();
+    bad["source"]["url"] = json!("file:///etc/passwd");
+    assert_eq!(refused(&host, "/catalog", bad).await.1, "source.url");
+    let mut marked = entry.clone();
+    marked["register_with_gateway"] = json!(true);
+    assert_eq!(refused(&host, "/catalog", marked).await.1, "register_with_gateway");
+    assert_eq!(host.post("/catalog", remote).await.0, StatusCode::CREATED);
+    let (status, body) = host.request(reqwest::Method::PUT, "/catalog/hosted/registration", None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "no gateway configured: {body}");
+    let (status, view) = host.get("/catalog/hosted/registration").await;
+    assert_eq!((status, &view["registration"]), (StatusCode::OK, &Value::Null), "{view}");
+    assert_eq!(host.get("/catalog/ghost/registration").await.0, StatusCode::NOT_FOUND);
     let mut changed = entry.clone();
     changed["deprecated"] = json!(true);
     let (status, _) = host.request(reqwest::Method::PUT, "/catalog/new-entry", Some(changed)).await;

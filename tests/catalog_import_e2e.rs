@@ -1,5 +1,6 @@
 //! Importing catalogs people publish: the MCP registry's paginated
-//! `/v0/servers`, a Docker `server.yaml` and ContextForge's `mcp-catalog.yml`,
+//! `/v0/servers` (and servers hosted elsewhere, its `remotes`), a Docker
+//! `server.yaml` and ContextForge's `mcp-catalog.yml` (remote entries),
 //! served by a loopback HTTP server; the entries they become, a dry run, a
 //! resync that finds nothing new and keeps the admin's choices, a required
 //! variable enforced at deploy, and a catalog host the config does not list.
@@ -178,7 +179,24 @@ async fn remote_catalogs_import_filter_resync_and_enforce_what_entries_declare()
     assert_eq!((status, refused["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("url")), "{refused}");
     let cf = reqwest::get(format!("{base}/mcp-catalog.yml")).await.unwrap().text().await.unwrap();
     let (_, answer) = host.post("/catalog/import", json!({"document": cf, "format": "contextforge"})).await;
-    assert_eq!(answer["entries"][0]["field"], "url", "{answer}");
+    assert_eq!(outcomes(&answer), vec![("asana".into(), "added".into())], "{answer}");
+    let (_, asana) = host.get("/catalog/asana").await;
+    assert_eq!(asana["source"], json!({"type": "remote", "url": "https://mcp.asana.com/sse"}), "{asana}");
+    assert_eq!(asana["transport"], "sse", "told from the URL, as ContextForge does");
+    // A registry server with only `remotes`, and one with headers: remote entries, the second keyed.
+    let hosted = json!({"name": "io.github.acme/hosted", "version": "1.0.0", "remotes": [
+        {"type": "streamable-http", "url": "https://mcp.acme.example/mcp"}]});
+    let keyed = json!({"name": "io.github.acme/keyed", "version": "1.0.0", "remotes": [
+        {"type": "sse", "url": "https://keyed.acme.example/sse",
+         "headers": [{"name": "X-API-Key", "isRequired": true, "isSecret": true}]}]});
+    for (document, auth) in [(hosted, Value::Null), (keyed, json!("API Key"))] {
+        let (_, answer) = host.post("/catalog/import", json!({"document": document.to_string()})).await;
+        assert_eq!(answer["entries"][0]["outcome"], "added", "{answer}");
+        let (_, entry) = host.get(&format!("/catalog/{}", answer["entries"][0]["slug"].as_str().unwrap())).await;
+        assert_eq!((entry["source"]["type"].as_str(), &entry["source"]["auth"]), (Some("remote"), &auth), "{entry}");
+    }
+    let (status, refused) = host.post("/runtimes/deploy", json!({"slug": "io-github-acme-hosted"})).await;
+    assert_eq!((status, refused["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("slug")), "{refused}");
     let (status, bad) = host.post("/catalog/import", json!({"document": "hello: world"})).await;
     assert_eq!((status, bad["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("format")));
     let (status, _) = host.post("/catalog/import", json!({"url": registry, "document": "x"})).await;
@@ -194,8 +212,23 @@ async fn contextforges_published_catalog_is_read_whole_and_each_server_answered(
     assert_eq!((status, answer["format"].as_str()), (StatusCode::OK, Some("contextforge")), "{answer}");
     let entries = answer["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 135, "every server of the published catalog is answered");
-    assert!(entries.iter().all(|e| e["outcome"] == "skipped" && e["field"] == "url"), "{answer}");
-    assert!(entries.iter().any(|e| e["upstream_id"] == "github"), "named by their ids");
+    let added = entries.iter().filter(|e| e["outcome"] == "added").count();
+    let skipped: Vec<&Value> = entries.iter().filter(|e| e["outcome"] == "skipped").collect();
+    assert_eq!(added + skipped.len(), 135, "{answer}");
+    assert!(added >= 130, "all but a few are remote entries: {skipped:?}");
+    assert!(skipped.iter().all(|e| e["field"].is_string() && e["reason"].is_string()), "{skipped:?}");
+
+    let (status, _) = host.post("/catalog/import", json!({"document": document})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, github) = host.get("/catalog/github").await;
+    assert_eq!(github["source"]["type"], "remote", "named by its id: {github}");
+    assert_eq!(github["source"]["url"], "https://api.githubcopilot.com/mcp");
+    assert_eq!(
+        (github["transport"].as_str(), github["source"]["auth"].as_str()),
+        (Some("streamable-http"), Some("OAuth2.1"))
+    );
+    let (_, managed) = host.get("/catalog?category=Project%20Management").await;
+    assert!(managed.as_array().unwrap().len() >= 3, "categories kept: {managed}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -174,3 +174,119 @@ async fn the_gateway_down_or_reset_is_caught_up_with() {
     assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
     listed(cf, &tool, false).await;
 }
+
+/// The fixture as a plain process on loopback: a server "hosted elsewhere".
+struct HostedFixture {
+    child: std::process::Child,
+    url: String,
+}
+
+impl HostedFixture {
+    async fn start() -> HostedFixture {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let binary = support::repo_root().join("target/x86_64-unknown-linux-gnu/release/mcp-fixture");
+        let child = std::process::Command::new(&binary)
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e} (run `make fixture`)", binary.display()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(Instant::now() < deadline, "the hosted fixture never listened");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        HostedFixture { child, url: format!("http://127.0.0.1:{port}/mcp") }
+    }
+}
+
+impl Drop for HostedFixture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls a remote entry's registration until `done` says it is as wanted (60 s at most).
+async fn remote_registration(host: &TestHost, slug: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, view) = host.get(&format!("/catalog/{slug}/registration")).await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+        if done(&view["registration"]) {
+            return view["registration"].clone();
+        }
+        assert!(Instant::now() < deadline, "registration of {slug} never as wanted: {view}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_entry_from_contextforge_s_catalog_is_registered_at_its_own_url_and_withdrawn() {
+    let cf = contextforge().await;
+    let _turn = cf.shared().await;
+    let hosted = HostedFixture::start().await;
+    let host = TestHost::start(|c| c.gateway = Some(settings(cf, json!({})))).await;
+    // Imported as ContextForge publishes it; unique slugs, since the gateway outlives this host.
+    let slug = format!("hosted-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let catalog = format!(
+        "catalog_servers:\n  - {{id: {slug}, name: Hosted fixture, category: Testing, url: '{}', auth_type: Open, \
+         provider: Local, description: the fixture as a process}}\n  - {{id: {slug}-keyed, name: Keyed, category: \
+         Testing, url: '{}', auth_type: API Key, provider: Local, description: wants a key}}\n",
+        hosted.url, hosted.url
+    );
+    let (status, import) = host.post("/catalog/import", json!({"document": catalog, "format": "contextforge"})).await;
+    assert_eq!(status, StatusCode::OK, "{import}");
+    let (_, entry) = host.get(&format!("/catalog/{slug}")).await;
+    assert_eq!(entry["source"], json!({"type": "remote", "url": hosted.url}), "{entry}");
+    assert_eq!(entry["transport"], "streamable-http");
+
+    // Nothing to deploy; and a server that wants a key is the gateway's to register.
+    let (status, refused) = host.post("/runtimes/deploy", json!({"slug": slug})).await;
+    assert_eq!((status, refused["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("slug")), "{refused}");
+    let (status, refused) = host.request(Method::PUT, &format!("/catalog/{slug}-keyed/registration"), None).await;
+    assert_eq!(
+        (status, refused["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("register_with_gateway")),
+        "{refused}"
+    );
+
+    let (status, asked) = host.request(Method::PUT, &format!("/catalog/{slug}/registration"), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{asked}");
+    assert_eq!(asked["register_with_gateway"], true);
+    let registered =
+        remote_registration(&host, &slug, |r| r["status"] == "registered" && r["server_id"].is_string()).await;
+    assert_eq!(registered["url"], hosted.url.as_str(), "its own URL, not this host's proxy");
+    let tool = format!("{slug}-echo");
+    listed(cf, &tool, true).await;
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": tool, "arguments": {"text": "straight to the hosted server"}}});
+    let (status, answer) = cf.call(Method::POST, "/rpc", Some(call)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer.to_string().contains("straight to the hosted server"), "{answer}");
+    let (_, record) =
+        cf.call(Method::GET, &format!("/v1/gateways/{}", registered["gateway_id"].as_str().unwrap()), None).await;
+    let tags = record["tags"].to_string();
+    assert!(tags.contains("remote") && tags.contains(&slug), "{record}");
+    // Asking again changes nothing.
+    let (status, _) = host.request(Method::PUT, &format!("/catalog/{slug}/registration"), None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Withdrawn: the record goes, the entry stays with the change in its history.
+    let (status, _) = host.request(Method::DELETE, &format!("/catalog/{slug}/registration"), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    remote_registration(&host, &slug, Value::is_null).await;
+    listed(cf, &tool, false).await;
+    let (status, gone) =
+        cf.call(Method::GET, &format!("/v1/gateways/{}", registered["gateway_id"].as_str().unwrap()), None).await;
+    assert_ne!(status, StatusCode::OK, "{gone}");
+    let (_, versions) = host.get(&format!("/catalog/{slug}/versions")).await;
+    assert_eq!(versions["revisions"].as_array().unwrap().len(), 3, "imported, marked, unmarked: {versions}");
+
+    // Marked again and the entry deleted: deregistered with it.
+    host.request(Method::PUT, &format!("/catalog/{slug}/registration"), None).await;
+    remote_registration(&host, &slug, |r| r["status"] == "registered").await;
+    listed(cf, &tool, true).await;
+    assert_eq!(host.delete(&format!("/catalog/{slug}")).await.0, StatusCode::NO_CONTENT);
+    listed(cf, &tool, false).await;
+}

@@ -36,6 +36,7 @@ pub fn router(runtime: AppState, auth: Arc<Authenticator>) -> Router {
         .merge(routes::runtime_logs::routes())
         .merge(routes::runtime_egress::routes())
         .merge(routes::catalog_import::routes())
+        .merge(routes::catalog_registration::routes())
         .merge(routes::events::routes())
         .merge(routes::approvals::routes())
         .merge(routes::metrics::routes())

@@ -74,7 +74,7 @@ pub fn authorize(p: &Principal, action: &Action<'_>) -> Result<(), Forbidden> {
 pub fn matrix_table() -> String {
     let rows: [(&str, Action); 11] = [
         ("read catalog, guardrails, runtimes, plugins, backends", Action::Read),
-        ("write catalog or guardrails", Action::WriteCatalog),
+        ("write catalog or guardrails; register a remote entry with the gateway", Action::WriteCatalog),
         ("upload, upgrade, roll back, delete plugins; order the rules", Action::ManagePlugins),
         ("deploy", Action::Deploy),
         ("stop, start, delete, logs of one's own deployment", Action::Operate { owner: Some("me") }),

@@ -75,6 +75,10 @@ pub struct CatalogEntry {
     /// Variables the server reads that a deploy supplies (required, secret, default).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_vars: Vec<DeclaredEnv>,
+    /// For a remote entry: the admin wants it registered with the gateway
+    /// (deployed servers register themselves when they connect).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub register_with_gateway: bool,
     /// Where an imported entry came from (`POST /catalog/import`); none for one made here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<import::Origin>,
@@ -240,6 +244,17 @@ impl CatalogEntry {
                 }
             }
             _ => {}
+        }
+        match (&self.source, self.register_with_gateway) {
+            (Source::Remote { auth: Some(auth), .. }, true) => {
+                let reason = format!("the server asks for {auth} credentials, which the gateway holds: register it in the gateway itself");
+                return Err(invalid("register_with_gateway", reason));
+            }
+            (Source::Remote { .. }, _) | (_, false) => {}
+            (_, true) => {
+                let reason = "for remote entries: a deployed server is registered when it connects";
+                return Err(invalid("register_with_gateway", reason));
+            }
         }
         // Names only: a catalog is shared between hosts that run different
         // backends, and which sources a backend can run is its plugin's say.

@@ -266,6 +266,7 @@ pub async fn compatibility(
         args: None,
         environment: BTreeMap::new(),
         env_vars: Vec::new(),
+        register_with_gateway: false,
         origin: None,
         health_check: Default::default(),
         restart_policy: Default::default(),

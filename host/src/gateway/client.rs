@@ -8,6 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
 
+use crate::catalog::Transport;
 use crate::config::GatewayConfig;
 
 /// How long one call to the gateway may take (registering waits for the
@@ -51,13 +52,37 @@ enum Credential {
     },
 }
 
-/// What registering a deployment sends.
+/// Where the gateway reaches a server, and how.
+#[derive(Clone, Copy)]
+pub struct Endpoint<'a> {
+    pub url: &'a str,
+    pub transport: Transport,
+    /// The token the gateway calls it with: one this host minted for a
+    /// deployment; none for a remote server open to all.
+    pub token: Option<&'a str>,
+}
+
+impl Endpoint<'_> {
+    /// The endpoint as ContextForge's gateway records take it.
+    fn fields(&self) -> Value {
+        let transport = match self.transport {
+            Transport::Sse => "SSE",
+            Transport::StreamableHttp | Transport::Stdio => "STREAMABLEHTTP",
+        };
+        let mut fields = json!({"url": self.url, "transport": transport});
+        if let Some(token) = self.token {
+            fields["auth_type"] = json!("bearer");
+            fields["auth_token"] = json!(token);
+        }
+        fields
+    }
+}
+
+/// What registering a server sends.
 pub struct NewGateway<'a> {
     pub name: &'a str,
-    pub url: &'a str,
+    pub endpoint: Endpoint<'a>,
     pub description: &'a str,
-    /// The token the gateway calls the deployment's MCP endpoint with.
-    pub token: &'a str,
     pub tags: &'a [String],
 }
 
@@ -145,13 +170,13 @@ impl ContextForge {
         })
     }
 
-    /// Registers a deployment's MCP endpoint; the gateway's id for it.
+    /// Registers an MCP endpoint; the gateway's id for it.
     pub async fn register(&self, gateway: &NewGateway<'_>) -> Result<String, GatewayError> {
-        let mut body = json!({
-            "name": gateway.name, "url": gateway.url, "description": gateway.description,
-            "transport": "STREAMABLEHTTP", "auth_type": "bearer", "auth_token": gateway.token,
-            "tags": gateway.tags, "visibility": self.visibility,
-        });
+        let mut body = gateway.endpoint.fields();
+        body["name"] = json!(gateway.name);
+        body["description"] = json!(gateway.description);
+        body["tags"] = json!(gateway.tags);
+        body["visibility"] = json!(self.visibility);
         if let Some(team) = &self.team_id {
             body["team_id"] = json!(team);
         }
@@ -159,10 +184,9 @@ impl ContextForge {
         id_of(&record)
     }
 
-    /// Points an existing record at the deployment again, with a fresh token.
-    pub async fn update(&self, id: &str, url: &str, token: &str) -> Result<(), GatewayError> {
-        let body = json!({"url": url, "auth_type": "bearer", "auth_token": token, "transport": "STREAMABLEHTTP"});
-        self.call(Method::PUT, &format!("/v1/gateways/{id}"), Some(body), true).await.map(drop)
+    /// Points an existing record at the endpoint again (a fresh token, a moved URL).
+    pub async fn update(&self, id: &str, endpoint: &Endpoint<'_>) -> Result<(), GatewayError> {
+        self.call(Method::PUT, &format!("/v1/gateways/{id}"), Some(endpoint.fields()), true).await.map(drop)
     }
 
     /// Whether the gateway still has the record.

@@ -1,5 +1,6 @@
-//! Gateway integration: every deployment that reaches `connected` is
-//! registered with the ContextForge gateway and kept in line with it.
+//! Gateway integration: every deployment that reaches `connected`, and every
+//! remote catalog entry the admin marks, is registered with the ContextForge
+//! gateway and kept in line with it (remote entries: `remote`).
 //!
 //! The sync is level-triggered: one supervised task follows the event stream
 //! (a deployment's state changed, or it was deleted), compares what the
@@ -14,6 +15,7 @@
 
 mod client;
 mod registration;
+pub mod remote;
 mod sync;
 
 pub use client::{ContextForge, GatewayError};
@@ -28,7 +30,7 @@ use tokio::time::Instant;
 use crate::auth::Authenticator;
 use crate::config::GatewayConfig;
 use crate::events::{Event, EventKind};
-use crate::store::{Store, Table};
+use crate::store::{NewEvent, Store, Table};
 
 /// How often the sync looks at what is due.
 const TICK: Duration = Duration::from_millis(500);
@@ -115,7 +117,7 @@ impl GatewaySync {
         }
     }
 
-    /// Every deployment and registration to sync now: records the gateway
+    /// Every deployment, marked remote entry and registration to sync now: records the gateway
     /// lost are forgotten (and so registered again), and records this host
     /// made for deployments that are gone are removed.
     async fn full_pass(&self) -> Vec<String> {
@@ -135,7 +137,7 @@ impl GatewaySync {
                     registration.forget_gateway_ids();
                     registration.status = Status::Pending;
                     let data = serde_json::json!({"done": ["found missing in the gateway"], "gateway_id": gateway_id});
-                    let event = crate::store::NewEvent::for_deployment(EventKind::GatewaySynced, &id, data);
+                    let event = event_about(&id, EventKind::GatewaySynced, data);
                     if let Err(e) = self.store.put(Table::Gateway, &id, &registration, event) {
                         tracing::warn!(deployment = %id, "cannot record the lost registration: {e}");
                     }
@@ -151,6 +153,8 @@ impl GatewaySync {
         let mut ids: Vec<String> = registrations.into_iter().map(|(id, _)| id).collect();
         let deployments: Vec<crate::deployments::Deployment> = self.store.list(Table::Deployments).unwrap_or_default();
         ids.extend(deployments.into_iter().map(|d| d.id));
+        let entries: Vec<crate::catalog::CatalogEntry> = self.store.list(Table::Catalog).unwrap_or_default();
+        ids.extend(entries.iter().filter(|e| e.register_with_gateway).map(|e| remote::key(&e.slug)));
         ids.sort();
         ids.dedup();
         ids
@@ -188,11 +192,22 @@ impl GatewaySync {
     }
 }
 
-/// The deployment an event may change the registration of.
+/// The registration an event may change: a deployment's, or a remote entry's.
 fn relevant(event: &Event) -> Option<String> {
     match event.kind {
         EventKind::DeploymentState | EventKind::DeploymentDeleted => event.deployment.clone(),
+        EventKind::CatalogCreated | EventKind::CatalogUpdated | EventKind::CatalogDeleted => {
+            remote::slug_of(&event.subject).map(remote::key)
+        }
         _ => None,
+    }
+}
+
+/// An event about a registration, keyed as `relevant` keys them.
+fn event_about(key: &str, kind: EventKind, data: serde_json::Value) -> NewEvent {
+    match remote::slug_of(key) {
+        Some(_) => NewEvent::new(kind, key.to_string(), data),
+        None => NewEvent::for_deployment(kind, key, data),
     }
 }
 

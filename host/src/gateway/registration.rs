@@ -1,5 +1,6 @@
-//! A deployment's registration with the gateway, as stored (table
-//! `gateway`) and as `GET /runtimes/{id}` shows it under `gateway`.
+//! A deployment's or a remote entry's registration with the gateway, as
+//! stored (table `gateway`) and as `GET /runtimes/{id}` shows it under
+//! `gateway` (`GET /catalog/{slug}/registration` for a remote entry).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,9 @@ pub struct Registration {
     /// The URL the gateway was given for the deployment.
     #[serde(default)]
     pub url: Option<String>,
+    /// How the gateway was told to speak to it, for a remote server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<crate::catalog::Transport>,
     /// Whether the gateway record is active.
     pub active: bool,
     /// The deployment's tools as the gateway last learned them.
@@ -48,6 +52,7 @@ impl Registration {
             gateway_id: None,
             server_id: None,
             url: None,
+            transport: None,
             active: false,
             tools: Vec::new(),
             error: None,
@@ -63,6 +68,7 @@ impl Registration {
         self.gateway_id = None;
         self.server_id = None;
         self.url = None;
+        self.transport = None;
         self.active = false;
         self.token_minted_at = None;
     }

@@ -4,10 +4,11 @@
 use chrono::Utc;
 use std::time::Duration;
 
-use super::client::{GatewayError, NewGateway};
+use super::client::{Endpoint, GatewayError, NewGateway};
 use super::registration::{Registration, Status};
 use super::GatewaySync;
 use crate::auth::{gateway_principal, Role};
+use crate::catalog::Transport;
 use crate::deployments::{Deployment, State};
 use crate::events::EventKind;
 use crate::store::{NewEvent, Table};
@@ -19,6 +20,9 @@ impl GatewaySync {
     /// Brings one deployment's registration in line; when to try again, if it failed.
     pub(super) async fn sync(&self, id: &str) -> Option<Duration> {
         use tracing::Instrument;
+        if let Some(slug) = super::remote::slug_of(id) {
+            return self.sync_remote(id, slug).instrument(tracing::info_span!("gateway sync", remote = slug)).await;
+        }
         self.sync_one(id).instrument(tracing::info_span!("gateway sync", deployment = id)).await
     }
 
@@ -97,8 +101,8 @@ impl GatewaySync {
         let serving = d.status == State::Connected;
         if serving && !r.active {
             // A fresh token with it: the old one may have run out meanwhile.
-            let url = self.url_of(d);
-            self.client.update(gateway_id, &url, &self.token_for(d, r)).await?;
+            let (url, token) = (self.url_of(d), self.token_for(d, r));
+            self.client.update(gateway_id, &proxied(&url, &token)).await?;
             r.url = Some(url);
             self.client.set_active(gateway_id, true).await?;
             self.client.refresh_tools(gateway_id).await?;
@@ -120,11 +124,13 @@ impl GatewaySync {
         let url = self.url_of(d);
         if serving && r.url.as_deref() != Some(url.as_str()) {
             // This host moved (another public URL, another port).
-            self.client.update(gateway_id, &url, &self.token_for(d, r)).await?;
+            let token = self.token_for(d, r);
+            self.client.update(gateway_id, &proxied(&url, &token)).await?;
             r.url = Some(url);
             done.push("url updated");
         } else if serving && r.token_minted_at.is_none_or(|at| Utc::now() - at > ttl / 2) {
-            self.client.update(gateway_id, &url, &self.token_for(d, r)).await?;
+            let token = self.token_for(d, r);
+            self.client.update(gateway_id, &proxied(&url, &token)).await?;
             done.push("token renewed");
         }
         Ok(())
@@ -136,33 +142,37 @@ impl GatewaySync {
         let tags = self.tags_of(d);
         let url = self.url_of(d);
         let description = format!("{} deployed by mcp-runtime ({})", d.slug, d.id);
-        let new = NewGateway { name: &r.name, url: &url, description: &description, token: &token, tags: &tags };
-        let gateway_id = match self.client.register(&new).await {
-            Ok(id) => id,
-            // Registered before, by a sync whose answer was lost: adopt the record.
-            Err(GatewayError::Conflict(why)) => {
-                let records = self.client.list().await?;
-                let (id, _, _) =
-                    records.into_iter().find(|(_, name, _)| *name == r.name).ok_or(GatewayError::Conflict(why))?;
-                self.client.update(&id, &url, &token).await?;
-                id
-            }
-            Err(e) => return Err(e),
-        };
-        r.gateway_id = Some(gateway_id);
+        let new = NewGateway { name: &r.name, endpoint: proxied(&url, &token), description: &description, tags: &tags };
+        r.gateway_id = Some(self.create_record(&new).await?);
         r.url = Some(url);
         r.active = true;
         r.tools = d.tools.clone();
         Ok(())
     }
 
-    async fn sync_server_tools(&self, gateway_id: &str, r: &Registration) -> Result<(), GatewayError> {
+    /// Makes the gateway record; its id.
+    pub(super) async fn create_record(&self, new: &NewGateway<'_>) -> Result<String, GatewayError> {
+        match self.client.register(new).await {
+            Ok(id) => Ok(id),
+            // Registered before, by a sync whose answer was lost: adopt the record.
+            Err(GatewayError::Conflict(why)) => {
+                let records = self.client.list().await?;
+                let (id, _, _) =
+                    records.into_iter().find(|(_, name, _)| name == new.name).ok_or(GatewayError::Conflict(why))?;
+                self.client.update(&id, &new.endpoint).await?;
+                Ok(id)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(super) async fn sync_server_tools(&self, gateway_id: &str, r: &Registration) -> Result<(), GatewayError> {
         let Some(server_id) = &r.server_id else { return Ok(()) };
         let tools = self.client.tool_ids(gateway_id).await?;
         self.client.set_server_tools(server_id, &tools).await
     }
 
-    async fn deregister(&self, r: &Registration) -> Result<(), GatewayError> {
+    pub(super) async fn deregister(&self, r: &Registration) -> Result<(), GatewayError> {
         if let Some(server_id) = &r.server_id {
             self.client.delete_server(server_id).await?;
         }
@@ -193,7 +203,7 @@ impl GatewaySync {
         tags
     }
 
-    fn succeeded(&self, id: &str, mut r: Registration, done: &[&str]) {
+    pub(super) fn succeeded(&self, id: &str, mut r: Registration, done: &[&str]) {
         r.status = if r.active {
             Status::Registered
         } else if r.gateway_id.is_some() {
@@ -212,31 +222,36 @@ impl GatewaySync {
         };
         let data =
             serde_json::json!({"done": done, "gateway_id": r.gateway_id, "server_id": r.server_id, "status": r.status});
-        tracing::info!(deployment = id, done = ?done, "gateway in line");
-        if let Err(e) = self.store.put(Table::Gateway, id, &r, NewEvent::for_deployment(kind, id, data)) {
+        tracing::info!(registration = id, done = ?done, "gateway in line");
+        if let Err(e) = self.store.put(Table::Gateway, id, &r, super::event_about(id, kind, data)) {
             tracing::warn!(deployment = id, "cannot record the registration: {e}");
         }
     }
 
     /// Records a failure; when to retry (a passing failure), if at all
     /// before the next full pass.
-    fn failed(&self, id: &str, mut r: Registration, e: GatewayError) -> Option<Duration> {
+    pub(super) fn failed(&self, id: &str, mut r: Registration, e: GatewayError) -> Option<Duration> {
         r.attempts += 1;
         r.error = Some(e.to_string());
         r.last_sync = Some(Utc::now());
         let retry = e.is_transient().then(|| backoff(r.attempts));
         r.status = if retry.is_some() { Status::Pending } else { Status::Failed };
         r.next_attempt = retry.and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| Utc::now() + d);
-        tracing::warn!(deployment = id, attempts = r.attempts, "gateway sync failed: {e}");
+        tracing::warn!(registration = id, attempts = r.attempts, "gateway sync failed: {e}");
         let data = serde_json::json!({"error": r.error, "attempts": r.attempts, "retried": retry.is_some(),
                                       "next_attempt": r.next_attempt});
         if let Err(e) =
-            self.store.put(Table::Gateway, id, &r, NewEvent::for_deployment(EventKind::GatewaySyncFailed, id, data))
+            self.store.put(Table::Gateway, id, &r, super::event_about(id, EventKind::GatewaySyncFailed, data))
         {
             tracing::warn!(deployment = id, "cannot record the failed sync: {e}");
         }
         retry
     }
+}
+
+/// A deployment as the gateway reaches it: through this host's proxy, with a token minted for it.
+fn proxied<'a>(url: &'a str, token: &'a str) -> Endpoint<'a> {
+    Endpoint { url, transport: Transport::StreamableHttp, token: Some(token) }
 }
 
 /// 1 s, 2 s, 4 s … up to `MAX_BACKOFF`.

@@ -39,7 +39,7 @@ async fn get_catalog(
     entry.map(Json).ok_or_else(|| ApiError::NotFound(format!("catalog entry '{slug}' not found")))
 }
 
-fn check_entry(rt: &Runtime, entry: &CatalogEntry) -> ApiResult<()> {
+pub(super) fn check_entry(rt: &Runtime, entry: &CatalogEntry) -> ApiResult<()> {
     entry.validate(|p| matches!(rt.profile(p), Ok(Some(_))))?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 pub mod approvals;
 pub mod catalog;
 pub mod catalog_import;
+pub mod catalog_registration;
 pub mod events;
 pub mod guardrails;
 pub mod mcp;

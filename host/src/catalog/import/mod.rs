@@ -3,8 +3,8 @@
 //! Each upstream server becomes an entry or is skipped with the field and
 //! the reason; one that cannot be read never stops the rest. An imported
 //! entry records where it came from, so importing again updates it (keeping
-//! the admin's guardrails profile, approval flag and backends) or finds it
-//! unchanged.
+//! the admin's guardrails profile, approval flag, backends and gateway
+//! registration) or finds it unchanged.
 
 mod contextforge;
 mod docker;
@@ -172,6 +172,7 @@ pub fn merge(incoming: CatalogEntry, stored: Option<&CatalogEntry>) -> Result<Op
         requires_approval: stored.requires_approval,
         supported_backends: stored.supported_backends.clone(),
         featured: stored.featured,
+        register_with_gateway: stored.register_with_gateway,
         ..incoming
     };
     Ok((merged != *stored).then_some(merged))
