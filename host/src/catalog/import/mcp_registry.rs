@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use super::{blank_entry, Candidate, Skip};
-use crate::catalog::{CatalogEntry, DeclaredEnv, Transport};
+use crate::catalog::{is_env_name, CatalogEntry, DeclaredEnv, Transport};
+use std::collections::BTreeMap;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -134,12 +135,8 @@ fn entry(server: Server) -> Result<CatalogEntry, Skip> {
         return Err(Skip::new("packages", "no package to run"));
     };
     let at = |field: &str| format!("packages[{index}].{field}");
-    // The publisher's engine flags (`--network host` in the spec's own example) are never forwarded.
-    if let Some(flag) = package.runtime_arguments.first() {
-        let said = [flag.name.as_deref(), flag.value.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
-        let reason = format!("'{said}' is a container-engine flag the publisher chose; guardrails decide those here");
-        return Err(Skip::new(&at("runtimeArguments"), reason));
-    }
+    let flags = runtime_flags(&package.runtime_arguments)
+        .map_err(|(i, reason)| Skip::new(&at(&format!("runtimeArguments[{i}]")), reason))?;
     let (transport, port, mcp_path) = match package.transport.as_ref().map(|t| (t.kind.as_str(), t.url.as_deref())) {
         None | Some(("stdio", _)) => (Transport::Stdio, 8080, "/mcp".to_string()),
         Some((kind @ ("streamable-http" | "sse"), url)) => {
@@ -159,17 +156,14 @@ fn entry(server: Server) -> Result<CatalogEntry, Skip> {
             _ => return Err(Skip::new(&at("packageArguments"), "an argument without a value or a default")),
         }
     }
-    let env_vars = package
-        .environment_variables
-        .iter()
-        .map(|v| DeclaredEnv {
-            name: v.name.clone(),
-            description: v.description.clone(),
-            required: v.is_required,
-            secret: v.is_secret,
-            default: v.default.clone().filter(|_| !v.is_secret),
-        })
-        .collect();
+    let declared = package.environment_variables.iter().map(|v| DeclaredEnv {
+        name: v.name.clone(),
+        description: v.description.clone(),
+        required: v.is_required,
+        secret: v.is_secret,
+        default: v.default.clone().filter(|_| !v.is_secret),
+    });
+    let env_vars = declared.chain(flags.declared).collect();
     let mut entry = blank_entry(&server.name)?;
     entry.name = server.title.unwrap_or_else(|| server.name.clone());
     entry.description = server.description;
@@ -181,7 +175,64 @@ fn entry(server: Server) -> Result<CatalogEntry, Skip> {
     entry.mcp_path = mcp_path;
     entry.args = (!args.is_empty()).then_some(args);
     entry.env_vars = env_vars;
+    entry.environment = flags.environment;
     Ok(entry)
+}
+
+/// What the publisher's `docker run` flags come to here.
+#[derive(Default)]
+struct RuntimeFlags {
+    /// `-e NAME=value`.
+    environment: BTreeMap<String, String>,
+    /// `-e NAME={variable}`: the deployer gives it.
+    declared: Vec<DeclaredEnv>,
+}
+
+/// The publisher's engine flags, read for what they mean rather than
+/// forwarded: those the runtime does itself (`-i`, `--rm`, `--init`) or the
+/// guardrails already enforce (`--read-only`, `--cap-drop ALL`,
+/// `--security-opt no-new-privileges`) are dropped, `-e` becomes the
+/// environment, and any other — `--network host` in the spec's own example,
+/// `--privileged`, mounts — is refused with its index: guardrails decide those.
+fn runtime_flags(arguments: &[Argument]) -> Result<RuntimeFlags, (usize, String)> {
+    let mut flags = RuntimeFlags::default();
+    for (i, argument) in arguments.iter().enumerate() {
+        let given = argument.value.as_deref().or(argument.default.as_deref());
+        let (flag, value) = match (argument.kind.as_str(), argument.name.as_deref()) {
+            ("named", Some(name)) => (name, given),
+            _ => (given.unwrap_or_default(), None),
+        };
+        let (flag, value) = match flag.split_once('=') {
+            Some((flag, joined)) if value.is_none() => (flag, Some(joined)),
+            _ => (flag, value),
+        };
+        match (flag, value) {
+            ("-i" | "--interactive" | "--rm" | "--init" | "--read-only", _) => {}
+            ("--cap-drop", Some(all)) if all.eq_ignore_ascii_case("all") => {}
+            ("--security-opt", Some(opt)) if opt.starts_with("no-new-privileges") => {}
+            ("-e" | "--env", Some(pair)) => match pair.split_once('=') {
+                Some((name, value)) if is_env_name(name) && value.contains('{') => flags.declared.push(DeclaredEnv {
+                    name: name.to_string(),
+                    description: format!("the publisher's {value}"),
+                    required: true,
+                    secret: true,
+                    default: None,
+                }),
+                Some((name, value)) if is_env_name(name) => {
+                    flags.environment.insert(name.to_string(), value.to_string());
+                }
+                _ => return Err((i, format!("'{pair}' is not NAME=value"))),
+            },
+            (flag, value) => {
+                let said = [Some(flag), value].into_iter().flatten().collect::<Vec<_>>().join(" ");
+                return Err((
+                    i,
+                    format!("'{said}' is a container-engine flag the publisher chose; guardrails decide those here"),
+                ));
+            }
+        }
+    }
+    Ok(flags)
 }
 
 /// An already-hosted server, reached at its first remote.

@@ -55,7 +55,7 @@ fn a_registry_page_becomes_entries_or_reasons() {
     let hosted = candidates[3].entry.as_ref().unwrap();
     assert_eq!(hosted.source, Source::Remote { url: "https://mcp.acme.example/mcp".into(), auth: None });
     assert_eq!(hosted.transport, Transport::StreamableHttp);
-    assert_eq!(skipped(4).field, "packages[0].runtimeArguments");
+    assert_eq!(skipped(4).field, "packages[0].runtimeArguments[0]");
     assert!(skipped(4).reason.contains("--network host"), "{:?}", skipped(4));
     assert_eq!((candidates[5].upstream_id.as_str(), skipped(5).field.as_str()), ("(unnamed)", "server"));
 }
@@ -201,5 +201,32 @@ fn upstream_names_that_read_as_other_yaml_still_make_slugs() {
             serde_json::json!({"name": name, "packages": [{"registryType": "oci", "identifier": "ghcr.io/x/y:1"}]});
         let (_, candidates) = read(&doc.to_string(), Format::McpRegistry).unwrap();
         assert_eq!(candidates[0].entry.as_ref().map(|e| e.slug.as_str()), Ok(slug), "{name}");
+    }
+}
+
+#[test]
+fn publisher_engine_flags_are_read_for_what_they_mean_never_forwarded() {
+    let with = |flags: serde_json::Value| {
+        let doc = serde_json::json!({"name": "io.github.x/y", "packages": [{"registryType": "oci",
+            "identifier": "ghcr.io/x/y:1", "transport": {"type": "stdio"}, "runtimeArguments": flags}]});
+        read(&doc.to_string(), Format::McpRegistry).unwrap().1.remove(0).entry
+    };
+    let harmless = serde_json::json!([
+        {"type": "positional", "value": "-i"}, {"type": "named", "name": "--rm"},
+        {"type": "named", "name": "--cap-drop", "value": "ALL"}, {"type": "positional", "value": "--read-only"},
+        {"type": "named", "name": "-e", "value": "LOG_LEVEL=info"},
+        {"type": "named", "name": "--env", "value": "TOKEN={token}"}]);
+    let e = with(harmless).unwrap();
+    assert_eq!(e.environment.get("LOG_LEVEL").map(String::as_str), Some("info"));
+    let token = e.env_vars.iter().find(|v| v.name == "TOKEN").expect("declared");
+    assert!(token.required && token.secret);
+    for (flags, at) in [
+        (serde_json::json!([{"type": "named", "name": "-i"}, {"type": "named", "name": "--privileged"}]), 1),
+        (serde_json::json!([{"type": "named", "name": "-v", "value": "/:/host"}]), 0),
+        (serde_json::json!([{"type": "positional", "value": "--network=host"}]), 0),
+        (serde_json::json!([{"type": "named", "name": "-e", "value": "no pair"}]), 0),
+    ] {
+        let skip = with(flags.clone()).unwrap_err();
+        assert_eq!(skip.field, format!("packages[0].runtimeArguments[{at}]"), "{flags}");
     }
 }
