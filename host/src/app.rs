@@ -100,7 +100,8 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
         }
     });
     let tasks = &runtime.tasks;
-    let router = crate::api::router(runtime.clone(), auth.clone());
+    let router =
+        crate::api::router(runtime.clone(), auth.clone()).merge(crate::ui::router(runtime.clone(), auth.clone()));
     let stopping = tasks.stopping();
     tasks.spawn_to_completion("api server", async move {
         let server = axum::serve(listener, router).with_graceful_shutdown(stopping.cancelled_owned());

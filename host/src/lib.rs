@@ -26,4 +26,5 @@ pub mod plugins;
 pub mod sources;
 pub mod store;
 pub mod tasks;
+pub mod ui;
 pub mod webhook;

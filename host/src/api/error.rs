@@ -46,35 +46,60 @@ pub enum ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+impl ApiError {
+    /// The HTTP status this error answers with (the admin UI shows it too).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Malformed(_) | ApiError::McpHeaders { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What a person reads.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Malformed(e)
+            | ApiError::Unauthorized(e)
+            | ApiError::Forbidden(e)
+            | ApiError::NotFound(e)
+            | ApiError::MethodNotAllowed(e)
+            | ApiError::Conflict(e)
+            | ApiError::TooLarge(e)
+            | ApiError::Unavailable(e)
+            | ApiError::Internal(e) => e.clone(),
+            ApiError::Invalid { field, reason } => format!("{field}: {reason}"),
+            ApiError::McpHeaders { reason, .. } => reason.clone(),
+            ApiError::Upstream { error, .. } => error.clone(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, body) = match self {
-            ApiError::Malformed(e) => (StatusCode::BAD_REQUEST, json!({"error": e})),
+        let status = self.status();
+        let body = match &self {
             ApiError::Unauthorized(e) => {
                 let challenge = [(header::WWW_AUTHENTICATE, "Bearer")];
-                return (StatusCode::UNAUTHORIZED, challenge, Json(json!({"error": e}))).into_response();
+                return (status, challenge, Json(json!({"error": e}))).into_response();
             }
-            ApiError::Forbidden(e) => (StatusCode::FORBIDDEN, json!({"error": e})),
-            ApiError::Invalid { field, reason } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, json!({"error": format!("{field}: {reason}"), "field": field}))
-            }
-            ApiError::NotFound(e) => (StatusCode::NOT_FOUND, json!({"error": e})),
-            ApiError::MethodNotAllowed(e) => (StatusCode::METHOD_NOT_ALLOWED, json!({"error": e})),
-            ApiError::Conflict(e) => (StatusCode::CONFLICT, json!({"error": e})),
-            ApiError::TooLarge(e) => (StatusCode::PAYLOAD_TOO_LARGE, json!({"error": e})),
-            ApiError::Unavailable(e) => (StatusCode::SERVICE_UNAVAILABLE, json!({"error": e})),
-            ApiError::McpHeaders { id, reason } => (
-                StatusCode::BAD_REQUEST,
-                json!({"jsonrpc": "2.0", "id": id, "error": {"code": crate::mcp::generation::HEADER_MISMATCH,
-                       "message": reason}}),
-            ),
-            ApiError::Upstream { error, plugin } => {
-                (StatusCode::BAD_GATEWAY, json!({"error": error, "plugin": plugin}))
-            }
+            ApiError::Invalid { field, .. } => json!({"error": self.message(), "field": field}),
+            ApiError::McpHeaders { id, reason } => json!({"jsonrpc": "2.0", "id": id,
+                "error": {"code": crate::mcp::generation::HEADER_MISMATCH, "message": reason}}),
+            ApiError::Upstream { error, plugin } => json!({"error": error, "plugin": plugin}),
             ApiError::Internal(e) => {
                 tracing::error!("internal error: {e}");
-                (StatusCode::INTERNAL_SERVER_ERROR, json!({"error": e}))
+                json!({"error": e})
             }
+            _ => json!({"error": self.message()}),
         };
         (status, Json(body)).into_response()
     }

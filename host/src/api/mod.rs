@@ -16,6 +16,9 @@ use tracing::Instrument;
 
 pub use error::{ApiError, ApiResult};
 pub use extract::{parse_json, parse_query, Caller, JsonBody, QueryParams};
+// The admin UI streams the same live status, to a browser's session.
+pub(crate) use routes::event_stream;
+pub(crate) use routes::runtime_stream::{status_events, KEEP_ALIVE};
 
 use crate::auth::Authenticator;
 use crate::deployments::Runtime;

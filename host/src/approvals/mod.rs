@@ -7,7 +7,10 @@
 //! A rule that fails fails the request: nothing is deployed unapproved.
 
 mod notify;
+mod submit;
 mod workflow;
+
+pub use submit::Submitted;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -26,7 +26,7 @@ use crate::deployments::Runtime;
 use crate::events::{EventKind, NewEvent};
 
 /// A stream of server-sent events, as every streaming route answers.
-fn event_stream<S>(frames: S) -> axum::response::Response
+pub(crate) fn event_stream<S>(frames: S) -> axum::response::Response
 where
     S: futures_util::Stream<Item = Result<String, std::convert::Infallible>> + Send + 'static,
 {

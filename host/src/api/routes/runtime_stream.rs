@@ -22,7 +22,7 @@ use crate::auth::Principal;
 use crate::events::Event;
 
 /// A comment this often keeps proxies from closing a quiet stream.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/runtimes/stream", get(stream))
@@ -63,7 +63,7 @@ fn frame(event: &Event) -> String {
 }
 
 /// The caller's events as SSE frames, until the client goes or falls behind.
-fn status_events(
+pub(crate) fn status_events(
     events: Receiver<Event>,
     caller: Principal,
     deployment: Option<String>,

@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 
 use super::operable;
 use crate::api::{ApiResult, AppState, Caller, JsonBody};
+use crate::approvals::Submitted;
 use crate::auth::authz::may;
-use crate::deployments::Runtime;
-use crate::deployments::{DeployBody, Deployment, State as DeployState};
+use crate::deployments::{DeployBody, Deployment};
 use crate::gateway::GatewaySync;
 use crate::store::EventFilter;
 
@@ -28,22 +28,18 @@ async fn deploy(
     Caller(caller, ..): Caller<may::Deploy>,
     JsonBody(body): JsonBody<DeployBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let actor = Some(caller.user.clone());
-    let checked = rt.check(&body, &id, actor.as_deref()).await?;
-    if let Some(decision) = rt.needs_approval(&checked.plugin_request, &checked.guardrails).await? {
-        let d = Runtime::deployment(checked, DeployState::AwaitingApproval);
-        let approval = rt.hold_for_approval(&d, decision)?;
-        let answer = json!({"id": d.id, "status": d.status, "approval_id": approval.id, "reasons": approval.reasons,
-                            "commit": approval.commit,
-                            "approvers": approval.approvers, "expires_at": approval.expires_at,
-                            "guardrails_applied": d.guardrails_applied, "guardrails_warnings": d.guardrails_warnings});
-        return Ok((StatusCode::ACCEPTED, Json(answer)));
-    }
-    let d = rt.accept(checked)?;
-    let commit = d.request.as_ref().and_then(|r| r.commit.clone());
-    let answer = json!({"id": d.id, "status": d.status, "commit": commit, "guardrails_applied": d.guardrails_applied,
-                        "guardrails_warnings": d.guardrails_warnings});
+    let answer = match rt.submit(&body, Some(caller.user.as_str())).await? {
+        Submitted::Held(d, approval) => json!({"id": d.id, "status": d.status, "approval_id": approval.id,
+                                               "reasons": approval.reasons, "commit": approval.commit,
+                                               "approvers": approval.approvers, "expires_at": approval.expires_at,
+                                               "guardrails_applied": d.guardrails_applied,
+                                               "guardrails_warnings": d.guardrails_warnings}),
+        Submitted::Accepted(d) => {
+            let commit = d.request.as_ref().and_then(|r| r.commit.clone());
+            json!({"id": d.id, "status": d.status, "commit": commit, "guardrails_applied": d.guardrails_applied,
+                   "guardrails_warnings": d.guardrails_warnings})
+        }
+    };
     Ok((StatusCode::ACCEPTED, Json(answer)))
 }
 

@@ -1,0 +1,23 @@
+//! One file per page, each saying which routes it serves.
+
+mod approvals;
+mod catalog;
+mod deploy;
+mod logs;
+mod runtimes;
+mod settings;
+
+use axum::Router;
+use std::sync::Arc;
+
+use super::UiState;
+
+pub fn routes() -> Router<Arc<UiState>> {
+    Router::new()
+        .merge(catalog::routes())
+        .merge(deploy::routes())
+        .merge(runtimes::routes())
+        .merge(logs::routes())
+        .merge(approvals::routes())
+        .merge(settings::routes())
+}
