@@ -3,6 +3,7 @@
 //! created (by its own ownership label), even when the test fails.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod contextforge;
 pub mod git_server;
 pub mod ssh_server;
@@ -131,6 +132,11 @@ pub struct TestHost {
 impl TestHost {
     /// A host on 127.0.0.1 with its own data dir and ownership label.
     pub async fn start(tweak: impl FnOnce(&mut RuntimeConfig)) -> TestHost {
+        // `RUST_LOG=mcp_runtime=debug` shows the host's log in a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let data = tempfile::tempdir().unwrap();
         let catalog = data.path().join("catalog.yaml");
         std::fs::write(&catalog, test_catalog()).unwrap();

@@ -97,7 +97,7 @@ pub struct Review {
 }
 
 /// An approver listed as `user:<sub>`, or holding a listed `group:<name>`; an empty list admits any approver.
-fn may_approve(approvers: &[String], who: &Principal) -> bool {
+pub fn may_approve(approvers: &[String], who: &Principal) -> bool {
     approvers.is_empty()
         || approvers.iter().any(|a| match a.split_once(':') {
             Some(("user", user)) => user == who.user,

@@ -9,7 +9,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use std::sync::Arc;
 
-use crate::approvals::{ApprovalFilter, ApprovalStatus};
+use crate::approvals::{may_approve, ApprovalFilter, ApprovalStatus};
 use crate::auth::authz::{authorize, Action};
 use crate::ui::{Session, UiError, UiState};
 
@@ -23,7 +23,15 @@ async fn queue(State(ui): State<Arc<UiState>>, session: Session) -> Result<Respo
     let mut decided = ui.runtime.approvals(&ApprovalFilter::default())?;
     decided.retain(|a| a.status != ApprovalStatus::Pending);
     decided.truncate(20);
+    // Offered only where this person may decide: an approver named by the rules, never the requester.
+    let decidable: Vec<&str> = pending
+        .iter()
+        .filter(|a| may_approve(&a.approvers, &session.principal))
+        .filter(|a| a.requested_by.as_deref() != Some(session.principal.user.as_str()))
+        .map(|a| a.id.as_str())
+        .collect();
     let context = minijinja::context! {
+        decidable => decidable,
         pending => minijinja::Value::from_serialize(&pending),
         decided => minijinja::Value::from_serialize(&decided),
     };
