@@ -132,6 +132,44 @@ async fn an_operator_deploys_watches_operates_and_reads_logs_and_others_see_what
     browser.checked("settings").await;
     browser.sign_out().await;
 
+    // An admin, signed in by ContextForge's own session cookie on this site.
+    let admin = host.token("ada@example.com", &[Role::Admin]);
+    browser.open("/admin/login").await;
+    let set = "document.cookie = 'jwt_token=' + arguments[0] + '; path=/; SameSite=Strict'; return null;";
+    browser.client.execute(set, vec![json!(admin)]).await.unwrap();
+    browser.open("/admin/catalog/manage").await;
+    assert_eq!(browser.path().await, "/admin/catalog/manage", "signed in by the gateway's cookie");
+    browser.checked("catalog-manage").await;
+    // A new entry: a mistake named on the form and nothing stored, then saved.
+    browser.click("a[href='/admin/catalog/new']").await;
+    let entry = |image: &str| {
+        format!(
+            "name: Notes\nslug: notes\nsource: {{type: docker, image: \"{image}\"}}\nguardrails_profile: restricted\n"
+        )
+    };
+    browser.fill("#yaml", &entry("not an image!")).await;
+    browser.click("#entry-form button[type=submit]").await;
+    assert!(browser.text("#form-error").await.starts_with("source.image"), "{}", browser.text("main").await);
+    browser.checked("catalog-edit").await;
+    browser.fill("#yaml", &entry(support::fixture_image())).await;
+    browser.click("#entry-form button[type=submit]").await;
+    assert!(browser.exists("#manage-notes").await, "saved");
+    // An import, dry run first: every entry answered, nothing stored; then for real.
+    let document =
+        r#"{"name": "io.github.acme/hosted", "remotes": [{"type": "sse", "url": "https://hosted.example/sse"}]}"#;
+    browser.fill("#import-document", document).await;
+    browser.click("#import-form button[type=submit]").await;
+    assert!(browser.text("#import-report").await.contains("Would import"));
+    assert!(!browser.exists("#manage-io-github-acme-hosted").await, "a dry run stores nothing");
+    browser.fill("#import-document", document).await;
+    browser.toggle("#import-form input[name=dry_run]").await;
+    browser.click("#import-form button[type=submit]").await;
+    assert!(browser.exists("#manage-io-github-acme-hosted").await, "imported");
+    browser.click("a[href='/admin/catalog/notes/delete']").await;
+    browser.click("main form button[type=submit]").await;
+    assert!(!browser.exists("#manage-notes").await, "deleted");
+    browser.client.execute("document.cookie = 'jwt_token=; path=/; max-age=0'; return null;", vec![]).await.unwrap();
+
     // The developer deletes both; the held one reached connected by itself.
     browser.sign_in(&dev).await;
     browser.open(&format!("/admin/runtimes/{held}")).await;

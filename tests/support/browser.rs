@@ -96,6 +96,11 @@ impl Browser {
         field.send_keys(value).await.unwrap();
     }
 
+    /// Clicks a control that stays on the page (a checkbox).
+    pub async fn toggle(&self, css: &str) {
+        self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+    }
+
     /// Clicks what leads to another page, and waits until that page has
     /// loaded: a click answers before the navigation it starts is over.
     pub async fn click(&self, css: &str) {
@@ -137,12 +142,28 @@ impl Browser {
         }
     }
 
-    /// Saves the page as `target/ui-screenshots/<name>.png` and checks it logged no script error.
+    /// Saves the page as `target/ui-screenshots/<name>.png` and checks it
+    /// logged no script error and that every control a person uses is named
+    /// (a label, or words on it) and every image has its alternative text.
     pub async fn checked(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
         std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
         let errors = self.client.execute("return window.__uiErrors || ['the page script never ran'];", vec![]).await;
         assert_eq!(errors.unwrap(), serde_json::json!([]), "script errors on {name}");
+        let unnamed = self
+            .client
+            .execute(
+                "return Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea, button, a, img'))
+                   .filter(el => el.tagName === 'IMG' ? !el.hasAttribute('alt')
+                          : ['INPUT', 'SELECT', 'TEXTAREA'].includes(el.tagName)
+                            ? el.labels.length === 0 && !el.getAttribute('aria-label')
+                            : el.textContent.trim() === '' && !el.getAttribute('aria-label'))
+                   .map(el => el.outerHTML.slice(0, 120));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(unnamed, serde_json::json!([]), "controls without a name on {name}");
     }
 
     /// Signs in with a token through the sign-in form.

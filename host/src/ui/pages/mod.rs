@@ -2,6 +2,7 @@
 
 mod approvals;
 mod catalog;
+mod catalog_manage;
 mod deploy;
 mod logs;
 mod runtimes;
@@ -15,6 +16,7 @@ use super::UiState;
 pub fn routes() -> Router<Arc<UiState>> {
     Router::new()
         .merge(catalog::routes())
+        .merge(catalog_manage::routes())
         .merge(deploy::routes())
         .merge(runtimes::routes())
         .merge(logs::routes())

@@ -1,0 +1,213 @@
+//! `/admin/catalog/manage` (admins): every entry with edit and delete, a new
+//! entry, and imports from a remote catalog or a pasted document. An entry
+//! is edited as the YAML the API takes; a mistake comes back on the form
+//! naming the field, and nothing stored changes until it is right.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use std::sync::Arc;
+
+use crate::auth::authz::{authorize, Action};
+use crate::catalog::import::{Format, ImportFilter};
+use crate::catalog::{history, CatalogEntry, CatalogError};
+use crate::catalog_sources::{self, ImportRequest};
+use crate::events::{EventKind, NewEvent};
+use crate::store::{Presence, Table};
+use crate::ui::{Session, UiError, UiState};
+
+pub fn routes() -> Router<Arc<UiState>> {
+    Router::new()
+        .route("/admin/catalog/manage", get(manage))
+        .route("/admin/catalog/new", get(new_entry))
+        .route("/admin/catalog/save", post(save))
+        .route("/admin/catalog/import", post(import))
+        .route("/admin/catalog/{slug}/edit", get(edit))
+        .route("/admin/catalog/{slug}/delete", get(confirm_delete).post(delete))
+}
+
+/// A new entry's starting point.
+const NEW_ENTRY: &str = "name: My server\nslug: my-server\ndescription: What it does\ncategory: tools\ntags: []\n\
+source:\n  type: docker\n  image: ghcr.io/example/my-server:1.0.0\ntransport: streamable-http\nport: 8080\n\
+mcp_path: /mcp\nguardrails_profile: restricted\nrequires_approval: false\n";
+
+fn admin(session: &Session) -> Result<(), UiError> {
+    authorize(&session.principal, &Action::WriteCatalog)?;
+    Ok(())
+}
+
+async fn manage(State(ui): State<Arc<UiState>>, session: Session) -> Result<Response, UiError> {
+    admin(&session)?;
+    manage_page(&ui, &session, None).await
+}
+
+async fn manage_page(ui: &UiState, session: &Session, report: Option<serde_json::Value>) -> Result<Response, UiError> {
+    let entries: Vec<CatalogEntry> = ui.runtime.store.list(Table::Catalog)?;
+    let rows: Vec<minijinja::Value> = entries
+        .iter()
+        .map(|e| {
+            minijinja::context! {
+                slug => e.slug, name => e.name, source => e.source.type_name(), deprecated => e.deprecated,
+                origin => e.origin.as_ref().map(|o| o.source.clone()), profile => e.guardrails_profile,
+            }
+        })
+        .collect();
+    let sources = catalog_sources::sources(&ui.runtime)?;
+    let context = minijinja::context! {
+        rows => rows, report => report.map(minijinja::Value::from_serialize),
+        sources => minijinja::Value::from_serialize(&sources),
+    };
+    ui.page("catalog_manage.html", Some(session), context)
+}
+
+async fn new_entry(State(ui): State<Arc<UiState>>, session: Session) -> Result<Response, UiError> {
+    admin(&session)?;
+    editor(&ui, &session, "", NEW_ENTRY, None)
+}
+
+async fn edit(State(ui): State<Arc<UiState>>, session: Session, Path(slug): Path<String>) -> Result<Response, UiError> {
+    admin(&session)?;
+    let entry: CatalogEntry = ui
+        .runtime
+        .store
+        .get(Table::Catalog, &slug)?
+        .ok_or_else(|| UiError::Api(crate::api::ApiError::NotFound(format!("catalog entry '{slug}' not found"))))?;
+    let yaml = serde_yaml_ng::to_string(&entry).map_err(|e| UiError::Internal(e.to_string()))?;
+    editor(&ui, &session, &slug, &yaml, None)
+}
+
+fn editor(
+    ui: &UiState,
+    session: &Session,
+    original: &str,
+    yaml: &str,
+    error: Option<(String, String)>,
+) -> Result<Response, UiError> {
+    let (error_field, error_reason) = error.unzip();
+    let failed = error_field.is_some();
+    let context = minijinja::context! {
+        original => original, yaml => yaml, error_field => error_field, error_reason => error_reason,
+    };
+    let mut page = ui.page("catalog_edit.html", Some(session), context)?;
+    if failed {
+        *page.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(page)
+}
+
+#[derive(Deserialize)]
+struct SaveForm {
+    csrf: String,
+    /// The slug being edited; empty for a new entry.
+    #[serde(default)]
+    original: String,
+    yaml: String,
+}
+
+/// The entry the form holds, or the field at fault and why.
+fn read_entry(ui: &UiState, yaml: &str, original: &str) -> Result<CatalogEntry, (String, String)> {
+    let de = serde_yaml_ng::Deserializer::from_str(yaml);
+    let entry: CatalogEntry = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        (if field == "." { "entry".into() } else { field }, e.into_inner().to_string())
+    })?;
+    if !original.is_empty() && entry.slug != original {
+        return Err(("slug".into(), format!("must stay '{original}': make a new entry for another slug")));
+    }
+    entry
+        .validate(|p| matches!(ui.runtime.profile(p), Ok(Some(_))))
+        .map_err(|CatalogError::Invalid { field, reason }| (field, reason))?;
+    Ok(entry)
+}
+
+async fn save(
+    State(ui): State<Arc<UiState>>,
+    session: Session,
+    Form(form): Form<SaveForm>,
+) -> Result<Response, UiError> {
+    session.check_csrf(&form.csrf)?;
+    admin(&session)?;
+    let entry = match read_entry(&ui, &form.yaml, &form.original) {
+        Ok(entry) => entry,
+        Err(error) => return editor(&ui, &session, &form.original, &form.yaml, Some(error)),
+    };
+    let (presence, kind) = match form.original.is_empty() {
+        true if !ui.runtime.config.catalog.allow_custom_entries => {
+            return Err(UiError::Forbidden("custom catalog entries are disabled (catalog.allow_custom_entries)".into()))
+        }
+        true => (Presence::New, EventKind::CatalogCreated),
+        false => (Presence::Existing, EventKind::CatalogUpdated),
+    };
+    let event = NewEvent::new(kind, format!("catalog/{}", entry.slug), serde_json::json!(entry))
+        .by(Some(&session.principal.user));
+    match history::write(&ui.runtime.store, &entry, presence, event) {
+        Ok(_) => Ok(Redirect::to("/admin/catalog/manage").into_response()),
+        Err(crate::store::StoreError::Conflict(_)) => {
+            let error = ("slug".to_string(), format!("'{}' is taken", entry.slug));
+            editor(&ui, &session, &form.original, &form.yaml, Some(error))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn confirm_delete(
+    State(ui): State<Arc<UiState>>,
+    session: Session,
+    Path(slug): Path<String>,
+) -> Result<Response, UiError> {
+    admin(&session)?;
+    ui.page("catalog_delete.html", Some(&session), minijinja::context! { slug => slug })
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn delete(
+    State(ui): State<Arc<UiState>>,
+    session: Session,
+    Path(slug): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, UiError> {
+    session.check_csrf(&form.csrf)?;
+    admin(&session)?;
+    let event = NewEvent::new(EventKind::CatalogDeleted, format!("catalog/{slug}"), serde_json::json!({}))
+        .by(Some(&session.principal.user));
+    ui.runtime.store.delete(Table::Catalog, &slug, event)?;
+    Ok(Redirect::to("/admin/catalog/manage").into_response())
+}
+
+#[derive(Deserialize)]
+struct ImportForm {
+    csrf: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    document: String,
+    #[serde(default)]
+    format: Format,
+    #[serde(default)]
+    dry_run: Option<String>,
+}
+
+async fn import(
+    State(ui): State<Arc<UiState>>,
+    session: Session,
+    Form(form): Form<ImportForm>,
+) -> Result<Response, UiError> {
+    session.check_csrf(&form.csrf)?;
+    admin(&session)?;
+    let given = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    let request = ImportRequest {
+        url: given(&form.url),
+        document: given(&form.document),
+        format: form.format,
+        filter: ImportFilter::default(),
+        dry_run: form.dry_run.is_some(),
+    };
+    let report = catalog_sources::import(&ui.runtime, request, &session.principal.user).await?;
+    manage_page(&ui, &session, Some(serde_json::json!(report))).await
+}
