@@ -2,8 +2,9 @@
 //! against a host deploying to the real Docker engine: sign in, deploy a
 //! catalog entry through the dialog and watch it connect without reloading,
 //! stop, start and delete through the confirmations, filter the fixture's
-//! log lines, approve a held deploy as another person, and a viewer offered
-//! no write controls whose forged posts are refused. Every page is
+//! log lines, approve a held deploy as another person, a viewer offered no
+//! write controls whose forged posts are refused, and an admin (signed in by
+//! ContextForge's cookie) managing catalog entries and guardrail profiles. Every page is
 //! screenshotted (`target/ui-screenshots/`) and must log no script error.
 
 mod support;
@@ -148,11 +149,11 @@ async fn an_operator_deploys_watches_operates_and_reads_logs_and_others_see_what
         )
     };
     browser.fill("#yaml", &entry("not an image!")).await;
-    browser.click("#entry-form button[type=submit]").await;
+    browser.click("#yaml-form button[type=submit]").await;
     assert!(browser.text("#form-error").await.starts_with("source.image"), "{}", browser.text("main").await);
     browser.checked("catalog-edit").await;
     browser.fill("#yaml", &entry(support::fixture_image())).await;
-    browser.click("#entry-form button[type=submit]").await;
+    browser.click("#yaml-form button[type=submit]").await;
     assert!(browser.exists("#manage-notes").await, "saved");
     // An import, dry run first: every entry answered, nothing stored; then for real.
     let document =
@@ -168,6 +169,22 @@ async fn an_operator_deploys_watches_operates_and_reads_logs_and_others_see_what
     browser.click("a[href='/admin/catalog/notes/delete']").await;
     browser.click("main form button[type=submit]").await;
     assert!(!browser.exists("#manage-notes").await, "deleted");
+    // A guardrail profile: a wrong figure named, then created; one in use is kept.
+    browser.open("/admin/settings").await;
+    browser.click("a[href='/admin/settings/guardrails/new']").await;
+    let profile = |memory: &str| format!("name: tight\nresources: {{max_memory: \"{memory}\", max_cpu: \"0.1\"}}\n");
+    browser.fill("#yaml", &profile("64 apples")).await;
+    browser.click("#yaml-form button[type=submit]").await;
+    assert!(browser.text("#form-error").await.starts_with("resources.max_memory"), "{}", browser.text("main").await);
+    browser.fill("#yaml", &profile("64m")).await;
+    browser.click("#yaml-form button[type=submit]").await;
+    assert!(browser.exists("#profile-tight").await, "created, with its matrix");
+    browser.open("/admin/settings/guardrails/restricted/delete").await;
+    browser.click("main form button[type=submit]").await;
+    assert!(browser.text("main").await.contains("is used by catalog entries"), "a profile in use is kept");
+    browser.open("/admin/settings/guardrails/tight/delete").await;
+    browser.click("main form button[type=submit]").await;
+    assert!(!browser.exists("#profile-tight").await, "deleted");
     browser.client.execute("document.cookie = 'jwt_token=; path=/; max-age=0'; return null;", vec![]).await.unwrap();
 
     // The developer deletes both; the held one reached connected by itself.

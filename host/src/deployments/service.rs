@@ -154,6 +154,11 @@ impl Runtime {
         Ok(self.backends.get(name)?)
     }
 
+    /// The layers of `image`'s pull in progress on the container engine, if any.
+    pub fn pull_progress(&self, image: &str) -> Vec<crate::capabilities::PullLayer> {
+        self.backends.engine().map(|e| e.pull_progress(image)).unwrap_or_default()
+    }
+
     /// Where a deployment reached out through its egress proxy.
     pub fn egress_observed(&self, id: &str) -> Vec<crate::egress::Observed> {
         self.backends.engine().map(|e| e.egress().observed(id)).unwrap_or_default()
@@ -161,6 +166,24 @@ impl Runtime {
 
     pub fn profile(&self, name: &str) -> Result<Option<Profile>, RuntimeError> {
         Ok(self.store.get(Table::Guardrails, name)?)
+    }
+
+    /// Deletes a guardrail profile no catalog entry uses and that is not the default.
+    pub fn delete_profile(&self, name: &str, event: crate::store::NewEvent) -> Result<(), RuntimeError> {
+        let users: Vec<String> = self
+            .store
+            .list::<crate::catalog::CatalogEntry>(Table::Catalog)?
+            .into_iter()
+            .filter(|e| e.guardrails_profile == name)
+            .map(|e| e.slug)
+            .collect();
+        if !users.is_empty() {
+            return Err(RuntimeError::Conflict(format!("profile '{name}' is used by catalog entries {users:?}")));
+        }
+        if name == self.config.guardrails.default_profile {
+            return Err(RuntimeError::Conflict(format!("profile '{name}' is the default profile")));
+        }
+        Ok(self.store.delete(Table::Guardrails, name, event)?)
     }
 
     pub(crate) fn lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {

@@ -9,8 +9,6 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("login.html", include_str!("../../ui/templates/login.html")),
     ("catalog.html", include_str!("../../ui/templates/catalog.html")),
     ("catalog_manage.html", include_str!("../../ui/templates/catalog_manage.html")),
-    ("catalog_edit.html", include_str!("../../ui/templates/catalog_edit.html")),
-    ("catalog_delete.html", include_str!("../../ui/templates/catalog_delete.html")),
     ("deploy.html", include_str!("../../ui/templates/deploy.html")),
     ("compat.html", include_str!("../../ui/templates/compat.html")),
     ("runtimes.html", include_str!("../../ui/templates/runtimes.html")),
@@ -19,6 +17,8 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("logs.html", include_str!("../../ui/templates/logs.html")),
     ("approvals.html", include_str!("../../ui/templates/approvals.html")),
     ("settings.html", include_str!("../../ui/templates/settings.html")),
+    ("yaml_edit.html", include_str!("../../ui/templates/yaml_edit.html")),
+    ("delete.html", include_str!("../../ui/templates/delete.html")),
 ];
 
 const STYLESHEET: &str = include_str!("../../ui/assets/app.css");

@@ -6,6 +6,7 @@
 //! what a role cannot do is neither offered nor accepted.
 
 mod assets;
+mod forms;
 mod pages;
 mod session;
 
@@ -63,6 +64,7 @@ impl UiState {
                 csrf => s.csrf,
                 may_deploy => s.may(&Action::Deploy),
                 may_write_catalog => s.may(&Action::WriteCatalog),
+                may_write_guardrails => s.may(&Action::WriteGuardrails),
                 may_approve => s.may(&Action::Approve),
                 may_audit => s.may(&Action::ReadAudit),
             }

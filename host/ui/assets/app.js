@@ -1,6 +1,6 @@
 // Progressive enhancement only: every page works without this script.
 // Live parts ([data-live]) are fetched again when the host reports a change
-// (server-sent events); a followed log ([data-follow]) every two seconds;
+// (server-sent events); a followed log or build ([data-follow]) every two seconds;
 // the deploy dialog's compatibility table follows its choices; [data-copy]
 // buttons copy a field. Script errors are kept for the browser tests.
 (function () {
@@ -35,8 +35,11 @@
     window.addEventListener("pagehide", function () { source.close(); });
   }
 
-  var followed = document.querySelector("[data-follow]");
-  if (followed) { setInterval(function () { swap([followed.id]); }, 2000); }
+  // Asked afresh each time: a live swap may start or end a follow (a pull begins, a build ends).
+  setInterval(function () {
+    var followed = Array.prototype.map.call(document.querySelectorAll("[data-follow]"), function (el) { return el.id; });
+    if (followed.length) { swap(followed); }
+  }, 2000);
 
   var compat = document.getElementById("compat");
   if (compat) {

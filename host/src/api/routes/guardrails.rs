@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use super::audit;
 use crate::api::{ApiError, ApiResult, AppState, Caller, JsonBody, QueryParams};
 use crate::auth::authz::may;
-use crate::catalog::CatalogEntry;
 use crate::events::EventKind;
 use crate::guardrails::Profile;
 use crate::store::Table;
@@ -68,24 +67,8 @@ async fn delete_guardrails(
     Caller(caller, ..): Caller<may::WriteGuardrails>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let users: Vec<String> = rt
-        .store
-        .list::<CatalogEntry>(Table::Catalog)?
-        .into_iter()
-        .filter(|e| e.guardrails_profile == name)
-        .map(|e| e.slug)
-        .collect();
-    if !users.is_empty() {
-        return Err(ApiError::Conflict(format!("profile '{name}' is used by catalog entries {users:?}")));
-    }
-    if name == rt.config.guardrails.default_profile {
-        return Err(ApiError::Conflict(format!("profile '{name}' is the default profile")));
-    }
-    rt.store.delete(
-        Table::Guardrails,
-        &name,
-        audit(EventKind::GuardrailsDeleted, format!("guardrails/{name}"), json!({}), &caller),
-    )?;
+    let event = audit(EventKind::GuardrailsDeleted, format!("guardrails/{name}"), json!({}), &caller);
+    rt.delete_profile(&name, event)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -51,6 +51,8 @@ pub struct ContainerEngine {
     owner: String,
     /// Proxies of networks whose egress is filtered by host name.
     egress: crate::egress::EgressProxies,
+    /// Pulls in progress, layer by layer.
+    pulls: pulls::Pulls,
 }
 
 /// How long a liveness check waits for the engine.
@@ -73,6 +75,7 @@ impl ContainerEngine {
             socket: socket.into(),
             owner: owner.into(),
             egress,
+            pulls: Default::default(),
         })
     }
 
@@ -146,13 +149,25 @@ impl ContainerEngine {
     pub async fn pull_image(&self, image: &str) -> Result<(), EngineError> {
         let options = CreateImageOptions { from_image: Some(image.into()), ..Default::default() };
         let mut progress = self.docker().create_image(Some(options), None, None);
-        while let Some(step) = progress.next().await {
-            let step = step.map_err(engine_error)?;
-            if let Some(detail) = step.error_detail.and_then(|d| d.message) {
-                return Err(EngineError::Failed(format!("pulling {image}: {detail}")));
+        let pulled = async {
+            while let Some(step) = progress.next().await {
+                let step = step.map_err(engine_error)?;
+                if let Some(detail) = step.error_detail.and_then(|d| d.message) {
+                    return Err(EngineError::Failed(format!("pulling {image}: {detail}")));
+                }
+                let (current, total) = step.progress_detail.map(|p| (p.current, p.total)).unwrap_or_default();
+                self.pulls.record(image, step.id.as_deref(), step.status.as_deref(), current, total);
             }
+            Ok(())
         }
-        Ok(())
+        .await;
+        self.pulls.finished(image);
+        pulled
+    }
+
+    /// The layers of `image`'s pull in progress.
+    pub fn pull_progress(&self, image: &str) -> Vec<pulls::Layer> {
+        self.pulls.layers(image)
     }
 
     pub async fn create_network(&self, spec: NetworkSpec) -> Result<NetworkInfo, EngineError> {
@@ -408,6 +423,7 @@ fn engine_error(e: bollard::errors::Error) -> EngineError {
 mod egress;
 mod host_firewall;
 mod output;
+pub mod pulls;
 
 /// The guest-facing side: every call needs the engine the plugin was granted.
 macro_rules! engine {

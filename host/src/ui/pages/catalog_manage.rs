@@ -16,6 +16,7 @@ use crate::catalog::{history, CatalogEntry, CatalogError};
 use crate::catalog_sources::{self, ImportRequest};
 use crate::events::{EventKind, NewEvent};
 use crate::store::{Presence, Table};
+use crate::ui::forms::{self, editor, read_yaml, CsrfForm, Editing, YamlForm};
 use crate::ui::{Session, UiError, UiState};
 
 pub fn routes() -> Router<Arc<UiState>> {
@@ -64,7 +65,7 @@ async fn manage_page(ui: &UiState, session: &Session, report: Option<serde_json:
 
 async fn new_entry(State(ui): State<Arc<UiState>>, session: Session) -> Result<Response, UiError> {
     admin(&session)?;
-    editor(&ui, &session, "", NEW_ENTRY, None)
+    editor(&ui, &session, Editing { kind: "catalog", original: "", yaml: NEW_ENTRY }, None)
 }
 
 async fn edit(State(ui): State<Arc<UiState>>, session: Session, Path(slug): Path<String>) -> Result<Response, UiError> {
@@ -75,44 +76,12 @@ async fn edit(State(ui): State<Arc<UiState>>, session: Session, Path(slug): Path
         .get(Table::Catalog, &slug)?
         .ok_or_else(|| UiError::Api(crate::api::ApiError::NotFound(format!("catalog entry '{slug}' not found"))))?;
     let yaml = serde_yaml_ng::to_string(&entry).map_err(|e| UiError::Internal(e.to_string()))?;
-    editor(&ui, &session, &slug, &yaml, None)
-}
-
-fn editor(
-    ui: &UiState,
-    session: &Session,
-    original: &str,
-    yaml: &str,
-    error: Option<(String, String)>,
-) -> Result<Response, UiError> {
-    let (error_field, error_reason) = error.unzip();
-    let failed = error_field.is_some();
-    let context = minijinja::context! {
-        original => original, yaml => yaml, error_field => error_field, error_reason => error_reason,
-    };
-    let mut page = ui.page("catalog_edit.html", Some(session), context)?;
-    if failed {
-        *page.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(page)
-}
-
-#[derive(Deserialize)]
-struct SaveForm {
-    csrf: String,
-    /// The slug being edited; empty for a new entry.
-    #[serde(default)]
-    original: String,
-    yaml: String,
+    editor(&ui, &session, Editing { kind: "catalog", original: &slug, yaml: &yaml }, None)
 }
 
 /// The entry the form holds, or the field at fault and why.
 fn read_entry(ui: &UiState, yaml: &str, original: &str) -> Result<CatalogEntry, (String, String)> {
-    let de = serde_yaml_ng::Deserializer::from_str(yaml);
-    let entry: CatalogEntry = serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        (if field == "." { "entry".into() } else { field }, e.into_inner().to_string())
-    })?;
+    let entry: CatalogEntry = read_yaml(yaml, "entry")?;
     if !original.is_empty() && entry.slug != original {
         return Err(("slug".into(), format!("must stay '{original}': make a new entry for another slug")));
     }
@@ -125,13 +94,14 @@ fn read_entry(ui: &UiState, yaml: &str, original: &str) -> Result<CatalogEntry, 
 async fn save(
     State(ui): State<Arc<UiState>>,
     session: Session,
-    Form(form): Form<SaveForm>,
+    Form(form): Form<YamlForm>,
 ) -> Result<Response, UiError> {
     session.check_csrf(&form.csrf)?;
     admin(&session)?;
+    let editing = Editing { kind: "catalog", original: &form.original, yaml: &form.yaml };
     let entry = match read_entry(&ui, &form.yaml, &form.original) {
         Ok(entry) => entry,
-        Err(error) => return editor(&ui, &session, &form.original, &form.yaml, Some(error)),
+        Err(error) => return editor(&ui, &session, editing, Some(error)),
     };
     let (presence, kind) = match form.original.is_empty() {
         true if !ui.runtime.config.catalog.allow_custom_entries => {
@@ -145,8 +115,7 @@ async fn save(
     match history::write(&ui.runtime.store, &entry, presence, event) {
         Ok(_) => Ok(Redirect::to("/admin/catalog/manage").into_response()),
         Err(crate::store::StoreError::Conflict(_)) => {
-            let error = ("slug".to_string(), format!("'{}' is taken", entry.slug));
-            editor(&ui, &session, &form.original, &form.yaml, Some(error))
+            editor(&ui, &session, editing, Some(("slug".into(), format!("'{}' is taken", entry.slug))))
         }
         Err(e) => Err(e.into()),
     }
@@ -158,12 +127,7 @@ async fn confirm_delete(
     Path(slug): Path<String>,
 ) -> Result<Response, UiError> {
     admin(&session)?;
-    ui.page("catalog_delete.html", Some(&session), minijinja::context! { slug => slug })
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
+    forms::confirm_delete(&ui, &session, "catalog", &slug)
 }
 
 async fn delete(

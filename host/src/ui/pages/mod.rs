@@ -4,6 +4,7 @@ mod approvals;
 mod catalog;
 mod catalog_manage;
 mod deploy;
+mod guardrails;
 mod logs;
 mod runtimes;
 mod settings;
@@ -22,4 +23,5 @@ pub fn routes() -> Router<Arc<UiState>> {
         .merge(logs::routes())
         .merge(approvals::routes())
         .merge(settings::routes())
+        .merge(guardrails::routes())
 }

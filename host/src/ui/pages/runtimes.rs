@@ -27,9 +27,17 @@ pub fn routes() -> Router<Arc<UiState>> {
         .route("/admin/stream", get(stream))
 }
 
-/// A deployment as the pages show it.
-fn row(ui: &UiState, session: &Session, d: &Deployment) -> Value {
+/// A deployment as the pages show it, with its CPU and memory read from the
+/// backend now (left out when the backend cannot say).
+async fn row(ui: &UiState, session: &Session, d: &Deployment) -> Value {
     let mut view = d.public_view();
+    view["usage"] = match ui.runtime.usage(d).await {
+        Ok(usage) => serde_json::json!(usage),
+        Err(e) => {
+            tracing::debug!(deployment = %d.id, "usage unknown: {e}");
+            Value::Null
+        }
+    };
     let operable = authorize(&session.principal, &Action::Operate { owner: d.requested_by.as_deref() }).is_ok();
     view["operable"] = operable.into();
     view["uptime"] = uptime(d).into();
@@ -67,13 +75,16 @@ fn uptime(d: &Deployment) -> String {
 async fn list(State(ui): State<Arc<UiState>>, session: Session) -> Result<Response, UiError> {
     let mut all = ui.runtime.list()?;
     all.sort_by_key(|d| std::cmp::Reverse(d.created_at));
-    let rows: Vec<Value> = all.iter().map(|d| row(&ui, &session, d)).collect();
+    let rows: Vec<Value> = futures_util::future::join_all(all.iter().map(|d| row(&ui, &session, d))).await;
     ui.page("runtimes.html", Some(&session), minijinja::context! { rows => minijinja::Value::from_serialize(&rows) })
 }
 
 async fn detail(State(ui): State<Arc<UiState>>, session: Session, Path(id): Path<String>) -> Result<Response, UiError> {
     let d = ui.runtime.get(&id)?;
-    let view = row(&ui, &session, &d);
+    let view = row(&ui, &session, &d).await;
+    // A repository's build, as far as it has got.
+    let build_log = matches!(d.request.as_ref().map(|r| &r.entry.source), Some(crate::catalog::Source::Github { .. }))
+        .then(|| ui.runtime.sources.logs.read(&id).0);
     let events = ui.runtime.store.events(&EventFilter {
         deployment: Some(id.clone()),
         limit: Some(50),
@@ -86,8 +97,19 @@ async fn detail(State(ui): State<Arc<UiState>>, session: Session, Path(id): Path
         events => minijinja::Value::from_serialize(&events),
         requested => minijinja::Value::from_serialize(&requested),
         mcp_url => mcp_url,
+        build_log => build_log,
+        layers => minijinja::Value::from_serialize(pull_layers(&ui, &d)),
     };
     ui.page("runtime.html", Some(&session), context)
+}
+
+/// The layers of a deployment's image while it is being pulled.
+fn pull_layers(ui: &UiState, d: &Deployment) -> Vec<crate::capabilities::PullLayer> {
+    let image = match d.request.as_ref().map(|r| &r.entry.source) {
+        Some(crate::catalog::Source::Docker { image, .. }) if d.status == Phase::Pulling => image,
+        _ => return Vec::new(),
+    };
+    ui.runtime.pull_progress(image)
 }
 
 #[derive(Deserialize)]
