@@ -71,6 +71,8 @@ async fn an_operator_deploys_watches_operates_and_reads_logs_and_others_see_what
     let stayed = browser.client.execute("return window.__stayed === true;", vec![]).await.unwrap();
     assert_eq!(stayed, json!(true), "reached connected without reloading");
     assert!(browser.exists("#mcp-url").await, "the MCP URL to copy");
+    browser.toggle("button[data-copy]").await;
+    assert_eq!(browser.text("button[data-copy]").await, "Copied");
     browser.checked("runtime").await;
 
     // Logs: the fixture's own line found by text, nothing for text it never wrote.

@@ -2,11 +2,21 @@
 // Live parts ([data-live]) are fetched again when the host reports a change
 // (server-sent events); a followed log or build ([data-follow]) every two seconds;
 // the deploy dialog's compatibility table follows its choices; [data-copy]
-// buttons copy a field. Script errors are kept for the browser tests.
+// buttons copy a field. Errors (script, console, failed loads) are kept for
+// the browser tests.
 (function () {
   "use strict";
   window.__uiErrors = [];
-  window.addEventListener("error", function (e) { window.__uiErrors.push(String(e.message)); });
+  window.addEventListener("error", function (e) {
+    // A script error, or a stylesheet, script or image that failed to load.
+    window.__uiErrors.push(e.message ? String(e.message) : "failed to load " + (e.target.src || e.target.href));
+  }, true);
+  window.addEventListener("unhandledrejection", function (e) { window.__uiErrors.push(String(e.reason)); });
+  var consoleError = console.error;
+  console.error = function () {
+    window.__uiErrors.push(Array.prototype.join.call(arguments, " "));
+    consoleError.apply(console, arguments);
+  };
 
   function swap(ids) {
     return fetch(location.href, { credentials: "same-origin" }).then(function (answer) {
@@ -54,13 +64,14 @@
     });
   }
 
-  document.querySelectorAll("[data-copy]").forEach(function (button) {
-    button.addEventListener("click", function () {
-      var field = document.querySelector(button.getAttribute("data-copy"));
-      field.select();
-      var url = new URL(field.value, location.href).href;
-      if (navigator.clipboard) { navigator.clipboard.writeText(url).catch(function () {}); }
-      button.textContent = "Copied";
-    });
+  // Delegated: a live swap replaces the buttons, and listeners on them would go too.
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest ? e.target.closest("[data-copy]") : null;
+    if (!button) { return; }
+    var field = document.querySelector(button.getAttribute("data-copy"));
+    field.select();
+    var url = new URL(field.value, location.href).href;
+    if (navigator.clipboard) { navigator.clipboard.writeText(url).catch(function () {}); }
+    button.textContent = "Copied";
   });
 })();

@@ -97,6 +97,7 @@ async fn detail(State(ui): State<Arc<UiState>>, session: Session, Path(id): Path
         events => minijinja::Value::from_serialize(&events),
         requested => minijinja::Value::from_serialize(&requested),
         mcp_url => mcp_url,
+        gateway_url => ui.runtime.config.gateway.as_ref().map(|g| g.url.trim_end_matches('/').to_string()),
         build_log => build_log,
         layers => minijinja::Value::from_serialize(pull_layers(&ui, &d)),
     };
