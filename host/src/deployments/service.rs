@@ -120,6 +120,23 @@ impl Runtime {
         self.backends.names()
     }
 
+    /// The stored backend records (plugin, capabilities), with availability
+    /// as it is now — the record follows at the watch's next pass — and when
+    /// each was last checked: what `GET /backends` and the settings page show.
+    pub fn backend_records(&self) -> Result<Vec<serde_json::Value>, RuntimeError> {
+        let mut backends: Vec<serde_json::Value> = self.store.list(Table::Backends)?;
+        let live = self.backend_names();
+        for backend in &mut backends {
+            let name = backend["name"].as_str().unwrap_or_default().to_string();
+            if let Some((_, why)) = live.iter().find(|(n, _)| *n == name) {
+                backend["available"] = serde_json::json!(why.is_none());
+                backend["reason"] = serde_json::json!(why);
+            }
+            backend["last_check"] = serde_json::json!(self.backends.checked_at(&name));
+        }
+        Ok(backends)
+    }
+
     /// Records each backend (plugin, availability, capabilities) in the store,
     /// with an event whenever that record changes, and forgets those gone.
     pub async fn register_backends(&self) -> Result<(), RuntimeError> {

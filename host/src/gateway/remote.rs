@@ -11,8 +11,7 @@ use super::client::{Endpoint, GatewayError, NewGateway};
 use super::registration::Registration;
 use super::GatewaySync;
 use crate::catalog::{CatalogEntry, Source, Transport};
-use crate::events::EventKind;
-use crate::store::{NewEvent, Table};
+use crate::store::Table;
 
 const PREFIX: &str = "catalog/";
 
@@ -41,29 +40,13 @@ impl GatewaySync {
         let wanted = entry.as_ref().and_then(|e| wanted(e).map(|endpoint| (e, endpoint)));
         match (wanted, registration) {
             (None, None) => None,
-            (None, Some(registration)) => match self.deregister(&registration).await {
-                Ok(()) => {
-                    let data = serde_json::json!({"gateway_id": registration.gateway_id});
-                    let event = NewEvent::new(EventKind::GatewayDeregistered, key.to_string(), data);
-                    if let Err(e) = self.store.delete(Table::Gateway, key, event) {
-                        tracing::warn!(remote = slug, "cannot forget the registration: {e}");
-                    }
-                    None
-                }
-                Err(e) => self.failed(key, registration, e),
-            },
+            (None, Some(registration)) => self.forget(key, registration).await,
             (Some((entry, (url, transport))), registration) => {
                 let registration = registration.unwrap_or_else(|| Registration::new(slug.to_string()));
                 let mut updated = registration.clone();
                 let endpoint = Endpoint { url, transport, token: None };
-                match self.align_remote(entry, &endpoint, &mut updated).await {
-                    Ok(done) if done.is_empty() && registration.error.is_none() => None,
-                    Ok(done) => {
-                        self.succeeded(key, updated, &done);
-                        None
-                    }
-                    Err(e) => self.failed(key, updated, e),
-                }
+                let aligned = self.align_remote(entry, &endpoint, &mut updated).await;
+                self.settle(key, &registration, updated, aligned)
             }
         }
     }
@@ -97,21 +80,11 @@ impl GatewaySync {
         }
         r.url = Some(endpoint.url.to_string());
         r.transport = Some(endpoint.transport);
-        if let Some(gateway_id) =
-            r.gateway_id.clone().filter(|_| self.config.create_virtual_server && r.server_id.is_none())
-        {
-            let tools = self.client.tool_ids(&gateway_id).await?;
-            r.server_id = Some(self.client.create_server(&r.name, &tools, &self.remote_tags(entry)).await?);
-            done.push("virtual server created");
-        }
+        self.ensure_virtual_server(r, &self.remote_tags(entry), &mut done).await?;
         Ok(done)
     }
 
     fn remote_tags(&self, entry: &CatalogEntry) -> Vec<String> {
-        let mut tags = vec!["mcp-runtime".to_string(), self.owner_tag(), entry.slug.clone(), "remote".into()];
-        tags.extend(entry.category.iter().cloned());
-        tags.extend(self.config.tags.iter().cloned());
-        tags.dedup();
-        tags
+        self.tags(&entry.slug, entry.category.as_deref(), &["remote"])
     }
 }

@@ -11,7 +11,7 @@ use crate::auth::{gateway_principal, Role};
 use crate::catalog::Transport;
 use crate::deployments::{Deployment, State};
 use crate::events::EventKind;
-use crate::store::{NewEvent, Table};
+use crate::store::Table;
 
 /// Longest wait between retries of a sync that failed for a passing reason.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -31,33 +31,66 @@ impl GatewaySync {
         let registration = Self::registration(&self.store, id);
         match (deployment, registration) {
             (None, None) => None,
-            (None, Some(registration)) => match self.deregister(&registration).await {
-                Ok(()) => {
-                    let data =
-                        serde_json::json!({"gateway_id": registration.gateway_id, "server_id": registration.server_id});
-                    let event = NewEvent::for_deployment(EventKind::GatewayDeregistered, id, data);
-                    if let Err(e) = self.store.delete(Table::Gateway, id, event) {
-                        tracing::warn!("cannot forget the registration: {e}");
-                    }
-                    None
-                }
-                Err(e) => self.failed(id, registration, e),
-            },
+            (None, Some(registration)) => self.forget(id, registration).await,
             // Never registered, and nothing to register yet.
             (Some(d), None) if d.status != State::Connected => None,
             (Some(d), registration) => {
                 let registration = registration.unwrap_or_else(|| Registration::new(name_of(&d)));
                 let mut updated = registration.clone();
-                match self.align(&d, &mut updated).await {
-                    Ok(done) if done.is_empty() && registration.error.is_none() => None,
-                    Ok(done) => {
-                        self.succeeded(id, updated, &done);
-                        None
-                    }
-                    Err(e) => self.failed(id, updated, e),
-                }
+                let aligned = self.align(&d, &mut updated).await;
+                self.settle(id, &registration, updated, aligned)
             }
         }
+    }
+
+    /// Removes a registration's records from the gateway, then the registration.
+    pub(super) async fn forget(&self, key: &str, registration: Registration) -> Option<Duration> {
+        match self.deregister(&registration).await {
+            Ok(()) => {
+                let data =
+                    serde_json::json!({"gateway_id": registration.gateway_id, "server_id": registration.server_id});
+                let event = super::event_about(key, EventKind::GatewayDeregistered, data);
+                if let Err(e) = self.store.delete(Table::Gateway, key, event) {
+                    tracing::warn!("cannot forget the registration: {e}");
+                }
+                None
+            }
+            Err(e) => self.failed(key, registration, e),
+        }
+    }
+
+    /// Records what aligning a registration came to; when to retry, if it failed.
+    pub(super) fn settle(
+        &self,
+        key: &str,
+        before: &Registration,
+        after: Registration,
+        aligned: Result<Vec<&'static str>, GatewayError>,
+    ) -> Option<Duration> {
+        match aligned {
+            Ok(done) if done.is_empty() && before.error.is_none() => None,
+            Ok(done) => {
+                self.succeeded(key, after, &done);
+                None
+            }
+            Err(e) => self.failed(key, after, e),
+        }
+    }
+
+    /// A virtual server holding the record's tools, when the config asks for one and it has none yet.
+    pub(super) async fn ensure_virtual_server(
+        &self,
+        r: &mut Registration,
+        tags: &[String],
+        done: &mut Vec<&'static str>,
+    ) -> Result<(), GatewayError> {
+        let wanted = self.config.create_virtual_server && r.server_id.is_none();
+        if let Some(gateway_id) = r.gateway_id.clone().filter(|_| wanted) {
+            let tools = self.client.tool_ids(&gateway_id).await?;
+            r.server_id = Some(self.client.create_server(&r.name, &tools, tags).await?);
+            done.push("virtual server created");
+        }
+        Ok(())
     }
 
     /// The calls that make the gateway show `d` as it is; what they did.
@@ -80,11 +113,8 @@ impl GatewaySync {
             done.push(if lost { "registered again" } else { "registered" });
         }
         // Made apart from the record, so one that failed is made at the next try.
-        let wants_server = serving && self.config.create_virtual_server && r.server_id.is_none();
-        if let Some(gateway_id) = r.gateway_id.clone().filter(|_| wants_server) {
-            let tools = self.client.tool_ids(&gateway_id).await?;
-            r.server_id = Some(self.client.create_server(&r.name, &tools, &self.tags_of(d)).await?);
-            done.push("virtual server created");
+        if serving {
+            self.ensure_virtual_server(r, &self.tags_of(d), &mut done).await?;
         }
         Ok(done)
     }
@@ -194,10 +224,15 @@ impl GatewaySync {
     }
 
     fn tags_of(&self, d: &Deployment) -> Vec<String> {
-        let mut tags = vec!["mcp-runtime".to_string(), self.owner_tag(), d.slug.clone()];
-        if let Some(category) = d.request.as_ref().and_then(|r| r.entry.category.clone()) {
-            tags.push(category);
-        }
+        self.tags(&d.slug, d.request.as_ref().and_then(|r| r.entry.category.as_deref()), &[])
+    }
+
+    /// The tags every record this host makes carries: its own, the owner's,
+    /// the slug, `extra`, the category and the configured ones.
+    pub(super) fn tags(&self, slug: &str, category: Option<&str>, extra: &[&str]) -> Vec<String> {
+        let mut tags = vec!["mcp-runtime".to_string(), self.owner_tag(), slug.to_string()];
+        tags.extend(extra.iter().map(|t| t.to_string()));
+        tags.extend(category.map(String::from));
         tags.extend(self.config.tags.iter().cloned());
         tags.dedup();
         tags

@@ -121,12 +121,7 @@ fn entry(server: Server) -> Result<CatalogEntry, Skip> {
         Some(other) => return Err(Skip::new("type", format!("'{other}': neither a server nor a remote one"))),
     }
     let image = server.image.ok_or_else(|| Skip::new("image", "no image to run"))?;
-    let mut entry = blank_entry(&server.name)?;
-    entry.name = server.about.title.unwrap_or_else(|| server.name.clone());
-    entry.description = server.about.description;
-    entry.icon = server.about.icon;
-    entry.category = server.meta.category;
-    entry.tags = server.meta.tags;
+    let mut entry = listed(&server.name, server.about, server.meta)?;
     entry.source = crate::catalog::Source::Docker { image, registry_secret: None };
     // Docker's catalog images speak MCP on stdin and stdout.
     entry.transport = Transport::Stdio;
@@ -157,6 +152,17 @@ fn entry(server: Server) -> Result<CatalogEntry, Skip> {
     Ok(entry)
 }
 
+/// The entry as the catalog lists it: its name, words, icon, category and tags.
+fn listed(name: &str, about: About, meta: Meta) -> Result<CatalogEntry, Skip> {
+    let mut entry = blank_entry(name)?;
+    entry.name = about.title.unwrap_or_else(|| name.to_string());
+    entry.description = about.description;
+    entry.icon = about.icon;
+    entry.category = meta.category;
+    entry.tags = meta.tags;
+    Ok(entry)
+}
+
 fn remote_entry(server: Server) -> Result<CatalogEntry, Skip> {
     let remote = server.remote.ok_or_else(|| Skip::new("remote", "a remote server names its URL here"))?;
     let transport = match remote.transport_type.as_deref() {
@@ -169,12 +175,7 @@ fn remote_entry(server: Server) -> Result<CatalogEntry, Skip> {
     } else {
         (!remote.headers.is_empty()).then(|| "API Key".to_string())
     };
-    let mut entry = blank_entry(&server.name)?;
-    entry.name = server.about.title.unwrap_or_else(|| server.name.clone());
-    entry.description = server.about.description;
-    entry.icon = server.about.icon;
-    entry.category = server.meta.category;
-    entry.tags = server.meta.tags;
+    let mut entry = listed(&server.name, server.about, server.meta)?;
     entry.source = crate::catalog::Source::Remote { url: remote.url, auth };
     entry.transport = transport;
     Ok(entry)

@@ -164,11 +164,7 @@ fn entry(server: Server) -> Result<CatalogEntry, Skip> {
         default: v.default.clone().filter(|_| !v.is_secret),
     });
     let env_vars = declared.chain(flags.declared).collect();
-    let mut entry = blank_entry(&server.name)?;
-    entry.name = server.title.unwrap_or_else(|| server.name.clone());
-    entry.description = server.description;
-    entry.version = server.version;
-    entry.documentation_url = server.website_url;
+    let mut entry = listed(&server)?;
     entry.source = crate::catalog::Source::Docker { image: image_of(package), registry_secret: None };
     entry.transport = transport;
     entry.port = port;
@@ -235,6 +231,16 @@ fn runtime_flags(arguments: &[Argument]) -> Result<RuntimeFlags, (usize, String)
     Ok(flags)
 }
 
+/// The entry as the registry lists it: name, title, words, version, website.
+fn listed(server: &Server) -> Result<CatalogEntry, Skip> {
+    let mut entry = blank_entry(&server.name)?;
+    entry.name = server.title.clone().unwrap_or_else(|| server.name.clone());
+    entry.description = server.description.clone();
+    entry.version = server.version.clone();
+    entry.documentation_url = server.website_url.clone();
+    Ok(entry)
+}
+
 /// An already-hosted server, reached at its first remote.
 fn remote_entry(server: Server) -> Result<CatalogEntry, Skip> {
     let Some(remote) = server.remotes.first() else { return Err(Skip::new("remotes", "none given")) };
@@ -244,11 +250,7 @@ fn remote_entry(server: Server) -> Result<CatalogEntry, Skip> {
         "sse" => Transport::Sse,
         other => return Err(Skip::new(&at("type"), format!("unknown transport '{other}'"))),
     };
-    let mut entry = blank_entry(&server.name)?;
-    entry.name = server.title.unwrap_or_else(|| server.name.clone());
-    entry.description = server.description;
-    entry.version = server.version;
-    entry.documentation_url = server.website_url;
+    let mut entry = listed(&server)?;
     // Headers (a key) sent with every call are the gateway's to hold.
     let auth = (!remote.headers.is_empty()).then(|| "API Key".to_string());
     entry.source = crate::catalog::Source::Remote { url: remote.url.clone(), auth };

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::Arc;
 
 use crate::guardrails::Profile;
@@ -18,15 +18,8 @@ pub fn routes() -> Router<Arc<UiState>> {
 
 async fn settings(State(ui): State<Arc<UiState>>, session: Session) -> Result<Response, UiError> {
     let rt = &ui.runtime;
-    let mut backends: Vec<Value> = rt.store.list(Table::Backends)?;
+    let backends = rt.backend_records()?;
     let live = rt.backend_names();
-    for backend in &mut backends {
-        let name = backend["name"].as_str().unwrap_or_default().to_string();
-        if let Some((_, why)) = live.iter().find(|(n, _)| *n == name) {
-            backend["available"] = json!(why.is_none());
-            backend["reason"] = json!(why);
-        }
-    }
     let profiles: Vec<Profile> = rt.store.list(Table::Guardrails)?;
     let mut matrix = Vec::new();
     for profile in &profiles {
