@@ -5,13 +5,17 @@ GUESTS    := docker-backend code-engine-backend default-guardrails pinned-images
 GUEST_DIR := target/wasm32-wasip2/guest
 FIXTURE   := target/x86_64-unknown-linux-gnu/release/mcp-fixture
 
-.PHONY: run test guests rules fixture contextforge catalog-fixtures host lint bench clean-test-objects
+.PHONY: run test openapi guests rules fixture contextforge catalog-fixtures host lint bench clean-test-objects
 
 run: guests host
 	./target/debug/mcp-runtime
 
 host:
 	cargo build -p mcp-runtime
+
+# The API's OpenAPI document, kept in docs/ (a test fails when it differs from the code's).
+openapi: host
+	./target/debug/mcp-runtime openapi > docs/openapi.json
 
 # WebAssembly components (backend plugins, policies, test policies).
 guests:

@@ -214,3 +214,62 @@ async fn developers_operate_their_own_deployments_operators_anyones() {
     let (_, events) = host.get(&format!("/events?deployment={id}&actor=otto")).await;
     assert_eq!(support::pluck(&events, "/type"), ["deployment.state", "deployment.stop"], "{events}");
 }
+
+/// The OpenAPI document names, for each operation, the roles it needs; each
+/// is asked of the host as every role alone: the roles named get past the
+/// check, the others are refused (or, where the owner decides, find nothing).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_names_the_roles_each_operation_enforces() {
+    let host = TestHost::start(|_| {}).await;
+    let (status, served) = host.request_as(None, Method::GET, "/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK, "the document needs no token");
+    let kept: Value =
+        serde_json::from_str(&std::fs::read_to_string(support::repo_root().join("docs/openapi.json")).unwrap())
+            .unwrap();
+    assert_eq!(served, kept, "docs/openapi.json is the served document");
+
+    let mut checked = 0;
+    for (path, item) in served["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(security) = operation.get("security") else {
+                assert!(["/health", "/openapi.json"].contains(&path.as_str()), "{method} {path} names no roles");
+                continue;
+            };
+            let roles: Vec<&str> = security[0]["bearer"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+            let owner_decides =
+                ["operate", "use_mcp", "follow_approval"].contains(&operation["x-permission"].as_str().unwrap());
+            let url = with_parameters(path);
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let body = operation.get("requestBody").map(|_| json!({}));
+            for role in Role::ALL {
+                // Every token belongs to a stranger: nothing here is theirs.
+                let token = host.token("stranger@example.com", &[role]);
+                let status = host.status_as(&token, method.clone(), &url, body.clone()).await;
+                let what = format!("{method} {url} as {}: {status}", role.name());
+                assert_ne!(status, StatusCode::UNAUTHORIZED, "{what}");
+                if roles.contains(&role.name()) {
+                    assert_ne!(status, StatusCode::FORBIDDEN, "{what}, which the document allows");
+                } else if owner_decides {
+                    assert!([StatusCode::FORBIDDEN, StatusCode::NOT_FOUND].contains(&status), "{what}");
+                } else {
+                    assert_eq!(status, StatusCode::FORBIDDEN, "{what}, which the document does not allow");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 300, "every operation as every role ({checked} requests)");
+}
+
+/// The path with `approve` for a verdict and a name that names nothing for every other parameter.
+fn with_parameters(template: &str) -> String {
+    template
+        .split('/')
+        .map(|part| match part {
+            "{verdict}" => "approve",
+            p if p.starts_with('{') => "nothing-here",
+            p => p,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}

@@ -37,7 +37,7 @@ fn invalid(field: &str, reason: impl Into<String>) -> ImportError {
 
 /// What to import: a document, or the catalog at a listed URL (the body of
 /// `POST /catalog/import`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
     pub url: Option<String>,
@@ -50,7 +50,8 @@ pub struct ImportRequest {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ImportCounts)]
 pub struct Counts {
     pub added: usize,
     pub updated: usize,
@@ -61,7 +62,7 @@ pub struct Counts {
     pub deprecated: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     pub format: Format,
     pub dry_run: bool,

@@ -14,7 +14,7 @@ fn invalid(field: &str, reason: impl Into<String>) -> GuardrailError {
     GuardrailError::Invalid { field: field.into(), reason: reason.into() }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     #[serde(default)]
@@ -37,7 +37,7 @@ pub struct Profile {
     pub apparmor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkPolicy {
     #[serde(default = "yes")]
@@ -68,7 +68,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilesystemPolicy {
     #[serde(default)]
@@ -77,7 +77,7 @@ pub struct FilesystemPolicy {
     pub allowed_mounts: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CapabilityPolicy {
     #[serde(default)]
@@ -87,7 +87,7 @@ pub struct CapabilityPolicy {
 }
 
 /// The guardrails a deployment actually runs under, after policy evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EffectiveGuardrails {
     pub profile: String,
     pub network: NetworkPolicy,
@@ -101,7 +101,7 @@ pub struct EffectiveGuardrails {
 }
 
 /// A guardrail or setting that was not applied as asked, and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Warning {
     /// Dotted field path, e.g. `filesystem.read_only_root`.
     pub field: String,
@@ -109,7 +109,7 @@ pub struct Warning {
 }
 
 /// Maxima as written in profiles: `max_cpu: "0.5"`, `max_memory: "512m"`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -9,7 +9,8 @@ use serde::Serialize;
 /// Most lines one request may ask for.
 pub const MAX_TAIL: u32 = 10_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = LogStream)]
 #[serde(rename_all = "lowercase")]
 pub enum Stream {
     Stdout,
@@ -35,7 +36,8 @@ pub struct Window {
     pub until: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+#[schema(as = LogLevel)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Trace,
@@ -73,7 +75,8 @@ impl Level {
 }
 
 /// A line read: what it says and, where it says so, its level and time.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = LogEntry)]
 pub struct Entry {
     pub time: Option<DateTime<Utc>>,
     pub stream: Stream,

@@ -22,6 +22,8 @@ enum Command {
     Serve,
     /// Validate the config and exit.
     CheckConfig,
+    /// Print the API's OpenAPI document (as `/openapi.json` serves it).
+    Openapi,
     /// Print a bearer token for local use, signed with the configured secret.
     MintToken {
         /// The token's subject (`sub`).
@@ -126,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
     let config = RuntimeConfig::load(cli.config.as_deref(), &|k| std::env::var(k).ok())?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => println!("config is valid"),
+        Command::Openapi => print!("{}", mcp_runtime::api::openapi_json()),
         Command::MintToken { user, roles, groups, expires_in_minutes } => {
             let roles = roles
                 .iter()

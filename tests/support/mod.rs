@@ -229,6 +229,15 @@ impl TestHost {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
+    /// Only the status of a request with `token` (a streamed answer is not read).
+    pub async fn status_as(&self, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> StatusCode {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.expect("host answers").status()
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.request(reqwest::Method::GET, path, None).await
     }

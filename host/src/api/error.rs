@@ -15,6 +15,20 @@ use crate::guardrails::GuardrailError;
 use crate::plugins::PluginError;
 use crate::store::StoreError;
 
+/// Every error's body, as the OpenAPI document describes it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    pub error: String,
+    /// The input at fault (`resources.cpu`, `tail`), when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The plugin that failed, when one did (502).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+}
+
 #[derive(Debug)]
 pub enum ApiError {
     /// Syntactically broken body.

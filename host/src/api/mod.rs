@@ -4,6 +4,7 @@
 
 mod error;
 mod extract;
+mod openapi;
 mod routes;
 
 use axum::body::Body;
@@ -13,9 +14,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::sync::Arc;
 use tracing::Instrument;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use error::{ApiError, ApiResult};
 pub use extract::{parse_json, parse_query, Caller, JsonBody, QueryParams};
+pub use openapi::to_pretty_json as openapi_json;
 // The admin UI streams the same live status, to a browser's session.
 pub(crate) use routes::event_stream;
 pub(crate) use routes::runtime_stream::{status_events, KEEP_ALIVE};
@@ -28,31 +31,47 @@ pub type AppState = Arc<Runtime>;
 /// Largest error body a non-JSON rejection may carry into its JSON rewrite.
 const REWRITTEN_ERROR_LIMIT: usize = 64 * 1024;
 
-pub fn router(runtime: AppState, auth: Arc<Authenticator>) -> Router {
-    let max_body = runtime.config.api.max_body_bytes;
-    let api = Router::new()
+/// The routes that need a valid token, each with its OpenAPI description.
+fn protected_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
         .merge(routes::service::routes())
         .merge(routes::catalog::routes())
+        .merge(routes::catalog_import::routes())
+        .merge(routes::catalog_registration::routes())
         .merge(routes::guardrails::routes())
         .merge(routes::runtimes::routes())
         .merge(routes::runtime_stream::routes())
         .merge(routes::runtime_logs::routes())
         .merge(routes::runtime_egress::routes())
-        .merge(routes::catalog_import::routes())
-        .merge(routes::catalog_registration::routes())
-        .merge(routes::events::routes())
         .merge(routes::approvals::routes())
-        .merge(routes::metrics::routes())
         .merge(routes::plugins::routes())
-        // Everything above needs a valid token; health does not.
-        .route_layer(axum::middleware::from_fn_with_state(auth.clone(), authenticate))
+        .merge(routes::events::routes())
+        .merge(routes::metrics::routes())
+}
+
+/// Every documented route: the API, the public routes and the MCP data path.
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
         .merge(routes::service::public_routes())
+        .merge(protected_routes())
+        .merge(routes::mcp::routes())
+}
+
+pub fn router(runtime: AppState, auth: Arc<Authenticator>) -> Router {
+    let max_body = runtime.config.api.max_body_bytes;
+    let (protected, _) = protected_routes().split_for_parts();
+    let (public, _) = routes::service::public_routes().split_for_parts();
+    let api = protected
+        .route_layer(axum::middleware::from_fn_with_state(auth.clone(), authenticate))
+        // Health and the OpenAPI document need no token.
+        .merge(public)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed("method not allowed on this route".into()) })
         .layer(axum::middleware::from_fn(errors_as_json))
         .layer(DefaultBodyLimit::max(max_body));
     // The MCP data path streams whatever the server answers, errors included.
-    let data_path = routes::mcp::routes().route_layer(axum::middleware::from_fn_with_state(auth, authenticate));
+    let (data_path, _) = routes::mcp::routes().split_for_parts();
+    let data_path = data_path.route_layer(axum::middleware::from_fn_with_state(auth, authenticate));
     api.merge(data_path).layer(axum::middleware::from_fn(request_span)).with_state(runtime)
 }
 

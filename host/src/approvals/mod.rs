@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::auth::Principal;
 use crate::guardrails::{EffectiveGuardrails, Warning};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ApprovalStatus {
     Pending,
@@ -43,7 +43,7 @@ impl ApprovalStatus {
 }
 
 /// An approval request as stored and as `GET /approvals/{id}` shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Approval {
     pub id: String,
     pub deployment_id: String,
@@ -83,13 +83,14 @@ pub struct Decision {
     pub approvers: Vec<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalFilter {
     pub status: Option<ApprovalStatus>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Review {
     #[serde(default)]

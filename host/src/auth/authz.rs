@@ -106,6 +106,36 @@ pub fn matrix_table() -> String {
     table
 }
 
+/// The roles that hold a permission, by the name the OpenAPI document gives
+/// it (`x-permission`), and what else decides when the roles are not all.
+pub fn permission_roles(name: &str) -> Option<(Vec<Role>, Option<&'static str>)> {
+    let (action, note) = match name {
+        "read" => (Action::Read, None),
+        "write_catalog" => (Action::WriteCatalog, None),
+        "write_guardrails" => (Action::WriteGuardrails, None),
+        "manage_plugins" => (Action::ManagePlugins, None),
+        "deploy" => (Action::Deploy, None),
+        "approve" => (Action::Approve, Some("Only the approvers the approval rules named may decide.")),
+        "read_audit" => (Action::ReadAudit, None),
+        "read_metrics" => (Action::ReadMetrics, None),
+        "operate" => (Action::Operate { owner: Some("me") }, Some("A developer only their own deployments.")),
+        "follow_approval" => (Action::ReadAudit, Some("Also whoever requested the deployment it holds.")),
+        "use_mcp" => (
+            Action::UseMcp { deployment: "d1", owner: Some("me") },
+            Some("A developer only their own deployments; the gateway with the token minted for the deployment."),
+        ),
+        _ => return None,
+    };
+    let roles = Role::ALL
+        .into_iter()
+        .filter(|&role| {
+            let user = if role == Role::Gateway { gateway_principal("d1") } else { "me".into() };
+            authorize(&Principal { user, roles: [role].into(), groups: Vec::new() }, &action).is_ok()
+        })
+        .collect();
+    Some((roles, note))
+}
+
 /// What a route needs before any of its input is read (see `api::extract::Caller`).
 /// `None`: any authenticated caller; the handler decides, e.g. by a deployment's owner.
 pub trait Permission: Send + Sync + 'static {

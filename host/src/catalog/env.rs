@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::{invalid, CatalogError};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeclaredEnv {
     pub name: String,

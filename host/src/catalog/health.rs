@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{invalid, CatalogError, Transport};
 
 /// How the host checks that a connected server still serves.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
     #[serde(default, rename = "type")]
@@ -26,7 +26,8 @@ pub struct HealthCheck {
     pub failure_threshold: u32,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = HealthProbe)]
 #[serde(rename_all = "kebab-case")]
 pub enum Probe {
     /// An MCP `ping` in a session of the host's own.
@@ -102,7 +103,7 @@ impl HealthCheck {
 }
 
 /// What happens when a server's process ends or its health check keeps failing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RestartPolicy {
     /// Restarted whenever it ends, a clean exit included.

@@ -22,7 +22,7 @@ fn invalid(field: &str, reason: impl Into<String>) -> CatalogError {
     CatalogError::Invalid { field: field.into(), reason: reason.into() }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogEntry {
     pub name: String,
@@ -92,7 +92,7 @@ pub struct CatalogEntry {
 }
 
 /// How a server speaks MCP.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Transport {
     #[default]
@@ -104,7 +104,7 @@ pub enum Transport {
 }
 
 /// How a deployment's server is shared among MCP sessions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SessionMode {
     /// One server for every client session.
@@ -135,7 +135,7 @@ fn default_mcp_path() -> String {
     "/mcp".into()
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Source {
     Docker {
@@ -326,7 +326,8 @@ impl CatalogEntry {
 }
 
 /// Query parameters of `GET /catalog`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogFilter {
     pub category: Option<String>,

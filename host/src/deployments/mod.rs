@@ -24,7 +24,9 @@ mod usage;
 pub use check::{compatibility, Checked};
 pub use error::RuntimeError;
 pub use health::{CheckResult, HEALTH_TICK};
-pub use model::{DeployBody, Deployment, DeploymentRequest, ResourceRequest, Resources, State, Visibility};
+pub use model::{
+    DeployBody, Deployment, DeploymentRequest, DeploymentView, ResourceRequest, Resources, State, Visibility,
+};
 pub use reconcile::HEALTH_INTERVAL;
 pub use service::Runtime;
 pub use usage::Usage;

@@ -8,7 +8,7 @@ use crate::catalog::{CatalogEntry, SessionMode};
 use crate::guardrails::{EffectiveGuardrails, Warning};
 
 /// `POST /runtimes/deploy`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeployBody {
     pub slug: String,
@@ -26,7 +26,7 @@ pub struct DeployBody {
     pub catalog_revision: Option<u32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceRequest {
     pub cpu: Option<String>,
@@ -38,7 +38,7 @@ pub struct ResourceRequest {
 }
 
 /// Who may reach a deployed server (Code Engine's app visibility), as written in requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {
     // The aliases read records stored before the shape was designed.
@@ -51,7 +51,7 @@ pub enum Visibility {
 }
 
 /// Requested resources in host units, as the API shows them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Resources {
     pub cpu_millis: Option<u32>,
     pub memory_bytes: Option<u64>,
@@ -111,54 +111,106 @@ impl Deployment {
     /// The API's view: the request in the catalog's shapes, environment
     /// values withheld (they may be secrets; only their names are shown), the
     /// backend's handle private to the host.
-    pub fn public_view(&self) -> serde_json::Value {
-        let request = self.request.as_ref().map(|r| {
-            serde_json::json!({
-                "source": r.entry.source,
-                "env": r.env.keys().collect::<Vec<_>>(),
-                "resources": r.resources,
-                "port": r.entry.port,
-                "mcp_path": r.entry.mcp_path,
-                "commit": r.commit,
-                "catalog_revision": r.catalog_revision,
-                "version": r.entry.version,
-                "transport": r.entry.transport,
-                "session_mode": r.entry.session_mode,
-            })
+    pub fn public_view(&self) -> DeploymentView {
+        let request = self.request.as_ref().map(|r| RequestView {
+            source: r.entry.source.clone(),
+            env: r.env.keys().cloned().collect(),
+            resources: r.resources.clone(),
+            port: r.entry.port,
+            mcp_path: r.entry.mcp_path.clone(),
+            commit: r.commit.clone(),
+            catalog_revision: r.catalog_revision,
+            version: r.entry.version.clone(),
+            transport: r.entry.transport,
+            session_mode: r.entry.session_mode,
         });
-        serde_json::json!({
-            "id": self.id,
-            "slug": self.slug,
-            "backend": self.backend,
-            "profile": self.profile,
-            "status": self.status,
-            "status_message": self.status_message,
-            "desired_running": self.desired_running,
-            "endpoint": self.endpoint,
-            "image": self.image,
-            "build": self.build,
-            "restart_count": self.restart_count + self.host_restarts,
-            "tools": self.tools,
-            "guardrails_applied": self.guardrails_applied,
-            "guardrails_warnings": self.guardrails_warnings,
-            "requested_by": self.requested_by,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "request": request,
-        })
+        DeploymentView {
+            id: self.id.clone(),
+            slug: self.slug.clone(),
+            backend: self.backend.clone(),
+            profile: self.profile.clone(),
+            status: self.status,
+            status_message: self.status_message.clone(),
+            desired_running: self.desired_running,
+            endpoint: self.endpoint.clone(),
+            image: self.image.clone(),
+            build: self.build.clone(),
+            restart_count: self.restart_count + self.host_restarts,
+            tools: self.tools.clone(),
+            guardrails_applied: self.guardrails_applied.clone(),
+            guardrails_warnings: self.guardrails_warnings.clone(),
+            requested_by: self.requested_by.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            request,
+        }
     }
+}
+
+/// A deployment as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Deployment)]
+pub struct DeploymentView {
+    pub id: String,
+    /// The catalog entry it runs.
+    pub slug: String,
+    pub backend: String,
+    /// The guardrail profile it runs under.
+    pub profile: String,
+    pub status: State,
+    /// Why it is in that state (an error's cause, a pull's progress).
+    pub status_message: Option<String>,
+    /// Whether its owner wants it running; the health watch restores it.
+    pub desired_running: bool,
+    /// Where the host reaches its MCP server (clients use `/servers/{id}/mcp`).
+    pub endpoint: Option<String>,
+    pub image: Option<String>,
+    /// For a repository source: the commit built, and whether the image was cached.
+    pub build: Option<Build>,
+    /// Restarts so far, by the backend and by the health watch.
+    pub restart_count: u32,
+    /// The tools the server listed when it connected.
+    pub tools: Vec<String>,
+    /// The guardrails in force: the profile as the backend applies it.
+    pub guardrails_applied: EffectiveGuardrails,
+    /// Guardrails the backend could not enforce (the deploy went on).
+    pub guardrails_warnings: Vec<Warning>,
+    pub requested_by: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// What was asked for.
+    pub request: Option<RequestView>,
+}
+
+/// What a deployment was asked to run, environment values withheld.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = DeploymentRequest)]
+pub struct RequestView {
+    pub source: crate::catalog::Source,
+    /// The names of the variables set (values may be secrets).
+    pub env: Vec<String>,
+    pub resources: Resources,
+    pub port: u16,
+    pub mcp_path: String,
+    /// For a repository source: the commit approved and built.
+    pub commit: Option<String>,
+    pub catalog_revision: Option<u32>,
+    /// The entry's own version.
+    pub version: Option<String>,
+    pub transport: crate::catalog::Transport,
+    pub session_mode: SessionMode,
 }
 
 /// An image built from a repository: the commit, and whether it was built
 /// for this deployment or already there.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Build {
     pub commit: String,
     /// `hit`: the image of that commit existed, nothing was fetched or built.
     pub cache: CacheOutcome,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CacheOutcome {
     Hit,
@@ -229,7 +281,7 @@ mod tests {
         };
         assert_eq!((repo.as_str(), build_args.get("A").map(String::as_str)), ("org/echo", Some("1")));
         assert_eq!(d.guardrails_applied.filesystem.allowed_mounts, ["/tmp"]);
-        let view = d.public_view();
+        let view = serde_json::to_value(d.public_view()).unwrap();
         assert_eq!(view["request"]["source"]["type"], "github", "{view}");
         assert_eq!(view["request"]["env"], json!(["LOG"]), "values are never shown");
         assert_eq!(view["request"]["resources"]["visibility"], "private");

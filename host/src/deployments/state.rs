@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = DeploymentStatus)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     /// Held until an approver decides.

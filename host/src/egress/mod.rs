@@ -28,7 +28,8 @@ type Report = Arc<dyn Fn(Attempt) + Send + Sync>;
 const MAX_OBSERVED: usize = 1000;
 
 /// A destination a deployment asked for, and what came of it so far.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = EgressObserved)]
 pub struct Observed {
     pub host: String,
     pub port: u16,

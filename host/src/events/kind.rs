@@ -6,7 +6,7 @@ macro_rules! event_kinds {
     ($($variant:ident = $name:literal: $doc:literal,)*) => {
         /// What happened. Written as `family.verb` (`deployment.state`), the
         /// form `GET /events?type=` filters on.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum EventKind {
             $(#[doc = $doc] #[serde(rename = $name)] $variant,)*
         }

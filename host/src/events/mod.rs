@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 /// An audit-trail entry as stored and as `GET /events` shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     pub seq: u64,
     pub at: chrono::DateTime<chrono::Utc>,
@@ -54,7 +54,8 @@ impl NewEvent {
 }
 
 /// Query parameters of `GET /events`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventFilter {
     pub deployment: Option<String>,

@@ -34,7 +34,7 @@ fn empty_object() -> serde_json::Value {
     serde_json::json!({})
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum PluginKind {
     RuntimeBackend,
@@ -52,7 +52,7 @@ impl PluginKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginLimits {
     /// Linear memory a call may grow to.

@@ -15,7 +15,7 @@ use crate::events::EventKind;
 use crate::store::{NewEvent, Store, StoreError, Table};
 
 /// A plugin as uploaded: the manifest without a path (the host keeps the file).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPlugin {
     pub id: String,

@@ -2,20 +2,23 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::api::error::ErrorBody;
 use crate::api::{parse_json, ApiError, ApiResult, AppState, Caller, QueryParams};
 use crate::approvals::{Approval, ApprovalFilter, Review};
 use crate::auth::authz::{authorize, may, Action};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/approvals", get(list_approvals))
-        .route("/approvals/{id}", get(get_approval))
-        .route("/approvals/{id}/{verdict}", post(review))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default().routes(routes!(list_approvals)).routes(routes!(get_approval)).routes(routes!(review))
 }
 
+#[utoipa::path(get, path = "/approvals", tag = "approvals", params(ApprovalFilter),
+    extensions(("x-permission" = json!("read_audit"))), responses((status = 200, body = Vec<Approval>)))]
+/// Approval requests, newest first.
 async fn list_approvals(
     State(rt): State<AppState>,
     _: Caller<may::ReadAudit>,
@@ -24,6 +27,9 @@ async fn list_approvals(
     Ok(Json(rt.approvals(&filter)?))
 }
 
+#[utoipa::path(get, path = "/approvals/{id}", tag = "approvals", params(("id" = String, Path)),
+    extensions(("x-permission" = json!("follow_approval"))), responses((status = 200, body = Approval)))]
+/// One approval request.
 async fn get_approval(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::Authenticated>,
@@ -37,7 +43,13 @@ async fn get_approval(
     Ok(Json(approval))
 }
 
-/// `POST /approvals/{id}/approve` or `/reject`, with optional `{"notes": …}`.
+#[utoipa::path(post, path = "/approvals/{id}/{verdict}", tag = "approvals",
+    params(("id" = String, Path), ("verdict" = Verdict, Path)),
+    request_body(content = Option<Review>, description = "Optional notes; the body may be empty"),
+    extensions(("x-permission" = json!("approve"))),
+    responses((status = 200, body = Approval),
+              (status = 409, body = ErrorBody, description = "Already decided, or expired")))]
+/// Approves or rejects a held deployment; an approved one deploys at once.
 async fn review(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::Approve>,
@@ -51,6 +63,15 @@ async fn review(
     };
     let notes = review_notes(&body)?;
     Ok(Json(rt.decide(&id, &caller, approve, notes).await?))
+}
+
+/// The decision a review takes.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // Read from the path as a string; here for the document.
+enum Verdict {
+    Approve,
+    Reject,
 }
 
 /// `{"notes": "..."}`, or an empty body.

@@ -2,11 +2,15 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::audit;
+use crate::api::error::ErrorBody;
 use crate::api::{ApiError, ApiResult, AppState, Caller, JsonBody, QueryParams};
 use crate::auth::authz::may;
 use crate::catalog::{history, CatalogEntry, CatalogFilter};
@@ -14,13 +18,17 @@ use crate::deployments::Runtime;
 use crate::events::EventKind;
 use crate::store::{Presence, Table};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/catalog", get(list_catalog).post(create_catalog))
-        .route("/catalog/{slug}", get(get_catalog).put(replace_catalog).delete(delete_catalog))
-        .route("/catalog/{slug}/versions", get(catalog_versions))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(list_catalog, create_catalog))
+        .routes(routes!(get_catalog, replace_catalog, delete_catalog))
+        .routes(routes!(catalog_versions))
 }
 
+#[utoipa::path(get, path = "/catalog", tag = "catalog", params(CatalogFilter),
+    extensions(("x-permission" = json!("read"))),
+    responses((status = 200, body = Vec<CatalogEntry>)))]
+/// The entries that match every filter given; deprecated ones only when asked.
 async fn list_catalog(
     State(rt): State<AppState>,
     _: Caller<may::Read>,
@@ -30,6 +38,10 @@ async fn list_catalog(
     Ok(Json(entries.into_iter().filter(|e| e.matches(&filter)).collect()))
 }
 
+#[utoipa::path(get, path = "/catalog/{slug}", tag = "catalog", params(("slug" = String, Path)),
+    extensions(("x-permission" = json!("read"))),
+    responses((status = 200, body = CatalogEntry)))]
+/// One entry.
 async fn get_catalog(
     State(rt): State<AppState>,
     _: Caller<may::Read>,
@@ -44,6 +56,11 @@ pub(super) fn check_entry(rt: &Runtime, entry: &CatalogEntry) -> ApiResult<()> {
     Ok(())
 }
 
+#[utoipa::path(post, path = "/catalog", tag = "catalog", request_body = CatalogEntry,
+    extensions(("x-permission" = json!("write_catalog"))),
+    responses((status = 201, body = CatalogEntry),
+              (status = 409, body = ErrorBody, description = "The slug is taken, or custom entries are disabled")))]
+/// Adds an entry.
 async fn create_catalog(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::WriteCatalog>,
@@ -58,6 +75,10 @@ async fn create_catalog(
     Ok((StatusCode::CREATED, Json(entry)))
 }
 
+#[utoipa::path(put, path = "/catalog/{slug}", tag = "catalog", params(("slug" = String, Path)),
+    request_body = CatalogEntry, extensions(("x-permission" = json!("write_catalog"))),
+    responses((status = 200, body = CatalogEntry)))]
+/// Replaces an entry (a new revision in its history); `slug` must match the path.
 async fn replace_catalog(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::WriteCatalog>,
@@ -73,6 +94,10 @@ async fn replace_catalog(
     Ok(Json(entry))
 }
 
+#[utoipa::path(delete, path = "/catalog/{slug}", tag = "catalog", params(("slug" = String, Path)),
+    extensions(("x-permission" = json!("write_catalog"))),
+    responses((status = 204, description = "Deleted")))]
+/// Deletes an entry; its deployments go on.
 async fn delete_catalog(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::WriteCatalog>,
@@ -86,19 +111,47 @@ async fn delete_catalog(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct CatalogVersions {
+    slug: String,
+    /// Oldest first.
+    revisions: Vec<CatalogRevision>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CatalogRevision {
+    revision: u32,
+    at: chrono::DateTime<chrono::Utc>,
+    /// Who made the change.
+    by: Option<String>,
+    /// The entry's own `version`.
+    version: Option<String>,
+    /// The entry as it was.
+    entry: CatalogEntry,
+}
+
+#[utoipa::path(get, path = "/catalog/{slug}/versions", tag = "catalog", params(("slug" = String, Path)),
+    extensions(("x-permission" = json!("read"))),
+    responses((status = 200, body = CatalogVersions)))]
 /// Every revision of the entry, oldest first, each with the entry as it was.
 async fn catalog_versions(
     State(rt): State<AppState>,
     _: Caller<may::Read>,
     Path(slug): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<CatalogVersions>> {
     let revisions = history::revisions(&rt.store, &slug)?;
     if revisions.is_empty() && rt.store.get::<CatalogEntry>(Table::Catalog, &slug)?.is_none() {
         return Err(ApiError::NotFound(format!("catalog entry '{slug}' not found")));
     }
-    let listed: Vec<serde_json::Value> = revisions
-        .iter()
-        .map(|r| json!({"revision": r.revision, "at": r.at, "by": r.by, "version": r.entry.version, "entry": r.entry}))
+    let revisions = revisions
+        .into_iter()
+        .map(|r| CatalogRevision {
+            revision: r.revision,
+            at: r.at,
+            by: r.by,
+            version: r.entry.version.clone(),
+            entry: r.entry,
+        })
         .collect();
-    Ok(Json(json!({"slug": slug, "revisions": listed})))
+    Ok(Json(CatalogVersions { slug, revisions }))
 }

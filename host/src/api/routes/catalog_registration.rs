@@ -4,11 +4,14 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::audit;
+use crate::api::error::ErrorBody;
 use crate::api::{ApiError, ApiResult, AppState, Caller};
 use crate::auth::authz::may;
 use crate::catalog::{history, CatalogEntry};
@@ -16,8 +19,20 @@ use crate::events::EventKind;
 use crate::gateway::{remote, GatewaySync};
 use crate::store::{Presence, Table};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/catalog/{slug}/registration", get(show).put(register).delete(withdraw))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default().routes(routes!(show, register, withdraw))
+}
+
+/// A remote entry's registration with the gateway.
+#[derive(ToSchema)]
+#[allow(dead_code)] // The shape `view` answers, for the document.
+pub struct Registration {
+    slug: String,
+    /// Whether an admin asked for it to be registered.
+    register_with_gateway: bool,
+    /// As the gateway sync left it (`status`, the gateway's ids, `error`); null before the first sync.
+    #[schema(value_type = Option<Object>)]
+    registration: Option<Value>,
 }
 
 fn entry(rt: &AppState, slug: &str) -> ApiResult<CatalogEntry> {
@@ -34,11 +49,21 @@ fn view(rt: &AppState, entry: &CatalogEntry) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/catalog/{slug}/registration", tag = "catalog", params(("slug" = String, Path)),
+    extensions(("x-permission" = json!("read"))), responses((status = 200, body = Registration)))]
+/// Whether the entry is registered with the gateway.
 async fn show(State(rt): State<AppState>, _: Caller<may::Read>, Path(slug): Path<String>) -> ApiResult<Json<Value>> {
     let entry = entry(&rt, &slug)?;
     Ok(Json(view(&rt, &entry)))
 }
 
+#[utoipa::path(put, path = "/catalog/{slug}/registration", tag = "catalog", params(("slug" = String, Path)),
+    extensions(("x-permission" = json!("write_catalog"))),
+    responses((status = 200, body = Registration, description = "Already marked"),
+              (status = 202, body = Registration, description = "Marked; the gateway sync registers it"),
+              (status = 409, body = ErrorBody, description = "No gateway is configured"),
+              (status = 422, body = ErrorBody, description = "Not a remote entry, or one that needs credentials")))]
+/// Registers a remote entry with the gateway, at its own URL.
 async fn register(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::WriteCatalog>,
@@ -50,6 +75,11 @@ async fn register(
     mark(rt, caller, slug, true).await
 }
 
+#[utoipa::path(delete, path = "/catalog/{slug}/registration", tag = "catalog", params(("slug" = String, Path)),
+    extensions(("x-permission" = json!("write_catalog"))),
+    responses((status = 200, body = Registration, description = "Was not marked"),
+              (status = 202, body = Registration, description = "Unmarked; the gateway sync deregisters it")))]
+/// Withdraws a remote entry from the gateway.
 async fn withdraw(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::WriteCatalog>,

@@ -2,29 +2,38 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::audit;
+use crate::api::error::ErrorBody;
 use crate::api::{ApiError, ApiResult, AppState, Caller, JsonBody, QueryParams};
 use crate::auth::authz::may;
 use crate::events::EventKind;
 use crate::guardrails::Profile;
 use crate::store::Table;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/guardrails", get(list_guardrails).post(create_guardrails))
-        .route("/guardrails/{name}", get(get_guardrails).put(replace_guardrails).delete(delete_guardrails))
-        .route("/guardrails/{name}/compatibility", get(guardrails_compatibility))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(list_guardrails, create_guardrails))
+        .routes(routes!(get_guardrails, replace_guardrails, delete_guardrails))
+        .routes(routes!(guardrails_compatibility))
 }
 
+#[utoipa::path(get, path = "/guardrails", tag = "guardrails", extensions(("x-permission" = json!("read"))),
+    responses((status = 200, body = Vec<Profile>)))]
+/// Every profile.
 async fn list_guardrails(State(rt): State<AppState>, _: Caller<may::Read>) -> ApiResult<Json<Vec<Profile>>> {
     Ok(Json(rt.store.list(Table::Guardrails)?))
 }
 
+#[utoipa::path(get, path = "/guardrails/{name}", tag = "guardrails", params(("name" = String, Path)),
+    extensions(("x-permission" = json!("read"))), responses((status = 200, body = Profile)))]
+/// One profile.
 async fn get_guardrails(
     State(rt): State<AppState>,
     _: Caller<may::Read>,
@@ -33,6 +42,10 @@ async fn get_guardrails(
     rt.profile(&name)?.map(Json).ok_or_else(|| ApiError::NotFound(format!("guardrails profile '{name}' not found")))
 }
 
+#[utoipa::path(post, path = "/guardrails", tag = "guardrails", request_body = Profile,
+    extensions(("x-permission" = json!("write_guardrails"))),
+    responses((status = 201, body = Profile), (status = 409, body = ErrorBody, description = "The name is taken")))]
+/// Adds a profile.
 async fn create_guardrails(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::WriteGuardrails>,
@@ -44,6 +57,10 @@ async fn create_guardrails(
     Ok((StatusCode::CREATED, Json(profile)))
 }
 
+#[utoipa::path(put, path = "/guardrails/{name}", tag = "guardrails", params(("name" = String, Path)),
+    request_body = Profile, extensions(("x-permission" = json!("write_guardrails"))),
+    responses((status = 200, body = Profile)))]
+/// Replaces a profile; `name` may be left out, and otherwise must match the path.
 async fn replace_guardrails(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::WriteGuardrails>,
@@ -62,6 +79,11 @@ async fn replace_guardrails(
     Ok(Json(profile))
 }
 
+#[utoipa::path(delete, path = "/guardrails/{name}", tag = "guardrails", params(("name" = String, Path)),
+    extensions(("x-permission" = json!("write_guardrails"))),
+    responses((status = 204, description = "Deleted"),
+              (status = 409, body = ErrorBody, description = "Catalog entries or deployments still use it")))]
+/// Deletes a profile nothing uses.
 async fn delete_guardrails(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::WriteGuardrails>,
@@ -72,12 +94,30 @@ async fn delete_guardrails(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct BackendQuery {
+    /// The backend to ask (the default backend when absent).
     backend: Option<String>,
 }
 
+/// What a backend would do with each guardrail of a profile.
+#[derive(ToSchema)]
+#[allow(dead_code)] // The shape `deployments::compatibility` answers, for the document.
+pub struct Compatibility {
+    profile: String,
+    backend: String,
+    /// Guardrail by guardrail: `enforced`, `partial` or `unsupported`, and why.
+    guardrails: Value,
+    /// What a deploy under this profile would warn.
+    warnings: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/guardrails/{name}/compatibility", tag = "guardrails",
+    params(("name" = String, Path), BackendQuery), extensions(("x-permission" = json!("read"))),
+    responses((status = 200, body = Compatibility)))]
+/// Which of the profile's guardrails a backend enforces, and what a deploy would warn.
 async fn guardrails_compatibility(
     State(rt): State<AppState>,
     _: Caller<may::Read>,

@@ -6,12 +6,13 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
-use axum::Router;
 use std::sync::Arc;
 use std::time::Instant;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::operable;
+use crate::api::error::ErrorBody;
 use crate::api::{ApiError, ApiResult, AppState, Caller};
 use crate::auth::authz::{authorize, may, Action};
 use crate::auth::Principal;
@@ -24,11 +25,22 @@ use crate::metrics;
 /// Largest message a client may POST through the proxy.
 const MAX_MESSAGE: usize = 16 << 20;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/servers/{id}/mcp", any(proxy_mcp))
-        .route("/servers/{id}/sse", get(open_event_stream))
-        .route("/servers/{id}/messages", post(post_message))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default().routes(routes!(proxy_mcp)).routes(routes!(open_event_stream)).routes(routes!(post_message))
+}
+
+/// A JSON-RPC 2.0 message as MCP defines it: a request, notification or
+/// response (a POST may carry a batch of them).
+#[derive(utoipa::ToSchema)]
+#[schema(as = JsonRpcMessage)]
+#[allow(dead_code)] // Forwarded as bytes; here for the document.
+struct JsonRpc {
+    jsonrpc: String,
+    id: Option<serde_json::Value>,
+    method: Option<String>,
+    params: Option<serde_json::Value>,
+    result: Option<serde_json::Value>,
+    error: Option<serde_json::Value>,
 }
 
 /// The serving deployment's route, if the caller may use it.
@@ -57,6 +69,21 @@ fn linked<'a>(rt: &'a Runtime, route: &'a Route, id: &str) -> ApiResult<Servers<
         .map_err(|_| ApiError::NotFound(format!("deployment '{id}' speaks streamable HTTP: use /servers/{id}/mcp")))
 }
 
+#[utoipa::path(method(post, get, delete), path = "/servers/{id}/mcp", tag = "mcp", params(("id" = String, Path)),
+    request_body(content = JsonRpc, description = "POST: a JSON-RPC message or batch"),
+    extensions(("x-permission" = json!("use_mcp"))),
+    responses((status = 200, description = "The server's answer: JSON, or server-sent events (the GET stream too)",
+               content((JsonRpc = "application/json"), (String = "text/event-stream"))),
+              (status = 202, description = "A notification or response, accepted"),
+              (status = 400, description = "Stateless request whose `Mcp-Method`/`Mcp-Name` headers contradict \
+                                            its body (a JSON-RPC error)", body = JsonRpc),
+              (status = 502, body = ErrorBody, description = "The server did not answer"),
+              (status = 503, body = ErrorBody, description = "The deployment is not serving")))]
+/// MCP streamable HTTP to the deployment's server, whatever transport it speaks
+/// (stdio and HTTP+SSE servers are bridged): POST messages, GET the server's
+/// stream, DELETE to end a session. Either protocol generation: sessions
+/// (`Mcp-Session-Id`) or stateless requests.
+///
 /// Forwards to the deployment's endpoint, streaming the answer back, so no
 /// host port is ever published. The hot path reads memory only (`Routes`);
 /// the store is read just to explain a refusal. Each request is counted by
@@ -124,6 +151,13 @@ async fn read_message(request: Request) -> ApiResult<(&'static str, Request)> {
     Ok((method, Request::from_parts(parts, axum::body::Body::from(bytes))))
 }
 
+#[utoipa::path(get, path = "/servers/{id}/sse", tag = "mcp", params(("id" = String, Path)),
+    extensions(("x-permission" = json!("use_mcp"))),
+    responses((status = 200, description = "The HTTP+SSE transport's stream: an `endpoint` event naming where \
+                                           to POST, then the server's messages", content_type = "text/event-stream",
+               body = String),
+              (status = 503, body = ErrorBody, description = "The deployment is not serving")))]
+/// The 2024-11-05 HTTP+SSE transport, for clients that speak only it (bridged servers only).
 async fn open_event_stream(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::Authenticated>,
@@ -134,6 +168,19 @@ async fn open_event_stream(
     Ok(rt.bridge.open_event_stream(&rt.tasks, &id, servers, &format!("/servers/{id}/messages")).await)
 }
 
+/// The session an HTTP+SSE stream named in its `endpoint` event.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Read by hand from the raw query; here for the document.
+struct SessionQuery {
+    session: String,
+}
+
+#[utoipa::path(post, path = "/servers/{id}/messages", tag = "mcp", params(("id" = String, Path), SessionQuery),
+    request_body = JsonRpc, extensions(("x-permission" = json!("use_mcp"))),
+    responses((status = 202, description = "Accepted; the answer comes on the session's stream"),
+              (status = 503, body = ErrorBody, description = "The deployment is not serving")))]
+/// A message for an HTTP+SSE session (its answer comes on the stream).
 async fn post_message(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::Authenticated>,

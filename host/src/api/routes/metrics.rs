@@ -3,9 +3,9 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use futures_util::StreamExt;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::{ApiResult, AppState, Caller};
 use crate::approvals::{ApprovalFilter, ApprovalStatus};
@@ -13,10 +13,15 @@ use crate::auth::authz::may;
 use crate::deployments::{Runtime, State as DeployState};
 use crate::metrics::{text_format, DeploymentFigures, Snapshot, OPENMETRICS};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/metrics", get(scrape))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default().routes(routes!(scrape))
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "metrics", extensions(("x-permission" = json!("read_metrics"))),
+    responses((status = 200, description = "Deployments by backend and state, approvals, MCP requests, \
+                                           health checks, restarts, CPU, memory and network per deployment",
+               content((String = "text/plain; version=0.0.4"),
+                       (String = "application/openmetrics-text; version=1.0.0; charset=utf-8")))))]
 /// OpenMetrics to a scraper that asks for it (Prometheus does); the
 /// Prometheus text format to anyone else.
 async fn scrape(State(rt): State<AppState>, _: Caller<may::ReadMetrics>, headers: HeaderMap) -> ApiResult<Response> {

@@ -3,19 +3,39 @@
 //! through — ready to save as a profile (learn mode's answer).
 
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::operable;
 use crate::api::{ApiResult, AppState, Caller};
 use crate::auth::authz::may;
-use crate::egress::propose;
+use crate::egress::{propose, Observed};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/runtimes/{id}/egress", get(runtime_egress))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default().routes(routes!(runtime_egress))
 }
 
+/// Where a deployment's server reached out to, and the allowlist that would let exactly that through.
+#[derive(ToSchema)]
+#[allow(dead_code)] // The shape the handler answers, for the document.
+pub struct Egress {
+    deployment: String,
+    /// `off`, `audit`, `open` or `allowlist`.
+    mode: String,
+    /// Each host reached: how often, when last, whether it was let through.
+    observed: Vec<Observed>,
+    proposed_allowed_hosts: Vec<String>,
+    /// A guardrail profile that allows exactly the observed hosts, ready to `POST /guardrails`.
+    #[schema(value_type = Object)]
+    profile: Value,
+}
+
+#[utoipa::path(get, path = "/runtimes/{id}/egress", tag = "runtimes", params(("id" = String, Path)),
+    extensions(("x-permission" = json!("operate"))), responses((status = 200, body = Egress)))]
+/// The hosts the server reached through its egress proxy (learn mode's answer).
 async fn runtime_egress(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::Authenticated>,

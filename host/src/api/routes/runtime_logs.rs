@@ -4,12 +4,14 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::time::Duration;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{event_stream, operable};
 use crate::api::{parse_query, ApiError, ApiResult, AppState, Caller};
@@ -22,13 +24,15 @@ use crate::sources::LogEvent;
 /// How often a followed log is read again.
 const FOLLOW_POLL: Duration = Duration::from_secs(1);
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/runtimes/{id}/logs", get(runtime_logs)).route("/runtimes/{id}/build-logs", get(build_logs))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default().routes(routes!(runtime_logs)).routes(routes!(build_logs))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct LogsQuery {
+    /// The last lines that pass the filters (100 unless given, at most 10,000).
     tail: Option<u32>,
     /// RFC 3339, or Unix seconds.
     since: Option<String>,
@@ -41,6 +45,7 @@ struct LogsQuery {
     service: Option<String>,
     /// `text` (the default) or `json`.
     format: Option<String>,
+    /// Then each new line, as server-sent events.
     #[serde(default)]
     follow: bool,
 }
@@ -105,6 +110,11 @@ fn window(filter: &Filter, tail: u32, received: Option<DateTime<Utc>>) -> Window
     Window { tail, since: received.map(|t| t.timestamp()), until: None }
 }
 
+#[utoipa::path(get, path = "/runtimes/{id}/logs", tag = "runtimes", params(("id" = String, Path), LogsQuery),
+    extensions(("x-permission" = json!("operate"))),
+    responses((status = 200, description = "The lines: text, JSON entries (`format=json`), or server-sent \
+                                           events (`follow=true`: `event: line`, then `event: done`)",
+               content((String = "text/plain"), (Vec<Entry> = "application/json"), (String = "text/event-stream")))))]
 /// The last `tail` lines (100 unless given, at most 10,000) that pass the
 /// filters, as text (`<service> | ` before a stack's lines) or JSON entries;
 /// with `follow=true`, those and then each new one as server-sent events.
@@ -190,13 +200,19 @@ fn follow(
     futures_util::StreamExt::chain(past, rest)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct BuildLogsQuery {
+    /// The lines so far, then each as it comes, as server-sent events.
     #[serde(default)]
     follow: bool,
 }
 
+#[utoipa::path(get, path = "/runtimes/{id}/build-logs", tag = "runtimes",
+    params(("id" = String, Path), BuildLogsQuery), extensions(("x-permission" = json!("operate"))),
+    responses((status = 200, description = "The build's log (empty for an image source)",
+               content((String = "text/plain"), (String = "text/event-stream")))))]
 /// The build's log: as text, or with `follow=true` as server-sent events,
 /// the lines so far and then each as it comes until the build ends.
 async fn build_logs(

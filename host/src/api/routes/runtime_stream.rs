@@ -8,13 +8,14 @@
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use futures_util::Stream;
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::broadcast::{error::RecvError, Receiver};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::{parse_query, ApiResult, AppState, Caller};
 use crate::auth::authz::{authorize, may, Action};
@@ -24,17 +25,24 @@ use crate::events::Event;
 /// A comment this often keeps proxies from closing a quiet stream.
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/runtimes/stream", get(stream))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default().routes(routes!(stream))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct StreamQuery {
     /// Only this deployment's events.
     deployment: Option<String>,
 }
 
+#[utoipa::path(get, path = "/runtimes/stream", tag = "runtimes", params(StreamQuery),
+    extensions(("x-permission" = json!("read"))),
+    responses((status = 200, description = "Server-sent events, one per committed event the caller may see \
+                                           (`event:` its kind, `data:` the event as `/events` shows it)",
+               content_type = "text/event-stream", body = String)))]
+/// Live status: every state change, health result, alert and backend change, as it is committed.
 async fn stream(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::Read>,

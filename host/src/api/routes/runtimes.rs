@@ -2,97 +2,185 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::Json;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::operable;
+use crate::api::error::ErrorBody;
 use crate::api::{ApiResult, AppState, Caller, JsonBody};
 use crate::approvals::Submitted;
 use crate::auth::authz::may;
-use crate::deployments::{DeployBody, Deployment};
+use crate::deployments::{DeployBody, Deployment, DeploymentView, State as Status};
+use crate::events::Event;
 use crate::gateway::GatewaySync;
+use crate::guardrails::{EffectiveGuardrails, Warning};
 use crate::store::EventFilter;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/runtimes", get(list_runtimes))
-        .route("/runtimes/deploy", post(deploy))
-        .route("/runtimes/{id}", get(get_runtime).delete(delete_runtime))
-        .route("/runtimes/{id}/stop", post(stop_runtime))
-        .route("/runtimes/{id}/start", post(start_runtime))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(list_runtimes))
+        .routes(routes!(deploy))
+        .routes(routes!(get_runtime, delete_runtime))
+        .routes(routes!(stop_runtime))
+        .routes(routes!(start_runtime))
 }
 
+/// A deploy as accepted: under way, or held for approval.
+#[derive(Serialize, ToSchema)]
+pub struct Deploying {
+    id: String,
+    status: Status,
+    /// For a repository source: the commit that will be built.
+    commit: Option<String>,
+    guardrails_applied: EffectiveGuardrails,
+    guardrails_warnings: Vec<Warning>,
+    /// The held deployment's approval request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approval_id: Option<String>,
+    /// Why it needs approval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasons: Option<Vec<String>>,
+    /// Who may decide (`user:…`, `group:…`; empty: any approver).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approvers: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[utoipa::path(post, path = "/runtimes/deploy", tag = "runtimes", request_body = DeployBody,
+    extensions(("x-permission" = json!("deploy"))),
+    responses((status = 202, body = Deploying, description = "Deploying, or held for approval (`approval_id`)"),
+              (status = 404, body = ErrorBody, description = "No such catalog entry, revision or profile"),
+              (status = 409, body = ErrorBody, description = "The backend is unavailable, or the entry cannot be deployed"),
+              (status = 502, body = ErrorBody, description = "A policy plugin failed")))]
+/// Deploys a catalog entry: checked against the guardrail policies, then
+/// deployed in the background (follow it at `/runtimes/{id}` or `/runtimes/stream`),
+/// or held for approval when the approval rules say so.
 async fn deploy(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::Deploy>,
     JsonBody(body): JsonBody<DeployBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Deploying>)> {
     let answer = match rt.submit(&body, Some(caller.user.as_str())).await? {
-        Submitted::Held(d, approval) => json!({"id": d.id, "status": d.status, "approval_id": approval.id,
-                                               "reasons": approval.reasons, "commit": approval.commit,
-                                               "approvers": approval.approvers, "expires_at": approval.expires_at,
-                                               "guardrails_applied": d.guardrails_applied,
-                                               "guardrails_warnings": d.guardrails_warnings}),
-        Submitted::Accepted(d) => {
-            let commit = d.request.as_ref().and_then(|r| r.commit.clone());
-            json!({"id": d.id, "status": d.status, "commit": commit, "guardrails_applied": d.guardrails_applied,
-                   "guardrails_warnings": d.guardrails_warnings})
-        }
+        Submitted::Held(d, approval) => Deploying {
+            id: d.id,
+            status: d.status,
+            commit: approval.commit,
+            guardrails_applied: d.guardrails_applied,
+            guardrails_warnings: d.guardrails_warnings,
+            approval_id: Some(approval.id),
+            reasons: Some(approval.reasons),
+            approvers: Some(approval.approvers),
+            expires_at: Some(approval.expires_at),
+        },
+        Submitted::Accepted(d) => Deploying {
+            commit: d.request.as_ref().and_then(|r| r.commit.clone()),
+            id: d.id,
+            status: d.status,
+            guardrails_applied: d.guardrails_applied,
+            guardrails_warnings: d.guardrails_warnings,
+            approval_id: None,
+            reasons: None,
+            approvers: None,
+            expires_at: None,
+        },
     };
     Ok((StatusCode::ACCEPTED, Json(answer)))
 }
 
-async fn list_runtimes(State(rt): State<AppState>, _: Caller<may::Read>) -> ApiResult<Json<Value>> {
-    let all: Vec<Value> = rt.list()?.iter().map(Deployment::public_view).collect();
-    Ok(Json(json!(all)))
+#[utoipa::path(get, path = "/runtimes", tag = "runtimes", extensions(("x-permission" = json!("read"))),
+    responses((status = 200, body = Vec<DeploymentView>)))]
+/// Every deployment.
+async fn list_runtimes(State(rt): State<AppState>, _: Caller<may::Read>) -> ApiResult<Json<Vec<DeploymentView>>> {
+    Ok(Json(rt.list()?.iter().map(Deployment::public_view).collect()))
 }
 
+/// A deployment with what is known of it now.
+#[derive(Serialize, ToSchema)]
+pub struct DeploymentDetail {
+    #[serde(flatten)]
+    deployment: DeploymentView,
+    /// Its registration with the gateway (`status`, the gateway's ids,
+    /// `error`); null when no gateway is configured.
+    #[schema(value_type = Option<Object>)]
+    gateway: Value,
+    health: HealthSummary,
+    /// CPU, memory and network as the backend reports them now; null when it cannot say.
+    #[schema(value_type = Option<Object>)]
+    usage: Value,
+    /// Its latest events, newest first (at most 20).
+    recent_events: Vec<Event>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HealthSummary {
+    /// The last health check: when, whether it passed, how long it took.
+    #[schema(value_type = Option<Object>)]
+    last_check: Value,
+}
+
+#[utoipa::path(get, path = "/runtimes/{id}", tag = "runtimes", params(("id" = String, Path)),
+    extensions(("x-permission" = json!("read"))), responses((status = 200, body = DeploymentDetail)))]
+/// One deployment, its gateway registration, health, usage and recent events.
 async fn get_runtime(
     State(rt): State<AppState>,
     _: Caller<may::Read>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DeploymentDetail>> {
     let d = rt.get(&id)?;
-    let mut view = d.public_view();
     // Its registration with the gateway: none when no gateway is configured.
-    view["gateway"] = match (&rt.config.gateway, GatewaySync::registration(&rt.store, &id)) {
+    let gateway = match (&rt.config.gateway, GatewaySync::registration(&rt.store, &id)) {
         (None, _) => Value::Null,
         (Some(_), Some(registration)) => registration.public_view(),
-        (Some(_), None) => json!({"status": "unregistered"}),
+        (Some(_), None) => serde_json::json!({"status": "unregistered"}),
     };
-    view["health"] = json!({"last_check": rt.health.last(&id)});
+    let health = HealthSummary { last_check: serde_json::json!(rt.health.last(&id)) };
     // Read from the backend now; a backend that cannot answer leaves the figures out.
-    view["usage"] = match rt.usage(&d).await {
-        Ok(usage) => json!(usage),
+    let usage = match rt.usage(&d).await {
+        Ok(usage) => serde_json::json!(usage),
         Err(e) => {
             tracing::debug!(deployment = %id, "usage unknown: {e}");
             Value::Null
         }
     };
-    let events = rt.store.events(&EventFilter { deployment: Some(id), limit: Some(20), ..Default::default() })?;
-    view["recent_events"] = json!(events);
-    Ok(Json(view))
+    let filter = EventFilter { deployment: Some(id), limit: Some(20), ..Default::default() };
+    let recent_events = rt.store.events(&filter)?;
+    Ok(Json(DeploymentDetail { deployment: d.public_view(), gateway, health, usage, recent_events }))
 }
 
+#[utoipa::path(post, path = "/runtimes/{id}/stop", tag = "runtimes", params(("id" = String, Path)),
+    extensions(("x-permission" = json!("operate"))),
+    responses((status = 200, body = DeploymentView), (status = 409, body = ErrorBody, description = "Not running")))]
+/// Stops a deployment; it keeps its configuration and can be started again.
 async fn stop_runtime(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::Authenticated>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DeploymentView>> {
     operable(&rt, &caller, &id)?;
     Ok(Json(rt.stop(&id, Some(caller.user.as_str())).await?.public_view()))
 }
 
+#[utoipa::path(post, path = "/runtimes/{id}/start", tag = "runtimes", params(("id" = String, Path)),
+    extensions(("x-permission" = json!("operate"))),
+    responses((status = 200, body = DeploymentView), (status = 409, body = ErrorBody, description = "Not stopped")))]
+/// Starts a stopped deployment.
 async fn start_runtime(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::Authenticated>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DeploymentView>> {
     operable(&rt, &caller, &id)?;
     Ok(Json(rt.start(&id, Some(caller.user.as_str())).await?.public_view()))
 }
 
+#[utoipa::path(delete, path = "/runtimes/{id}", tag = "runtimes", params(("id" = String, Path)),
+    extensions(("x-permission" = json!("operate"))), responses((status = 204, description = "Removed")))]
+/// Removes a deployment: its server, network and record.
 async fn delete_runtime(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::Authenticated>,

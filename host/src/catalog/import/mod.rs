@@ -15,7 +15,8 @@ use serde_yaml_ng::Value;
 
 use super::CatalogEntry;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = CatalogFormat)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     #[default]
@@ -26,7 +27,7 @@ pub enum Format {
 }
 
 /// Where an imported entry came from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Origin {
     /// The URL it was read from, or `document` for one posted inline.
@@ -37,7 +38,7 @@ pub struct Origin {
     pub version: Option<String>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportFilter {
     /// Any of these categories (in any case).
@@ -147,7 +148,8 @@ impl ImportFilter {
 }
 
 /// What importing one upstream server came to.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = ImportOutcome)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum Outcome {
     Added { upstream_id: String, slug: String },

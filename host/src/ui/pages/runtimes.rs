@@ -30,7 +30,7 @@ pub fn routes() -> Router<Arc<UiState>> {
 /// A deployment as the pages show it, with its CPU and memory read from the
 /// backend now (left out when the backend cannot say).
 async fn row(ui: &UiState, session: &Session, d: &Deployment) -> Value {
-    let mut view = d.public_view();
+    let mut view = serde_json::to_value(d.public_view()).unwrap_or_default();
     view["usage"] = match ui.runtime.usage(d).await {
         Ok(usage) => serde_json::json!(usage),
         Err(e) => {
