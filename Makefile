@@ -5,7 +5,7 @@ GUESTS    := docker-backend code-engine-backend default-guardrails pinned-images
 GUEST_DIR := target/wasm32-wasip2/guest
 FIXTURE   := target/x86_64-unknown-linux-gnu/release/mcp-fixture
 
-.PHONY: run test openapi guests rules fixture contextforge catalog-fixtures host lint bench clean-test-objects
+.PHONY: run test openapi schemathesis guests rules fixture contextforge catalog-fixtures host lint bench clean-test-objects
 
 run: guests host
 	./target/debug/mcp-runtime
@@ -62,7 +62,14 @@ $(CONTEXTFORGE):
 	$(PYTHON312) -m venv .venv/contextforge
 	.venv/contextforge/bin/pip install -q mcp-contextforge-gateway==1.1.0
 
-test: guests rules fixture contextforge catalog-fixtures lint
+# schemathesis, which checks the running host against its OpenAPI document (tests/api_fuzz.rs).
+SCHEMATHESIS := .venv/schemathesis/bin/schemathesis
+schemathesis: $(SCHEMATHESIS)
+$(SCHEMATHESIS):
+	python3 -m venv .venv/schemathesis
+	.venv/schemathesis/bin/pip install -q schemathesis==4.32.5
+
+test: guests rules fixture contextforge catalog-fixtures schemathesis lint
 	cargo test -p mcp-runtime -p ce-fake -- --test-threads=2
 	cargo test -p image-ref -p guest-kit -p code-engine-backend --lib
 	$(MAKE) clean-test-objects

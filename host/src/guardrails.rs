@@ -15,6 +15,9 @@ fn invalid(field: &str, reason: impl Into<String>) -> GuardrailError {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "internal-only", "description": "No egress but to the intranet",
+    "network": {"egress_allowed": true, "allowed_hosts": ["*.internal.example.com"]},
+    "filesystem": {"read_only_root": true}, "resources": {"max_cpu": "0.5", "max_memory": "256m"}}))]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     #[serde(default)]

@@ -56,7 +56,7 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> ApiResult<T> {
 /// A JSON body whose errors name the field at fault (`resources.cpu`).
 pub struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned + utoipa::ToSchema, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -69,7 +69,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             return Err(ApiError::Malformed("expected a JSON body (Content-Type: application/json)".into()));
         }
         let bytes = body_bytes(req, state).await?;
-        parse_json(&bytes).map(JsonBody)
+        let body = parse_json(&bytes)?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        if let Some(field) = super::openapi::misplaced_array::<T>(&value) {
+            let field = if field.is_empty() { "body".into() } else { field };
+            return Err(ApiError::Invalid { field, reason: "an object is expected, not an array".into() });
+        }
+        Ok(JsonBody(body))
     }
 }
 

@@ -105,6 +105,9 @@ fn complete(operation: &mut Operation) {
             Some(operation.description.take().map_or(roles_line.clone(), |d| format!("{d}\n\n{roles_line}")));
         add_error(operation, "401", "No valid bearer token");
         add_error(operation, "403", "The token's roles do not allow this");
+        if permission == "operate" {
+            add_error(operation, "409", "The deployment is in no state for this (nothing to act on yet)");
+        }
     }
     let takes = |operation: &Operation, place| {
         operation.parameters.iter().flatten().any(|p| matches!(p, RefOr::T(p) if p.parameter_in == place))
@@ -146,6 +149,48 @@ impl<T: ToSchema> SchemaRef for T {
     }
 }
 
+/// Where `value` has an array that `T`'s schema says is an object, if
+/// anywhere: serde reads a struct from an array as readily as from an object
+/// (`"resources": [null]`), which the document does not allow.
+pub fn misplaced_array<T: ToSchema>(value: &serde_json::Value) -> Option<String> {
+    let schema = serde_json::json!({"$ref": format!("#/components/schemas/{}", T::name())});
+    misplaced(value, &schema, served(), String::new())
+}
+
+fn misplaced(
+    value: &serde_json::Value,
+    schema: &serde_json::Value,
+    doc: &serde_json::Value,
+    at: String,
+) -> Option<String> {
+    use serde_json::Value;
+    let schema = match schema.get("$ref").and_then(Value::as_str) {
+        Some(reference) => doc.pointer(reference.trim_start_matches('#'))?,
+        None => schema,
+    };
+    for combined in ["oneOf", "anyOf", "allOf"] {
+        for alternative in schema.get(combined).and_then(Value::as_array).into_iter().flatten() {
+            if let Some(found) = misplaced(value, alternative, doc, at.clone()) {
+                return Some(found);
+            }
+        }
+    }
+    let field = |name: &str| if at.is_empty() { name.to_string() } else { format!("{at}.{name}") };
+    match value {
+        Value::Array(_) if schema.get("type") == Some(&Value::from("object")) => Some(at),
+        Value::Array(items) => {
+            let item = schema.get("items")?;
+            items.iter().enumerate().find_map(|(i, v)| misplaced(v, item, doc, format!("{at}[{i}]")))
+        }
+        Value::Object(members) => members.iter().find_map(|(name, v)| {
+            let member = schema.get("properties").and_then(|p| p.get(name));
+            let member = member.or_else(|| schema.get("additionalProperties").filter(|a| a.is_object()))?;
+            misplaced(v, member, doc, field(name))
+        }),
+        _ => None,
+    }
+}
+
 /// The whole document, as `/openapi.json` serves it.
 pub fn document() -> OpenApi {
     finish(super::documented_routes().into_openapi())
@@ -173,6 +218,26 @@ mod tests {
         assert!(
             kept == generated,
             "docs/openapi.json differs from the code's document: run `make openapi` and commit it"
+        );
+    }
+
+    #[test]
+    fn an_array_where_the_document_says_object_is_found() {
+        use crate::deployments::DeployBody;
+        use crate::guardrails::Profile;
+        use serde_json::json;
+        assert_eq!(misplaced_array::<Profile>(&json!({"resources": [null, null]})).as_deref(), Some("resources"));
+        assert_eq!(misplaced_array::<Profile>(&json!({"network": {"allowed_hosts": ["a.example"]}})), None);
+        assert_eq!(misplaced_array::<Profile>(&json!({"network": []})).as_deref(), Some("network"));
+        assert_eq!(misplaced_array::<Profile>(&json!([])).as_deref(), Some(""));
+        let deploy = json!({"slug": "s", "env": {"A": "1"}, "resources": {"cpu": "0.5"}});
+        assert_eq!(misplaced_array::<DeployBody>(&deploy), None);
+        let nested = json!({"name": "n", "slug": "s", "source": {"type": "docker", "image": "i"},
+                            "health_check": {"type": "tcp"}, "origin": []});
+        assert_eq!(
+            misplaced_array::<crate::catalog::CatalogEntry>(&nested).as_deref(),
+            Some("origin"),
+            "through a reference and a nullable member"
         );
     }
 }

@@ -23,9 +23,14 @@ fn invalid(field: &str, reason: impl Into<String>) -> CatalogError {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "Time", "slug": "time", "description": "The time, in any zone",
+    "source": {"type": "docker", "image": "docker.io/mcp/time:1.0.0"}, "transport": "stdio",
+    "guardrails_profile": "restricted", "supported_backends": ["docker"]}))]
 #[serde(deny_unknown_fields)]
 pub struct CatalogEntry {
     pub name: String,
+    /// Lowercase letters, digits and dashes; what deployments and URLs name it by.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,99}$")]
     pub slug: String,
     #[serde(default)]
     pub description: String,

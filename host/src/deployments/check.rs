@@ -236,11 +236,53 @@ fn within<T: PartialOrd>(default: Option<T>, max: Option<T>) -> Option<T> {
 /// Per field of a profile: enforced on a backend, or ignored and why.
 /// Derived by running the default evaluator and the backend's validation on a
 /// sample request, so it says exactly what a deployment would get.
+/// What a backend would do with each guardrail of a profile.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Compatibility {
+    pub profile: String,
+    pub backend: String,
+    /// Guardrail by guardrail (`network.allowed_hosts`, `resources.max_cpu`…).
+    pub fields: BTreeMap<String, FieldSupport>,
+    /// What a deploy would warn besides the profile's own fields.
+    pub notes: Vec<Warning>,
+    /// Each MCP transport: `supported` (and how) or `refused` (and why).
+    pub transports: BTreeMap<&'static str, TransportSupport>,
+}
+
+/// Whether the backend enforces one guardrail.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct FieldSupport {
+    pub status: FieldStatus,
+    /// Why it would be ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldStatus {
+    Enforced,
+    /// The backend cannot enforce it: a deploy warns and goes on.
+    Ignored,
+    /// The profile does not set it.
+    NotSet,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TransportSupport {
+    /// `supported` or `refused`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub how: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+}
+
 pub async fn compatibility(
     runtime: &Runtime,
     profile: &Profile,
     backend_name: &str,
-) -> Result<serde_json::Value, RuntimeError> {
+) -> Result<Compatibility, RuntimeError> {
     let backend = runtime.backend(backend_name)?;
     let capabilities = runtime.capabilities_of(backend_name)?;
     let sample = CatalogEntry {
@@ -286,27 +328,27 @@ pub async fn compatibility(
     if let Ok(Ok(more)) = backend.validate(&request, &effective).await {
         warnings.extend(more);
     }
-    let fields: serde_json::Map<String, serde_json::Value> = profile
+    let fields: BTreeMap<String, FieldSupport> = profile
         .reported_fields()
         .into_iter()
         .map(|(field, set)| {
             let warning = warnings.iter().find(|w| w.field == field);
-            let verdict = match (set, warning) {
-                (_, Some(w)) => serde_json::json!({"status": "ignored", "reason": w.message}),
-                (false, None) => serde_json::json!({"status": "not_set"}),
-                (true, None) => serde_json::json!({"status": "enforced"}),
+            let support = match (set, warning) {
+                (_, Some(w)) => FieldSupport { status: FieldStatus::Ignored, reason: Some(w.message.clone()) },
+                (false, None) => FieldSupport { status: FieldStatus::NotSet, reason: None },
+                (true, None) => FieldSupport { status: FieldStatus::Enforced, reason: None },
             };
-            (field.to_string(), verdict)
+            (field.to_string(), support)
         })
         .collect();
-    let other: Vec<Warning> = warnings.iter().filter(|w| !fields.contains_key(&w.field)).map(Warning::from).collect();
+    let notes: Vec<Warning> = warnings.iter().filter(|w| !fields.contains_key(&w.field)).map(Warning::from).collect();
+    let supported = |how| TransportSupport { status: "supported", how, reason: None };
     let stdio = match capabilities.supports_stdio {
-        true => serde_json::json!({"status": "supported", "how": "bridged to streamable HTTP by the host"}),
-        false => serde_json::json!({"status": "refused", "reason": "the backend serves HTTP only"}),
+        true => supported(Some("bridged to streamable HTTP by the host")),
+        false => TransportSupport { status: "refused", how: None, reason: Some("the backend serves HTTP only") },
     };
-    let transports = serde_json::json!({"streamable-http": {"status": "supported"}, "stdio": stdio});
-    Ok(serde_json::json!({"profile": profile.name, "backend": backend_name, "fields": fields, "notes": other,
-                          "transports": transports}))
+    let transports = BTreeMap::from([("streamable-http", supported(None)), ("stdio", stdio)]);
+    Ok(Compatibility { profile: profile.name.clone(), backend: backend_name.into(), fields, notes, transports })
 }
 
 fn compose_refused(e: crate::compose::ComposeError) -> RuntimeError {

@@ -21,7 +21,7 @@ mod service;
 mod state;
 mod usage;
 
-pub use check::{compatibility, Checked};
+pub use check::{compatibility, Checked, Compatibility};
 pub use error::RuntimeError;
 pub use health::{CheckResult, HEALTH_TICK};
 pub use model::{

@@ -6,7 +6,7 @@ macro_rules! event_kinds {
     ($($variant:ident = $name:literal: $doc:literal,)*) => {
         /// What happened. Written as `family.verb` (`deployment.state`), the
         /// form `GET /events?type=` filters on.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum EventKind {
             $(#[doc = $doc] #[serde(rename = $name)] $variant,)*
         }
@@ -21,6 +21,24 @@ macro_rules! event_kinds {
             }
         }
     };
+}
+
+/// The names, as the API writes them (a derived schema would not see the
+/// renames the macro writes).
+impl utoipa::PartialSchema for EventKind {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(EventKind::ALL.iter().map(|k| k.as_str())))
+            .description(Some("What happened, as `family.verb`."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EventKind {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "EventKind".into()
+    }
 }
 
 event_kinds! {

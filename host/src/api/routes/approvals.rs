@@ -44,7 +44,7 @@ async fn get_approval(
 }
 
 #[utoipa::path(post, path = "/approvals/{id}/{verdict}", tag = "approvals",
-    params(("id" = String, Path), ("verdict" = Verdict, Path)),
+    params(("id" = String, Path), ("verdict" = inline(Verdict), Path)),
     request_body(content = Option<Review>, description = "Optional notes; the body may be empty"),
     extensions(("x-permission" = json!("approve"))),
     responses((status = 200, body = Approval),

@@ -58,7 +58,9 @@ pub(super) fn check_entry(rt: &Runtime, entry: &CatalogEntry) -> ApiResult<()> {
 
 #[utoipa::path(post, path = "/catalog", tag = "catalog", request_body = CatalogEntry,
     extensions(("x-permission" = json!("write_catalog"))),
-    responses((status = 201, body = CatalogEntry),
+    responses((status = 201, body = CatalogEntry,
+               links(("GetEntry" = (operation_id = "get_catalog", parameters(("slug" = "$response.body#/slug")))),
+                     ("DeleteEntry" = (operation_id = "delete_catalog", parameters(("slug" = "$response.body#/slug")))))),
               (status = 409, body = ErrorBody, description = "The slug is taken, or custom entries are disabled")))]
 /// Adds an entry.
 async fn create_catalog(

@@ -4,8 +4,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
-use utoipa::{IntoParams, ToSchema};
+use serde_json::json;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -13,6 +13,7 @@ use super::audit;
 use crate::api::error::ErrorBody;
 use crate::api::{ApiError, ApiResult, AppState, Caller, JsonBody, QueryParams};
 use crate::auth::authz::may;
+use crate::deployments::Compatibility;
 use crate::events::EventKind;
 use crate::guardrails::Profile;
 use crate::store::Table;
@@ -44,7 +45,10 @@ async fn get_guardrails(
 
 #[utoipa::path(post, path = "/guardrails", tag = "guardrails", request_body = Profile,
     extensions(("x-permission" = json!("write_guardrails"))),
-    responses((status = 201, body = Profile), (status = 409, body = ErrorBody, description = "The name is taken")))]
+    responses((status = 201, body = Profile,
+               links(("GetProfile" = (operation_id = "get_guardrails", parameters(("name" = "$response.body#/name")))),
+                     ("DeleteProfile" = (operation_id = "delete_guardrails", parameters(("name" = "$response.body#/name")))))),
+              (status = 409, body = ErrorBody, description = "The name is taken")))]
 /// Adds a profile.
 async fn create_guardrails(
     State(rt): State<AppState>,
@@ -102,18 +106,6 @@ struct BackendQuery {
     backend: Option<String>,
 }
 
-/// What a backend would do with each guardrail of a profile.
-#[derive(ToSchema)]
-#[allow(dead_code)] // The shape `deployments::compatibility` answers, for the document.
-pub struct Compatibility {
-    profile: String,
-    backend: String,
-    /// Guardrail by guardrail: `enforced`, `partial` or `unsupported`, and why.
-    guardrails: Value,
-    /// What a deploy under this profile would warn.
-    warnings: Vec<String>,
-}
-
 #[utoipa::path(get, path = "/guardrails/{name}/compatibility", tag = "guardrails",
     params(("name" = String, Path), BackendQuery), extensions(("x-permission" = json!("read"))),
     responses((status = 200, body = Compatibility)))]
@@ -123,7 +115,7 @@ async fn guardrails_compatibility(
     _: Caller<may::Read>,
     Path(name): Path<String>,
     QueryParams(q): QueryParams<BackendQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Compatibility>> {
     let profile =
         rt.profile(&name)?.ok_or_else(|| ApiError::NotFound(format!("guardrails profile '{name}' not found")))?;
     let backend = q.backend.unwrap_or_else(|| rt.config.default_backend.clone());

@@ -11,7 +11,7 @@ use std::time::Instant;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::operable;
+use super::{operable, ServerSentEvent};
 use crate::api::error::ErrorBody;
 use crate::api::{ApiError, ApiResult, AppState, Caller};
 use crate::auth::authz::{authorize, may, Action};
@@ -73,7 +73,7 @@ fn linked<'a>(rt: &'a Runtime, route: &'a Route, id: &str) -> ApiResult<Servers<
     request_body(content = JsonRpc, description = "POST: a JSON-RPC message or batch"),
     extensions(("x-permission" = json!("use_mcp"))),
     responses((status = 200, description = "The server's answer: JSON, or server-sent events (the GET stream too)",
-               content((JsonRpc = "application/json"), (String = "text/event-stream"))),
+               content((JsonRpc = "application/json"), (ServerSentEvent = "text/event-stream"))),
               (status = 202, description = "A notification or response, accepted"),
               (status = 400, description = "Stateless request whose `Mcp-Method`/`Mcp-Name` headers contradict \
                                             its body (a JSON-RPC error)", body = JsonRpc),
@@ -155,7 +155,7 @@ async fn read_message(request: Request) -> ApiResult<(&'static str, Request)> {
     extensions(("x-permission" = json!("use_mcp"))),
     responses((status = 200, description = "The HTTP+SSE transport's stream: an `endpoint` event naming where \
                                            to POST, then the server's messages", content_type = "text/event-stream",
-               body = String),
+               body = ServerSentEvent),
               (status = 503, body = ErrorBody, description = "The deployment is not serving")))]
 /// The 2024-11-05 HTTP+SSE transport, for clients that speak only it (bridged servers only).
 async fn open_event_stream(

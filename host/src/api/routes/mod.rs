@@ -25,6 +25,17 @@ use crate::deployments::Deployment;
 use crate::deployments::Runtime;
 use crate::events::{EventKind, NewEvent};
 
+/// One server-sent event, as the OpenAPI document describes a stream's items.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Written as text by `event_stream`'s callers; here for the document.
+pub struct ServerSentEvent {
+    /// The event's kind (`line`, `done`, `deployment.state`, `message`…).
+    event: Option<String>,
+    /// Its payload: JSON for most streams, a log line for a build log.
+    data: String,
+    id: Option<String>,
+}
+
 /// A stream of server-sent events, as every streaming route answers.
 pub(crate) fn event_stream<S>(frames: S) -> axum::response::Response
 where

@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{event_stream, operable};
+use super::{event_stream, operable, ServerSentEvent};
 use crate::api::{parse_query, ApiError, ApiResult, AppState, Caller};
 use crate::auth::authz::may;
 use crate::catalog::Source;
@@ -32,7 +32,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct LogsQuery {
-    /// The last lines that pass the filters (100 unless given, at most 10,000).
+    /// The last lines that pass the filters (100 unless given).
+    #[param(minimum = 0, maximum = 10000)]
     tail: Option<u32>,
     /// RFC 3339, or Unix seconds.
     since: Option<String>,
@@ -114,7 +115,7 @@ fn window(filter: &Filter, tail: u32, received: Option<DateTime<Utc>>) -> Window
     extensions(("x-permission" = json!("operate"))),
     responses((status = 200, description = "The lines: text, JSON entries (`format=json`), or server-sent \
                                            events (`follow=true`: `event: line`, then `event: done`)",
-               content((String = "text/plain"), (Vec<Entry> = "application/json"), (String = "text/event-stream")))))]
+               content((String = "text/plain"), (Vec<Entry> = "application/json"), (ServerSentEvent = "text/event-stream")))))]
 /// The last `tail` lines (100 unless given, at most 10,000) that pass the
 /// filters, as text (`<service> | ` before a stack's lines) or JSON entries;
 /// with `follow=true`, those and then each new one as server-sent events.
@@ -128,7 +129,10 @@ async fn runtime_logs(
     operable(&rt, &caller, &id)?;
     let q: LogsQuery = parse_query(query.as_deref().unwrap_or(""))?;
     let filter = q.filter(&rt, &id)?;
-    let tail = q.tail.unwrap_or(100).min(MAX_TAIL);
+    let tail = q.tail.unwrap_or(100);
+    if tail > MAX_TAIL {
+        return Err(ApiError::Invalid { field: "tail".into(), reason: format!("at most {MAX_TAIL} lines") });
+    }
     let as_json = match q.format.as_deref() {
         None | Some("text") => false,
         Some("json") => true,
@@ -212,7 +216,7 @@ struct BuildLogsQuery {
 #[utoipa::path(get, path = "/runtimes/{id}/build-logs", tag = "runtimes",
     params(("id" = String, Path), BuildLogsQuery), extensions(("x-permission" = json!("operate"))),
     responses((status = 200, description = "The build's log (empty for an image source)",
-               content((String = "text/plain"), (String = "text/event-stream")))))]
+               content((String = "text/plain"), (ServerSentEvent = "text/event-stream")))))]
 /// The build's log: as text, or with `follow=true` as server-sent events,
 /// the lines so far and then each as it comes until the build ends.
 async fn build_logs(

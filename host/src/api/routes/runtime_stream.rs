@@ -41,7 +41,7 @@ struct StreamQuery {
     extensions(("x-permission" = json!("read"))),
     responses((status = 200, description = "Server-sent events, one per committed event the caller may see \
                                            (`event:` its kind, `data:` the event as `/events` shows it)",
-               content_type = "text/event-stream", body = String)))]
+               content_type = "text/event-stream", body = super::ServerSentEvent)))]
 /// Live status: every state change, health result, alert and backend change, as it is committed.
 async fn stream(
     State(rt): State<AppState>,

@@ -53,7 +53,10 @@ pub struct Deploying {
 
 #[utoipa::path(post, path = "/runtimes/deploy", tag = "runtimes", request_body = DeployBody,
     extensions(("x-permission" = json!("deploy"))),
-    responses((status = 202, body = Deploying, description = "Deploying, or held for approval (`approval_id`)"),
+    responses((status = 202, body = Deploying, description = "Deploying, or held for approval (`approval_id`)",
+               links(("GetDeployment" = (operation_id = "get_runtime", parameters(("id" = "$response.body#/id")))),
+                     ("StopDeployment" = (operation_id = "stop_runtime", parameters(("id" = "$response.body#/id")))),
+                     ("DeleteDeployment" = (operation_id = "delete_runtime", parameters(("id" = "$response.body#/id")))))),
               (status = 404, body = ErrorBody, description = "No such catalog entry, revision or profile"),
               (status = 409, body = ErrorBody, description = "The backend is unavailable, or the entry cannot be deployed"),
               (status = 502, body = ErrorBody, description = "A policy plugin failed")))]

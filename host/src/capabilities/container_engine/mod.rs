@@ -237,6 +237,10 @@ impl ContainerEngine {
             // Same as memory: no swap beyond the limit.
             memory_swap: spec.memory_bytes.map(|m| m as i64),
             pids_limit: spec.pids_limit.map(i64::from),
+            // An init as PID 1 passes signals on: a server that installs no
+            // SIGTERM handler (most stdio servers) stops at once, not after the
+            // engine's stop timeout, and its exited children are reaped.
+            init: Some(true),
             restart_policy: Some(match spec.max_restarts {
                 0 => RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None },
                 n => RestartPolicy {

@@ -94,7 +94,7 @@ async fn render(
             profiles => profiles.iter().map(|p| &p.name).collect::<Vec<_>>(), profile => chosen_profile,
             max_cpu => limits.and_then(|r| r.max_cpu.clone()), max_memory => limits.and_then(|r| r.max_memory.clone()),
             cpu => form.get("cpu"), memory => form.get("memory"),
-            env => env, compat => compat.map(|c| c["fields"].clone()).map(minijinja::Value::from_serialize),
+            env => env, compat => compat.map(|c| c.fields).map(minijinja::Value::from_serialize),
             error_field => error_field, error_reason => error_reason,
         },
     )?;
@@ -157,6 +157,6 @@ async fn compatibility(
     ui.page(
         "compat.html",
         Some(&session),
-        minijinja::context! { compat => minijinja::Value::from_serialize(&compat["fields"]) },
+        minijinja::context! { compat => minijinja::Value::from_serialize(&compat.fields) },
     )
 }

@@ -27,7 +27,7 @@ async fn settings(State(ui): State<Arc<UiState>>, session: Session) -> Result<Re
         for (name, why) in &live {
             if why.is_none() {
                 let compat = crate::deployments::compatibility(rt, profile, name).await?;
-                per_backend.insert(name.clone(), compat["fields"].clone());
+                per_backend.insert(name.clone(), json!(compat.fields));
             }
         }
         matrix.push(json!({"name": profile.name, "description": profile.description, "backends": per_backend}));
