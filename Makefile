@@ -5,7 +5,7 @@ GUESTS    := docker-backend code-engine-backend default-guardrails pinned-images
 GUEST_DIR := target/wasm32-wasip2/guest
 FIXTURE   := target/x86_64-unknown-linux-gnu/release/mcp-fixture
 
-.PHONY: run test verify coverage deny openapi schemathesis guests rules fixture contextforge catalog-fixtures host lint bench clean-test-objects
+.PHONY: run test verify coverage deny openapi schemathesis mcp-sdk fixture-image guests rules fixture contextforge catalog-fixtures host lint bench clean-test-objects
 
 run: guests host
 	./target/debug/mcp-runtime
@@ -52,6 +52,18 @@ $(CF_CATALOG):
 fixture:
 	RUSTFLAGS='-C target-feature=+crt-static' cargo build -p mcp-fixture --release --target x86_64-unknown-linux-gnu
 
+# The fixture as an image (FROM scratch around the static binary): the example
+# server the guides deploy (docs/guides/), tagged mcp-fixture:latest.
+fixture-image: fixture
+	docker build -q -t mcp-fixture:latest -f tests/fixture/Dockerfile $(dir $(FIXTURE))
+
+# The official MCP Python SDK, which the API guide connects with.
+MCP_SDK := .venv/mcp-sdk/bin/python3
+mcp-sdk: $(MCP_SDK)
+$(MCP_SDK):
+	python3 -m venv .venv/mcp-sdk
+	.venv/mcp-sdk/bin/pip install -q mcp==2.3.0
+
 # The real ContextForge gateway the gateway tests register with, in a venv of
 # its own (Python 3.12 from pyenv; 1.1.0 needs >=3.12). Installed once.
 CONTEXTFORGE := .venv/contextforge/bin/mcpgateway
@@ -69,7 +81,7 @@ $(SCHEMATHESIS):
 	python3 -m venv .venv/schemathesis
 	.venv/schemathesis/bin/pip install -q schemathesis==4.32.5
 
-test: guests rules fixture contextforge catalog-fixtures schemathesis lint
+test: guests rules fixture fixture-image contextforge catalog-fixtures schemathesis mcp-sdk lint
 	cargo test -p mcp-runtime -p ce-fake -- --test-threads=2
 	cargo test -p image-ref -p guest-kit -p code-engine-backend --lib
 	$(MAKE) clean-test-objects
@@ -78,7 +90,7 @@ test: guests rules fixture contextforge catalog-fixtures schemathesis lint
 # tests, guests), the whole suite (schemathesis against the live host among it)
 # run instrumented, with line coverage printed and held at 80% or more, and
 # cargo deny for licenses and duplicate versions.
-verify: guests rules fixture contextforge catalog-fixtures schemathesis lint coverage deny
+verify: guests rules fixture fixture-image contextforge catalog-fixtures schemathesis mcp-sdk lint coverage deny
 
 # Line coverage of the host and of the plugins' native unit tests (code that
 # runs inside wasmtime as a component is not instrumented).

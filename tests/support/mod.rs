@@ -61,11 +61,7 @@ pub fn fixture_image() -> &'static str {
         assert!(binary.exists(), "{} missing: run `make fixture`", binary.display());
         let context = tempfile::tempdir().unwrap();
         std::fs::copy(&binary, context.path().join("mcp-fixture")).unwrap();
-        std::fs::write(
-            context.path().join("Dockerfile"),
-            "FROM scratch\nCOPY mcp-fixture /mcp-fixture\nEXPOSE 8080\nENTRYPOINT [\"/mcp-fixture\"]\n",
-        )
-        .unwrap();
+        std::fs::copy(repo_root().join("tests/fixture/Dockerfile"), context.path().join("Dockerfile")).unwrap();
         docker(&[
             "build",
             "-q",
