@@ -191,3 +191,29 @@ async fn every_configuration_in_the_guides_is_valid() {
     }
     assert!(checked >= 4, "the guides' configurations ({checked})");
 }
+
+/// Every error status the OpenAPI document says an operation can answer has
+/// its rows in the user guide's troubleshooting table.
+#[test]
+fn troubleshooting_covers_every_error_the_api_documents() {
+    let root = support::repo_root();
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("docs/openapi.json")).unwrap()).unwrap();
+    let guide = std::fs::read_to_string(root.join("docs/guides/user.md")).unwrap();
+    let troubleshooting = guide.split("## Troubleshooting").nth(1).expect("a troubleshooting section");
+    let mut statuses: Vec<&str> = document["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .flat_map(|operation| operation["responses"].as_object().unwrap().keys())
+        .map(String::as_str)
+        .filter(|status| status.starts_with('4') || status.starts_with('5'))
+        .collect();
+    statuses.sort();
+    statuses.dedup();
+    assert!(statuses.len() >= 8, "{statuses:?}");
+    for status in statuses {
+        assert!(troubleshooting.contains(&format!("\n| {status} |")), "no troubleshooting row for {status}");
+    }
+}

@@ -108,6 +108,11 @@ fn complete(operation: &mut Operation) {
         if permission == "operate" {
             add_error(operation, "409", "The deployment is in no state for this (nothing to act on yet)");
         }
+        // What reaches a backend can find it failing or gone.
+        if ["deploy", "operate", "use_mcp"].contains(&permission.as_str()) {
+            add_error(operation, "502", "The backend or a plugin failed (`plugin` names it)");
+            add_error(operation, "503", "The backend is unavailable, or the deployment is not serving");
+        }
     }
     let takes = |operation: &Operation, place| {
         operation.parameters.iter().flatten().any(|p| matches!(p, RefOr::T(p) if p.parameter_in == place))

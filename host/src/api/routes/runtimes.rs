@@ -58,8 +58,7 @@ pub struct Deploying {
                      ("StopDeployment" = (operation_id = "stop_runtime", parameters(("id" = "$response.body#/id")))),
                      ("DeleteDeployment" = (operation_id = "delete_runtime", parameters(("id" = "$response.body#/id")))))),
               (status = 404, body = ErrorBody, description = "No such catalog entry, revision or profile"),
-              (status = 409, body = ErrorBody, description = "The backend is unavailable, or the entry cannot be deployed"),
-              (status = 502, body = ErrorBody, description = "A policy plugin failed")))]
+              (status = 502, body = ErrorBody, description = "A policy, approval rule or the backend failed")))]
 /// Deploys a catalog entry: checked against the guardrail policies, then
 /// deployed in the background (follow it at `/runtimes/{id}` or `/runtimes/stream`),
 /// or held for approval when the approval rules say so.
