@@ -19,7 +19,7 @@ use crate::auth::authz::permission_roles;
 /// The name of the security scheme every protected operation names.
 const BEARER: &str = "bearer";
 /// The operation's permission, as `#[utoipa::path(extensions(...))]` gives it.
-pub const PERMISSION: &str = "x-permission";
+const PERMISSION: &str = "x-permission";
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
