@@ -30,7 +30,8 @@ const PERMISSION: &str = "x-permission";
                        Every operation but `/health` and `/openapi.json` needs a bearer token: a JWT signed \
                        with the gateway's secret (ContextForge's own tokens work). The roles an operation \
                        needs are listed in its security requirement and its description. Every error answers \
-                       JSON: `{\"error\": …}`, plus `field` when one input is at fault.",
+                       JSON: `{\"error\": …}`, plus `field` when one input is at fault.\n\n\
+                       The admin UI's pages (`/admin`) are HTML for browsers and are not part of this API.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     tags(

@@ -69,10 +69,16 @@ fn linked<'a>(rt: &'a Runtime, route: &'a Route, id: &str) -> ApiResult<Servers<
         .map_err(|_| ApiError::NotFound(format!("deployment '{id}' speaks streamable HTTP: use /servers/{id}/mcp")))
 }
 
-#[utoipa::path(method(post, get, delete), path = "/servers/{id}/mcp", tag = "mcp", params(("id" = String, Path)),
+#[utoipa::path(method(post, get, delete), path = "/servers/{id}/mcp", tag = "mcp",
+    params(("id" = String, Path),
+           ("Mcp-Session-Id" = Option<String>, Header, description = "The session `initialize` opened (2025-11-25)"),
+           ("MCP-Protocol-Version" = Option<String>, Header, description = "The protocol version the client speaks"),
+           ("Mcp-Method" = Option<String>, Header, description = "Stateless (2026-07-28): the body's `method`"),
+           ("Mcp-Name" = Option<String>, Header, description = "Stateless: the tool, prompt or resource the body names")),
     request_body(content = JsonRpc, description = "POST: a JSON-RPC message or batch"),
     extensions(("x-permission" = json!("use_mcp"))),
     responses((status = 200, description = "The server's answer: JSON, or server-sent events (the GET stream too)",
+               headers(("Mcp-Session-Id" = String, description = "On `initialize`: the session to name from then on")),
                content((JsonRpc = "application/json"), (ServerSentEvent = "text/event-stream"))),
               (status = 202, description = "A notification or response, accepted"),
               (status = 400, description = "Stateless request whose `Mcp-Method`/`Mcp-Name` headers contradict \
