@@ -97,10 +97,7 @@ pub fn matrix_table() -> String {
     for (label, action) in rows {
         table += &format!("\n| {label} |");
         for role in Role::ALL {
-            // The gateway's token names the deployment it was minted for (d1).
-            let user = if role == Role::Gateway { gateway_principal("d1") } else { "me".into() };
-            let caller = Principal { user, roles: [role].into(), groups: Vec::new() };
-            table += if authorize(&caller, &action).is_ok() { " ✓ |" } else { " |" };
+            table += if role_may(role, &action) { " ✓ |" } else { " |" };
         }
     }
     table
@@ -126,14 +123,14 @@ pub fn permission_roles(name: &str) -> Option<(Vec<Role>, Option<&'static str>)>
         ),
         _ => return None,
     };
-    let roles = Role::ALL
-        .into_iter()
-        .filter(|&role| {
-            let user = if role == Role::Gateway { gateway_principal("d1") } else { "me".into() };
-            authorize(&Principal { user, roles: [role].into(), groups: Vec::new() }, &action).is_ok()
-        })
-        .collect();
-    Some((roles, note))
+    Some((Role::ALL.into_iter().filter(|&role| role_may(role, &action)).collect(), note))
+}
+
+/// Whether `role` alone allows `action` to user `me` (the gateway's token names
+/// the deployment it was minted for, `d1`), as the matrix and the document show it.
+fn role_may(role: Role, action: &Action<'_>) -> bool {
+    let user = if role == Role::Gateway { gateway_principal("d1") } else { "me".into() };
+    authorize(&Principal { user, roles: [role].into(), groups: Vec::new() }, action).is_ok()
 }
 
 /// What a route needs before any of its input is read (see `api::extract::Caller`).
