@@ -2,7 +2,8 @@
 //! ratio against a baseline measured in the same run (or against its target).
 //!
 //! - tools/call through the MCP proxy against the same server reached
-//!   directly, at 1, 8 and 32 clients, and the host's RSS across rounds;
+//!   directly, at 1, 8 and 32 clients, and the host's RSS across rounds,
+//!   beside a bare TCP relay's ratio (the floor of any extra hop here);
 //! - deploy → connected against raw Docker Engine API calls;
 //! - `GET /catalog` with 135 entries against `GET /health`;
 //! - the health watch's CPU with 100 running deployments;
@@ -25,6 +26,7 @@ mod host_process;
 mod load;
 mod policy;
 mod proxy;
+mod relay;
 mod rules;
 mod stdio;
 mod watch;

@@ -5,7 +5,7 @@ use serde_json::json;
 use std::time::Duration;
 
 use crate::host_process::HostProcess;
-use crate::{load, verdict};
+use crate::{load, relay, verdict};
 
 const CONCURRENCY: [usize; 3] = [1, 8, 32];
 const RUN: Duration = Duration::from_secs(3);
@@ -24,6 +24,21 @@ pub async fn figures(host: &HostProcess) {
     let d = host.wait_connected(&id).await;
     let direct = d["endpoint"].as_str().unwrap().to_string();
     let proxied = format!("{}/servers/{id}/mcp", host.base);
+
+    // What one more hop costs with nothing done in it: the floor under the proxy's ratio.
+    let endpoint: reqwest::Url = direct.parse().unwrap();
+    let upstream = format!("{}:{}", endpoint.host_str().unwrap(), endpoint.port().unwrap_or(80));
+    let relay = relay::start(upstream.parse().unwrap());
+    let relayed = format!("http://{relay}{}", endpoint.path());
+    println!("tools/call through a bare TCP relay vs direct (the floor of any extra hop on this machine):");
+    for clients in CONCURRENCY {
+        let run = load::Comparison::measure(&direct, &relayed, &host.token, clients, RUN).await;
+        println!(
+            "  {clients:>2} clients: {}, overhead p50 {:+.2} ms",
+            run.summary("direct", "relayed"),
+            run.overhead_ms(0.50)
+        );
+    }
 
     println!(
         "tools/call through the proxy vs direct to the container ({}s per run, restricted profile, 2 CPUs):",
