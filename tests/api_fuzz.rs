@@ -31,6 +31,7 @@ async fn the_running_host_keeps_to_its_openapi_document() {
     let schemathesis = support::repo_root().join(".venv/schemathesis/bin/schemathesis");
     assert!(schemathesis.exists(), "schemathesis is installed by `make schemathesis`");
     let report = support::repo_root().join("target/schemathesis");
+    std::fs::create_dir_all(&report).unwrap();
     let token = host.token("fuzz-admin@example.com", &[Role::Admin, Role::Approver]);
     let base = host.base.clone();
     let run = tokio::task::spawn_blocking(move || {
@@ -43,6 +44,9 @@ async fn the_running_host_keeps_to_its_openapi_document() {
             // exists (an entry, a profile), which the document cannot say.
             .args(["--exclude-checks", "positive_data_acceptance"])
             .args(["--max-examples", MAX_EXAMPLES, "--seed", "19"])
+            // Nothing kept between runs; what it writes stays under target/.
+            .args(["--generation-database", "none"])
+            .current_dir(&report)
             .args(["--workers", "2", "--request-timeout", "30", "--no-color"])
             // The MCP data path forwards to servers whose answers are theirs
             // (tests/stdio_e2e.rs and docker_e2e.rs cover it); the streams never end.
