@@ -96,17 +96,23 @@ async fn run_shell_blocks(name: &str) {
         printed.len(),
         shell.get(printed.len() - 1).map_or("", |b| b.text.as_str())
     );
-    // Each `text` block is the output of the `sh` block just before it.
+    // Each `text` block is the output of the `sh` block just before it; a
+    // block that prints anything shows it, so nothing printed goes unchecked.
     let mut index = None;
+    let mut shown = vec![false; shell.len()];
     for block in &blocks {
         match block.lang.as_str() {
             "sh" => index = Some(index.map_or(0, |i| i + 1)),
             "text" => {
                 let i = index.expect("a text block follows a sh block");
                 assert_eq!(printed[i], block.text, "{name}: what block {} prints:\n{}", i + 1, shell[i].text);
+                shown[i] = true;
             }
             _ => {}
         }
+    }
+    for (i, block) in shell.iter().enumerate().filter(|(i, _)| !shown[*i]) {
+        assert_eq!(printed[i], "", "{name}: block {} prints, and no text block shows it:\n{}", i + 1, block.text);
     }
 }
 
