@@ -5,7 +5,7 @@ GUESTS    := docker-backend code-engine-backend default-guardrails pinned-images
 GUEST_DIR := target/wasm32-wasip2/guest
 FIXTURE   := target/x86_64-unknown-linux-gnu/release/mcp-fixture
 
-.PHONY: run test verify coverage deny openapi schemathesis mcp-sdk fixture-image guests rules fixture contextforge catalog-fixtures host lint bench clean-test-objects
+.PHONY: run test verify verify-tools coverage deny openapi schemathesis mcp-sdk fixture-image guests rules fixture contextforge catalog-fixtures host lint bench clean-test-objects
 
 run: guests host
 	./target/debug/mcp-runtime
@@ -92,17 +92,23 @@ test: guests rules fixture fixture-image contextforge catalog-fixtures schemathe
 # cargo deny for licenses and duplicate versions.
 verify: guests rules fixture fixture-image contextforge catalog-fixtures schemathesis mcp-sdk lint coverage deny
 
+# What coverage and deny run with, installed once (pinned).
+verify-tools:
+	rustup component list --installed | grep -q '^llvm-tools' || rustup component add llvm-tools
+	command -v cargo-llvm-cov >/dev/null || cargo install --locked cargo-llvm-cov@0.9.1
+	command -v cargo-deny >/dev/null || cargo install --locked cargo-deny@0.20.2
+
 # Line coverage of the host and of the plugins' native unit tests (code that
 # runs inside wasmtime as a component is not instrumented).
 COVERAGE_MIN := 80
-coverage:
+coverage: verify-tools
 	cargo llvm-cov clean --workspace
 	cargo llvm-cov --no-report -p mcp-runtime -p ce-fake -- --test-threads=2
 	cargo llvm-cov --no-report -p image-ref -p guest-kit -p code-engine-backend --lib
 	$(MAKE) clean-test-objects
 	cargo llvm-cov report --summary-only --ignore-filename-regex '(tests/|benches/)' --fail-under-lines $(COVERAGE_MIN)
 
-deny:
+deny: verify-tools
 	cargo deny check licenses bans
 
 lint:
