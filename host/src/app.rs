@@ -16,6 +16,7 @@ use crate::deployments::{HEALTH_INTERVAL, HEALTH_TICK};
 use crate::events::EventKind;
 use crate::gateway::GatewaySync;
 use crate::guardrails;
+use crate::mcp::upstream::PerClientConnection;
 use crate::plugins::PluginHost;
 use crate::store::{NewEvent, Store, Table};
 
@@ -104,7 +105,9 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
         crate::api::router(runtime.clone(), auth.clone()).merge(crate::ui::router(runtime.clone(), auth.clone()));
     let stopping = tasks.stopping();
     tasks.spawn_to_completion("api server", async move {
-        let server = axum::serve(listener, router).with_graceful_shutdown(stopping.cancelled_owned());
+        // Each client connection gets its own connections to the servers it calls (`mcp::upstream`).
+        let server =
+            axum::serve(listener, PerClientConnection(router)).with_graceful_shutdown(stopping.cancelled_owned());
         if let Err(e) = server.await {
             tracing::error!("server stopped: {e}");
         }

@@ -1,10 +1,12 @@
 //! A closed-loop MCP load: `clients` sessions, each on its own connection,
-//! calling `echo` back to back for a fixed time.
+//! calling `echo` back to back for a fixed time, against a server directly
+//! and through the host in alternating turns.
 
 use mcp_runtime::mcp::client::McpSession;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
+#[derive(Default)]
 pub struct Load {
     pub calls: usize,
     pub elapsed: Duration,
@@ -22,7 +24,8 @@ impl Load {
     }
 }
 
-pub async fn tool_calls(url: &str, bearer: Option<&str>, clients: usize, duration: Duration) -> Load {
+/// `clients` MCP sessions with the server at `url`, each on its own connection, warmed up.
+async fn sessions(url: &str, bearer: Option<&str>, clients: usize) -> Vec<McpSession> {
     let mut sessions = Vec::with_capacity(clients);
     for _ in 0..clients {
         let http = reqwest::Client::new();
@@ -31,8 +34,13 @@ pub async fn tool_calls(url: &str, bearer: Option<&str>, clients: usize, duratio
         session.call_tool("echo", json!({"text": "warm"})).await.expect("warm-up call");
         sessions.push(session);
     }
-    let start = Instant::now();
-    let end = start + duration;
+    sessions
+}
+
+/// Every session calling `echo` back to back for `duration`: the sessions
+/// again, and each call's latency.
+async fn slice(sessions: Vec<McpSession>, duration: Duration) -> (Vec<McpSession>, Vec<Duration>) {
+    let end = Instant::now() + duration;
     let workers: Vec<_> = sessions
         .into_iter()
         .map(|mut session| {
@@ -43,18 +51,17 @@ pub async fn tool_calls(url: &str, bearer: Option<&str>, clients: usize, duratio
                     session.call_tool("echo", json!({"text": "bench"})).await.expect("tool call");
                     latencies.push(call.elapsed());
                 }
-                session.close().await;
-                latencies
+                (session, latencies)
             })
         })
         .collect();
-    let mut latencies = Vec::new();
+    let (mut sessions, mut latencies) = (Vec::new(), Vec::new());
     for worker in workers {
-        latencies.extend(worker.await.unwrap());
+        let (session, calls) = worker.await.unwrap();
+        sessions.push(session);
+        latencies.extend(calls);
     }
-    let elapsed = start.elapsed();
-    latencies.sort();
-    Load { calls: latencies.len(), elapsed, latencies }
+    (sessions, latencies)
 }
 
 /// The same load straight at a server and through the host, one after the
@@ -64,11 +71,31 @@ pub struct Comparison {
     pub through: Load,
 }
 
+/// Each side runs in this many turns, alternating: a machine whose speed
+/// drifts during the run (a shared CI host) slows both sides alike.
+const TURNS: u32 = 6;
+
 impl Comparison {
     pub async fn measure(direct: &str, through: &str, token: &str, clients: usize, run: Duration) -> Comparison {
-        let base = tool_calls(direct, None, clients, run).await;
-        let through = tool_calls(through, Some(token), clients, run).await;
-        Comparison { base, through }
+        let mut base = (sessions(direct, None, clients).await, Load::default());
+        let mut through = (sessions(through, Some(token), clients).await, Load::default());
+        for _ in 0..TURNS {
+            for (sessions, load) in [&mut base, &mut through] {
+                let started = Instant::now();
+                let (back, latencies) = slice(std::mem::take(sessions), run / TURNS).await;
+                *sessions = back;
+                load.elapsed += started.elapsed();
+                load.latencies.extend(latencies);
+            }
+        }
+        for (sessions, load) in [&mut base, &mut through] {
+            for session in std::mem::take(sessions) {
+                session.close().await;
+            }
+            load.latencies.sort();
+            load.calls = load.latencies.len();
+        }
+        Comparison { base: base.1, through: through.1 }
     }
 
     /// Throughput through the host as a share of direct.

@@ -14,7 +14,7 @@ use crate::contract::types as wit;
 use crate::events::EventKind;
 use crate::guardrails::Profile;
 use crate::mcp::bridge::Bridge;
-use crate::mcp::proxy::{Routes, Upstream};
+use crate::mcp::proxy::Routes;
 use crate::plugins::Plugin;
 use crate::store::{NewEvent, Store, Table};
 
@@ -32,7 +32,6 @@ pub struct Runtime {
     http: reqwest::Client,
     /// Serving deployments' endpoints, for the MCP proxy.
     pub routes: Routes,
-    pub upstream: Upstream,
     /// Sessions with servers that speak stdio, served as streamable HTTP.
     pub bridge: Bridge,
     /// Git repositories: resolving refs at deploy time, build logs, cancelling builds.
@@ -96,7 +95,6 @@ impl Runtime {
             backends,
             http,
             routes,
-            upstream: Upstream::default(),
             bridge,
             session_servers: Default::default(),
             sources,

@@ -8,3 +8,4 @@ pub mod client;
 pub mod generation;
 pub mod link;
 pub mod proxy;
+pub mod upstream;

@@ -3,19 +3,16 @@
 //! This is the product's hot path, so per request the host does no more than
 //! the caller's authorization (done by the API) and one lookup in `Routes`, an
 //! in-memory table kept current by the deployments' state changes: no store
-//! read, no plugin call. Bodies stream both ways unbuffered over pooled
-//! upstream connections, and every socket sets TCP_NODELAY: a server-sent
+//! read, no plugin call. Bodies stream both ways unbuffered over the client
+//! connection's own connections to servers (`upstream`), and every socket
+//! sets TCP_NODELAY: a server-sent
 //! event answer goes out in several small writes, which Nagle's algorithm
 //! would otherwise hold back for a delayed ACK (a ~40 ms floor per call).
 
 use axum::body::Body;
-use axum::http::{header, HeaderName, Request, Response, Uri};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use axum::http::{header, HeaderMap, HeaderName, Request, Response, Uri};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use super::link::Target;
 
@@ -32,9 +29,6 @@ const MCP_HEADERS: [HeaderName; 8] = [
     HeaderName::from_static("mcp-name"),
 ];
 const MCP_PARAM_PREFIX: &str = "mcp-param-";
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const IDLE_UPSTREAM: Duration = Duration::from_secs(60);
 
 /// How a serving deployment's MCP traffic reaches its server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,49 +97,35 @@ pub enum ProxyError {
     Request(String),
 }
 
-/// Pooled HTTP/1.1 connections to deployed servers.
-pub struct Upstream {
-    client: Client<HttpConnector, Body>,
+/// What is forwarded of a client's request to the server: its method and
+/// MCP headers, and its body (the URI is the server's endpoint).
+pub fn upstream_request(request: Request<Body>) -> Request<Body> {
+    let (parts, body) = request.into_parts();
+    let mut upstream = Request::new(body);
+    *upstream.method_mut() = parts.method;
+    copy_mcp_headers(&parts.headers, upstream.headers_mut());
+    upstream
 }
 
-impl Default for Upstream {
-    fn default() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(IDLE_UPSTREAM).build(connector);
-        Upstream { client }
+/// What the client gets of the server's answer: its status, MCP headers and body.
+pub fn client_response(answer: Response<Body>) -> Response<Body> {
+    let (parts, body) = answer.into_parts();
+    let mut response = Response::new(body);
+    *response.status_mut() = parts.status;
+    copy_mcp_headers(&parts.headers, response.headers_mut());
+    response
+}
+
+fn copy_mcp_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    for (name, value) in from {
+        if MCP_HEADERS.contains(name) || name.as_str().starts_with(MCP_PARAM_PREFIX) {
+            to.append(name, value.clone());
+        }
     }
 }
 
-impl Upstream {
-    /// Sends `request` to the server's endpoint and streams the answer back.
-    pub async fn forward(&self, endpoint: &Uri, request: Request<Body>) -> Result<Response<Body>, ProxyError> {
-        let (parts, body) = request.into_parts();
-        let mut upstream = Request::builder().method(parts.method).uri(endpoint.clone());
-        for name in &MCP_HEADERS {
-            for value in parts.headers.get_all(name) {
-                upstream = upstream.header(name, value);
-            }
-        }
-        for (name, value) in parts.headers.iter().filter(|(n, _)| n.as_str().starts_with(MCP_PARAM_PREFIX)) {
-            upstream = upstream.header(name, value);
-        }
-        let upstream = upstream.body(body).map_err(|e| ProxyError::Request(e.to_string()))?;
-        let answer = self.client.request(upstream).await.map_err(|e| ProxyError::Unreachable(error_chain(&e)))?;
-        let (parts, body) = answer.into_parts();
-        let mut response = Response::builder().status(parts.status);
-        for name in &MCP_HEADERS {
-            for value in parts.headers.get_all(name) {
-                response = response.header(name, value);
-            }
-        }
-        response.body(Body::new(body)).map_err(|e| ProxyError::Request(e.to_string()))
-    }
-}
-
-/// hyper's errors say little at the top ("client error (Connect)"); the cause is below.
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// hyper's errors say little at the top ("connection error"); the cause is below.
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

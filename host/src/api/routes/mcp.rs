@@ -19,7 +19,8 @@ use crate::auth::Principal;
 use crate::deployments::Runtime;
 use crate::mcp::bridge::Servers;
 use crate::mcp::generation;
-use crate::mcp::proxy::{Route, Via};
+use crate::mcp::proxy::{self, Route, Via};
+use crate::mcp::upstream::ClientConnection;
 use crate::metrics;
 
 /// Largest message a client may POST through the proxy.
@@ -116,7 +117,11 @@ async fn forward(rt: &Runtime, route: &Route, id: &str, request: Request) -> Api
         Ok(servers) => return Ok(rt.bridge.serve(&rt.tasks, id, servers, request).await),
         Err(endpoint) => endpoint,
     };
-    rt.upstream.forward(endpoint, request).await.map_err(|e| ApiError::Upstream { error: e.to_string(), plugin: None })
+    // Over the client connection's own connection to the server (one made
+    // for this request alone when the router is served without connect info).
+    let connection = request.extensions().get::<ClientConnection>().cloned();
+    let answer = connection.unwrap_or_default().forward(endpoint, proxy::upstream_request(request)).await;
+    answer.map(proxy::client_response).map_err(|e| ApiError::Upstream { error: e.to_string(), plugin: None })
 }
 
 /// The JSON-RPC method `"method": "…"` names, without reading the rest.
