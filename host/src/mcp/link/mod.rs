@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{broadcast, oneshot, OnceCell};
 
 use super::client::PROTOCOL_VERSION;
@@ -27,7 +26,9 @@ use crate::capabilities::ContainerEngine;
 use crate::tasks::Supervisor;
 
 mod framing;
+mod stdin;
 use framing::{LineBuffer, SseEvent};
+use stdin::SharedStdin;
 
 /// Longest line read from a server's stdout; longer ones are dropped.
 pub const MAX_LINE: usize = 4 << 20;
@@ -70,11 +71,9 @@ pub enum LinkError {
     Invalid(String),
 }
 
-type Stdin = std::pin::Pin<Box<dyn AsyncWrite + Send>>;
-
 /// How messages reach the server.
 enum Outbound {
-    Stdin(tokio::sync::Mutex<Stdin>),
+    Stdin(SharedStdin),
     /// Posted to the endpoint the server's event stream named.
     Post {
         http: reqwest::Client,
@@ -126,7 +125,7 @@ impl Link {
             Target::Container(container) => {
                 let engine = engine.ok_or(LinkError::NoEngine)?;
                 let attached = engine.attach(container).await.map_err(|e| LinkError::Attach(format!("{e:?}")))?;
-                let link = link(Outbound::Stdin(tokio::sync::Mutex::new(attached.input)));
+                let link = link(Outbound::Stdin(SharedStdin::new(attached.input)));
                 let reader = link.clone();
                 tasks.spawn("stdio reader", async move { reader.read_stdout(attached.output).await });
                 Ok(link)
@@ -233,12 +232,7 @@ impl Link {
         let sent = match &self.outbound {
             Outbound::Stdin(stdin) => {
                 line.push(b'\n');
-                let mut stdin = stdin.lock().await;
-                let written = async {
-                    stdin.write_all(&line).await?;
-                    stdin.flush().await
-                };
-                written.await.map_err(|e| e.to_string())
+                stdin.send(&line).await.map_err(|e| e.to_string())
             }
             Outbound::Post { http, url } => {
                 let url = url.get().ok_or(LinkError::Ended)?;
