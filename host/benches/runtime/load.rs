@@ -1,9 +1,10 @@
-//! A closed-loop MCP load: `clients` sessions, each on its own connection,
-//! calling `echo` back to back for a fixed time, against a server directly
-//! and through the host in alternating turns.
+//! A closed-loop MCP load: `clients` callers (MCP sessions, each on its own
+//! connection), calling `echo` back to back for a fixed time, against a
+//! server directly and through the host in alternating turns.
 
 use mcp_runtime::mcp::client::McpSession;
 use serde_json::json;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 #[derive(Default)]
@@ -15,6 +16,16 @@ pub struct Load {
 }
 
 impl Load {
+    /// `callers` calling for `duration`, counted in this load: the callers again.
+    async fn turn<C: Caller>(&mut self, callers: Vec<C>, duration: Duration) -> Vec<C> {
+        let started = Instant::now();
+        let (callers, latencies) = slice(callers, duration).await;
+        self.elapsed += started.elapsed();
+        self.calls += latencies.len();
+        self.latencies.extend(latencies);
+        callers
+    }
+
     pub fn per_second(&self) -> f64 {
         self.calls as f64 / self.elapsed.as_secs_f64()
     }
@@ -24,8 +35,25 @@ impl Load {
     }
 }
 
+/// One client of the load: calls `echo` and waits for its answer.
+pub trait Caller: Send + Sized + 'static {
+    fn echo(&mut self) -> impl Future<Output = ()> + Send;
+    /// Ends the caller's session, if it has one.
+    fn end(self) -> impl Future<Output = ()> + Send;
+}
+
+impl Caller for McpSession {
+    async fn echo(&mut self) {
+        self.call_tool("echo", json!({"text": "bench"})).await.expect("tool call");
+    }
+
+    async fn end(self) {
+        self.close().await
+    }
+}
+
 /// `clients` MCP sessions with the server at `url`, each on its own connection, warmed up.
-async fn sessions(url: &str, bearer: Option<&str>, clients: usize) -> Vec<McpSession> {
+pub async fn sessions(url: &str, bearer: Option<&str>, clients: usize) -> Vec<McpSession> {
     let mut sessions = Vec::with_capacity(clients);
     for _ in 0..clients {
         let http = reqwest::Client::new();
@@ -37,31 +65,30 @@ async fn sessions(url: &str, bearer: Option<&str>, clients: usize) -> Vec<McpSes
     sessions
 }
 
-/// Every session calling `echo` back to back for `duration`: the sessions
-/// again, and each call's latency.
-async fn slice(sessions: Vec<McpSession>, duration: Duration) -> (Vec<McpSession>, Vec<Duration>) {
+/// Every caller calling back to back for `duration`: the callers again, and each call's latency.
+async fn slice<C: Caller>(callers: Vec<C>, duration: Duration) -> (Vec<C>, Vec<Duration>) {
     let end = Instant::now() + duration;
-    let workers: Vec<_> = sessions
+    let workers: Vec<_> = callers
         .into_iter()
-        .map(|mut session| {
+        .map(|mut caller| {
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 while Instant::now() < end {
                     let call = Instant::now();
-                    session.call_tool("echo", json!({"text": "bench"})).await.expect("tool call");
+                    caller.echo().await;
                     latencies.push(call.elapsed());
                 }
-                (session, latencies)
+                (caller, latencies)
             })
         })
         .collect();
-    let (mut sessions, mut latencies) = (Vec::new(), Vec::new());
+    let (mut callers, mut latencies) = (Vec::new(), Vec::new());
     for worker in workers {
-        let (session, calls) = worker.await.unwrap();
-        sessions.push(session);
+        let (caller, calls) = worker.await.unwrap();
+        callers.push(caller);
         latencies.extend(calls);
     }
-    (sessions, latencies)
+    (callers, latencies)
 }
 
 /// The same load straight at a server and through the host, one after the
@@ -77,25 +104,22 @@ const TURNS: u32 = 6;
 
 impl Comparison {
     pub async fn measure(direct: &str, through: &str, token: &str, clients: usize, run: Duration) -> Comparison {
-        let mut base = (sessions(direct, None, clients).await, Load::default());
-        let mut through = (sessions(through, Some(token), clients).await, Load::default());
+        let (base, through) = (sessions(direct, None, clients).await, sessions(through, Some(token), clients).await);
+        Self::between(base, through, run).await
+    }
+
+    /// The same load from two sets of callers, in alternating turns.
+    pub async fn between(mut a: Vec<impl Caller>, mut b: Vec<impl Caller>, run: Duration) -> Comparison {
+        let (mut base, mut through) = (Load::default(), Load::default());
         for _ in 0..TURNS {
-            for (sessions, load) in [&mut base, &mut through] {
-                let started = Instant::now();
-                let (back, latencies) = slice(std::mem::take(sessions), run / TURNS).await;
-                *sessions = back;
-                load.elapsed += started.elapsed();
-                load.latencies.extend(latencies);
-            }
+            a = base.turn(a, run / TURNS).await;
+            b = through.turn(b, run / TURNS).await;
         }
-        for (sessions, load) in [&mut base, &mut through] {
-            for session in std::mem::take(sessions) {
-                session.close().await;
-            }
-            load.latencies.sort();
-            load.calls = load.latencies.len();
-        }
-        Comparison { base: base.1, through: through.1 }
+        futures_util::future::join_all(a.into_iter().map(Caller::end)).await;
+        futures_util::future::join_all(b.into_iter().map(Caller::end)).await;
+        base.latencies.sort();
+        through.latencies.sort();
+        Comparison { base, through }
     }
 
     /// Throughput through the host as a share of direct.

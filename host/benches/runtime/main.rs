@@ -4,6 +4,8 @@
 //! - tools/call through the MCP proxy against the same server reached
 //!   directly, at 1, 8 and 32 clients, and the host's RSS across rounds,
 //!   beside a bare TCP relay's ratio (the floor of any extra hop here);
+//! - tools/call through the stdio bridge against the same image over HTTP,
+//!   beside the engine's attach stream alone (the floor of the stdio path);
 //! - deploy → connected against raw Docker Engine API calls;
 //! - `GET /catalog` with 135 entries against `GET /health`;
 //! - the health watch's CPU with 100 running deployments;
@@ -18,6 +20,7 @@
 #[path = "../../../tests/support/mod.rs"]
 mod support;
 
+mod attach;
 mod build;
 mod catalog;
 mod deploy;

@@ -6,7 +6,7 @@ use serde_json::json;
 use std::time::Duration;
 
 use crate::host_process::HostProcess;
-use crate::{load, verdict};
+use crate::{attach, load, verdict};
 
 const CONCURRENCY: [usize; 2] = [1, 8];
 const RUN: Duration = Duration::from_secs(3);
@@ -22,8 +22,22 @@ pub async fn figures(host: &HostProcess) {
     stdio["slug"] = json!("fixture-stdio");
     let (http, stdio) = (host.deploy(http).await, host.deploy(stdio).await);
     let direct = host.wait_connected(&http).await["endpoint"].as_str().unwrap().to_string();
-    host.wait_connected(&stdio).await;
+    let endpoint = host.wait_connected(&stdio).await["endpoint"].as_str().unwrap().to_string();
+    let container = endpoint.strip_prefix("stdio://").expect("a stdio endpoint");
     let bridged = format!("{}/servers/{stdio}/mcp", host.base);
+
+    println!(
+        "tools/call over the engine's attach stream, no bridge, vs direct HTTP (the floor of the stdio path here):"
+    );
+    for clients in CONCURRENCY {
+        let direct_sessions = load::sessions(&direct, None, clients).await;
+        let run = load::Comparison::between(direct_sessions, attach::callers(container, clients).await, RUN).await;
+        println!(
+            "  {clients} clients: {}, overhead p50 {:+.2} ms",
+            run.summary("direct HTTP", "attached"),
+            run.overhead_ms(0.50)
+        );
+    }
 
     println!("tools/call through the stdio bridge vs the same image over HTTP, direct ({}s per run):", RUN.as_secs());
     for clients in CONCURRENCY {
