@@ -3,11 +3,11 @@
 //! This is the product's hot path, so per request the host does no more than
 //! the caller's authorization (done by the API) and one lookup in `Routes`, an
 //! in-memory table kept current by the deployments' state changes: no store
-//! read, no plugin call. Bodies stream both ways unbuffered over the client
+//! read, no plugin call. Answers stream back unbuffered over the client
 //! connection's own connections to servers (`upstream`), and every socket
-//! sets TCP_NODELAY: a server-sent
-//! event answer goes out in several small writes, which Nagle's algorithm
-//! would otherwise hold back for a delayed ACK (a ~40 ms floor per call).
+//! sets TCP_NODELAY: a server-sent event answer goes out in several small
+//! writes, which Nagle's algorithm would otherwise hold back for a delayed
+//! ACK (a ~40 ms floor per call).
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, Request, Response, Uri};

@@ -117,8 +117,8 @@ async fn forward(rt: &Runtime, route: &Route, id: &str, request: Request) -> Api
         Ok(servers) => return Ok(rt.bridge.serve(&rt.tasks, id, servers, request).await),
         Err(endpoint) => endpoint,
     };
-    // Over the client connection's own connection to the server (one made
-    // for this request alone when the router is served without connect info).
+    // Over the client connection's own connection to the server (one made for
+    // this request alone when the router is served without `PerClientConnection`).
     let connection = request.extensions().get::<ClientConnection>().cloned();
     let answer = connection.unwrap_or_default().forward(endpoint, proxy::upstream_request(request)).await;
     answer.map(proxy::client_response).map_err(|e| ApiError::Upstream { error: e.to_string(), plugin: None })
