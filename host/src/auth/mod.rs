@@ -7,9 +7,12 @@
 //! their `scopes.permissions: ["*"]` only says the token is not narrowed, so
 //! it grants nothing here. Roles come from a claim (`roles` by default,
 //! mapped through `role_mapping`) and from `user_roles`, by `sub`, for
-//! either shape. Tokens never appear in errors or logs.
+//! either shape. Tokens never appear in errors or logs. A token that
+//! verified is remembered until it expires (`verified`): clients send the
+//! same one on every request.
 
 pub mod authz;
+mod verified;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -155,6 +158,7 @@ pub struct Authenticator {
     config: AuthConfig,
     encoding: EncodingKey,
     decoding: DecodingKey,
+    verified: verified::VerifiedTokens,
 }
 
 /// Shortest secret accepted: ContextForge asks for 32 characters too.
@@ -172,6 +176,7 @@ impl Authenticator {
             config: config.clone(),
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
+            verified: Default::default(),
         })
     }
 
@@ -186,6 +191,10 @@ impl Authenticator {
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let now = seconds_since_epoch();
+        if let Some(principal) = self.verified.get(token, now) {
+            return Ok(principal);
+        }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[&self.config.issuer]);
         validation.set_audience(&[&self.config.audience]);
@@ -228,7 +237,9 @@ impl Authenticator {
             .flatten()
             .filter_map(|v| v.as_str().map(String::from))
             .collect();
-        Ok(Principal { user: claims.sub, roles, groups })
+        let principal = Principal { user: claims.sub, roles, groups };
+        self.verified.insert(token, &principal, claims.exp, now);
+        Ok(principal)
     }
 
     /// A token for local use (`mcp-runtime mint-token`) and tests.
@@ -237,7 +248,7 @@ impl Authenticator {
     }
 
     pub fn mint_with_groups(&self, user: &str, roles: &[Role], groups: &[&str], ttl: std::time::Duration) -> String {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = seconds_since_epoch();
         let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
         let claims = Claims {
             sub: user.into(),
@@ -255,6 +266,10 @@ impl Authenticator {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing cannot fail")
     }
+}
+
+fn seconds_since_epoch() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// The secret kept in `data_dir/jwt-secret` (mode 600), made on first use.
@@ -333,8 +348,12 @@ mod tests {
         let forged = other.mint("mallory", &[Role::Admin], std::time::Duration::from_secs(60));
         assert!(matches!(a.verify(&forged), Err(AuthError::Invalid(m)) if m == "bad signature"));
         let expired = a.mint("bob", &[], std::time::Duration::ZERO);
-        std::thread::sleep(std::time::Duration::from_secs(1));
+        let brief = a.mint("carol", &[], std::time::Duration::from_secs(1));
+        assert!(a.verify(&brief).is_ok(), "valid for a second, and remembered as verified");
+        std::thread::sleep(std::time::Duration::from_secs(2));
         assert!(matches!(a.verify(&expired), Err(AuthError::Invalid(m)) if m == "expired"));
+        let remembered = a.verify(&brief);
+        assert!(matches!(&remembered, Err(AuthError::Invalid(m)) if m == "expired"), "{remembered:?}");
         let header = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &serde_json::json!({"sub": "x"}),
