@@ -124,13 +124,7 @@ impl HostProcess {
 
     /// User plus system CPU time the host process has used.
     pub fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
-        // Fields after the command name (which may hold spaces): utime is 14th, stime 15th.
-        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        let hz = 100; // USER_HZ, fixed on Linux for /proc
-        Duration::from_millis(ticks * 1000 / hz)
+        process_cpu_time(self.pid()).expect("the host runs")
     }
 
     /// Resident set size in MB.
@@ -143,6 +137,32 @@ impl HostProcess {
             .unwrap();
         kb / 1024.0
     }
+}
+
+/// User plus system CPU time a process has used; `None` once it is gone.
+fn process_cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): utime is 14th, stime 15th.
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let hz = 100; // USER_HZ, fixed on Linux for /proc
+    Some(Duration::from_millis(ticks * 1000 / hz))
+}
+
+/// CPU time of the container engine's processes together: the daemon and
+/// every container's shim (what relays a stdio server's stdin and stdout);
+/// a shim that exits meanwhile takes its share with it.
+pub fn engine_cpu_time() -> Duration {
+    let engine = |name: &str| name == "dockerd" || name.starts_with("containerd-shim");
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|name| engine(name.trim())))
+        .filter_map(process_cpu_time)
+        .sum()
 }
 
 impl Drop for HostProcess {

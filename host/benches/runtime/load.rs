@@ -33,6 +33,11 @@ impl Load {
     pub fn percentile(&self, p: f64) -> Duration {
         crate::percentile(&self.latencies, p)
     }
+
+    /// Microseconds of `cpu` (a process's, over this load) per call.
+    pub fn cpu_per_call(&self, cpu: Duration) -> f64 {
+        cpu.as_secs_f64() * 1e6 / self.calls.max(1) as f64
+    }
 }
 
 /// One client of the load: calls `echo` and waits for its answer.

@@ -47,14 +47,16 @@ pub async fn figures(host: &HostProcess) {
     let mut rss = Vec::new();
     for round in 1..=ROUNDS {
         for clients in CONCURRENCY {
+            let cpu = host.cpu_time();
             let run = load::Comparison::measure(&direct, &proxied, &host.token, clients, RUN).await;
+            let host_cpu = run.through.cpu_per_call(host.cpu_time() - cpu);
             let p50 = if clients == 1 {
                 format!(" ({} ≤ {TARGET_P50_OVERHEAD_MS} ms)", verdict(run.overhead_ms(0.50) <= TARGET_P50_OVERHEAD_MS))
             } else {
                 String::new()
             };
             println!(
-                "  round {round}, {clients:>2} clients: {} ({} ≥ {TARGET_THROUGHPUT_RATIO}×), overhead p50 {:+.2} ms{p50} p99 {:+.2} ms",
+                "  round {round}, {clients:>2} clients: {} ({} ≥ {TARGET_THROUGHPUT_RATIO}×), overhead p50 {:+.2} ms{p50} p99 {:+.2} ms; host CPU {host_cpu:.0} µs per call",
                 run.summary("direct", "proxied"),
                 verdict(run.ratio() >= TARGET_THROUGHPUT_RATIO),
                 run.overhead_ms(0.50),

@@ -5,7 +5,7 @@
 use serde_json::json;
 use std::time::Duration;
 
-use crate::host_process::HostProcess;
+use crate::host_process::{engine_cpu_time, HostProcess};
 use crate::{attach, load, verdict};
 
 const CONCURRENCY: [usize; 2] = [1, 8];
@@ -31,23 +31,30 @@ pub async fn figures(host: &HostProcess) {
     );
     for clients in CONCURRENCY {
         let direct_sessions = load::sessions(&direct, None, clients).await;
+        let engine = engine_cpu_time();
         let run = load::Comparison::between(direct_sessions, attach::callers(container, clients).await, RUN).await;
         println!(
-            "  {clients} clients: {}, overhead p50 {:+.2} ms",
+            "  {clients} clients: {}, overhead p50 {:+.2} ms; engine CPU {:.0} µs per call",
             run.summary("direct HTTP", "attached"),
-            run.overhead_ms(0.50)
+            run.overhead_ms(0.50),
+            run.through.cpu_per_call(engine_cpu_time().saturating_sub(engine)),
         );
     }
 
     println!("tools/call through the stdio bridge vs the same image over HTTP, direct ({}s per run):", RUN.as_secs());
     for clients in CONCURRENCY {
+        let (cpu, engine) = (host.cpu_time(), engine_cpu_time());
         let run = load::Comparison::measure(&direct, &bridged, &host.token, clients, RUN).await;
+        let (cpu, engine) = (host.cpu_time() - cpu, engine_cpu_time().saturating_sub(engine));
         let overhead = run.overhead_ms(0.50);
         println!(
-            "  {clients} clients: {} ({} ≥ {TARGET_THROUGHPUT_RATIO}×), overhead p50 {overhead:+.2} ms ({} ≤ {TARGET_P50_OVERHEAD_MS} ms)",
+            "  {clients} clients: {} ({} ≥ {TARGET_THROUGHPUT_RATIO}×), overhead p50 {overhead:+.2} ms ({} ≤ {TARGET_P50_OVERHEAD_MS} ms); \
+             CPU per call: host {:.0} µs, engine {:.0} µs",
             run.summary("direct HTTP", "bridged stdio"),
             verdict(run.ratio() >= TARGET_THROUGHPUT_RATIO),
             verdict(overhead <= TARGET_P50_OVERHEAD_MS),
+            run.through.cpu_per_call(cpu),
+            run.through.cpu_per_call(engine),
         );
     }
     host.delete_deployment(&http).await;
