@@ -22,7 +22,11 @@ pub struct HostProcess {
 impl HostProcess {
     /// Starts `target/release/mcp-runtime` with the test catalog and waits for `/health`.
     pub async fn start() -> HostProcess {
-        let binary = support::repo_root().join("target/release/mcp-runtime");
+        Self::start_binary(support::repo_root().join("target/release/mcp-runtime")).await
+    }
+
+    /// Like `start`, for another build of the host.
+    pub async fn start_binary(binary: std::path::PathBuf) -> HostProcess {
         assert!(binary.exists(), "{} missing: `make bench` builds it", binary.display());
         let data = tempfile::tempdir().unwrap();
         let catalog = data.path().join("catalog.yaml");

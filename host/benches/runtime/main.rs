@@ -12,7 +12,9 @@
 //! - the guardrail policy chain per request against one bare policy call;
 //! - the pinned-images rule in Python and JavaScript against the Rust one;
 //! - the egress proxy's added latency per request against the direct path;
-//! - the host's idle RSS against its target.
+//! - the host's idle RSS against its target;
+//! - with `BENCH_BASELINE_BINARY` set, this build's proxy and stdio bridge
+//!   against that build's, in alternating turns (`compare`).
 //!
 //! The host runs as the release binary in its own process (`host_process`),
 //! so its CPU and memory are measured apart from the load generator's.
@@ -23,6 +25,7 @@ mod support;
 mod attach;
 mod build;
 mod catalog;
+mod compare;
 mod deploy;
 mod egress;
 mod host_process;
@@ -72,6 +75,9 @@ fn main() {
             verdict(idle <= TARGET_IDLE_RSS_MB)
         );
         let started = Instant::now();
+        if let Some(baseline) = std::env::var_os("BENCH_BASELINE_BINARY") {
+            compare::figures(&host, baseline.into()).await;
+        }
         if wanted("proxy") {
             proxy::figures(&host).await;
         }
