@@ -27,7 +27,11 @@ impl HostProcess {
 
     /// Like `start`, for another build of the host.
     pub async fn start_binary(binary: std::path::PathBuf) -> HostProcess {
-        assert!(binary.exists(), "{} missing: `make bench` builds it", binary.display());
+        assert!(
+            binary.exists(),
+            "{} missing: `make bench` builds this build's (BENCH_BASELINE_BINARY names another)",
+            binary.display()
+        );
         let data = tempfile::tempdir().unwrap();
         let catalog = data.path().join("catalog.yaml");
         std::fs::write(&catalog, support::test_catalog()).unwrap();
