@@ -8,7 +8,6 @@
 //! Even so, two identical builds differ by up to ±20% in calls per second in
 //! a round and ±10% in CPU per call: read the rounds together, CPU first.
 
-use serde_json::{json, Value};
 use std::time::Duration;
 
 use crate::host_process::HostProcess;
@@ -48,12 +47,9 @@ pub async fn figures(this: &HostProcess, baseline: std::path::PathBuf) {
     }
 }
 
-/// A connected deployment of `slug` on `host` with room for two cores: its id and MCP URL.
+/// A connected deployment of `slug` on `host`: its id and MCP URL.
 async fn deployed(host: &HostProcess, slug: &str) -> (String, String) {
-    host.roomy_restricted_profile("restricted-roomy", "2").await;
-    let request: Value =
-        json!({"slug": slug, "profile": "restricted-roomy", "resources": {"cpu": "2", "memory": "256m"}});
-    let id = host.deploy(request).await;
+    let id = host.deploy_roomy(slug).await;
     host.wait_connected(&id).await;
     let url = format!("{}/servers/{id}/mcp", host.base);
     (id, url)

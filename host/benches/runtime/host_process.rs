@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use crate::support;
 
 const JWT_SECRET: &str = "bench-secret-0123456789abcdef0123456789abcdef";
+/// `restricted` with room for two cores (`deploy_roomy`).
+const ROOMY_PROFILE: &str = "restricted-roomy";
 
 pub struct HostProcess {
     pub base: String,
@@ -119,12 +121,18 @@ impl HostProcess {
         }
     }
 
-    /// A guardrail profile like `restricted` but with room for `cpu` cores, so
-    /// the server's CPU quota is not what a benchmark measures.
-    pub async fn roomy_restricted_profile(&self, name: &str, cpu: &str) {
+    /// Deploys catalog entry `slug` under `restricted` but with room for two
+    /// cores, so the host, not the server's CPU quota, is what is measured: its id.
+    pub async fn deploy_roomy(&self, slug: &str) -> String {
+        self.roomy_restricted_profile().await;
+        self.deploy(json!({"slug": slug, "profile": ROOMY_PROFILE, "resources": {"cpu": "2", "memory": "256m"}})).await
+    }
+
+    /// A guardrail profile like `restricted` but with room for two cores.
+    async fn roomy_restricted_profile(&self) {
         let mut profile = self.get("/guardrails/restricted").await;
-        profile["name"] = json!(name);
-        profile["resources"]["max_cpu"] = json!(cpu);
+        profile["name"] = json!(ROOMY_PROFILE);
+        profile["resources"]["max_cpu"] = json!("2");
         // Several figures ask for it: the first one creates it.
         let (status, answer) = self.call(reqwest::Method::POST, "/guardrails", Some(profile)).await;
         assert!(status == 201 || status == 409, "POST /guardrails: {status} {answer}");

@@ -1,7 +1,6 @@
 //! tools/call through `/servers/{id}/mcp` against the same server reached
 //! directly, at several concurrencies, and the host's RSS across repeated runs.
 
-use serde_json::json;
 use std::time::Duration;
 
 use crate::host_process::HostProcess;
@@ -16,11 +15,7 @@ const TARGET_P50_OVERHEAD_MS: f64 = 0.2;
 const TARGET_RSS_GROWTH: f64 = 1.05;
 
 pub async fn figures(host: &HostProcess) {
-    // Room for two cores: the host, not the container's CPU quota, is measured.
-    host.roomy_restricted_profile("restricted-roomy", "2").await;
-    let id = host
-        .deploy(json!({"slug": "fixture", "profile": "restricted-roomy", "resources": {"cpu": "2", "memory": "256m"}}))
-        .await;
+    let id = host.deploy_roomy("fixture").await;
     let d = host.wait_connected(&id).await;
     let direct = d["endpoint"].as_str().unwrap().to_string();
     let proxied = format!("{}/servers/{id}/mcp", host.base);

@@ -2,7 +2,6 @@
 //! speaking stdio) against the same image's streamable-HTTP endpoint reached
 //! directly: what bridging stdio costs a client.
 
-use serde_json::json;
 use std::time::Duration;
 
 use crate::host_process::{engine_cpu_time, HostProcess};
@@ -14,13 +13,7 @@ const TARGET_THROUGHPUT_RATIO: f64 = 0.80;
 const TARGET_P50_OVERHEAD_MS: f64 = 0.5;
 
 pub async fn figures(host: &HostProcess) {
-    host.roomy_restricted_profile("restricted-roomy", "2").await;
-    let roomy = json!({"profile": "restricted-roomy", "resources": {"cpu": "2", "memory": "256m"}});
-    let mut http = roomy.clone();
-    http["slug"] = json!("fixture");
-    let mut stdio = roomy;
-    stdio["slug"] = json!("fixture-stdio");
-    let (http, stdio) = (host.deploy(http).await, host.deploy(stdio).await);
+    let (http, stdio) = (host.deploy_roomy("fixture").await, host.deploy_roomy("fixture-stdio").await);
     let direct = host.wait_connected(&http).await["endpoint"].as_str().unwrap().to_string();
     let endpoint = host.wait_connected(&stdio).await["endpoint"].as_str().unwrap().to_string();
     let container = endpoint.strip_prefix("stdio://").expect("a stdio endpoint");
