@@ -118,14 +118,21 @@ fn user_cache_dir() -> PathBuf {
     base.unwrap_or_else(std::env::temp_dir).join("mcp-runtime/plugin-cache")
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into());
     // Logs go to stderr: `plugin test` prints its verdicts on stdout.
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
     let config = RuntimeConfig::load(cli.config.as_deref(), &|k| std::env::var(k).ok())?;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.api.worker_threads())
+        .enable_all()
+        .build()?
+        .block_on(run(cli, config))
+}
+
+async fn run(cli: Cli, config: RuntimeConfig) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => println!("config is valid"),
         Command::Openapi => print!("{}", mcp_runtime::api::openapi_json()),

@@ -91,3 +91,19 @@ fn backends_are_whatever_plugins_implement_them() {
     let err = RuntimeConfig::parse(&wrong, &env(&[])).unwrap_err().to_string();
     assert!(err.starts_with("runtime.backends.a.plugin:") && err.contains("approval-rule"), "{err}");
 }
+
+#[test]
+fn worker_threads_default_to_half_the_cores_and_are_checked() {
+    let c = RuntimeConfig::parse(EMBEDDED_CONFIG, &env(&[])).unwrap();
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(c.api.worker_threads(), (cores / 2).max(1));
+    let c = RuntimeConfig::parse(EMBEDDED_CONFIG, &env(&[("RUNTIME_WORKER_THREADS", "3")])).unwrap();
+    assert_eq!(c.api.worker_threads(), 3);
+    for wrong in ["0", "5000"] {
+        let env = move |k: &str| (k == "RUNTIME_WORKER_THREADS").then(|| wrong.to_string());
+        match RuntimeConfig::parse(EMBEDDED_CONFIG, &env) {
+            Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "runtime.api.worker_threads"),
+            other => panic!("{wrong}: {other:?}"),
+        }
+    }
+}
