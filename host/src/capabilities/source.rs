@@ -189,7 +189,9 @@ async fn build(sources: &Sources, engine: &ContainerEngine, spec: BuildSpec) -> 
     let log = |line: &str| sources.logs.append(deployment, &sources.mask(line));
     log(&format!("fetching {} at {}", spec.repo, spec.commit));
     let checkout = sources.checkout(deployment, &spec.repo, &spec.commit, spec.credential.as_deref()).await?;
-    let context = context_tar(checkout.path(), spec.context_dir.as_deref(), &spec.dockerfile)?;
+    // A large repository takes a while to pack: off the async workers (there may be one).
+    let context =
+        crate::tasks::blocking(|| context_tar(checkout.path(), spec.context_dir.as_deref(), &spec.dockerfile))?;
     drop(checkout);
     let Some((first, more)) = spec.tags.split_first() else {
         return Err(SourceError::Invalid(Denial { field: "tags".into(), reason: "a build needs a tag".into() }));
