@@ -4,13 +4,13 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 use mcp_runtime::auth::{Authenticator, Role};
+use mcp_runtime::config::RuntimeConfig;
 
 /// Each proxied or bridged call allocates a few dozen small buffers and JSON
 /// nodes: glibc's malloc spent 12-15% of the host's CPU on them, and with
 /// mimalloc a call took ~5% less of it (BENCH_BASELINE_BINARY, both orders).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use mcp_runtime::config::RuntimeConfig;
 
 #[derive(Parser)]
 #[command(name = "mcp-runtime", version, about = "Secure runtime for MCP servers")]
