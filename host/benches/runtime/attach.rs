@@ -22,6 +22,18 @@ pub struct Attached {
     waiting: Arc<Waiting>,
     name: String,
     calls: u64,
+    _attachment: Arc<Attachment>,
+}
+
+/// Ends the attachment with its last caller. Left attached, the engine would
+/// copy every later answer of the server to it too, and this process would
+/// read them all: a cost the bridge's figures, measured next, would carry.
+struct Attachment(tokio::task::AbortHandle);
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// `clients` callers attached to `container` (the server the host's bridge
@@ -33,7 +45,7 @@ pub async fn callers(container: &str, clients: usize) -> Vec<Attached> {
     let waiting: Arc<Waiting> = Arc::default();
     let answered = waiting.clone();
     let mut output = attached.output;
-    tokio::spawn(async move {
+    let reader = tokio::spawn(async move {
         let mut pending = Vec::new();
         while let Some(Ok(LogOutput::StdOut { message })) = output.next().await {
             pending.extend_from_slice(&message);
@@ -48,8 +60,15 @@ pub async fn callers(container: &str, clients: usize) -> Vec<Attached> {
         }
     });
     let input = Arc::new(tokio::sync::Mutex::new(attached.input));
+    let attachment = Arc::new(Attachment(reader.abort_handle()));
     (0..clients)
-        .map(|n| Attached { input: input.clone(), waiting: waiting.clone(), name: format!("attach-{n}"), calls: 0 })
+        .map(|n| Attached {
+            input: input.clone(),
+            waiting: waiting.clone(),
+            name: format!("attach-{n}"),
+            calls: 0,
+            _attachment: attachment.clone(),
+        })
         .collect()
 }
 
