@@ -125,7 +125,7 @@ impl Link {
             Target::Container(container) => {
                 let engine = engine.ok_or(LinkError::NoEngine)?;
                 let attached = engine.attach(container).await.map_err(|e| LinkError::Attach(format!("{e:?}")))?;
-                let link = link(Outbound::Stdin(SharedStdin::new(attached.input)));
+                let link = link(Outbound::Stdin(SharedStdin::new(tasks, deployment, attached.input)));
                 let reader = link.clone();
                 tasks.spawn("stdio reader", async move { reader.read_stdout(attached.output).await });
                 Ok(link)
@@ -223,7 +223,7 @@ impl Link {
         Ok(reply)
     }
 
-    /// Sends one message: a line on stdin, or a POST to the SSE server.
+    /// Sends one message: a line queued for stdin, or a POST to the SSE server.
     pub async fn send(&self, message: &Value) -> Result<(), LinkError> {
         if !self.is_alive() {
             return Err(LinkError::Ended);
@@ -232,7 +232,7 @@ impl Link {
         let sent = match &self.outbound {
             Outbound::Stdin(stdin) => {
                 line.push(b'\n');
-                stdin.send(&line).await.map_err(|e| e.to_string())
+                stdin.send(line).map_err(|_| "stdin closed".to_string())
             }
             Outbound::Post { http, url } => {
                 let url = url.get().ok_or(LinkError::Ended)?;

@@ -1,70 +1,138 @@
-//! The server's stdin, shared by every caller of a link. Lines sent while
-//! another caller's write is under way are written together by the next
-//! writer: one write carries them all through the container engine (each
-//! write crosses the engine and the container's shim, a wake-up each), so
-//! concurrent callers cost fewer hops, and a lone caller writes at once.
+//! The server's stdin, shared by every caller of a link. One writer task
+//! owns it; callers queue lines and go on to wait for their answers. Before
+//! each write the writer lets every other ready task run (`yield_now`), so
+//! the lines of clients whose requests arrived together leave in one write:
+//! each write crosses the container engine and the container's shim, a
+//! wake-up in each, and measured with 8 calls in flight the engine spends
+//! about a third per call of what it spends on one call at a time. A lone
+//! caller's line waits only for that one turn of the scheduler.
 
-use std::sync::Mutex;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::tasks::Supervisor;
 
 pub type Stdin = std::pin::Pin<Box<dyn AsyncWrite + Send>>;
 
+/// Largest batch written at once; more waits for the next write.
+const MAX_BATCH: usize = 256 << 10;
+
 pub struct SharedStdin {
-    stdin: tokio::sync::Mutex<Stdin>,
-    /// Lines waiting for a writer.
-    queued: Mutex<Vec<u8>>,
+    lines: mpsc::UnboundedSender<Vec<u8>>,
 }
 
+/// The server's stdin no longer takes lines (its process or the attachment ended).
+#[derive(Debug)]
+pub struct Closed;
+
 impl SharedStdin {
-    pub fn new(stdin: Stdin) -> SharedStdin {
-        SharedStdin { stdin: tokio::sync::Mutex::new(stdin), queued: Mutex::default() }
+    /// Starts the writer that owns `stdin`.
+    pub fn new(tasks: &Supervisor, deployment: &str, stdin: Stdin) -> SharedStdin {
+        let (lines, queued) = mpsc::unbounded_channel();
+        let deployment = deployment.to_string();
+        tasks.spawn("stdio writer", async move {
+            if let Err(e) = write_batches(queued, stdin).await {
+                tracing::warn!(%deployment, "writing to the server's stdin failed: {e}");
+            }
+        });
+        SharedStdin { lines }
     }
 
-    /// Writes `line` (newline included), alone or with others queued meanwhile;
-    /// returns once it has been written.
-    pub async fn send(&self, line: &[u8]) -> std::io::Result<()> {
-        self.queued.lock().expect("stdin queue poisoned").extend_from_slice(line);
-        let mut stdin = self.stdin.lock().await;
-        // The writer before this one may have taken this line with its own.
-        let batch = std::mem::take(&mut *self.queued.lock().expect("stdin queue poisoned"));
-        if batch.is_empty() {
-            return Ok(());
+    /// Queues `line` (newline included) to be written in order with the others.
+    pub fn send(&self, line: Vec<u8>) -> Result<(), Closed> {
+        self.lines.send(line).map_err(|_| Closed)
+    }
+}
+
+/// Writes what is queued, gathering the lines queued in the same turn of the
+/// scheduler into one write; ends when every sender is gone or a write fails
+/// (dropping the receiver, so later sends fail).
+async fn write_batches(mut queued: mpsc::UnboundedReceiver<Vec<u8>>, mut stdin: Stdin) -> std::io::Result<()> {
+    while let Some(mut batch) = queued.recv().await {
+        tokio::task::yield_now().await;
+        while batch.len() < MAX_BATCH {
+            match queued.try_recv() {
+                Ok(line) => batch.extend_from_slice(&line),
+                Err(_) => break,
+            }
         }
         stdin.write_all(&batch).await?;
-        stdin.flush().await
+        stdin.flush().await?;
     }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
     use tokio::io::AsyncReadExt;
 
     #[tokio::test]
-    async fn concurrent_lines_all_arrive_whole() {
+    async fn lines_arrive_whole_and_in_order() {
         let (ours, mut theirs) = tokio::io::duplex(64);
-        let stdin = Arc::new(SharedStdin::new(Box::pin(ours)));
-        let senders: Vec<_> = (0..50)
-            .map(|i| {
-                let stdin = stdin.clone();
-                tokio::spawn(async move { stdin.send(format!("line {i}\n").as_bytes()).await })
-            })
-            .collect();
-        let reader = tokio::spawn(async move {
-            let mut text = String::new();
-            while text.lines().count() < 50 {
-                let mut buffer = [0u8; 256];
-                let n = theirs.read(&mut buffer).await.unwrap();
-                text.push_str(std::str::from_utf8(&buffer[..n]).unwrap());
-            }
-            text
-        });
-        for sent in senders {
-            sent.await.unwrap().unwrap();
+        let tasks = Supervisor::default();
+        let stdin = SharedStdin::new(&tasks, "test", Box::pin(ours));
+        for i in 0..50 {
+            stdin.send(format!("line {i}\n").into_bytes()).unwrap();
         }
-        let mut lines: Vec<String> = reader.await.unwrap().lines().map(String::from).collect();
-        lines.sort_by_key(|l| l[5..].parse::<u32>().unwrap());
-        assert_eq!(lines, (0..50).map(|i| format!("line {i}")).collect::<Vec<_>>());
+        let mut text = String::new();
+        while !text.ends_with("line 49\n") {
+            let mut buffer = [0u8; 256];
+            let n = theirs.read(&mut buffer).await.unwrap();
+            text.push_str(std::str::from_utf8(&buffer[..n]).unwrap());
+        }
+        assert_eq!(text.lines().collect::<Vec<_>>(), (0..50).map(|i| format!("line {i}")).collect::<Vec<_>>());
+    }
+
+    /// Keeps each write apart, to count them.
+    #[derive(Clone, Default)]
+    struct Writes(std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+    impl AsyncWrite for Writes {
+        fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+            self.0.lock().unwrap().push(buf.to_vec());
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn lines_queued_in_the_same_turn_leave_in_one_write() {
+        let writes = Writes::default();
+        let tasks = Supervisor::default();
+        let stdin = std::sync::Arc::new(SharedStdin::new(&tasks, "test", Box::pin(writes.clone())));
+        stdin.send(b"one\n".to_vec()).unwrap();
+        // Queued by a task that runs after the writer has taken "one": still the same write.
+        let other = stdin.clone();
+        tokio::spawn(async move { other.send(b"two\n".to_vec()).unwrap() });
+        while writes.0.lock().unwrap().concat().len() < 8 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(*writes.0.lock().unwrap(), [b"one\ntwo\n".to_vec()]);
+    }
+
+    #[tokio::test]
+    async fn a_closed_stdin_refuses_lines() {
+        let (ours, theirs) = tokio::io::duplex(64);
+        drop(theirs);
+        let tasks = Supervisor::default();
+        let stdin = SharedStdin::new(&tasks, "test", Box::pin(ours));
+        stdin.send(b"lost\n".to_vec()).unwrap();
+        let refused = async {
+            loop {
+                if stdin.send(b"late\n".to_vec()).is_err() {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), refused).await.expect("sends fail once the write did");
     }
 }
