@@ -43,7 +43,11 @@ impl NoSession {
 }
 
 pub(super) fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
-    let mut response = Response::new(Body::from(body.to_string()));
+    json_text_response(status, body.to_string().into_bytes())
+}
+
+pub(super) fn json_text_response(status: StatusCode, json: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(Body::from(json));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response

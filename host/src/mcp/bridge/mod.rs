@@ -31,7 +31,7 @@ pub use sessions::OwnServer;
 use sessions::{SessionServer, Sessions};
 
 use super::generation;
-use super::link::{Link, LinkError, Links, RequestRouter, Target};
+use super::link::{Answer, Link, LinkError, Links, RequestRouter, Target};
 use crate::capabilities::ContainerEngine;
 use crate::tasks::Supervisor;
 
@@ -344,7 +344,7 @@ impl Bridge {
                 let outcome = link.call_as(bridge_id, message, CALL_DEADLINE).await;
                 self.in_flight.lock().expect("in-flight map poisoned").remove(&key);
                 return match outcome {
-                    Ok(answer) => json_response(StatusCode::OK, &answer),
+                    Ok(answer) => json_text_response(StatusCode::OK, answer.into_json()),
                     Err(e) => rpc_error(StatusCode::OK, id, -32603, &e.to_string()),
                 };
             }
@@ -397,7 +397,9 @@ impl Bridge {
                                 let _ = events.send(note).await;
                             }
                         }
-                        let answer = outcome.unwrap_or_else(|e| rpc_error_body(id.clone(), -32603, &e.to_string()));
+                        let answer = outcome
+                            .map(Answer::into_message)
+                            .unwrap_or_else(|e| rpc_error_body(id.clone(), -32603, &e.to_string()));
                         let _ = events.send(answer).await;
                         break;
                     }

@@ -25,8 +25,11 @@ use super::client::PROTOCOL_VERSION;
 use crate::capabilities::ContainerEngine;
 use crate::tasks::Supervisor;
 
+mod answer;
 mod framing;
 mod stdin;
+pub use answer::Answer;
+use answer::Envelope;
 use framing::{LineBuffer, SseEvent};
 use stdin::SharedStdin;
 
@@ -85,7 +88,7 @@ pub struct Link {
     pub deployment: String,
     pub target: Target,
     outbound: Outbound,
-    pending: Mutex<HashMap<u64, oneshot::Sender<Value>>>,
+    pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
     next_id: AtomicU64,
     alive: AtomicBool,
     /// The server's answer to the bridge's one `initialize`.
@@ -197,7 +200,7 @@ impl Link {
     /// Sends a request under a fresh bridge id and answers with the server's
     /// reply carrying the caller's id again.
     pub async fn call(&self, message: Value, deadline: Duration) -> Result<Value, LinkError> {
-        self.call_as(self.reserve_id(), message, deadline).await
+        self.call_as(self.reserve_id(), message, deadline).await.map(Answer::into_message)
     }
 
     /// A bridge id for a request about to be sent (to forward its cancellation).
@@ -205,8 +208,9 @@ impl Link {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// `call`, under an id from `reserve_id`.
-    pub async fn call_as(&self, id: u64, mut message: Value, deadline: Duration) -> Result<Value, LinkError> {
+    /// `call`, under an id from `reserve_id`: the answer as the server wrote it,
+    /// to be read as a message or passed on as JSON under the caller's id.
+    pub async fn call_as(&self, id: u64, mut message: Value, deadline: Duration) -> Result<Answer, LinkError> {
         let caller_id = message.get("id").cloned().unwrap_or(Value::Null);
         message["id"] = json!(id);
         let (answer, waiting) = oneshot::channel();
@@ -214,13 +218,11 @@ impl Link {
         // Forget the request however this call ends (answered, failed, or abandoned by its caller).
         let _forget = Forget { pending: &self.pending, id };
         self.send(&message).await?;
-        let mut reply = match tokio::time::timeout(deadline, waiting).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(_)) => return Err(LinkError::Ended),
-            Err(_) => return Err(LinkError::Deadline(deadline)),
-        };
-        reply["id"] = caller_id;
-        Ok(reply)
+        match tokio::time::timeout(deadline, waiting).await {
+            Ok(Ok(reply)) => Ok(reply.for_caller(caller_id)),
+            Ok(Err(_)) => Err(LinkError::Ended),
+            Err(_) => Err(LinkError::Deadline(deadline)),
+        }
     }
 
     /// Sends one message: a line queued for stdin, or a POST to the SSE server.
@@ -262,7 +264,7 @@ impl Link {
             match frame {
                 Ok(LogOutput::StdOut { message }) => {
                     for line in lines.push(&message, &self.deployment).into_iter().filter(|l| !l.is_empty()) {
-                        self.dispatch(&line).await;
+                        self.dispatch(line).await;
                     }
                 }
                 Ok(LogOutput::StdErr { message }) => {
@@ -300,7 +302,7 @@ impl Link {
                             }
                         }
                     }
-                    "" | "message" => self.dispatch(data.as_bytes()).await,
+                    "" | "message" => self.dispatch(data.into_bytes()).await,
                     _ => {}
                 }
             }
@@ -316,24 +318,27 @@ impl Link {
         tracing::info!(deployment = %self.deployment, "link to the server closed");
     }
 
-    async fn dispatch(&self, line: &[u8]) {
-        let message: Value = match serde_json::from_slice(line) {
-            Ok(m @ Value::Object(_)) => m,
-            _ => {
-                let excerpt: String = String::from_utf8_lossy(line).chars().take(120).collect();
-                tracing::warn!(deployment = %self.deployment, "dropped a line that is not a JSON-RPC message: {excerpt}");
-                return;
-            }
+    async fn dispatch(&self, line: Vec<u8>) {
+        // Answers, nearly all of what a server writes, pass on unparsed beyond their envelope.
+        let Some(envelope) = Envelope::read(&line) else {
+            let excerpt: String = String::from_utf8_lossy(&line).chars().take(120).collect();
+            tracing::warn!(deployment = %self.deployment, "dropped a line that is not a JSON-RPC message: {excerpt}");
+            return;
         };
-        let is_answer = message.get("result").is_some() || message.get("error").is_some();
-        match (message.get("id").and_then(Value::as_u64), message.get("method")) {
-            (Some(id), None) if is_answer => {
-                let waiting = self.pending.lock().expect("pending map poisoned").remove(&id);
-                if let Some(waiting) = waiting {
-                    let _ = waiting.send(message);
+        if !envelope.has_method() {
+            let (id, span) = (envelope.link_id().filter(|_| envelope.is_answer()), envelope.id_span(&line));
+            let waiting = id.and_then(|id| self.pending.lock().expect("pending map poisoned").remove(&id));
+            match waiting {
+                Some(waiting) => {
+                    let _ = waiting.send(Answer::new(line, span));
                 }
+                None => tracing::debug!(deployment = %self.deployment, "dropped an answer nobody waits for"),
             }
-            (_, Some(method)) if message.get("id").is_some() => {
+            return;
+        }
+        let Ok(message) = serde_json::from_slice::<Value>(&line) else { return };
+        match message.get("method") {
+            Some(method) if message.get("id").is_some() => {
                 // Sampling, elicitation, roots: to the client that can answer, or an error.
                 let method = method.as_str().unwrap_or_default().to_string();
                 let id = message["id"].clone();
@@ -343,16 +348,15 @@ impl Link {
                     let _ = self.send(&reply).await;
                 }
             }
-            (_, Some(_)) => {
+            _ => {
                 let _ = self.notifications.send(message);
             }
-            _ => tracing::debug!(deployment = %self.deployment, "dropped an answer nobody waits for"),
         }
     }
 }
 
 struct Forget<'a> {
-    pending: &'a Mutex<HashMap<u64, oneshot::Sender<Value>>>,
+    pending: &'a Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
     id: u64,
 }
 
