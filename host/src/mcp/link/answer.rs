@@ -36,11 +36,13 @@ impl<'de> Deserialize<'de> for Present {
 impl<'a> Envelope<'a> {
     /// The envelope of a JSON object; `None` for anything else.
     pub(super) fn read(line: &'a [u8]) -> Option<Envelope<'a>> {
+        // JSON is UTF-8 throughout, which skipping a member does not check.
+        let text = std::str::from_utf8(line).ok()?;
         // A struct would also take an array, member by member.
-        if line.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        if !text.trim_start().starts_with('{') {
             return None;
         }
-        serde_json::from_slice(line).ok()
+        serde_json::from_str(text).ok()
     }
 
     /// A request or a notification.
@@ -134,6 +136,8 @@ mod tests {
         for not_a_message in ["[7, 1, 2, 3]", "\"text\"", "12", "{\"id\": 1,", "not json"] {
             assert!(read(not_a_message).is_none(), "{not_a_message}");
         }
+        let not_utf8 = b"{\"id\":1,\"result\":{\"text\":\"\xff\xfe\"}}";
+        assert!(Envelope::read(not_utf8).is_none(), "not UTF-8, so not JSON");
     }
 
     #[test]
