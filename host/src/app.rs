@@ -12,7 +12,7 @@ use crate::capabilities::ContainerEngine;
 use crate::catalog::{self, CatalogEntry};
 use crate::config::RuntimeConfig;
 use crate::deployments::Runtime;
-use crate::deployments::{HEALTH_INTERVAL, HEALTH_TICK};
+use crate::deployments::HEALTH_TICK;
 use crate::events::EventKind;
 use crate::gateway::GatewaySync;
 use crate::guardrails;
@@ -28,7 +28,9 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
     let store = Arc::new(Store::open(&config.data_dir.join("runtime.redb"))?);
     seed(&store, &config)?;
 
-    let egress = crate::egress::EgressProxies::new(config.egress.resolve.clone().into_iter().collect());
+    // One supervisor for every task of the host, the egress proxies' among them.
+    let tasks = crate::tasks::Supervisor::default();
+    let egress = crate::egress::EgressProxies::new(config.egress.resolve.clone().into_iter().collect(), tasks.clone());
     let engine = ContainerEngine::new(&config.container_engine_socket(), &config.owner, egress).map(Arc::new);
     let cache_dir = config.plugin_cache_dir.clone().unwrap_or_else(|| config.data_dir.join("plugin-cache"));
     let sources = Arc::new(crate::sources::Sources::new(config.sources.clone(), &config.data_dir));
@@ -48,7 +50,7 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
     let configured = plugins.keys().cloned().collect();
     let uploads = crate::plugins::Uploads::new(host, &config.data_dir, store.clone(), configured);
     let engine = engine.map_err(|e| e.to_string());
-    let runtime = Arc::new(Runtime::new(store, config, plugins, uploads, engine, sources, metrics).await?);
+    let runtime = Arc::new(Runtime::new(store, config, plugins, uploads, engine, sources, metrics, tasks).await?);
     runtime.backends.refresh().await;
     runtime.register_backends().await?;
     if let Err(e) = runtime.reconcile().await {
@@ -86,6 +88,12 @@ impl RunningHost {
     }
 }
 
+/// Every route the host serves: the API and the admin UI (the in-process
+/// router tests call it without a listener).
+pub fn router(runtime: &Arc<Runtime>, auth: &Arc<crate::auth::Authenticator>) -> axum::Router {
+    crate::api::router(runtime.clone(), auth.clone()).merge(crate::ui::router(runtime.clone(), auth.clone()))
+}
+
 /// Builds the runtime and serves it on `config.listen`, with its background
 /// loops supervised.
 pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
@@ -101,8 +109,7 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
         }
     });
     let tasks = &runtime.tasks;
-    let router =
-        crate::api::router(runtime.clone(), auth.clone()).merge(crate::ui::router(runtime.clone(), auth.clone()));
+    let router = router(&runtime, &auth);
     let stopping = tasks.stopping();
     tasks.spawn_to_completion("api server", async move {
         // Each client connection gets its own connections to the servers it calls (`mcp::upstream`).
@@ -129,7 +136,7 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
         tasks.spawn("session server removal", runtime.clone().remove_retired_session_servers(retired));
     }
     let watched = runtime.clone();
-    tasks.every("health watch", HEALTH_INTERVAL, move || {
+    tasks.every("health watch", runtime.config.health.watch_interval(), move || {
         let runtime = watched.clone();
         async move { runtime.watch_once().await }
     });

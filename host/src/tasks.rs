@@ -1,5 +1,5 @@
 //! Supervised background work. Every loop (health watch, approval deadlines,
-//! the audit log, and later gateway sync and egress proxies) and every deploy
+//! the audit log, gateway sync, egress proxies and their resolvers) and every deploy
 //! runs under one tracker with one cancellation token, so the host can stop
 //! them all and wait for what is in flight. A loop whose step panics logs it
 //! and goes on; blocking work is kept off the async workers.
@@ -36,6 +36,17 @@ impl Supervisor {
         F: Future<Output = ()> + Send + 'static,
     {
         self.run(name, self.abort.clone(), work);
+    }
+
+    /// Like `spawn`, for work that lives as long as something else does (a
+    /// network's egress proxy): it also ends when the returned guard is dropped.
+    pub fn spawn_owned<F>(&self, name: &'static str, work: F) -> tokio_util::sync::DropGuard
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let owner = self.stop.child_token();
+        self.run(name, owner.clone(), work);
+        owner.drop_guard()
     }
 
     /// Runs `work` on the tracker until it ends or `until` is cancelled.

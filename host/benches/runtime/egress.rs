@@ -81,7 +81,7 @@ async fn p50(server: SocketAddr, proxy: Option<SocketAddr>, fresh: bool) -> Dura
 pub async fn figures() {
     let server = server().await;
     let pinned = [("sentinel.bench".to_string(), IpAddr::V4(Ipv4Addr::LOCALHOST))].into_iter().collect();
-    let proxies = EgressProxies::new(pinned);
+    let proxies = EgressProxies::new(pinned, Default::default());
     let allowlist = [format!("sentinel.bench:{}", server.port()), "127.0.0.1/32".to_string()];
     let proxy = proxies.open("bench", "bench", Ipv4Addr::new(127, 0, 0, 7), &allowlist).await.unwrap();
     println!("egress proxy ({REQUESTS} sequential requests, p50):");

@@ -5,11 +5,13 @@
 mod alerts;
 mod approval;
 mod gateway;
+mod health;
 
 pub use crate::sources::{SourcesConfig, MAX_BUILD_SECONDS};
 pub use alerts::AlertsConfig;
 pub use approval::{ApprovalConfig, Notification, SmtpConfig};
 pub use gateway::{GatewayAuth, GatewayConfig, Visibility as GatewayVisibility};
+pub use health::HealthConfig;
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
@@ -94,6 +96,9 @@ pub struct RuntimeConfig {
     /// Egress filtered by host name (the egress proxy).
     #[serde(default)]
     pub egress: EgressConfig,
+    /// How often deployments are compared with their backends.
+    #[serde(default)]
+    pub health: HealthConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -272,6 +277,7 @@ const OVERRIDES: &[(&str, &[&str])] = &[
     ("RUNTIME_PLUGIN_DROPIN_DIR", &["plugin_dropin_dir"]),
     ("RUNTIME_OWNER", &["owner"]),
     ("RUNTIME_WORKER_THREADS", &["api", "worker_threads"]),
+    ("RUNTIME_HEALTH_WATCH_INTERVAL_MS", &["health", "watch_interval_ms"]),
     ("RUNTIME_DEFAULT_BACKEND", &["default_backend"]),
     ("RUNTIME_DOCKER_SOCKET", &["backends", "docker", "socket"]),
     ("RUNTIME_DOCKER_NETWORK", &["backends", "docker", "network"]),
@@ -369,6 +375,7 @@ impl RuntimeConfig {
         if self.api.worker_threads.is_some_and(|n| n == 0 || n > MAX_WORKER_THREADS) {
             return Err(invalid("runtime.api.worker_threads", format!("between 1 and {MAX_WORKER_THREADS}")));
         }
+        self.health.check().map_err(|why| invalid("runtime.health.watch_interval_ms", why))?;
         let plugin_ids: Vec<&str> = self.plugins.iter().map(|p| p.id.as_str()).collect();
         if self.default_backend.is_empty() && !self.backends.is_empty() {
             return Err(invalid("runtime.default_backend", "required when more than one backend is enabled"));

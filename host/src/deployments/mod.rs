@@ -27,7 +27,6 @@ pub use health::{CheckResult, HEALTH_TICK};
 pub use model::{
     DeployBody, Deployment, DeploymentRequest, DeploymentView, ResourceRequest, Resources, State, Visibility,
 };
-pub use reconcile::HEALTH_INTERVAL;
 pub use service::Runtime;
 pub use usage::Usage;
 

@@ -1,7 +1,6 @@
 //! Reconciliation and the health watch: the record follows what the backend reports.
 
 use std::sync::Arc;
-use std::time::Duration;
 use tracing::Instrument;
 
 use super::model::{Deployment, State};
@@ -14,8 +13,6 @@ use crate::events::EventKind;
 use crate::plugins::Plugin;
 use crate::store::NewEvent;
 
-/// How often the health watch looks at deployments that should be running.
-pub const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 /// Deployments the health watch checks at once.
 pub(super) const WATCH_CONCURRENCY: usize = 8;
 

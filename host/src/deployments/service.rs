@@ -57,6 +57,8 @@ fn not_loaded(e: crate::plugins::OrderError) -> RuntimeError {
 }
 
 impl Runtime {
+    /// The parts start-up assembled (`app::build`), one argument each.
+    #[allow(clippy::too_many_arguments)]
     pub async fn new(
         store: Arc<Store>,
         config: RuntimeConfig,
@@ -65,6 +67,7 @@ impl Runtime {
         engine: Result<Arc<ContainerEngine>, String>,
         sources: Arc<crate::sources::Sources>,
         metrics: Arc<crate::metrics::Metrics>,
+        tasks: crate::tasks::Supervisor,
     ) -> Result<Runtime, RuntimeError> {
         let bridge_engine = engine.as_ref().ok().cloned();
         if !plugins.contains_key(super::DEFAULT_EVALUATOR) {
@@ -99,7 +102,7 @@ impl Runtime {
             session_servers: Default::default(),
             sources,
             locks: Default::default(),
-            tasks: Default::default(),
+            tasks,
             metrics,
             health: Default::default(),
             usage_book: Default::default(),

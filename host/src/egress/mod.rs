@@ -17,6 +17,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::net::{TcpListener, UdpSocket};
 
+use crate::tasks::Supervisor;
+
 /// The proxy's port on every deployment network's gateway.
 pub const PROXY_PORT: u16 = 3128;
 pub const DNS_PORT: u16 = 53;
@@ -61,6 +63,7 @@ pub fn propose(observed: &[Observed]) -> Vec<String> {
 
 /// The proxies running, by network.
 pub struct EgressProxies {
+    tasks: Supervisor,
     running: Mutex<HashMap<String, Running>>,
     /// Names pinned to addresses by the operator (`runtime.egress.resolve`).
     pinned: Arc<HashMap<String, IpAddr>>,
@@ -71,31 +74,25 @@ pub struct EgressProxies {
 
 /// A network's proxy and resolver; dropping it stops both.
 struct Running {
-    tasks: Vec<tokio::task::AbortHandle>,
+    _tasks: [tokio_util::sync::DropGuard; 2],
     entries: Vec<String>,
     proxy_at: SocketAddr,
     /// Names containers on the network answer to (a stack's services): not proxied.
     local_names: Vec<String>,
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
-}
-
 impl Default for EgressProxies {
     fn default() -> Self {
-        EgressProxies::new(HashMap::new())
+        EgressProxies::new(HashMap::new(), Supervisor::default())
     }
 }
 
 impl EgressProxies {
-    pub fn new(pinned: HashMap<String, IpAddr>) -> EgressProxies {
+    /// Proxies whose tasks run under `tasks`, the host's supervisor.
+    pub fn new(pinned: HashMap<String, IpAddr>, tasks: Supervisor) -> EgressProxies {
         let pinned = pinned.into_iter().map(|(name, ip)| (name.to_ascii_lowercase(), ip)).collect();
         EgressProxies {
+            tasks,
             running: Default::default(),
             pinned: Arc::new(pinned),
             report: OnceLock::new(),
@@ -121,7 +118,7 @@ impl EgressProxies {
         let reopening = self.close(network);
         let proxy_at = SocketAddr::new(IpAddr::V4(gateway), PROXY_PORT);
         let dns_at = SocketAddr::new(IpAddr::V4(gateway), DNS_PORT);
-        // A proxy just closed lets go of its sockets when its aborted tasks are dropped.
+        // A proxy just closed lets go of its sockets when its cancelled tasks are dropped.
         let mut attempts = if reopening { 20 } else { 1 };
         let (listener, resolver) = loop {
             attempts -= 1;
@@ -146,11 +143,11 @@ impl EgressProxies {
             pinned: self.pinned.clone(),
             report,
         });
-        let tasks = vec![
-            tokio::spawn(proxy::serve(listener, ctx)).abort_handle(),
-            tokio::spawn(dns::serve(resolver, allow, gateway)).abort_handle(),
+        let tasks = [
+            self.tasks.spawn_owned("egress proxy", proxy::serve(listener, ctx)),
+            self.tasks.spawn_owned("egress resolver", dns::serve(resolver, allow, gateway)),
         ];
-        let running = Running { tasks, entries: entries.to_vec(), proxy_at, local_names: Vec::new() };
+        let running = Running { _tasks: tasks, entries: entries.to_vec(), proxy_at, local_names: Vec::new() };
         self.running.lock().expect("egress proxies poisoned").insert(network.to_string(), running);
         tracing::info!(%network, deployment = %deployment_id, %proxy_at, "egress proxy open");
         Ok(proxy_at)
