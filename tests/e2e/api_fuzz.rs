@@ -6,7 +6,7 @@
 //! error or break the document; afterwards nothing the run deployed may be
 //! left in the engine once its deployments are deleted.
 
-mod support;
+use crate::support;
 
 use mcp_runtime::auth::Role;
 use reqwest::Method;

@@ -1,7 +1,7 @@
 //! The approval workflow end to end, with the real Docker backend, the WASM
 //! approval rules, and a webhook receiver on loopback that checks signatures.
 
-mod support;
+use crate::support;
 
 use mcp_runtime::auth::Role;
 use reqwest::{Method, StatusCode};

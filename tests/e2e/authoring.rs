@@ -4,7 +4,7 @@
 //! and judges deploys in a running host; a rule built against an earlier
 //! minor version of the contract still runs.
 
-mod support;
+use crate::support;
 
 use base64::Engine;
 use reqwest::{Method, StatusCode};

@@ -5,7 +5,7 @@
 //! resync that finds nothing new and keeps the admin's choices, a required
 //! variable enforced at deploy, and a catalog host the config does not list.
 
-mod support;
+use crate::support;
 
 use axum::extract::Query;
 use axum::routing::get;

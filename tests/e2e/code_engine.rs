@@ -2,7 +2,7 @@
 //! the fake runs each app's image on the local engine, so the app's endpoint
 //! really answers MCP through the host's proxy.
 
-mod support;
+use crate::support;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -333,7 +333,7 @@ async fn failed_apps_and_instance_restarts_are_reported() {
     let id = host.deploy(json!({"slug": "fixture-ce", "backend": "ibm_code_engine"})).await;
     host.wait_for(&id, "connected").await;
     fake.set_restarts(&format!("mcp-{}", &id[..12]), 2);
-    let deadline = std::time::Instant::now() + mcp_runtime::deployments::HEALTH_INTERVAL * 4;
+    let deadline = std::time::Instant::now() + host.config.health.watch_interval() * 4;
     loop {
         let (_, d) = host.get(&format!("/runtimes/{id}")).await;
         if d["restart_count"] == 2 {

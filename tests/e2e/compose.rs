@@ -3,7 +3,7 @@
 //! dependency order behind a health check, under the deployment's
 //! guardrails, and stopped, started and removed as one unit.
 
-mod support;
+use crate::support;
 
 use reqwest::StatusCode;
 use serde_json::json;

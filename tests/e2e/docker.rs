@@ -2,7 +2,7 @@
 //! MCP through the host's proxy → stop → start → delete, the `restricted`
 //! guardrails proven from inside the container, and a host restart reconciled.
 
-mod support;
+use crate::support;
 
 use mcp_runtime::mcp::client::McpSession;
 use reqwest::StatusCode;
@@ -176,7 +176,7 @@ async fn a_restarted_host_adopts_marks_vanished_and_removes_orphans() {
     let (_, events) = host.get("/events?type=deployment.orphan_removed").await;
     assert_eq!(events.as_array().unwrap().len(), 1, "{events}");
     // The health watch sees the same vanished container again; it is recorded once.
-    tokio::time::sleep(mcp_runtime::deployments::HEALTH_INTERVAL * 2).await;
+    tokio::time::sleep(host.config.health.watch_interval() * 2).await;
     let (_, events) = host.get(&format!("/events?deployment={lost}&type=deployment.state")).await;
     let failures = support::pluck(&events, "/data/to").iter().filter(|to| **to == "error").count();
     assert_eq!(failures, 1, "{events}");

@@ -3,7 +3,7 @@
 //! names through the proxy's resolver map (`runtime.egress.resolve`), and
 //! the deployed server reaches out with the fixture's own client.
 
-mod support;
+use crate::support;
 
 use reqwest::StatusCode;
 use serde_json::json;

@@ -4,7 +4,7 @@
 //! (stop, start, delete) and the gateway's own faults (down, a fresh
 //! database, a wrong credential) without ever holding the deployment up.
 
-mod support;
+use crate::support;
 
 use mcp_runtime::config::GatewayConfig;
 use mcp_runtime::mcp::client::McpSession;

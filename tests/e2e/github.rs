@@ -4,7 +4,7 @@
 //! the image reused for a commit built already, private repositories fetched
 //! with the host's token, which never shows anywhere.
 
-mod support;
+use crate::support;
 
 use mcp_runtime::auth::Role;
 use reqwest::{Method, StatusCode};

@@ -5,7 +5,7 @@
 //! laid over the embedded defaults by `mcp-runtime check-config`, Prometheus
 //! files by `promtool`.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

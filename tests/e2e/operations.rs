@@ -2,7 +2,7 @@
 //! checked by `promtool`, the live status stream, log search, health checks,
 //! restart policies and alerts.
 
-mod support;
+use crate::support;
 
 use mcp_runtime::auth::Role;
 use reqwest::StatusCode;

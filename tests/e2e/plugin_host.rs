@@ -2,7 +2,7 @@
 //! a plugin must export the world it claims, and the container engine
 //! refuses objects the runtime does not own.
 
-mod support;
+use crate::support;
 
 use mcp_runtime::capabilities::ContainerEngine;
 use mcp_runtime::contract::container_engine::EngineError;

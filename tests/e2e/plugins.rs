@@ -2,7 +2,7 @@
 //! the next deploy, upgraded while checks run, rolled back, kept across a
 //! restart, and refused when they import what they were not granted.
 
-mod support;
+use crate::support;
 
 use base64::Engine;
 use mcp_runtime::auth::Role;

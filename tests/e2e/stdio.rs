@@ -4,7 +4,7 @@
 //! `/servers/{id}/mcp` as streamable HTTP to any number of clients sharing
 //! the one server.
 
-mod support;
+use crate::support;
 
 use mcp_runtime::mcp::client::McpSession;
 use reqwest::StatusCode;

@@ -7,7 +7,7 @@
 //! ContextForge's cookie) managing catalog entries and guardrail profiles. Every page is
 //! screenshotted (`target/ui-screenshots/`) and must log no script error.
 
-mod support;
+use crate::support;
 
 use mcp_runtime::auth::Role;
 use reqwest::StatusCode;

@@ -6,6 +6,7 @@
 pub mod browser;
 pub mod contextforge;
 pub mod git_server;
+pub mod in_process;
 pub mod ssh_server;
 pub mod webhook;
 
@@ -77,7 +78,11 @@ pub fn fixture_image() -> &'static str {
 
 /// The test catalog: the fixture under each profile, and entries that must be refused.
 pub fn test_catalog() -> String {
-    let image = fixture_image();
+    catalog_of(fixture_image())
+}
+
+/// The test catalog naming `image`, which nothing here builds or pulls.
+pub fn catalog_of(image: &str) -> String {
     format!(
         r#"
 - {{name: Fixture, slug: fixture, description: "MCP probe server", source: {{type: docker, image: "{image}"}}, guardrails_profile: restricted, supported_backends: [docker], tags: [test]}}
@@ -115,6 +120,8 @@ pub fn fault_approval(id: &str, mode: &str) -> PluginManifest {
 
 pub struct TestHost {
     host: Option<RunningHost>,
+    /// Set for a host served in-process (`TestHost::in_process`): no listener.
+    router: Option<(axum::Router, std::sync::Arc<mcp_runtime::deployments::Runtime>)>,
     auth: Authenticator,
     /// Sent with every request unless another token is given.
     pub admin_token: String,
@@ -128,14 +135,41 @@ pub struct TestHost {
 impl TestHost {
     /// A host on 127.0.0.1 with its own data dir and ownership label.
     pub async fn start(tweak: impl FnOnce(&mut RuntimeConfig)) -> TestHost {
+        let data = tempfile::tempdir().unwrap();
+        let config = Self::config(&data, &test_catalog(), tweak);
+        let host = mcp_runtime::app::start(config.clone()).await.expect("host starts");
+        let base = format!("http://{}", host.addr);
+        Self::new(config, data, Some(host), None, base)
+    }
+
+    /// A host whose router is called in-process, with no container engine:
+    /// the stub backend is the default, the Docker backend is listed but
+    /// unavailable, and no background loop runs.
+    pub async fn in_process(tweak: impl FnOnce(&mut RuntimeConfig)) -> TestHost {
+        let data = tempfile::tempdir().unwrap();
+        let catalog = catalog_of(FIXTURE_IMAGE).replace(
+            "supported_backends: [docker",
+            &format!("supported_backends: [{}, docker", in_process::STUB_BACKEND),
+        );
+        let config = Self::config(&data, &catalog, |c| {
+            in_process::without_engine(c, data.path());
+            tweak(c)
+        });
+        let auth = std::sync::Arc::new(Authenticator::new(&config.auth, &config.data_dir).expect("test auth config"));
+        let runtime = mcp_runtime::app::build(config.clone()).await.expect("host builds");
+        let router = mcp_runtime::app::router(&runtime, &auth);
+        Self::new(config, data, None, Some((router, runtime)), "http://in-process".into())
+    }
+
+    /// The tests' config: its own data dir, ownership label, catalog and fault plugins.
+    fn config(data: &tempfile::TempDir, catalog_text: &str, tweak: impl FnOnce(&mut RuntimeConfig)) -> RuntimeConfig {
         // `RUST_LOG=mcp_runtime=debug` shows the host's log in a failing test's output.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
-        let data = tempfile::tempdir().unwrap();
         let catalog = data.path().join("catalog.yaml");
-        std::fs::write(&catalog, test_catalog()).unwrap();
+        std::fs::write(&catalog, catalog_text).unwrap();
         let mut config = RuntimeConfig::parse(EMBEDDED_CONFIG, &|_| None).unwrap();
         config.listen = "127.0.0.1:0".into();
         config.data_dir = data.path().join("data");
@@ -149,16 +183,28 @@ impl TestHost {
         config.plugins.push(fault_approval("fault-approval-trap", "trap"));
         config.plugins.push(fault_approval("fault-approval-loop", "loop"));
         config.auth.jwt_secret = TEST_JWT_SECRET.into();
+        // A crash or a backend coming back is seen within a second, not five.
+        config.health.watch_interval_ms = 1000;
         tweak(&mut config);
+        config
+    }
+
+    fn new(
+        config: RuntimeConfig,
+        data: tempfile::TempDir,
+        host: Option<RunningHost>,
+        router: Option<(axum::Router, std::sync::Arc<mcp_runtime::deployments::Runtime>)>,
+        base: String,
+    ) -> TestHost {
         let auth = Authenticator::new(&config.auth, &config.data_dir).expect("test auth config");
         let admin_token = auth.mint("admin@example.com", &[Role::Admin], Duration::from_secs(3600));
-        let host = mcp_runtime::app::start(config.clone()).await.expect("host starts");
         TestHost {
             auth,
             admin_token,
-            base: format!("http://{}", host.addr),
+            base,
             owner: config.owner.clone(),
-            host: Some(host),
+            host,
+            router,
             config,
             // No idle connections: a restart must find the store closed.
             http: reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap(),
@@ -212,21 +258,38 @@ impl TestHost {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        let (status, text) = self.send(token, method, path, body.map(|b| b.to_string())).await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// A request (a JSON body as text) over loopback, or through the router in-process.
+    async fn send(
+        &self,
+        token: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<String>,
+    ) -> (StatusCode, String) {
+        if let Some((router, _)) = &self.router {
+            return in_process::send(router, method, path, token, body).await;
+        }
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
         if let Some(body) = body {
-            req = req.json(&body);
+            req = req.header("content-type", "application/json").body(body);
         }
         let res = req.send().await.expect("host answers");
         let status = res.status();
-        let text = res.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (status, res.text().await.unwrap())
     }
 
     /// Only the status of a request with `token` (a streamed answer is not read).
     pub async fn status_as(&self, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> StatusCode {
+        if let Some((router, _)) = &self.router {
+            return in_process::answer(router, method, path, Some(token), body.map(|b| b.to_string())).await.status();
+        }
         let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token);
         if let Some(body) = body {
             req = req.json(&body);
@@ -264,17 +327,9 @@ impl TestHost {
 
     /// Raw body, for malformed-input tests.
     pub async fn post_raw(&self, path: &str, body: &str) -> (StatusCode, Value) {
-        let res = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.admin_token)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        let status = res.status();
-        (status, res.json().await.unwrap_or(Value::Null))
+        let (status, text) =
+            self.send(Some(&self.admin_token), reqwest::Method::POST, path, Some(body.to_string())).await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     /// Deploys and returns the id (asserting 202).
@@ -284,24 +339,56 @@ impl TestHost {
         answer["id"].as_str().unwrap().to_string()
     }
 
-    /// Polls until the deployment reaches `state`; fails fast on `error`.
+    /// Waits until the deployment reaches `state` (failing fast on `error`),
+    /// woken by the store's events rather than polling the API; answers the
+    /// deployment as `GET /runtimes/{id}` shows it then.
     pub async fn wait_for(&self, id: &str, state: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(90);
+        use mcp_runtime::deployments::Deployment;
+        use mcp_runtime::store::Table;
+        use tokio::sync::broadcast::error::RecvError;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        // Subscribed before the first look: no change can fall between the two.
+        let mut events = self.runtime().store.subscribe();
         loop {
-            let (_, d) = self.get(&format!("/runtimes/{id}")).await;
-            if d["status"] == state {
+            let stored: Option<Deployment> = self.runtime().store.get(Table::Deployments, id).expect("store reads");
+            let now = stored.map(|d| serde_json::to_value(d.status).unwrap());
+            let ended = ["error", "rejected", "awaiting_approval"].iter().find(|end| now == Some(json!(end)));
+            if now == Some(json!(state)) || ended.is_some_and(|end| *end != state) {
+                let d = self.get(&format!("/runtimes/{id}")).await.1;
+                assert_eq!(d["status"], state, "deployment is not {state}: {d}");
                 return d;
             }
-            for end in ["error", "rejected", "awaiting_approval"] {
-                assert!(d["status"] != end || state == end, "deployment is {end}, not {state}: {d}");
+            let next = async {
+                loop {
+                    match events.recv().await {
+                        Ok(event) if event.deployment.as_deref() != Some(id) => continue,
+                        // A lagging receiver has missed events: look again.
+                        Ok(_) | Err(RecvError::Lagged(_)) => return true,
+                        Err(RecvError::Closed) => return false,
+                    }
+                }
+            };
+            match tokio::time::timeout_at(deadline, next).await {
+                Ok(true) => {}
+                // That host stopped: follow the one serving now.
+                Ok(false) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    events = self.runtime().store.subscribe();
+                }
+                Err(_) => {
+                    let d = self.get(&format!("/runtimes/{id}")).await.1;
+                    panic!("deployment never reached {state}: {d}");
+                }
             }
-            assert!(Instant::now() < deadline, "deployment never reached {state}: {d}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
     pub fn runtime(&self) -> &std::sync::Arc<mcp_runtime::deployments::Runtime> {
-        &self.host.as_ref().expect("host is running").runtime
+        match (&self.host, &self.router) {
+            (_, Some((_, runtime))) => runtime,
+            (Some(host), None) => &host.runtime,
+            (None, None) => panic!("host is not running"),
+        }
     }
 
     /// An MCP session with the deployment, through the host's proxy, as admin.

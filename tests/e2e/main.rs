@@ -1,0 +1,26 @@
+//! The end-to-end suites, in one test binary so that wasmtime and the host are
+//! linked once: real hosts on loopback against the real Docker engine, the
+//! real ContextForge gateway, a real browser and the Code Engine fake. Each
+//! module is one suite (`cargo test --test e2e docker::` runs one).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod api_fuzz;
+mod api_input;
+mod approvals;
+mod auth_matrix;
+mod authoring;
+mod catalog_import;
+mod code_engine;
+mod compose;
+mod docker;
+mod egress;
+mod gateway;
+mod github;
+mod guides;
+mod operations;
+mod plugin_host;
+mod plugins;
+mod stdio;
+mod ui_browser;
