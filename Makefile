@@ -1,14 +1,22 @@
 # mcp-runtime: `make run` starts the host with embedded defaults; `make test` runs the whole suite.
 
 GUESTS    := docker-backend code-engine-backend default-guardrails pinned-images approval-default approval-large-cpu \
-             fault-policy fault-approval http-probe compat-policy
+             fault-policy fault-approval http-probe compat-policy stub-backend
 GUEST_DIR := target/wasm32-wasip2/guest
 FIXTURE   := target/x86_64-unknown-linux-gnu/release/mcp-fixture
 
-.PHONY: run test verify verify-tools coverage deny openapi schemathesis mcp-sdk fixture-image guests rules fixture contextforge catalog-fixtures host lint bench clean-test-objects
+.PHONY: run engine test test-suite test-fast verify verify-suite verify-tools coverage deny openapi schemathesis mcp-sdk fixture-image guests rules fixture contextforge catalog-fixtures host lint bench clean-test-objects
 
-run: guests host
+# Each of `run` and `test` does its own set-up first (scripts/setup.sh: only
+# what is missing is installed), so either works on a fresh machine by itself.
+run:
+	scripts/setup.sh run
+	$(MAKE) guests host
 	./target/debug/mcp-runtime
+
+# Start a Docker engine when none answers (installing it if needed).
+engine:
+	scripts/setup.sh engine
 
 host:
 	cargo build -p mcp-runtime
@@ -74,23 +82,36 @@ $(CONTEXTFORGE):
 	$(PYTHON312) -m venv .venv/contextforge
 	.venv/contextforge/bin/pip install -q mcp-contextforge-gateway==1.1.0
 
-# schemathesis, which checks the running host against its OpenAPI document (tests/api_fuzz.rs).
+# schemathesis, which checks the running host against its OpenAPI document (tests/e2e/api_fuzz.rs).
 SCHEMATHESIS := .venv/schemathesis/bin/schemathesis
 schemathesis: $(SCHEMATHESIS)
 $(SCHEMATHESIS):
 	python3 -m venv .venv/schemathesis
 	.venv/schemathesis/bin/pip install -q schemathesis==4.32.5
 
-test: guests rules fixture fixture-image contextforge catalog-fixtures schemathesis mcp-sdk lint
+test:
+	scripts/setup.sh test
+	$(MAKE) test-suite
+
+test-suite: guests rules fixture fixture-image contextforge catalog-fixtures schemathesis mcp-sdk lint
 	cargo test -p mcp-runtime -p ce-fake -- --test-threads=2
 	cargo test -p image-ref -p guest-kit -p code-engine-backend --lib
 	$(MAKE) clean-test-objects
+
+# The developers' tier: the host's unit tests, the architecture test and the
+# in-process router tests (no engine, no network), in a few minutes.
+test-fast: guests
+	cargo test -p mcp-runtime --lib --test architecture --test router -- --test-threads=2
 
 # What the Definition of Done asks, in one command: format and clippy (host,
 # tests, guests), the whole suite (schemathesis against the live host among it)
 # run instrumented, with line coverage printed and held at 80% or more, and
 # cargo deny for licenses and duplicate versions.
-verify: guests rules fixture fixture-image contextforge catalog-fixtures schemathesis mcp-sdk lint coverage deny
+verify:
+	scripts/setup.sh test
+	$(MAKE) verify-suite
+
+verify-suite: guests rules fixture fixture-image contextforge catalog-fixtures schemathesis mcp-sdk lint coverage deny
 
 # What coverage and deny run with, installed once (pinned).
 verify-tools:
