@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 use crate::catalog::import::{self, Format, ImportFilter, Origin, Outcome};
-use crate::catalog::{history, CatalogEntry};
+use crate::catalog::{CatalogEntry, CatalogError, CatalogServiceError};
 use crate::deployments::Runtime;
 use crate::events::EventKind;
-use crate::store::{NewEvent, Presence, StoreError, Table};
+use crate::store::{NewEvent, StoreError, Table};
 
 /// A fetched catalog larger than this is refused.
 const MAX_DOCUMENT_BYTES: usize = 8 << 20;
@@ -29,6 +29,19 @@ pub enum ImportError {
     Unreachable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The catalog refused a write the importer had checked (the store failed).
+impl From<CatalogServiceError> for ImportError {
+    fn from(e: CatalogServiceError) -> Self {
+        match e {
+            CatalogServiceError::Invalid(CatalogError::Invalid { field, reason }) => {
+                ImportError::Invalid { field, reason }
+            }
+            CatalogServiceError::Store(e) => ImportError::Store(e),
+            other => ImportError::Invalid { field: "entries".into(), reason: other.to_string() },
+        }
+    }
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> ImportError {
@@ -134,24 +147,22 @@ fn apply(rt: &Runtime, actor: &str, entry: CatalogEntry, dry_run: bool) -> Resul
     let upstream_id = entry.origin.as_ref().map(|o| o.upstream_id.clone()).unwrap_or_default();
     let slug = entry.slug.clone();
     let skipped = |field: String, reason: String| Outcome::Skipped { upstream_id: upstream_id.clone(), field, reason };
-    if let Err(crate::catalog::CatalogError::Invalid { field, reason }) =
-        entry.validate(|p| matches!(rt.profile(p), Ok(Some(_))))
-    {
-        return Ok(skipped(field, reason));
+    match rt.catalog.check(&entry) {
+        Err(CatalogServiceError::Invalid(CatalogError::Invalid { field, reason })) => {
+            return Ok(skipped(field, reason))
+        }
+        Err(e) => return Err(e.into()),
+        Ok(()) => {}
     }
-    let stored: Option<CatalogEntry> = rt.store.get(Table::Catalog, &slug)?;
+    let stored: Option<CatalogEntry> = rt.catalog.find(&slug)?;
     let merged = match import::merge(entry, stored.as_ref()) {
         Ok(Some(merged)) => merged,
         Ok(None) => return Ok(Outcome::Unchanged { upstream_id, slug }),
         Err(skip) => return Ok(skipped(skip.field, skip.reason)),
     };
-    let subject = format!("catalog/{slug}");
     let added = stored.is_none();
     if !dry_run {
-        let kind = if added { EventKind::CatalogCreated } else { EventKind::CatalogUpdated };
-        let event = NewEvent::new(kind, subject, serde_json::json!(merged)).by(Some(actor));
-        let presence = if added { Presence::New } else { Presence::Existing };
-        history::write(&rt.store, &merged, presence, event)?;
+        rt.catalog.write_imported(&merged, added, actor)?;
     }
     Ok(if added { Outcome::Added { upstream_id, slug } } else { Outcome::Updated { upstream_id, slug } })
 }
@@ -222,13 +233,10 @@ fn deprecate_removed(rt: &Runtime, url: &str, report: &ImportReport) -> Result<u
         })
         .collect();
     let mut deprecated = 0;
-    for mut entry in rt.store.list::<CatalogEntry>(Table::Catalog)? {
+    for entry in rt.catalog.all()? {
         let gone = entry.origin.as_ref().is_some_and(|o| o.source == url && !listed.contains(&o.upstream_id.as_str()));
         if gone && !entry.deprecated {
-            entry.deprecated = true;
-            let data = serde_json::json!({"deprecated": true, "reason": format!("{url} no longer lists it")});
-            let event = NewEvent::new(EventKind::CatalogUpdated, format!("catalog/{}", entry.slug), data);
-            history::write(&rt.store, &entry, Presence::Existing, event.by(Some(SYNC_ACTOR)))?;
+            rt.catalog.deprecate(entry, format!("{url} no longer lists it"), SYNC_ACTOR)?;
             deprecated += 1;
         }
     }

@@ -23,6 +23,7 @@ pub mod logs;
 pub mod mcp;
 pub mod metrics;
 pub mod plugins;
+pub mod profiles;
 pub mod sources;
 pub mod store;
 pub mod tasks;

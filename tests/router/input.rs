@@ -197,3 +197,25 @@ async fn roles_come_before_input_and_every_error_is_json() {
     }
     assert_eq!(host.get("/catalog/fixture").await.0, StatusCode::OK);
 }
+
+/// With custom entries off, only the seed and imports add entries; what is
+/// stored can still be replaced, and the refusal names the setting.
+#[tokio::test(flavor = "multi_thread")]
+async fn custom_entries_can_be_turned_off() {
+    let host = TestHost::in_process(|c| c.catalog.allow_custom_entries = false).await;
+    let entry = json!({"name": "New", "slug": "new-entry", "source": {"type": "docker", "image": "ghcr.io/x/y:1"}});
+    let (status, answer) = host.post("/catalog", entry).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("catalog.allow_custom_entries"), "{answer}");
+    assert_eq!(host.get("/catalog/new-entry").await.0, StatusCode::NOT_FOUND, "nothing refused is stored");
+
+    let mut fixture = host.get("/catalog/fixture").await.1;
+    fixture["description"] = json!("changed");
+    let (status, answer) = host.request(reqwest::Method::PUT, "/catalog/fixture", Some(fixture)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (_, versions) = host.get("/catalog/fixture/versions").await;
+    let revisions = versions["revisions"].as_array().unwrap();
+    assert_eq!(revisions.len(), 2, "the seed's and the replacement: {versions}");
+    assert_eq!(revisions[1]["by"], "admin@example.com");
+    assert_eq!(revisions[1]["entry"]["description"], "changed");
+}

@@ -343,15 +343,12 @@ impl TestHost {
     /// woken by the store's events rather than polling the API; answers the
     /// deployment as `GET /runtimes/{id}` shows it then.
     pub async fn wait_for(&self, id: &str, state: &str) -> Value {
-        use mcp_runtime::deployments::Deployment;
-        use mcp_runtime::store::Table;
         use tokio::sync::broadcast::error::RecvError;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
         // Subscribed before the first look: no change can fall between the two.
-        let mut events = self.runtime().store.subscribe();
+        let mut events = self.runtime().subscribe();
         loop {
-            let stored: Option<Deployment> = self.runtime().store.get(Table::Deployments, id).expect("store reads");
-            let now = stored.map(|d| serde_json::to_value(d.status).unwrap());
+            let now = self.runtime().get(id).ok().map(|d| serde_json::to_value(d.status).unwrap());
             let ended = ["error", "rejected", "awaiting_approval"].iter().find(|end| now == Some(json!(end)));
             if now == Some(json!(state)) || ended.is_some_and(|end| *end != state) {
                 let d = self.get(&format!("/runtimes/{id}")).await.1;
@@ -373,7 +370,7 @@ impl TestHost {
                 // That host stopped: follow the one serving now.
                 Ok(false) => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    events = self.runtime().store.subscribe();
+                    events = self.runtime().subscribe();
                 }
                 Err(_) => {
                     let d = self.get(&format!("/runtimes/{id}")).await.1;

@@ -13,7 +13,7 @@ pub async fn figures(host: &TestHost) {
     let runtime = host.runtime();
     let body: mcp_runtime::deployments::DeployBody = serde_json::from_value(json!({"slug": "fixture"})).unwrap();
     let request = runtime.check(&body, "bench", None).await.expect("request checks").plugin_request;
-    let profile = runtime.profile("restricted").unwrap().unwrap();
+    let profile = runtime.profiles.get("restricted").unwrap();
     let capabilities = runtime.capabilities_of("docker").unwrap();
     let bare = runtime.plugins.get("default-guardrails").expect("configured");
     let input = mcp_runtime::contract::policy::PolicyInput {

@@ -9,10 +9,11 @@ use serde_json::json;
 
 use crate::auth::authz::Forbidden;
 use crate::auth::AuthError;
-use crate::catalog::CatalogError;
+use crate::catalog::{CatalogError, CatalogServiceError};
 use crate::deployments::RuntimeError;
 use crate::guardrails::GuardrailError;
 use crate::plugins::PluginError;
+use crate::profiles::ProfileError;
 use crate::store::StoreError;
 
 /// Every error's body, as the OpenAPI document describes it.
@@ -144,6 +145,28 @@ impl From<StoreError> for ApiError {
 impl From<CatalogError> for ApiError {
     fn from(CatalogError::Invalid { field, reason }: CatalogError) -> Self {
         ApiError::Invalid { field, reason }
+    }
+}
+
+impl From<CatalogServiceError> for ApiError {
+    fn from(e: CatalogServiceError) -> Self {
+        match e {
+            CatalogServiceError::Invalid(e) => e.into(),
+            CatalogServiceError::CustomEntriesDisabled => ApiError::Conflict(e.to_string()),
+            CatalogServiceError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            CatalogServiceError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ProfileError> for ApiError {
+    fn from(e: ProfileError) -> Self {
+        match e {
+            ProfileError::Invalid(e) => e.into(),
+            ProfileError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            ProfileError::InUse(why) => ApiError::Conflict(why),
+            ProfileError::Store(e) => e.into(),
+        }
     }
 }
 

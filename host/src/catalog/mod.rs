@@ -5,9 +5,11 @@ mod env;
 mod health;
 pub mod history;
 pub mod import;
+mod service;
 
 pub use env::{is_env_name, resolve as resolve_env, DeclaredEnv};
 pub use health::{HealthCheck, Probe, RestartPolicy};
+pub use service::{Catalog, CatalogServiceError};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

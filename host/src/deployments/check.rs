@@ -15,7 +15,6 @@ use crate::deployments::Runtime;
 use crate::guardrails::{self, EffectiveGuardrails, Profile, Warning};
 use crate::plugins::Plugin;
 use crate::sources::SourceError;
-use crate::store::Table;
 
 /// The outcome of checking a request: everything needed to deploy it.
 pub struct Checked {
@@ -74,10 +73,10 @@ impl Runtime {
     /// Checks a deploy request in full; nothing is stored or created.
     pub async fn check(&self, body: &DeployBody, id: &str, actor: Option<&str>) -> Result<Checked, RuntimeError> {
         let current: CatalogEntry = self
-            .store
-            .get(Table::Catalog, &body.slug)?
+            .catalog
+            .find(&body.slug)?
             .ok_or_else(|| invalid("slug", format!("no catalog entry '{}'", body.slug)))?;
-        let revisions = crate::catalog::history::revisions(&self.store, &body.slug)?;
+        let revisions = self.catalog.revisions(&body.slug)?;
         let (entry, catalog_revision) = match body.catalog_revision {
             None => (current, revisions.last().map(|r| r.revision)),
             Some(wanted) => match revisions.into_iter().find(|r| r.revision == wanted) {
@@ -113,7 +112,8 @@ impl Runtime {
         let backend = self.backends.get_checked(&backend_name).await?;
         let profile_name = body.profile.clone().unwrap_or_else(|| entry.guardrails_profile.clone());
         let profile = self
-            .profile(&profile_name)?
+            .profiles
+            .find(&profile_name)?
             .ok_or_else(|| invalid("profile", format!("no guardrails profile '{profile_name}'")))?;
         for key in body.env.keys() {
             if !crate::catalog::is_env_name(key) {

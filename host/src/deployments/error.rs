@@ -29,6 +29,31 @@ pub(super) fn invalid(field: &str, reason: impl Into<String>) -> RuntimeError {
     RuntimeError::Invalid { field: field.into(), reason: reason.into() }
 }
 
+impl From<crate::catalog::CatalogServiceError> for RuntimeError {
+    fn from(e: crate::catalog::CatalogServiceError) -> Self {
+        use crate::catalog::{CatalogError, CatalogServiceError};
+        match e {
+            CatalogServiceError::Invalid(CatalogError::Invalid { field, reason }) => invalid(&field, reason),
+            CatalogServiceError::CustomEntriesDisabled => RuntimeError::Conflict(e.to_string()),
+            CatalogServiceError::NotFound(what) => RuntimeError::NotFound(format!("catalog entry '{what}'")),
+            CatalogServiceError::Store(e) => RuntimeError::Store(e),
+        }
+    }
+}
+
+impl From<crate::profiles::ProfileError> for RuntimeError {
+    fn from(e: crate::profiles::ProfileError) -> Self {
+        use crate::guardrails::GuardrailError;
+        use crate::profiles::ProfileError;
+        match e {
+            ProfileError::Invalid(GuardrailError::Invalid { field, reason }) => invalid(&field, reason),
+            ProfileError::NotFound(what) => RuntimeError::NotFound(format!("guardrails profile '{what}'")),
+            ProfileError::InUse(why) => RuntimeError::Conflict(why),
+            ProfileError::Store(e) => RuntimeError::Store(e),
+        }
+    }
+}
+
 impl From<BackendsError> for RuntimeError {
     fn from(e: BackendsError) -> Self {
         match e {

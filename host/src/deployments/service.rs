@@ -12,7 +12,6 @@ use crate::capabilities::ContainerEngine;
 use crate::config::RuntimeConfig;
 use crate::contract::types as wit;
 use crate::events::EventKind;
-use crate::guardrails::Profile;
 use crate::mcp::bridge::Bridge;
 use crate::mcp::proxy::Routes;
 use crate::plugins::Plugin;
@@ -46,6 +45,10 @@ pub struct Runtime {
     pub health: super::health::HealthBook,
     /// The last CPU reading of each deployment, for its rate.
     pub(crate) usage_book: super::usage::UsageBook,
+    /// The catalog's entries: every write goes through it.
+    pub catalog: crate::catalog::Catalog,
+    /// The guardrail profiles: every write goes through it.
+    pub profiles: crate::profiles::Profiles,
     /// What `GET /metrics` shows that is counted as it happens.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Seconds added to the wall clock for approval deadlines (tests move time).
@@ -89,7 +92,11 @@ impl Runtime {
         for d in store.list::<Deployment>(Table::Deployments)? {
             routes.observe(&d.id, super::driver::serving(&d), d.requested_by.as_deref());
         }
+        let catalog = crate::catalog::Catalog::new(store.clone(), config.catalog.allow_custom_entries);
+        let profiles = crate::profiles::Profiles::new(store.clone(), config.guardrails.default_profile.clone());
         let runtime = Runtime {
+            catalog,
+            profiles,
             store,
             config,
             plugins: registry,
@@ -182,26 +189,14 @@ impl Runtime {
         self.backends.engine().map(|e| e.egress().observed(id)).unwrap_or_default()
     }
 
-    pub fn profile(&self, name: &str) -> Result<Option<Profile>, RuntimeError> {
-        Ok(self.store.get(Table::Guardrails, name)?)
+    /// The audit trail's events that `filter` keeps.
+    pub fn events(&self, filter: &crate::events::EventFilter) -> Result<Vec<crate::events::Event>, RuntimeError> {
+        Ok(self.store.events(filter)?)
     }
 
-    /// Deletes a guardrail profile no catalog entry uses and that is not the default.
-    pub fn delete_profile(&self, name: &str, event: crate::store::NewEvent) -> Result<(), RuntimeError> {
-        let users: Vec<String> = self
-            .store
-            .list::<crate::catalog::CatalogEntry>(Table::Catalog)?
-            .into_iter()
-            .filter(|e| e.guardrails_profile == name)
-            .map(|e| e.slug)
-            .collect();
-        if !users.is_empty() {
-            return Err(RuntimeError::Conflict(format!("profile '{name}' is used by catalog entries {users:?}")));
-        }
-        if name == self.config.guardrails.default_profile {
-            return Err(RuntimeError::Conflict(format!("profile '{name}' is the default profile")));
-        }
-        Ok(self.store.delete(Table::Guardrails, name, event)?)
+    /// Every event committed from now on, in commit order.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::events::Event> {
+        self.store.subscribe()
     }
 
     pub(crate) fn lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {

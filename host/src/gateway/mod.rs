@@ -29,6 +29,7 @@ use tokio::time::Instant;
 
 use crate::auth::Authenticator;
 use crate::config::GatewayConfig;
+use crate::deployments::Runtime;
 use crate::events::{Event, EventKind};
 use crate::store::{NewEvent, Store, Table};
 
@@ -67,8 +68,13 @@ impl GatewaySync {
         }
     }
 
-    /// The registration of a deployment, if it has one.
-    pub fn registration(store: &Store, deployment: &str) -> Option<Registration> {
+    /// The registration of a deployment (or of a remote catalog entry, by
+    /// `remote::key`), if it has one: what the API and the UI show.
+    pub fn registration(runtime: &Runtime, deployment: &str) -> Option<Registration> {
+        Self::stored(&runtime.store, deployment)
+    }
+
+    fn stored(store: &Store, deployment: &str) -> Option<Registration> {
         store.get(Table::Gateway, deployment).ok().flatten()
     }
 

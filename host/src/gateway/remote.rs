@@ -36,7 +36,7 @@ fn wanted(entry: &CatalogEntry) -> Option<(&str, Transport)> {
 impl GatewaySync {
     pub(super) async fn sync_remote(&self, key: &str, slug: &str) -> Option<Duration> {
         let entry: Option<CatalogEntry> = self.store.get(Table::Catalog, slug).ok().flatten();
-        let registration = Self::registration(&self.store, key);
+        let registration = Self::stored(&self.store, key);
         let wanted = entry.as_ref().and_then(|e| wanted(e).map(|endpoint| (e, endpoint)));
         match (wanted, registration) {
             (None, None) => None,

@@ -28,7 +28,7 @@ impl GatewaySync {
 
     async fn sync_one(&self, id: &str) -> Option<Duration> {
         let deployment: Option<Deployment> = self.store.get(Table::Deployments, id).ok().flatten();
-        let registration = Self::registration(&self.store, id);
+        let registration = Self::stored(&self.store, id);
         match (deployment, registration) {
             (None, None) => None,
             (None, Some(registration)) => self.forget(id, registration).await,

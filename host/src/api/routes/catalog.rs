@@ -4,19 +4,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit;
 use crate::api::error::ErrorBody;
 use crate::api::{ApiError, ApiResult, AppState, Caller, JsonBody, QueryParams};
 use crate::auth::authz::may;
-use crate::catalog::{history, CatalogEntry, CatalogFilter};
-use crate::deployments::Runtime;
-use crate::events::EventKind;
-use crate::store::{Presence, Table};
+use crate::catalog::{CatalogEntry, CatalogFilter};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
@@ -34,8 +29,7 @@ async fn list_catalog(
     _: Caller<may::Read>,
     QueryParams(filter): QueryParams<CatalogFilter>,
 ) -> ApiResult<Json<Vec<CatalogEntry>>> {
-    let entries: Vec<CatalogEntry> = rt.store.list(Table::Catalog)?;
-    Ok(Json(entries.into_iter().filter(|e| e.matches(&filter)).collect()))
+    Ok(Json(rt.catalog.list(&filter)?))
 }
 
 #[utoipa::path(get, path = "/catalog/{slug}", tag = "catalog", params(("slug" = String, Path)),
@@ -47,13 +41,7 @@ async fn get_catalog(
     _: Caller<may::Read>,
     Path(slug): Path<String>,
 ) -> ApiResult<Json<CatalogEntry>> {
-    let entry = rt.store.get(Table::Catalog, &slug)?;
-    entry.map(Json).ok_or_else(|| ApiError::NotFound(format!("catalog entry '{slug}' not found")))
-}
-
-pub(super) fn check_entry(rt: &Runtime, entry: &CatalogEntry) -> ApiResult<()> {
-    entry.validate(|p| matches!(rt.profile(p), Ok(Some(_))))?;
-    Ok(())
+    Ok(Json(rt.catalog.get(&slug)?))
 }
 
 #[utoipa::path(post, path = "/catalog", tag = "catalog", request_body = CatalogEntry,
@@ -68,12 +56,7 @@ async fn create_catalog(
     Caller(caller, ..): Caller<may::WriteCatalog>,
     JsonBody(entry): JsonBody<CatalogEntry>,
 ) -> ApiResult<(StatusCode, Json<CatalogEntry>)> {
-    if !rt.config.catalog.allow_custom_entries {
-        return Err(ApiError::Conflict("custom catalog entries are disabled (catalog.allow_custom_entries)".into()));
-    }
-    check_entry(&rt, &entry)?;
-    let event = audit(EventKind::CatalogCreated, format!("catalog/{}", entry.slug), json!(entry), &caller);
-    history::write(&rt.store, &entry, Presence::New, event)?;
+    rt.catalog.create(&entry, &caller.user)?;
     Ok((StatusCode::CREATED, Json(entry)))
 }
 
@@ -90,9 +73,7 @@ async fn replace_catalog(
     if entry.slug != slug {
         return Err(ApiError::Invalid { field: "slug".into(), reason: format!("must match the path ('{slug}')") });
     }
-    check_entry(&rt, &entry)?;
-    let event = audit(EventKind::CatalogUpdated, format!("catalog/{slug}"), json!(entry), &caller);
-    history::write(&rt.store, &entry, Presence::Existing, event)?;
+    rt.catalog.replace(&entry, &caller.user)?;
     Ok(Json(entry))
 }
 
@@ -105,11 +86,7 @@ async fn delete_catalog(
     Caller(caller, ..): Caller<may::WriteCatalog>,
     Path(slug): Path<String>,
 ) -> ApiResult<StatusCode> {
-    rt.store.delete(
-        Table::Catalog,
-        &slug,
-        audit(EventKind::CatalogDeleted, format!("catalog/{slug}"), json!({}), &caller),
-    )?;
+    rt.catalog.delete(&slug, &caller.user)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -141,11 +118,9 @@ async fn catalog_versions(
     _: Caller<may::Read>,
     Path(slug): Path<String>,
 ) -> ApiResult<Json<CatalogVersions>> {
-    let revisions = history::revisions(&rt.store, &slug)?;
-    if revisions.is_empty() && rt.store.get::<CatalogEntry>(Table::Catalog, &slug)?.is_none() {
-        return Err(ApiError::NotFound(format!("catalog entry '{slug}' not found")));
-    }
-    let revisions = revisions
+    let revisions = rt
+        .catalog
+        .revisions(&slug)?
         .into_iter()
         .map(|r| CatalogRevision {
             revision: r.revision,

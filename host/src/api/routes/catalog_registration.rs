@@ -10,14 +10,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit;
 use crate::api::error::ErrorBody;
 use crate::api::{ApiError, ApiResult, AppState, Caller};
 use crate::auth::authz::may;
-use crate::catalog::{history, CatalogEntry};
-use crate::events::EventKind;
+use crate::catalog::CatalogEntry;
 use crate::gateway::{remote, GatewaySync};
-use crate::store::{Presence, Table};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::default().routes(routes!(show, register, withdraw))
@@ -36,12 +33,12 @@ pub struct Registration {
 }
 
 fn entry(rt: &AppState, slug: &str) -> ApiResult<CatalogEntry> {
-    rt.store.get(Table::Catalog, slug)?.ok_or_else(|| ApiError::NotFound(format!("catalog entry '{slug}' not found")))
+    Ok(rt.catalog.get(slug)?)
 }
 
 /// Whether the entry is marked, and its registration as the sync left it.
 fn view(rt: &AppState, entry: &CatalogEntry) -> Value {
-    let registration = GatewaySync::registration(&rt.store, &remote::key(&entry.slug));
+    let registration = GatewaySync::registration(rt, &remote::key(&entry.slug));
     json!({
         "slug": entry.slug,
         "register_with_gateway": entry.register_with_gateway,
@@ -100,8 +97,6 @@ async fn mark(
         return Ok((StatusCode::OK, Json(view(&rt, &entry))));
     }
     entry.register_with_gateway = register;
-    super::catalog::check_entry(&rt, &entry)?;
-    let event = audit(EventKind::CatalogUpdated, format!("catalog/{slug}"), json!(entry), &caller);
-    history::write(&rt.store, &entry, Presence::Existing, event)?;
+    rt.catalog.replace(&entry, &caller.user)?;
     Ok((StatusCode::ACCEPTED, Json(view(&rt, &entry))))
 }

@@ -4,19 +4,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit;
 use crate::api::error::ErrorBody;
-use crate::api::{ApiError, ApiResult, AppState, Caller, JsonBody, QueryParams};
+use crate::api::{ApiResult, AppState, Caller, JsonBody, QueryParams};
 use crate::auth::authz::may;
 use crate::deployments::Compatibility;
-use crate::events::EventKind;
 use crate::guardrails::Profile;
-use crate::store::Table;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
@@ -29,7 +25,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     responses((status = 200, body = Vec<Profile>)))]
 /// Every profile.
 async fn list_guardrails(State(rt): State<AppState>, _: Caller<may::Read>) -> ApiResult<Json<Vec<Profile>>> {
-    Ok(Json(rt.store.list(Table::Guardrails)?))
+    Ok(Json(rt.profiles.list()?))
 }
 
 #[utoipa::path(get, path = "/guardrails/{name}", tag = "guardrails", params(("name" = String, Path)),
@@ -40,7 +36,7 @@ async fn get_guardrails(
     _: Caller<may::Read>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Profile>> {
-    rt.profile(&name)?.map(Json).ok_or_else(|| ApiError::NotFound(format!("guardrails profile '{name}' not found")))
+    Ok(Json(rt.profiles.get(&name)?))
 }
 
 #[utoipa::path(post, path = "/guardrails", tag = "guardrails", request_body = Profile,
@@ -55,9 +51,7 @@ async fn create_guardrails(
     Caller(caller, ..): Caller<may::WriteGuardrails>,
     JsonBody(profile): JsonBody<Profile>,
 ) -> ApiResult<(StatusCode, Json<Profile>)> {
-    profile.validate()?;
-    let event = audit(EventKind::GuardrailsCreated, format!("guardrails/{}", profile.name), json!(profile), &caller);
-    rt.store.create(Table::Guardrails, &profile.name, &profile, event)?;
+    rt.profiles.create(&profile, &caller.user)?;
     Ok((StatusCode::CREATED, Json(profile)))
 }
 
@@ -69,18 +63,9 @@ async fn replace_guardrails(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::WriteGuardrails>,
     Path(name): Path<String>,
-    JsonBody(mut profile): JsonBody<Profile>,
+    JsonBody(profile): JsonBody<Profile>,
 ) -> ApiResult<Json<Profile>> {
-    if profile.name.is_empty() {
-        profile.name = name.clone();
-    }
-    if profile.name != name {
-        return Err(ApiError::Invalid { field: "name".into(), reason: format!("must match the path ('{name}')") });
-    }
-    profile.validate()?;
-    let event = audit(EventKind::GuardrailsUpdated, format!("guardrails/{name}"), json!(profile), &caller);
-    rt.store.replace(Table::Guardrails, &name, &profile, event)?;
-    Ok(Json(profile))
+    Ok(Json(rt.profiles.replace(&name, profile, &caller.user)?))
 }
 
 #[utoipa::path(delete, path = "/guardrails/{name}", tag = "guardrails", params(("name" = String, Path)),
@@ -93,8 +78,7 @@ async fn delete_guardrails(
     Caller(caller, ..): Caller<may::WriteGuardrails>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let event = audit(EventKind::GuardrailsDeleted, format!("guardrails/{name}"), json!({}), &caller);
-    rt.delete_profile(&name, event)?;
+    rt.profiles.delete(&name, &caller.user)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -116,8 +100,7 @@ async fn guardrails_compatibility(
     Path(name): Path<String>,
     QueryParams(q): QueryParams<BackendQuery>,
 ) -> ApiResult<Json<Compatibility>> {
-    let profile =
-        rt.profile(&name)?.ok_or_else(|| ApiError::NotFound(format!("guardrails profile '{name}' not found")))?;
+    let profile = rt.profiles.get(&name)?;
     let backend = q.backend.unwrap_or_else(|| rt.config.default_backend.clone());
     Ok(Json(crate::deployments::compatibility(&rt, &profile, &backend).await?))
 }

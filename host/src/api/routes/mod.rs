@@ -16,14 +16,11 @@ pub mod runtime_stream;
 pub mod runtimes;
 pub mod service;
 
-use serde_json::Value;
-
 use super::ApiResult;
 use crate::auth::authz::{authorize, Action};
 use crate::auth::Principal;
 use crate::deployments::Deployment;
 use crate::deployments::Runtime;
-use crate::events::{EventKind, NewEvent};
 
 /// One server-sent event, as the OpenAPI document describes a stream's items.
 #[derive(utoipa::ToSchema)]
@@ -45,11 +42,6 @@ where
     use axum::response::IntoResponse;
     let headers = [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")];
     (headers, axum::body::Body::from_stream(frames)).into_response()
-}
-
-/// An event that names the caller as its actor.
-fn audit(kind: EventKind, subject: String, data: Value, caller: &Principal) -> NewEvent {
-    NewEvent::new(kind, subject, data).by(Some(&caller.user))
 }
 
 /// The deployment, if the caller may operate it (their own, or anyone's for operators).

@@ -135,7 +135,7 @@ async fn get_runtime(
 ) -> ApiResult<Json<DeploymentDetail>> {
     let d = rt.get(&id)?;
     // Its registration with the gateway: none when no gateway is configured.
-    let gateway = match (&rt.config.gateway, GatewaySync::registration(&rt.store, &id)) {
+    let gateway = match (&rt.config.gateway, GatewaySync::registration(&rt, &id)) {
         (None, _) => Value::Null,
         (Some(_), Some(registration)) => registration.public_view(),
         (Some(_), None) => serde_json::json!({"status": "unregistered"}),
@@ -150,7 +150,7 @@ async fn get_runtime(
         }
     };
     let filter = EventFilter { deployment: Some(id), limit: Some(20), ..Default::default() };
-    let recent_events = rt.store.events(&filter)?;
+    let recent_events = rt.events(&filter)?;
     Ok(Json(DeploymentDetail { deployment: d.public_view(), gateway, health, usage, recent_events }))
 }
 

@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::catalog::{CatalogEntry, CatalogFilter, Source};
-use crate::store::Table;
 use crate::ui::{Session, UiError, UiState};
 
 pub fn routes() -> Router<Arc<UiState>> {
@@ -33,7 +32,7 @@ async fn catalog(
     Query(search): Query<Search>,
 ) -> Result<Response, UiError> {
     let rt = &ui.runtime;
-    let entries: Vec<CatalogEntry> = rt.store.list(Table::Catalog)?;
+    let entries: Vec<CatalogEntry> = rt.catalog.all()?;
     let categories: BTreeSet<&str> = entries.iter().filter_map(|e| e.category.as_deref()).collect();
     let filter = CatalogFilter {
         q: Some(search.q.clone()).filter(|q| !q.trim().is_empty()),

@@ -12,10 +12,9 @@ use std::sync::Arc;
 
 use crate::auth::authz::{authorize, Action};
 use crate::catalog::import::{Format, ImportFilter};
-use crate::catalog::{history, CatalogEntry, CatalogError};
+use crate::catalog::{CatalogEntry, CatalogError, CatalogServiceError};
 use crate::catalog_sources::{self, ImportRequest};
-use crate::events::{EventKind, NewEvent};
-use crate::store::{Presence, Table};
+use crate::store::StoreError;
 use crate::ui::forms::{self, editor, read_yaml, CsrfForm, Editing, YamlForm};
 use crate::ui::{Session, UiError, UiState};
 
@@ -45,7 +44,7 @@ async fn manage(State(ui): State<Arc<UiState>>, session: Session) -> Result<Resp
 }
 
 async fn manage_page(ui: &UiState, session: &Session, report: Option<serde_json::Value>) -> Result<Response, UiError> {
-    let entries: Vec<CatalogEntry> = ui.runtime.store.list(Table::Catalog)?;
+    let entries = ui.runtime.catalog.all()?;
     let rows: Vec<minijinja::Value> = entries
         .iter()
         .map(|e| {
@@ -70,24 +69,17 @@ async fn new_entry(State(ui): State<Arc<UiState>>, session: Session) -> Result<R
 
 async fn edit(State(ui): State<Arc<UiState>>, session: Session, Path(slug): Path<String>) -> Result<Response, UiError> {
     admin(&session)?;
-    let entry: CatalogEntry = ui
-        .runtime
-        .store
-        .get(Table::Catalog, &slug)?
-        .ok_or_else(|| UiError::Api(crate::api::ApiError::NotFound(format!("catalog entry '{slug}' not found"))))?;
+    let entry = ui.runtime.catalog.get(&slug)?;
     let yaml = serde_yaml_ng::to_string(&entry).map_err(|e| UiError::Internal(e.to_string()))?;
     editor(&ui, &session, Editing { kind: "catalog", original: &slug, yaml: &yaml }, None)
 }
 
 /// The entry the form holds, or the field at fault and why.
-fn read_entry(ui: &UiState, yaml: &str, original: &str) -> Result<CatalogEntry, (String, String)> {
+fn read_entry(yaml: &str, original: &str) -> Result<CatalogEntry, (String, String)> {
     let entry: CatalogEntry = read_yaml(yaml, "entry")?;
     if !original.is_empty() && entry.slug != original {
         return Err(("slug".into(), format!("must stay '{original}': make a new entry for another slug")));
     }
-    entry
-        .validate(|p| matches!(ui.runtime.profile(p), Ok(Some(_))))
-        .map_err(|CatalogError::Invalid { field, reason }| (field, reason))?;
     Ok(entry)
 }
 
@@ -99,22 +91,22 @@ async fn save(
     session.check_csrf(&form.csrf)?;
     admin(&session)?;
     let editing = Editing { kind: "catalog", original: &form.original, yaml: &form.yaml };
-    let entry = match read_entry(&ui, &form.yaml, &form.original) {
+    let entry = match read_entry(&form.yaml, &form.original) {
         Ok(entry) => entry,
         Err(error) => return editor(&ui, &session, editing, Some(error)),
     };
-    let (presence, kind) = match form.original.is_empty() {
-        true if !ui.runtime.config.catalog.allow_custom_entries => {
-            return Err(UiError::Forbidden("custom catalog entries are disabled (catalog.allow_custom_entries)".into()))
-        }
-        true => (Presence::New, EventKind::CatalogCreated),
-        false => (Presence::Existing, EventKind::CatalogUpdated),
+    let user = &session.principal.user;
+    let written = match form.original.is_empty() {
+        true => ui.runtime.catalog.create(&entry, user),
+        false => ui.runtime.catalog.replace(&entry, user),
     };
-    let event = NewEvent::new(kind, format!("catalog/{}", entry.slug), serde_json::json!(entry))
-        .by(Some(&session.principal.user));
-    match history::write(&ui.runtime.store, &entry, presence, event) {
-        Ok(_) => Ok(Redirect::to("/admin/catalog/manage").into_response()),
-        Err(crate::store::StoreError::Conflict(_)) => {
+    match written {
+        Ok(()) => Ok(Redirect::to("/admin/catalog/manage").into_response()),
+        // A mistake goes back to the form, naming the field.
+        Err(CatalogServiceError::Invalid(CatalogError::Invalid { field, reason })) => {
+            editor(&ui, &session, editing, Some((field, reason)))
+        }
+        Err(CatalogServiceError::Store(StoreError::Conflict(_))) => {
             editor(&ui, &session, editing, Some(("slug".into(), format!("'{}' is taken", entry.slug))))
         }
         Err(e) => Err(e.into()),
@@ -138,9 +130,7 @@ async fn delete(
 ) -> Result<Response, UiError> {
     session.check_csrf(&form.csrf)?;
     admin(&session)?;
-    let event = NewEvent::new(EventKind::CatalogDeleted, format!("catalog/{slug}"), serde_json::json!({}))
-        .by(Some(&session.principal.user));
-    ui.runtime.store.delete(Table::Catalog, &slug, event)?;
+    ui.runtime.catalog.delete(&slug, &session.principal.user)?;
     Ok(Redirect::to("/admin/catalog/manage").into_response())
 }
 

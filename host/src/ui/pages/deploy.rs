@@ -18,7 +18,6 @@ use crate::auth::authz::Action;
 use crate::catalog::{CatalogEntry, Source};
 use crate::deployments::{DeployBody, ResourceRequest, RuntimeError};
 use crate::guardrails::Profile;
-use crate::store::Table;
 use crate::ui::{Session, UiError, UiState};
 
 pub fn routes() -> Router<Arc<UiState>> {
@@ -31,11 +30,7 @@ fn deployable(ui: &UiState, session: &Session, slug: &str) -> Result<CatalogEntr
     if !session.may(&Action::Deploy) {
         return Err(UiError::Forbidden(format!("{} may not deploy", session.principal.user)));
     }
-    let entry: CatalogEntry = ui
-        .runtime
-        .store
-        .get(Table::Catalog, slug)?
-        .ok_or_else(|| UiError::Api(crate::api::ApiError::NotFound(format!("catalog entry '{slug}' not found"))))?;
+    let entry = ui.runtime.catalog.get(slug)?;
     if matches!(entry.source, Source::Remote { .. }) {
         return Err(UiError::Invalid(format!("'{slug}' is hosted elsewhere: nothing to deploy")));
     }
@@ -61,7 +56,7 @@ async fn render(
     let rt = &ui.runtime;
     let backends: Vec<String> =
         rt.backend_names().into_iter().map(|(name, _)| name).filter(|b| entry.runs_on(b)).collect();
-    let profiles: Vec<Profile> = rt.store.list(Table::Guardrails)?;
+    let profiles: Vec<Profile> = rt.profiles.list()?;
     let chosen_profile = form.get("profile").cloned().unwrap_or_else(|| entry.guardrails_profile.clone());
     let chosen_backend = form
         .get("backend")
@@ -151,7 +146,8 @@ async fn compatibility(
 ) -> Result<Response, UiError> {
     let rt = &ui.runtime;
     let profile = rt
-        .profile(&q.profile)?
+        .profiles
+        .find(&q.profile)?
         .ok_or_else(|| UiError::Invalid(format!("profile: no guardrails profile '{}'", q.profile)))?;
     let compat = crate::deployments::compatibility(rt, &profile, &q.backend).await?;
     ui.page(

@@ -9,9 +9,9 @@ use axum::{Form, Router};
 use std::sync::Arc;
 
 use crate::auth::authz::{authorize, Action};
-use crate::events::{EventKind, NewEvent};
 use crate::guardrails::{GuardrailError, Profile};
-use crate::store::{StoreError, Table};
+use crate::profiles::ProfileError;
+use crate::store::StoreError;
 use crate::ui::forms::{self, editor, read_yaml, CsrfForm, Editing, YamlForm};
 use crate::ui::{Session, UiError, UiState};
 
@@ -39,9 +39,7 @@ async fn new_profile(State(ui): State<Arc<UiState>>, session: Session) -> Result
 
 async fn edit(State(ui): State<Arc<UiState>>, session: Session, Path(name): Path<String>) -> Result<Response, UiError> {
     admin(&session)?;
-    let profile = ui.runtime.profile(&name)?.ok_or_else(|| {
-        UiError::Api(crate::api::ApiError::NotFound(format!("guardrails profile '{name}' not found")))
-    })?;
+    let profile = ui.runtime.profiles.get(&name)?;
     let yaml = serde_yaml_ng::to_string(&profile).map_err(|e| UiError::Internal(e.to_string()))?;
     editor(&ui, &session, Editing { kind: "guardrails", original: &name, yaml: &yaml }, None)
 }
@@ -52,7 +50,6 @@ fn read_profile(yaml: &str, original: &str) -> Result<Profile, (String, String)>
     if !original.is_empty() && profile.name != original {
         return Err(("name".into(), format!("must stay '{original}': make a new profile for another name")));
     }
-    profile.validate().map_err(|GuardrailError::Invalid { field, reason }| (field, reason))?;
     Ok(profile)
 }
 
@@ -68,20 +65,20 @@ async fn save(
         Ok(profile) => profile,
         Err(error) => return editor(&ui, &session, editing, Some(error)),
     };
-    let store = &ui.runtime.store;
-    let subject = format!("guardrails/{}", profile.name);
-    let user = Some(session.principal.user.as_str());
-    let written = if form.original.is_empty() {
-        let event = NewEvent::new(EventKind::GuardrailsCreated, subject, serde_json::json!(profile)).by(user);
-        store.create(Table::Guardrails, &profile.name, &profile, event)
-    } else {
-        let event = NewEvent::new(EventKind::GuardrailsUpdated, subject, serde_json::json!(profile)).by(user);
-        store.replace(Table::Guardrails, &profile.name, &profile, event)
+    let (profiles, user) = (&ui.runtime.profiles, &session.principal.user);
+    let name = profile.name.clone();
+    let written = match form.original.is_empty() {
+        true => profiles.create(&profile, user),
+        false => profiles.replace(&form.original, profile, user).map(|_| ()),
     };
     match written {
         Ok(()) => Ok(Redirect::to("/admin/settings").into_response()),
-        Err(StoreError::Conflict(_)) => {
-            editor(&ui, &session, editing, Some(("name".into(), format!("'{}' is taken", profile.name))))
+        // A mistake goes back to the form, naming the field.
+        Err(ProfileError::Invalid(GuardrailError::Invalid { field, reason })) => {
+            editor(&ui, &session, editing, Some((field, reason)))
+        }
+        Err(ProfileError::Store(StoreError::Conflict(_))) => {
+            editor(&ui, &session, editing, Some(("name".into(), format!("'{name}' is taken"))))
         }
         Err(e) => Err(e.into()),
     }
@@ -104,8 +101,6 @@ async fn delete(
 ) -> Result<Response, UiError> {
     session.check_csrf(&form.csrf)?;
     admin(&session)?;
-    let event = NewEvent::new(EventKind::GuardrailsDeleted, format!("guardrails/{name}"), serde_json::json!({}))
-        .by(Some(&session.principal.user));
-    ui.runtime.delete_profile(&name, event)?;
+    ui.runtime.profiles.delete(&name, &session.principal.user)?;
     Ok(Redirect::to("/admin/settings").into_response())
 }

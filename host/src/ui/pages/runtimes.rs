@@ -42,8 +42,7 @@ async fn row(ui: &UiState, session: &Session, d: &Deployment) -> Value {
     view["operable"] = operable.into();
     view["uptime"] = uptime(d).into();
     view["health"] = serde_json::json!(ui.runtime.health.last(&d.id));
-    view["gateway"] =
-        GatewaySync::registration(&ui.runtime.store, &d.id).map(|r| r.public_view()).unwrap_or(Value::Null);
+    view["gateway"] = GatewaySync::registration(&ui.runtime, &d.id).map(|r| r.public_view()).unwrap_or(Value::Null);
     view["progress"] = progress(d.status).into();
     view
 }
@@ -85,12 +84,9 @@ async fn detail(State(ui): State<Arc<UiState>>, session: Session, Path(id): Path
     // A repository's build, as far as it has got.
     let build_log = matches!(d.request.as_ref().map(|r| &r.entry.source), Some(crate::catalog::Source::Github { .. }))
         .then(|| ui.runtime.sources.logs.read(&id).0);
-    let events = ui.runtime.store.events(&EventFilter {
-        deployment: Some(id.clone()),
-        limit: Some(50),
-        ..Default::default()
-    })?;
-    let requested = ui.runtime.profile(&d.profile)?;
+    let events =
+        ui.runtime.events(&EventFilter { deployment: Some(id.clone()), limit: Some(50), ..Default::default() })?;
+    let requested = ui.runtime.profiles.find(&d.profile)?;
     let mcp_url = format!("/servers/{id}/mcp");
     let context = minijinja::context! {
         d => minijinja::Value::from_serialize(&view),
@@ -166,6 +162,6 @@ async fn act(
 
 /// The live status a signed-in person may see, as `GET /runtimes/stream` has it.
 async fn stream(State(ui): State<Arc<UiState>>, session: Session) -> Response {
-    let events = ui.runtime.store.subscribe();
+    let events = ui.runtime.subscribe();
     crate::api::event_stream(crate::api::status_events(events, session.principal, None, crate::api::KEEP_ALIVE))
 }

@@ -9,7 +9,6 @@ use serde_json::json;
 use std::sync::Arc;
 
 use crate::guardrails::Profile;
-use crate::store::Table;
 use crate::ui::{Session, UiError, UiState};
 
 pub fn routes() -> Router<Arc<UiState>> {
@@ -20,7 +19,7 @@ async fn settings(State(ui): State<Arc<UiState>>, session: Session) -> Result<Re
     let rt = &ui.runtime;
     let backends = rt.backend_records()?;
     let live = rt.backend_names();
-    let profiles: Vec<Profile> = rt.store.list(Table::Guardrails)?;
+    let profiles: Vec<Profile> = rt.profiles.list()?;
     let mut matrix = Vec::new();
     for profile in &profiles {
         let mut per_backend = serde_json::Map::new();

@@ -1,0 +1,124 @@
+//! The catalog as a service: the one place entries are written. Every write
+//! checks the entry in full (its profile must exist), names its actor and
+//! records its event with a new revision, whether it comes from the API, the
+//! admin UI or an import; the API and the UI only map input and errors.
+
+use std::sync::Arc;
+
+use super::{history, CatalogEntry, CatalogError, CatalogFilter};
+use crate::events::EventKind;
+use crate::guardrails::Profile;
+use crate::store::{NewEvent, Presence, Store, StoreError, Table};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogServiceError {
+    #[error(transparent)]
+    Invalid(#[from] CatalogError),
+    /// `catalog.allow_custom_entries` is off: only the seed and imports add entries.
+    #[error("custom catalog entries are disabled (catalog.allow_custom_entries)")]
+    CustomEntriesDisabled,
+    #[error("catalog entry '{0}' not found")]
+    NotFound(String),
+    /// The slug is taken (create), or names nothing (replace, delete).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Catalog {
+    store: Arc<Store>,
+    allow_custom_entries: bool,
+}
+
+impl Catalog {
+    pub fn new(store: Arc<Store>, allow_custom_entries: bool) -> Catalog {
+        Catalog { store, allow_custom_entries }
+    }
+
+    /// Every entry, deprecated ones included.
+    pub fn all(&self) -> Result<Vec<CatalogEntry>, CatalogServiceError> {
+        Ok(self.store.list(Table::Catalog)?)
+    }
+
+    /// The entries that match every filter given.
+    pub fn list(&self, filter: &CatalogFilter) -> Result<Vec<CatalogEntry>, CatalogServiceError> {
+        Ok(self.all()?.into_iter().filter(|e| e.matches(filter)).collect())
+    }
+
+    pub fn find(&self, slug: &str) -> Result<Option<CatalogEntry>, CatalogServiceError> {
+        Ok(self.store.get(Table::Catalog, slug)?)
+    }
+
+    /// The entry, or `NotFound` naming it.
+    pub fn get(&self, slug: &str) -> Result<CatalogEntry, CatalogServiceError> {
+        self.find(slug)?.ok_or_else(|| CatalogServiceError::NotFound(slug.into()))
+    }
+
+    /// Every revision of the entry, oldest first; `NotFound` when it never existed.
+    pub fn revisions(&self, slug: &str) -> Result<Vec<history::Revision>, CatalogServiceError> {
+        let revisions = history::revisions(&self.store, slug)?;
+        if revisions.is_empty() && self.find(slug)?.is_none() {
+            return Err(CatalogServiceError::NotFound(slug.into()));
+        }
+        Ok(revisions)
+    }
+
+    /// The entry checked as a write would check it (its profile must exist).
+    pub fn check(&self, entry: &CatalogEntry) -> Result<(), CatalogServiceError> {
+        // A read of the profiles' table: an entry naming a profile that does not exist is refused.
+        let known_profile = |p: &str| matches!(self.store.get::<Profile>(Table::Guardrails, p), Ok(Some(_)));
+        Ok(entry.validate(known_profile)?)
+    }
+
+    /// Adds an entry a person wrote (not an import: see `write_imported`).
+    pub fn create(&self, entry: &CatalogEntry, actor: &str) -> Result<(), CatalogServiceError> {
+        if !self.allow_custom_entries {
+            return Err(CatalogServiceError::CustomEntriesDisabled);
+        }
+        self.check(entry)?;
+        self.write(entry, Presence::New, EventKind::CatalogCreated, actor)
+    }
+
+    /// Replaces an entry with a new revision.
+    pub fn replace(&self, entry: &CatalogEntry, actor: &str) -> Result<(), CatalogServiceError> {
+        self.check(entry)?;
+        self.write(entry, Presence::Existing, EventKind::CatalogUpdated, actor)
+    }
+
+    /// Removes an entry; its deployments go on.
+    pub fn delete(&self, slug: &str, actor: &str) -> Result<(), CatalogServiceError> {
+        let event = NewEvent::new(EventKind::CatalogDeleted, format!("catalog/{slug}"), serde_json::json!({}));
+        Ok(self.store.delete(Table::Catalog, slug, event.by(Some(actor)))?)
+    }
+
+    /// Writes an imported entry, new or as the next revision of the stored
+    /// one (imports are not custom entries: `allow_custom_entries` does not
+    /// apply). The importer has `check`ed the upstream entry, skipping it when
+    /// refused, and merged it with what is stored.
+    pub fn write_imported(&self, entry: &CatalogEntry, added: bool, actor: &str) -> Result<(), CatalogServiceError> {
+        match added {
+            true => self.write(entry, Presence::New, EventKind::CatalogCreated, actor),
+            false => self.write(entry, Presence::Existing, EventKind::CatalogUpdated, actor),
+        }
+    }
+
+    /// Marks an entry deprecated (hidden from lists, still deployable by slug), saying why.
+    pub fn deprecate(&self, mut entry: CatalogEntry, reason: String, actor: &str) -> Result<(), CatalogServiceError> {
+        entry.deprecated = true;
+        let data = serde_json::json!({"deprecated": true, "reason": reason});
+        let event = NewEvent::new(EventKind::CatalogUpdated, format!("catalog/{}", entry.slug), data).by(Some(actor));
+        history::write(&self.store, &entry, Presence::Existing, event)?;
+        Ok(())
+    }
+
+    fn write(
+        &self,
+        entry: &CatalogEntry,
+        presence: Presence,
+        kind: EventKind,
+        actor: &str,
+    ) -> Result<(), CatalogServiceError> {
+        let event = NewEvent::new(kind, format!("catalog/{}", entry.slug), serde_json::json!(entry)).by(Some(actor));
+        history::write(&self.store, entry, presence, event)?;
+        Ok(())
+    }
+}
