@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-test}
 export DEBIAN_FRONTEND=noninteractive
+# No service-restart prompts or notices from apt hooks (needrestart) in a script.
+export NEEDRESTART_SUSPEND=1
 
 rust_toolchain() {
   # rust-toolchain.toml names the target and components; this installs them
