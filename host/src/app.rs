@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use crate::capabilities::ContainerEngine;
 use crate::catalog::{self, CatalogEntry};
+use crate::clock::Clock;
 use crate::config::RuntimeConfig;
-use crate::deployments::Runtime;
 use crate::deployments::HEALTH_TICK;
+use crate::deployments::{Runtime, RuntimeParts};
 use crate::events::EventKind;
 use crate::gateway::GatewaySync;
 use crate::guardrails;
@@ -22,8 +23,13 @@ use crate::store::{NewEvent, Store, Table};
 
 const SAMPLE_CATALOG: &str = include_str!("../defaults/catalog.yaml");
 
-/// Builds a ready runtime: everything but the listener.
+/// Builds a ready runtime on the system's clock: everything but the listener.
 pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
+    build_with(config, Arc::new(crate::clock::SystemClock)).await
+}
+
+/// `build`, with deadlines measured by `clock`.
+pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Runtime>> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
     let store = Arc::new(Store::open(&config.data_dir.join("runtime.redb"))?);
     seed(&store, &config)?;
@@ -50,7 +56,8 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
     let configured = plugins.keys().cloned().collect();
     let uploads = crate::plugins::Uploads::new(host, &config.data_dir, store.clone(), configured);
     let engine = engine.map_err(|e| e.to_string());
-    let runtime = Arc::new(Runtime::new(store, config, plugins, uploads, engine, sources, metrics, tasks).await?);
+    let parts = RuntimeParts { store, config, plugins, uploads, engine, sources, metrics, tasks, clock };
+    let runtime = Arc::new(Runtime::new(parts).await?);
     runtime.backends.refresh().await;
     runtime.register_backends().await?;
     if let Err(e) = runtime.reconcile().await {
@@ -97,9 +104,14 @@ pub fn router(runtime: &Arc<Runtime>, auth: &Arc<crate::auth::Authenticator>) ->
 /// Builds the runtime and serves it on `config.listen`, with its background
 /// loops supervised.
 pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
+    start_with(config, Arc::new(crate::clock::SystemClock)).await
+}
+
+/// `start`, with deadlines measured by `clock`.
+pub async fn start_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<RunningHost> {
     let listen = config.listen.clone();
     let auth = std::sync::Arc::new(crate::auth::Authenticator::new(&config.auth, &config.data_dir)?);
-    let runtime = build(config).await?;
+    let runtime = build_with(config, clock).await?;
     let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     // Streamed answers go out in small writes: never let Nagle hold them back.

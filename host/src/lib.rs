@@ -11,6 +11,7 @@ pub mod backends;
 pub mod capabilities;
 pub mod catalog;
 pub mod catalog_sources;
+pub mod clock;
 pub mod compose;
 pub mod config;
 pub mod contract;

@@ -135,13 +135,13 @@ async fn pending_requests_survive_restarts_escalate_and_expire() {
 
     // 50 minutes in: escalated (15 minutes before the deadline), still pending.
     let runtime = host.runtime().clone();
-    runtime.advance_clock(Duration::from_secs(50 * 60));
+    host.clock.advance(Duration::from_secs(50 * 60));
     runtime.approvals_tick().await.unwrap();
     let escalated = receiver.received("approval.escalated", 1).await;
     assert_eq!(escalated[0]["recipients"], json!(["user:boss@example.com"]));
     assert_eq!(escalated[0]["approval"]["id"], expiring_approval.as_str());
     // 61 minutes in: expired, and the deployment ended rejected.
-    runtime.advance_clock(Duration::from_secs(11 * 60));
+    host.clock.advance(Duration::from_secs(11 * 60));
     runtime.approvals_tick().await.unwrap();
     let (_, a) = host.get(&format!("/approvals/{expiring_approval}")).await;
     assert_eq!(a["status"], "expired");
@@ -300,7 +300,7 @@ async fn approvers_and_the_escalation_list_are_emailed_when_smtp_is_configured()
     assert!(mail.contains(&format!("/approvals/{approval}/approve")), "{mail}");
     assert!(mail.contains("requested by alice"), "{mail}");
 
-    host.runtime().advance_clock(Duration::from_secs(50 * 60));
+    host.clock.advance(Duration::from_secs(50 * 60));
     host.runtime().approvals_tick().await.unwrap();
     smtp.received(&["To: boss@example.com", "approval.escalated"]).await;
     let (_, events) = host.get(&format!("/events?deployment={id}&type=approval.emailed")).await;

@@ -12,6 +12,7 @@ pub mod webhook;
 
 use mcp_runtime::app::RunningHost;
 use mcp_runtime::auth::{Authenticator, Role};
+use mcp_runtime::clock::ManualClock;
 use mcp_runtime::config::{RuntimeConfig, EMBEDDED_CONFIG};
 use mcp_runtime::plugins::{Grant, PluginKind, PluginLimits, PluginManifest};
 use reqwest::StatusCode;
@@ -122,6 +123,8 @@ pub struct TestHost {
     host: Option<RunningHost>,
     /// Set for a host served in-process (`TestHost::in_process`): no listener.
     router: Option<(axum::Router, std::sync::Arc<mcp_runtime::deployments::Runtime>)>,
+    /// The host's clock: tests move it forward instead of waiting (approval deadlines).
+    pub clock: std::sync::Arc<ManualClock>,
     auth: Authenticator,
     /// Sent with every request unless another token is given.
     pub admin_token: String,
@@ -137,9 +140,10 @@ impl TestHost {
     pub async fn start(tweak: impl FnOnce(&mut RuntimeConfig)) -> TestHost {
         let data = tempfile::tempdir().unwrap();
         let config = Self::config(&data, &test_catalog(), tweak);
-        let host = mcp_runtime::app::start(config.clone()).await.expect("host starts");
+        let clock = std::sync::Arc::new(ManualClock::default());
+        let host = mcp_runtime::app::start_with(config.clone(), clock.clone()).await.expect("host starts");
         let base = format!("http://{}", host.addr);
-        Self::new(config, data, Some(host), None, base)
+        Self::new(config, data, clock, Some(host), None, base)
     }
 
     /// A host whose router is called in-process, with no container engine:
@@ -156,9 +160,10 @@ impl TestHost {
             tweak(c)
         });
         let auth = std::sync::Arc::new(Authenticator::new(&config.auth, &config.data_dir).expect("test auth config"));
-        let runtime = mcp_runtime::app::build(config.clone()).await.expect("host builds");
+        let clock = std::sync::Arc::new(ManualClock::default());
+        let runtime = mcp_runtime::app::build_with(config.clone(), clock.clone()).await.expect("host builds");
         let router = mcp_runtime::app::router(&runtime, &auth);
-        Self::new(config, data, None, Some((router, runtime)), "http://in-process".into())
+        Self::new(config, data, clock, None, Some((router, runtime)), "http://in-process".into())
     }
 
     /// The tests' config: its own data dir, ownership label, catalog and fault plugins.
@@ -192,6 +197,7 @@ impl TestHost {
     fn new(
         config: RuntimeConfig,
         data: tempfile::TempDir,
+        clock: std::sync::Arc<ManualClock>,
         host: Option<RunningHost>,
         router: Option<(axum::Router, std::sync::Arc<mcp_runtime::deployments::Runtime>)>,
         base: String,
@@ -205,6 +211,7 @@ impl TestHost {
             owner: config.owner.clone(),
             host,
             router,
+            clock,
             config,
             // No idle connections: a restart must find the store closed.
             http: reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap(),
@@ -222,7 +229,7 @@ impl TestHost {
     pub async fn resume(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         let host = loop {
-            match mcp_runtime::app::start(self.config.clone()).await {
+            match mcp_runtime::app::start_with(self.config.clone(), self.clock.clone()).await {
                 Ok(host) => break host,
                 // The previous host's last connections may still hold the store for a moment.
                 Err(e) if Instant::now() < deadline => {

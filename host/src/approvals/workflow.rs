@@ -1,9 +1,7 @@
 //! Holding, deciding, escalating and expiring approval requests.
 
 use serde_json::json;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::{may_approve, Approval, ApprovalFilter, ApprovalStatus, Decision};
 use crate::auth::Principal;
@@ -15,16 +13,6 @@ use crate::guardrails::EffectiveGuardrails;
 use crate::store::{NewEvent, StoreError, Table};
 
 impl Runtime {
-    /// The current time, as the approval clock sees it (tests move it forward).
-    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        chrono::Utc::now() + chrono::Duration::seconds(self.clock_offset.load(Ordering::SeqCst))
-    }
-
-    /// Moves the approval clock forward, as if that much time had passed.
-    pub fn advance_clock(&self, by: Duration) {
-        self.clock_offset.fetch_add(by.as_secs() as i64, Ordering::SeqCst);
-    }
-
     /// Asks every approval rule; `None` when no one needs to approve.
     pub async fn needs_approval(
         &self,

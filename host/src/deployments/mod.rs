@@ -27,7 +27,7 @@ pub use health::{CheckResult, HEALTH_TICK};
 pub use model::{
     DeployBody, Deployment, DeploymentRequest, DeploymentView, ResourceRequest, Resources, State, Visibility,
 };
-pub use service::Runtime;
+pub use service::{Runtime, RuntimeParts};
 pub use usage::Usage;
 
 /// The guardrail evaluator that always runs first.

@@ -51,27 +51,32 @@ pub struct Runtime {
     pub profiles: crate::profiles::Profiles,
     /// What `GET /metrics` shows that is counted as it happens.
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// Seconds added to the wall clock for approval deadlines (tests move time).
-    pub(crate) clock_offset: std::sync::atomic::AtomicI64,
+    /// What approval deadlines are measured by.
+    clock: Arc<dyn crate::clock::Clock>,
 }
 
 fn not_loaded(e: crate::plugins::OrderError) -> RuntimeError {
     RuntimeError::NotFound(e.to_string())
 }
 
+/// What start-up (`app::build`) assembles a runtime from.
+pub struct RuntimeParts {
+    pub store: Arc<Store>,
+    pub config: RuntimeConfig,
+    pub plugins: BTreeMap<String, Arc<Plugin>>,
+    pub uploads: crate::plugins::Uploads,
+    /// The container engine, or why none could be set up.
+    pub engine: Result<Arc<ContainerEngine>, String>,
+    pub sources: Arc<crate::sources::Sources>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The supervisor every background task of the host runs under.
+    pub tasks: crate::tasks::Supervisor,
+    pub clock: Arc<dyn crate::clock::Clock>,
+}
+
 impl Runtime {
-    /// The parts start-up assembled (`app::build`), one argument each.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn new(
-        store: Arc<Store>,
-        config: RuntimeConfig,
-        plugins: BTreeMap<String, Arc<Plugin>>,
-        uploads: crate::plugins::Uploads,
-        engine: Result<Arc<ContainerEngine>, String>,
-        sources: Arc<crate::sources::Sources>,
-        metrics: Arc<crate::metrics::Metrics>,
-        tasks: crate::tasks::Supervisor,
-    ) -> Result<Runtime, RuntimeError> {
+    pub async fn new(parts: RuntimeParts) -> Result<Runtime, RuntimeError> {
+        let RuntimeParts { store, config, plugins, uploads, engine, sources, metrics, tasks, clock } = parts;
         let bridge_engine = engine.as_ref().ok().cloned();
         if !plugins.contains_key(super::DEFAULT_EVALUATOR) {
             return Err(RuntimeError::NotFound(format!("policy plugin '{}'", super::DEFAULT_EVALUATOR)));
@@ -113,7 +118,7 @@ impl Runtime {
             metrics,
             health: Default::default(),
             usage_book: Default::default(),
-            clock_offset: Default::default(),
+            clock,
         };
         runtime.bind_uploaded_backends().await;
         Ok(runtime)
@@ -187,6 +192,11 @@ impl Runtime {
     /// Where a deployment reached out through its egress proxy.
     pub fn egress_observed(&self, id: &str) -> Vec<crate::egress::Observed> {
         self.backends.engine().map(|e| e.egress().observed(id)).unwrap_or_default()
+    }
+
+    /// The current time, as the host's clock (`crate::clock`) tells it.
+    pub fn now(&self) -> crate::clock::Time {
+        self.clock.now()
     }
 
     /// The audit trail's events that `filter` keeps.
