@@ -6,3 +6,4 @@ mod support;
 
 mod input;
 mod roles;
+mod store_compat;

@@ -1,7 +1,8 @@
 //! A backend that enforces everything and creates nothing. A deployment's
 //! handle is its id; its status is `running` at the endpoint the settings name
 //! (`{"endpoint": "http://127.0.0.1:9/mcp"}`), where nothing answers unless a
-//! test put a server there.
+//! test put a server there; with `"vanished": true`, every deployment is gone
+//! (as after an engine lost its data), which a restarted host sees at once.
 
 wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
     "mcp-runtime:plugin/types@1.2.0": guest_kit::types,
@@ -17,6 +18,8 @@ use guest_kit::types::{
 #[derive(serde::Deserialize)]
 struct Settings {
     endpoint: String,
+    #[serde(default)]
+    vanished: bool,
 }
 
 struct Stub;
@@ -62,6 +65,9 @@ impl Guest for Stub {
 
     fn status(_: String) -> Result<DeploymentStatus, BackendError> {
         let settings: Settings = guest_kit::settings().map_err(BackendError::Unavailable)?;
+        if settings.vanished {
+            return Err(BackendError::NotFound("the stub backend lost every deployment".into()));
+        }
         Ok(DeploymentStatus {
             state: DeploymentState::Running,
             message: None,
