@@ -19,18 +19,14 @@ fn source_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// A file's node in the graph: its top-level module, except that the
-/// deployment model (plain data the contract converts) is a node of its own.
+/// A file's node in the graph: its top-level module.
 fn node_of(relative: &str) -> String {
-    match relative {
-        "deployments/model.rs" | "deployments/state.rs" => "deployments::model".into(),
-        _ => relative.split('/').next().unwrap().trim_end_matches(".rs").into(),
-    }
+    relative.split('/').next().unwrap().trim_end_matches(".rs").into()
 }
 
-/// The modules a file's production code names through `crate::` (and, in
-/// `deployments/`, `super::model`); test modules at the end are left out.
-fn references(code: &str, in_deployments: bool) -> BTreeSet<String> {
+/// The modules a file's production code names through `crate::`; test
+/// modules at the end are left out.
+fn references(code: &str) -> BTreeSet<String> {
     let code: String = code
         .lines()
         .take_while(|l| l.trim() != "#[cfg(test)]")
@@ -38,15 +34,7 @@ fn references(code: &str, in_deployments: bool) -> BTreeSet<String> {
         .collect::<Vec<_>>()
         .join("\n");
     let ident = |s: &str| s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>();
-    let named = |path: &str| -> String {
-        let first = ident(path);
-        let model = first == "deployments" && path[first.len()..].starts_with("::model");
-        if model {
-            "deployments::model".into()
-        } else {
-            first
-        }
-    };
+    let named = |path: &str| ident(path);
     let mut found = BTreeSet::new();
     for (i, _) in code.match_indices("crate::") {
         let rest = &code[i + "crate::".len()..];
@@ -59,9 +47,6 @@ fn references(code: &str, in_deployments: bool) -> BTreeSet<String> {
                 found.insert(named(rest));
             }
         }
-    }
-    if in_deployments && (code.contains("super::model") || code.contains("super::state")) {
-        found.insert("deployments::model".into());
     }
     found
 }
@@ -78,7 +63,7 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
         }
         let node = node_of(&relative);
         let code = std::fs::read_to_string(&file).unwrap();
-        let deps = references(&code, relative.starts_with("deployments/"));
+        let deps = references(&code);
         let entry = graph.entry(node.clone()).or_default();
         entry.extend(deps.into_iter().filter(|d| *d != node));
     }
@@ -145,5 +130,6 @@ fn a_cycle_is_caught() {
     graph.insert("a".to_string(), BTreeSet::from(["b".to_string()]));
     graph.insert("b".to_string(), BTreeSet::from(["a".to_string()]));
     assert!(layers(&graph).is_err());
-    assert_eq!(references("use crate::{a, b::c};\nuse crate::deployments::model::X;", false).len(), 3);
+    let found = references("use crate::{a, b::c};\nuse crate::deployment::X;");
+    assert_eq!(found, BTreeSet::from(["a", "b", "deployment"].map(String::from)));
 }

@@ -39,12 +39,13 @@ pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
     let egress = crate::egress::EgressProxies::new(config.egress.resolve.clone().into_iter().collect(), tasks.clone());
     let engine = ContainerEngine::new(&config.container_engine_socket(), &config.owner, egress).map(Arc::new);
     let cache_dir = config.plugin_cache_dir.clone().unwrap_or_else(|| config.data_dir.join("plugin-cache"));
-    let sources = Arc::new(crate::sources::Sources::new(config.sources.clone(), &config.data_dir));
+    let repositories = Arc::new(crate::repositories::Repositories::new(config.sources.clone(), &config.data_dir));
     let metrics = Arc::new(crate::metrics::Metrics::new());
     if let Ok(engine) = &engine {
         engine.egress().report_to(egress_reports(store.clone(), metrics.clone()));
     }
-    let mut host = PluginHost::new(cache_dir, store.clone(), engine.as_ref().ok().cloned(), Some(sources.clone()))?;
+    let mut host =
+        PluginHost::new(cache_dir, store.clone(), engine.as_ref().ok().cloned(), Some(repositories.clone()))?;
     host.record_calls_in(metrics.plugin_calls.clone());
     let mut plugins = BTreeMap::new();
     for manifest in &config.plugins {
@@ -56,7 +57,7 @@ pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
     let configured = plugins.keys().cloned().collect();
     let uploads = crate::plugins::Uploads::new(host, &config.data_dir, store.clone(), configured);
     let engine = engine.map_err(|e| e.to_string());
-    let parts = RuntimeParts { store, config, plugins, uploads, engine, sources, metrics, tasks, clock };
+    let parts = RuntimeParts { store, config, plugins, uploads, engine, repositories, metrics, tasks, clock };
     let runtime = Arc::new(Runtime::new(parts).await?);
     runtime.backends.refresh().await;
     runtime.register_backends().await?;
@@ -178,11 +179,11 @@ pub async fn start_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
     if !runtime.config.catalog.remote_catalogs.is_empty() {
         // On start, then whenever a source falls due.
         let starting = runtime.clone();
-        tasks.spawn("catalog sync at start", async move { crate::catalog_sources::sync_due(&starting, false).await });
+        tasks.spawn("catalog sync at start", async move { crate::remote_catalogs::sync_due(&starting, false).await });
         let syncing = runtime.clone();
         tasks.every("catalog sync", CATALOG_SYNC_TICK, move || {
             let runtime = syncing.clone();
-            async move { crate::catalog_sources::sync_due(&runtime, false).await }
+            async move { crate::remote_catalogs::sync_due(&runtime, false).await }
         });
     }
     let approvals = runtime.clone();

@@ -11,7 +11,7 @@ const TARGET_CHAIN_P99_US: f64 = 200.0;
 
 pub async fn figures(host: &TestHost) {
     let runtime = host.runtime();
-    let body: mcp_runtime::deployments::DeployBody = serde_json::from_value(json!({"slug": "fixture"})).unwrap();
+    let body: mcp_runtime::deployment::DeployBody = serde_json::from_value(json!({"slug": "fixture"})).unwrap();
     let request = runtime.check(&body, "bench", None).await.expect("request checks").plugin_request;
     let profile = runtime.profiles.get("restricted").unwrap();
     let capabilities = runtime.capabilities_of("docker").unwrap();

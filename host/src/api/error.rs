@@ -204,9 +204,9 @@ impl From<crate::plugins::UploadError> for ApiError {
     }
 }
 
-impl From<crate::catalog_sources::ImportError> for ApiError {
-    fn from(e: crate::catalog_sources::ImportError) -> Self {
-        use crate::catalog_sources::ImportError as I;
+impl From<crate::remote_catalogs::ImportError> for ApiError {
+    fn from(e: crate::remote_catalogs::ImportError) -> Self {
+        use crate::remote_catalogs::ImportError as I;
         match e {
             I::Invalid { field, reason } => ApiError::Invalid { field, reason },
             // The remote catalog, not this host, failed: as a gateway would say.

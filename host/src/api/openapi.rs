@@ -229,7 +229,7 @@ mod tests {
 
     #[test]
     fn an_array_where_the_document_says_object_is_found() {
-        use crate::deployments::DeployBody;
+        use crate::deployment::DeployBody;
         use crate::guardrails::Profile;
         use serde_json::json;
         assert_eq!(misplaced_array::<Profile>(&json!({"resources": [null, null]})).as_deref(), Some("resources"));

@@ -57,7 +57,7 @@ pub struct Approval {
     pub reasons: Vec<String>,
     /// Who may decide: `user:…` and `group:…`; empty means any approver.
     pub approvers: Vec<String>,
-    pub source: crate::catalog::Source,
+    pub source: crate::catalog::ServerSource,
     /// Every image the deployment runs (a stack's services each); none for a
     /// repository source, whose image is built from `commit`.
     #[serde(default)]
@@ -65,7 +65,7 @@ pub struct Approval {
     /// For a repository source: the commit approved, which is what gets built.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
-    pub resources: crate::deployments::Resources,
+    pub resources: crate::deployment::Resources,
     pub guardrails_applied: EffectiveGuardrails,
     pub guardrails_warnings: Vec<Warning>,
     /// Image scan results, when a scanner provides them.

@@ -2,7 +2,8 @@
 //! flow the API and the admin UI both submit through.
 
 use super::Approval;
-use crate::deployments::{DeployBody, Deployment, Runtime, RuntimeError, State};
+use crate::deployment::{DeployBody, Deployment, State};
+use crate::deployments::{Runtime, RuntimeError};
 
 pub enum Submitted {
     /// On its way: the driver takes it from here.

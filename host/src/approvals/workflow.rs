@@ -6,8 +6,9 @@ use std::sync::Arc;
 use super::{may_approve, Approval, ApprovalFilter, ApprovalStatus, Decision};
 use crate::auth::Principal;
 use crate::contract::types as wit;
+use crate::deployment::{Deployment, State};
 use crate::deployments::Runtime;
-use crate::deployments::{Deployment, RuntimeError, State};
+use crate::deployments::RuntimeError;
 use crate::events::EventKind;
 use crate::guardrails::EffectiveGuardrails;
 use crate::store::{NewEvent, StoreError, Table};
@@ -205,13 +206,15 @@ impl Runtime {
 }
 
 /// The images a source runs, for the approver to see.
-fn images_of(source: &crate::catalog::Source) -> Vec<String> {
-    use crate::catalog::Source;
+fn images_of(source: &crate::catalog::ServerSource) -> Vec<String> {
+    use crate::catalog::ServerSource;
     match source {
-        Source::Docker { image, .. } => vec![image.clone()],
-        Source::Compose { compose_file, main_service } => crate::compose::Stack::parse(compose_file, main_service)
-            .map(|stack| stack.images().into_iter().map(String::from).collect())
-            .unwrap_or_default(),
-        Source::Github { .. } | Source::Remote { .. } => Vec::new(),
+        ServerSource::Docker { image, .. } => vec![image.clone()],
+        ServerSource::Compose { compose_file, main_service } => {
+            crate::compose::Stack::parse(compose_file, main_service)
+                .map(|stack| stack.images().into_iter().map(String::from).collect())
+                .unwrap_or_default()
+        }
+        ServerSource::Github { .. } | ServerSource::Remote { .. } => Vec::new(),
     }
 }

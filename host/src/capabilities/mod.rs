@@ -54,7 +54,7 @@ pub struct PluginContext {
     pub store: Arc<crate::store::Store>,
     pub engine: Option<Arc<ContainerEngine>>,
     /// Where repositories are fetched from and builds logged (grant `source`).
-    pub sources: Option<Arc<crate::sources::Sources>>,
+    pub repositories: Option<Arc<crate::repositories::Repositories>>,
 }
 
 /// The capabilities' state for one call: sandboxed WASI, the resource table,

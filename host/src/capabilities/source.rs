@@ -1,5 +1,5 @@
 //! Grant `source`: the host resolves refs, checks commits out and builds
-//! images from them through the engine (see `sources/`). The plugin names a
+//! images from them through the engine (see `repositories/`). The plugin names a
 //! repository, a commit and paths; credentials and checkouts never reach it.
 
 use bollard::query_parameters::{BuildImageOptions, TagImageOptions};
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::{CallState, ContainerEngine};
 use crate::contract::source::{BuildSpec, Host, SourceError};
 use crate::contract::types::Denial;
-use crate::sources::{context_tar, SourceError as Failure, Sources};
+use crate::repositories::{context_tar, Repositories, RepositoryError as Failure};
 
 /// Log lines a failed build's error quotes.
 const LAST_LINES: usize = 12;
@@ -25,24 +25,27 @@ impl From<Failure> for SourceError {
 }
 
 impl CallState {
-    fn sources(&self) -> Result<(Arc<Sources>, Arc<ContainerEngine>), SourceError> {
-        let sources =
-            self.ctx.sources.clone().ok_or_else(|| SourceError::Unavailable("no sources configured".into()))?;
+    fn repositories(&self) -> Result<(Arc<Repositories>, Arc<ContainerEngine>), SourceError> {
+        let repositories = self
+            .ctx
+            .repositories
+            .clone()
+            .ok_or_else(|| SourceError::Unavailable("no repositories configured".into()))?;
         let engine = self
             .ctx
             .engine
             .clone()
             .ok_or_else(|| SourceError::Unavailable("no container engine is connected".into()))?;
-        Ok((sources, engine))
+        Ok((repositories, engine))
     }
 }
 
 impl Host for CallState {
     async fn push(&mut self, deployment_id: String, image: String, destination: String) -> Result<String, SourceError> {
-        let (sources, engine) = self.sources()?;
-        let pushed = push(&sources, &engine, &deployment_id, &image, &destination).await;
+        let (repositories, engine) = self.repositories()?;
+        let pushed = push(&repositories, &engine, &deployment_id, &image, &destination).await;
         if let Err(e) = &pushed {
-            sources.logs.append(&deployment_id, &format!("push failed: {}", describe(e)));
+            repositories.logs.append(&deployment_id, &format!("push failed: {}", describe(e)));
         }
         pushed
     }
@@ -53,27 +56,27 @@ impl Host for CallState {
         revision: Option<String>,
         credential: Option<String>,
     ) -> Result<String, SourceError> {
-        let (sources, _) = self.sources()?;
-        Ok(sources.resolve(&repo, revision.as_deref(), credential.as_deref()).await?)
+        let (repositories, _) = self.repositories()?;
+        Ok(repositories.resolve(&repo, revision.as_deref(), credential.as_deref()).await?)
     }
 
     async fn build(&mut self, spec: BuildSpec) -> Result<String, SourceError> {
-        let (sources, engine) = self.sources()?;
+        let (repositories, engine) = self.repositories()?;
         let deployment = spec.deployment_id.clone();
-        let cancelled = sources.begin_build(&deployment);
-        sources.logs.start(&deployment);
-        let build = build(&sources, &engine, spec);
+        let cancelled = repositories.begin_build(&deployment);
+        repositories.logs.start(&deployment);
+        let build = build(&repositories, &engine, spec);
         let outcome = tokio::select! {
-            outcome = tokio::time::timeout(sources.build_timeout(), build) => outcome.unwrap_or_else(|_| {
-                Err(SourceError::Stopped(format!("the build took longer than {}s", sources.build_timeout().as_secs())))
+            outcome = tokio::time::timeout(repositories.build_timeout(), build) => outcome.unwrap_or_else(|_| {
+                Err(SourceError::Stopped(format!("the build took longer than {}s", repositories.build_timeout().as_secs())))
             }),
             _ = cancelled.cancelled() => Err(SourceError::Stopped("the build was cancelled".into())),
         };
         if let Err(e) = &outcome {
-            sources.logs.append(&deployment, &format!("build failed: {}", describe(e)));
+            repositories.logs.append(&deployment, &format!("build failed: {}", describe(e)));
         }
-        sources.logs.finish(&deployment);
-        sources.end_build(&deployment);
+        repositories.logs.finish(&deployment);
+        repositories.end_build(&deployment);
         outcome
     }
 }
@@ -81,7 +84,7 @@ impl Host for CallState {
 /// Tags `image` as `destination`, pushes it with the host's login for its
 /// registry, and names it by the digest the registry gave it.
 async fn push(
-    sources: &Sources,
+    repositories: &Repositories,
     engine: &ContainerEngine,
     deployment: &str,
     image: &str,
@@ -90,7 +93,7 @@ async fn push(
     use bollard::auth::DockerCredentials;
     use bollard::query_parameters::PushImageOptions;
     let unavailable =
-        |what: &str, e: bollard::errors::Error| SourceError::Unavailable(sources.mask(&format!("{what}: {e}")));
+        |what: &str, e: bollard::errors::Error| SourceError::Unavailable(repositories.mask(&format!("{what}: {e}")));
     let (repo, tag) = match destination.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => (repo, tag),
         _ => (destination, "latest"),
@@ -99,24 +102,24 @@ async fn push(
     let docker = engine.docker();
     let options = TagImageOptions { repo: Some(repo.into()), tag: Some(tag.into()) };
     docker.tag_image(image, Some(options)).await.map_err(|e| unavailable("tagging", e))?;
-    let credentials = sources.registry_login(registry).map(|login| DockerCredentials {
+    let credentials = repositories.registry_login(registry).map(|login| DockerCredentials {
         username: Some(login.username.clone()),
         password: Some(login.password.clone()),
         serveraddress: Some(registry.into()),
         ..Default::default()
     });
-    sources.logs.append(deployment, &format!("pushing {destination}"));
+    repositories.logs.append(deployment, &format!("pushing {destination}"));
     let mut progress =
         docker.push_image(repo, Some(PushImageOptions { tag: Some(tag.into()), ..Default::default() }), credentials);
     while let Some(step) = progress.next().await {
         match step {
             Ok(step) => {
                 if let Some(error) = step.error_detail.and_then(|d| d.message) {
-                    return Err(push_refused(sources, registry, &error));
+                    return Err(push_refused(repositories, registry, &error));
                 }
             }
             Err(bollard::errors::Error::DockerStreamError { error }) => {
-                return Err(push_refused(sources, registry, &error))
+                return Err(push_refused(repositories, registry, &error))
             }
             Err(e) => return Err(unavailable("pushing", e)),
         }
@@ -124,15 +127,15 @@ async fn push(
     let inspected = docker.inspect_image(destination).await.map_err(|e| unavailable("inspecting", e))?;
     let digest = inspected.repo_digests.unwrap_or_default().into_iter().find(|d| d.starts_with(&format!("{repo}@")));
     let digest = digest.ok_or_else(|| SourceError::Unavailable(format!("{registry} gave {destination} no digest")))?;
-    sources.logs.append(deployment, &format!("pushed {digest}"));
+    repositories.logs.append(deployment, &format!("pushed {digest}"));
     Ok(digest)
 }
 
-fn push_refused(sources: &Sources, registry: &str, error: &str) -> SourceError {
+fn push_refused(repositories: &Repositories, registry: &str, error: &str) -> SourceError {
     let lower = error.to_lowercase();
-    let error = sources.mask(error);
+    let error = repositories.mask(error);
     if ["unauthorized", "authentication required", "denied"].iter().any(|m| lower.contains(m)) {
-        let reason = format!("{registry} refused the host's login (runtime.sources.registries): {error}");
+        let reason = format!("{registry} refused the host's login (runtime.repositories.registries): {error}");
         return SourceError::Invalid(Denial { field: "source.registry".into(), reason });
     }
     SourceError::Unavailable(format!("pushing to {registry}: {error}"))
@@ -141,14 +144,14 @@ fn push_refused(sources: &Sources, registry: &str, error: &str) -> SourceError {
 /// Reads a build's progress into the deployment's log: the image built,
 /// with the image each step made (not found in the cache) gathered in `steps`.
 async fn follow_build(
-    sources: &Sources,
+    repositories: &Repositories,
     deployment: &str,
     stream: &mut (impl futures_util::Stream<Item = Result<bollard::models::BuildInfo, bollard::errors::Error>> + Unpin),
     steps: &mut Vec<String>,
 ) -> Result<Option<String>, SourceError> {
     let failed = |error: &str| {
-        let tail = sources.logs.tail(deployment, LAST_LINES);
-        SourceError::BuildFailed(sources.mask(&format!("{error}\n{tail}")))
+        let tail = repositories.logs.tail(deployment, LAST_LINES);
+        SourceError::BuildFailed(repositories.mask(&format!("{error}\n{tail}")))
     };
     let (mut image, mut cached) = (None, false);
     while let Some(step) = stream.next().await {
@@ -159,7 +162,7 @@ async fn follow_build(
             Err(e) => return Err(SourceError::Unavailable(format!("engine: {e}"))),
         };
         if let Some(text) = &step.stream {
-            sources.logs.append(deployment, &sources.mask(text));
+            repositories.logs.append(deployment, &repositories.mask(text));
             for line in text.lines().map(str::trim) {
                 // Only images this build made: a cached one may be under another build right now.
                 if line == "---> Using cache" {
@@ -184,11 +187,11 @@ async fn follow_build(
 }
 
 /// Checkout, context, build, tags; the image id.
-async fn build(sources: &Sources, engine: &ContainerEngine, spec: BuildSpec) -> Result<String, SourceError> {
+async fn build(repositories: &Repositories, engine: &ContainerEngine, spec: BuildSpec) -> Result<String, SourceError> {
     let deployment = spec.deployment_id.as_str();
-    let log = |line: &str| sources.logs.append(deployment, &sources.mask(line));
+    let log = |line: &str| repositories.logs.append(deployment, &repositories.mask(line));
     log(&format!("fetching {} at {}", spec.repo, spec.commit));
-    let checkout = sources.checkout(deployment, &spec.repo, &spec.commit, spec.credential.as_deref()).await?;
+    let checkout = repositories.checkout(deployment, &spec.repo, &spec.commit, spec.credential.as_deref()).await?;
     // A large repository takes a while to pack: off the async workers (there may be one).
     let context =
         crate::tasks::blocking(|| context_tar(checkout.path(), spec.context_dir.as_deref(), &spec.dockerfile))?;
@@ -209,7 +212,7 @@ async fn build(sources: &Sources, engine: &ContainerEngine, spec: BuildSpec) -> 
     let docker = engine.docker();
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.tar.into())));
     let mut steps = Vec::new();
-    let image = match follow_build(sources, deployment, &mut stream, &mut steps).await {
+    let image = match follow_build(repositories, deployment, &mut stream, &mut steps).await {
         Ok(image) => image,
         Err(e) => {
             // The steps that succeeded left images the failure made dangling; one that

@@ -42,7 +42,7 @@ pub struct CatalogEntry {
     pub category: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
-    pub source: Source,
+    pub source: ServerSource,
     /// Backends (by their name in the host config) the entry may run on;
     /// empty means any backend the host runs.
     #[serde(default)]
@@ -144,7 +144,8 @@ fn default_mcp_path() -> String {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum Source {
+#[schema(as = Source)]
+pub enum ServerSource {
     Docker {
         image: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,13 +193,13 @@ fn default_dockerfile() -> String {
     "Dockerfile".into()
 }
 
-impl Source {
+impl ServerSource {
     pub fn type_name(&self) -> &'static str {
         match self {
-            Source::Docker { .. } => "docker",
-            Source::Github { .. } => "github",
-            Source::Compose { .. } => "compose",
-            Source::Remote { .. } => "remote",
+            ServerSource::Docker { .. } => "docker",
+            ServerSource::Github { .. } => "github",
+            ServerSource::Compose { .. } => "compose",
+            ServerSource::Remote { .. } => "remote",
         }
     }
 }
@@ -213,13 +214,13 @@ impl CatalogEntry {
             return Err(invalid("slug", "1-100 characters of a-z, 0-9 and '-', starting with a letter or digit"));
         }
         match &self.source {
-            Source::Docker { image, .. } if !is_plausible_image(image) => {
+            ServerSource::Docker { image, .. } if !is_plausible_image(image) => {
                 return Err(invalid("source.image", format!("'{image}' is not an image reference")));
             }
-            Source::Github { repo, .. } if repo.trim().is_empty() || repo.contains(char::is_whitespace) => {
+            ServerSource::Github { repo, .. } if repo.trim().is_empty() || repo.contains(char::is_whitespace) => {
                 return Err(invalid("source.repo", "an org/name or a clone URL"));
             }
-            Source::Github { dockerfile, context_dir, .. } => {
+            ServerSource::Github { dockerfile, context_dir, .. } => {
                 // Inside the repository, always: checked again against the checkout itself.
                 let climbs = |p: &str| {
                     p.starts_with('/')
@@ -232,7 +233,7 @@ impl CatalogEntry {
                     return Err(invalid("source.context_dir", "a relative path inside the repository, without '..'"));
                 }
             }
-            Source::Compose { compose_file, main_service } => {
+            ServerSource::Compose { compose_file, main_service } => {
                 if compose_file.trim().is_empty() {
                     return Err(invalid("source.compose_file", "must not be empty"));
                 }
@@ -241,7 +242,7 @@ impl CatalogEntry {
                 }
                 crate::compose::Stack::parse(compose_file, main_service).map_err(|e| invalid(&e.field(), e.reason))?;
             }
-            Source::Remote { url, .. } => {
+            ServerSource::Remote { url, .. } => {
                 let parsed = reqwest::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
                 if parsed.is_none_or(|u| u.host_str().is_none()) {
                     return Err(invalid("source.url", format!("'{url}' is not an http(s) URL")));
@@ -253,11 +254,11 @@ impl CatalogEntry {
             _ => {}
         }
         match (&self.source, self.register_with_gateway) {
-            (Source::Remote { auth: Some(auth), .. }, true) => {
+            (ServerSource::Remote { auth: Some(auth), .. }, true) => {
                 let reason = format!("the server asks for {auth} credentials, which the gateway holds: register it in the gateway itself");
                 return Err(invalid("register_with_gateway", reason));
             }
-            (Source::Remote { .. }, _) | (_, false) => {}
+            (ServerSource::Remote { .. }, _) | (_, false) => {}
             (_, true) => {
                 let reason = "for remote entries: a deployed server is registered when it connects";
                 return Err(invalid("register_with_gateway", reason));
@@ -407,7 +408,7 @@ mod tests {
         assert_eq!(field(CatalogEntry { args, ..entry() }), "args[1]");
         let backends = vec!["k8s".into(), "Not A Name!".into()];
         assert_eq!(field(CatalogEntry { supported_backends: backends, ..entry() }), "supported_backends[1]");
-        let remote = |url: &str| Source::Remote { url: url.into(), auth: None };
+        let remote = |url: &str| ServerSource::Remote { url: url.into(), auth: None };
         assert_eq!(field(CatalogEntry { source: remote("https://mcp.example/mcp"), ..entry() }), "ok");
         for url in ["ftp://mcp.example/", "https://", "mcp.example/mcp"] {
             assert_eq!(field(CatalogEntry { source: remote(url), ..entry() }), "source.url", "{url}");

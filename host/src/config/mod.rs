@@ -7,7 +7,7 @@ mod approval;
 mod gateway;
 mod health;
 
-pub use crate::sources::{SourcesConfig, MAX_BUILD_SECONDS};
+pub use crate::repositories::{RepositoriesConfig, MAX_BUILD_SECONDS};
 pub use alerts::AlertsConfig;
 pub use approval::{ApprovalConfig, Notification, SmtpConfig};
 pub use gateway::{GatewayAuth, GatewayConfig, Visibility as GatewayVisibility};
@@ -89,7 +89,7 @@ pub struct RuntimeConfig {
     pub gateway: Option<GatewayConfig>,
     /// Git repositories: where they are, how the host fetches them, build limits.
     #[serde(default)]
-    pub sources: SourcesConfig,
+    pub sources: RepositoriesConfig,
     /// Where crashes, OOM kills, failing health and unavailable backends are told.
     #[serde(default)]
     pub alerts: AlertsConfig,

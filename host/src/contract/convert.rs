@@ -1,18 +1,18 @@
 //! Conversions between the host's domain types and the WIT types plugins see.
 
 use super::types as wit;
-use crate::catalog::{CatalogEntry, RestartPolicy, Source, Transport};
-use crate::deployments::model::{DeploymentRequest, Resources, Visibility};
+use crate::catalog::{CatalogEntry, RestartPolicy, ServerSource, Transport};
+use crate::deployment::{DeploymentRequest, Resources, Visibility};
 use crate::guardrails::{parse_cpu, parse_memory, CapabilityPolicy, EffectiveGuardrails, FilesystemPolicy};
 use crate::guardrails::{NetworkPolicy, Profile, Warning};
 
-impl From<&Source> for wit::Source {
-    fn from(source: &Source) -> wit::Source {
+impl From<&ServerSource> for wit::Source {
+    fn from(source: &ServerSource) -> wit::Source {
         match source {
-            Source::Docker { image, registry_secret } => {
+            ServerSource::Docker { image, registry_secret } => {
                 wit::Source::Image(wit::ImageSource { image: image.clone(), registry_secret: registry_secret.clone() })
             }
-            Source::Github {
+            ServerSource::Github {
                 repo,
                 revision,
                 dockerfile,
@@ -33,14 +33,14 @@ impl From<&Source> for wit::Source {
                 push_to_registry: *push_to_registry,
                 registry: registry.clone(),
             }),
-            Source::Compose { compose_file, main_service } => wit::Source::Compose(wit::ComposeSource {
+            ServerSource::Compose { compose_file, main_service } => wit::Source::Compose(wit::ComposeSource {
                 compose_file: compose_file.clone(),
                 main_service: main_service.clone(),
                 services: stack_services(compose_file, main_service),
             }),
             // Nothing is deployed for a remote entry: `deployments::check`
             // refuses it before any request a plugin could see is made.
-            Source::Remote { url, .. } => unreachable!("a deploy request for the remote server at {url}"),
+            ServerSource::Remote { url, .. } => unreachable!("a deploy request for the remote server at {url}"),
         }
     }
 }
@@ -91,13 +91,13 @@ fn stack_services(compose_file: &str, main_service: &str) -> Vec<wit::StackServi
         .collect()
 }
 
-impl From<&wit::Source> for Source {
-    fn from(source: &wit::Source) -> Source {
+impl From<&wit::Source> for ServerSource {
+    fn from(source: &wit::Source) -> ServerSource {
         match source {
             wit::Source::Image(s) => {
-                Source::Docker { image: s.image.clone(), registry_secret: s.registry_secret.clone() }
+                ServerSource::Docker { image: s.image.clone(), registry_secret: s.registry_secret.clone() }
             }
-            wit::Source::Github(s) => Source::Github {
+            wit::Source::Github(s) => ServerSource::Github {
                 repo: s.repo.clone(),
                 revision: s.revision.clone(),
                 dockerfile: s.dockerfile.clone(),
@@ -109,7 +109,7 @@ impl From<&wit::Source> for Source {
                 registry: s.registry.clone(),
             },
             wit::Source::Compose(s) => {
-                Source::Compose { compose_file: s.compose_file.clone(), main_service: s.main_service.clone() }
+                ServerSource::Compose { compose_file: s.compose_file.clone(), main_service: s.main_service.clone() }
             }
         }
     }

@@ -6,15 +6,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::error::invalid;
-use super::model::{DeployBody, DeploymentRequest, ResourceRequest, Resources};
 use super::RuntimeError;
-use crate::catalog::{CatalogEntry, Source, Transport};
+use crate::catalog::{CatalogEntry, ServerSource, Transport};
 use crate::contract::types as wit;
 use crate::contract::{self, policy::PolicyInput};
+use crate::deployment::{DeployBody, DeploymentRequest, ResourceRequest, Resources};
 use crate::deployments::Runtime;
 use crate::guardrails::{self, EffectiveGuardrails, Profile, Warning};
 use crate::plugins::Plugin;
-use crate::sources::SourceError;
+use crate::repositories::RepositoryError;
 
 /// The outcome of checking a request: everything needed to deploy it.
 pub struct Checked {
@@ -94,7 +94,7 @@ impl Runtime {
                 None => return Err(invalid("catalog_revision", format!("'{}' has no revision {wanted}", body.slug))),
             },
         };
-        if let Source::Remote { url, .. } = &entry.source {
+        if let ServerSource::Remote { url, .. } = &entry.source {
             let reason = format!(
                 "'{}' is already hosted at {url}: nothing to deploy; an admin registers it with the gateway \
                  (PUT /catalog/{}/registration)",
@@ -121,7 +121,7 @@ impl Runtime {
             }
         }
         let mut stack_warnings = Vec::new();
-        if let Source::Compose { compose_file, main_service } = &entry.source {
+        if let ServerSource::Compose { compose_file, main_service } = &entry.source {
             // Checked again here: the profile may differ from the entry's, and bounds the whole stack.
             let stack = crate::compose::Stack::parse(compose_file, main_service).map_err(compose_refused)?;
             stack.check_profile(&profile).map_err(compose_refused)?;
@@ -170,17 +170,17 @@ impl Runtime {
     /// that builds through the host (granted `source`): pinned in the request,
     /// it is what an approver sees and what is built, even if the branch moves.
     async fn pin_commit(&self, request: &DeploymentRequest, backend: &Plugin) -> Result<Option<String>, RuntimeError> {
-        let Source::Github { repo, revision, credential, .. } = &request.entry.source else { return Ok(None) };
+        let ServerSource::Github { repo, revision, credential, .. } = &request.entry.source else { return Ok(None) };
         if !backend.manifest.grants.contains(&crate::capabilities::Grant::Source) {
             return Ok(None);
         }
-        match self.sources.resolve(repo, revision.as_deref(), credential.as_deref()).await {
+        match self.repositories.resolve(repo, revision.as_deref(), credential.as_deref()).await {
             Ok(commit) => Ok(Some(commit)),
-            Err(SourceError::Invalid { field, reason }) => Err(invalid(&field, reason)),
-            Err(SourceError::Denied(why)) => {
+            Err(RepositoryError::Invalid { field, reason }) => Err(invalid(&field, reason)),
+            Err(RepositoryError::Denied(why)) => {
                 Err(invalid("source.repo", format!("the repository refused the host's credential: {why}")))
             }
-            Err(SourceError::Unavailable(why)) => Err(RuntimeError::Unavailable(why)),
+            Err(RepositoryError::Unavailable(why)) => Err(RuntimeError::Unavailable(why)),
         }
     }
 
@@ -292,7 +292,7 @@ pub async fn compatibility(
         icon: None,
         category: None,
         tags: Vec::new(),
-        source: crate::catalog::Source::Docker { image: "compatibility-check:0".into(), registry_secret: None },
+        source: crate::catalog::ServerSource::Docker { image: "compatibility-check:0".into(), registry_secret: None },
         supported_backends: vec![backend_name.into()],
         guardrails_profile: profile.name.clone(),
         requires_approval: false,

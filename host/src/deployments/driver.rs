@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-use super::model::{Build, CacheOutcome, Deployment, State};
 use super::Checked;
 use super::RuntimeError;
-use crate::catalog::Source;
+use crate::catalog::ServerSource;
 use crate::contract::backend::DeploymentStatus;
 use crate::contract::{self, types as wit};
+use crate::deployment::{Build, CacheOutcome, Deployment, State};
 use crate::deployments::Runtime;
 use crate::events::EventKind;
 use crate::guardrails::Warning;
@@ -166,7 +166,7 @@ impl Runtime {
         let request = contract::deploy_request(&d.id, &d.backend, stored, d.requested_by.as_deref());
         let backend = self.backend(&d.backend)?.clone();
         let preparing = match stored.entry.source {
-            Source::Github { .. } => State::Building,
+            ServerSource::Github { .. } => State::Building,
             _ => State::Pulling,
         };
         self.transition(id, preparing, None, |_| {})?;

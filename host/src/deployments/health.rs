@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::model::{Deployment, State};
 use crate::catalog::{HealthCheck, Probe, RestartPolicy};
+use crate::deployment::{Deployment, State};
 use crate::deployments::Runtime;
 use crate::events::EventKind;
 use crate::mcp::client::McpSession;

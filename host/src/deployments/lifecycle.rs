@@ -1,7 +1,8 @@
 //! What an owner does with a deployment once it exists: read, stop, start, delete, logs.
 
-use super::model::Deployment;
-use super::{RuntimeError, State};
+use super::RuntimeError;
+use crate::deployment::Deployment;
+use crate::deployment::State;
 use crate::deployments::Runtime;
 use crate::events::EventKind;
 use crate::logs::{Line, Window};
@@ -77,13 +78,13 @@ impl Runtime {
     /// Removes everything the deployment created, then its record.
     pub async fn delete(&self, id: &str, actor: Option<&str>) -> Result<(), RuntimeError> {
         // A build under way holds the deployment's lock: cancel it rather than wait it out.
-        if self.sources.cancel_build(id) {
+        if self.repositories.cancel_build(id) {
             tracing::info!(deployment = id, "build cancelled by the delete");
         }
         let lock = self.lock(id);
         let _guard = lock.lock().await;
         let deleted = self.delete_locked(id, actor).await;
-        self.sources.forget(id, deleted.is_ok());
+        self.repositories.forget(id, deleted.is_ok());
         deleted
     }
 

@@ -6,27 +6,22 @@
 //! and every few seconds the record is brought in line with what the backend
 //! reports (`reconcile`). A per-session deployment starts a server for each
 //! MCP session (`per_session`). Every state change goes through the state machine
-//! in `model` and is one store transaction with its event.
+//! in `crate::deployment` and is one store transaction with its event.
 
 mod check;
 mod driver;
 mod error;
 mod health;
 mod lifecycle;
-pub mod model;
 mod per_session;
 mod plugin_changes;
 mod reconcile;
 mod service;
-mod state;
 mod usage;
 
 pub use check::{compatibility, Checked, Compatibility};
 pub use error::RuntimeError;
 pub use health::{CheckResult, HEALTH_TICK};
-pub use model::{
-    DeployBody, Deployment, DeploymentRequest, DeploymentView, ResourceRequest, Resources, State, Visibility,
-};
 pub use service::{Runtime, RuntimeParts};
 pub use usage::Usage;
 

@@ -14,10 +14,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::model::{Deployment, State};
 use super::RuntimeError;
 use crate::contract::backend::BackendError;
 use crate::contract::{self, types as wit};
+use crate::deployment::{Deployment, State};
 use crate::deployments::Runtime;
 use crate::events::EventKind;
 use crate::mcp::bridge::{Launcher, OwnServer};

@@ -3,8 +3,8 @@
 //! as the backend of its own id, asked its capabilities again after every
 //! upgrade or rollback, and not deleted while a deployment runs on it.
 
-use super::model::Deployment;
 use super::Runtime;
+use crate::deployment::Deployment;
 use crate::plugins::{
     DroppedIn, NewPlugin, PluginKind, Registry, Staged, UploadError, Uploaded, Uploads, DROPIN_ACTOR,
 };

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use tracing::Instrument;
 
-use super::model::{Deployment, State};
 use super::RuntimeError;
 use crate::catalog::RestartPolicy;
 use crate::contract::backend::{BackendError, DeploymentStatus};
 use crate::contract::types as wit;
+use crate::deployment::{Deployment, State};
 use crate::deployments::Runtime;
 use crate::events::EventKind;
 use crate::plugins::Plugin;

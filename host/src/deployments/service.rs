@@ -6,11 +6,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Deployment, RuntimeError};
+use super::RuntimeError;
 use crate::backends::Backends;
 use crate::capabilities::ContainerEngine;
 use crate::config::RuntimeConfig;
 use crate::contract::types as wit;
+use crate::deployment::Deployment;
 use crate::events::EventKind;
 use crate::mcp::bridge::Bridge;
 use crate::mcp::proxy::Routes;
@@ -34,7 +35,7 @@ pub struct Runtime {
     /// Sessions with servers that speak stdio, served as streamable HTTP.
     pub bridge: Bridge,
     /// Git repositories: resolving refs at deploy time, build logs, cancelling builds.
-    pub sources: Arc<crate::sources::Sources>,
+    pub repositories: Arc<crate::repositories::Repositories>,
     /// Servers started for the sessions of per-session deployments.
     pub(crate) session_servers: super::per_session::SessionServers,
     /// One lock per deployment: lifecycle operations on it never interleave.
@@ -67,7 +68,7 @@ pub struct RuntimeParts {
     pub uploads: crate::plugins::Uploads,
     /// The container engine, or why none could be set up.
     pub engine: Result<Arc<ContainerEngine>, String>,
-    pub sources: Arc<crate::sources::Sources>,
+    pub repositories: Arc<crate::repositories::Repositories>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The supervisor every background task of the host runs under.
     pub tasks: crate::tasks::Supervisor,
@@ -76,7 +77,7 @@ pub struct RuntimeParts {
 
 impl Runtime {
     pub async fn new(parts: RuntimeParts) -> Result<Runtime, RuntimeError> {
-        let RuntimeParts { store, config, plugins, uploads, engine, sources, metrics, tasks, clock } = parts;
+        let RuntimeParts { store, config, plugins, uploads, engine, repositories, metrics, tasks, clock } = parts;
         let bridge_engine = engine.as_ref().ok().cloned();
         if !plugins.contains_key(super::DEFAULT_EVALUATOR) {
             return Err(RuntimeError::NotFound(format!("policy plugin '{}'", super::DEFAULT_EVALUATOR)));
@@ -112,7 +113,7 @@ impl Runtime {
             routes,
             bridge,
             session_servers: Default::default(),
-            sources,
+            repositories,
             locks: Default::default(),
             tasks,
             metrics,

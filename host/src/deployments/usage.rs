@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::model::{Deployment, State};
 use super::{Runtime, RuntimeError};
+use crate::deployment::{Deployment, State};
 
 /// Readings closer than this give no rate: a second one is taken after it.
 const SHORTEST_SPAN: Duration = Duration::from_millis(250);

@@ -157,7 +157,7 @@ impl GatewaySync {
         }
         self.remove_orphans(&registrations).await;
         let mut ids: Vec<String> = registrations.into_iter().map(|(id, _)| id).collect();
-        let deployments: Vec<crate::deployments::Deployment> = self.store.list(Table::Deployments).unwrap_or_default();
+        let deployments: Vec<crate::deployment::Deployment> = self.store.list(Table::Deployments).unwrap_or_default();
         ids.extend(deployments.into_iter().map(|d| d.id));
         let entries: Vec<crate::catalog::CatalogEntry> = self.store.list(Table::Catalog).unwrap_or_default();
         ids.extend(entries.iter().filter(|e| e.register_with_gateway).map(|e| remote::key(&e.slug)));

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::client::{Endpoint, GatewayError, NewGateway};
 use super::registration::Registration;
 use super::GatewaySync;
-use crate::catalog::{CatalogEntry, Source, Transport};
+use crate::catalog::{CatalogEntry, ServerSource, Transport};
 use crate::store::Table;
 
 const PREFIX: &str = "catalog/";
@@ -28,7 +28,9 @@ pub fn slug_of(key: &str) -> Option<&str> {
 /// The endpoint of an entry the admin wants registered.
 fn wanted(entry: &CatalogEntry) -> Option<(&str, Transport)> {
     match &entry.source {
-        Source::Remote { url, auth: None } if entry.register_with_gateway => Some((url.as_str(), entry.transport)),
+        ServerSource::Remote { url, auth: None } if entry.register_with_gateway => {
+            Some((url.as_str(), entry.transport))
+        }
         _ => None,
     }
 }

@@ -9,7 +9,7 @@ use super::registration::{Registration, Status};
 use super::GatewaySync;
 use crate::auth::{gateway_principal, Role};
 use crate::catalog::Transport;
-use crate::deployments::{Deployment, State};
+use crate::deployment::{Deployment, State};
 use crate::events::EventKind;
 use crate::store::Table;
 

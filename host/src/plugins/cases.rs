@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use super::{Grant, PluginHost, PluginKind, PluginLimits, PluginManifest};
 use crate::catalog::CatalogEntry;
 use crate::contract::types as wit;
-use crate::deployments::model::{DeploymentRequest, Resources};
+use crate::deployment::{DeploymentRequest, Resources};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,7 +180,7 @@ pub async fn run(wasm: &Path, file: &CaseFile, cache_dir: PathBuf) -> anyhow::Re
         let Some(profile) = presets.get(&case.profile) else {
             anyhow::bail!("case '{}': no preset profile '{}'", case.name, case.profile);
         };
-        if matches!(case.entry.source, crate::catalog::Source::Remote { .. }) {
+        if matches!(case.entry.source, crate::catalog::ServerSource::Remote { .. }) {
             anyhow::bail!("case '{}': a remote entry is never deployed, so no rule sees it", case.name);
         }
         let request = DeploymentRequest {

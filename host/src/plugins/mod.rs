@@ -109,7 +109,7 @@ pub struct PluginHost {
     cache_dir: PathBuf,
     store: Arc<crate::store::Store>,
     container_engine: Option<Arc<ContainerEngine>>,
-    sources: Option<Arc<crate::sources::Sources>>,
+    repositories: Option<Arc<crate::repositories::Repositories>>,
     /// Where loaded plugins record their calls, when metrics are kept.
     calls: Option<PluginCalls>,
 }
@@ -136,7 +136,7 @@ impl PluginHost {
         cache_dir: PathBuf,
         store: Arc<crate::store::Store>,
         container_engine: Option<Arc<ContainerEngine>>,
-        sources: Option<Arc<crate::sources::Sources>>,
+        repositories: Option<Arc<crate::repositories::Repositories>>,
     ) -> anyhow::Result<Self> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(POOL_INSTANCES)
@@ -152,7 +152,7 @@ impl PluginHost {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("creating the wasm engine: {e:#}"))?;
         std::fs::create_dir_all(&cache_dir)?;
-        Ok(PluginHost { engine, cache_dir, store, container_engine, sources, calls: None })
+        Ok(PluginHost { engine, cache_dir, store, container_engine, repositories, calls: None })
     }
 
     /// Plugins loaded from now on count their calls there.
@@ -206,7 +206,7 @@ impl PluginHost {
             allowed_hosts: allowed_hosts.into(),
             store: self.store.clone(),
             engine: if needs_engine { self.container_engine.clone() } else { None },
-            sources: if builds { self.sources.clone() } else { None },
+            repositories: if builds { self.repositories.clone() } else { None },
         });
         tracing::info!(plugin = %manifest.id, world = manifest.kind.world(), %hash, "plugin loaded");
         Ok(Plugin {

@@ -57,7 +57,7 @@ impl Table {
             Table::Gateway => "gateway",
             Table::Plugins => "plugins",
             Table::PluginOrder => "plugin_order",
-            Table::CatalogSources => "catalog_sources",
+            Table::CatalogSources => "remote_catalogs",
             Table::CatalogHistory => "catalog_history",
         })
     }

@@ -10,7 +10,8 @@ use utoipa_axum::routes;
 use crate::api::{ApiResult, AppState, Caller};
 use crate::approvals::{ApprovalFilter, ApprovalStatus};
 use crate::auth::authz::may;
-use crate::deployments::{Runtime, State as DeployState};
+use crate::deployment::State as DeployState;
+use crate::deployments::Runtime;
 use crate::metrics::{text_format, DeploymentFigures, Snapshot, OPENMETRICS};
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -19,7 +19,7 @@ pub mod service;
 use super::ApiResult;
 use crate::auth::authz::{authorize, Action};
 use crate::auth::Principal;
-use crate::deployments::Deployment;
+use crate::deployment::Deployment;
 use crate::deployments::Runtime;
 
 /// One server-sent event, as the OpenAPI document describes a stream's items.

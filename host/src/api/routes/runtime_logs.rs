@@ -16,10 +16,10 @@ use utoipa_axum::routes;
 use super::{event_stream, operable, ServerSentEvent};
 use crate::api::{parse_query, ApiError, ApiResult, AppState, Caller};
 use crate::auth::authz::may;
-use crate::catalog::Source;
+use crate::catalog::ServerSource;
 use crate::deployments::Runtime;
 use crate::logs::{search, Entry, Filter, Level, Window, MAX_TAIL};
-use crate::sources::LogEvent;
+use crate::repositories::LogEvent;
 
 /// How often a followed log is read again.
 const FOLLOW_POLL: Duration = Duration::from_secs(1);
@@ -93,7 +93,7 @@ impl LogsQuery {
 /// A stack's service by name: 422 for a deployment that is not a stack, or a name it lacks.
 fn check_service(rt: &Runtime, id: &str, service: &str) -> ApiResult<()> {
     let d = rt.get(id)?;
-    let Some(Source::Compose { compose_file, main_service }) = d.request.as_ref().map(|r| &r.entry.source) else {
+    let Some(ServerSource::Compose { compose_file, main_service }) = d.request.as_ref().map(|r| &r.entry.source) else {
         return Err(ApiError::Invalid { field: "service".into(), reason: "only a compose stack has services".into() });
     };
     let services = crate::compose::Stack::parse(compose_file, main_service).map(|s| s.services).unwrap_or_default();
@@ -227,7 +227,7 @@ async fn build_logs(
 ) -> ApiResult<Response> {
     operable(&rt, &caller, &id)?;
     let q: BuildLogsQuery = parse_query(query.as_deref().unwrap_or(""))?;
-    let (so_far, live) = rt.sources.logs.read(&id);
+    let (so_far, live) = rt.repositories.logs.read(&id);
     if !q.follow {
         return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], so_far).into_response());
     }

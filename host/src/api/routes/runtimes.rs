@@ -14,7 +14,7 @@ use crate::api::error::ErrorBody;
 use crate::api::{ApiResult, AppState, Caller, JsonBody};
 use crate::approvals::Submitted;
 use crate::auth::authz::may;
-use crate::deployments::{DeployBody, Deployment, DeploymentView, State as Status};
+use crate::deployment::{DeployBody, Deployment, DeploymentView, State as Status};
 use crate::events::Event;
 use crate::gateway::GatewaySync;
 use crate::guardrails::{EffectiveGuardrails, Warning};

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use super::{blank_entry, Candidate, Skip};
-use crate::catalog::{CatalogEntry, Source, Transport};
+use crate::catalog::{CatalogEntry, ServerSource, Transport};
 
 #[derive(Deserialize)]
 struct Server {
@@ -60,7 +60,7 @@ fn entry(server: Server) -> Result<CatalogEntry, Skip> {
     entry.tags = server.tags;
     entry.icon = server.logo_url;
     entry.documentation_url = server.documentation_url;
-    entry.source = Source::Remote { url: server.url, auth };
+    entry.source = ServerSource::Remote { url: server.url, auth };
     entry.transport = transport;
     Ok(entry)
 }

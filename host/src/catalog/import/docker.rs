@@ -122,7 +122,7 @@ fn entry(server: Server) -> Result<CatalogEntry, Skip> {
     }
     let image = server.image.ok_or_else(|| Skip::new("image", "no image to run"))?;
     let mut entry = listed(&server.name, server.about, server.meta)?;
-    entry.source = crate::catalog::Source::Docker { image, registry_secret: None };
+    entry.source = crate::catalog::ServerSource::Docker { image, registry_secret: None };
     // Docker's catalog images speak MCP on stdin and stdout.
     entry.transport = Transport::Stdio;
     entry.args = (!server.run.command.is_empty()).then_some(server.run.command);
@@ -176,7 +176,7 @@ fn remote_entry(server: Server) -> Result<CatalogEntry, Skip> {
         (!remote.headers.is_empty()).then(|| "API Key".to_string())
     };
     let mut entry = listed(&server.name, server.about, server.meta)?;
-    entry.source = crate::catalog::Source::Remote { url: remote.url, auth };
+    entry.source = crate::catalog::ServerSource::Remote { url: remote.url, auth };
     entry.transport = transport;
     Ok(entry)
 }

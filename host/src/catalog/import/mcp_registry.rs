@@ -165,7 +165,7 @@ fn entry(server: Server) -> Result<CatalogEntry, Skip> {
     });
     let env_vars = declared.chain(flags.declared).collect();
     let mut entry = listed(&server)?;
-    entry.source = crate::catalog::Source::Docker { image: image_of(package), registry_secret: None };
+    entry.source = crate::catalog::ServerSource::Docker { image: image_of(package), registry_secret: None };
     entry.transport = transport;
     entry.port = port;
     entry.mcp_path = mcp_path;
@@ -253,7 +253,7 @@ fn remote_entry(server: Server) -> Result<CatalogEntry, Skip> {
     let mut entry = listed(&server)?;
     // Headers (a key) sent with every call are the gateway's to hold.
     let auth = (!remote.headers.is_empty()).then(|| "API Key".to_string());
-    entry.source = crate::catalog::Source::Remote { url: remote.url.clone(), auth };
+    entry.source = crate::catalog::ServerSource::Remote { url: remote.url.clone(), auth };
     entry.transport = transport;
     Ok(entry)
 }

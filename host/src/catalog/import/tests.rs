@@ -1,5 +1,5 @@
 use super::*;
-use crate::catalog::{Source, Transport};
+use crate::catalog::{ServerSource, Transport};
 
 const PAGE: &str = r#"{
   "servers": [
@@ -37,7 +37,10 @@ fn a_registry_page_becomes_entries_or_reasons() {
 
     let weather = candidates[0].entry.as_ref().unwrap();
     assert_eq!((weather.slug.as_str(), weather.name.as_str()), ("io-github-acme-weather", "Weather"));
-    assert_eq!(weather.source, Source::Docker { image: "ghcr.io/acme/weather:1.0.2".into(), registry_secret: None });
+    assert_eq!(
+        weather.source,
+        ServerSource::Docker { image: "ghcr.io/acme/weather:1.0.2".into(), registry_secret: None }
+    );
     assert_eq!(weather.transport, Transport::Stdio);
     assert_eq!(weather.args.as_deref(), Some(&["--units".to_string(), "metric".into(), "serve".into()][..]));
     let key = &weather.env_vars[0];
@@ -47,13 +50,16 @@ fn a_registry_page_becomes_entries_or_reasons() {
 
     let search = candidates[1].entry.as_ref().unwrap();
     assert_eq!((search.transport, search.port, search.mcp_path.as_str()), (Transport::StreamableHttp, 9000, "/mcp/v1"));
-    assert_eq!(search.source, Source::Docker { image: "ghcr.io/acme/search:2.0.0".into(), registry_secret: None });
+    assert_eq!(
+        search.source,
+        ServerSource::Docker { image: "ghcr.io/acme/search:2.0.0".into(), registry_secret: None }
+    );
 
     let skipped = |i: usize| candidates[i].entry.as_ref().unwrap_err().clone();
     assert_eq!(skipped(2).field, "packages[0].registryType");
     assert!(skipped(2).reason.contains("npm"), "{:?}", skipped(2));
     let hosted = candidates[3].entry.as_ref().unwrap();
-    assert_eq!(hosted.source, Source::Remote { url: "https://mcp.acme.example/mcp".into(), auth: None });
+    assert_eq!(hosted.source, ServerSource::Remote { url: "https://mcp.acme.example/mcp".into(), auth: None });
     assert_eq!(hosted.transport, Transport::StreamableHttp);
     assert_eq!(skipped(4).field, "packages[0].runtimeArguments[0]");
     assert!(skipped(4).reason.contains("--network host"), "{:?}", skipped(4));
@@ -120,7 +126,10 @@ catalog_servers:
     let (format, candidates) = read(doc, Format::Auto).unwrap();
     assert_eq!((format, candidates.len()), (Format::Contextforge, 5));
     let asana = candidates[0].entry.as_ref().unwrap();
-    assert_eq!(asana.source, Source::Remote { url: "https://mcp.asana.com/sse".into(), auth: Some("OAuth2.1".into()) });
+    assert_eq!(
+        asana.source,
+        ServerSource::Remote { url: "https://mcp.asana.com/sse".into(), auth: Some("OAuth2.1".into()) }
+    );
     assert_eq!((asana.transport, asana.category.as_deref()), (Transport::Sse, Some("Project Management")));
     assert_eq!(
         (asana.tags.clone(), asana.icon.as_deref()),
@@ -128,9 +137,12 @@ catalog_servers:
     );
     let time = candidates[1].entry.as_ref().unwrap();
     assert_eq!((time.slug.as_str(), time.transport), ("time", Transport::StreamableHttp));
-    assert_eq!(time.source, Source::Remote { url: "http://127.0.0.1:9000/mcp/".into(), auth: None });
+    assert_eq!(time.source, ServerSource::Remote { url: "http://127.0.0.1:9000/mcp/".into(), auth: None });
     let stripe = candidates[2].entry.as_ref().unwrap();
-    assert_eq!(stripe.source, Source::Remote { url: "https://mcp.stripe.com/".into(), auth: Some("API Key".into()) });
+    assert_eq!(
+        stripe.source,
+        ServerSource::Remote { url: "https://mcp.stripe.com/".into(), auth: Some("API Key".into()) }
+    );
     assert_eq!(stripe.transport, Transport::Sse, "ContextForge's default");
     assert_eq!(candidates[3].entry.as_ref().unwrap_err().field, "transport");
     assert_eq!(
@@ -154,7 +166,7 @@ oauth:
     assert_eq!(format, Format::Docker);
     let e = candidates[0].entry.as_ref().unwrap();
     assert_eq!((e.name.as_str(), e.transport), ("Linear", Transport::StreamableHttp));
-    assert_eq!(e.source, Source::Remote { url: "https://mcp.linear.app/mcp".into(), auth: Some("OAuth".into()) });
+    assert_eq!(e.source, ServerSource::Remote { url: "https://mcp.linear.app/mcp".into(), auth: Some("OAuth".into()) });
     let unnamed = read("name: x\ntype: remote\nabout: {title: X}\n", Format::Docker).unwrap().1;
     assert_eq!(unnamed[0].entry.as_ref().unwrap_err().field, "remote");
 }

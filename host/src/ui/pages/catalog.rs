@@ -9,7 +9,7 @@ use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::catalog::{CatalogEntry, CatalogFilter, Source};
+use crate::catalog::{CatalogEntry, CatalogFilter, ServerSource};
 use crate::ui::{Session, UiError, UiState};
 
 pub fn routes() -> Router<Arc<UiState>> {
@@ -51,7 +51,7 @@ async fn catalog(
                 tags => e.tags, featured => e.featured, deprecated => e.deprecated,
                 icon => e.icon.as_deref().filter(|i| i.starts_with("https://") || i.starts_with("http://")),
                 source => e.source.type_name(), transport => e.transport,
-                remote => matches!(e.source, Source::Remote { .. }),
+                remote => matches!(e.source, ServerSource::Remote { .. }),
                 requires_approval => e.requires_approval, profile => e.guardrails_profile,
                 runs_on => runs_on, version => e.version,
             }

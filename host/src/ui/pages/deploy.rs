@@ -15,8 +15,9 @@ use std::sync::Arc;
 
 use crate::approvals::Submitted;
 use crate::auth::authz::Action;
-use crate::catalog::{CatalogEntry, Source};
-use crate::deployments::{DeployBody, ResourceRequest, RuntimeError};
+use crate::catalog::{CatalogEntry, ServerSource};
+use crate::deployment::{DeployBody, ResourceRequest};
+use crate::deployments::RuntimeError;
 use crate::guardrails::Profile;
 use crate::ui::{Session, UiError, UiState};
 
@@ -31,7 +32,7 @@ fn deployable(ui: &UiState, session: &Session, slug: &str) -> Result<CatalogEntr
         return Err(UiError::Forbidden(format!("{} may not deploy", session.principal.user)));
     }
     let entry = ui.runtime.catalog.get(slug)?;
-    if matches!(entry.source, Source::Remote { .. }) {
+    if matches!(entry.source, ServerSource::Remote { .. }) {
         return Err(UiError::Invalid(format!("'{slug}' is hosted elsewhere: nothing to deploy")));
     }
     Ok(entry)

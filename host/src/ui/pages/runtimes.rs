@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 use crate::auth::authz::{authorize, Action};
-use crate::deployments::{Deployment, State as Phase};
+use crate::deployment::{Deployment, State as Phase};
 use crate::gateway::GatewaySync;
 use crate::store::EventFilter;
 use crate::ui::{Session, UiError, UiState};
@@ -82,8 +82,9 @@ async fn detail(State(ui): State<Arc<UiState>>, session: Session, Path(id): Path
     let d = ui.runtime.get(&id)?;
     let view = row(&ui, &session, &d).await;
     // A repository's build, as far as it has got.
-    let build_log = matches!(d.request.as_ref().map(|r| &r.entry.source), Some(crate::catalog::Source::Github { .. }))
-        .then(|| ui.runtime.sources.logs.read(&id).0);
+    let build_log =
+        matches!(d.request.as_ref().map(|r| &r.entry.source), Some(crate::catalog::ServerSource::Github { .. }))
+            .then(|| ui.runtime.repositories.logs.read(&id).0);
     let events =
         ui.runtime.events(&EventFilter { deployment: Some(id.clone()), limit: Some(50), ..Default::default() })?;
     let requested = ui.runtime.profiles.find(&d.profile)?;
@@ -103,7 +104,7 @@ async fn detail(State(ui): State<Arc<UiState>>, session: Session, Path(id): Path
 /// The layers of a deployment's image while it is being pulled.
 fn pull_layers(ui: &UiState, d: &Deployment) -> Vec<crate::capabilities::PullLayer> {
     let image = match d.request.as_ref().map(|r| &r.entry.source) {
-        Some(crate::catalog::Source::Docker { image, .. }) if d.status == Phase::Pulling => image,
+        Some(crate::catalog::ServerSource::Docker { image, .. }) if d.status == Phase::Pulling => image,
         _ => return Vec::new(),
     };
     ui.runtime.pull_progress(image)

@@ -1,4 +1,4 @@
-//! Git sources: a repository's ref resolved to a commit, the commit checked
+//! Git repositories: a ref resolved to a commit, the commit checked
 //! out into a directory the host owns, the build context read from it
 //! confined to the checkout, and the build's log kept and streamed. The
 //! credentials (a token for HTTPS hosts, a key for SSH) are used here and
@@ -12,7 +12,7 @@ mod git;
 pub use git::{is_full_sha, Checkout};
 mod logs;
 
-pub use config::{SourcesConfig, MAX_BUILD_SECONDS};
+pub use config::{RepositoriesConfig, MAX_BUILD_SECONDS};
 pub use context::{context_tar, BuildContext};
 pub use logs::{BuildLogs, LogEvent};
 
@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum SourceError {
+pub enum RepositoryError {
     /// Never works as asked; names the field.
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
@@ -32,12 +32,12 @@ pub enum SourceError {
     Unavailable(String),
 }
 
-pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> SourceError {
-    SourceError::Invalid { field: field.into(), reason: reason.into() }
+pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> RepositoryError {
+    RepositoryError::Invalid { field: field.into(), reason: reason.into() }
 }
 
-pub struct Sources {
-    config: SourcesConfig,
+pub struct Repositories {
+    config: RepositoriesConfig,
     /// Where checkouts are made (and removed).
     work: PathBuf,
     pub logs: BuildLogs,
@@ -47,9 +47,9 @@ pub struct Sources {
     doomed: Mutex<std::collections::HashSet<String>>,
 }
 
-impl Sources {
-    pub fn new(config: SourcesConfig, data_dir: &std::path::Path) -> Sources {
-        Sources {
+impl Repositories {
+    pub fn new(config: RepositoriesConfig, data_dir: &std::path::Path) -> Repositories {
+        Repositories {
             config,
             work: data_dir.join("checkouts"),
             logs: BuildLogs::new(data_dir.join("build-logs")),

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use tokio::process::Command;
 
-use super::{invalid, SourceError, Sources};
+use super::{invalid, Repositories, RepositoryError};
 
 /// What a Git command authenticates with: the host's defaults, or an entry's named credential.
 #[derive(Clone, Copy, Default)]
@@ -14,7 +14,7 @@ struct Login<'a> {
     key: Option<&'a Path>,
 }
 
-impl Sources {
+impl Repositories {
     /// The clone URL of `repo`: `org/name` on the configured host, or a URL as given.
     pub fn clone_url(&self, repo: &str) -> String {
         if repo.contains("://") || repo.starts_with("git@") {
@@ -25,7 +25,7 @@ impl Sources {
     }
 
     /// The login for `credential` (by name), or the host's defaults.
-    fn login(&self, credential: Option<&str>) -> Result<Login<'_>, SourceError> {
+    fn login(&self, credential: Option<&str>) -> Result<Login<'_>, RepositoryError> {
         let Some(name) = credential else {
             return Ok(Login { token: self.config.token.as_deref(), key: self.config.ssh_key_path.as_deref() });
         };
@@ -64,14 +64,14 @@ impl Sources {
         git
     }
 
-    async fn run(&self, cwd: &Path, login: Login<'_>, args: &[&str]) -> Result<String, SourceError> {
-        std::fs::create_dir_all(&self.work).map_err(|e| SourceError::Unavailable(format!("checkouts: {e}")))?;
+    async fn run(&self, cwd: &Path, login: Login<'_>, args: &[&str]) -> Result<String, RepositoryError> {
+        std::fs::create_dir_all(&self.work).map_err(|e| RepositoryError::Unavailable(format!("checkouts: {e}")))?;
         let out = self
             .git(cwd, login)
             .args(args)
             .output()
             .await
-            .map_err(|e| SourceError::Unavailable(format!("cannot run git: {e}")))?;
+            .map_err(|e| RepositoryError::Unavailable(format!("cannot run git: {e}")))?;
         if out.status.success() {
             return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
@@ -82,14 +82,14 @@ impl Sources {
                 .iter()
                 .any(|m| lower.contains(m))
             {
-                SourceError::Denied(said)
+                RepositoryError::Denied(said)
             } else if ["not found", "does not appear to be a git repository", "no such"]
                 .iter()
                 .any(|m| lower.contains(m))
             {
                 invalid("source.repo", said)
             } else {
-                SourceError::Unavailable(format!("git {}: {said}", args.first().unwrap_or(&"")))
+                RepositoryError::Unavailable(format!("git {}: {said}", args.first().unwrap_or(&"")))
             },
         )
     }
@@ -101,7 +101,7 @@ impl Sources {
         repo: &str,
         revision: Option<&str>,
         credential: Option<&str>,
-    ) -> Result<String, SourceError> {
+    ) -> Result<String, RepositoryError> {
         let login = self.login(credential)?;
         if let Some(sha) = revision.filter(|r| is_full_sha(r)) {
             return Ok(sha.to_lowercase());
@@ -129,11 +129,11 @@ impl Sources {
         repo: &str,
         commit: &str,
         credential: Option<&str>,
-    ) -> Result<Checkout, SourceError> {
+    ) -> Result<Checkout, RepositoryError> {
         let login = self.login(credential)?;
         let local = Login::default();
         let dir = self.work.join(format!("{deployment}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
-        std::fs::create_dir_all(&dir).map_err(|e| SourceError::Unavailable(format!("checkout: {e}")))?;
+        std::fs::create_dir_all(&dir).map_err(|e| RepositoryError::Unavailable(format!("checkout: {e}")))?;
         let checkout = Checkout(dir.clone());
         let url = self.clone_url(repo);
         self.run(&dir, local, &["init", "-q"]).await?;
@@ -183,8 +183,8 @@ mod tests {
     #[test]
     fn repos_are_on_the_configured_host_unless_a_url() {
         let config =
-            crate::config::SourcesConfig { git_base_url: "http://127.0.0.1:9/git/".into(), ..Default::default() };
-        let sources = Sources::new(config, Path::new("/nonexistent"));
+            crate::config::RepositoriesConfig { git_base_url: "http://127.0.0.1:9/git/".into(), ..Default::default() };
+        let sources = Repositories::new(config, Path::new("/nonexistent"));
         assert_eq!(sources.clone_url("org/name"), "http://127.0.0.1:9/git/org/name.git");
         assert_eq!(sources.clone_url("org/name.git"), "http://127.0.0.1:9/git/org/name.git");
         assert_eq!(sources.clone_url("ssh://git@host/org/name.git"), "ssh://git@host/org/name.git");

@@ -7,7 +7,7 @@ use cap_std::fs::Dir;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
-use super::{invalid, SourceError};
+use super::{invalid, RepositoryError};
 
 /// A context ready to send to the engine.
 pub struct BuildContext {
@@ -18,9 +18,9 @@ pub struct BuildContext {
 
 /// Tars the `context_dir` of the checkout at `root` (its root when absent),
 /// checking that it and `dockerfile` (relative to it) stay inside.
-pub fn context_tar(root: &Path, context_dir: Option<&str>, dockerfile: &str) -> Result<BuildContext, SourceError> {
+pub fn context_tar(root: &Path, context_dir: Option<&str>, dockerfile: &str) -> Result<BuildContext, RepositoryError> {
     let checkout = Dir::open_ambient_dir(root, cap_std::ambient_authority())
-        .map_err(|e| SourceError::Unavailable(format!("checkout: {e}")))?;
+        .map_err(|e| RepositoryError::Unavailable(format!("checkout: {e}")))?;
     let context = match context_dir.filter(|c| !c.is_empty() && *c != ".") {
         Some(dir) => {
             let relative = confined("source.context_dir", dir)?;
@@ -40,12 +40,12 @@ pub fn context_tar(root: &Path, context_dir: Option<&str>, dockerfile: &str) -> 
     let mut tar = tar::Builder::new(Vec::new());
     tar.follow_symlinks(false);
     add_dir(&mut tar, &context, Path::new(""), 0)?;
-    let tar = tar.into_inner().map_err(|e| SourceError::Unavailable(format!("build context: {e}")))?;
+    let tar = tar.into_inner().map_err(|e| RepositoryError::Unavailable(format!("build context: {e}")))?;
     Ok(BuildContext { tar, dockerfile: dockerfile_path.to_string_lossy().into_owned() })
 }
 
 /// `path` as a relative path that cannot climb out: no `..`, not absolute.
-fn confined(field: &str, path: &str) -> Result<PathBuf, SourceError> {
+fn confined(field: &str, path: &str) -> Result<PathBuf, RepositoryError> {
     let candidate = Path::new(path);
     let climbs = candidate.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
     if path.is_empty() || climbs {
@@ -57,8 +57,8 @@ fn confined(field: &str, path: &str) -> Result<PathBuf, SourceError> {
 /// Deepest directory nesting followed into a context.
 const MAX_DEPTH: usize = 64;
 
-fn add_dir(tar: &mut tar::Builder<Vec<u8>>, dir: &Dir, at: &Path, depth: usize) -> Result<(), SourceError> {
-    let failed = |e: std::io::Error| SourceError::Unavailable(format!("build context: {e}"));
+fn add_dir(tar: &mut tar::Builder<Vec<u8>>, dir: &Dir, at: &Path, depth: usize) -> Result<(), RepositoryError> {
+    let failed = |e: std::io::Error| RepositoryError::Unavailable(format!("build context: {e}"));
     if depth > MAX_DEPTH {
         return Err(invalid("source.context_dir", format!("nested deeper than {MAX_DEPTH} directories")));
     }
@@ -163,7 +163,7 @@ mod tests {
     fn paths_out_of_the_checkout_are_refused_naming_the_field() {
         let dir = tree();
         let field = |context: Option<&str>, dockerfile: &str| match context_tar(dir.path(), context, dockerfile) {
-            Err(SourceError::Invalid { field, .. }) => field,
+            Err(RepositoryError::Invalid { field, .. }) => field,
             other => panic!("{:?}", other.map(|c| c.dockerfile)),
         };
         assert_eq!(field(Some("../.."), "Dockerfile"), "source.context_dir");

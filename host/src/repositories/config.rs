@@ -16,7 +16,7 @@ pub const MAX_BUILD_SECONDS: u64 = 3600;
 
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SourcesConfig {
+pub struct RepositoriesConfig {
     /// What `repo: org/name` is relative to (GitHub Enterprise, or a loopback server in tests).
     #[serde(default = "default_base_url")]
     pub git_base_url: String,
@@ -54,9 +54,9 @@ pub struct RegistryLogin {
     pub password: String,
 }
 
-impl Default for SourcesConfig {
+impl Default for RepositoriesConfig {
     fn default() -> Self {
-        SourcesConfig {
+        RepositoriesConfig {
             git_base_url: default_base_url(),
             token: None,
             ssh_key_path: None,
@@ -67,10 +67,10 @@ impl Default for SourcesConfig {
     }
 }
 
-impl std::fmt::Debug for SourcesConfig {
+impl std::fmt::Debug for RepositoriesConfig {
     // The token never reaches a log line, even a debug one.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SourcesConfig")
+        f.debug_struct("RepositoriesConfig")
             .field("git_base_url", &self.git_base_url)
             .field("token", &self.token.as_ref().map(|_| "<set>"))
             .field("ssh_key_path", &self.ssh_key_path)
@@ -88,7 +88,7 @@ fn default_build_timeout() -> u64 {
     600
 }
 
-impl SourcesConfig {
+impl RepositoriesConfig {
     pub fn validate(&self) -> Result<(), Misconfigured> {
         let base = reqwest::Url::parse(&self.git_base_url).ok();
         if !base.is_some_and(|u| matches!(u.scheme(), "http" | "https" | "ssh" | "git" | "file")) {

@@ -1,11 +1,16 @@
-//! Deployments as the host stores them and the API shows them.
+//! A deployment as the host stores it and the API shows it, and its state
+//! machine (`state`): plain data with its rules, beside the catalog entry and
+//! the guardrail profile it was made from. The service that drives
+//! deployments is `deployments`.
+
+mod state;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub use super::state::State;
 use crate::catalog::{CatalogEntry, SessionMode};
 use crate::guardrails::{EffectiveGuardrails, Warning};
+pub use state::State;
 
 /// `POST /runtimes/deploy`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -187,7 +192,7 @@ pub struct DeploymentView {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[schema(as = DeploymentRequest)]
 pub struct RequestView {
-    pub source: crate::catalog::Source,
+    pub source: crate::catalog::ServerSource,
     /// The names of the variables set (values may be secrets).
     pub env: Vec<String>,
     pub resources: Resources,
@@ -277,7 +282,7 @@ mod tests {
         let request = d.request.as_ref().unwrap();
         assert_eq!(request.env.get("LOG").map(String::as_str), Some("debug"));
         assert_eq!(request.resources.visibility, Some(Visibility::Private));
-        let crate::catalog::Source::Github { repo, build_args, .. } = &request.entry.source else {
+        let crate::catalog::ServerSource::Github { repo, build_args, .. } = &request.entry.source else {
             panic!("source: {:?}", request.entry.source)
         };
         assert_eq!((repo.as_str(), build_args.get("A").map(String::as_str)), ("org/echo", Some("1")));
