@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::approvals::ApprovalError;
 use crate::auth::authz::Forbidden;
 use crate::auth::AuthError;
 use crate::catalog::{CatalogError, CatalogServiceError};
@@ -156,6 +157,12 @@ impl From<CatalogServiceError> for ApiError {
             CatalogServiceError::NotFound(_) => ApiError::NotFound(e.to_string()),
             CatalogServiceError::Store(e) => e.into(),
         }
+    }
+}
+
+impl From<ApprovalError> for ApiError {
+    fn from(e: ApprovalError) -> Self {
+        RuntimeError::from(e).into()
     }
 }
 

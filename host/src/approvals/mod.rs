@@ -5,12 +5,16 @@
 //! Approvers are notified by a signed webhook. Approve: the deployment
 //! proceeds by itself. Reject or expiry: it ends `rejected`, with the reason.
 //! A rule that fails fails the request: nothing is deployed unapproved.
+//!
+//! `Approvals` owns the approval records; the deployments service calls it
+//! when a request comes in, when someone decides and as time passes, and
+//! moves the deployment on.
 
 mod notify;
-mod submit;
-mod workflow;
+mod service;
 
-pub use submit::Submitted;
+pub use notify::Notifier;
+pub use service::{ApprovalError, Approvals, Expired};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -2,16 +2,27 @@
 //! configured, email. Each outcome is an event.
 
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::Approval;
-use crate::config::SmtpConfig;
-use crate::deployments::Runtime;
+use crate::clock::Clock;
+use crate::config::{Notification, SmtpConfig};
 use crate::events::EventKind;
-use crate::store::NewEvent;
+use crate::store::{NewEvent, Store};
 use crate::webhook;
 
-impl Runtime {
+/// Sends each notice in the background (a slow receiver holds up nothing)
+/// and records its outcome.
+pub struct Notifier {
+    pub config: Notification,
+    pub http: reqwest::Client,
+    pub store: Arc<Store>,
+    pub tasks: crate::tasks::Supervisor,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Notifier {
     /// Tells people: a signed webhook and, when SMTP is configured, email.
     pub(super) fn notify(&self, kind: EventKind, approval: &Approval, recipients: &[String]) {
         self.email(kind, approval, recipients);
@@ -20,7 +31,7 @@ impl Runtime {
 
     /// Mails the recipients that have an address (`user:a@b`, or a group in `group_emails`).
     fn email(&self, kind: EventKind, approval: &Approval, recipients: &[String]) {
-        let notification = &self.config.approval.notification;
+        let notification = &self.config;
         let Some(smtp) = notification.smtp.clone().filter(|_| notification.email_enabled) else { return };
         let addresses: Vec<String> = recipients
             .iter()
@@ -57,13 +68,13 @@ impl Runtime {
 
     /// Sends a signed webhook in the background, with retries; the outcome is an event.
     fn webhook(&self, kind: EventKind, approval: &Approval, recipients: &[String]) {
-        let Some(url) = self.config.approval.notification.webhook_url.clone().filter(|u| !u.is_empty()) else { return };
+        let Some(url) = self.config.webhook_url.clone().filter(|u| !u.is_empty()) else { return };
         let payload =
-            json!({"event": kind.as_str(), "approval": approval, "recipients": recipients, "sent_at": self.now()})
+            json!({"event": kind.as_str(), "approval": approval, "recipients": recipients, "sent_at": self.clock.now()})
                 .to_string();
-        let secret = self.config.approval.notification.webhook_secret.clone();
+        let secret = self.config.webhook_secret.clone();
         let (http, store, kind, deployment) =
-            (self.http().clone(), self.store.clone(), kind.as_str(), approval.deployment_id.clone());
+            (self.http.clone(), self.store.clone(), kind.as_str(), approval.deployment_id.clone());
         self.tasks.spawn_to_completion("approval notification", async move {
             let (event_kind, data) = match webhook::deliver(&http, &url, kind, &payload, secret.as_deref()).await {
                 Ok(()) => (EventKind::ApprovalNotified, json!({"event": kind})),

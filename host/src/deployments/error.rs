@@ -41,6 +41,20 @@ impl From<crate::catalog::CatalogServiceError> for RuntimeError {
     }
 }
 
+impl From<crate::approvals::ApprovalError> for RuntimeError {
+    fn from(e: crate::approvals::ApprovalError) -> Self {
+        use crate::approvals::ApprovalError;
+        match e {
+            ApprovalError::NotFound(what) => RuntimeError::NotFound(format!("approval '{what}'")),
+            ApprovalError::Forbidden(why) => RuntimeError::Forbidden(why),
+            ApprovalError::Conflict(why) => RuntimeError::Conflict(why),
+            ApprovalError::Rule { .. } => RuntimeError::Backend(e.to_string()),
+            ApprovalError::Plugin(e) => RuntimeError::Plugin(e),
+            ApprovalError::Store(e) => RuntimeError::Store(e),
+        }
+    }
+}
+
 impl From<crate::profiles::ProfileError> for RuntimeError {
     fn from(e: crate::profiles::ProfileError) -> Self {
         use crate::guardrails::GuardrailError;

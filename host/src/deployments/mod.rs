@@ -8,6 +8,7 @@
 //! MCP session (`per_session`). Every state change goes through the state machine
 //! in `crate::deployment` and is one store transaction with its event.
 
+mod approval_flow;
 mod check;
 mod driver;
 mod error;
@@ -19,6 +20,7 @@ mod reconcile;
 mod service;
 mod usage;
 
+pub use approval_flow::Submitted;
 pub use check::{compatibility, Checked, Compatibility};
 pub use error::RuntimeError;
 pub use health::{CheckResult, HEALTH_TICK};

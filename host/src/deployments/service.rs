@@ -50,6 +50,8 @@ pub struct Runtime {
     pub catalog: crate::catalog::Catalog,
     /// The guardrail profiles: every write goes through it.
     pub profiles: crate::profiles::Profiles,
+    /// The approval requests: the rules asked, decisions, deadlines, notices.
+    pub approvals: crate::approvals::Approvals,
     /// What `GET /metrics` shows that is counted as it happens.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// What approval deadlines are measured by.
@@ -100,9 +102,24 @@ impl Runtime {
         }
         let catalog = crate::catalog::Catalog::new(store.clone(), config.catalog.allow_custom_entries);
         let profiles = crate::profiles::Profiles::new(store.clone(), config.guardrails.default_profile.clone());
+        let notifier = crate::approvals::Notifier {
+            config: config.approval.notification.clone(),
+            http: http.clone(),
+            store: store.clone(),
+            tasks: tasks.clone(),
+            clock: clock.clone(),
+        };
+        let approvals = crate::approvals::Approvals::new(
+            store.clone(),
+            config.approval.clone(),
+            registry.clone(),
+            clock.clone(),
+            notifier,
+        );
         let runtime = Runtime {
             catalog,
             profiles,
+            approvals,
             store,
             config,
             plugins: registry,

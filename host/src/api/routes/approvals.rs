@@ -24,7 +24,7 @@ async fn list_approvals(
     _: Caller<may::ReadAudit>,
     QueryParams(filter): QueryParams<ApprovalFilter>,
 ) -> ApiResult<Json<Vec<Approval>>> {
-    Ok(Json(rt.approvals(&filter)?))
+    Ok(Json(rt.approvals.list(&filter)?))
 }
 
 #[utoipa::path(get, path = "/approvals/{id}", tag = "approvals", params(("id" = String, Path)),
@@ -35,7 +35,7 @@ async fn get_approval(
     Caller(caller, ..): Caller<may::Authenticated>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Approval>> {
-    let approval = rt.approval(&id)?;
+    let approval = rt.approvals.get(&id)?;
     // The requester may follow their own request; the audit roles any.
     if approval.requested_by.as_deref() != Some(caller.user.as_str()) {
         authorize(&caller, &Action::ReadAudit)?;
@@ -62,7 +62,7 @@ async fn review(
         _ => return Err(ApiError::NotFound("no such route".into())),
     };
     let notes = review_notes(&body)?;
-    Ok(Json(rt.decide(&id, &caller, approve, notes).await?))
+    Ok(Json(rt.decide(&id, &caller, approve, notes)?))
 }
 
 /// The decision a review takes.

@@ -49,7 +49,7 @@ async fn snapshot(rt: &Runtime) -> ApiResult<Snapshot> {
             snapshot.deployments.push((backend.clone(), state.name(), n as u64));
         }
     }
-    let approvals = rt.approvals(&ApprovalFilter::default())?;
+    let approvals = rt.approvals.list(&ApprovalFilter::default())?;
     for status in ApprovalStatus::ALL {
         let n = approvals.iter().filter(|a| a.status == status).count();
         snapshot.approvals.push((status.name(), n as u64));

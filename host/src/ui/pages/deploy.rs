@@ -13,11 +13,11 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::approvals::Submitted;
 use crate::auth::authz::Action;
 use crate::catalog::{CatalogEntry, ServerSource};
 use crate::deployment::{DeployBody, ResourceRequest};
 use crate::deployments::RuntimeError;
+use crate::deployments::Submitted;
 use crate::guardrails::Profile;
 use crate::ui::{Session, UiError, UiState};
 

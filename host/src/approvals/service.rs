@@ -1,26 +1,75 @@
-//! Holding, deciding, escalating and expiring approval requests.
+//! The approval workflow as a service that owns the approval records: asking
+//! the rules, holding a deployment with its request, deciding, escalating and
+//! expiring. What happens to the deployment afterwards (it goes on, or ends
+//! `rejected`) is the deployments service's, which calls this one.
 
 use serde_json::json;
 use std::sync::Arc;
 
+use super::notify::Notifier;
 use super::{may_approve, Approval, ApprovalFilter, ApprovalStatus, Decision};
 use crate::auth::Principal;
+use crate::clock::Clock;
+use crate::config::ApprovalConfig;
 use crate::contract::types as wit;
-use crate::deployment::{Deployment, State};
-use crate::deployments::Runtime;
-use crate::deployments::RuntimeError;
+use crate::deployment::Deployment;
 use crate::events::EventKind;
 use crate::guardrails::EffectiveGuardrails;
-use crate::store::{NewEvent, StoreError, Table};
+use crate::plugins::{PluginError, Registry};
+use crate::store::{NewEvent, Store, StoreError, Table};
 
-impl Runtime {
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    #[error("approval '{0}' not found")]
+    NotFound(String),
+    /// The caller may not decide on this request.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Decided already, or expired.
+    #[error("{0}")]
+    Conflict(String),
+    /// A rule failed: the request fails closed.
+    #[error("approval rule '{rule}' failed: {reason}")]
+    Rule { rule: String, reason: String },
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An approval that ran out of time, and why its deployment ends.
+pub struct Expired {
+    pub approval: Approval,
+    pub why: String,
+}
+
+pub struct Approvals {
+    store: Arc<Store>,
+    config: ApprovalConfig,
+    /// Where the approval rules are, in their order.
+    plugins: Arc<Registry>,
+    clock: Arc<dyn Clock>,
+    notifier: Notifier,
+}
+
+impl Approvals {
+    pub fn new(
+        store: Arc<Store>,
+        config: ApprovalConfig,
+        plugins: Arc<Registry>,
+        clock: Arc<dyn Clock>,
+        notifier: Notifier,
+    ) -> Approvals {
+        Approvals { store, config, plugins, clock, notifier }
+    }
+
     /// Asks every approval rule; `None` when no one needs to approve.
     pub async fn needs_approval(
         &self,
         request: &wit::DeployRequest,
         effective: &EffectiveGuardrails,
-    ) -> Result<Option<Decision>, RuntimeError> {
-        if !self.config.approval.enabled {
+    ) -> Result<Option<Decision>, ApprovalError> {
+        if !self.config.enabled {
             return Ok(None);
         }
         let input = crate::contract::approval::ApprovalInput { request: request.clone(), effective: effective.into() };
@@ -30,7 +79,7 @@ impl Runtime {
             let decision = rule
                 .approve(&input)
                 .await?
-                .map_err(|e| RuntimeError::Backend(format!("approval rule '{}' failed: {e}", rule.manifest.id)))?;
+                .map_err(|e| ApprovalError::Rule { rule: rule.manifest.id.clone(), reason: e.to_string() })?;
             if decision.required {
                 reasons.extend(decision.reasons);
                 approvers.extend(decision.approvers.into_iter().filter(|a| !approvers.contains(a)).collect::<Vec<_>>());
@@ -40,9 +89,12 @@ impl Runtime {
     }
 
     /// Stores the deployment held for approval and its approval request, together.
-    pub fn hold_for_approval(&self, deployment: &Deployment, decision: Decision) -> Result<Approval, RuntimeError> {
-        let now = self.now();
-        let request = deployment.request.as_ref().ok_or_else(|| RuntimeError::Conflict("no request".into()))?;
+    pub fn hold(&self, deployment: &Deployment, decision: Decision) -> Result<Approval, ApprovalError> {
+        let now = self.clock.now();
+        let request = deployment
+            .request
+            .as_ref()
+            .ok_or_else(|| ApprovalError::Conflict("the deployment has no request".into()))?;
         let approval = Approval {
             id: uuid::Uuid::new_v4().simple().to_string(),
             deployment_id: deployment.id.clone(),
@@ -51,7 +103,7 @@ impl Runtime {
             status: ApprovalStatus::Pending,
             requested_by: deployment.requested_by.clone(),
             requested_at: now,
-            expires_at: now + self.config.approval.timeout(),
+            expires_at: now + self.config.timeout(),
             reasons: decision.reasons,
             approvers: decision.approvers,
             source: request.entry.source.clone(),
@@ -74,40 +126,40 @@ impl Runtime {
             (Table::Approvals, &approval.id, &approval),
             event,
         )?;
-        self.notify(EventKind::ApprovalRequested, &approval, &approval.approvers);
+        self.notifier.notify(EventKind::ApprovalRequested, &approval, &approval.approvers);
         Ok(approval)
     }
 
-    pub fn approval(&self, id: &str) -> Result<Approval, RuntimeError> {
-        self.store.get(Table::Approvals, id)?.ok_or_else(|| RuntimeError::NotFound(format!("approval '{id}'")))
+    pub fn get(&self, id: &str) -> Result<Approval, ApprovalError> {
+        self.store.get(Table::Approvals, id)?.ok_or_else(|| ApprovalError::NotFound(id.into()))
     }
 
-    pub fn approvals(&self, filter: &ApprovalFilter) -> Result<Vec<Approval>, RuntimeError> {
+    pub fn list(&self, filter: &ApprovalFilter) -> Result<Vec<Approval>, ApprovalError> {
         let all: Vec<Approval> = self.store.list(Table::Approvals)?;
         Ok(all.into_iter().filter(|a| filter.status.is_none_or(|s| a.status == s)).collect())
     }
 
     /// Approves or rejects. Exactly one decision wins: the status changes
-    /// from pending in one transaction, so a racing second one gets 409.
-    pub async fn decide(
-        self: &Arc<Self>,
+    /// from pending in one transaction, so a racing second one is a conflict.
+    /// Requesters never decide on their own request.
+    pub fn decide(
+        &self,
         id: &str,
         who: &Principal,
         approve: bool,
         notes: Option<String>,
-    ) -> Result<Approval, RuntimeError> {
-        let current = self.approval(id)?;
+    ) -> Result<Approval, ApprovalError> {
+        let current = self.get(id)?;
         if current.requested_by.as_deref() == Some(who.user.as_str()) {
-            return Err(RuntimeError::Forbidden(format!("{} may not decide on their own request", who.user)));
+            return Err(ApprovalError::Forbidden(format!("{} may not decide on their own request", who.user)));
         }
         if !may_approve(&current.approvers, who) {
-            return Err(RuntimeError::Forbidden(format!(
-                "{} is not among the approvers {:?}",
-                who.user, current.approvers
-            )));
+            let why = format!("{} is not among the approvers {:?}", who.user, current.approvers);
+            return Err(ApprovalError::Forbidden(why));
         }
-        let now = self.now();
+        let now = self.clock.now();
         let status = if approve { ApprovalStatus::Approved } else { ApprovalStatus::Rejected };
+        let kind = if approve { EventKind::ApprovalApproved } else { EventKind::ApprovalRejected };
         let mut decided = false;
         let approval = self.store.update(Table::Approvals, id, |a: &mut Approval| {
             if a.status != ApprovalStatus::Pending || now >= a.expires_at {
@@ -118,90 +170,53 @@ impl Runtime {
             a.reviewed_at = Some(now);
             a.notes = notes.clone();
             decided = true;
-            let kind = if approve { EventKind::ApprovalApproved } else { EventKind::ApprovalRejected };
             let data = json!({"approval": a.id, "notes": notes});
             Some(NewEvent::for_deployment(kind, &a.deployment_id, data).by(Some(&who.user)))
         })?;
         if !decided {
-            return Err(RuntimeError::Conflict(
+            return Err(ApprovalError::Conflict(
                 format!("approval '{id}' is already {:?}", approval.status).to_lowercase(),
             ));
         }
-        if approve {
-            self.release(&approval.deployment_id, &who.user)?;
-        } else {
-            let why = match &approval.notes {
-                Some(n) => format!("rejected by {}: {n}", who.user),
-                None => format!("rejected by {}", who.user),
-            };
-            self.end_rejected(&approval.deployment_id, why, Some(&who.user))?;
-        }
-        self.notify(if approve { EventKind::ApprovalApproved } else { EventKind::ApprovalRejected }, &approval, &[]);
+        self.notifier.notify(kind, &approval, &[]);
         Ok(approval)
     }
 
-    /// Escalates requests close to expiry and expires overdue ones. Called
-    /// every few seconds, and after a restart picks up where it left off.
-    pub async fn approvals_tick(self: &Arc<Self>) -> Result<(), RuntimeError> {
-        let now = self.now();
-        let config = &self.config.approval;
-        for pending in self.approvals(&ApprovalFilter { status: Some(ApprovalStatus::Pending) })? {
+    /// Escalates requests close to expiry and expires overdue ones; the
+    /// approvals that expired now, whose deployments end. Called every few
+    /// seconds, and after a restart picks up where it left off.
+    pub fn tick(&self) -> Result<Vec<Expired>, ApprovalError> {
+        let now = self.clock.now();
+        let config = &self.config;
+        let mut expired_now = Vec::new();
+        for pending in self.list(&ApprovalFilter { status: Some(ApprovalStatus::Pending) })? {
             if now >= pending.expires_at {
                 let mut expired = false;
                 let a = self.store.update(Table::Approvals, &pending.id, |a: &mut Approval| {
                     (a.status == ApprovalStatus::Pending).then(|| {
                         a.status = ApprovalStatus::Expired;
                         expired = true;
-                        NewEvent::for_deployment(
-                            EventKind::ApprovalExpired,
-                            &a.deployment_id,
-                            json!({"approval": a.id}),
-                        )
+                        let data = json!({"approval": a.id});
+                        NewEvent::for_deployment(EventKind::ApprovalExpired, &a.deployment_id, data)
                     })
                 })?;
                 if expired {
-                    let hours = config.timeout_hours;
-                    self.end_rejected(
-                        &a.deployment_id,
-                        format!("approval expired: nobody decided within {hours} hours"),
-                        None,
-                    )?;
-                    self.notify(EventKind::ApprovalExpired, &a, &[]);
+                    self.notifier.notify(EventKind::ApprovalExpired, &a, &[]);
+                    let why = format!("approval expired: nobody decided within {} hours", config.timeout_hours);
+                    expired_now.push(Expired { approval: a, why });
                 }
             } else if !pending.escalated && now >= pending.expires_at - config.escalate_before() {
                 let a = self.store.update(Table::Approvals, &pending.id, |a: &mut Approval| {
                     (!a.escalated).then(|| {
                         a.escalated = true;
-                        NewEvent::for_deployment(
-                            EventKind::ApprovalEscalated,
-                            &a.deployment_id,
-                            json!({"approval": a.id, "to": config.escalation}),
-                        )
+                        let data = json!({"approval": a.id, "to": config.escalation});
+                        NewEvent::for_deployment(EventKind::ApprovalEscalated, &a.deployment_id, data)
                     })
                 })?;
-                self.notify(EventKind::ApprovalEscalated, &a, &config.escalation);
+                self.notifier.notify(EventKind::ApprovalEscalated, &a, &config.escalation);
             }
         }
-        Ok(())
-    }
-
-    /// An approved deployment goes on by itself.
-    fn release(self: &Arc<Self>, deployment: &str, approver: &str) -> Result<(), RuntimeError> {
-        let message = Some(format!("approved by {approver}"));
-        match self.transition_by(deployment, State::Pending, message, Some(approver), |_| {}) {
-            Ok(_) => self.spawn_drive(deployment),
-            // Deleted or decided meanwhile: nothing to release.
-            Err(RuntimeError::Conflict(_) | RuntimeError::Store(StoreError::NotFound(_))) => {}
-            Err(e) => return Err(e),
-        }
-        Ok(())
-    }
-
-    fn end_rejected(&self, deployment: &str, why: String, actor: Option<&str>) -> Result<(), RuntimeError> {
-        match self.transition_by(deployment, State::Rejected, Some(why), actor, |d| d.desired_running = false) {
-            Ok(_) | Err(RuntimeError::Conflict(_) | RuntimeError::Store(StoreError::NotFound(_))) => Ok(()),
-            Err(e) => Err(e),
-        }
+        Ok(expired_now)
     }
 }
 
