@@ -5,15 +5,8 @@
 use crate::support;
 
 use reqwest::StatusCode;
-use serde_json::{json, Value};
-use support::TestHost;
-
-async fn refused(host: &TestHost, path: &str, body: Value) -> (StatusCode, String) {
-    let (status, answer) = host.post(path, body.clone()).await;
-    assert!(status.is_client_error(), "{path} accepted {body}: {status} {answer}");
-    assert!(answer["error"].is_string(), "no JSON error body: {answer}");
-    (status, answer["field"].as_str().unwrap_or_default().to_string())
-}
+use serde_json::json;
+use support::{refused, TestHost};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_deploy_requests_name_the_field_and_store_nothing() {

@@ -6,14 +6,7 @@ use crate::support;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::TestHost;
-
-async fn refused(host: &TestHost, path: &str, body: Value) -> (StatusCode, String) {
-    let (status, answer) = host.post(path, body.clone()).await;
-    assert!(status.is_client_error(), "{path} accepted {body}: {status} {answer}");
-    assert!(answer["error"].is_string(), "no JSON error body: {answer}");
-    (status, answer["field"].as_str().unwrap_or_default().to_string())
-}
+use support::{refused, TestHost};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn catalog_and_guardrails_crud_validate_and_keep_what_is_stored() {

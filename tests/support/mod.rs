@@ -454,6 +454,15 @@ impl Drop for TestHost {
     }
 }
 
+/// Posts `body` to `path` and asserts it is refused with a JSON error; the
+/// status and the field the answer names.
+pub async fn refused(host: &TestHost, path: &str, body: Value) -> (StatusCode, String) {
+    let (status, answer) = host.post(path, body.clone()).await;
+    assert!(status.is_client_error(), "{path} accepted {body}: {status} {answer}");
+    assert!(answer["error"].is_string(), "no JSON error body: {answer}");
+    (status, answer["field"].as_str().unwrap_or_default().to_string())
+}
+
 /// Removes every container, network (with its host rule) and volume carrying `owner`.
 pub fn remove_owned(owner: &str) {
     let filter = format!("label=mcp-runtime.owner={owner}");
