@@ -99,7 +99,8 @@ impl RunningHost {
 /// Every route the host serves: the API and the admin UI (the in-process
 /// router tests call it without a listener).
 pub fn router(runtime: &Arc<Runtime>, auth: &Arc<crate::auth::Authenticator>) -> axum::Router {
-    crate::api::router(runtime.clone(), auth.clone()).merge(crate::ui::router(runtime.clone(), auth.clone()))
+    let services = Arc::new(crate::services::Services::of(runtime));
+    crate::api::router(services.clone(), auth.clone()).merge(crate::ui::router(services, auth.clone()))
 }
 
 /// Builds the runtime and serves it on `config.listen`, with its background

@@ -27,6 +27,7 @@ pub mod plugins;
 pub mod profiles;
 pub mod remote_catalogs;
 pub mod repositories;
+pub mod services;
 pub mod store;
 pub mod tasks;
 pub mod ui;

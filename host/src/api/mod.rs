@@ -24,9 +24,8 @@ pub(crate) use routes::event_stream;
 pub(crate) use routes::runtime_stream::{status_events, KEEP_ALIVE};
 
 use crate::auth::Authenticator;
-use crate::deployments::Runtime;
 
-pub type AppState = Arc<Runtime>;
+pub type AppState = Arc<crate::services::Services>;
 
 /// Largest error body a non-JSON rejection may carry into its JSON rewrite.
 const REWRITTEN_ERROR_LIMIT: usize = 64 * 1024;
@@ -58,7 +57,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
 }
 
 pub fn router(runtime: AppState, auth: Arc<Authenticator>) -> Router {
-    let max_body = runtime.config.api.max_body_bytes;
+    let max_body = runtime.deployments.config.api.max_body_bytes;
     let (protected, _) = protected_routes().split_for_parts();
     let (public, _) = routes::service::public_routes().split_for_parts();
     let api = protected

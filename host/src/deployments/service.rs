@@ -47,11 +47,11 @@ pub struct Runtime {
     /// The last CPU reading of each deployment, for its rate.
     pub(crate) usage_book: super::usage::UsageBook,
     /// The catalog's entries: every write goes through it.
-    pub catalog: crate::catalog::Catalog,
+    pub catalog: Arc<crate::catalog::Catalog>,
     /// The guardrail profiles: every write goes through it.
-    pub profiles: crate::profiles::Profiles,
+    pub profiles: Arc<crate::profiles::Profiles>,
     /// The approval requests: the rules asked, decisions, deadlines, notices.
-    pub approvals: crate::approvals::Approvals,
+    pub approvals: Arc<crate::approvals::Approvals>,
     /// What `GET /metrics` shows that is counted as it happens.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// What approval deadlines are measured by.
@@ -100,8 +100,9 @@ impl Runtime {
         for d in store.list::<Deployment>(Table::Deployments)? {
             routes.observe(&d.id, super::driver::serving(&d), d.requested_by.as_deref());
         }
-        let catalog = crate::catalog::Catalog::new(store.clone(), config.catalog.allow_custom_entries);
-        let profiles = crate::profiles::Profiles::new(store.clone(), config.guardrails.default_profile.clone());
+        let catalog = Arc::new(crate::catalog::Catalog::new(store.clone(), config.catalog.allow_custom_entries));
+        let profiles =
+            Arc::new(crate::profiles::Profiles::new(store.clone(), config.guardrails.default_profile.clone()));
         let notifier = crate::approvals::Notifier {
             config: config.approval.notification.clone(),
             http: http.clone(),
@@ -109,13 +110,13 @@ impl Runtime {
             tasks: tasks.clone(),
             clock: clock.clone(),
         };
-        let approvals = crate::approvals::Approvals::new(
+        let approvals = Arc::new(crate::approvals::Approvals::new(
             store.clone(),
             config.approval.clone(),
             registry.clone(),
             clock.clone(),
             notifier,
-        );
+        ));
         let runtime = Runtime {
             catalog,
             profiles,

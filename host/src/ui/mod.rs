@@ -20,22 +20,21 @@ use std::sync::Arc;
 use crate::api::ApiError;
 use crate::auth::authz::Action;
 use crate::auth::Authenticator;
-use crate::deployments::Runtime;
 pub use session::Session;
 
 pub struct UiState {
-    pub runtime: Arc<Runtime>,
+    pub services: Arc<crate::services::Services>,
     auth: Arc<Authenticator>,
     /// Signs CSRF tokens; made at start, so a restart asks forms to be reloaded.
     csrf_key: [u8; 32],
     templates: Environment<'static>,
 }
 
-pub fn router(runtime: Arc<Runtime>, auth: Arc<Authenticator>) -> Router {
+pub fn router(services: Arc<crate::services::Services>, auth: Arc<Authenticator>) -> Router {
     let mut csrf_key = [0u8; 32];
     csrf_key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     csrf_key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    let ui = Arc::new(UiState { runtime, auth, csrf_key, templates: templates() });
+    let ui = Arc::new(UiState { services, auth, csrf_key, templates: templates() });
     Router::new()
         .route("/admin", get(|| async { Redirect::to("/admin/catalog") }))
         .route("/admin/login", get(session::sign_in_page).post(session::sign_in))

@@ -62,7 +62,7 @@ async fn review(
         _ => return Err(ApiError::NotFound("no such route".into())),
     };
     let notes = review_notes(&body)?;
-    Ok(Json(rt.decide(&id, &caller, approve, notes)?))
+    Ok(Json(rt.deployments.decide(&id, &caller, approve, notes)?))
 }
 
 /// The decision a review takes.

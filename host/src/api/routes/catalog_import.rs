@@ -29,7 +29,7 @@ async fn import_catalog(
     Caller(caller, ..): Caller<may::WriteCatalog>,
     JsonBody(request): JsonBody<ImportRequest>,
 ) -> ApiResult<Json<ImportReport>> {
-    Ok(Json(remote_catalogs::import(&rt, request, &caller.user).await?))
+    Ok(Json(remote_catalogs::import(&rt.deployments, request, &caller.user).await?))
 }
 
 /// A remote catalog the config lists, and how its last sync went.
@@ -48,13 +48,13 @@ pub struct CatalogSource {
     responses((status = 200, body = Vec<CatalogSource>)))]
 /// The remote catalogs the config lists.
 async fn list_sources(State(rt): State<AppState>, _: Caller<may::Read>) -> ApiResult<Json<Vec<Value>>> {
-    Ok(Json(remote_catalogs::sources(&rt)?))
+    Ok(Json(remote_catalogs::sources(&rt.deployments)?))
 }
 
 #[utoipa::path(post, path = "/catalog/sources/sync", tag = "catalog",
     extensions(("x-permission" = json!("write_catalog"))), responses((status = 200, body = Vec<CatalogSource>)))]
 /// Syncs every remote catalog now.
 async fn sync_sources(State(rt): State<AppState>, _: Caller<may::WriteCatalog>) -> ApiResult<Json<Vec<Value>>> {
-    remote_catalogs::sync_due(&rt, true).await;
-    Ok(Json(remote_catalogs::sources(&rt)?))
+    remote_catalogs::sync_due(&rt.deployments, true).await;
+    Ok(Json(remote_catalogs::sources(&rt.deployments)?))
 }

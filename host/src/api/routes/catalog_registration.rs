@@ -38,7 +38,7 @@ fn entry(rt: &AppState, slug: &str) -> ApiResult<CatalogEntry> {
 
 /// Whether the entry is marked, and its registration as the sync left it.
 fn view(rt: &AppState, entry: &CatalogEntry) -> Value {
-    let registration = GatewaySync::registration(rt, &remote::key(&entry.slug));
+    let registration = GatewaySync::registration(&rt.deployments, &remote::key(&entry.slug));
     json!({
         "slug": entry.slug,
         "register_with_gateway": entry.register_with_gateway,
@@ -66,7 +66,7 @@ async fn register(
     Caller(caller, ..): Caller<may::WriteCatalog>,
     Path(slug): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    if rt.config.gateway.is_none() {
+    if rt.deployments.config.gateway.is_none() {
         return Err(ApiError::Conflict("no gateway is configured (runtime.gateway) to register with".into()));
     }
     mark(rt, caller, slug, true).await

@@ -22,5 +22,5 @@ async fn list_events(
     _: Caller<may::ReadAudit>,
     QueryParams(filter): QueryParams<EventFilter>,
 ) -> ApiResult<Json<Vec<Event>>> {
-    Ok(Json(rt.events(&filter)?))
+    Ok(Json(rt.deployments.events(&filter)?))
 }

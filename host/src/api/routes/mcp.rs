@@ -102,13 +102,13 @@ async fn proxy_mcp(
     request: Request,
 ) -> ApiResult<Response> {
     let started = Instant::now();
-    let route = route(&rt, &caller, &id)?;
+    let route = route(&rt.deployments, &caller, &id)?;
     let (method, answer) = match read_message(request).await {
-        Ok((method, request)) => (method, forward(&rt, &route, &id, request).await),
+        Ok((method, request)) => (method, forward(&rt.deployments, &route, &id, request).await),
         Err(e) => ("other", Err(e)),
     };
     let answer = answer.unwrap_or_else(IntoResponse::into_response);
-    rt.metrics.mcp_request(&id, method, answer.status().as_u16(), started.elapsed());
+    rt.deployments.metrics.mcp_request(&id, method, answer.status().as_u16(), started.elapsed());
     Ok(answer)
 }
 
@@ -174,9 +174,13 @@ async fn open_event_stream(
     Caller(caller, ..): Caller<may::Authenticated>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let route = route(&rt, &caller, &id)?;
-    let servers = linked(&rt, &route, &id)?;
-    Ok(rt.bridge.open_event_stream(&rt.tasks, &id, servers, &format!("/servers/{id}/messages")).await)
+    let route = route(&rt.deployments, &caller, &id)?;
+    let servers = linked(&rt.deployments, &route, &id)?;
+    Ok(rt
+        .deployments
+        .bridge
+        .open_event_stream(&rt.deployments.tasks, &id, servers, &format!("/servers/{id}/messages"))
+        .await)
 }
 
 /// The session an HTTP+SSE stream named in its `endpoint` event.
@@ -199,10 +203,10 @@ async fn post_message(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let route = route(&rt, &caller, &id)?;
-    let servers = linked(&rt, &route, &id)?;
+    let route = route(&rt.deployments, &caller, &id)?;
+    let servers = linked(&rt.deployments, &route, &id)?;
     let session = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .find(|(key, _)| key == "session")
         .map(|(_, value)| value.into_owned());
-    Ok(rt.bridge.post_to_event_stream(&rt.tasks, &id, servers, session, &body).await)
+    Ok(rt.deployments.bridge.post_to_event_stream(&rt.deployments.tasks, &id, servers, session, &body).await)
 }

@@ -67,8 +67,14 @@ fn view(p: &Plugin, uploaded: Option<&Uploaded>) -> PluginView {
     responses((status = 200, body = Vec<PluginView>)))]
 /// Every plugin in use: backends, policies and approval rules.
 async fn list_plugins(State(rt): State<AppState>, _: Caller<may::Read>) -> ApiResult<Json<Vec<PluginView>>> {
-    let uploaded = rt.uploads.list()?;
-    let plugins = rt.plugins.all().values().map(|p| view(p, uploaded.iter().find(|u| u.id == p.manifest.id))).collect();
+    let uploaded = rt.deployments.uploads.list()?;
+    let plugins = rt
+        .deployments
+        .plugins
+        .all()
+        .values()
+        .map(|p| view(p, uploaded.iter().find(|u| u.id == p.manifest.id)))
+        .collect();
     Ok(Json(plugins))
 }
 
@@ -80,8 +86,8 @@ async fn get_plugin(
     _: Caller<may::Read>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<PluginView>> {
-    let plugin = rt.plugins.get(&id).ok_or_else(|| ApiError::NotFound(format!("no plugin '{id}'")))?;
-    Ok(Json(view(&plugin, rt.uploads.get(&id).ok().as_ref())))
+    let plugin = rt.deployments.plugins.get(&id).ok_or_else(|| ApiError::NotFound(format!("no plugin '{id}'")))?;
+    Ok(Json(view(&plugin, rt.deployments.uploads.get(&id).ok().as_ref())))
 }
 
 /// A component and its manifest.
@@ -151,8 +157,8 @@ async fn upload(
     JsonBody(body): JsonBody<UploadBody>,
 ) -> ApiResult<(StatusCode, Json<PluginVersions>)> {
     let component = body.component()?;
-    let record = rt.upload_plugin(body.manifest, &component, Some(&caller.user)).await?;
-    Ok((StatusCode::CREATED, Json(record_view(&rt, &record))))
+    let record = rt.deployments.upload_plugin(body.manifest, &component, Some(&caller.user)).await?;
+    Ok((StatusCode::CREATED, Json(record_view(&rt.deployments, &record))))
 }
 
 #[utoipa::path(put, path = "/plugins/{id}", tag = "plugins", params(("id" = String, Path)), request_body = UploadBody,
@@ -169,8 +175,8 @@ async fn upgrade(
         return Err(ApiError::Invalid { field: "manifest.id".into(), reason });
     }
     let component = body.component()?;
-    let record = rt.upgrade_plugin(body.manifest, &component, Some(&caller.user)).await?;
-    Ok(Json(record_view(&rt, &record)))
+    let record = rt.deployments.upgrade_plugin(body.manifest, &component, Some(&caller.user)).await?;
+    Ok(Json(record_view(&rt.deployments, &record)))
 }
 
 #[utoipa::path(get, path = "/plugins/{id}/versions", tag = "plugins", params(("id" = String, Path)),
@@ -181,7 +187,7 @@ async fn versions(
     _: Caller<may::Read>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<PluginVersions>> {
-    Ok(Json(record_view(&rt, &rt.uploads.get(&id)?)))
+    Ok(Json(record_view(&rt.deployments, &rt.deployments.uploads.get(&id)?)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -208,8 +214,8 @@ async fn rollback(
         true => None,
         false => parse_json::<RollbackBody>(&body)?.version,
     };
-    let record = rt.rollback_plugin(&id, to, Some(&caller.user)).await?;
-    Ok(Json(record_view(&rt, &record)))
+    let record = rt.deployments.rollback_plugin(&id, to, Some(&caller.user)).await?;
+    Ok(Json(record_view(&rt.deployments, &record)))
 }
 
 #[utoipa::path(delete, path = "/plugins/{id}", tag = "plugins", params(("id" = String, Path)),
@@ -222,7 +228,7 @@ async fn delete_plugin(
     Caller(caller, ..): Caller<may::ManagePlugins>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    rt.delete_plugin(&id, Some(&caller.user)).await?;
+    rt.deployments.delete_plugin(&id, Some(&caller.user)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -256,7 +262,7 @@ fn chain_view(rt: &Runtime) -> Json<PolicyChain> {
     responses((status = 200, body = PolicyChain)))]
 /// The guardrail policies, in the order they run.
 async fn policy_chain(State(rt): State<AppState>, _: Caller<may::Read>) -> Json<PolicyChain> {
-    chain_view(&rt)
+    chain_view(&rt.deployments)
 }
 
 #[utoipa::path(put, path = "/policy-chain", tag = "plugins", request_body = OrderBody,
@@ -271,15 +277,15 @@ async fn set_policy_chain(
         let reason = format!("'{DEFAULT_EVALUATOR}' always runs first: leave it out");
         return Err(ApiError::Invalid { field: "plugins".into(), reason });
     }
-    rt.uploads.set_order(&rt.plugins, Order::PolicyChain, body.plugins, Some(&caller.user))?;
-    Ok(chain_view(&rt))
+    rt.deployments.uploads.set_order(&rt.deployments.plugins, Order::PolicyChain, body.plugins, Some(&caller.user))?;
+    Ok(chain_view(&rt.deployments))
 }
 
 #[utoipa::path(get, path = "/approval-rules", tag = "plugins", extensions(("x-permission" = json!("read"))),
     responses((status = 200, body = ApprovalRules)))]
 /// The approval rules, in the order they run.
 async fn approval_rules(State(rt): State<AppState>, _: Caller<may::Read>) -> Json<ApprovalRules> {
-    Json(ApprovalRules { plugins: rt.plugins.approval_rule_ids() })
+    Json(ApprovalRules { plugins: rt.deployments.plugins.approval_rule_ids() })
 }
 
 #[utoipa::path(put, path = "/approval-rules", tag = "plugins", request_body = OrderBody,
@@ -290,6 +296,11 @@ async fn set_approval_rules(
     Caller(caller, ..): Caller<may::ManagePlugins>,
     JsonBody(body): JsonBody<OrderBody>,
 ) -> ApiResult<Json<ApprovalRules>> {
-    rt.uploads.set_order(&rt.plugins, Order::ApprovalRules, body.plugins, Some(&caller.user))?;
-    Ok(Json(ApprovalRules { plugins: rt.plugins.approval_rule_ids() }))
+    rt.deployments.uploads.set_order(
+        &rt.deployments.plugins,
+        Order::ApprovalRules,
+        body.plugins,
+        Some(&caller.user),
+    )?;
+    Ok(Json(ApprovalRules { plugins: rt.deployments.plugins.approval_rule_ids() }))
 }

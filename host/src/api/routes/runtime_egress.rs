@@ -41,7 +41,7 @@ async fn runtime_egress(
     Caller(caller, ..): Caller<may::Authenticated>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let d = operable(&rt, &caller, &id)?;
+    let d = operable(&rt.deployments, &caller, &id)?;
     let network = &d.guardrails_applied.network;
     let mode = match (network.egress_allowed, network.egress_audit) {
         (false, _) => "off",
@@ -49,7 +49,7 @@ async fn runtime_egress(
         (true, false) if network.allowed_hosts.is_empty() || network.allowed_hosts.iter().any(|h| h == "*") => "open",
         (true, false) => "allowlist",
     };
-    let observed = rt.egress_observed(&id);
+    let observed = rt.deployments.egress_observed(&id);
     let proposed = propose(&observed);
     let profile = json!({
         "name": format!("{}-observed", d.slug),

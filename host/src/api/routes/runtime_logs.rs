@@ -126,9 +126,9 @@ async fn runtime_logs(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     // Who may read these logs depends on the deployment's owner: check before reading the query.
-    operable(&rt, &caller, &id)?;
+    operable(&rt.deployments, &caller, &id)?;
     let q: LogsQuery = parse_query(query.as_deref().unwrap_or(""))?;
-    let filter = q.filter(&rt, &id)?;
+    let filter = q.filter(&rt.deployments, &id)?;
     let tail = q.tail.unwrap_or(100);
     if tail > MAX_TAIL {
         return Err(ApiError::Invalid { field: "tail".into(), reason: format!("at most {MAX_TAIL} lines") });
@@ -141,7 +141,7 @@ async fn runtime_logs(
             return Err(ApiError::Invalid { field: "format".into(), reason });
         }
     };
-    let entries = search(rt.logs(&id, window(&filter, tail, None)).await?, &filter, tail);
+    let entries = search(rt.deployments.logs(&id, window(&filter, tail, None)).await?, &filter, tail);
     if q.follow {
         return Ok(event_stream(follow(rt, id, filter, entries)));
     }
@@ -178,7 +178,7 @@ fn follow(
     let start = seen_at(&so_far);
     let past = futures_util::stream::iter(so_far.iter().map(line_event).collect::<Vec<_>>());
     let rest = futures_util::stream::unfold(Some(start), move |state| {
-        let (rt, id, filter) = (rt.clone(), id.clone(), filter.clone());
+        let (rt, id, filter) = (rt.deployments.clone(), id.clone(), filter.clone());
         async move {
             let (last, at_last) = state?;
             loop {
@@ -225,9 +225,9 @@ async fn build_logs(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
-    operable(&rt, &caller, &id)?;
+    operable(&rt.deployments, &caller, &id)?;
     let q: BuildLogsQuery = parse_query(query.as_deref().unwrap_or(""))?;
-    let (so_far, live) = rt.repositories.logs.read(&id);
+    let (so_far, live) = rt.deployments.repositories.logs.read(&id);
     if !q.follow {
         return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], so_far).into_response());
     }

@@ -49,7 +49,7 @@ async fn stream(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     let q: StreamQuery = parse_query(query.as_deref().unwrap_or(""))?;
-    let events = rt.subscribe();
+    let events = rt.deployments.subscribe();
     Ok(super::event_stream(status_events(events, caller, q.deployment, KEEP_ALIVE)))
 }
 

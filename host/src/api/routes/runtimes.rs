@@ -67,7 +67,7 @@ async fn deploy(
     Caller(caller, ..): Caller<may::Deploy>,
     JsonBody(body): JsonBody<DeployBody>,
 ) -> ApiResult<(StatusCode, Json<Deploying>)> {
-    let answer = match rt.submit(&body, Some(caller.user.as_str())).await? {
+    let answer = match rt.deployments.submit(&body, Some(caller.user.as_str())).await? {
         Submitted::Held(d, approval) => Deploying {
             id: d.id,
             status: d.status,
@@ -98,7 +98,7 @@ async fn deploy(
     responses((status = 200, body = Vec<DeploymentView>)))]
 /// Every deployment.
 async fn list_runtimes(State(rt): State<AppState>, _: Caller<may::Read>) -> ApiResult<Json<Vec<DeploymentView>>> {
-    Ok(Json(rt.list()?.iter().map(Deployment::public_view).collect()))
+    Ok(Json(rt.deployments.list()?.iter().map(Deployment::public_view).collect()))
 }
 
 /// A deployment with what is known of it now.
@@ -133,16 +133,16 @@ async fn get_runtime(
     _: Caller<may::Read>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeploymentDetail>> {
-    let d = rt.get(&id)?;
+    let d = rt.deployments.get(&id)?;
     // Its registration with the gateway: none when no gateway is configured.
-    let gateway = match (&rt.config.gateway, GatewaySync::registration(&rt, &id)) {
+    let gateway = match (&rt.deployments.config.gateway, GatewaySync::registration(&rt.deployments, &id)) {
         (None, _) => Value::Null,
         (Some(_), Some(registration)) => registration.public_view(),
         (Some(_), None) => serde_json::json!({"status": "unregistered"}),
     };
-    let health = HealthSummary { last_check: serde_json::json!(rt.health.last(&id)) };
+    let health = HealthSummary { last_check: serde_json::json!(rt.deployments.health.last(&id)) };
     // Read from the backend now; a backend that cannot answer leaves the figures out.
-    let usage = match rt.usage(&d).await {
+    let usage = match rt.deployments.usage(&d).await {
         Ok(usage) => serde_json::json!(usage),
         Err(e) => {
             tracing::debug!(deployment = %id, "usage unknown: {e}");
@@ -150,7 +150,7 @@ async fn get_runtime(
         }
     };
     let filter = EventFilter { deployment: Some(id), limit: Some(20), ..Default::default() };
-    let recent_events = rt.events(&filter)?;
+    let recent_events = rt.deployments.events(&filter)?;
     Ok(Json(DeploymentDetail { deployment: d.public_view(), gateway, health, usage, recent_events }))
 }
 
@@ -163,8 +163,8 @@ async fn stop_runtime(
     Caller(caller, ..): Caller<may::Authenticated>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeploymentView>> {
-    operable(&rt, &caller, &id)?;
-    Ok(Json(rt.stop(&id, Some(caller.user.as_str())).await?.public_view()))
+    operable(&rt.deployments, &caller, &id)?;
+    Ok(Json(rt.deployments.stop(&id, Some(caller.user.as_str())).await?.public_view()))
 }
 
 #[utoipa::path(post, path = "/runtimes/{id}/start", tag = "runtimes", params(("id" = String, Path)),
@@ -176,8 +176,8 @@ async fn start_runtime(
     Caller(caller, ..): Caller<may::Authenticated>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeploymentView>> {
-    operable(&rt, &caller, &id)?;
-    Ok(Json(rt.start(&id, Some(caller.user.as_str())).await?.public_view()))
+    operable(&rt.deployments, &caller, &id)?;
+    Ok(Json(rt.deployments.start(&id, Some(caller.user.as_str())).await?.public_view()))
 }
 
 #[utoipa::path(delete, path = "/runtimes/{id}", tag = "runtimes", params(("id" = String, Path)),
@@ -188,7 +188,7 @@ async fn delete_runtime(
     Caller(caller, ..): Caller<may::Authenticated>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    operable(&rt, &caller, &id)?;
-    rt.delete(&id, Some(caller.user.as_str())).await?;
+    operable(&rt.deployments, &caller, &id)?;
+    rt.deployments.delete(&id, Some(caller.user.as_str())).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -41,6 +41,7 @@ pub struct BackendHealth {
 /// Whether the host answers, and which backends it can reach.
 async fn health(State(rt): State<AppState>) -> Json<Health> {
     let backends = rt
+        .deployments
         .backend_names()
         .into_iter()
         .map(|(name, why)| BackendHealth { name, available: why.is_none(), reason: why })
@@ -67,7 +68,7 @@ pub struct Backend {
     responses((status = 200, body = Vec<Backend>)))]
 /// The configured backends.
 async fn list_backends(State(rt): State<AppState>, _: Caller<may::Read>) -> ApiResult<Json<Vec<Value>>> {
-    Ok(Json(rt.backend_records()?))
+    Ok(Json(rt.deployments.backend_records()?))
 }
 
 #[utoipa::path(get, path = "/openapi.json", tag = "service",

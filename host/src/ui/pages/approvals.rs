@@ -19,8 +19,8 @@ pub fn routes() -> Router<Arc<UiState>> {
 
 async fn queue(State(ui): State<Arc<UiState>>, session: Session) -> Result<Response, UiError> {
     authorize(&session.principal, &Action::ReadAudit)?;
-    let pending = ui.runtime.approvals.list(&ApprovalFilter { status: Some(ApprovalStatus::Pending) })?;
-    let mut decided = ui.runtime.approvals.list(&ApprovalFilter::default())?;
+    let pending = ui.services.approvals.list(&ApprovalFilter { status: Some(ApprovalStatus::Pending) })?;
+    let mut decided = ui.services.approvals.list(&ApprovalFilter::default())?;
     decided.retain(|a| a.status != ApprovalStatus::Pending);
     decided.truncate(20);
     // Offered only where this person may decide: an approver named by the rules, never the requester.
@@ -59,6 +59,6 @@ async fn review(
     };
     authorize(&session.principal, &Action::Approve)?;
     let notes = Some(form.notes.trim().to_string()).filter(|n| !n.is_empty());
-    ui.runtime.decide(&id, &session.principal, approve, notes)?;
+    ui.services.deployments.decide(&id, &session.principal, approve, notes)?;
     Ok(Redirect::to("/admin/approvals").into_response())
 }

@@ -31,7 +31,7 @@ async fn catalog(
     session: Session,
     Query(search): Query<Search>,
 ) -> Result<Response, UiError> {
-    let rt = &ui.runtime;
+    let rt = &ui.services.deployments;
     let entries: Vec<CatalogEntry> = rt.catalog.all()?;
     let categories: BTreeSet<&str> = entries.iter().filter_map(|e| e.category.as_deref()).collect();
     let filter = CatalogFilter {

@@ -44,7 +44,7 @@ async fn manage(State(ui): State<Arc<UiState>>, session: Session) -> Result<Resp
 }
 
 async fn manage_page(ui: &UiState, session: &Session, report: Option<serde_json::Value>) -> Result<Response, UiError> {
-    let entries = ui.runtime.catalog.all()?;
+    let entries = ui.services.catalog.all()?;
     let rows: Vec<minijinja::Value> = entries
         .iter()
         .map(|e| {
@@ -54,7 +54,7 @@ async fn manage_page(ui: &UiState, session: &Session, report: Option<serde_json:
             }
         })
         .collect();
-    let sources = remote_catalogs::sources(&ui.runtime)?;
+    let sources = remote_catalogs::sources(&ui.services.deployments)?;
     let context = minijinja::context! {
         rows => rows, report => report.map(minijinja::Value::from_serialize),
         sources => minijinja::Value::from_serialize(&sources),
@@ -69,7 +69,7 @@ async fn new_entry(State(ui): State<Arc<UiState>>, session: Session) -> Result<R
 
 async fn edit(State(ui): State<Arc<UiState>>, session: Session, Path(slug): Path<String>) -> Result<Response, UiError> {
     admin(&session)?;
-    let entry = ui.runtime.catalog.get(&slug)?;
+    let entry = ui.services.catalog.get(&slug)?;
     let yaml = serde_yaml_ng::to_string(&entry).map_err(|e| UiError::Internal(e.to_string()))?;
     editor(&ui, &session, Editing { kind: "catalog", original: &slug, yaml: &yaml }, None)
 }
@@ -97,8 +97,8 @@ async fn save(
     };
     let user = &session.principal.user;
     let written = match form.original.is_empty() {
-        true => ui.runtime.catalog.create(&entry, user),
-        false => ui.runtime.catalog.replace(&entry, user),
+        true => ui.services.catalog.create(&entry, user),
+        false => ui.services.catalog.replace(&entry, user),
     };
     match written {
         Ok(()) => Ok(Redirect::to("/admin/catalog/manage").into_response()),
@@ -130,7 +130,7 @@ async fn delete(
 ) -> Result<Response, UiError> {
     session.check_csrf(&form.csrf)?;
     admin(&session)?;
-    ui.runtime.catalog.delete(&slug, &session.principal.user)?;
+    ui.services.catalog.delete(&slug, &session.principal.user)?;
     Ok(Redirect::to("/admin/catalog/manage").into_response())
 }
 
@@ -162,6 +162,6 @@ async fn import(
         filter: ImportFilter::default(),
         dry_run: form.dry_run.is_some(),
     };
-    let report = remote_catalogs::import(&ui.runtime, request, &session.principal.user).await?;
+    let report = remote_catalogs::import(&ui.services.deployments, request, &session.principal.user).await?;
     manage_page(&ui, &session, Some(serde_json::json!(report))).await
 }

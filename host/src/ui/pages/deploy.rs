@@ -31,7 +31,7 @@ fn deployable(ui: &UiState, session: &Session, slug: &str) -> Result<CatalogEntr
     if !session.may(&Action::Deploy) {
         return Err(UiError::Forbidden(format!("{} may not deploy", session.principal.user)));
     }
-    let entry = ui.runtime.catalog.get(slug)?;
+    let entry = ui.services.catalog.get(slug)?;
     if matches!(entry.source, ServerSource::Remote { .. }) {
         return Err(UiError::Invalid(format!("'{slug}' is hosted elsewhere: nothing to deploy")));
     }
@@ -54,7 +54,7 @@ async fn render(
     form: &BTreeMap<String, String>,
     error: Option<(String, String)>,
 ) -> Result<Response, UiError> {
-    let rt = &ui.runtime;
+    let rt = &ui.services.deployments;
     let backends: Vec<String> =
         rt.backend_names().into_iter().map(|(name, _)| name).filter(|b| entry.runs_on(b)).collect();
     let profiles: Vec<Profile> = rt.profiles.list()?;
@@ -122,7 +122,7 @@ async fn submit(
         resources: ResourceRequest { cpu: given("cpu"), memory: given("memory"), ..Default::default() },
         catalog_revision: None,
     };
-    match ui.runtime.submit(&body, Some(session.principal.user.as_str())).await {
+    match ui.services.deployments.submit(&body, Some(session.principal.user.as_str())).await {
         Ok(Submitted::Accepted(d)) | Ok(Submitted::Held(d, _)) => {
             Ok(Redirect::to(&format!("/admin/runtimes/{}", d.id)).into_response())
         }
@@ -145,7 +145,7 @@ async fn compatibility(
     session: Session,
     Query(q): Query<CompatibilityQuery>,
 ) -> Result<Response, UiError> {
-    let rt = &ui.runtime;
+    let rt = &ui.services.deployments;
     let profile = rt
         .profiles
         .find(&q.profile)?

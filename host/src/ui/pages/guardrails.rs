@@ -39,7 +39,7 @@ async fn new_profile(State(ui): State<Arc<UiState>>, session: Session) -> Result
 
 async fn edit(State(ui): State<Arc<UiState>>, session: Session, Path(name): Path<String>) -> Result<Response, UiError> {
     admin(&session)?;
-    let profile = ui.runtime.profiles.get(&name)?;
+    let profile = ui.services.profiles.get(&name)?;
     let yaml = serde_yaml_ng::to_string(&profile).map_err(|e| UiError::Internal(e.to_string()))?;
     editor(&ui, &session, Editing { kind: "guardrails", original: &name, yaml: &yaml }, None)
 }
@@ -65,7 +65,7 @@ async fn save(
         Ok(profile) => profile,
         Err(error) => return editor(&ui, &session, editing, Some(error)),
     };
-    let (profiles, user) = (&ui.runtime.profiles, &session.principal.user);
+    let (profiles, user) = (&ui.services.profiles, &session.principal.user);
     let name = profile.name.clone();
     let written = match form.original.is_empty() {
         true => profiles.create(&profile, user),
@@ -101,6 +101,6 @@ async fn delete(
 ) -> Result<Response, UiError> {
     session.check_csrf(&form.csrf)?;
     admin(&session)?;
-    ui.runtime.profiles.delete(&name, &session.principal.user)?;
+    ui.services.profiles.delete(&name, &session.principal.user)?;
     Ok(Redirect::to("/admin/settings").into_response())
 }

@@ -49,7 +49,7 @@ async fn logs(
     Path(id): Path<String>,
     Query(form): Query<LogsForm>,
 ) -> Result<Response, UiError> {
-    let d = ui.runtime.get(&id)?;
+    let d = ui.services.deployments.get(&id)?;
     authorize(&session.principal, &Action::Operate { owner: d.requested_by.as_deref() })?;
     let level = match form.level.as_str() {
         "" => None,
@@ -67,7 +67,7 @@ async fn logs(
     };
     let tail = 500;
     let window = Window { tail: if filter.narrows() { MAX_TAIL } else { tail }, since: None, until: None };
-    let entries = search(ui.runtime.logs(&id, window).await?, &filter, tail);
+    let entries = search(ui.services.deployments.logs(&id, window).await?, &filter, tail);
     let context = minijinja::context! {
         d => minijinja::context! { id => d.id, slug => d.slug, status => d.status },
         entries => minijinja::Value::from_serialize(&entries),

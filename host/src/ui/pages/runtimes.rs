@@ -31,7 +31,7 @@ pub fn routes() -> Router<Arc<UiState>> {
 /// backend now (left out when the backend cannot say).
 async fn row(ui: &UiState, session: &Session, d: &Deployment) -> Value {
     let mut view = serde_json::to_value(d.public_view()).unwrap_or_default();
-    view["usage"] = match ui.runtime.usage(d).await {
+    view["usage"] = match ui.services.deployments.usage(d).await {
         Ok(usage) => serde_json::json!(usage),
         Err(e) => {
             tracing::debug!(deployment = %d.id, "usage unknown: {e}");
@@ -41,8 +41,9 @@ async fn row(ui: &UiState, session: &Session, d: &Deployment) -> Value {
     let operable = authorize(&session.principal, &Action::Operate { owner: d.requested_by.as_deref() }).is_ok();
     view["operable"] = operable.into();
     view["uptime"] = uptime(d).into();
-    view["health"] = serde_json::json!(ui.runtime.health.last(&d.id));
-    view["gateway"] = GatewaySync::registration(&ui.runtime, &d.id).map(|r| r.public_view()).unwrap_or(Value::Null);
+    view["health"] = serde_json::json!(ui.services.deployments.health.last(&d.id));
+    view["gateway"] =
+        GatewaySync::registration(&ui.services.deployments, &d.id).map(|r| r.public_view()).unwrap_or(Value::Null);
     view["progress"] = progress(d.status).into();
     view
 }
@@ -72,29 +73,32 @@ fn uptime(d: &Deployment) -> String {
 }
 
 async fn list(State(ui): State<Arc<UiState>>, session: Session) -> Result<Response, UiError> {
-    let mut all = ui.runtime.list()?;
+    let mut all = ui.services.deployments.list()?;
     all.sort_by_key(|d| std::cmp::Reverse(d.created_at));
     let rows: Vec<Value> = futures_util::future::join_all(all.iter().map(|d| row(&ui, &session, d))).await;
     ui.page("runtimes.html", Some(&session), minijinja::context! { rows => minijinja::Value::from_serialize(&rows) })
 }
 
 async fn detail(State(ui): State<Arc<UiState>>, session: Session, Path(id): Path<String>) -> Result<Response, UiError> {
-    let d = ui.runtime.get(&id)?;
+    let d = ui.services.deployments.get(&id)?;
     let view = row(&ui, &session, &d).await;
     // A repository's build, as far as it has got.
     let build_log =
         matches!(d.request.as_ref().map(|r| &r.entry.source), Some(crate::catalog::ServerSource::Github { .. }))
-            .then(|| ui.runtime.repositories.logs.read(&id).0);
-    let events =
-        ui.runtime.events(&EventFilter { deployment: Some(id.clone()), limit: Some(50), ..Default::default() })?;
-    let requested = ui.runtime.profiles.find(&d.profile)?;
+            .then(|| ui.services.deployments.repositories.logs.read(&id).0);
+    let events = ui.services.deployments.events(&EventFilter {
+        deployment: Some(id.clone()),
+        limit: Some(50),
+        ..Default::default()
+    })?;
+    let requested = ui.services.profiles.find(&d.profile)?;
     let mcp_url = format!("/servers/{id}/mcp");
     let context = minijinja::context! {
         d => minijinja::Value::from_serialize(&view),
         events => minijinja::Value::from_serialize(&events),
         requested => minijinja::Value::from_serialize(&requested),
         mcp_url => mcp_url,
-        gateway_url => ui.runtime.config.gateway.as_ref().map(|g| g.url.trim_end_matches('/').to_string()),
+        gateway_url => ui.services.deployments.config.gateway.as_ref().map(|g| g.url.trim_end_matches('/').to_string()),
         build_log => build_log,
         layers => minijinja::Value::from_serialize(pull_layers(&ui, &d)),
     };
@@ -107,7 +111,7 @@ fn pull_layers(ui: &UiState, d: &Deployment) -> Vec<crate::capabilities::PullLay
         Some(crate::catalog::ServerSource::Docker { image, .. }) if d.status == Phase::Pulling => image,
         _ => return Vec::new(),
     };
-    ui.runtime.pull_progress(image)
+    ui.services.deployments.pull_progress(image)
 }
 
 #[derive(Deserialize)]
@@ -130,7 +134,7 @@ async fn confirm(
 }
 
 fn operable(ui: &UiState, session: &Session, id: &str) -> Result<Deployment, UiError> {
-    let d = ui.runtime.get(id)?;
+    let d = ui.services.deployments.get(id)?;
     authorize(&session.principal, &Action::Operate { owner: d.requested_by.as_deref() })?;
     Ok(d)
 }
@@ -150,10 +154,10 @@ async fn act(
     operable(&ui, &session, &id)?;
     let actor = Some(session.principal.user.as_str());
     match action.as_str() {
-        "stop" => drop(ui.runtime.stop(&id, actor).await?),
-        "start" => drop(ui.runtime.start(&id, actor).await?),
+        "stop" => drop(ui.services.deployments.stop(&id, actor).await?),
+        "start" => drop(ui.services.deployments.start(&id, actor).await?),
         "delete" => {
-            ui.runtime.delete(&id, actor).await?;
+            ui.services.deployments.delete(&id, actor).await?;
             return Ok(Redirect::to("/admin/runtimes").into_response());
         }
         other => return Err(UiError::Invalid(format!("action: '{other}' is not stop, start or delete"))),
@@ -163,6 +167,6 @@ async fn act(
 
 /// The live status a signed-in person may see, as `GET /runtimes/stream` has it.
 async fn stream(State(ui): State<Arc<UiState>>, session: Session) -> Response {
-    let events = ui.runtime.subscribe();
+    let events = ui.services.deployments.subscribe();
     crate::api::event_stream(crate::api::status_events(events, session.principal, None, crate::api::KEEP_ALIVE))
 }

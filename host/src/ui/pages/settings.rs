@@ -16,7 +16,7 @@ pub fn routes() -> Router<Arc<UiState>> {
 }
 
 async fn settings(State(ui): State<Arc<UiState>>, session: Session) -> Result<Response, UiError> {
-    let rt = &ui.runtime;
+    let rt = &ui.services.deployments;
     let backends = rt.backend_records()?;
     let live = rt.backend_names();
     let profiles: Vec<Profile> = rt.profiles.list()?;
