@@ -149,14 +149,11 @@ impl From<CatalogError> for ApiError {
     }
 }
 
+/// The services' errors map to HTTP once, through the deployments service's
+/// error (which the same services' errors reach it as).
 impl From<CatalogServiceError> for ApiError {
     fn from(e: CatalogServiceError) -> Self {
-        match e {
-            CatalogServiceError::Invalid(e) => e.into(),
-            CatalogServiceError::CustomEntriesDisabled => ApiError::Conflict(e.to_string()),
-            CatalogServiceError::NotFound(_) => ApiError::NotFound(e.to_string()),
-            CatalogServiceError::Store(e) => e.into(),
-        }
+        RuntimeError::from(e).into()
     }
 }
 
@@ -168,12 +165,7 @@ impl From<ApprovalError> for ApiError {
 
 impl From<ProfileError> for ApiError {
     fn from(e: ProfileError) -> Self {
-        match e {
-            ProfileError::Invalid(e) => e.into(),
-            ProfileError::NotFound(_) => ApiError::NotFound(e.to_string()),
-            ProfileError::InUse(why) => ApiError::Conflict(why),
-            ProfileError::Store(e) => e.into(),
-        }
+        RuntimeError::from(e).into()
     }
 }
 

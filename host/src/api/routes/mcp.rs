@@ -174,13 +174,10 @@ async fn open_event_stream(
     Caller(caller, ..): Caller<may::Authenticated>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let route = route(&rt.deployments, &caller, &id)?;
-    let servers = linked(&rt.deployments, &route, &id)?;
-    Ok(rt
-        .deployments
-        .bridge
-        .open_event_stream(&rt.deployments.tasks, &id, servers, &format!("/servers/{id}/messages"))
-        .await)
+    let deployments = &rt.deployments;
+    let route = route(deployments, &caller, &id)?;
+    let servers = linked(deployments, &route, &id)?;
+    Ok(deployments.bridge.open_event_stream(&deployments.tasks, &id, servers, &format!("/servers/{id}/messages")).await)
 }
 
 /// The session an HTTP+SSE stream named in its `endpoint` event.
@@ -203,10 +200,11 @@ async fn post_message(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let route = route(&rt.deployments, &caller, &id)?;
-    let servers = linked(&rt.deployments, &route, &id)?;
+    let deployments = &rt.deployments;
+    let route = route(deployments, &caller, &id)?;
+    let servers = linked(deployments, &route, &id)?;
     let session = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .find(|(key, _)| key == "session")
         .map(|(_, value)| value.into_owned());
-    Ok(rt.deployments.bridge.post_to_event_stream(&rt.deployments.tasks, &id, servers, session, &body).await)
+    Ok(deployments.bridge.post_to_event_stream(&deployments.tasks, &id, servers, session, &body).await)
 }
