@@ -2,26 +2,42 @@
 //! (`runtime.alerts.webhook_url`), signed and retried like approval notices.
 //! Each delivery's outcome is an event too (`alert.sent`, `alert.failed`).
 
-use serde_json::json;
+use serde::Serialize;
 use std::sync::Arc;
 use tokio::sync::broadcast::{error::RecvError, Receiver};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AlertsConfig;
-use crate::events::{Event, EventKind};
+use crate::events::{AlertDelivery, AlertFailure, Event, EventData, EventKind};
 use crate::store::{NewEvent, Store};
 use crate::webhook;
 
-/// The events that are alerts.
-pub const ALERTS: &[EventKind] = &[
-    EventKind::DeploymentCrashed,
-    EventKind::DeploymentOomKilled,
-    EventKind::DeploymentRestartLimit,
-    EventKind::HealthFailing,
-    EventKind::HealthRecovered,
-    EventKind::BackendUnavailable,
-    EventKind::BackendRecovered,
-];
+/// Whether an event is one an operator must hear about.
+pub fn is_alert(event: &EventData) -> bool {
+    matches!(
+        event,
+        EventData::DeploymentCrashed(_)
+            | EventData::DeploymentOomKilled(_)
+            | EventData::DeploymentRestartLimit(_)
+            | EventData::HealthFailing(_)
+            | EventData::HealthRecovered(_)
+            | EventData::BackendUnavailable(_)
+            | EventData::BackendRecovered(_)
+    )
+}
+
+/// What the alert webhook receives: the event, named as an alert.
+#[derive(Serialize)]
+struct Alert<'a> {
+    alert: EventKind,
+    subject: &'a str,
+    deployment: Option<&'a str>,
+    at: chrono::DateTime<chrono::Utc>,
+    event_seq: u64,
+    /// `type` (the alert again) and `data`.
+    #[serde(flatten)]
+    event: &'a EventData,
+}
 
 pub struct Alerts {
     pub config: AlertsConfig,
@@ -44,7 +60,7 @@ impl Alerts {
                 event = events.recv() => event,
             };
             match event {
-                Ok(event) if ALERTS.contains(&event.kind) => self.send(&url, event),
+                Ok(event) if is_alert(&event.data) => self.send(&url, event),
                 Ok(_) => {}
                 Err(RecvError::Lagged(missed)) => tracing::warn!(missed, "alerts fell behind the event stream"),
                 Err(RecvError::Closed) => return,
@@ -53,22 +69,26 @@ impl Alerts {
     }
 
     fn send(&self, url: &str, event: Event) {
-        let payload = json!({"alert": event.kind.as_str(), "subject": event.subject, "deployment": event.deployment,
-                             "at": event.at, "event_seq": event.seq, "data": event.data})
-        .to_string();
+        let alert = Alert {
+            alert: event.kind(),
+            subject: &event.subject,
+            deployment: event.deployment.as_deref(),
+            at: event.at,
+            event_seq: event.seq,
+            event: &event.data,
+        };
+        let payload = serde_json::to_string(&alert).expect("an alert serializes");
         let (http, store, url) = (self.http.clone(), self.store.clone(), url.to_string());
         let secret = self.config.webhook_secret.clone();
         self.tasks.spawn_to_completion("alert", async move {
-            let kind = event.kind.as_str();
-            let (outcome, data) = match webhook::deliver(&http, &url, kind, &payload, secret.as_deref()).await {
-                Ok(()) => (EventKind::AlertSent, json!({"alert": kind, "event_seq": event.seq})),
-                Err(why) => (
-                    EventKind::AlertFailed,
-                    json!({"alert": kind, "event_seq": event.seq, "error": why, "attempts": webhook::ATTEMPTS}),
-                ),
+            let (alert, event_seq) = (event.kind(), event.seq);
+            let data = match webhook::deliver(&http, &url, alert.as_str(), &payload, secret.as_deref()).await {
+                Ok(()) => EventData::AlertSent(AlertDelivery { alert, event_seq }),
+                Err(error) => {
+                    EventData::AlertFailed(AlertFailure { alert, event_seq, error, attempts: webhook::ATTEMPTS })
+                }
             };
-            let recorded =
-                NewEvent { kind: outcome, subject: event.subject, deployment: event.deployment, actor: None, data };
+            let recorded = NewEvent { subject: event.subject, deployment: event.deployment, actor: None, data };
             let _ = store.record(recorded);
         });
     }

@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::config::RuntimeConfig;
 use crate::deployments::HEALTH_TICK;
 use crate::deployments::{Runtime, RuntimeParts};
-use crate::events::EventKind;
+use crate::events::{EgressRefusal, EventData, NoDetail};
 use crate::gateway::GatewaySync;
 use crate::guardrails;
 use crate::mcp::upstream::PerClientConnection;
@@ -217,8 +217,12 @@ fn egress_reports(
             }
             drop(recent);
             tracing::info!(deployment = %attempt.deployment_id, host = %attempt.host, port = attempt.port, %reason, "egress refused");
-            let data = serde_json::json!({"host": attempt.host, "port": attempt.port, "reason": reason});
-            let event = crate::store::NewEvent::for_deployment(EventKind::EgressRefused, &attempt.deployment_id, data);
+            let data = EventData::EgressRefused(EgressRefusal {
+                host: attempt.host.clone(),
+                port: attempt.port,
+                reason: reason.to_string(),
+            });
+            let event = crate::store::NewEvent::for_deployment(&attempt.deployment_id, data);
             let store = store.clone();
             tokio::task::spawn_blocking(move || {
                 if let Err(e) = store.record(event) {
@@ -237,7 +241,7 @@ fn seed(store: &Store, config: &RuntimeConfig) -> anyhow::Result<()> {
             profiles.insert(name.clone(), guardrails::Profile { name: name.clone(), ..profile.clone() });
         }
         for (name, profile) in profiles {
-            let event = NewEvent::new(EventKind::GuardrailsSeeded, format!("guardrails/{name}"), serde_json::json!({}));
+            let event = NewEvent::new(format!("guardrails/{name}"), EventData::GuardrailsSeeded(NoDetail {}));
             store.put(Table::Guardrails, &name, &profile, event)?;
         }
     }
@@ -252,8 +256,7 @@ fn seed(store: &Store, config: &RuntimeConfig) -> anyhow::Result<()> {
         for (i, entry) in entries.iter().enumerate() {
             let known_profile = |p: &str| matches!(store.get::<guardrails::Profile>(Table::Guardrails, p), Ok(Some(_)));
             entry.validate(known_profile).with_context(|| format!("catalog entry {i} ('{}')", entry.slug))?;
-            let event =
-                NewEvent::new(EventKind::CatalogSeeded, format!("catalog/{}", entry.slug), serde_json::json!({}));
+            let event = NewEvent::new(format!("catalog/{}", entry.slug), EventData::CatalogSeeded(NoDetail {}));
             catalog::history::write(store, entry, crate::store::Presence::Any, event)?;
         }
     }

@@ -15,6 +15,7 @@ pub mod compose;
 pub mod config;
 pub mod contract;
 pub mod deployment;
+pub mod deployment_state;
 pub mod deployments;
 pub mod egress;
 pub mod events;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::catalog::import::{self, Format, ImportFilter, Origin, Outcome};
 use crate::catalog::{CatalogEntry, CatalogError, CatalogServiceError};
 use crate::deployments::Runtime;
-use crate::events::EventKind;
+use crate::events::{CatalogSync, EventData, ImportCounts};
 use crate::store::{NewEvent, StoreError, Table};
 
 /// A fetched catalog larger than this is refused.
@@ -63,40 +63,17 @@ pub struct ImportRequest {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[schema(as = ImportCounts)]
-pub struct Counts {
-    pub added: usize,
-    pub updated: usize,
-    pub unchanged: usize,
-    pub skipped: usize,
-    /// Entries their source no longer lists, marked deprecated (a sync only).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub deprecated: usize,
-}
-
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     pub format: Format,
     pub dry_run: bool,
-    pub counts: Counts,
+    pub counts: ImportCounts,
     pub entries: Vec<Outcome>,
 }
 
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
-
-/// A configured source's last sync (`GET /catalog/sources`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SourceStatus {
-    pub url: String,
-    pub last_sync: chrono::DateTime<chrono::Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub counts: Option<Counts>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
+/// A configured source's last sync (`GET /catalog/sources`), stored as its
+/// `catalog.synced` event says it.
+pub type SourceStatus = CatalogSync;
 
 /// Remote catalogs come only from the hosts of `catalog.remote_catalogs`.
 fn check_listed(rt: &Runtime, url: &reqwest::Url) -> Result<(), ImportError> {
@@ -210,7 +187,7 @@ pub async fn import(rt: &Runtime, request: ImportRequest, actor: &str) -> Result
         }
     }
     let count = |f: fn(&Outcome) -> bool| entries.iter().filter(|o| f(o)).count();
-    let counts = Counts {
+    let counts = ImportCounts {
         added: count(|o| matches!(o, Outcome::Added { .. })),
         updated: count(|o| matches!(o, Outcome::Updated { .. })),
         unchanged: count(|o| matches!(o, Outcome::Unchanged { .. })),
@@ -273,11 +250,7 @@ pub async fn sync_due(rt: &Runtime, force: bool) {
             }
         };
         let status = SourceStatus { url: source.url.clone(), last_sync: chrono::Utc::now(), counts, error };
-        let event = NewEvent::new(
-            EventKind::CatalogSynced,
-            format!("catalog-source/{}", source.url),
-            serde_json::json!(status),
-        );
+        let event = NewEvent::new(format!("catalog-source/{}", source.url), EventData::CatalogSynced(status.clone()));
         if let Err(e) = rt.store.put(Table::CatalogSources, &source.url, &status, event.by(Some(SYNC_ACTOR))) {
             tracing::warn!(url = %source.url, "recording a catalog sync: {e}");
         }

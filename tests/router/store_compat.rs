@@ -45,4 +45,13 @@ async fn a_store_of_schema_version_2_opens_with_everything_in_it() {
     let (_, events) = host.get(&format!("/events?deployment={FAILED}")).await;
     let kinds = crate::support::pluck(&events, "/type");
     assert!(kinds.contains(&"deployment.requested") && kinds.contains(&"deployment.state"), "{kinds:?}");
+    let failed_at = events.as_array().unwrap().iter().find(|e| e["data"]["to"] == "error");
+    assert!(failed_at.is_some_and(|e| e["data"]["from"].is_string()), "{events}");
+
+    // Every event the old version wrote reads as a typed event: one it could
+    // not read would be left out, a gap in the sequence.
+    let (_, all) = host.get("/events?limit=100000").await;
+    let mut seqs: Vec<u64> = all.as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    seqs.sort();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "{all}");
 }

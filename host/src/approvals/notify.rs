@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::Approval;
 use crate::clock::Clock;
 use crate::config::{Notification, SmtpConfig};
-use crate::events::EventKind;
+use crate::events::{EventData, EventKind, MailFailure, MailSent, NoticeFailure, NoticeSent};
 use crate::store::{NewEvent, Store};
 use crate::webhook;
 
@@ -55,14 +55,13 @@ impl Notifier {
             format!("  POST /approvals/{}/reject", approval.id),
         ]
         .join("\n");
-        let (store, deployment, kind) = (self.store.clone(), approval.deployment_id.clone(), kind.as_str());
+        let (store, deployment) = (self.store.clone(), approval.deployment_id.clone());
         self.tasks.spawn_to_completion("approval notification", async move {
-            let outcome = send_mail(&smtp, &addresses, &subject, body).await;
-            let (event_kind, data) = match outcome {
-                Ok(()) => (EventKind::ApprovalEmailed, json!({"event": kind, "to": addresses})),
-                Err(why) => (EventKind::ApprovalEmailFailed, json!({"event": kind, "to": addresses, "error": why})),
+            let data = match send_mail(&smtp, &addresses, &subject, body).await {
+                Ok(()) => EventData::ApprovalEmailed(MailSent { event: kind, to: addresses }),
+                Err(error) => EventData::ApprovalEmailFailed(MailFailure { event: kind, to: addresses, error }),
             };
-            let _ = store.record(NewEvent::for_deployment(event_kind, &deployment, data));
+            let _ = store.record(NewEvent::for_deployment(&deployment, data));
         });
     }
 
@@ -73,17 +72,15 @@ impl Notifier {
             json!({"event": kind.as_str(), "approval": approval, "recipients": recipients, "sent_at": self.clock.now()})
                 .to_string();
         let secret = self.config.webhook_secret.clone();
-        let (http, store, kind, deployment) =
-            (self.http.clone(), self.store.clone(), kind.as_str(), approval.deployment_id.clone());
+        let (http, store, deployment) = (self.http.clone(), self.store.clone(), approval.deployment_id.clone());
         self.tasks.spawn_to_completion("approval notification", async move {
-            let (event_kind, data) = match webhook::deliver(&http, &url, kind, &payload, secret.as_deref()).await {
-                Ok(()) => (EventKind::ApprovalNotified, json!({"event": kind})),
-                Err(why) => (
-                    EventKind::ApprovalNotifyFailed,
-                    json!({"event": kind, "error": why, "attempts": webhook::ATTEMPTS}),
-                ),
+            let data = match webhook::deliver(&http, &url, kind.as_str(), &payload, secret.as_deref()).await {
+                Ok(()) => EventData::ApprovalNotified(NoticeSent { event: kind }),
+                Err(error) => {
+                    EventData::ApprovalNotifyFailed(NoticeFailure { event: kind, error, attempts: webhook::ATTEMPTS })
+                }
             };
-            let _ = store.record(NewEvent::for_deployment(event_kind, &deployment, data));
+            let _ = store.record(NewEvent::for_deployment(&deployment, data));
         });
     }
 }

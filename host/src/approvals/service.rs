@@ -3,7 +3,6 @@
 //! expiring. What happens to the deployment afterwards (it goes on, or ends
 //! `rejected`) is the deployments service's, which calls this one.
 
-use serde_json::json;
 use std::sync::Arc;
 
 use super::notify::Notifier;
@@ -13,7 +12,7 @@ use crate::clock::Clock;
 use crate::config::ApprovalConfig;
 use crate::contract::types as wit;
 use crate::deployment::Deployment;
-use crate::events::EventKind;
+use crate::events::{ApprovalDecision, ApprovalEscalation, ApprovalNamed, ApprovalRequest, EventData, EventKind};
 use crate::guardrails::EffectiveGuardrails;
 use crate::plugins::{PluginError, Registry};
 use crate::store::{NewEvent, Store, StoreError, Table};
@@ -118,8 +117,8 @@ impl Approvals {
             reviewed_at: None,
             notes: None,
         };
-        let data = json!({"approval": approval.id, "reasons": approval.reasons});
-        let event = NewEvent::for_deployment(EventKind::ApprovalRequested, &deployment.id, data)
+        let data = ApprovalRequest { approval: approval.id.clone(), reasons: approval.reasons.clone() };
+        let event = NewEvent::for_deployment(&deployment.id, EventData::ApprovalRequested(data))
             .by(deployment.requested_by.as_deref());
         self.store.create_pair(
             (Table::Deployments, &deployment.id, deployment),
@@ -170,8 +169,12 @@ impl Approvals {
             a.reviewed_at = Some(now);
             a.notes = notes.clone();
             decided = true;
-            let data = json!({"approval": a.id, "notes": notes});
-            Some(NewEvent::for_deployment(kind, &a.deployment_id, data).by(Some(&who.user)))
+            let decision = ApprovalDecision { approval: a.id.clone(), notes: notes.clone() };
+            let data = match approve {
+                true => EventData::ApprovalApproved(decision),
+                false => EventData::ApprovalRejected(decision),
+            };
+            Some(NewEvent::for_deployment(&a.deployment_id, data).by(Some(&who.user)))
         })?;
         if !decided {
             return Err(ApprovalError::Conflict(
@@ -196,8 +199,8 @@ impl Approvals {
                     (a.status == ApprovalStatus::Pending).then(|| {
                         a.status = ApprovalStatus::Expired;
                         expired = true;
-                        let data = json!({"approval": a.id});
-                        NewEvent::for_deployment(EventKind::ApprovalExpired, &a.deployment_id, data)
+                        let data = EventData::ApprovalExpired(ApprovalNamed { approval: a.id.clone() });
+                        NewEvent::for_deployment(&a.deployment_id, data)
                     })
                 })?;
                 if expired {
@@ -209,8 +212,8 @@ impl Approvals {
                 let a = self.store.update(Table::Approvals, &pending.id, |a: &mut Approval| {
                     (!a.escalated).then(|| {
                         a.escalated = true;
-                        let data = json!({"approval": a.id, "to": config.escalation});
-                        NewEvent::for_deployment(EventKind::ApprovalEscalated, &a.deployment_id, data)
+                        let escalation = ApprovalEscalation { approval: a.id.clone(), to: config.escalation.clone() };
+                        NewEvent::for_deployment(&a.deployment_id, EventData::ApprovalEscalated(escalation))
                     })
                 })?;
                 self.notifier.notify(EventKind::ApprovalEscalated, &a, &config.escalation);

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::{history, CatalogEntry, CatalogError, CatalogFilter};
-use crate::events::EventKind;
+use crate::events::{CatalogChange, Deprecation, EntrySnapshot, EventData, NoDetail};
 use crate::guardrails::Profile;
 use crate::store::{NewEvent, Presence, Store, StoreError, Table};
 
@@ -75,18 +75,18 @@ impl Catalog {
             return Err(CatalogServiceError::CustomEntriesDisabled);
         }
         self.check(entry)?;
-        self.write(entry, Presence::New, EventKind::CatalogCreated, actor)
+        self.write(entry, Presence::New, actor)
     }
 
     /// Replaces an entry with a new revision.
     pub fn replace(&self, entry: &CatalogEntry, actor: &str) -> Result<(), CatalogServiceError> {
         self.check(entry)?;
-        self.write(entry, Presence::Existing, EventKind::CatalogUpdated, actor)
+        self.write(entry, Presence::Existing, actor)
     }
 
     /// Removes an entry; its deployments go on.
     pub fn delete(&self, slug: &str, actor: &str) -> Result<(), CatalogServiceError> {
-        let event = NewEvent::new(EventKind::CatalogDeleted, format!("catalog/{slug}"), serde_json::json!({}));
+        let event = NewEvent::new(format!("catalog/{slug}"), EventData::CatalogDeleted(NoDetail {}));
         Ok(self.store.delete(Table::Catalog, slug, event.by(Some(actor)))?)
     }
 
@@ -96,28 +96,27 @@ impl Catalog {
     /// refused, and merged it with what is stored.
     pub fn write_imported(&self, entry: &CatalogEntry, added: bool, actor: &str) -> Result<(), CatalogServiceError> {
         match added {
-            true => self.write(entry, Presence::New, EventKind::CatalogCreated, actor),
-            false => self.write(entry, Presence::Existing, EventKind::CatalogUpdated, actor),
+            true => self.write(entry, Presence::New, actor),
+            false => self.write(entry, Presence::Existing, actor),
         }
     }
 
     /// Marks an entry deprecated (hidden from lists, still deployable by slug), saying why.
     pub fn deprecate(&self, mut entry: CatalogEntry, reason: String, actor: &str) -> Result<(), CatalogServiceError> {
         entry.deprecated = true;
-        let data = serde_json::json!({"deprecated": true, "reason": reason});
-        let event = NewEvent::new(EventKind::CatalogUpdated, format!("catalog/{}", entry.slug), data).by(Some(actor));
+        let data = EventData::CatalogUpdated(CatalogChange::Deprecated(Deprecation { deprecated: true, reason }));
+        let event = NewEvent::new(format!("catalog/{}", entry.slug), data).by(Some(actor));
         history::write(&self.store, &entry, Presence::Existing, event)?;
         Ok(())
     }
 
-    fn write(
-        &self,
-        entry: &CatalogEntry,
-        presence: Presence,
-        kind: EventKind,
-        actor: &str,
-    ) -> Result<(), CatalogServiceError> {
-        let event = NewEvent::new(kind, format!("catalog/{}", entry.slug), serde_json::json!(entry)).by(Some(actor));
+    fn write(&self, entry: &CatalogEntry, presence: Presence, actor: &str) -> Result<(), CatalogServiceError> {
+        let written = EntrySnapshot(serde_json::json!(entry));
+        let data = match presence {
+            Presence::New => EventData::CatalogCreated(written),
+            _ => EventData::CatalogUpdated(CatalogChange::Written(written)),
+        };
+        let event = NewEvent::new(format!("catalog/{}", entry.slug), data).by(Some(actor));
         history::write(&self.store, entry, presence, event)?;
         Ok(())
     }

@@ -1,16 +1,14 @@
-//! A deployment as the host stores it and the API shows it, and its state
-//! machine (`state`): plain data with its rules, beside the catalog entry and
-//! the guardrail profile it was made from. The service that drives
-//! deployments is `deployments`.
-
-mod state;
+//! A deployment as the host stores it and the API shows it: plain data with
+//! its rules, beside the catalog entry and the guardrail profile it was made
+//! from. Its state machine is `deployment_state` (a layer lower, so events can
+//! name states); the service that drives deployments is `deployments`.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::catalog::{CatalogEntry, SessionMode};
+pub use crate::deployment_state::State;
 use crate::guardrails::{EffectiveGuardrails, Warning};
-pub use state::State;
 
 /// `POST /runtimes/deploy`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -221,6 +219,16 @@ pub struct Build {
 pub enum CacheOutcome {
     Hit,
     Miss,
+}
+
+impl CacheOutcome {
+    /// As the API writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "hit",
+            CacheOutcome::Miss => "miss",
+        }
+    }
 }
 
 /// What a deployment was asked to run: the catalog entry as it was at deploy

@@ -12,7 +12,7 @@ use crate::contract::backend::DeploymentStatus;
 use crate::contract::{self, types as wit};
 use crate::deployment::{Build, CacheOutcome, Deployment, State};
 use crate::deployments::Runtime;
-use crate::events::EventKind;
+use crate::events::{DeployRequest, DeployWarnings, EventData, ImageBuilt, StateChange};
 use crate::guardrails::Warning;
 use crate::mcp::client::{McpError, McpSession};
 use crate::mcp::link::Target;
@@ -41,11 +41,14 @@ impl Runtime {
     /// Records a checked request as `pending` and starts driving it.
     pub fn accept(self: &Arc<Self>, checked: Checked) -> Result<Deployment, RuntimeError> {
         let deployment = Self::deployment(checked, State::Pending);
-        let data = serde_json::json!({"slug": deployment.slug, "backend": deployment.backend, "profile": deployment.profile,
-                                      "guardrails_applied": deployment.guardrails_applied,
-                                      "guardrails_warnings": deployment.guardrails_warnings});
-        let event = NewEvent::for_deployment(EventKind::DeploymentRequested, &deployment.id, data)
-            .by(deployment.requested_by.as_deref());
+        let data = EventData::DeploymentRequested(DeployRequest {
+            slug: deployment.slug.clone(),
+            backend: deployment.backend.clone(),
+            profile: deployment.profile.clone(),
+            guardrails_applied: Box::new(deployment.guardrails_applied.clone()),
+            guardrails_warnings: deployment.guardrails_warnings.clone(),
+        });
+        let event = NewEvent::for_deployment(&deployment.id, data).by(deployment.requested_by.as_deref());
         self.store.create(Table::Deployments, &deployment.id, &deployment, event)?;
         self.spawn_drive(&deployment.id);
         Ok(deployment)
@@ -122,8 +125,8 @@ impl Runtime {
             d.status_message = message.clone();
             d.updated_at = chrono::Utc::now();
             change(d);
-            let data = serde_json::json!({"from": from, "to": state, "message": message});
-            Some(NewEvent::for_deployment(EventKind::DeploymentState, id, data).by(actor))
+            let data = EventData::DeploymentState(StateChange { from, to: state, message: message.clone() });
+            Some(NewEvent::for_deployment(id, data).by(actor))
         })?;
         if let Some(from) = refused_from {
             return Err(RuntimeError::Conflict(format!(
@@ -176,9 +179,13 @@ impl Runtime {
             cache: if b.cache_hit { CacheOutcome::Hit } else { CacheOutcome::Miss },
         });
         if let Some(build) = &build {
-            let data = serde_json::json!({"commit": build.commit, "cache": build.cache, "image": prepared.image,
-                                          "builder": d.backend});
-            self.store.record(NewEvent::for_deployment(EventKind::DeploymentBuilt, id, data))?;
+            let data = EventData::DeploymentBuilt(ImageBuilt {
+                commit: build.commit.clone(),
+                cache: build.cache.name().into(),
+                image: prepared.image.clone(),
+                builder: d.backend.clone(),
+            });
+            self.store.record(NewEvent::for_deployment(id, data))?;
         }
         self.transition(id, State::Starting, None, |d| {
             d.image = Some(prepared.image.clone());
@@ -204,7 +211,10 @@ impl Runtime {
         self.store.update(Table::Deployments, id, |d: &mut Deployment| {
             d.handle = Some(deployed.handle.clone());
             d.guardrails_warnings.extend(warnings.iter().cloned());
-            Some(NewEvent::for_deployment(EventKind::DeploymentCreated, id, serde_json::json!({"warnings": warnings})))
+            Some(NewEvent::for_deployment(
+                id,
+                EventData::DeploymentCreated(DeployWarnings { warnings: warnings.clone() }),
+            ))
         })?;
         if !d.is_per_session() {
             return self.await_connected(id, backend, &deployed.handle).await;

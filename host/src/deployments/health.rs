@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::catalog::{HealthCheck, Probe, RestartPolicy};
 use crate::deployment::{Deployment, State};
 use crate::deployments::Runtime;
-use crate::events::EventKind;
+use crate::events::{EventData, HealthFailure, HostRestart, NoDetail, RestartLimit};
 use crate::mcp::client::McpSession;
 use crate::mcp::link::Target;
 use crate::store::NewEvent;
@@ -215,7 +215,7 @@ impl Runtime {
         if self.get(id).is_ok_and(|d| d.status == State::Unhealthy)
             && self.transition(id, State::Connected, None, |_| {}).is_ok()
         {
-            let _ = self.store.record(NewEvent::for_deployment(EventKind::HealthRecovered, id, serde_json::json!({})));
+            let _ = self.store.record(NewEvent::for_deployment(id, EventData::HealthRecovered(NoDetail {})));
         }
     }
 
@@ -235,9 +235,9 @@ impl Runtime {
             if self.transition(id, State::Unhealthy, Some(message), |_| {}).is_err() {
                 return;
             }
-            let data = serde_json::json!({"failures": failures, "error": why,
-                                          "probe": request.entry.health_check.probe.name()});
-            let _ = self.store.record(NewEvent::for_deployment(EventKind::HealthFailing, id, data));
+            let probe = request.entry.health_check.probe.name().into();
+            let data = EventData::HealthFailing(HealthFailure { failures, error: why.into(), probe });
+            let _ = self.store.record(NewEvent::for_deployment(id, data));
         } else if d.status != State::Unhealthy {
             return;
         }
@@ -253,8 +253,8 @@ impl Runtime {
     }
 
     pub(super) fn restart_limit_reached(&self, id: &str, restarts: u32, why: &str) {
-        let data = serde_json::json!({"restarts": restarts, "error": why});
-        let _ = self.store.record(NewEvent::for_deployment(EventKind::DeploymentRestartLimit, id, data));
+        let data = EventData::DeploymentRestartLimit(RestartLimit { restarts, error: why.into() });
+        let _ = self.store.record(NewEvent::for_deployment(id, data));
         self.fail(id, format!("failing after {restarts} restarts: {why}"));
     }
 
@@ -266,8 +266,9 @@ impl Runtime {
             return;
         }
         self.health.restarted(&d.id, Instant::now());
-        let data = serde_json::json!({"reason": why, "host_restarts": d.host_restarts + 1});
-        let _ = self.store.record(NewEvent::for_deployment(EventKind::DeploymentRestarted, &d.id, data));
+        let data =
+            EventData::DeploymentRestarted(HostRestart { reason: why.into(), host_restarts: d.host_restarts + 1 });
+        let _ = self.store.record(NewEvent::for_deployment(&d.id, data));
         // A stdio server's link went with its process.
         self.bridge.forget(&d.id);
         let restarted = match backend.stop(handle).await {

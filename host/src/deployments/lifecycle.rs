@@ -4,7 +4,7 @@ use super::RuntimeError;
 use crate::deployment::Deployment;
 use crate::deployment::State;
 use crate::deployments::Runtime;
-use crate::events::EventKind;
+use crate::events::{DeletedDeployment, EventData, NoDetail};
 use crate::logs::{Line, Window};
 use crate::store::{NewEvent, Table};
 
@@ -38,7 +38,7 @@ impl Runtime {
             self.backend(&d.backend)?.stop(&handle).await??;
             self.bridge.forget(id);
         }
-        self.record_request(id, EventKind::DeploymentStop, actor)?;
+        self.record_request(id, EventData::DeploymentStop(NoDetail {}), actor)?;
         self.transition_by(id, State::Stopped, Some("stopped on request".into()), actor, |d| d.desired_running = false)
     }
 
@@ -54,7 +54,7 @@ impl Runtime {
             let stored =
                 d.request.as_ref().ok_or_else(|| RuntimeError::Conflict("deployment has no request".into()))?;
             let request = crate::contract::deploy_request(id, &d.backend, stored, d.requested_by.as_deref());
-            self.record_request(id, EventKind::DeploymentStart, actor)?;
+            self.record_request(id, EventData::DeploymentStart(NoDetail {}), actor)?;
             self.transition_by(id, State::Starting, None, actor, |d| d.desired_running = true)?;
             if let Err(e) = self.deploy_and_connect(&d, &backend, &request, &image).await {
                 self.fail(id, e.to_string());
@@ -63,7 +63,7 @@ impl Runtime {
         }
         let handle = self.handle_of(&d)?;
         backend.start(&handle).await??;
-        self.record_request(id, EventKind::DeploymentStart, actor)?;
+        self.record_request(id, EventData::DeploymentStart(NoDetail {}), actor)?;
         // An owner's start gives the host's restarts a fresh budget.
         self.transition_by(id, State::Starting, None, actor, |d| {
             d.desired_running = true;
@@ -99,8 +99,8 @@ impl Runtime {
                 self.remove_leftovers(&backend, id).await;
             }
         }
-        let data = serde_json::json!({"slug": d.slug});
-        let event = NewEvent::for_deployment(EventKind::DeploymentDeleted, id, data).by(actor);
+        let data = EventData::DeploymentDeleted(DeletedDeployment { slug: d.slug.clone() });
+        let event = NewEvent::for_deployment(id, data).by(actor);
         self.store.delete(Table::Deployments, id, event)?;
         self.routes.forget(id);
         self.health.forget(id);
@@ -123,7 +123,7 @@ impl Runtime {
         Ok(lines.into_iter().map(Line::from).collect())
     }
 
-    fn record_request(&self, id: &str, kind: EventKind, actor: Option<&str>) -> Result<(), RuntimeError> {
-        Ok(self.store.record(NewEvent::for_deployment(kind, id, serde_json::json!({})).by(actor))?)
+    fn record_request(&self, id: &str, request: EventData, actor: Option<&str>) -> Result<(), RuntimeError> {
+        Ok(self.store.record(NewEvent::for_deployment(id, request).by(actor))?)
     }
 }

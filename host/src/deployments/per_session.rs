@@ -19,7 +19,7 @@ use crate::contract::backend::BackendError;
 use crate::contract::{self, types as wit};
 use crate::deployment::{Deployment, State};
 use crate::deployments::Runtime;
-use crate::events::EventKind;
+use crate::events::{EventData, NoDetail, SessionServer, SessionServerEnd};
 use crate::mcp::bridge::{Launcher, OwnServer};
 use crate::mcp::link::Target;
 use crate::plugins::Plugin;
@@ -80,8 +80,8 @@ impl Runtime {
         };
         match self.start_session_server(&d, &instance).await {
             Ok(target) => {
-                let data = serde_json::json!({"instance": instance});
-                self.store.record(NewEvent::for_deployment(EventKind::SessionServerStarted, id, data))?;
+                let data = EventData::SessionServerStarted(SessionServer { instance: instance.clone() });
+                self.store.record(NewEvent::for_deployment(id, data))?;
                 tracing::info!(deployment = id, instance, "started a server for a new session");
                 Ok(OwnServer { instance, target })
             }
@@ -121,8 +121,8 @@ impl Runtime {
             },
             None => self.remove_leftovers(&backend, instance).await,
         }
-        let data = serde_json::json!({"instance": instance, "reason": why});
-        let event = NewEvent::for_deployment(EventKind::SessionServerEnded, &started.deployment, data);
+        let data = EventData::SessionServerEnded(SessionServerEnd { instance: instance.into(), reason: why.into() });
+        let event = NewEvent::for_deployment(&started.deployment, data);
         if let Err(e) = self.store.record(event) {
             tracing::warn!(instance, "cannot record the session server's end: {e}");
         }
@@ -195,7 +195,7 @@ impl Runtime {
         self.store.update(Table::Deployments, id, |d: &mut Deployment| {
             d.handle = None;
             d.endpoint = None;
-            Some(NewEvent::for_deployment(EventKind::DeploymentProbeRemoved, id, serde_json::json!({})))
+            Some(NewEvent::for_deployment(id, EventData::DeploymentProbeRemoved(NoDetail {})))
         })?;
         Ok(())
     }

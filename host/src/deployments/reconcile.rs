@@ -9,7 +9,7 @@ use crate::contract::backend::{BackendError, DeploymentStatus};
 use crate::contract::types as wit;
 use crate::deployment::{Deployment, State};
 use crate::deployments::Runtime;
-use crate::events::EventKind;
+use crate::events::{BackendLost, BackendNamed, EventData, Leftovers, OomKill, ServerExit};
 use crate::plugins::Plugin;
 use crate::store::NewEvent;
 
@@ -46,8 +46,8 @@ impl Runtime {
             for deployment in orphans {
                 tracing::info!(deployment, backend = %name, "removing orphaned objects");
                 self.remove_leftovers(&backend, &deployment).await;
-                let data = serde_json::json!({"backend": name});
-                self.store.record(NewEvent::for_deployment(EventKind::DeploymentOrphanRemoved, &deployment, data))?;
+                let data = EventData::DeploymentOrphanRemoved(Leftovers { backend: name.clone() });
+                self.store.record(NewEvent::for_deployment(&deployment, data))?;
             }
         }
         Ok(())
@@ -138,12 +138,16 @@ impl Runtime {
 
     /// The events of a process that ended: a crash, and an OOM kill if it was one.
     fn crashed(&self, id: &str, status: &DeploymentStatus) {
-        let data = serde_json::json!({"exit_code": status.exit_code, "oom_killed": status.oom_killed,
-                                      "restart_count": status.restart_count, "message": status.message});
-        let _ = self.store.record(NewEvent::for_deployment(EventKind::DeploymentCrashed, id, data));
+        let data = EventData::DeploymentCrashed(ServerExit {
+            exit_code: status.exit_code,
+            oom_killed: status.oom_killed,
+            restart_count: status.restart_count,
+            message: status.message.clone(),
+        });
+        let _ = self.store.record(NewEvent::for_deployment(id, data));
         if status.oom_killed {
-            let data = serde_json::json!({"message": status.message});
-            let _ = self.store.record(NewEvent::for_deployment(EventKind::DeploymentOomKilled, id, data));
+            let data = EventData::DeploymentOomKilled(OomKill { message: status.message.clone() });
+            let _ = self.store.record(NewEvent::for_deployment(id, data));
         }
     }
 
@@ -166,12 +170,12 @@ impl Runtime {
             }
         }
         for (name, why) in &refreshed.lost {
-            let data = serde_json::json!({"backend": name, "error": why});
-            let _ = self.store.record(NewEvent::new(EventKind::BackendUnavailable, format!("backend/{name}"), data));
+            let data = EventData::BackendUnavailable(BackendLost { backend: name.clone(), error: why.clone() });
+            let _ = self.store.record(NewEvent::new(format!("backend/{name}"), data));
         }
         for name in &refreshed.recovered {
-            let data = serde_json::json!({"backend": name});
-            let _ = self.store.record(NewEvent::new(EventKind::BackendRecovered, format!("backend/{name}"), data));
+            let data = EventData::BackendRecovered(BackendNamed { backend: name.clone() });
+            let _ = self.store.record(NewEvent::new(format!("backend/{name}"), data));
         }
         if !refreshed.recovered.is_empty() {
             if let Err(e) = self.reconcile().await {

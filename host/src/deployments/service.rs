@@ -12,7 +12,7 @@ use crate::capabilities::ContainerEngine;
 use crate::config::RuntimeConfig;
 use crate::contract::types as wit;
 use crate::deployment::Deployment;
-use crate::events::EventKind;
+use crate::events::{BackendRecord, EventData};
 use crate::mcp::bridge::Bridge;
 use crate::mcp::proxy::Routes;
 use crate::plugins::Plugin;
@@ -173,21 +173,25 @@ impl Runtime {
     /// with an event whenever that record changes, and forgets those gone.
     pub async fn register_backends(&self) -> Result<(), RuntimeError> {
         let names = self.backend_names();
-        for record in self.store.list::<serde_json::Value>(Table::Backends)? {
-            let Some(name) = record["name"].as_str() else { continue };
-            if !names.iter().any(|(n, _)| n == name) {
-                let event = NewEvent::new(EventKind::BackendRemoved, format!("backend/{name}"), record.clone());
-                self.store.delete(Table::Backends, name, event)?;
+        for record in self.store.list::<BackendRecord>(Table::Backends)? {
+            if !names.iter().any(|(n, _)| *n == record.name) {
+                let name = record.name.clone();
+                let event = NewEvent::new(format!("backend/{name}"), EventData::BackendRemoved(record));
+                self.store.delete(Table::Backends, &name, event)?;
             }
         }
         for (name, unavailable) in names {
             let capabilities =
                 self.backends.capabilities_if_known(&name).as_ref().map(crate::contract::capabilities_view);
-            let plugin = self.backends.plugin_id(&name);
-            let record = serde_json::json!({"name": name, "plugin": plugin, "available": unavailable.is_none(),
-                                            "reason": unavailable, "capabilities": capabilities});
-            if self.store.get::<serde_json::Value>(Table::Backends, &name)?.as_ref() != Some(&record) {
-                let event = NewEvent::new(EventKind::BackendRegistered, format!("backend/{name}"), record.clone());
+            let record = BackendRecord {
+                name: name.clone(),
+                plugin: self.backends.plugin_id(&name),
+                available: unavailable.is_none(),
+                reason: unavailable,
+                capabilities,
+            };
+            if self.store.get::<BackendRecord>(Table::Backends, &name)?.as_ref() != Some(&record) {
+                let event = NewEvent::new(format!("backend/{name}"), EventData::BackendRegistered(record.clone()));
                 self.store.put(Table::Backends, &name, &record, event)?;
             }
         }

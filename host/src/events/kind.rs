@@ -2,8 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::data::*;
+
 macro_rules! event_kinds {
-    ($($variant:ident = $name:literal: $doc:literal,)*) => {
+    ($($variant:ident = $name:tt ($payload:ident): $doc:literal,)*) => {
         /// What happened. Written as `family.verb` (`deployment.state`), the
         /// form `GET /events?type=` filters on.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -17,6 +19,22 @@ macro_rules! event_kinds {
             pub fn as_str(self) -> &'static str {
                 match self {
                     $(EventKind::$variant => $name,)*
+                }
+            }
+        }
+
+        /// What happened and its details: the event's `type` and its `data`,
+        /// one variant per kind. Stored and served as `{"type": …, "data": …}`.
+        #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(tag = "type", content = "data")]
+        pub enum EventData {
+            $(#[doc = $doc] #[serde(rename = $name)] $variant($payload),)*
+        }
+
+        impl EventData {
+            pub fn kind(&self) -> EventKind {
+                match self {
+                    $(EventData::$variant(_) => EventKind::$variant,)*
                 }
             }
         }
@@ -42,58 +60,58 @@ impl utoipa::ToSchema for EventKind {
 }
 
 event_kinds! {
-    CatalogSeeded = "catalog.seeded": "The sample or configured catalog was loaded at first start.",
-    CatalogCreated = "catalog.created": "A catalog entry was added.",
-    CatalogUpdated = "catalog.updated": "A catalog entry was replaced.",
-    CatalogDeleted = "catalog.deleted": "A catalog entry was removed.",
-    CatalogSynced = "catalog.synced": "A remote catalog was imported again: its counts, or why it failed.",
-    GuardrailsSeeded = "guardrails.seeded": "A preset or configured profile was loaded at first start.",
-    GuardrailsCreated = "guardrails.created": "A guardrail profile was added.",
-    GuardrailsUpdated = "guardrails.updated": "A guardrail profile was replaced.",
-    GuardrailsDeleted = "guardrails.deleted": "A guardrail profile was removed.",
-    BackendRegistered = "backend.registered": "A backend's record (availability, capabilities) changed.",
-    BackendUnavailable = "backend.unavailable": "A backend stopped answering its checks.",
-    BackendRecovered = "backend.recovered": "An unavailable backend answers again.",
-    BackendRemoved = "backend.removed": "An uploaded backend was deleted with its plugin.",
-    EgressRefused = "egress.refused": "A deployment's connection was refused by its egress proxy: the host, the port and why.",
-    PluginUploaded = "plugin.uploaded": "A plugin was uploaded and is live for new calls.",
-    PluginUpgraded = "plugin.upgraded": "A new version of an uploaded plugin took over new calls.",
-    PluginRolledBack = "plugin.rolled_back": "An earlier version of an uploaded plugin took over new calls.",
-    PluginDeleted = "plugin.deleted": "An uploaded plugin nothing used was removed.",
-    PluginOrderSet = "plugin.order_set": "The policy chain or the approval rules were given a new order.",
-    DeploymentRequested = "deployment.requested": "A checked request was accepted.",
-    DeploymentState = "deployment.state": "A deployment moved from one state to another.",
-    DeploymentBuilt = "deployment.built": "An image was built from a repository, or found built already: the commit, the cache outcome, the image and the builder.",
-    DeploymentCreated = "deployment.created": "The backend created the deployment's objects.",
-    DeploymentStop = "deployment.stop": "An owner asked for a stop.",
-    DeploymentStart = "deployment.start": "An owner asked for a start.",
-    DeploymentOomKilled = "deployment.oom_killed": "The engine killed the server for running out of memory.",
-    DeploymentCrashed = "deployment.crashed": "The server's process ended while it should run: the exit code, whether it was an OOM kill, the restarts so far.",
-    DeploymentRestarted = "deployment.restarted": "The host restarted the server: it was unhealthy, or exited cleanly under `restart_policy: always`.",
-    DeploymentRestartLimit = "deployment.restart_limit": "The server failed again after `max_restarts` restarts, and was left in `error`.",
-    HealthFailing = "health.failing": "A server's health check failed `failure_threshold` times in a row: it is `unhealthy`.",
-    HealthRecovered = "health.recovered": "An unhealthy server's health check passed again.",
-    DeploymentDeleted = "deployment.deleted": "A deployment and everything it created were removed.",
-    DeploymentProbeRemoved = "deployment.probe_removed": "A per-session deployment's first server, which proved it speaks MCP, was removed.",
-    SessionServerStarted = "session_server.started": "A server was started for one MCP session of a per-session deployment.",
-    SessionServerEnded = "session_server.ended": "A session's own server was removed: its session ended.",
-    DeploymentOrphanRemoved = "deployment.orphan_removed": "Leftovers no deployment claims were removed.",
-    GatewayRegistered = "gateway.registered": "A deployment was registered with the gateway.",
-    GatewaySynced = "gateway.synced": "A registration was brought in line: activated, deactivated, tools refreshed, token renewed.",
-    GatewaySyncFailed = "gateway.sync_failed": "A sync with the gateway failed; the data says whether it is retried.",
-    GatewayDeregistered = "gateway.deregistered": "A deleted deployment's records were removed from the gateway.",
-    GatewayOrphanRemoved = "gateway.orphan_removed": "A gateway record this host made for a deployment that no longer exists was removed.",
-    AlertSent = "alert.sent": "An alert was delivered to the alert webhook.",
-    AlertFailed = "alert.failed": "An alert could not be delivered after its retries.",
-    ApprovalRequested = "approval.requested": "A deployment was held for approval.",
-    ApprovalApproved = "approval.approved": "An approver said yes.",
-    ApprovalRejected = "approval.rejected": "An approver said no.",
-    ApprovalExpired = "approval.expired": "Nobody decided in time.",
-    ApprovalEscalated = "approval.escalated": "A request close to expiry was escalated.",
-    ApprovalNotified = "approval.notified": "The approval webhook was delivered.",
-    ApprovalNotifyFailed = "approval.notify_failed": "The approval webhook failed after its retries.",
-    ApprovalEmailed = "approval.emailed": "Approval mail was handed to the relay.",
-    ApprovalEmailFailed = "approval.email_failed": "Approval mail could not be sent.",
+    CatalogSeeded = "catalog.seeded" (NoDetail): "The sample or configured catalog was loaded at first start.",
+    CatalogCreated = "catalog.created" (EntrySnapshot): "A catalog entry was added.",
+    CatalogUpdated = "catalog.updated" (CatalogChange): "A catalog entry was replaced.",
+    CatalogDeleted = "catalog.deleted" (NoDetail): "A catalog entry was removed.",
+    CatalogSynced = "catalog.synced" (CatalogSync): "A remote catalog was imported again: its counts, or why it failed.",
+    GuardrailsSeeded = "guardrails.seeded" (NoDetail): "A preset or configured profile was loaded at first start.",
+    GuardrailsCreated = "guardrails.created" (ProfileSnapshot): "A guardrail profile was added.",
+    GuardrailsUpdated = "guardrails.updated" (ProfileSnapshot): "A guardrail profile was replaced.",
+    GuardrailsDeleted = "guardrails.deleted" (NoDetail): "A guardrail profile was removed.",
+    BackendRegistered = "backend.registered" (BackendRecord): "A backend's record (availability, capabilities) changed.",
+    BackendUnavailable = "backend.unavailable" (BackendLost): "A backend stopped answering its checks.",
+    BackendRecovered = "backend.recovered" (BackendNamed): "An unavailable backend answers again.",
+    BackendRemoved = "backend.removed" (BackendRecord): "An uploaded backend was deleted with its plugin.",
+    EgressRefused = "egress.refused" (EgressRefusal): "A deployment's connection was refused by its egress proxy: the host, the port and why.",
+    PluginUploaded = "plugin.uploaded" (PluginUpload): "A plugin was uploaded and is live for new calls.",
+    PluginUpgraded = "plugin.upgraded" (PluginUpgrade): "A new version of an uploaded plugin took over new calls.",
+    PluginRolledBack = "plugin.rolled_back" (PluginRollback): "An earlier version of an uploaded plugin took over new calls.",
+    PluginDeleted = "plugin.deleted" (NoDetail): "An uploaded plugin nothing used was removed.",
+    PluginOrderSet = "plugin.order_set" (PluginOrder): "The policy chain or the approval rules were given a new order.",
+    DeploymentRequested = "deployment.requested" (DeployRequest): "A checked request was accepted.",
+    DeploymentState = "deployment.state" (StateChange): "A deployment moved from one state to another.",
+    DeploymentBuilt = "deployment.built" (ImageBuilt): "An image was built from a repository, or found built already: the commit, the cache outcome, the image and the builder.",
+    DeploymentCreated = "deployment.created" (DeployWarnings): "The backend created the deployment's objects.",
+    DeploymentStop = "deployment.stop" (NoDetail): "An owner asked for a stop.",
+    DeploymentStart = "deployment.start" (NoDetail): "An owner asked for a start.",
+    DeploymentOomKilled = "deployment.oom_killed" (OomKill): "The engine killed the server for running out of memory.",
+    DeploymentCrashed = "deployment.crashed" (ServerExit): "The server's process ended while it should run: the exit code, whether it was an OOM kill, the restarts so far.",
+    DeploymentRestarted = "deployment.restarted" (HostRestart): "The host restarted the server: it was unhealthy, or exited cleanly under `restart_policy: always`.",
+    DeploymentRestartLimit = "deployment.restart_limit" (RestartLimit): "The server failed again after `max_restarts` restarts, and was left in `error`.",
+    HealthFailing = "health.failing" (HealthFailure): "A server's health check failed `failure_threshold` times in a row: it is `unhealthy`.",
+    HealthRecovered = "health.recovered" (NoDetail): "An unhealthy server's health check passed again.",
+    DeploymentDeleted = "deployment.deleted" (DeletedDeployment): "A deployment and everything it created were removed.",
+    DeploymentProbeRemoved = "deployment.probe_removed" (NoDetail): "A per-session deployment's first server, which proved it speaks MCP, was removed.",
+    SessionServerStarted = "session_server.started" (SessionServer): "A server was started for one MCP session of a per-session deployment.",
+    SessionServerEnded = "session_server.ended" (SessionServerEnd): "A session's own server was removed: its session ended.",
+    DeploymentOrphanRemoved = "deployment.orphan_removed" (Leftovers): "Leftovers no deployment claims were removed.",
+    GatewayRegistered = "gateway.registered" (RegistrationSync): "A deployment was registered with the gateway.",
+    GatewaySynced = "gateway.synced" (RegistrationSync): "A registration was brought in line: activated, deactivated, tools refreshed, token renewed.",
+    GatewaySyncFailed = "gateway.sync_failed" (RegistrationFailure): "A sync with the gateway failed; the data says whether it is retried.",
+    GatewayDeregistered = "gateway.deregistered" (RegistrationRemoved): "A deleted deployment's records were removed from the gateway.",
+    GatewayOrphanRemoved = "gateway.orphan_removed" (GatewayOrphan): "A gateway record this host made for a deployment that no longer exists was removed.",
+    AlertSent = "alert.sent" (AlertDelivery): "An alert was delivered to the alert webhook.",
+    AlertFailed = "alert.failed" (AlertFailure): "An alert could not be delivered after its retries.",
+    ApprovalRequested = "approval.requested" (ApprovalRequest): "A deployment was held for approval.",
+    ApprovalApproved = "approval.approved" (ApprovalDecision): "An approver said yes.",
+    ApprovalRejected = "approval.rejected" (ApprovalDecision): "An approver said no.",
+    ApprovalExpired = "approval.expired" (ApprovalNamed): "Nobody decided in time.",
+    ApprovalEscalated = "approval.escalated" (ApprovalEscalation): "A request close to expiry was escalated.",
+    ApprovalNotified = "approval.notified" (NoticeSent): "The approval webhook was delivered.",
+    ApprovalNotifyFailed = "approval.notify_failed" (NoticeFailure): "The approval webhook failed after its retries.",
+    ApprovalEmailed = "approval.emailed" (MailSent): "Approval mail was handed to the relay.",
+    ApprovalEmailFailed = "approval.email_failed" (MailFailure): "Approval mail could not be sent.",
 }
 
 #[cfg(test)]

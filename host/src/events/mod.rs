@@ -4,9 +4,11 @@
 //! status stream, metrics, alerts, gateway sync) subscribes instead of being
 //! called from the places that change state.
 
+mod data;
 mod kind;
 
-pub use kind::EventKind;
+pub use data::*;
+pub use kind::{EventData, EventKind};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -16,34 +18,39 @@ use tokio::sync::broadcast;
 pub struct Event {
     pub seq: u64,
     pub at: chrono::DateTime<chrono::Utc>,
-    #[serde(rename = "type")]
-    pub kind: EventKind,
     /// What changed, e.g. `catalog/echo` or `deployment/<id>`.
     pub subject: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deployment: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
-    pub data: serde_json::Value,
+    /// `type` and `data`.
+    #[serde(flatten)]
+    pub data: EventData,
+}
+
+impl Event {
+    pub fn kind(&self) -> EventKind {
+        self.data.kind()
+    }
 }
 
 /// An event to append with a change.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
-    pub kind: EventKind,
     pub subject: String,
     pub deployment: Option<String>,
     pub actor: Option<String>,
-    pub data: serde_json::Value,
+    pub data: EventData,
 }
 
 impl NewEvent {
-    pub fn new(kind: EventKind, subject: String, data: serde_json::Value) -> Self {
-        NewEvent { kind, subject, deployment: None, actor: None, data }
+    pub fn new(subject: String, data: EventData) -> Self {
+        NewEvent { subject, deployment: None, actor: None, data }
     }
 
-    pub fn for_deployment(kind: EventKind, id: &str, data: serde_json::Value) -> Self {
-        NewEvent { deployment: Some(id.into()), ..Self::new(kind, format!("deployment/{id}"), data) }
+    pub fn for_deployment(id: &str, data: EventData) -> Self {
+        NewEvent { deployment: Some(id.into()), ..Self::new(format!("deployment/{id}"), data) }
     }
 
     /// The same event, naming who caused it.
@@ -69,7 +76,7 @@ pub struct EventFilter {
 
 impl EventFilter {
     pub fn keeps(&self, event: &Event) -> bool {
-        let kind = event.kind.as_str();
+        let kind = event.kind().as_str();
         self.deployment.as_ref().is_none_or(|d| event.deployment.as_ref() == Some(d))
             && self.actor.as_ref().is_none_or(|a| event.actor.as_ref() == Some(a))
             && self
@@ -115,12 +122,55 @@ pub async fn log_events(mut events: broadcast::Receiver<Event>, stop: tokio_util
             event = events.recv() => event,
         };
         match event {
-            Ok(e) => tracing::info!(target: "audit", seq = e.seq, kind = e.kind.as_str(), subject = %e.subject,
+            Ok(e) => tracing::info!(target: "audit", seq = e.seq, kind = e.kind().as_str(), subject = %e.subject,
                                     actor = e.actor.as_deref().unwrap_or("-"), "event"),
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::warn!(target: "audit", missed, "audit log fell behind; the store has every event")
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deployment_state::State;
+    use serde_json::json;
+
+    #[test]
+    fn an_event_reads_as_type_and_data_beside_its_header() {
+        let event = Event {
+            seq: 7,
+            at: "2026-01-02T03:04:05Z".parse().unwrap(),
+            subject: "deployment/d1".into(),
+            deployment: Some("d1".into()),
+            actor: None,
+            data: EventData::DeploymentState(StateChange { from: State::Pending, to: State::Pulling, message: None }),
+        };
+        let written = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            written,
+            json!({"seq": 7, "at": "2026-01-02T03:04:05Z", "type": "deployment.state", "subject": "deployment/d1",
+                   "deployment": "d1", "data": {"from": "pending", "to": "pulling", "message": null}})
+        );
+        let read: Event = serde_json::from_value(written).unwrap();
+        assert_eq!(read.kind(), EventKind::DeploymentState);
+    }
+
+    #[test]
+    fn a_replaced_entry_and_a_deprecation_are_told_apart() {
+        let read = |data| serde_json::from_value::<CatalogChange>(data).unwrap();
+        let deprecated = read(json!({"deprecated": true, "reason": "gone upstream"}));
+        assert!(matches!(deprecated, CatalogChange::Deprecated(Deprecation { deprecated: true, .. })));
+        let written = read(json!({"slug": "echo", "deprecated": true, "name": "Echo"}));
+        assert!(matches!(written, CatalogChange::Written(_)), "{written:?}");
+    }
+
+    #[test]
+    fn a_payload_of_the_wrong_kind_is_refused() {
+        let wrong = json!({"seq": 1, "at": "2026-01-02T03:04:05Z", "type": "deployment.state", "subject": "x",
+                           "data": {"approval": "a1"}});
+        assert!(serde_json::from_value::<Event>(wrong).is_err());
     }
 }

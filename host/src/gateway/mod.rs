@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use crate::auth::Authenticator;
 use crate::config::GatewayConfig;
 use crate::deployments::Runtime;
-use crate::events::{Event, EventKind};
+use crate::events::{Event, EventData, GatewayOrphan, RegistrationSync};
 use crate::store::{NewEvent, Store, Table};
 
 /// How often the sync looks at what is due.
@@ -142,8 +142,13 @@ impl GatewaySync {
                     tracing::warn!(deployment = %id, gateway_id, "the gateway lost this registration: registering again");
                     registration.forget_gateway_ids();
                     registration.status = Status::Pending;
-                    let data = serde_json::json!({"done": ["found missing in the gateway"], "gateway_id": gateway_id});
-                    let event = event_about(&id, EventKind::GatewaySynced, data);
+                    let data = EventData::GatewaySynced(RegistrationSync {
+                        done: vec!["found missing in the gateway".into()],
+                        gateway_id: Some(gateway_id),
+                        server_id: None,
+                        status: Some(Status::Pending.name().into()),
+                    });
+                    let event = event_about(&id, data);
                     if let Err(e) = self.store.put(Table::Gateway, &id, &registration, event) {
                         tracing::warn!(deployment = %id, "cannot record the lost registration: {e}");
                     }
@@ -177,13 +182,9 @@ impl GatewaySync {
             }
             match self.client.delete(&gateway_id).await {
                 Ok(()) => {
-                    let data = serde_json::json!({"gateway_id": gateway_id, "name": name});
-                    let event = crate::store::NewEvent::new(
-                        EventKind::GatewayOrphanRemoved,
-                        format!("gateway/{gateway_id}"),
-                        data,
-                    );
-                    if let Err(e) = self.store.record(event) {
+                    let subject = format!("gateway/{gateway_id}");
+                    let data = EventData::GatewayOrphanRemoved(GatewayOrphan { gateway_id, name: name.clone() });
+                    if let Err(e) = self.store.record(NewEvent::new(subject, data)) {
                         tracing::warn!("cannot record the removal of {name}: {e}");
                     }
                 }
@@ -200,9 +201,9 @@ impl GatewaySync {
 
 /// The registration an event may change: a deployment's, or a remote entry's.
 fn relevant(event: &Event) -> Option<String> {
-    match event.kind {
-        EventKind::DeploymentState | EventKind::DeploymentDeleted => event.deployment.clone(),
-        EventKind::CatalogCreated | EventKind::CatalogUpdated | EventKind::CatalogDeleted => {
+    match event.data {
+        EventData::DeploymentState(_) | EventData::DeploymentDeleted(_) => event.deployment.clone(),
+        EventData::CatalogCreated(_) | EventData::CatalogUpdated(_) | EventData::CatalogDeleted(_) => {
             remote::slug_of(&event.subject).map(remote::key)
         }
         _ => None,
@@ -210,10 +211,10 @@ fn relevant(event: &Event) -> Option<String> {
 }
 
 /// An event about a registration, keyed as `relevant` keys them.
-fn event_about(key: &str, kind: EventKind, data: serde_json::Value) -> NewEvent {
+fn event_about(key: &str, data: EventData) -> NewEvent {
     match remote::slug_of(key) {
-        Some(_) => NewEvent::new(kind, key.to_string(), data),
-        None => NewEvent::for_deployment(kind, key, data),
+        Some(_) => NewEvent::new(key.to_string(), data),
+        None => NewEvent::for_deployment(key, data),
     }
 }
 

@@ -18,6 +18,18 @@ pub enum Status {
     Failed,
 }
 
+impl Status {
+    /// As stored and as the API writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Registered => "registered",
+            Status::Inactive => "inactive",
+            Status::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Registration {
     pub status: Status,

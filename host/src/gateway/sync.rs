@@ -10,7 +10,7 @@ use super::GatewaySync;
 use crate::auth::{gateway_principal, Role};
 use crate::catalog::Transport;
 use crate::deployment::{Deployment, State};
-use crate::events::EventKind;
+use crate::events::{EventData, RegistrationFailure, RegistrationRemoved, RegistrationSync};
 use crate::store::Table;
 
 /// Longest wait between retries of a sync that failed for a passing reason.
@@ -47,9 +47,11 @@ impl GatewaySync {
     pub(super) async fn forget(&self, key: &str, registration: Registration) -> Option<Duration> {
         match self.deregister(&registration).await {
             Ok(()) => {
-                let data =
-                    serde_json::json!({"gateway_id": registration.gateway_id, "server_id": registration.server_id});
-                let event = super::event_about(key, EventKind::GatewayDeregistered, data);
+                let data = EventData::GatewayDeregistered(RegistrationRemoved {
+                    gateway_id: registration.gateway_id,
+                    server_id: registration.server_id,
+                });
+                let event = super::event_about(key, data);
                 if let Err(e) = self.store.delete(Table::Gateway, key, event) {
                     tracing::warn!("cannot forget the registration: {e}");
                 }
@@ -250,15 +252,18 @@ impl GatewaySync {
         r.attempts = 0;
         r.next_attempt = None;
         r.last_sync = Some(Utc::now());
-        let kind = if done.iter().any(|d| d.starts_with("registered")) {
-            EventKind::GatewayRegistered
-        } else {
-            EventKind::GatewaySynced
+        let sync = RegistrationSync {
+            done: done.iter().map(|d| d.to_string()).collect(),
+            gateway_id: r.gateway_id.clone(),
+            server_id: r.server_id.clone(),
+            status: Some(r.status.name().into()),
         };
-        let data =
-            serde_json::json!({"done": done, "gateway_id": r.gateway_id, "server_id": r.server_id, "status": r.status});
+        let data = match done.iter().any(|d| d.starts_with("registered")) {
+            true => EventData::GatewayRegistered(sync),
+            false => EventData::GatewaySynced(sync),
+        };
         tracing::info!(registration = id, done = ?done, "gateway in line");
-        if let Err(e) = self.store.put(Table::Gateway, id, &r, super::event_about(id, kind, data)) {
+        if let Err(e) = self.store.put(Table::Gateway, id, &r, super::event_about(id, data)) {
             tracing::warn!(deployment = id, "cannot record the registration: {e}");
         }
     }
@@ -273,11 +278,13 @@ impl GatewaySync {
         r.status = if retry.is_some() { Status::Pending } else { Status::Failed };
         r.next_attempt = retry.and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| Utc::now() + d);
         tracing::warn!(registration = id, attempts = r.attempts, "gateway sync failed: {e}");
-        let data = serde_json::json!({"error": r.error, "attempts": r.attempts, "retried": retry.is_some(),
-                                      "next_attempt": r.next_attempt});
-        if let Err(e) =
-            self.store.put(Table::Gateway, id, &r, super::event_about(id, EventKind::GatewaySyncFailed, data))
-        {
+        let data = EventData::GatewaySyncFailed(RegistrationFailure {
+            error: r.error.clone(),
+            attempts: r.attempts,
+            retried: retry.is_some(),
+            next_attempt: r.next_attempt,
+        });
+        if let Err(e) = self.store.put(Table::Gateway, id, &r, super::event_about(id, data)) {
             tracing::warn!(deployment = id, "cannot record the failed sync: {e}");
         }
         retry

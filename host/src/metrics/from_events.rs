@@ -7,16 +7,17 @@ use tokio::sync::broadcast::{error::RecvError, Receiver};
 use tokio_util::sync::CancellationToken;
 
 use super::Metrics;
-use crate::events::{Event, EventKind};
+use crate::deployment_state::State;
+use crate::events::{Event, EventData, StateChange};
 
 /// A phase is timed when a deployment leaves its state for the next one
 /// forward; a failure or a stop part-way is not a phase's duration.
-fn phase(from: &str, to: &str) -> Option<&'static str> {
+fn phase(from: State, to: State) -> Option<&'static str> {
     match (from, to) {
-        ("pulling", "starting") => Some("pull"),
-        ("building", "starting") => Some("build"),
-        ("starting", "running") => Some("start"),
-        ("running", "connected") => Some("connect"),
+        (State::Pulling, State::Starting) => Some("pull"),
+        (State::Building, State::Starting) => Some("build"),
+        (State::Starting, State::Running) => Some("start"),
+        (State::Running, State::Connected) => Some("connect"),
         _ => None,
     }
 }
@@ -30,18 +31,16 @@ pub(super) struct Phases {
 impl Phases {
     pub(super) fn observe(&mut self, metrics: &Metrics, event: &Event) {
         let Some(deployment) = event.deployment.as_deref() else { return };
-        match event.kind {
-            EventKind::DeploymentState => {
-                let state = |key: &str| event.data.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-                let (from, to) = (state("from"), state("to"));
+        match &event.data {
+            EventData::DeploymentState(StateChange { from, to, .. }) => {
                 let since = self.entered.insert(deployment.to_string(), event.at);
-                if let (Some(since), Some(phase)) = (since, phase(&from, &to)) {
+                if let (Some(since), Some(phase)) = (since, phase(*from, *to)) {
                     let seconds = (event.at - since).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
                     metrics.deploy_phase(phase, seconds);
                 }
             }
-            EventKind::DeploymentOomKilled => metrics.oom_killed(deployment),
-            EventKind::DeploymentDeleted => {
+            EventData::DeploymentOomKilled(_) => metrics.oom_killed(deployment),
+            EventData::DeploymentDeleted(_) => {
                 self.entered.remove(deployment);
             }
             _ => {}

@@ -1,15 +1,15 @@
 use super::*;
-use crate::events::{Event, EventKind};
+use crate::deployment_state::State;
+use crate::events::{Event, EventData, StateChange};
 
-fn state_change(seq: u64, at_ms: i64, from: &str, to: &str) -> Event {
+fn state_change(seq: u64, at_ms: i64, from: State, to: State) -> Event {
     Event {
         seq,
         at: chrono::DateTime::from_timestamp_millis(at_ms).unwrap(),
-        kind: EventKind::DeploymentState,
         subject: "deployment/d1".into(),
         deployment: Some("d1".into()),
         actor: None,
-        data: serde_json::json!({"from": from, "to": to}),
+        data: EventData::DeploymentState(StateChange { from, to, message: None }),
     }
 }
 
@@ -18,11 +18,11 @@ fn phases_are_timed_from_one_state_change_to_the_next_forward() {
     let metrics = Metrics::new();
     let mut phases = from_events::Phases::default();
     for (i, (at, from, to)) in [
-        (0, "pending", "pulling"),
-        (1_500, "pulling", "starting"),
-        (1_750, "starting", "running"),
-        (2_000, "running", "connected"),
-        (9_000, "connected", "error"),
+        (0, State::Pending, State::Pulling),
+        (1_500, State::Pulling, State::Starting),
+        (1_750, State::Starting, State::Running),
+        (2_000, State::Running, State::Connected),
+        (9_000, State::Connected, State::Error),
     ]
     .into_iter()
     .enumerate()

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{Grant, Plugin, PluginError, PluginHost, PluginKind, PluginLimits, PluginManifest, Registry};
-use crate::events::EventKind;
+use crate::events::{EventData, NoDetail, PluginOrder, PluginRollback, PluginUpgrade, PluginUpload};
 use crate::store::{NewEvent, Store, StoreError, Table};
 
 /// A plugin as uploaded: the manifest without a path (the host keeps the file).
@@ -195,8 +195,8 @@ impl Uploads {
         }
         let Staged { manifest, plugin, .. } = staged;
         let record = Uploaded { id: id.clone(), active: 1, versions: vec![Version::new(1, &plugin, manifest, actor)] };
-        let data = serde_json::json!({"version": 1, "sha256": plugin.hash, "kind": plugin.world()});
-        let event = NewEvent::new(EventKind::PluginUploaded, format!("plugin/{id}"), data).by(actor);
+        let data = PluginUpload { version: 1, sha256: plugin.hash.clone(), kind: plugin.world().into() };
+        let event = NewEvent::new(format!("plugin/{id}"), EventData::PluginUploaded(data)).by(actor);
         self.store.put(Table::Plugins, &id, &record, event)?;
         registry.swap_in(plugin);
         Ok(record)
@@ -221,8 +221,8 @@ impl Uploads {
         let number = record.versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
         record.versions.push(Version::new(number, &plugin, manifest, actor));
         record.active = number;
-        let data = serde_json::json!({"version": number, "sha256": plugin.hash});
-        let event = NewEvent::new(EventKind::PluginUpgraded, format!("plugin/{}", record.id), data).by(actor);
+        let data = EventData::PluginUpgraded(PluginUpgrade { version: number, sha256: plugin.hash.clone() });
+        let event = NewEvent::new(format!("plugin/{}", record.id), data).by(actor);
         self.store.put(Table::Plugins, &record.id, &record, event)?;
         registry.swap_in(plugin);
         Ok(record)
@@ -252,9 +252,9 @@ impl Uploads {
             .find(|v| v.version == target)
             .ok_or_else(|| invalid("version", format!("'{id}' has no version {target}")))?;
         let plugin = crate::tasks::blocking(|| self.host.load(&version.manifest, &self.dir)).map_err(refused)?;
-        let data = serde_json::json!({"from": record.active, "to": target});
+        let data = EventData::PluginRolledBack(PluginRollback { from: record.active, to: target });
         record.active = target;
-        let event = NewEvent::new(EventKind::PluginRolledBack, format!("plugin/{id}"), data).by(actor);
+        let event = NewEvent::new(format!("plugin/{id}"), data).by(actor);
         self.store.put(Table::Plugins, id, &record, event)?;
         registry.swap_in(plugin);
         Ok(record)
@@ -266,7 +266,7 @@ impl Uploads {
         if let Some(user) = registry.used_by(id) {
             return Err(UploadError::Conflict(format!("plugin '{id}' is in {user}: take it out first")));
         }
-        let event = NewEvent::new(EventKind::PluginDeleted, format!("plugin/{id}"), serde_json::json!({})).by(actor);
+        let event = NewEvent::new(format!("plugin/{id}"), EventData::PluginDeleted(NoDetail {})).by(actor);
         self.store.delete(Table::Plugins, id, event)?;
         registry.remove(id);
         // Components no other plugin keeps go too.
@@ -300,8 +300,8 @@ impl Uploads {
             Order::ApprovalRules => registry.set_approval_rules(ids.clone(), field),
         };
         set.map_err(|e| invalid(&e.field, e.reason))?;
-        let data = serde_json::json!({"order": field, "plugins": ids});
-        let event = NewEvent::new(EventKind::PluginOrderSet, format!("plugins/{field}"), data).by(actor);
+        let data = EventData::PluginOrderSet(PluginOrder { order: field.into(), plugins: ids.clone() });
+        let event = NewEvent::new(format!("plugins/{field}"), data).by(actor);
         Ok(self.store.put(Table::PluginOrder, field, &ids, event)?)
     }
 

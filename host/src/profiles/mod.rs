@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::catalog::CatalogEntry;
-use crate::events::EventKind;
+use crate::events::{EventData, NoDetail, ProfileSnapshot};
 use crate::guardrails::{GuardrailError, Profile};
 use crate::store::{NewEvent, Store, StoreError, Table};
 
@@ -50,7 +50,7 @@ impl Profiles {
 
     pub fn create(&self, profile: &Profile, actor: &str) -> Result<(), ProfileError> {
         profile.validate()?;
-        let event = Self::event(EventKind::GuardrailsCreated, &profile.name, serde_json::json!(profile), actor);
+        let event = Self::event(&profile.name, EventData::GuardrailsCreated(snapshot(profile)), actor);
         Ok(self.store.create(Table::Guardrails, &profile.name, profile, event)?)
     }
 
@@ -65,7 +65,7 @@ impl Profiles {
             return Err(GuardrailError::Invalid { field: "name".into(), reason }.into());
         }
         profile.validate()?;
-        let event = Self::event(EventKind::GuardrailsUpdated, name, serde_json::json!(profile), actor);
+        let event = Self::event(name, EventData::GuardrailsUpdated(snapshot(&profile)), actor);
         self.store.replace(Table::Guardrails, name, &profile, event)?;
         Ok(profile)
     }
@@ -86,11 +86,15 @@ impl Profiles {
         if name == self.default_profile {
             return Err(ProfileError::InUse(format!("profile '{name}' is the default profile")));
         }
-        let event = Self::event(EventKind::GuardrailsDeleted, name, serde_json::json!({}), actor);
+        let event = Self::event(name, EventData::GuardrailsDeleted(NoDetail {}), actor);
         Ok(self.store.delete(Table::Guardrails, name, event)?)
     }
 
-    fn event(kind: EventKind, name: &str, data: serde_json::Value, actor: &str) -> NewEvent {
-        NewEvent::new(kind, format!("guardrails/{name}"), data).by(Some(actor))
+    fn event(name: &str, data: EventData, actor: &str) -> NewEvent {
+        NewEvent::new(format!("guardrails/{name}"), data).by(Some(actor))
     }
+}
+
+fn snapshot(profile: &Profile) -> ProfileSnapshot {
+    ProfileSnapshot(serde_json::json!(profile))
 }

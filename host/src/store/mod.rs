@@ -320,20 +320,32 @@ impl Store {
             for row in index.range((deployment.as_str(), 0)..=(deployment.as_str(), u64::MAX))?.rev() {
                 let seq = row?.0.value().1;
                 let Some(bytes) = t.get(seq)? else { continue };
-                if !take(serde_json::from_slice(bytes.value())?) {
-                    break;
+                if let Some(event) = readable(seq, bytes.value()) {
+                    if !take(event) {
+                        break;
+                    }
                 }
             }
         } else {
             for row in t.iter()?.rev() {
-                let (_, v) = row?;
-                if !take(serde_json::from_slice(v.value())?) {
-                    break;
+                let (seq, v) = row?;
+                if let Some(event) = readable(seq.value(), v.value()) {
+                    if !take(event) {
+                        break;
+                    }
                 }
             }
         }
         Ok(out)
     }
+}
+
+/// A stored event, or none (with a warning) when this version cannot read
+/// it, say one a newer host wrote: the rest of the trail is still served.
+fn readable(seq: u64, bytes: &[u8]) -> Option<Event> {
+    serde_json::from_slice(bytes)
+        .inspect_err(|e| tracing::warn!(seq, "an event of the audit trail cannot be read, and is left out: {e}"))
+        .ok()
 }
 
 /// Rewrites every record of one table; a record a step cannot read stops the
@@ -363,7 +375,6 @@ fn append_event(tx: &redb::WriteTransaction, event: NewEvent) -> Result<Event, S
     let stored = Event {
         seq,
         at: chrono::Utc::now(),
-        kind: event.kind,
         subject: event.subject,
         deployment: event.deployment,
         actor: event.actor,
@@ -382,7 +393,11 @@ fn index_deployment_events(tx: &redb::WriteTransaction) -> Result<(), StoreError
     let mut index = tx.open_table(DEPLOYMENT_EVENTS)?;
     for row in events.iter()? {
         let (seq, bytes) = row?;
-        let event: Event = serde_json::from_slice(bytes.value())?;
+        #[derive(serde::Deserialize)]
+        struct About {
+            deployment: Option<String>,
+        }
+        let event: About = serde_json::from_slice(bytes.value())?;
         if let Some(deployment) = &event.deployment {
             index.insert((deployment.as_str(), seq.value()), ())?;
         }
@@ -393,8 +408,12 @@ fn index_deployment_events(tx: &redb::WriteTransaction) -> Result<(), StoreError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::EventKind;
+    use crate::events::{EntrySnapshot, EventData, EventKind, NoDetail};
     use serde_json::json;
+
+    fn entry_added(subject: &str) -> NewEvent {
+        NewEvent::new(subject.into(), EventData::CatalogCreated(EntrySnapshot(json!({}))))
+    }
 
     #[test]
     fn changes_and_events_survive_reopen() {
@@ -402,20 +421,8 @@ mod tests {
         let path = dir.path().join("db.redb");
         {
             let store = Store::open(&path).unwrap();
-            store
-                .create(
-                    Table::Catalog,
-                    "a",
-                    &json!({"n": 1}),
-                    NewEvent::new(EventKind::CatalogCreated, "catalog/a".into(), json!({})),
-                )
-                .unwrap();
-            let dup = store.create(
-                Table::Catalog,
-                "a",
-                &json!({"n": 2}),
-                NewEvent::new(EventKind::CatalogCreated, "catalog/a".into(), json!({})),
-            );
+            store.create(Table::Catalog, "a", &json!({"n": 1}), entry_added("catalog/a")).unwrap();
+            let dup = store.create(Table::Catalog, "a", &json!({"n": 2}), entry_added("catalog/a"));
             assert!(matches!(dup, Err(StoreError::Conflict(_))));
             store.kv_set("p", "k", Some(b"v")).unwrap();
         }
@@ -425,7 +432,7 @@ mod tests {
         assert_eq!(store.kv_get("other", "k").unwrap(), None);
         let events = store.events(&EventFilter::default()).unwrap();
         assert_eq!(events.len(), 1, "a refused write records no event");
-        assert_eq!(events[0].kind, EventKind::CatalogCreated);
+        assert_eq!(events[0].kind(), EventKind::CatalogCreated);
     }
 
     #[test]
@@ -457,22 +464,16 @@ mod tests {
         let store = Store::open(&dir.path().join("db.redb")).unwrap();
         let mut published = store.subscribe();
         for (i, deployment) in ["a", "b", "a", "c", "a"].iter().enumerate() {
-            let event = NewEvent::for_deployment(EventKind::DeploymentState, deployment, json!({"i": i}));
-            store.record(event).unwrap();
+            let kind = if i % 2 == 0 {
+                EventData::DeploymentStart(NoDetail {})
+            } else {
+                EventData::DeploymentStop(NoDetail {})
+            };
+            store.record(NewEvent::for_deployment(deployment, kind)).unwrap();
         }
-        let created = store.create(
-            Table::Catalog,
-            "x",
-            &json!({}),
-            NewEvent::new(EventKind::CatalogCreated, "catalog/x".into(), json!({})),
-        );
+        let created = store.create(Table::Catalog, "x", &json!({}), entry_added("catalog/x"));
         assert!(created.is_ok());
-        let dup = store.create(
-            Table::Catalog,
-            "x",
-            &json!({}),
-            NewEvent::new(EventKind::CatalogCreated, "catalog/x".into(), json!({})),
-        );
+        let dup = store.create(Table::Catalog, "x", &json!({}), entry_added("catalog/x"));
         assert!(dup.is_err());
         let seen: Vec<u64> = std::iter::from_fn(|| published.try_recv().ok()).map(|e| e.seq).collect();
         assert_eq!(
@@ -490,5 +491,22 @@ mod tests {
         assert_eq!(store.events(&filter).unwrap().len(), 5, "a family matches its kinds");
         let filter = EventFilter { kind: Some("deploy".into()), ..Default::default() };
         assert!(store.events(&filter).unwrap().is_empty(), "a prefix that is not a family matches nothing");
+    }
+
+    #[test]
+    fn an_event_this_version_cannot_read_is_left_out_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        store.record(entry_added("catalog/a")).unwrap();
+        let tx = store.db.begin_write().unwrap();
+        let unknown =
+            json!({"seq": 2, "at": chrono::Utc::now(), "type": "from.the_future", "subject": "x", "data": {}});
+        tx.open_table(EVENTS).unwrap().insert(2, serde_json::to_vec(&unknown).unwrap().as_slice()).unwrap();
+        tx.commit().unwrap();
+        store.record(entry_added("catalog/b")).unwrap();
+        let seqs: Vec<u64> = store.events(&EventFilter::default()).unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [3, 1]);
+        let tx = store.db.begin_read().unwrap();
+        assert!(tx.open_table(EVENTS).unwrap().get(2).unwrap().is_some(), "still stored");
     }
 }

@@ -57,7 +57,7 @@ async fn stream(
 /// who may read runtimes, approval events to those who may read the audit
 /// trail; catalog, guardrail and gateway bookkeeping is for `/events`.
 fn visible(caller: &Principal, event: &Event) -> bool {
-    let family = event.kind.as_str().split('.').next().unwrap_or_default();
+    let family = event.kind().as_str().split('.').next().unwrap_or_default();
     match family {
         "deployment" | "session_server" | "health" | "alert" | "backend" => authorize(caller, &Action::Read).is_ok(),
         "approval" => authorize(caller, &Action::ReadAudit).is_ok(),
@@ -67,7 +67,7 @@ fn visible(caller: &Principal, event: &Event) -> bool {
 
 fn frame(event: &Event) -> String {
     let data = serde_json::to_string(event).unwrap_or_default();
-    format!("id: {}\nevent: {}\ndata: {data}\n\n", event.seq, event.kind.as_str())
+    format!("id: {}\nevent: {}\ndata: {data}\n\n", event.seq, event.kind().as_str())
 }
 
 /// The caller's events as SSE frames, until the client goes or falls behind.
@@ -109,19 +109,22 @@ pub(crate) fn status_events(
 mod tests {
     use super::*;
     use crate::auth::Role;
-    use crate::events::EventKind;
+    use crate::events::{ApprovalNamed, EntrySnapshot, EventData, NoDetail};
     use futures_util::StreamExt;
 
-    fn event(seq: u64, kind: EventKind) -> Event {
+    fn event(seq: u64, data: EventData) -> Event {
         Event {
             seq,
             at: chrono::Utc::now(),
-            kind,
             subject: "deployment/d1".into(),
             deployment: Some("d1".into()),
             actor: None,
-            data: serde_json::json!({}),
+            data,
         }
+    }
+
+    fn started() -> EventData {
+        EventData::DeploymentStart(NoDetail {})
     }
 
     fn caller(role: Role) -> Principal {
@@ -132,7 +135,7 @@ mod tests {
     async fn a_reader_that_falls_behind_gets_one_dropped_event_and_the_end() {
         let (bus, events) = tokio::sync::broadcast::channel(4);
         for seq in 0..10 {
-            bus.send(event(seq, EventKind::DeploymentState)).unwrap();
+            bus.send(event(seq, started())).unwrap();
         }
         let frames: Vec<String> =
             status_events(events, caller(Role::Viewer), None, KEEP_ALIVE).map(Result::unwrap).collect().await;
@@ -149,13 +152,13 @@ mod tests {
         };
         let (viewer, auditor, one) =
             (read(Role::Viewer, None), read(Role::Operator, None), read(Role::Viewer, Some("d1")));
-        let mut other = event(2, EventKind::DeploymentState);
+        let mut other = event(2, started());
         other.deployment = Some("d2".into());
         for e in [
-            event(0, EventKind::ApprovalRequested),
-            event(1, EventKind::CatalogCreated),
+            event(0, EventData::ApprovalExpired(ApprovalNamed { approval: "a1".into() })),
+            event(1, EventData::CatalogCreated(EntrySnapshot(serde_json::json!({})))),
             other,
-            event(3, EventKind::DeploymentState),
+            event(3, started()),
         ] {
             bus.send(e).unwrap();
         }
