@@ -328,6 +328,7 @@ impl Profile {
             ("network.egress_allowed", true),
             ("network.allowed_hosts", !self.network.allowed_hosts.is_empty()),
             ("network.ingress_ports", !self.network.ingress_ports.is_empty()),
+            ("network.egress_audit", self.network.egress_audit),
             ("filesystem.read_only_root", self.filesystem.read_only_root),
             ("filesystem.allowed_mounts", !self.filesystem.allowed_mounts.is_empty()),
             ("capabilities.drop_all", self.capabilities.drop_all),

@@ -137,6 +137,18 @@ async fn compatibility_agrees_with_the_plugin_and_compose_is_refused() {
     for enforced in ["capabilities.drop_all", "resources.max_cpu", "resources.max_memory", "seccomp"] {
         assert_eq!(fields[enforced]["status"], "enforced", "{enforced}: {compat}");
     }
+    // Learn mode asks for no host filtering: Code Engine cannot watch egress,
+    // and says that, not that a filter it was never given is dropped.
+    let learning = json!({"name": "learning", "network": {"egress_allowed": true, "egress_audit": true}});
+    assert_eq!(host.post("/guardrails", learning).await.0, StatusCode::CREATED);
+    let (_, compat_learning) = host.get("/guardrails/learning/compatibility?backend=ibm_code_engine").await;
+    let fields = &compat_learning["fields"];
+    assert_eq!(fields["network.egress_audit"]["status"], "ignored", "{compat_learning}");
+    assert!(
+        fields["network.egress_audit"]["reason"].as_str().unwrap().contains("records nothing"),
+        "{compat_learning}"
+    );
+    assert_eq!(fields["network.allowed_hosts"]["status"], "not_set", "{compat_learning}");
 
     let (status, answer) =
         host.post("/runtimes/deploy", json!({"slug": "fixture-compose", "backend": "ibm_code_engine"})).await;
@@ -337,7 +349,9 @@ async fn failed_apps_and_instance_restarts_are_reported() {
     loop {
         let (_, d) = host.get(&format!("/runtimes/{id}")).await;
         if d["restart_count"] == 2 {
-            assert_eq!(d["status"], "connected", "{d}");
+            // Seen restarted, the server is proven again (`running` a moment) and stays up.
+            let d = host.wait_for(&id, "connected").await;
+            assert_eq!(d["restart_count"], 2, "{d}");
             break;
         }
         assert!(std::time::Instant::now() < deadline, "restarts never reported: {d}");

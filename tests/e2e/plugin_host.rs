@@ -152,7 +152,7 @@ async fn probe_http(
     m.allowed_hosts = allowed.to_vec();
     m.settings = serde_json::json!({"url": url});
     let plugin = host.load(&m, &support::guest_dir())?;
-    match plugin.evaluate(&sample_policy_input()).await? {
+    match plugin.evaluate(&sample_policy_input(), Default::default()).await? {
         Err(denial) => Ok(denial.reason),
         Ok(_) => panic!("the probe always reports through a denial"),
     }

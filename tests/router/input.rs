@@ -212,3 +212,33 @@ async fn custom_entries_can_be_turned_off() {
     assert_eq!(revisions[1]["by"], "admin@example.com");
     assert_eq!(revisions[1]["entry"]["description"], "changed");
 }
+
+/// Learn mode travels as a guardrail option, not as an allowlist entry: a
+/// backend that filters egress by host learns; one that cannot says that
+/// nothing is recorded, and no filter it was never given is "dropped".
+#[tokio::test(flavor = "multi_thread")]
+async fn learn_mode_is_an_option_each_backend_answers_for() {
+    for filters in [true, false] {
+        let host = TestHost::in_process(|c| {
+            let stub = c.backends.get_mut(support::in_process::STUB_BACKEND).unwrap();
+            stub.settings.insert("filters_egress_hosts".into(), filters.into());
+        })
+        .await;
+        let learning = json!({"name": "learning", "network": {"egress_allowed": true, "egress_audit": true}});
+        assert_eq!(host.post("/guardrails", learning).await.0, StatusCode::CREATED);
+        let (_, compat) = host.get("/guardrails/learning/compatibility?backend=stub").await;
+        let expected = if filters { "enforced" } else { "ignored" };
+        assert_eq!(compat["fields"]["network.egress_audit"]["status"], expected, "{compat}");
+        assert_eq!(compat["fields"]["network.allowed_hosts"]["status"], "not_set", "{compat}");
+
+        let (status, d) = host.post("/runtimes/deploy", json!({"slug": "fixture", "profile": "learning"})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{d}");
+        let network = &d["guardrails_applied"]["network"];
+        let learning = network["egress_audit"].as_bool().unwrap_or(false);
+        assert_eq!(learning, filters, "learning only where the backend sees egress: {d}");
+        assert_eq!(network["allowed_hosts"], json!([]), "{d}");
+        let warned = support::pluck(&d["guardrails_warnings"], "/field");
+        assert_eq!(warned.contains(&"network.egress_audit"), !filters, "{d}");
+        assert!(!warned.contains(&"network.allowed_hosts"), "{d}");
+    }
+}

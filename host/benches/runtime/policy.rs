@@ -32,7 +32,7 @@ pub async fn figures(host: &TestHost) {
             time(&mut chain, start);
         }
         let start = Instant::now();
-        bare.evaluate(&input).await.unwrap().unwrap();
+        bare.evaluate(&input, Default::default()).await.unwrap().unwrap();
         if i >= 200 {
             time(&mut single, start);
         }

@@ -10,7 +10,7 @@ use super::{may_approve, Approval, ApprovalFilter, ApprovalStatus, Decision};
 use crate::auth::Principal;
 use crate::clock::Clock;
 use crate::config::ApprovalConfig;
-use crate::contract::types as wit;
+use crate::contract::{types as wit, GuardrailOptions};
 use crate::deployment::Deployment;
 use crate::events::{ApprovalDecision, ApprovalEscalation, ApprovalNamed, ApprovalRequest, EventData, EventKind};
 use crate::guardrails::EffectiveGuardrails;
@@ -76,7 +76,7 @@ impl Approvals {
         for rule in &self.plugins.approval_rules() {
             // Fail closed: a rule that traps, loops or errs stops the request.
             let decision = rule
-                .approve(&input)
+                .approve(&input, GuardrailOptions::of(effective))
                 .await?
                 .map_err(|e| ApprovalError::Rule { rule: rule.manifest.id.clone(), reason: e.to_string() })?;
             if decision.required {

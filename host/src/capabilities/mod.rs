@@ -3,6 +3,7 @@
 
 mod config;
 mod container_engine;
+mod guardrail_options;
 mod key_value;
 mod logging;
 mod outgoing_http;
@@ -17,7 +18,7 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView};
 use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
-use crate::contract::{self as bindings, backend_world::mcp_runtime::plugin as iface};
+use crate::contract::{self as bindings, backend_world::mcp_runtime::plugin as iface, GuardrailOptions};
 
 /// A host capability a plugin may be granted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
@@ -58,21 +59,24 @@ pub struct PluginContext {
 }
 
 /// The capabilities' state for one call: sandboxed WASI, the resource table,
-/// outgoing HTTP behind its allowlist, and the plugin's context.
+/// outgoing HTTP behind its allowlist, the plugin's context, and the
+/// guardrail options of the deployment the call serves.
 pub struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
     http: OutgoingHttp,
     pub ctx: Arc<PluginContext>,
+    options: GuardrailOptions,
 }
 
 impl CallState {
-    pub fn new(ctx: Arc<PluginContext>) -> CallState {
+    pub fn new(ctx: Arc<PluginContext>, options: GuardrailOptions) -> CallState {
         CallState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
             http: OutgoingHttp::new(&ctx.id, ctx.allowed_hosts.clone()),
             ctx,
+            options,
         }
     }
 
@@ -90,9 +94,14 @@ pub trait HasCallState: WasiHttpView + Send + 'static {
     fn call_state(&mut self) -> &mut CallState;
 }
 
+/// The interfaces (without version) every plugin may import ungranted.
+pub const ALWAYS_LINKED: &[&str] =
+    &["mcp-runtime:plugin/types", "mcp-runtime:plugin/config", "mcp-runtime:plugin/guardrail-options"];
+
 pub fn link_always<T: HasCallState>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     iface::types::add_to_linker::<T, HasSelf<CallState>>(linker, T::call_state)?;
-    iface::config::add_to_linker::<T, HasSelf<CallState>>(linker, T::call_state)
+    iface::config::add_to_linker::<T, HasSelf<CallState>>(linker, T::call_state)?;
+    iface::guardrail_options::add_to_linker::<T, HasSelf<CallState>>(linker, T::call_state)
 }
 
 pub fn link_grant<T: HasCallState>(linker: &mut Linker<T>, grant: Grant) -> wasmtime::Result<()> {

@@ -21,6 +21,7 @@ pub mod policy_world {
             "mcp-runtime:plugin/types": super::backend_world::mcp_runtime::plugin::types,
             "mcp-runtime:plugin/config": super::backend_world::mcp_runtime::plugin::config,
             "mcp-runtime:plugin/logging": super::backend_world::mcp_runtime::plugin::logging,
+            "mcp-runtime:plugin/guardrail-options": super::backend_world::mcp_runtime::plugin::guardrail_options,
         },
     });
 }
@@ -35,11 +36,14 @@ pub mod approval_world {
             "mcp-runtime:plugin/types": super::backend_world::mcp_runtime::plugin::types,
             "mcp-runtime:plugin/config": super::backend_world::mcp_runtime::plugin::config,
             "mcp-runtime:plugin/logging": super::backend_world::mcp_runtime::plugin::logging,
+            "mcp-runtime:plugin/guardrail-options": super::backend_world::mcp_runtime::plugin::guardrail_options,
         },
     });
 }
 
 pub use approval_world::exports::mcp_runtime::plugin::approval;
 pub use backend_world::exports::mcp_runtime::plugin::backend;
-pub use backend_world::mcp_runtime::plugin::{config, container_engine, key_value, logging, source, types};
+pub use backend_world::mcp_runtime::plugin::{
+    config, container_engine, guardrail_options, key_value, logging, source, types,
+};
 pub use policy_world::exports::mcp_runtime::plugin::policy;

@@ -1,5 +1,6 @@
 //! Conversions between the host's domain types and the WIT types plugins see.
 
+use super::options::GuardrailOptions;
 use super::types as wit;
 use crate::catalog::{CatalogEntry, RestartPolicy, ServerSource, Transport};
 use crate::deployment::{DeploymentRequest, Resources, Visibility};
@@ -150,27 +151,14 @@ impl From<Transport> for wit::Transport {
     }
 }
 
-/// Audit mode travels as an allowlist entry the contract reserves for it
-/// (`egress::AUDIT_ENTRY`), so the 1.x records keep their shape.
+/// Learn mode (`egress_audit`) is not in the record: it travels as a
+/// guardrail option (`GuardrailOptions`), asked for during the call.
 impl From<&NetworkPolicy> for wit::NetworkPolicy {
     fn from(n: &NetworkPolicy) -> wit::NetworkPolicy {
-        let audit = n.egress_audit.then(|| crate::egress::AUDIT_ENTRY.to_string());
         wit::NetworkPolicy {
             egress_allowed: n.egress_allowed,
-            allowed_hosts: audit.into_iter().chain(n.allowed_hosts.iter().cloned()).collect(),
+            allowed_hosts: n.allowed_hosts.clone(),
             ingress_ports: n.ingress_ports.clone(),
-        }
-    }
-}
-
-impl From<&wit::NetworkPolicy> for NetworkPolicy {
-    fn from(n: &wit::NetworkPolicy) -> NetworkPolicy {
-        let is_audit = |h: &&String| h.as_str() == crate::egress::AUDIT_ENTRY;
-        NetworkPolicy {
-            egress_allowed: n.egress_allowed,
-            allowed_hosts: n.allowed_hosts.iter().filter(|h| !is_audit(h)).cloned().collect(),
-            ingress_ports: n.ingress_ports.clone(),
-            egress_audit: n.allowed_hosts.iter().any(|h| is_audit(&h)),
         }
     }
 }
@@ -293,22 +281,27 @@ impl From<&EffectiveGuardrails> for wit::EffectiveGuardrails {
     }
 }
 
-impl From<&wit::EffectiveGuardrails> for EffectiveGuardrails {
-    fn from(g: &wit::EffectiveGuardrails) -> EffectiveGuardrails {
-        EffectiveGuardrails {
-            profile: g.profile.clone(),
-            network: (&g.network).into(),
-            filesystem: FilesystemPolicy {
-                read_only_root: g.filesystem.read_only_root,
-                allowed_mounts: g.filesystem.allowed_mounts.clone(),
-            },
-            capabilities: CapabilityPolicy { drop_all: g.capabilities.drop_all, add: g.capabilities.add.clone() },
-            cpu_millis: g.cpu_millis,
-            memory_bytes: g.memory_bytes,
-            pids: g.pids,
-            seccomp: g.seccomp.clone(),
-            apparmor: g.apparmor.clone(),
-        }
+/// The guardrails a policy chain decided, with the options that travelled
+/// beside them: learn mode stays on only where egress is open.
+pub fn effective_guardrails(g: &wit::EffectiveGuardrails, options: GuardrailOptions) -> EffectiveGuardrails {
+    EffectiveGuardrails {
+        profile: g.profile.clone(),
+        network: NetworkPolicy {
+            egress_allowed: g.network.egress_allowed,
+            allowed_hosts: g.network.allowed_hosts.clone(),
+            ingress_ports: g.network.ingress_ports.clone(),
+            egress_audit: options.egress_learn && g.network.egress_allowed,
+        },
+        filesystem: FilesystemPolicy {
+            read_only_root: g.filesystem.read_only_root,
+            allowed_mounts: g.filesystem.allowed_mounts.clone(),
+        },
+        capabilities: CapabilityPolicy { drop_all: g.capabilities.drop_all, add: g.capabilities.add.clone() },
+        cpu_millis: g.cpu_millis,
+        memory_bytes: g.memory_bytes,
+        pids: g.pids,
+        seccomp: g.seccomp.clone(),
+        apparmor: g.apparmor.clone(),
     }
 }
 

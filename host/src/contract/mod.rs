@@ -5,13 +5,16 @@
 
 mod bindings;
 mod convert;
+mod options;
 
 /// The version of `wit/` this host is built against: it runs components built
 /// against this major version and this or an earlier minor (`plugins::compat`).
-pub const WIT_VERSION: &str = "1.2.0";
+pub const WIT_VERSION: &str = "1.3.0";
 
 pub use bindings::{
-    approval, approval_world, backend, backend_world, config, container_engine, key_value, logging, source,
+    approval, approval_world, backend, backend_world, config, container_engine, guardrail_options, key_value, logging,
+    source,
 };
 pub use bindings::{policy, policy_world, types};
-pub use convert::{capabilities_view, deploy_request, initial_guardrails};
+pub use convert::{capabilities_view, deploy_request, effective_guardrails, initial_guardrails};
+pub use options::GuardrailOptions;

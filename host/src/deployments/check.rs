@@ -9,7 +9,7 @@ use super::error::invalid;
 use super::RuntimeError;
 use crate::catalog::{CatalogEntry, ServerSource, Transport};
 use crate::contract::types as wit;
-use crate::contract::{self, policy::PolicyInput};
+use crate::contract::{self, policy::PolicyInput, GuardrailOptions};
 use crate::deployment::{DeployBody, DeploymentRequest, ResourceRequest, Resources};
 use crate::deployments::Runtime;
 use crate::guardrails::{self, EffectiveGuardrails, Profile, Warning};
@@ -38,19 +38,22 @@ impl Runtime {
         request: &wit::DeployRequest,
         profile: &Profile,
         capabilities: &wit::BackendCapabilities,
-    ) -> Result<(wit::EffectiveGuardrails, Vec<wit::Warning>), RuntimeError> {
+    ) -> Result<(EffectiveGuardrails, Vec<wit::Warning>), RuntimeError> {
         // Resolved now: this evaluation runs on these versions, whatever is swapped in meanwhile.
         let chain: Vec<Arc<Plugin>> = self.default_evaluator().into_iter().chain(self.plugins.policy_chain()).collect();
         self.evaluate_chain(&chain, request, profile, capabilities).await
     }
 
+    /// The chain is told the options the profile asks for; the guardrails it
+    /// decides keep those the backend can honour.
     async fn evaluate_chain(
         &self,
         chain: &[Arc<Plugin>],
         request: &wit::DeployRequest,
         profile: &Profile,
         capabilities: &wit::BackendCapabilities,
-    ) -> Result<(wit::EffectiveGuardrails, Vec<wit::Warning>), RuntimeError> {
+    ) -> Result<(EffectiveGuardrails, Vec<wit::Warning>), RuntimeError> {
+        let asked = GuardrailOptions::asked_by(profile);
         let mut input = PolicyInput {
             request: request.clone(),
             profile: profile.into(),
@@ -59,7 +62,7 @@ impl Runtime {
             warnings: Vec::new(),
         };
         for policy in chain {
-            match policy.evaluate(&input).await? {
+            match policy.evaluate(&input, asked).await? {
                 Ok(out) => {
                     input.effective = out.effective;
                     input.warnings = out.warnings;
@@ -67,7 +70,7 @@ impl Runtime {
                 Err(denial) => return Err(RuntimeError::Invalid { field: denial.field, reason: denial.reason }),
             }
         }
-        Ok((input.effective, input.warnings))
+        Ok((contract::effective_guardrails(&input.effective, asked.on(capabilities)), input.warnings))
     }
 
     /// Checks a deploy request in full; nothing is stored or created.
@@ -150,7 +153,8 @@ impl Runtime {
         for warning in &warnings {
             self.metrics.policy_decision(&warning.field, "warned");
         }
-        warnings.extend(backend.validate(&plugin_request, &guardrails).await??);
+        let decided = wit::EffectiveGuardrails::from(&guardrails);
+        warnings.extend(backend.validate(&plugin_request, &decided, GuardrailOptions::of(&guardrails)).await??);
         warnings.extend(stack_warnings.into_iter().map(|(field, message)| wit::Warning { field, message }));
         request.commit = self.pin_commit(&request, &backend).await?;
         // The plugin's view names the pinned commit when there is one.
@@ -158,12 +162,7 @@ impl Runtime {
             Some(_) => contract::deploy_request(id, &backend_name, &request, actor),
             None => plugin_request,
         };
-        Ok(Checked {
-            request,
-            guardrails: (&guardrails).into(),
-            warnings: warnings.iter().map(Warning::from).collect(),
-            plugin_request,
-        })
+        Ok(Checked { request, guardrails, warnings: warnings.iter().map(Warning::from).collect(), plugin_request })
     }
 
     /// The commit a repository source's revision names now, for a backend
@@ -325,7 +324,8 @@ pub async fn compatibility(
     let default_only: Vec<_> = runtime.default_evaluator().into_iter().collect();
     let (effective, mut warnings) = runtime.evaluate_chain(&default_only, &request, profile, &capabilities).await?;
     // The sample image may not pass a registry allowlist; only warnings matter here.
-    if let Ok(Ok(more)) = backend.validate(&request, &effective).await {
+    let options = GuardrailOptions::of(&effective);
+    if let Ok(Ok(more)) = backend.validate(&request, &(&effective).into(), options).await {
         warnings.extend(more);
     }
     let fields: BTreeMap<String, FieldSupport> = profile

@@ -9,7 +9,7 @@ use super::Checked;
 use super::RuntimeError;
 use crate::catalog::ServerSource;
 use crate::contract::backend::DeploymentStatus;
-use crate::contract::{self, types as wit};
+use crate::contract::{self, types as wit, GuardrailOptions};
 use crate::deployment::{Build, CacheOutcome, Deployment, State};
 use crate::deployments::Runtime;
 use crate::events::{DeployRequest, DeployWarnings, EventData, ImageBuilt, StateChange};
@@ -206,7 +206,8 @@ impl Runtime {
     ) -> Result<(), RuntimeError> {
         let id = d.id.as_str();
         let guardrails = wit::EffectiveGuardrails::from(&d.guardrails_applied);
-        let deployed = backend.deploy(request, &guardrails, image).await??;
+        let options = GuardrailOptions::of(&d.guardrails_applied);
+        let deployed = backend.deploy(request, &guardrails, options, image).await??;
         let warnings: Vec<Warning> = deployed.warnings.iter().map(Warning::from).collect();
         self.store.update(Table::Deployments, id, |d: &mut Deployment| {
             d.handle = Some(deployed.handle.clone());

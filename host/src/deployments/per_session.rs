@@ -99,7 +99,8 @@ impl Runtime {
         let request = contract::deploy_request(instance, &d.backend, stored, d.requested_by.as_deref());
         let backend = self.backend(&d.backend)?.clone();
         let guardrails = wit::EffectiveGuardrails::from(&d.guardrails_applied);
-        let deployed = backend.deploy(&request, &guardrails, image).await??;
+        let options = contract::GuardrailOptions::of(&d.guardrails_applied);
+        let deployed = backend.deploy(&request, &guardrails, options, image).await??;
         self.session_servers.with(|m| m.get_mut(instance).map(|s| s.handle = Some(deployed.handle.clone())));
         let status = self.await_running(&backend, &deployed.handle).await?;
         let endpoint = status.endpoint.unwrap_or_default();

@@ -49,15 +49,15 @@ struct Rule {
     text: String,
 }
 
-/// The entry that asks for audit ("learn") mode: every public destination is
-/// let through and recorded, so an allowlist can be proposed from what was seen.
-/// Not a host pattern (`*` is no port), so it cannot be mistaken for one.
-pub const AUDIT_ENTRY: &str = "*:audit";
+/// What lets a connection through in learn mode, as metrics and events name
+/// the rule: every public destination, recorded, so an allowlist can be
+/// proposed from what was seen.
+pub const LEARN_MODE: &str = "learn mode";
 
 #[derive(Debug, Clone, Default)]
 pub struct Allowlist {
     rules: Vec<Rule>,
-    audit: bool,
+    learn: bool,
 }
 
 /// Why a destination is refused.
@@ -105,12 +105,8 @@ fn split_port(entry: &str) -> Result<(&str, Option<u16>), String> {
 impl Allowlist {
     /// The list as configured; an error names the entry.
     pub fn parse(entries: &[String]) -> Result<Allowlist, String> {
-        let (mut rules, mut audit) = (Vec::new(), false);
+        let mut rules = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
-            if entry == AUDIT_ENTRY {
-                audit = true;
-                continue;
-            }
             let fail = |why: String| format!("allowed_hosts[{i}] '{entry}': {why}");
             let (host, port) = split_port(entry.trim()).map_err(fail)?;
             let host = normalise(host);
@@ -135,12 +131,17 @@ impl Allowlist {
             };
             rules.push(Rule { host, port, text: entry.clone() });
         }
-        Ok(Allowlist { rules, audit })
+        Ok(Allowlist { rules, learn: false })
     }
 
-    /// Audit mode: everything public passes, to be recorded.
-    pub fn audits(&self) -> bool {
-        self.audit
+    /// The same list in learn mode: everything public passes too, to be recorded.
+    pub fn learning(self) -> Allowlist {
+        Allowlist { learn: true, ..self }
+    }
+
+    /// Learn mode: everything public passes, to be recorded.
+    pub fn learns(&self) -> bool {
+        self.learn
     }
 
     fn port_fits(rule: &Rule, port: u16) -> bool {
@@ -150,9 +151,9 @@ impl Allowlist {
     /// The entry that allows `host` (a name or an IP literal) on `port`.
     pub fn allows(&self, host: &str, port: u16) -> Result<&str, Refusal> {
         let name = normalise(host.trim_start_matches('[').trim_end_matches(']'));
-        if self.audit {
+        if self.learn {
             // Any name or address; where it leads is checked by `reachable`.
-            return Ok(AUDIT_ENTRY);
+            return Ok(LEARN_MODE);
         }
         if let Ok(ip) = name.parse::<IpAddr>() {
             return self
@@ -179,7 +180,7 @@ impl Allowlist {
     /// Whether DNS may answer `name`: some entry names it, whatever the port.
     pub fn names(&self, name: &str) -> bool {
         let name = normalise(name);
-        if self.audit {
+        if self.learn {
             return true;
         }
         self.rules.iter().any(|r| match &r.host {
@@ -283,15 +284,17 @@ mod tests {
     }
 
     #[test]
-    fn audit_mode_lets_anything_public_through_and_only_listed_private_addresses() {
-        let l = list(&[AUDIT_ENTRY, "10.0.0.5"]);
-        assert!(l.audits() && l.names("anything.example") && l.allows("anything.example", 8443).is_ok());
+    fn learn_mode_lets_anything_public_through_and_only_listed_private_addresses() {
+        let l = list(&["10.0.0.5"]).learning();
+        assert!(l.learns() && l.names("anything.example") && l.allows("anything.example", 8443) == Ok(LEARN_MODE));
         assert!(l.reachable("93.184.216.34".parse().unwrap()).is_ok());
         assert!(l.reachable("10.0.0.5".parse().unwrap()).is_ok());
         assert!(
             l.reachable("127.0.0.1".parse().unwrap()).is_err() && l.reachable("10.0.0.6".parse().unwrap()).is_err()
         );
-        assert!(!list(&["api.example.com"]).audits());
+        assert!(!list(&["api.example.com"]).learns());
+        let e = Allowlist::parse(&["*:audit".into()]).unwrap_err();
+        assert!(e.contains("'*:audit'"), "learn mode is no allowlist entry: {e}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod allowlist;
 mod dns;
 mod proxy;
 
-pub use allowlist::{is_public, Allowlist, Refusal, AUDIT_ENTRY};
+pub use allowlist::{is_public, Allowlist, Refusal, LEARN_MODE};
 pub use proxy::Attempt;
 
 use std::collections::HashMap;
@@ -76,6 +76,7 @@ pub struct EgressProxies {
 struct Running {
     _tasks: [tokio_util::sync::DropGuard; 2],
     entries: Vec<String>,
+    learn: bool,
     proxy_at: SocketAddr,
     /// Names containers on the network answer to (a stack's services): not proxied.
     local_names: Vec<String>,
@@ -106,15 +107,18 @@ impl EgressProxies {
     }
 
     /// Starts (or restarts, with a new list) the proxy and resolver of
-    /// `network` on its gateway address; the proxy's address.
+    /// `network` on its gateway address, letting through `entries`, and in
+    /// learn mode every public destination too; the proxy's address.
     pub async fn open(
         &self,
         network: &str,
         deployment_id: &str,
         gateway: Ipv4Addr,
         entries: &[String],
+        learn: bool,
     ) -> std::io::Result<SocketAddr> {
         let allow = Allowlist::parse(entries).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let allow = if learn { allow.learning() } else { allow };
         let reopening = self.close(network);
         let proxy_at = SocketAddr::new(IpAddr::V4(gateway), PROXY_PORT);
         let dns_at = SocketAddr::new(IpAddr::V4(gateway), DNS_PORT);
@@ -147,7 +151,7 @@ impl EgressProxies {
             self.tasks.spawn_owned("egress proxy", proxy::serve(listener, ctx)),
             self.tasks.spawn_owned("egress resolver", dns::serve(resolver, allow, gateway)),
         ];
-        let running = Running { _tasks: tasks, entries: entries.to_vec(), proxy_at, local_names: Vec::new() };
+        let running = Running { _tasks: tasks, entries: entries.to_vec(), learn, proxy_at, local_names: Vec::new() };
         self.running.lock().expect("egress proxies poisoned").insert(network.to_string(), running);
         tracing::info!(%network, deployment = %deployment_id, %proxy_at, "egress proxy open");
         Ok(proxy_at)
@@ -172,10 +176,10 @@ impl EgressProxies {
         self.observed.lock().expect("egress observations poisoned").remove(deployment_id);
     }
 
-    /// The proxy's address, when `network`'s proxy runs with exactly `entries`.
-    pub fn open_with(&self, network: &str, entries: &[String]) -> Option<SocketAddr> {
+    /// The proxy's address, when `network`'s proxy runs with exactly `entries`, learning or not.
+    pub fn open_with(&self, network: &str, entries: &[String], learn: bool) -> Option<SocketAddr> {
         let running = self.running.lock().expect("egress proxies poisoned");
-        running.get(network).filter(|r| r.entries == entries).map(|r| r.proxy_at)
+        running.get(network).filter(|r| r.entries == entries && r.learn == learn).map(|r| r.proxy_at)
     }
 
     /// The proxy a new container on `network` is to use, if it has one, and
@@ -218,13 +222,20 @@ mod tests {
     #[tokio::test]
     async fn a_stacks_services_learn_the_names_created_before_them_and_go_direct() {
         let proxies = EgressProxies::default();
-        let at = proxies.open("stack", "d1", Ipv4Addr::new(127, 0, 0, 9), &["api.example.com".into()]).await.unwrap();
-        assert_eq!(proxies.open_with("stack", &["api.example.com".into()]), Some(at), "the same list changes nothing");
+        let at =
+            proxies.open("stack", "d1", Ipv4Addr::new(127, 0, 0, 9), &["api.example.com".into()], false).await.unwrap();
+        assert_eq!(
+            proxies.open_with("stack", &["api.example.com".into()], false),
+            Some(at),
+            "the same list: no change"
+        );
+        assert_eq!(proxies.open_with("stack", &["api.example.com".into()], true), None, "learning is a change");
         assert_eq!(proxies.proxy_of("stack", &["cache".into()]), Some((at, vec!["cache".to_string()])));
         let (_, direct) = proxies.proxy_of("stack", &["mcp".into()]).unwrap();
         assert_eq!(direct, ["cache", "mcp"]);
         // A new list reopens at once, on the same sockets.
-        let again = proxies.open("stack", "d1", Ipv4Addr::new(127, 0, 0, 9), &["other.example.com".into()]).await;
+        let again =
+            proxies.open("stack", "d1", Ipv4Addr::new(127, 0, 0, 9), &["other.example.com".into()], false).await;
         assert_eq!(again.unwrap(), at);
         assert!(proxies.close("stack") && proxies.proxy_of("stack", &[]).is_none());
     }

@@ -156,8 +156,8 @@ async fn open(ctx: &ProxyContext, host: &str, port: u16) -> Result<TcpStream, St
     };
     let entry = ctx.allow.allows(host, port).map_err(refused)?.to_string();
     let addresses: Vec<SocketAddr> = match host.trim_matches(['[', ']']).parse::<IpAddr>() {
-        // A literal passed the allowlist as itself; in audit mode, where it leads is checked.
-        Ok(ip) if ctx.allow.audits() => {
+        // A literal passed the allowlist as itself; in learn mode, where it leads is checked.
+        Ok(ip) if ctx.allow.learns() => {
             ctx.allow.reachable(ip).map_err(refused)?;
             vec![SocketAddr::new(ip, port)]
         }

@@ -268,7 +268,7 @@ fn check_grants(engine: &Engine, component: &Component, manifest: &PluginManifes
         let interface = name.split('@').next().unwrap_or(name);
         let granted = |prefix: &str| interface == prefix || interface.starts_with(&format!("{prefix}/"));
         let allowed = match interface {
-            "mcp-runtime:plugin/types" | "mcp-runtime:plugin/config" => true,
+            _ if capabilities::ALWAYS_LINKED.contains(&interface) => true,
             _ if manifest.grants.iter().any(|g| granted(g.interface())) => true,
             // Sandboxed WASI: no preopened files, no sockets, no environment.
             _ => interface.starts_with("wasi:") && !granted("wasi:http"),
@@ -281,10 +281,10 @@ fn check_grants(engine: &Engine, component: &Component, manifest: &PluginManifes
 }
 
 impl Plugin {
-    fn new_store(&self) -> Result<Store<PluginState>, PluginError> {
+    fn new_store(&self, options: GuardrailOptions) -> Result<Store<PluginState>, PluginError> {
         let limits = self.manifest.limits;
         let state = PluginState {
-            granted: CallState::new(self.ctx.clone()),
+            granted: CallState::new(self.ctx.clone(), options),
             limiter: MemoryLimiter { max_bytes: limits.memory_mb as usize * (1 << 20), exceeded: false },
         };
         let mut store = Store::new(&self.engine, state);
@@ -361,15 +361,19 @@ impl<T, E> CallOutcome for Result<T, E> {
 impl CallOutcome for BackendCapabilities {}
 
 /// Instantiates the plugin in a fresh store, calls one export under the
-/// plugin's limits and classifies any failure.
+/// plugin's limits and classifies any failure. A call about a deployment's
+/// guardrails names their options; others answer the defaults.
 macro_rules! invoke {
-    ($plugin:expr, $pre:ident, $accessor:ident . $call:ident ( $($arg:expr),* )) => {{
+    ($plugin:expr, $pre:ident, $accessor:ident . $call:ident ( $($arg:expr),* )) => {
+        invoke!($plugin, GuardrailOptions::default(), $pre, $accessor.$call($($arg),*))
+    };
+    ($plugin:expr, $options:expr, $pre:ident, $accessor:ident . $call:ident ( $($arg:expr),* )) => {{
         let plugin: &Plugin = $plugin;
         let WorldPre::$pre(pre) = &plugin.pre else {
             return Err(PluginError::Missing { plugin: plugin.manifest.id.clone(), kind: stringify!($pre) });
         };
         let started = Instant::now();
-        let result = match plugin.new_store() {
+        let result = match plugin.new_store($options) {
             Ok(mut store) => {
                 let outcome = tokio::time::timeout(plugin.timeout(), async {
                     let instance = pre.instantiate_async(&mut store).await?;
@@ -390,6 +394,7 @@ use crate::contract::policy::{PolicyInput, PolicyOutput};
 use crate::contract::types::{
     BackendCapabilities, Denial, DeployRequest, EffectiveGuardrails, LogLine, LogQuery, Warning,
 };
+use crate::contract::GuardrailOptions;
 
 /// Calls of the `runtime-backend` world. Outer `Result`: the plugin failed;
 /// inner: the backend answered with an error.
@@ -402,8 +407,9 @@ impl Plugin {
         &self,
         r: &DeployRequest,
         g: &EffectiveGuardrails,
+        options: GuardrailOptions,
     ) -> Result<Result<Vec<Warning>, BackendError>, PluginError> {
-        invoke!(self, Backend, mcp_runtime_plugin_backend.call_validate(r, g))
+        invoke!(self, options, Backend, mcp_runtime_plugin_backend.call_validate(r, g))
     }
 
     pub async fn prepare(&self, r: &DeployRequest) -> Result<Result<Prepared, BackendError>, PluginError> {
@@ -414,9 +420,10 @@ impl Plugin {
         &self,
         r: &DeployRequest,
         g: &EffectiveGuardrails,
+        options: GuardrailOptions,
         image: &str,
     ) -> Result<Result<Deployed, BackendError>, PluginError> {
-        invoke!(self, Backend, mcp_runtime_plugin_backend.call_deploy(r, g, image))
+        invoke!(self, options, Backend, mcp_runtime_plugin_backend.call_deploy(r, g, image))
     }
 
     pub async fn status(&self, handle: &str) -> Result<Result<DeploymentStatus, BackendError>, PluginError> {
@@ -459,12 +466,17 @@ impl Plugin {
     pub async fn approve(
         &self,
         input: &crate::contract::approval::ApprovalInput,
+        options: GuardrailOptions,
     ) -> Result<Result<crate::contract::approval::ApprovalDecision, String>, PluginError> {
-        invoke!(self, Approval, mcp_runtime_plugin_approval.call_evaluate(input))
+        invoke!(self, options, Approval, mcp_runtime_plugin_approval.call_evaluate(input))
     }
 
     /// The `guardrail-policy` world's one call.
-    pub async fn evaluate(&self, input: &PolicyInput) -> Result<Result<PolicyOutput, Denial>, PluginError> {
-        invoke!(self, Policy, mcp_runtime_plugin_policy.call_evaluate(input))
+    pub async fn evaluate(
+        &self,
+        input: &PolicyInput,
+        options: GuardrailOptions,
+    ) -> Result<Result<PolicyOutput, Denial>, PluginError> {
+        invoke!(self, options, Policy, mcp_runtime_plugin_policy.call_evaluate(input))
     }
 }

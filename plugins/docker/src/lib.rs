@@ -9,8 +9,8 @@
 //! Without `allowed_registries` every registry is allowed; `[]` allows none.
 
 wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@1.2.0": guest_kit::types,
-    "mcp-runtime:plugin/config@1.2.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.3.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.3.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared, ResourceUsage};
@@ -22,6 +22,7 @@ use guest_kit::{denial, warning};
 use mcp_runtime::plugin::container_engine::{
     self as engine, ContainerSpec, ContainerState, EngineError, NetworkSpec, ObjectKind, VolumeMount,
 };
+use mcp_runtime::plugin::guardrail_options;
 use mcp_runtime::plugin::logging::{log, Level};
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +63,9 @@ struct Handle {
     /// The hosts the network's egress proxy lets through, when egress is filtered.
     #[serde(default)]
     egress: Option<Vec<String>>,
+    /// The proxy lets every public host through too, recording each (learn mode).
+    #[serde(default)]
+    learn: bool,
 }
 
 impl Handle {
@@ -76,7 +80,28 @@ impl Handle {
 
 impl Handle {
     fn parse(text: &str) -> Result<Handle, BackendError> {
-        serde_json::from_str(text).map_err(|e| BackendError::Failed(format!("unreadable handle: {e}")))
+        let mut handle: Handle =
+            serde_json::from_str(text).map_err(|e| BackendError::Failed(format!("unreadable handle: {e}")))?;
+        // Before contract 1.3, learn mode came as the allowlist entry `*:audit`.
+        if let Some(hosts) = &mut handle.egress {
+            let before = hosts.len();
+            hosts.retain(|h| h != "*:audit");
+            handle.learn |= hosts.len() < before;
+        }
+        Ok(handle)
+    }
+
+    /// Starts the network's egress proxy, or finds it running as asked.
+    fn open_egress(&self) -> Result<(), EngineError> {
+        let Some(hosts) = &self.egress else { return Ok(()) };
+        open_egress(&self.network, hosts, self.learn)
+    }
+}
+
+fn open_egress(network: &str, hosts: &[String], learn: bool) -> Result<(), EngineError> {
+    match learn {
+        true => engine::open_egress_learning(network, hosts).map(drop),
+        false => engine::open_egress(network, hosts).map(drop),
     }
 }
 
@@ -161,7 +186,8 @@ impl Guest for DockerBackend {
 
     fn deploy(request: DeployRequest, g: EffectiveGuardrails, image: String) -> Result<Deployed, BackendError> {
         let name = format!("mcprt-{}", short_id(&request.deployment_id));
-        let egress = filtered_egress(&g);
+        let learn = guardrail_options::egress_learn();
+        let egress = filtered_egress(&g, learn);
         let network = engine::create_network(&NetworkSpec {
             deployment_id: request.deployment_id.clone(),
             name: name.clone(),
@@ -175,7 +201,7 @@ impl Guest for DockerBackend {
         }
         // Before any container: each is created knowing its proxy.
         if let Some(hosts) = &egress {
-            if let Err(e) = engine::open_egress(&name, hosts) {
+            if let Err(e) = open_egress(&name, hosts, learn) {
                 let _ = engine::remove_network(&name);
                 return Err(engine_error(e));
             }
@@ -209,7 +235,7 @@ impl Guest for DockerBackend {
         };
         let (stdio, sse) = (request.entry.transport == Transport::Stdio, request.entry.transport == Transport::Sse);
         let (port, mcp_path) = (request.entry.port, request.entry.mcp_path);
-        let handle = Handle { container, network: name, port, mcp_path, stdio, sse, services, egress };
+        let handle = Handle { container, network: name, port, mcp_path, stdio, sse, services, egress, learn };
         let handle = serde_json::to_string(&handle).map_err(|e| BackendError::Failed(e.to_string()))?;
         Ok(Deployed { handle, warnings })
     }
@@ -217,9 +243,7 @@ impl Guest for DockerBackend {
     fn status(handle: String) -> Result<DeploymentStatus, BackendError> {
         let handle = Handle::parse(&handle)?;
         // The host's proxy lives as long as the host: after a restart, this brings it back.
-        if let Some(hosts) = &handle.egress {
-            engine::open_egress(&handle.network, hosts).map_err(engine_error)?;
-        }
+        handle.open_egress().map_err(engine_error)?;
         let info = engine::inspect_container(&handle.container).map_err(engine_error)?;
         let endpoint = match (handle.stdio, handle.sse) {
             // The host attaches to the container's stdin and stdout.
@@ -455,11 +479,16 @@ fn engine_call<T>(result: Result<T, EngineError>) -> Result<T, BackendError> {
     result.map_err(engine_error)
 }
 
-/// The hosts to let through when egress is on but limited to some hosts.
-fn filtered_egress(g: &EffectiveGuardrails) -> Option<Vec<String>> {
+/// The hosts the egress proxy lets through, when egress is on but goes
+/// through one: limited to some hosts, or learning what the server reaches.
+fn filtered_egress(g: &EffectiveGuardrails, learn: bool) -> Option<Vec<String>> {
     let hosts = &g.network.allowed_hosts;
-    let filtered = g.network.egress_allowed && !hosts.is_empty() && !hosts.iter().any(|h| h == "*");
-    filtered.then(|| hosts.clone())
+    let open = hosts.is_empty() || hosts.iter().any(|h| h == "*");
+    match (g.network.egress_allowed, learn, open) {
+        (false, ..) | (true, false, true) => None,
+        (true, true, _) => Some(hosts.iter().filter(|h| *h != "*").cloned().collect()),
+        (true, false, false) => Some(hosts.clone()),
+    }
 }
 
 fn short_id(deployment_id: &str) -> &str {

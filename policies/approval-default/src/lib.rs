@@ -16,8 +16,8 @@
 //! A catalog entry with `requires_approval: true` always needs approval.
 
 wit_bindgen::generate!({ world: "approval-rule", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@1.2.0": guest_kit::types,
-    "mcp-runtime:plugin/config@1.2.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.3.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.3.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::approval::{ApprovalDecision, ApprovalInput, Guest};

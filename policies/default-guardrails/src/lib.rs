@@ -6,15 +6,18 @@
 //!    default to those maxima when not requested.
 //! 2. Resources may not exceed the backend's hard maxima (denial).
 //! 3. A guardrail the backend cannot enforce is dropped with a warning, never a failure.
+//!    Learn mode (a guardrail option, asked for through `guardrail-options`)
+//!    needs a backend that filters egress by host: it alone sees each host.
 
 wit_bindgen::generate!({ world: "guardrail-policy", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@1.2.0": guest_kit::types,
-    "mcp-runtime:plugin/config@1.2.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.3.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.3.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::policy::{Guest, PolicyInput, PolicyOutput};
 use guest_kit::types::{BackendCapabilities, Denial, EffectiveGuardrails, Warning};
 use guest_kit::{denial, warning};
+use mcp_runtime::plugin::guardrail_options;
 
 struct DefaultGuardrails;
 
@@ -75,6 +78,9 @@ fn drop_unenforceable(caps: &BackendCapabilities, e: &mut EffectiveGuardrails, w
     if filters_hosts && !caps.supports_egress_host_filtering {
         warn("network.allowed_hosts", "backend controls egress on/off only: egress stays open to every host");
         e.network.allowed_hosts = vec!["*".into()];
+    }
+    if e.network.egress_allowed && guardrail_options::egress_learn() && !caps.supports_egress_host_filtering {
+        warn("network.egress_audit", "backend cannot see the hosts a server reaches: learn mode records nothing");
     }
     if e.filesystem.read_only_root && !caps.supports_readonly_fs {
         warn("filesystem.read_only_root", "backend filesystem is always ephemeral and writable");

@@ -3,8 +3,8 @@
 //! `{"require_digest": true}` in its settings, only `@sha256:` references pass.
 
 wit_bindgen::generate!({ world: "guardrail-policy", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@1.2.0": guest_kit::types,
-    "mcp-runtime:plugin/config@1.2.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.3.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.3.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::policy::{Guest, PolicyInput, PolicyOutput};

@@ -2,11 +2,12 @@
 //! handle is its id; its status is `running` at the endpoint the settings name
 //! (`{"endpoint": "http://127.0.0.1:9/mcp"}`), where nothing answers unless a
 //! test put a server there; with `"vanished": true`, every deployment is gone
-//! (as after an engine lost its data), which a restarted host sees at once.
+//! (as after an engine lost its data), which a restarted host sees at once;
+//! with `"filters_egress_hosts": false`, it controls egress on/off only.
 
 wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@1.2.0": guest_kit::types,
-    "mcp-runtime:plugin/config@1.2.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.3.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.3.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared, ResourceUsage};
@@ -20,6 +21,12 @@ struct Settings {
     endpoint: String,
     #[serde(default)]
     vanished: bool,
+    #[serde(default = "yes")]
+    filters_egress_hosts: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 struct Stub;
@@ -32,7 +39,7 @@ impl Guest for Stub {
             supports_custom_capabilities: true,
             supports_capability_add: true,
             supports_build_cache: true,
-            supports_egress_host_filtering: true,
+            supports_egress_host_filtering: guest_kit::settings::<Settings>().is_ok_and(|s| s.filters_egress_hosts),
             supports_pid_limits: true,
             supports_stdio: false,
             network_isolation_level: IsolationLevel::Container,

@@ -1,6 +1,6 @@
-//! `open-egress` (1.2): a deployment network's way out through the host's
-//! egress proxy (`crate::egress`), and what containers created on such a
-//! network are given to use it.
+//! `open-egress` (1.2) and `open-egress-learning` (1.3): a deployment
+//! network's way out through the host's egress proxy (`crate::egress`), and
+//! what containers created on such a network are given to use it.
 
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -13,9 +13,14 @@ impl ContainerEngine {
         &self.egress
     }
 
-    pub async fn open_egress(&self, network: &str, allowed_hosts: Vec<String>) -> Result<EgressInfo, EngineError> {
+    pub async fn open_egress(
+        &self,
+        network: &str,
+        allowed_hosts: Vec<String>,
+        learn: bool,
+    ) -> Result<EgressInfo, EngineError> {
         let info = |at: SocketAddr| EgressInfo { proxy: format!("http://{at}") };
-        if let Some(at) = self.egress.open_with(network, &allowed_hosts) {
+        if let Some(at) = self.egress.open_with(network, &allowed_hosts, learn) {
             return Ok(info(at));
         }
         let inspected = self.docker().inspect_network(network, None).await.map_err(engine_error)?;
@@ -35,7 +40,7 @@ impl ContainerEngine {
             .ok_or_else(|| EngineError::Failed(format!("network '{network}' has no IPv4 gateway")))?;
         let at = self
             .egress
-            .open(network, &deployment, gateway, &allowed_hosts)
+            .open(network, &deployment, gateway, &allowed_hosts, learn)
             .await
             .map_err(|e| EngineError::Failed(format!("egress proxy on {gateway}: {e}")))?;
         // The network's host side is closed to new connections but for these two.

@@ -1,0 +1,11 @@
+//! Always linked (contract 1.3): the guardrail options of the deployment the
+//! current call serves, which the records of the contract cannot carry.
+
+use super::CallState;
+use crate::contract::guardrail_options::Host;
+
+impl Host for CallState {
+    async fn egress_learn(&mut self) -> bool {
+        self.options.egress_learn
+    }
+}

@@ -1,0 +1,33 @@
+//! Guardrail options the contract's records cannot carry: options added in a
+//! minor version reach plugins through the `guardrail-options` interface
+//! (1.3), answered from this for the deployment the call serves.
+
+use super::types::BackendCapabilities;
+use crate::guardrails::{EffectiveGuardrails, Profile};
+
+/// What `guardrail-options` answers during one call; the defaults outside a
+/// call about a deployment's guardrails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GuardrailOptions {
+    /// Learn mode: egress open to every public host, each one recorded.
+    pub egress_learn: bool,
+}
+
+impl GuardrailOptions {
+    /// The options of guardrails the host decided.
+    pub fn of(g: &EffectiveGuardrails) -> GuardrailOptions {
+        GuardrailOptions { egress_learn: g.network.egress_allowed && g.network.egress_audit }
+    }
+
+    /// What a profile asks for: what the policy chain is told.
+    pub fn asked_by(p: &Profile) -> GuardrailOptions {
+        GuardrailOptions { egress_learn: p.network.egress_allowed && p.network.egress_audit }
+    }
+
+    /// What a backend can do of them: learning needs one that filters
+    /// egress by host (its proxy sees each host); the default policy warns
+    /// when it cannot.
+    pub fn on(self, capabilities: &BackendCapabilities) -> GuardrailOptions {
+        GuardrailOptions { egress_learn: self.egress_learn && capabilities.supports_egress_host_filtering }
+    }
+}
