@@ -8,8 +8,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::approvals::Approvals;
 use crate::capabilities::ContainerEngine;
-use crate::catalog::{self, CatalogEntry};
+use crate::catalog::{self, Catalog, CatalogEntry};
 use crate::clock::Clock;
 use crate::config::RuntimeConfig;
 use crate::deployments::HEALTH_TICK;
@@ -19,17 +20,30 @@ use crate::gateway::GatewaySync;
 use crate::guardrails;
 use crate::mcp::upstream::PerClientConnection;
 use crate::plugins::PluginHost;
+use crate::profiles::Profiles;
+use crate::remote_catalogs::RemoteCatalogs;
+use crate::services::Services;
 use crate::store::{NewEvent, Store, Table};
 
 const SAMPLE_CATALOG: &str = include_str!("../defaults/catalog.yaml");
 
-/// Builds a ready runtime on the system's clock: everything but the listener.
-pub async fn build(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
+/// A built host, not serving yet: its services, and the handles its loops
+/// share (made here, so nothing reads them back out of a service).
+pub struct Built {
+    pub services: Arc<Services>,
+    store: Arc<Store>,
+    tasks: crate::tasks::Supervisor,
+    metrics: Arc<crate::metrics::Metrics>,
+    http: reqwest::Client,
+}
+
+/// Builds a ready host on the system's clock: everything but the listener.
+pub async fn build(config: RuntimeConfig) -> anyhow::Result<Built> {
     build_with(config, Arc::new(crate::clock::SystemClock)).await
 }
 
 /// `build`, with deadlines measured by `clock`.
-pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Runtime>> {
+pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Built> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
     let store = Arc::new(Store::open(&config.data_dir.join("runtime.redb"))?);
     seed(&store, &config)?;
@@ -57,14 +71,57 @@ pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
     let configured = plugins.keys().cloned().collect();
     let uploads = crate::plugins::Uploads::new(host, &config.data_dir, store.clone(), configured);
     let engine = engine.map_err(|e| e.to_string());
-    let parts = RuntimeParts { store, config, plugins, uploads, engine, repositories, metrics, tasks, clock };
+    let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).tcp_nodelay(true).build()?;
+
+    let catalog = Arc::new(Catalog::new(store.clone(), config.catalog.allow_custom_entries));
+    let profiles = Arc::new(Profiles::new(store.clone(), config.guardrails.default_profile.clone()));
+    let registry = Arc::new(crate::plugins::Registry::new(plugins));
+    let notifier = crate::approvals::Notifier {
+        config: config.approval.notification.clone(),
+        http: http.clone(),
+        store: store.clone(),
+        tasks: tasks.clone(),
+        clock: clock.clone(),
+    };
+    let approvals =
+        Arc::new(Approvals::new(store.clone(), config.approval.clone(), registry.clone(), clock.clone(), notifier));
+    let remote_catalogs = Arc::new(RemoteCatalogs::new(
+        store.clone(),
+        catalog.clone(),
+        config.catalog.remote_catalogs.clone(),
+        http.clone(),
+    ));
+    let parts = RuntimeParts {
+        store: store.clone(),
+        config: config.clone(),
+        plugins: registry,
+        uploads,
+        engine,
+        repositories,
+        metrics: metrics.clone(),
+        tasks: tasks.clone(),
+        clock,
+        http: http.clone(),
+        catalog: catalog.clone(),
+        profiles: profiles.clone(),
+        approvals: approvals.clone(),
+    };
     let runtime = Arc::new(Runtime::new(parts).await?);
-    runtime.backends.refresh().await;
+    runtime.refresh_backends().await;
     runtime.register_backends().await?;
     if let Err(e) = runtime.reconcile().await {
         tracing::warn!("reconciliation incomplete: {e}");
     }
-    Ok(runtime)
+    let services = Arc::new(Services {
+        deployments: runtime,
+        catalog,
+        profiles,
+        approvals,
+        remote_catalogs,
+        registrations: crate::gateway::Registrations::new(store.clone()),
+        config: Arc::new(config),
+    });
+    Ok(Built { services, store, tasks, metrics, http })
 }
 
 /// How long a stopping host waits for deploys and requests in flight.
@@ -80,6 +137,7 @@ const APPROVAL_TICK: Duration = Duration::from_secs(1);
 pub struct RunningHost {
     pub addr: SocketAddr,
     pub runtime: Arc<Runtime>,
+    tasks: crate::tasks::Supervisor,
 }
 
 impl RunningHost {
@@ -87,7 +145,7 @@ impl RunningHost {
     /// for deploys and requests in flight; the store closes when the last
     /// handle goes.
     pub async fn shutdown(self) {
-        if !self.runtime.tasks.shutdown(SHUTDOWN_GRACE).await {
+        if !self.tasks.shutdown(SHUTDOWN_GRACE).await {
             tracing::warn!(
                 "work still in flight after {}s; it is reconciled at the next start",
                 SHUTDOWN_GRACE.as_secs()
@@ -98,9 +156,8 @@ impl RunningHost {
 
 /// Every route the host serves: the API and the admin UI (the in-process
 /// router tests call it without a listener).
-pub fn router(runtime: &Arc<Runtime>, auth: &Arc<crate::auth::Authenticator>) -> axum::Router {
-    let services = Arc::new(crate::services::Services::of(runtime));
-    crate::api::router(services.clone(), auth.clone()).merge(crate::ui::router(services, auth.clone()))
+pub fn router(services: &Arc<Services>, auth: &Arc<crate::auth::Authenticator>) -> axum::Router {
+    crate::api::router(services.clone(), auth.clone()).merge(crate::ui::router(services.clone(), auth.clone()))
 }
 
 /// Builds the runtime and serves it on `config.listen`, with its background
@@ -113,7 +170,8 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<RunningHost> {
 pub async fn start_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<RunningHost> {
     let listen = config.listen.clone();
     let auth = std::sync::Arc::new(crate::auth::Authenticator::new(&config.auth, &config.data_dir)?);
-    let runtime = build_with(config, clock).await?;
+    let Built { services, store, tasks, metrics, http } = build_with(config.clone(), clock).await?;
+    let runtime = services.deployments.clone();
     let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     // Streamed answers go out in small writes: never let Nagle hold them back.
@@ -122,8 +180,7 @@ pub async fn start_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
             tracing::warn!("cannot set TCP_NODELAY on an accepted connection: {e}");
         }
     });
-    let tasks = &runtime.tasks;
-    let router = router(&runtime, &auth);
+    let router = router(&services, &auth);
     let stopping = tasks.stopping();
     tasks.spawn_to_completion("api server", async move {
         // Each client connection gets its own connections to the servers it calls (`mcp::upstream`).
@@ -133,58 +190,50 @@ pub async fn start_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
             tracing::error!("server stopped: {e}");
         }
     });
-    tasks.spawn("audit log", crate::events::log_events(runtime.store.subscribe(), tasks.stopping()));
-    let metrics = crate::metrics::follow_events(runtime.metrics.clone(), runtime.store.subscribe(), tasks.stopping());
-    tasks.spawn("metrics from events", metrics);
-    match runtime.config.gateway.clone() {
+    tasks.spawn("audit log", crate::events::log_events(store.subscribe(), tasks.stopping()));
+    tasks.spawn("metrics from events", crate::metrics::follow_events(metrics, store.subscribe(), tasks.stopping()));
+    match config.gateway.clone() {
         Some(gateway) => {
-            let config = &runtime.config;
-            let http = runtime.http().clone();
-            let sync =
-                GatewaySync::new(runtime.store.clone(), gateway, &addr.to_string(), &config.owner, auth.clone(), http);
-            tasks.spawn("gateway sync", Arc::new(sync).run(runtime.store.subscribe(), tasks.stopping()));
+            let sync = GatewaySync::new(store.clone(), gateway, &addr.to_string(), &config.owner, auth, http.clone());
+            tasks.spawn("gateway sync", Arc::new(sync).run(store.subscribe(), tasks.stopping()));
         }
         None => tracing::info!("no gateway configured (runtime.gateway): deployments are not registered with one"),
     }
-    if let Some(retired) = runtime.bridge.retired_servers() {
+    if let Some(retired) = runtime.retired_session_servers() {
         tasks.spawn("session server removal", runtime.clone().remove_retired_session_servers(retired));
     }
     let watched = runtime.clone();
-    tasks.every("health watch", runtime.config.health.watch_interval(), move || {
+    tasks.every("health watch", config.health.watch_interval(), move || {
         let runtime = watched.clone();
         async move { runtime.watch_once().await }
     });
-    let alerts = crate::alerts::Alerts {
-        config: runtime.config.alerts.clone(),
-        http: runtime.http().clone(),
-        store: runtime.store.clone(),
-        tasks: runtime.tasks.clone(),
-    };
-    tasks.spawn("alerts", Arc::new(alerts).run(runtime.store.subscribe(), tasks.stopping()));
+    let alerts =
+        crate::alerts::Alerts { config: config.alerts.clone(), http, store: store.clone(), tasks: tasks.clone() };
+    tasks.spawn("alerts", Arc::new(alerts).run(store.subscribe(), tasks.stopping()));
     let checked = runtime.clone();
     tasks.every("health checks", HEALTH_TICK, move || {
         let runtime = checked.clone();
         async move { runtime.check_health_once().await }
     });
-    if let Some(dir) = runtime.config.plugin_dropin_dir.clone() {
+    if let Some(dir) = config.plugin_dropin_dir.clone() {
         let scanned = runtime.clone();
         tasks.every("plugin drop-in", DROPIN_SCAN, move || {
             let (runtime, dir) = (scanned.clone(), dir.clone());
             async move {
-                for dropped in crate::tasks::blocking(|| runtime.dropins.scan(&dir)) {
+                for dropped in crate::tasks::blocking(|| runtime.scan_dropins(&dir)) {
                     runtime.put_dropped_in(dropped).await;
                 }
             }
         });
     }
-    if !runtime.config.catalog.remote_catalogs.is_empty() {
+    if services.remote_catalogs.any() {
         // On start, then whenever a source falls due.
-        let starting = runtime.clone();
-        tasks.spawn("catalog sync at start", async move { crate::remote_catalogs::sync_due(&starting, false).await });
-        let syncing = runtime.clone();
+        let starting = services.remote_catalogs.clone();
+        tasks.spawn("catalog sync at start", async move { starting.sync_due(false).await });
+        let syncing = services.remote_catalogs.clone();
         tasks.every("catalog sync", CATALOG_SYNC_TICK, move || {
-            let runtime = syncing.clone();
-            async move { crate::remote_catalogs::sync_due(&runtime, false).await }
+            let remote_catalogs = syncing.clone();
+            async move { remote_catalogs.sync_due(false).await }
         });
     }
     let approvals = runtime.clone();
@@ -196,7 +245,7 @@ pub async fn start_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
             }
         }
     });
-    Ok(RunningHost { addr, runtime })
+    Ok(RunningHost { addr, runtime, tasks })
 }
 
 /// Every egress attempt is counted; a refused one is an event too.

@@ -6,8 +6,11 @@ use std::sync::Arc;
 
 use crate::approvals::Approvals;
 use crate::catalog::Catalog;
+use crate::config::RuntimeConfig;
 use crate::deployments::Runtime;
+use crate::gateway::Registrations;
 use crate::profiles::Profiles;
+use crate::remote_catalogs::RemoteCatalogs;
 
 #[derive(Clone)]
 pub struct Services {
@@ -16,16 +19,10 @@ pub struct Services {
     pub catalog: Arc<Catalog>,
     pub profiles: Arc<Profiles>,
     pub approvals: Arc<Approvals>,
-}
-
-impl Services {
-    /// The services of a built runtime, which shares them with the deployments service.
-    pub fn of(deployments: &Arc<Runtime>) -> Services {
-        Services {
-            catalog: deployments.catalog.clone(),
-            profiles: deployments.profiles.clone(),
-            approvals: deployments.approvals.clone(),
-            deployments: deployments.clone(),
-        }
-    }
+    /// Imports, and the sync of the configured remote catalogs.
+    pub remote_catalogs: Arc<RemoteCatalogs>,
+    /// The gateway registrations, as the gateway sync keeps them.
+    pub registrations: Registrations,
+    /// The host's settings, read-only: the limits and defaults requests meet.
+    pub config: Arc<RuntimeConfig>,
 }

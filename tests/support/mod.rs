@@ -161,8 +161,9 @@ impl TestHost {
         });
         let auth = std::sync::Arc::new(Authenticator::new(&config.auth, &config.data_dir).expect("test auth config"));
         let clock = std::sync::Arc::new(ManualClock::default());
-        let runtime = mcp_runtime::app::build_with(config.clone(), clock.clone()).await.expect("host builds");
-        let router = mcp_runtime::app::router(&runtime, &auth);
+        let built = mcp_runtime::app::build_with(config.clone(), clock.clone()).await.expect("host builds");
+        let router = mcp_runtime::app::router(&built.services, &auth);
+        let runtime = built.services.deployments.clone();
         Self::new(config, data, clock, None, Some((router, runtime)), "http://in-process".into())
     }
 

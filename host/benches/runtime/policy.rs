@@ -13,9 +13,10 @@ pub async fn figures(host: &TestHost) {
     let runtime = host.runtime();
     let body: mcp_runtime::deployment::DeployBody = serde_json::from_value(json!({"slug": "fixture"})).unwrap();
     let request = runtime.check(&body, "bench", None).await.expect("request checks").plugin_request;
-    let profile = runtime.profiles.get("restricted").unwrap();
+    let profile: mcp_runtime::guardrails::Profile =
+        serde_json::from_value(host.get("/guardrails/restricted").await.1).unwrap();
     let capabilities = runtime.capabilities_of("docker").unwrap();
-    let bare = runtime.plugins.get("default-guardrails").expect("configured");
+    let bare = runtime.plugin("default-guardrails").expect("configured");
     let input = mcp_runtime::contract::policy::PolicyInput {
         request: request.clone(),
         profile: (&profile).into(),
@@ -39,7 +40,7 @@ pub async fn figures(host: &TestHost) {
     }
     chain.sort();
     single.sort();
-    let links = 1 + runtime.config.policy_chain.len();
+    let links = 1 + runtime.policy_chain_ids().len();
     let (p50, p99) = (percentile(&chain, 0.50), percentile(&chain, 0.99));
     let (b50, b99) = (percentile(&single, 0.50), percentile(&single, 0.99));
     println!("policy chain ({links} components, fresh store per call, {POLICY_CALLS} requests):");

@@ -57,7 +57,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
 }
 
 pub fn router(runtime: AppState, auth: Arc<Authenticator>) -> Router {
-    let max_body = runtime.deployments.config.api.max_body_bytes;
+    let max_body = runtime.config.api.max_body_bytes;
     let (protected, _) = protected_routes().split_for_parts();
     let (public, _) = routes::service::public_routes().split_for_parts();
     let api = protected

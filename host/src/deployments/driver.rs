@@ -281,7 +281,7 @@ impl Runtime {
             let tools = self.bridge.handshake(&self.tasks, id, &target).await;
             return tools.map_err(|e| McpError::Unreachable { url: endpoint.into(), reason: e.to_string() });
         }
-        let mut session = McpSession::connect(self.http(), endpoint).await?;
+        let mut session = McpSession::connect(&self.http, endpoint).await?;
         let tools = session.tool_names().await;
         session.close().await;
         tools

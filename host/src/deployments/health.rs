@@ -185,7 +185,7 @@ impl Runtime {
             Probe::McpPing => match Target::of(endpoint) {
                 Some(target) => self.bridge.ping(&self.tasks, &d.id, &target).await.map_err(|e| e.to_string()),
                 None => {
-                    let mut session = McpSession::connect(self.http(), endpoint).await.map_err(|e| e.to_string())?;
+                    let mut session = McpSession::connect(&self.http, endpoint).await.map_err(|e| e.to_string())?;
                     let pinged = session.request("ping", serde_json::json!({})).await;
                     session.close().await;
                     pinged.map(drop).map_err(|e| e.to_string())
@@ -200,7 +200,7 @@ impl Runtime {
                     return stream.map(drop).map_err(|e| format!("{host}:{port}: {e}"));
                 }
                 let url = format!("http://{host}:{port}{}", check.path.as_deref().unwrap_or("/"));
-                let answer = self.http().get(&url).send().await.map_err(|e| format!("{url}: {e}"))?;
+                let answer = self.http.get(&url).send().await.map_err(|e| format!("{url}: {e}"))?;
                 match answer.status().as_u16() {
                     status if status < 400 => Ok(()),
                     status => Err(format!("{url} answered HTTP {status}")),

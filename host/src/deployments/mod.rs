@@ -17,7 +17,9 @@ mod lifecycle;
 mod per_session;
 mod plugin_changes;
 mod reconcile;
+mod scrape;
 mod service;
+mod serving;
 mod usage;
 
 pub use approval_flow::Submitted;

@@ -3,10 +3,12 @@
 //! as the backend of its own id, asked its capabilities again after every
 //! upgrade or rollback, and not deleted while a deployment runs on it.
 
+use std::sync::Arc;
+
 use super::Runtime;
 use crate::deployment::Deployment;
 use crate::plugins::{
-    DroppedIn, NewPlugin, PluginKind, Registry, Staged, UploadError, Uploaded, Uploads, DROPIN_ACTOR,
+    DroppedIn, NewPlugin, Order, Plugin, PluginKind, Registry, Staged, UploadError, Uploaded, Uploads, DROPIN_ACTOR,
 };
 use crate::store::Table;
 
@@ -131,5 +133,37 @@ impl Runtime {
         if let Err(e) = self.register_backends().await {
             tracing::warn!(backend = %id, "recording the backend: {e}");
         }
+    }
+
+    /// Every plugin loaded now, by id.
+    pub fn loaded_plugins(&self) -> std::collections::BTreeMap<String, Arc<Plugin>> {
+        self.plugins.all()
+    }
+
+    pub fn plugin(&self, id: &str) -> Option<Arc<Plugin>> {
+        self.plugins.get(id)
+    }
+
+    /// The plugins uploaded through the API, with their versions.
+    pub fn uploaded_plugins(&self) -> Result<Vec<Uploaded>, UploadError> {
+        self.uploads.list()
+    }
+
+    pub fn uploaded_plugin(&self, id: &str) -> Result<Uploaded, UploadError> {
+        self.uploads.get(id)
+    }
+
+    /// The guardrail policies after the default evaluator, in the order they run.
+    pub fn policy_chain_ids(&self) -> Vec<String> {
+        self.plugins.policy_chain_ids()
+    }
+
+    pub fn approval_rule_ids(&self) -> Vec<String> {
+        self.plugins.approval_rule_ids()
+    }
+
+    /// Orders the policy chain or the approval rules; kept across restarts.
+    pub fn set_plugin_order(&self, order: Order, ids: Vec<String>, actor: Option<&str>) -> Result<(), UploadError> {
+        self.uploads.set_order(&self.plugins, order, ids, actor)
     }
 }

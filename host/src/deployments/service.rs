@@ -2,7 +2,7 @@
 //! the backends, the MCP routes. Its operations are spread by concern over
 //! this directory (and `approvals/`, which adds the approval workflow).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,41 +19,41 @@ use crate::plugins::Plugin;
 use crate::store::{NewEvent, Store, Table};
 
 pub struct Runtime {
-    pub store: Arc<Store>,
-    pub config: RuntimeConfig,
+    pub(super) store: Arc<Store>,
+    pub(super) config: RuntimeConfig,
     /// Every loaded plugin, by id, and the order rules run in.
-    pub plugins: Arc<crate::plugins::Registry>,
+    pub(super) plugins: Arc<crate::plugins::Registry>,
     /// Plugins uploaded through the API, and the orders set there.
-    pub uploads: crate::plugins::Uploads,
+    pub(super) uploads: crate::plugins::Uploads,
     /// What the drop-in directory last held (`plugin_dropin_dir`).
-    pub dropins: crate::plugins::DropIns,
+    pub(super) dropins: crate::plugins::DropIns,
     /// The configured backends and whether each is available now.
-    pub backends: Backends,
-    http: reqwest::Client,
+    pub(super) backends: Backends,
+    pub(super) http: reqwest::Client,
     /// Serving deployments' endpoints, for the MCP proxy.
-    pub routes: Routes,
+    pub(super) routes: Routes,
     /// Sessions with servers that speak stdio, served as streamable HTTP.
-    pub bridge: Bridge,
+    pub(super) bridge: Bridge,
     /// Git repositories: resolving refs at deploy time, build logs, cancelling builds.
-    pub repositories: Arc<crate::repositories::Repositories>,
+    pub(super) repositories: Arc<crate::repositories::Repositories>,
     /// Servers started for the sessions of per-session deployments.
-    pub(crate) session_servers: super::per_session::SessionServers,
+    pub(super) session_servers: super::per_session::SessionServers,
     /// One lock per deployment: lifecycle operations on it never interleave.
-    pub(crate) locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    pub(super) locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Every background task: deploys, notifications, the host's loops.
-    pub tasks: crate::tasks::Supervisor,
+    pub(super) tasks: crate::tasks::Supervisor,
     /// What each server's health checks found lately.
-    pub health: super::health::HealthBook,
+    pub(super) health: super::health::HealthBook,
     /// The last CPU reading of each deployment, for its rate.
-    pub(crate) usage_book: super::usage::UsageBook,
+    pub(super) usage_book: super::usage::UsageBook,
     /// The catalog's entries: every write goes through it.
-    pub catalog: Arc<crate::catalog::Catalog>,
+    pub(super) catalog: Arc<crate::catalog::Catalog>,
     /// The guardrail profiles: every write goes through it.
-    pub profiles: Arc<crate::profiles::Profiles>,
+    pub(super) profiles: Arc<crate::profiles::Profiles>,
     /// The approval requests: the rules asked, decisions, deadlines, notices.
-    pub approvals: Arc<crate::approvals::Approvals>,
+    pub(super) approvals: Arc<crate::approvals::Approvals>,
     /// What `GET /metrics` shows that is counted as it happens.
-    pub metrics: Arc<crate::metrics::Metrics>,
+    pub(super) metrics: Arc<crate::metrics::Metrics>,
     /// What approval deadlines are measured by.
     clock: Arc<dyn crate::clock::Clock>,
 }
@@ -62,11 +62,12 @@ fn not_loaded(e: crate::plugins::OrderError) -> RuntimeError {
     RuntimeError::NotFound(e.to_string())
 }
 
-/// What start-up (`app::build`) assembles a runtime from.
+/// What start-up (`app::build`) assembles a runtime from: its own state,
+/// and the services and shared handles it uses.
 pub struct RuntimeParts {
     pub store: Arc<Store>,
     pub config: RuntimeConfig,
-    pub plugins: BTreeMap<String, Arc<Plugin>>,
+    pub plugins: Arc<crate::plugins::Registry>,
     pub uploads: crate::plugins::Uploads,
     /// The container engine, or why none could be set up.
     pub engine: Result<Arc<ContainerEngine>, String>,
@@ -75,48 +76,44 @@ pub struct RuntimeParts {
     /// The supervisor every background task of the host runs under.
     pub tasks: crate::tasks::Supervisor,
     pub clock: Arc<dyn crate::clock::Clock>,
+    /// The host's HTTP client (TCP_NODELAY, a connect timeout).
+    pub http: reqwest::Client,
+    pub catalog: Arc<crate::catalog::Catalog>,
+    pub profiles: Arc<crate::profiles::Profiles>,
+    pub approvals: Arc<crate::approvals::Approvals>,
 }
 
 impl Runtime {
     pub async fn new(parts: RuntimeParts) -> Result<Runtime, RuntimeError> {
-        let RuntimeParts { store, config, plugins, uploads, engine, repositories, metrics, tasks, clock } = parts;
+        let RuntimeParts {
+            store,
+            config,
+            plugins: registry,
+            uploads,
+            engine,
+            repositories,
+            metrics,
+            tasks,
+            clock,
+            http,
+            catalog,
+            profiles,
+            approvals,
+        } = parts;
         let bridge_engine = engine.as_ref().ok().cloned();
-        if !plugins.contains_key(super::DEFAULT_EVALUATOR) {
+        if registry.get(super::DEFAULT_EVALUATOR).is_none() {
             return Err(RuntimeError::NotFound(format!("policy plugin '{}'", super::DEFAULT_EVALUATOR)));
         }
-        let registry = Arc::new(crate::plugins::Registry::new(plugins));
         let backends = Backends::load(&config, registry.clone(), engine).await?;
         registry.set_policy_chain(config.policy_chain.clone(), "runtime.policy_chain").map_err(not_loaded)?;
         registry.set_approval_rules(config.approval.rules.clone(), "runtime.approval.rules").map_err(not_loaded)?;
         uploads.restore(&registry);
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
         let idle = Duration::from_secs(config.api.mcp_session_idle_seconds);
         let bridge = Bridge::new(bridge_engine, http.clone(), idle);
         let routes = Routes::default();
         for d in store.list::<Deployment>(Table::Deployments)? {
             routes.observe(&d.id, super::driver::serving(&d), d.requested_by.as_deref());
         }
-        let catalog = Arc::new(crate::catalog::Catalog::new(store.clone(), config.catalog.allow_custom_entries));
-        let profiles =
-            Arc::new(crate::profiles::Profiles::new(store.clone(), config.guardrails.default_profile.clone()));
-        let notifier = crate::approvals::Notifier {
-            config: config.approval.notification.clone(),
-            http: http.clone(),
-            store: store.clone(),
-            tasks: tasks.clone(),
-            clock: clock.clone(),
-        };
-        let approvals = Arc::new(crate::approvals::Approvals::new(
-            store.clone(),
-            config.approval.clone(),
-            registry.clone(),
-            clock.clone(),
-            notifier,
-        ));
         let runtime = Runtime {
             catalog,
             profiles,
@@ -143,8 +140,32 @@ impl Runtime {
         Ok(runtime)
     }
 
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// Where the bridge hands over session servers to remove (taken once, by the loop that removes them).
+    pub fn retired_session_servers(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<String>> {
+        self.bridge.retired_servers()
+    }
+
+    /// What the deployment's health checks found last, if they ran.
+    pub fn last_health(&self, id: &str) -> Option<super::health::CheckResult> {
+        self.health.last(id)
+    }
+
+    /// A repository build's log so far, and its lines to come while it runs.
+    pub fn build_log(
+        &self,
+        id: &str,
+    ) -> (String, Option<tokio::sync::broadcast::Receiver<crate::repositories::LogEvent>>) {
+        self.repositories.logs.read(id)
+    }
+
+    /// Asks every backend whether it answers now.
+    pub async fn refresh_backends(&self) {
+        self.backends.refresh().await;
+    }
+
+    /// The plugins the drop-in directory holds now that it did not before.
+    pub fn scan_dropins(&self, dir: &std::path::Path) -> Vec<crate::plugins::DroppedIn> {
+        self.dropins.scan(dir)
     }
 
     /// Names of configured backends with their availability.

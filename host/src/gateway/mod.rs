@@ -29,7 +29,6 @@ use tokio::time::Instant;
 
 use crate::auth::Authenticator;
 use crate::config::GatewayConfig;
-use crate::deployments::Runtime;
 use crate::events::{Event, EventData, GatewayOrphan, RegistrationSync};
 use crate::store::{NewEvent, Store, Table};
 
@@ -66,12 +65,6 @@ impl GatewaySync {
             owner: owner.to_string(),
             auth,
         }
-    }
-
-    /// The registration of a deployment (or of a remote catalog entry, by
-    /// `remote::key`), if it has one: what the API and the UI show.
-    pub fn registration(runtime: &Runtime, deployment: &str) -> Option<Registration> {
-        Self::stored(&runtime.store, deployment)
     }
 
     fn stored(store: &Store, deployment: &str) -> Option<Registration> {
@@ -196,6 +189,25 @@ impl GatewaySync {
     /// The tag every record this host makes carries, naming the host.
     fn owner_tag(&self) -> String {
         format!("mcp-runtime-owner:{}", self.owner.to_lowercase())
+    }
+}
+
+/// The registrations as the API and the UI show them, read where the sync
+/// writes them.
+#[derive(Clone)]
+pub struct Registrations {
+    store: Arc<Store>,
+}
+
+impl Registrations {
+    pub fn new(store: Arc<Store>) -> Registrations {
+        Registrations { store }
+    }
+
+    /// The registration of a deployment (or of a remote catalog entry, by
+    /// `remote::key`), if it has one.
+    pub fn of(&self, key: &str) -> Option<Registration> {
+        GatewaySync::stored(&self.store, key)
     }
 }
 

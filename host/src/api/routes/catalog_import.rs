@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use crate::api::error::ErrorBody;
 use crate::api::{ApiResult, AppState, Caller, JsonBody};
 use crate::auth::authz::may;
-use crate::remote_catalogs::{self, ImportReport, ImportRequest};
+use crate::remote_catalogs::{ImportReport, ImportRequest};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::default().routes(routes!(import_catalog)).routes(routes!(list_sources)).routes(routes!(sync_sources))
@@ -29,12 +29,12 @@ async fn import_catalog(
     Caller(caller, ..): Caller<may::WriteCatalog>,
     JsonBody(request): JsonBody<ImportRequest>,
 ) -> ApiResult<Json<ImportReport>> {
-    Ok(Json(remote_catalogs::import(&rt.deployments, request, &caller.user).await?))
+    Ok(Json(rt.remote_catalogs.import(request, &caller.user).await?))
 }
 
 /// A remote catalog the config lists, and how its last sync went.
 #[derive(ToSchema)]
-#[allow(dead_code)] // The shape `remote_catalogs::sources` answers, for the document.
+#[allow(dead_code)] // The shape `RemoteCatalogs::sources` answers, for the document.
 pub struct CatalogSource {
     url: String,
     /// `mcp-registry`, `docker-mcp`, `contextforge` or `native`.
@@ -48,13 +48,13 @@ pub struct CatalogSource {
     responses((status = 200, body = Vec<CatalogSource>)))]
 /// The remote catalogs the config lists.
 async fn list_sources(State(rt): State<AppState>, _: Caller<may::Read>) -> ApiResult<Json<Vec<Value>>> {
-    Ok(Json(remote_catalogs::sources(&rt.deployments)?))
+    Ok(Json(rt.remote_catalogs.sources()?))
 }
 
 #[utoipa::path(post, path = "/catalog/sources/sync", tag = "catalog",
     extensions(("x-permission" = json!("write_catalog"))), responses((status = 200, body = Vec<CatalogSource>)))]
 /// Syncs every remote catalog now.
 async fn sync_sources(State(rt): State<AppState>, _: Caller<may::WriteCatalog>) -> ApiResult<Json<Vec<Value>>> {
-    remote_catalogs::sync_due(&rt.deployments, true).await;
-    Ok(Json(remote_catalogs::sources(&rt.deployments)?))
+    rt.remote_catalogs.sync_due(true).await;
+    Ok(Json(rt.remote_catalogs.sources()?))
 }

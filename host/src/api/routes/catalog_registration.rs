@@ -14,7 +14,7 @@ use crate::api::error::ErrorBody;
 use crate::api::{ApiError, ApiResult, AppState, Caller};
 use crate::auth::authz::may;
 use crate::catalog::CatalogEntry;
-use crate::gateway::{remote, GatewaySync};
+use crate::gateway::remote;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::default().routes(routes!(show, register, withdraw))
@@ -38,7 +38,7 @@ fn entry(rt: &AppState, slug: &str) -> ApiResult<CatalogEntry> {
 
 /// Whether the entry is marked, and its registration as the sync left it.
 fn view(rt: &AppState, entry: &CatalogEntry) -> Value {
-    let registration = GatewaySync::registration(&rt.deployments, &remote::key(&entry.slug));
+    let registration = rt.registrations.of(&remote::key(&entry.slug));
     json!({
         "slug": entry.slug,
         "register_with_gateway": entry.register_with_gateway,
@@ -66,7 +66,7 @@ async fn register(
     Caller(caller, ..): Caller<may::WriteCatalog>,
     Path(slug): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    if rt.deployments.config.gateway.is_none() {
+    if rt.config.gateway.is_none() {
         return Err(ApiError::Conflict("no gateway is configured (runtime.gateway) to register with".into()));
     }
     mark(rt, caller, slug, true).await

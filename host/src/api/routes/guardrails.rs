@@ -101,6 +101,6 @@ async fn guardrails_compatibility(
     QueryParams(q): QueryParams<BackendQuery>,
 ) -> ApiResult<Json<Compatibility>> {
     let profile = rt.profiles.get(&name)?;
-    let backend = q.backend.unwrap_or_else(|| rt.deployments.config.default_backend.clone());
+    let backend = q.backend.unwrap_or_else(|| rt.config.default_backend.clone());
     Ok(Json(crate::deployments::compatibility(&rt.deployments, &profile, &backend).await?))
 }

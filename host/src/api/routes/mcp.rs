@@ -46,7 +46,7 @@ struct JsonRpc {
 
 /// The serving deployment's route, if the caller may use it.
 fn route(rt: &Runtime, caller: &Principal, id: &str) -> ApiResult<Arc<Route>> {
-    let Some(route) = rt.routes.lookup(id) else {
+    let Some(route) = rt.route(id) else {
         let d = operable(rt, caller, id)?;
         return Err(ApiError::Unavailable(format!("deployment '{id}' is {:?}, not serving", d.status)));
     };
@@ -108,13 +108,13 @@ async fn proxy_mcp(
         Err(e) => ("other", Err(e)),
     };
     let answer = answer.unwrap_or_else(IntoResponse::into_response);
-    rt.deployments.metrics.mcp_request(&id, method, answer.status().as_u16(), started.elapsed());
+    rt.deployments.count_mcp_request(&id, method, answer.status().as_u16(), started.elapsed());
     Ok(answer)
 }
 
 async fn forward(rt: &Runtime, route: &Route, id: &str, request: Request) -> ApiResult<Response> {
     let endpoint = match bridged(rt, route) {
-        Ok(servers) => return Ok(rt.bridge.serve(&rt.tasks, id, servers, request).await),
+        Ok(servers) => return Ok(rt.serve_bridged(id, servers, request).await),
         Err(endpoint) => endpoint,
     };
     // Over the client connection's own connection to the server (one made for
@@ -177,7 +177,7 @@ async fn open_event_stream(
     let deployments = &rt.deployments;
     let route = route(deployments, &caller, &id)?;
     let servers = linked(deployments, &route, &id)?;
-    Ok(deployments.bridge.open_event_stream(&deployments.tasks, &id, servers, &format!("/servers/{id}/messages")).await)
+    Ok(deployments.open_event_stream(&id, servers, &format!("/servers/{id}/messages")).await)
 }
 
 /// The session an HTTP+SSE stream named in its `endpoint` event.
@@ -206,5 +206,5 @@ async fn post_message(
     let session = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .find(|(key, _)| key == "session")
         .map(|(_, value)| value.into_owned());
-    Ok(deployments.bridge.post_to_event_stream(&deployments.tasks, &id, servers, session, &body).await)
+    Ok(deployments.post_to_event_stream(&id, servers, session, &body).await)
 }

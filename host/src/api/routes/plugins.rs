@@ -67,11 +67,10 @@ fn view(p: &Plugin, uploaded: Option<&Uploaded>) -> PluginView {
     responses((status = 200, body = Vec<PluginView>)))]
 /// Every plugin in use: backends, policies and approval rules.
 async fn list_plugins(State(rt): State<AppState>, _: Caller<may::Read>) -> ApiResult<Json<Vec<PluginView>>> {
-    let uploaded = rt.deployments.uploads.list()?;
+    let uploaded = rt.deployments.uploaded_plugins()?;
     let plugins = rt
         .deployments
-        .plugins
-        .all()
+        .loaded_plugins()
         .values()
         .map(|p| view(p, uploaded.iter().find(|u| u.id == p.manifest.id)))
         .collect();
@@ -86,8 +85,8 @@ async fn get_plugin(
     _: Caller<may::Read>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<PluginView>> {
-    let plugin = rt.deployments.plugins.get(&id).ok_or_else(|| ApiError::NotFound(format!("no plugin '{id}'")))?;
-    Ok(Json(view(&plugin, rt.deployments.uploads.get(&id).ok().as_ref())))
+    let plugin = rt.deployments.plugin(&id).ok_or_else(|| ApiError::NotFound(format!("no plugin '{id}'")))?;
+    Ok(Json(view(&plugin, rt.deployments.uploaded_plugin(&id).ok().as_ref())))
 }
 
 /// A component and its manifest.
@@ -140,7 +139,7 @@ fn record_view(rt: &Runtime, record: &Uploaded) -> PluginVersions {
         .collect();
     PluginVersions {
         id: record.id.clone(),
-        world: rt.plugins.get(&record.id).map(|p| p.world()),
+        world: rt.plugin(&record.id).map(|p| p.world()),
         active: record.active,
         versions,
     }
@@ -187,7 +186,7 @@ async fn versions(
     _: Caller<may::Read>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<PluginVersions>> {
-    Ok(Json(record_view(&rt.deployments, &rt.deployments.uploads.get(&id)?)))
+    Ok(Json(record_view(&rt.deployments, &rt.deployments.uploaded_plugin(&id)?)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -255,7 +254,7 @@ pub struct ApprovalRules {
 }
 
 fn chain_view(rt: &Runtime) -> Json<PolicyChain> {
-    Json(PolicyChain { first: DEFAULT_EVALUATOR, plugins: rt.plugins.policy_chain_ids() })
+    Json(PolicyChain { first: DEFAULT_EVALUATOR, plugins: rt.policy_chain_ids() })
 }
 
 #[utoipa::path(get, path = "/policy-chain", tag = "plugins", extensions(("x-permission" = json!("read"))),
@@ -277,7 +276,7 @@ async fn set_policy_chain(
         let reason = format!("'{DEFAULT_EVALUATOR}' always runs first: leave it out");
         return Err(ApiError::Invalid { field: "plugins".into(), reason });
     }
-    rt.deployments.uploads.set_order(&rt.deployments.plugins, Order::PolicyChain, body.plugins, Some(&caller.user))?;
+    rt.deployments.set_plugin_order(Order::PolicyChain, body.plugins, Some(&caller.user))?;
     Ok(chain_view(&rt.deployments))
 }
 
@@ -285,7 +284,7 @@ async fn set_policy_chain(
     responses((status = 200, body = ApprovalRules)))]
 /// The approval rules, in the order they run.
 async fn approval_rules(State(rt): State<AppState>, _: Caller<may::Read>) -> Json<ApprovalRules> {
-    Json(ApprovalRules { plugins: rt.deployments.plugins.approval_rule_ids() })
+    Json(ApprovalRules { plugins: rt.deployments.approval_rule_ids() })
 }
 
 #[utoipa::path(put, path = "/approval-rules", tag = "plugins", request_body = OrderBody,
@@ -296,11 +295,6 @@ async fn set_approval_rules(
     Caller(caller, ..): Caller<may::ManagePlugins>,
     JsonBody(body): JsonBody<OrderBody>,
 ) -> ApiResult<Json<ApprovalRules>> {
-    rt.deployments.uploads.set_order(
-        &rt.deployments.plugins,
-        Order::ApprovalRules,
-        body.plugins,
-        Some(&caller.user),
-    )?;
-    Ok(Json(ApprovalRules { plugins: rt.deployments.plugins.approval_rule_ids() }))
+    rt.deployments.set_plugin_order(Order::ApprovalRules, body.plugins, Some(&caller.user))?;
+    Ok(Json(ApprovalRules { plugins: rt.deployments.approval_rule_ids() }))
 }

@@ -227,7 +227,7 @@ async fn build_logs(
 ) -> ApiResult<Response> {
     operable(&rt.deployments, &caller, &id)?;
     let q: BuildLogsQuery = parse_query(query.as_deref().unwrap_or(""))?;
-    let (so_far, live) = rt.deployments.repositories.logs.read(&id);
+    let (so_far, live) = rt.deployments.build_log(&id);
     if !q.follow {
         return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], so_far).into_response());
     }

@@ -16,7 +16,6 @@ use crate::auth::authz::may;
 use crate::deployment::{DeployBody, Deployment, DeploymentView, State as Status};
 use crate::deployments::Submitted;
 use crate::events::Event;
-use crate::gateway::GatewaySync;
 use crate::guardrails::{EffectiveGuardrails, Warning};
 use crate::store::EventFilter;
 
@@ -135,12 +134,12 @@ async fn get_runtime(
 ) -> ApiResult<Json<DeploymentDetail>> {
     let d = rt.deployments.get(&id)?;
     // Its registration with the gateway: none when no gateway is configured.
-    let gateway = match (&rt.deployments.config.gateway, GatewaySync::registration(&rt.deployments, &id)) {
+    let gateway = match (&rt.config.gateway, rt.registrations.of(&id)) {
         (None, _) => Value::Null,
         (Some(_), Some(registration)) => registration.public_view(),
         (Some(_), None) => serde_json::json!({"status": "unregistered"}),
     };
-    let health = HealthSummary { last_check: serde_json::json!(rt.deployments.health.last(&id)) };
+    let health = HealthSummary { last_check: serde_json::json!(rt.deployments.last_health(&id)) };
     // Read from the backend now; a backend that cannot answer leaves the figures out.
     let usage = match rt.deployments.usage(&d).await {
         Ok(usage) => serde_json::json!(usage),

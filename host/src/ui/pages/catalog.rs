@@ -31,8 +31,7 @@ async fn catalog(
     session: Session,
     Query(search): Query<Search>,
 ) -> Result<Response, UiError> {
-    let rt = &ui.services.deployments;
-    let entries: Vec<CatalogEntry> = rt.catalog.all()?;
+    let entries: Vec<CatalogEntry> = ui.services.catalog.all()?;
     let categories: BTreeSet<&str> = entries.iter().filter_map(|e| e.category.as_deref()).collect();
     let filter = CatalogFilter {
         q: Some(search.q.clone()).filter(|q| !q.trim().is_empty()),
@@ -40,7 +39,7 @@ async fn catalog(
         include_deprecated: search.include_deprecated.is_some(),
         ..Default::default()
     };
-    let backends: Vec<String> = rt.backend_names().into_iter().map(|(name, _)| name).collect();
+    let backends: Vec<String> = ui.services.deployments.backend_names().into_iter().map(|(name, _)| name).collect();
     let cards: Vec<minijinja::Value> = entries
         .iter()
         .filter(|e| e.matches(&filter))

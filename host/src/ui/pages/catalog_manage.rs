@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::auth::authz::{authorize, Action};
 use crate::catalog::import::{Format, ImportFilter};
 use crate::catalog::{CatalogEntry, CatalogError, CatalogServiceError};
-use crate::remote_catalogs::{self, ImportRequest};
+use crate::remote_catalogs::ImportRequest;
 use crate::store::StoreError;
 use crate::ui::forms::{self, editor, read_yaml, CsrfForm, Editing, YamlForm};
 use crate::ui::{Session, UiError, UiState};
@@ -54,7 +54,7 @@ async fn manage_page(ui: &UiState, session: &Session, report: Option<serde_json:
             }
         })
         .collect();
-    let sources = remote_catalogs::sources(&ui.services.deployments)?;
+    let sources = ui.services.remote_catalogs.sources()?;
     let context = minijinja::context! {
         rows => rows, report => report.map(minijinja::Value::from_serialize),
         sources => minijinja::Value::from_serialize(&sources),
@@ -162,6 +162,6 @@ async fn import(
         filter: ImportFilter::default(),
         dry_run: form.dry_run.is_some(),
     };
-    let report = remote_catalogs::import(&ui.services.deployments, request, &session.principal.user).await?;
+    let report = ui.services.remote_catalogs.import(request, &session.principal.user).await?;
     manage_page(&ui, &session, Some(serde_json::json!(report))).await
 }

@@ -57,12 +57,12 @@ async fn render(
     let rt = &ui.services.deployments;
     let backends: Vec<String> =
         rt.backend_names().into_iter().map(|(name, _)| name).filter(|b| entry.runs_on(b)).collect();
-    let profiles: Vec<Profile> = rt.profiles.list()?;
+    let profiles: Vec<Profile> = ui.services.profiles.list()?;
     let chosen_profile = form.get("profile").cloned().unwrap_or_else(|| entry.guardrails_profile.clone());
     let chosen_backend = form
         .get("backend")
         .cloned()
-        .or_else(|| backends.iter().find(|b| **b == rt.config.default_backend).or(backends.first()).cloned());
+        .or_else(|| backends.iter().find(|b| **b == ui.services.config.default_backend).or(backends.first()).cloned());
     let compat = match (profiles.iter().find(|p| p.name == chosen_profile), &chosen_backend) {
         (Some(profile), Some(backend)) => crate::deployments::compatibility(rt, profile, backend).await.ok(),
         _ => None,
@@ -146,7 +146,8 @@ async fn compatibility(
     Query(q): Query<CompatibilityQuery>,
 ) -> Result<Response, UiError> {
     let rt = &ui.services.deployments;
-    let profile = rt
+    let profile = ui
+        .services
         .profiles
         .find(&q.profile)?
         .ok_or_else(|| UiError::Invalid(format!("profile: no guardrails profile '{}'", q.profile)))?;

@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use crate::auth::authz::{authorize, Action};
 use crate::deployment::{Deployment, State as Phase};
-use crate::gateway::GatewaySync;
 use crate::store::EventFilter;
 use crate::ui::{Session, UiError, UiState};
 
@@ -41,9 +40,8 @@ async fn row(ui: &UiState, session: &Session, d: &Deployment) -> Value {
     let operable = authorize(&session.principal, &Action::Operate { owner: d.requested_by.as_deref() }).is_ok();
     view["operable"] = operable.into();
     view["uptime"] = uptime(d).into();
-    view["health"] = serde_json::json!(ui.services.deployments.health.last(&d.id));
-    view["gateway"] =
-        GatewaySync::registration(&ui.services.deployments, &d.id).map(|r| r.public_view()).unwrap_or(Value::Null);
+    view["health"] = serde_json::json!(ui.services.deployments.last_health(&d.id));
+    view["gateway"] = ui.services.registrations.of(&d.id).map(|r| r.public_view()).unwrap_or(Value::Null);
     view["progress"] = progress(d.status).into();
     view
 }
@@ -85,7 +83,7 @@ async fn detail(State(ui): State<Arc<UiState>>, session: Session, Path(id): Path
     // A repository's build, as far as it has got.
     let build_log =
         matches!(d.request.as_ref().map(|r| &r.entry.source), Some(crate::catalog::ServerSource::Github { .. }))
-            .then(|| ui.services.deployments.repositories.logs.read(&id).0);
+            .then(|| ui.services.deployments.build_log(&id).0);
     let events = ui.services.deployments.events(&EventFilter {
         deployment: Some(id.clone()),
         limit: Some(50),
@@ -98,7 +96,7 @@ async fn detail(State(ui): State<Arc<UiState>>, session: Session, Path(id): Path
         events => minijinja::Value::from_serialize(&events),
         requested => minijinja::Value::from_serialize(&requested),
         mcp_url => mcp_url,
-        gateway_url => ui.services.deployments.config.gateway.as_ref().map(|g| g.url.trim_end_matches('/').to_string()),
+        gateway_url => ui.services.config.gateway.as_ref().map(|g| g.url.trim_end_matches('/').to_string()),
         build_log => build_log,
         layers => minijinja::Value::from_serialize(pull_layers(&ui, &d)),
     };

@@ -19,7 +19,7 @@ async fn settings(State(ui): State<Arc<UiState>>, session: Session) -> Result<Re
     let rt = &ui.services.deployments;
     let backends = rt.backend_records()?;
     let live = rt.backend_names();
-    let profiles: Vec<Profile> = rt.profiles.list()?;
+    let profiles: Vec<Profile> = ui.services.profiles.list()?;
     let mut matrix = Vec::new();
     for profile in &profiles {
         let mut per_backend = serde_json::Map::new();
