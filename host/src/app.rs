@@ -15,15 +15,13 @@ use crate::clock::Clock;
 use crate::config::RuntimeConfig;
 use crate::deployments::HEALTH_TICK;
 use crate::deployments::{Runtime, RuntimeParts};
-use crate::events::{EgressRefusal, EventData, NoDetail};
 use crate::gateway::GatewaySync;
-use crate::guardrails;
 use crate::mcp::upstream::PerClientConnection;
 use crate::plugins::PluginHost;
 use crate::profiles::Profiles;
 use crate::remote_catalogs::RemoteCatalogs;
 use crate::services::Services;
-use crate::store::{NewEvent, Store, Table};
+use crate::store::Store;
 
 const SAMPLE_CATALOG: &str = include_str!("../defaults/catalog.yaml");
 
@@ -46,7 +44,9 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Built> {
 pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Built> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
     let store = Arc::new(Store::open(&config.data_dir.join("runtime.redb"))?);
-    seed(&store, &config)?;
+    let catalog = Arc::new(Catalog::new(store.clone(), config.catalog.allow_custom_entries));
+    let profiles = Arc::new(Profiles::new(store.clone(), config.guardrails.default_profile.clone()));
+    seed(&catalog, &profiles, &config)?;
 
     // One supervisor for every task of the host, the egress proxies' among them.
     let tasks = crate::tasks::Supervisor::default();
@@ -56,7 +56,7 @@ pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
     let repositories = Arc::new(crate::repositories::Repositories::new(config.sources.clone(), &config.data_dir));
     let metrics = Arc::new(crate::metrics::Metrics::new());
     if let Ok(engine) = &engine {
-        engine.egress().report_to(egress_reports(store.clone(), metrics.clone()));
+        engine.egress().report_to(crate::deployments::egress_reports(store.clone(), metrics.clone()));
     }
     let mut host =
         PluginHost::new(cache_dir, store.clone(), engine.as_ref().ok().cloned(), Some(repositories.clone()))?;
@@ -73,8 +73,6 @@ pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
     let engine = engine.map_err(|e| e.to_string());
     let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).tcp_nodelay(true).build()?;
 
-    let catalog = Arc::new(Catalog::new(store.clone(), config.catalog.allow_custom_entries));
-    let profiles = Arc::new(Profiles::new(store.clone(), config.guardrails.default_profile.clone()));
     let registry = Arc::new(crate::plugins::Registry::new(plugins));
     let notifier = crate::approvals::Notifier {
         config: config.approval.notification.clone(),
@@ -248,53 +246,12 @@ pub async fn start_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
     Ok(RunningHost { addr, runtime, tasks })
 }
 
-/// Every egress attempt is counted; a refused one is an event too.
-fn egress_reports(
-    store: Arc<Store>,
-    metrics: Arc<crate::metrics::Metrics>,
-) -> Arc<dyn Fn(crate::egress::Attempt) + Send + Sync> {
-    // One event per destination refused per minute: a looping client must not flood the trail.
-    let recent = std::sync::Mutex::new(std::collections::HashMap::<(String, String, u16), std::time::Instant>::new());
-    Arc::new(move |attempt: crate::egress::Attempt| {
-        metrics.egress_connection(&attempt.deployment_id, attempt.outcome.as_deref().ok());
-        if let Err(reason) = &attempt.outcome {
-            let key = (attempt.deployment_id.clone(), attempt.host.clone(), attempt.port);
-            let mut recent = recent.lock().expect("egress report lock poisoned");
-            recent.retain(|_, at| at.elapsed() < Duration::from_secs(60));
-            if recent.insert(key, std::time::Instant::now()).is_some() {
-                return;
-            }
-            drop(recent);
-            tracing::info!(deployment = %attempt.deployment_id, host = %attempt.host, port = attempt.port, %reason, "egress refused");
-            let data = EventData::EgressRefused(EgressRefusal {
-                host: attempt.host.clone(),
-                port: attempt.port,
-                reason: reason.to_string(),
-            });
-            let event = crate::store::NewEvent::for_deployment(&attempt.deployment_id, data);
-            let store = store.clone();
-            tokio::task::spawn_blocking(move || {
-                if let Err(e) = store.record(event) {
-                    tracing::warn!("recording a refused egress attempt: {e}");
-                }
-            });
-        }
-    })
-}
-
 /// First start only: the guardrail presets (plus configured profiles) and the catalog.
-fn seed(store: &Store, config: &RuntimeConfig) -> anyhow::Result<()> {
-    if store.first_time("guardrails_seeded")? {
-        let mut profiles = guardrails::presets();
-        for (name, profile) in &config.guardrails.profiles {
-            profiles.insert(name.clone(), guardrails::Profile { name: name.clone(), ..profile.clone() });
-        }
-        for (name, profile) in profiles {
-            let event = NewEvent::new(format!("guardrails/{name}"), EventData::GuardrailsSeeded(NoDetail {}));
-            store.put(Table::Guardrails, &name, &profile, event)?;
-        }
-    }
-    if store.first_time("catalog_seeded")? {
+/// At the first start: the guardrail presets and profiles of the config,
+/// then the sample catalog or the configured one, through their services.
+fn seed(catalog: &Catalog, profiles: &Profiles, config: &RuntimeConfig) -> anyhow::Result<()> {
+    profiles.seed(&config.guardrails.profiles).context("seeding the guardrail profiles")?;
+    if catalog.seeding()? {
         let text = match &config.catalog.seed_file {
             Some(path) => {
                 std::fs::read_to_string(path).with_context(|| format!("reading catalog {}", path.display()))?
@@ -303,10 +260,7 @@ fn seed(store: &Store, config: &RuntimeConfig) -> anyhow::Result<()> {
         };
         let entries: Vec<CatalogEntry> = catalog::parse_catalog(&text).context("runtime.catalog.seed_file")?;
         for (i, entry) in entries.iter().enumerate() {
-            let known_profile = |p: &str| matches!(store.get::<guardrails::Profile>(Table::Guardrails, p), Ok(Some(_)));
-            entry.validate(known_profile).with_context(|| format!("catalog entry {i} ('{}')", entry.slug))?;
-            let event = NewEvent::new(format!("catalog/{}", entry.slug), EventData::CatalogSeeded(NoDetail {}));
-            catalog::history::write(store, entry, crate::store::Presence::Any, event)?;
+            catalog.seed(entry).with_context(|| format!("catalog entry {i} ('{}')", entry.slug))?;
         }
     }
     Ok(())

@@ -34,6 +34,19 @@ impl Catalog {
         Catalog { store, allow_custom_entries }
     }
 
+    /// Whether the catalog is to be seeded: true once, at the first start.
+    pub fn seeding(&self) -> Result<bool, CatalogServiceError> {
+        Ok(self.store.first_time("catalog_seeded")?)
+    }
+
+    /// An entry of the sample or configured catalog, checked in full.
+    pub fn seed(&self, entry: &CatalogEntry) -> Result<(), CatalogServiceError> {
+        self.check(entry)?;
+        let event = NewEvent::new(format!("catalog/{}", entry.slug), EventData::CatalogSeeded(NoDetail {}));
+        history::write(&self.store, entry, Presence::Any, event)?;
+        Ok(())
+    }
+
     /// Every entry, deprecated ones included.
     pub fn all(&self) -> Result<Vec<CatalogEntry>, CatalogServiceError> {
         Ok(self.store.list(Table::Catalog)?)

@@ -11,6 +11,7 @@
 mod approval_flow;
 mod check;
 mod driver;
+mod egress_reports;
 mod error;
 mod health;
 mod lifecycle;
@@ -24,6 +25,7 @@ mod usage;
 
 pub use approval_flow::Submitted;
 pub use check::{compatibility, Checked, Compatibility};
+pub use egress_reports::egress_reports;
 pub use error::RuntimeError;
 pub use health::{CheckResult, HEALTH_TICK};
 pub use service::{Runtime, RuntimeParts};

@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use super::data::*;
 
+// `$name` and `$payload` are token trees, not `literal` and `ty` fragments:
+// the derive macros then read them as written (utoipa does not look inside
+// the invisible groups a fragment makes).
 macro_rules! event_kinds {
     ($($variant:ident = $name:tt ($payload:ident): $doc:literal,)*) => {
         /// What happened. Written as `family.verb` (`deployment.state`), the
@@ -41,8 +44,8 @@ macro_rules! event_kinds {
     };
 }
 
-/// The names, as the API writes them (a derived schema would not see the
-/// renames the macro writes).
+/// The names, as the API writes them, as one string enum (`EventData`'s
+/// derived schema documents each kind with its `data`).
 impl utoipa::PartialSchema for EventKind {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::schema::ObjectBuilder::new()

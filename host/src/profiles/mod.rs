@@ -3,6 +3,7 @@
 //! event; a profile is never deleted while a catalog entry uses it or while it
 //! is the default. The API and the admin UI only map input and errors.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::catalog::CatalogEntry;
@@ -33,6 +34,23 @@ pub struct Profiles {
 impl Profiles {
     pub fn new(store: Arc<Store>, default_profile: String) -> Profiles {
         Profiles { store, default_profile }
+    }
+
+    /// At the first start only: the presets, and the profiles the config
+    /// defines (over a preset of the same name).
+    pub fn seed(&self, configured: &BTreeMap<String, Profile>) -> Result<(), ProfileError> {
+        if !self.store.first_time("guardrails_seeded")? {
+            return Ok(());
+        }
+        let mut profiles = crate::guardrails::presets();
+        for (name, profile) in configured {
+            profiles.insert(name.clone(), Profile { name: name.clone(), ..profile.clone() });
+        }
+        for (name, profile) in profiles {
+            let event = NewEvent::new(format!("guardrails/{name}"), EventData::GuardrailsSeeded(NoDetail {}));
+            self.store.put(Table::Guardrails, &name, &profile, event)?;
+        }
+        Ok(())
     }
 
     pub fn list(&self) -> Result<Vec<Profile>, ProfileError> {
