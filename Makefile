@@ -5,7 +5,7 @@ GUESTS    := docker-backend code-engine-backend default-guardrails pinned-images
 GUEST_DIR := target/wasm32-wasip2/guest
 FIXTURE   := target/x86_64-unknown-linux-gnu/release/mcp-fixture
 
-.PHONY: run engine test test-suite test-fast verify verify-suite verify-tools coverage deny openapi schemathesis mcp-sdk fixture-image guests rules fixture contextforge catalog-fixtures host lint bench clean-test-objects
+.PHONY: run engine base-images test test-suite test-fast verify verify-suite verify-tools coverage deny openapi schemathesis mcp-sdk fixture-image guests rules fixture contextforge catalog-fixtures host lint bench clean-test-objects
 
 # Each of `run` and `test` does its own set-up first (scripts/setup.sh: only
 # what is missing is installed), so either works on a fresh machine by itself.
@@ -17,6 +17,11 @@ run:
 # Start a Docker engine when none answers (installing it if needed).
 engine:
 	scripts/setup.sh engine
+
+# The base images npm and PyPI servers build on, from Debian packages (no
+# Docker Hub): mcp-runtime/node and mcp-runtime/python. Kept when present.
+base-images:
+	scripts/setup.sh base-images
 
 host:
 	cargo build -p mcp-runtime

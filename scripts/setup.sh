@@ -3,8 +3,11 @@
 # missing, so running it again costs a few seconds. `.ci/run` gets it through
 # `make test`.
 #
-#   scripts/setup.sh run    the toolchain's wasm target; says how to start an engine if none answers
-#   scripts/setup.sh test   everything the suite uses: system packages, Python 3.12, a running engine
+#   scripts/setup.sh run          the toolchain's wasm target, and the base images when an engine answers
+#                                 (says how to start one if none does)
+#   scripts/setup.sh test         everything the suite uses: system packages, Python 3.12, a running
+#                                 engine, the base images
+#   scripts/setup.sh base-images  an engine and the base images (scripts/base-images.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-test}
@@ -81,10 +84,19 @@ start_engine() {
 case "$mode" in
   run)
     rust_toolchain
-    if ! engine_answers; then
+    if engine_answers; then
+      command -v mmdebstrap >/dev/null 2>&1 || install_missing mmdebstrap
+      scripts/base-images.sh
+    else
       echo "setup: no container engine answers on /var/run/docker.sock; the host starts without one and"
       echo "       reports the docker backend unavailable until one does. To start one: make engine"
     fi
+    ;;
+  base-images)
+    engine_packages
+    command -v mmdebstrap >/dev/null 2>&1 || install_missing mmdebstrap
+    start_engine
+    scripts/base-images.sh
     ;;
   engine)
     engine_packages
@@ -95,8 +107,9 @@ case "$mode" in
     rust_toolchain
     python312
     start_engine
+    scripts/base-images.sh
     ;;
   *)
-    echo "usage: $0 run|engine|test" >&2; exit 2
+    echo "usage: $0 run|engine|test|base-images" >&2; exit 2
     ;;
 esac
