@@ -6,7 +6,7 @@
 #   scripts/setup.sh run          the toolchain's wasm target, and the base images when an engine answers
 #                                 (says how to start one if none does)
 #   scripts/setup.sh test         everything the suite uses: system packages, Python 3.12, a running
-#                                 engine, the base images
+#                                 engine, the base images, the package mirrors' pinned packages
 #   scripts/setup.sh base-images  an engine and the base images (scripts/base-images.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,8 +58,11 @@ system_packages() {
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
   # The guides' commands use jq (tests/guides.rs runs them).
   command -v jq >/dev/null 2>&1 || missing+=(jq)
-  # componentize-js, which builds the JavaScript rules, comes from npm.
+  # componentize-js, which builds the JavaScript rules, and Verdaccio (the
+  # tests' npm mirror) come from npm.
   command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+  # Venvs: schemathesis, the rules' tools, pypiserver (the tests' PyPI mirror).
+  /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
   install_missing "${missing[@]}"
 }
 
@@ -108,6 +111,7 @@ case "$mode" in
     python312
     start_engine
     scripts/base-images.sh
+    scripts/package-mirrors.sh
     ;;
   *)
     echo "usage: $0 run|engine|test|base-images" >&2; exit 2

@@ -21,6 +21,7 @@ mod gateway;
 mod github;
 mod guides;
 mod operations;
+mod package_mirrors;
 mod plugin_host;
 mod plugins;
 mod stdio;

@@ -7,6 +7,7 @@ pub mod browser;
 pub mod contextforge;
 pub mod git_server;
 pub mod in_process;
+pub mod package_mirrors;
 pub mod ssh_server;
 pub mod webhook;
 
