@@ -100,7 +100,7 @@ test:
 
 test-suite: guests rules fixture fixture-image contextforge catalog-fixtures schemathesis mcp-sdk lint
 	cargo test -p mcp-runtime -p ce-fake -- --test-threads=2
-	cargo test -p image-ref -p guest-kit -p code-engine-backend --lib
+	cargo test -p image-ref -p guest-kit -p code-engine-backend -p docker-backend --lib
 	$(MAKE) clean-test-objects
 
 # The developers' tier: the host's unit tests, the architecture test and the

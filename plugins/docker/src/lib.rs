@@ -515,3 +515,50 @@ fn ignore_missing(result: Result<(), EngineError>) -> Result<(), BackendError> {
 }
 
 export!(DockerBackend);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use guest_kit::types::{CapabilityPolicy, FilesystemPolicy, NetworkPolicy};
+
+    fn guardrails(egress_allowed: bool, allowed_hosts: &[&str]) -> EffectiveGuardrails {
+        EffectiveGuardrails {
+            profile: "p".into(),
+            network: NetworkPolicy {
+                egress_allowed,
+                allowed_hosts: allowed_hosts.iter().map(|h| h.to_string()).collect(),
+                ingress_ports: vec![],
+            },
+            filesystem: FilesystemPolicy { read_only_root: false, allowed_mounts: vec![] },
+            capabilities: CapabilityPolicy { drop_all: true, add: vec![] },
+            cpu_millis: None,
+            memory_bytes: None,
+            pids: None,
+            seccomp: None,
+            apparmor: None,
+        }
+    }
+
+    #[test]
+    fn egress_goes_through_the_proxy_when_filtered_or_learning() {
+        let hosts = |h: &[&str]| Some(h.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(filtered_egress(&guardrails(false, &["a.example"]), true), None, "no egress at all");
+        assert_eq!(filtered_egress(&guardrails(true, &[]), false), None, "open");
+        assert_eq!(filtered_egress(&guardrails(true, &["*"]), false), None, "open");
+        assert_eq!(filtered_egress(&guardrails(true, &["a.example"]), false), hosts(&["a.example"]));
+        assert_eq!(filtered_egress(&guardrails(true, &[]), true), hosts(&[]), "learning what it reaches");
+        assert_eq!(filtered_egress(&guardrails(true, &["*", "10.0.0.5"]), true), hosts(&["10.0.0.5"]));
+    }
+
+    #[test]
+    fn a_handle_written_before_contract_1_3_learns_from_its_audit_entry() {
+        let old = r#"{"container": "c", "network": "n", "port": 8080, "mcp_path": "/mcp",
+                      "egress": ["*:audit", "10.0.0.5/32"]}"#;
+        let handle = Handle::parse(old).unwrap();
+        assert!(handle.learn);
+        assert_eq!(handle.egress, Some(vec!["10.0.0.5/32".to_string()]));
+        let filtered =
+            r#"{"container": "c", "network": "n", "port": 8080, "mcp_path": "/mcp", "egress": ["a.example"]}"#;
+        assert!(!Handle::parse(filtered).unwrap().learn);
+    }
+}
