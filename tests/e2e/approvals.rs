@@ -234,7 +234,7 @@ impl SmtpServer {
     async fn start() -> SmtpServer {
         let dir = tempfile::tempdir().unwrap();
         let output = dir.path().join("mail.txt");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = crate::support::free_port();
         let child = std::process::Command::new("/usr/bin/python3")
             .args(["-u", "-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
             .stdout(std::fs::File::create(&output).unwrap())

@@ -183,7 +183,7 @@ struct HostedFixture {
 
 impl HostedFixture {
     async fn start() -> HostedFixture {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = crate::support::free_port();
         let binary = support::repo_root().join("target/x86_64-unknown-linux-gnu/release/mcp-fixture");
         let child = std::process::Command::new(&binary)
             .env("HOST", "127.0.0.1")

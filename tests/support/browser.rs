@@ -19,7 +19,7 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver on a free loopback port and a headless browser through it.
     pub async fn start(base: &str) -> Browser {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = super::free_port();
         let driver = Driver(
             Command::new("chromedriver")
                 .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()])

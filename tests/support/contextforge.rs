@@ -33,7 +33,7 @@ static GATEWAY: OnceLock<ContextForge> = OnceLock::new();
 /// The binary's gateway, started (and healthy) on first use.
 pub async fn contextforge() -> &'static ContextForge {
     let gateway = GATEWAY.get_or_init(|| {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = super::free_port();
         let dir = tempfile::tempdir().unwrap().keep();
         let (orders, received) = mpsc::channel();
         // The process is spawned from this thread, which lives as long as the

@@ -27,6 +27,11 @@ use std::time::{Duration, Instant};
 pub const FIXTURE_IMAGE: &str = "127.0.0.1:5000/mcp-fixture:test";
 pub const TEST_LABEL: &str = "mcp-runtime.test";
 
+/// A loopback port nothing listens on now, for a server a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_path_buf()
 }
@@ -509,7 +514,7 @@ impl Registry {
     /// A registry that lets in only `(user, password)` when given (htpasswd).
     pub async fn start_with_login(login: Option<(&str, &str)>) -> Registry {
         let storage = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let address = format!("127.0.0.1:{port}");
         let config = storage.path().join("config.yml");
         let mut yaml = format!(

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::repo_root;
+use super::{free_port, repo_root};
 
 /// The pinned test packages (as `scripts/package-mirrors.sh` names them).
 pub const NPM_SERVER: (&str, &str) = ("@modelcontextprotocol/server-everything", "2026.8.31");
@@ -26,10 +26,6 @@ fn mirrored(relative: &str) -> PathBuf {
     let path = repo_root().join(relative);
     assert!(path.exists(), "{} missing: run scripts/package-mirrors.sh (the set-up of make test does)", path.display());
     path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl PackageMirrors {
