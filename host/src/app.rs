@@ -44,7 +44,9 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Built> {
 pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Built> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
     let store = Arc::new(Store::open(&config.data_dir.join("runtime.redb"))?);
-    let catalog = Arc::new(Catalog::new(store.clone(), config.catalog.allow_custom_entries));
+    let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).tcp_nodelay(true).build()?;
+    let indexes = crate::packages::Indexes::new(http.clone(), Arc::new(config.builders.clone()));
+    let catalog = Arc::new(Catalog::new(store.clone(), config.catalog.allow_custom_entries, indexes));
     let profiles = Arc::new(Profiles::new(store.clone(), config.guardrails.default_profile.clone()));
     seed(&catalog, &profiles, &config)?;
 
@@ -53,7 +55,10 @@ pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
     let egress = crate::egress::EgressProxies::new(config.egress.resolve.clone().into_iter().collect(), tasks.clone());
     let engine = ContainerEngine::new(&config.container_engine_socket(), &config.owner, egress).map(Arc::new);
     let cache_dir = config.plugin_cache_dir.clone().unwrap_or_else(|| config.data_dir.join("plugin-cache"));
-    let repositories = Arc::new(crate::repositories::Repositories::new(config.sources.clone(), &config.data_dir));
+    let repositories = Arc::new(
+        crate::repositories::Repositories::new(config.sources.clone(), &config.data_dir)
+            .with_builders(config.builders.clone()),
+    );
     let metrics = Arc::new(crate::metrics::Metrics::new());
     if let Ok(engine) = &engine {
         engine.egress().report_to(crate::deployments::egress_reports(store.clone(), metrics.clone()));
@@ -71,7 +76,6 @@ pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
     let configured = plugins.keys().cloned().collect();
     let uploads = crate::plugins::Uploads::new(host, &config.data_dir, store.clone(), configured);
     let engine = engine.map_err(|e| e.to_string());
-    let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).tcp_nodelay(true).build()?;
 
     let registry = Arc::new(crate::plugins::Registry::new(plugins));
     let notifier = crate::approvals::Notifier {

@@ -101,6 +101,10 @@ pub struct EffectiveGuardrails {
     pub pids: Option<u32>,
     pub seccomp: Option<String>,
     pub apparmor: Option<String>,
+    /// A package entry's install scripts run during its build
+    /// (`allow_install_scripts`): arbitrary code from its dependency tree.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub install_scripts: bool,
 }
 
 /// A guardrail or setting that was not applied as asked, and why.

@@ -1,7 +1,7 @@
 // Example policy, in JavaScript: an image must name an exact version.
 // Refuses images tagged `latest` or carrying no tag; with
 // `{"require_digest": true}` in its settings, only `@sha256:` references pass.
-import { settings } from "mcp-runtime:plugin/config@1.3.0";
+import { settings } from "mcp-runtime:plugin/config@1.4.0";
 
 // A thrown object is the `denial` of `result<policy-output, denial>`.
 function deny(field, reason) {
@@ -22,7 +22,8 @@ function requireDigest() {
 }
 
 function check(image, digestRequired) {
-  if (image.includes("@sha256:")) return;
+  // A package's purl names an exact version; the host pins its tree by a lock.
+  if (image.includes("@sha256:") || image.startsWith("pkg:")) return;
   if (digestRequired) deny("source.image", `'${image}' must be pinned by digest (@sha256:...)`);
   // The tag follows the last ':' after the last '/' (a ':' before it is a registry port).
   const name = image.slice(image.lastIndexOf("/") + 1);

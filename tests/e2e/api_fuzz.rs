@@ -20,7 +20,14 @@ const MAX_EXAMPLES: &str = "30";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_running_host_keeps_to_its_openapi_document() {
-    let host = TestHost::start(|_| {}).await;
+    // Package entries the fuzzer writes are resolved against loopback mirrors, never a public index.
+    let mirrors = support::package_mirrors::PackageMirrors::start().await;
+    let (npm, pypi) = (mirrors.npm.clone(), mirrors.pypi.clone());
+    let host = TestHost::start(|c| {
+        c.builders.npm.registry = npm;
+        c.builders.pypi.index_url = pypi;
+    })
+    .await;
     // The document's deploy example names the sample catalog's filesystem
     // server: here it is the MCP fixture on stdio, so the example deploys for real.
     let entry = json!({"name": "Filesystem (fixture)", "slug": "mcp-filesystem",

@@ -22,6 +22,7 @@ mod github;
 mod guides;
 mod operations;
 mod package_mirrors;
+mod packages;
 mod plugin_host;
 mod plugins;
 mod stdio;

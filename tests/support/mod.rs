@@ -197,6 +197,9 @@ impl TestHost {
         config.auth.jwt_secret = TEST_JWT_SECRET.into();
         // A crash or a backend coming back is seen within a second, not five.
         config.health.watch_interval_ms = 1000;
+        // No public package index: a test that resolves packages starts the mirrors.
+        config.builders.npm.registry = "http://127.0.0.1:9/".into();
+        config.builders.pypi.index_url = "http://127.0.0.1:9/simple/".into();
         tweak(&mut config);
         config
     }
@@ -357,8 +360,13 @@ impl TestHost {
     /// woken by the store's events rather than polling the API; answers the
     /// deployment as `GET /runtimes/{id}` shows it then.
     pub async fn wait_for(&self, id: &str, state: &str) -> Value {
+        self.wait_for_within(id, state, Duration::from_secs(90)).await
+    }
+
+    /// `wait_for` with a deadline of its own (a build from packages takes a while).
+    pub async fn wait_for_within(&self, id: &str, state: &str, within: Duration) -> Value {
         use tokio::sync::broadcast::error::RecvError;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        let deadline = tokio::time::Instant::now() + within;
         // Subscribed before the first look: no change can fall between the two.
         let mut events = self.runtime().subscribe();
         loop {

@@ -52,6 +52,12 @@ pub enum ApiError {
         id: Option<serde_json::Value>,
         reason: String,
     },
+    /// A service the host asked on the caller's behalf (a package index)
+    /// could not be reached; names the field that needed it.
+    UpstreamField {
+        field: String,
+        reason: String,
+    },
     /// A plugin or backend failed.
     Upstream {
         error: String,
@@ -75,7 +81,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::Upstream { .. } | ApiError::UpstreamField { .. } => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,7 +98,9 @@ impl ApiError {
             | ApiError::TooLarge(e)
             | ApiError::Unavailable(e)
             | ApiError::Internal(e) => e.clone(),
-            ApiError::Invalid { field, reason } => format!("{field}: {reason}"),
+            ApiError::Invalid { field, reason } | ApiError::UpstreamField { field, reason } => {
+                format!("{field}: {reason}")
+            }
             ApiError::McpHeaders { reason, .. } => reason.clone(),
             ApiError::Upstream { error, .. } => error.clone(),
         }
@@ -107,7 +115,9 @@ impl IntoResponse for ApiError {
                 let challenge = [(header::WWW_AUTHENTICATE, "Bearer")];
                 return (status, challenge, Json(json!({"error": e}))).into_response();
             }
-            ApiError::Invalid { field, .. } => json!({"error": self.message(), "field": field}),
+            ApiError::Invalid { field, .. } | ApiError::UpstreamField { field, .. } => {
+                json!({"error": self.message(), "field": field})
+            }
             ApiError::McpHeaders { id, reason } => json!({"jsonrpc": "2.0", "id": id,
                 "error": {"code": crate::mcp::generation::HEADER_MISMATCH, "message": reason}}),
             ApiError::Upstream { error, plugin } => json!({"error": error, "plugin": plugin}),
@@ -224,6 +234,7 @@ impl From<RuntimeError> for ApiError {
             RuntimeError::Forbidden(e) => ApiError::Forbidden(e),
             RuntimeError::Unavailable(e) => ApiError::Unavailable(e),
             RuntimeError::Backend(e) => ApiError::Upstream { error: e, plugin: None },
+            RuntimeError::IndexUnavailable { field, reason } => ApiError::UpstreamField { field, reason },
             RuntimeError::Plugin(e) => e.into(),
             RuntimeError::Store(e) => e.into(),
         }

@@ -233,6 +233,7 @@ fn images_of(source: &crate::catalog::ServerSource) -> Vec<String> {
                 .map(|stack| stack.images().into_iter().map(String::from).collect())
                 .unwrap_or_default()
         }
-        ServerSource::Github { .. } | ServerSource::Remote { .. } => Vec::new(),
+        // A package's image is built from its lock, shown with the deployment.
+        ServerSource::Github { .. } | ServerSource::Remote { .. } | ServerSource::Package { .. } => Vec::new(),
     }
 }

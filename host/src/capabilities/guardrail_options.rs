@@ -1,4 +1,4 @@
-//! Always linked (contract 1.3): the guardrail options of the deployment the
+//! Always linked (contract 1.3; `allow-install-scripts` 1.4): the guardrail options of the deployment the
 //! current call serves, which the records of the contract cannot carry.
 
 use super::CallState;
@@ -7,5 +7,9 @@ use crate::contract::guardrail_options::Host;
 impl Host for CallState {
     async fn egress_learn(&mut self) -> bool {
         self.options.egress_learn
+    }
+
+    async fn allow_install_scripts(&mut self) -> bool {
+        self.options.allow_install_scripts
     }
 }

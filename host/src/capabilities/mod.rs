@@ -67,6 +67,8 @@ pub struct CallState {
     http: OutgoingHttp,
     pub ctx: Arc<PluginContext>,
     options: GuardrailOptions,
+    /// The package entry a backend's `prepare` is building (`source.deployment-package`).
+    package: Option<crate::catalog::ServerSource>,
 }
 
 impl CallState {
@@ -77,7 +79,13 @@ impl CallState {
             http: OutgoingHttp::new(&ctx.id, ctx.allowed_hosts.clone()),
             ctx,
             options,
+            package: None,
         }
+    }
+
+    /// The call prepares this package entry's deployment.
+    pub fn preparing(&mut self, package: Option<crate::catalog::ServerSource>) {
+        self.package = package;
     }
 
     pub fn wasi_view(&mut self) -> WasiCtxView<'_> {

@@ -176,6 +176,30 @@ pub enum ServerSource {
         compose_file: String,
         main_service: String,
     },
+    /// A server published as an npm or PyPI package, built into an image
+    /// on its base image with its whole dependency tree pinned.
+    Package {
+        ecosystem: crate::packages::Ecosystem,
+        name: String,
+        /// Exact once written: a range or `latest` is resolved against the
+        /// index when the entry is written (see `requested_version`).
+        version: String,
+        /// What the writer asked for when it was not an exact version.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requested_version: Option<String>,
+        /// The executable to run (npm `bin`, a Python console script);
+        /// chosen when the entry is written if the package has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bin: Option<String>,
+        /// Python extras installed with it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        extras: Vec<String>,
+        /// Let the install run the packages' own scripts (npm
+        /// `preinstall`/`postinstall`, Python source builds): arbitrary code,
+        /// so the default approval rule holds such a deploy.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        allow_install_scripts: bool,
+    },
     /// A server already hosted at `url`: nothing is deployed; an admin
     /// registers it with the gateway (`PUT /catalog/{slug}/registration`).
     Remote {
@@ -194,11 +218,29 @@ fn default_dockerfile() -> String {
 }
 
 impl ServerSource {
+    /// The package a package source names, as the resolver and builder take it.
+    pub fn package(&self) -> Option<crate::packages::PackageRequest<'_>> {
+        match self {
+            ServerSource::Package { ecosystem, name, version, bin, extras, allow_install_scripts, .. } => {
+                Some(crate::packages::PackageRequest {
+                    ecosystem: *ecosystem,
+                    name,
+                    version,
+                    bin: bin.as_deref(),
+                    extras,
+                    allow_install_scripts: *allow_install_scripts,
+                })
+            }
+            _ => None,
+        }
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             ServerSource::Docker { .. } => "docker",
             ServerSource::Github { .. } => "github",
             ServerSource::Compose { .. } => "compose",
+            ServerSource::Package { .. } => "package",
             ServerSource::Remote { .. } => "remote",
         }
     }
@@ -241,6 +283,12 @@ impl CatalogEntry {
                     return Err(invalid("source.main_service", "must name the service that speaks MCP"));
                 }
                 crate::compose::Stack::parse(compose_file, main_service).map_err(|e| invalid(&e.field(), e.reason))?;
+            }
+            ServerSource::Package { .. } => {
+                // The name, extras and a plausible version; the index is asked when the entry is written.
+                if let Some(Err(e)) = self.source.package().map(|p| p.check()) {
+                    return Err(invalid(e.field(), e.reason()));
+                }
             }
             ServerSource::Remote { url, .. } => {
                 let parsed = reqwest::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https"));

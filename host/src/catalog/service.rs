@@ -5,9 +5,10 @@
 
 use std::sync::Arc;
 
-use super::{history, CatalogEntry, CatalogError, CatalogFilter};
+use super::{history, CatalogEntry, CatalogError, CatalogFilter, ServerSource};
 use crate::events::{CatalogChange, Deprecation, EntrySnapshot, EventData, NoDetail};
 use crate::guardrails::Profile;
+use crate::packages::{Indexes, PackageError};
 use crate::store::{NewEvent, Presence, Store, StoreError, Table};
 
 #[derive(Debug, thiserror::Error)]
@@ -22,16 +23,38 @@ pub enum CatalogServiceError {
     /// The slug is taken (create), or names nothing (replace, delete).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A package entry's package, as its index answered (or failed to).
+    #[error(transparent)]
+    Package(#[from] PackageError),
 }
 
 pub struct Catalog {
     store: Arc<Store>,
     allow_custom_entries: bool,
+    /// Where package entries' versions are resolved.
+    indexes: Indexes,
 }
 
 impl Catalog {
-    pub fn new(store: Arc<Store>, allow_custom_entries: bool) -> Catalog {
-        Catalog { store, allow_custom_entries }
+    pub fn new(store: Arc<Store>, allow_custom_entries: bool, indexes: Indexes) -> Catalog {
+        Catalog { store, allow_custom_entries, indexes }
+    }
+
+    /// A package entry as it is written: its version resolved to an exact
+    /// one that exists and was not yanked (what was asked kept in
+    /// `requested_version`), its executable chosen. Other entries as they are.
+    pub async fn resolve(&self, mut entry: CatalogEntry) -> Result<CatalogEntry, CatalogServiceError> {
+        let Some(package) = entry.source.package() else { return Ok(entry) };
+        let resolved = self.indexes.resolve(&package).await?;
+        let exact = package.is_exact();
+        if let ServerSource::Package { version, requested_version, bin, .. } = &mut entry.source {
+            if !exact {
+                *requested_version = Some(std::mem::take(version));
+            }
+            *version = resolved.version;
+            *bin = Some(resolved.bin);
+        }
+        Ok(entry)
     }
 
     /// Whether the catalog is to be seeded: true once, at the first start.
@@ -82,19 +105,24 @@ impl Catalog {
         Ok(entry.validate(known_profile)?)
     }
 
-    /// Adds an entry a person wrote (not an import: see `write_imported`).
-    pub fn create(&self, entry: &CatalogEntry, actor: &str) -> Result<(), CatalogServiceError> {
+    /// Adds an entry a person wrote (not an import: see `write_imported`);
+    /// the entry as written (a package's version resolved).
+    pub async fn create(&self, entry: CatalogEntry, actor: &str) -> Result<CatalogEntry, CatalogServiceError> {
         if !self.allow_custom_entries {
             return Err(CatalogServiceError::CustomEntriesDisabled);
         }
-        self.check(entry)?;
-        self.write(entry, Presence::New, actor)
+        self.check(&entry)?;
+        let entry = self.resolve(entry).await?;
+        self.write(&entry, Presence::New, actor)?;
+        Ok(entry)
     }
 
-    /// Replaces an entry with a new revision.
-    pub fn replace(&self, entry: &CatalogEntry, actor: &str) -> Result<(), CatalogServiceError> {
-        self.check(entry)?;
-        self.write(entry, Presence::Existing, actor)
+    /// Replaces an entry with a new revision; the entry as written.
+    pub async fn replace(&self, entry: CatalogEntry, actor: &str) -> Result<CatalogEntry, CatalogServiceError> {
+        self.check(&entry)?;
+        let entry = self.resolve(entry).await?;
+        self.write(&entry, Presence::Existing, actor)?;
+        Ok(entry)
     }
 
     /// Removes an entry; its deployments go on.

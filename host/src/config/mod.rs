@@ -90,6 +90,10 @@ pub struct RuntimeConfig {
     /// Git repositories: where they are, how the host fetches them, build limits.
     #[serde(default)]
     pub sources: RepositoriesConfig,
+    /// Package entries: the indexes versions are resolved and installed
+    /// from, the base images, build limits.
+    #[serde(default)]
+    pub builders: crate::packages::BuildersConfig,
     /// Where crashes, OOM kills, failing health and unavailable backends are told.
     #[serde(default)]
     pub alerts: AlertsConfig,
@@ -423,6 +427,7 @@ impl RuntimeConfig {
             gateway.validate()?;
         }
         self.sources.validate().map_err(|(key, reason)| invalid(&key, reason))?;
+        self.builders.validate().map_err(|(key, reason)| invalid(&key, reason))?;
         if self.api.mcp_session_idle_seconds == 0 {
             return Err(invalid("runtime.api.mcp_session_idle_seconds", "must be at least 1"));
         }

@@ -39,9 +39,30 @@ impl From<&ServerSource> for wit::Source {
                 main_service: main_service.clone(),
                 services: stack_services(compose_file, main_service),
             }),
+            // Records keep their shape within a major version: a package
+            // reaches plugins as its purl; 1.4 backends ask `source.deployment-package`.
+            ServerSource::Package { .. } => {
+                let purl = source.package().map(|p| p.purl()).unwrap_or_default();
+                wit::Source::Image(wit::ImageSource { image: purl, registry_secret: None })
+            }
             // Nothing is deployed for a remote entry: `deployments::check`
             // refuses it before any request a plugin could see is made.
             ServerSource::Remote { url, .. } => unreachable!("a deploy request for the remote server at {url}"),
+        }
+    }
+}
+
+impl From<&crate::packages::PackageRequest<'_>> for wit::PackageSource {
+    fn from(package: &crate::packages::PackageRequest<'_>) -> wit::PackageSource {
+        wit::PackageSource {
+            ecosystem: match package.ecosystem {
+                crate::packages::Ecosystem::Npm => wit::PackageEcosystem::Npm,
+                crate::packages::Ecosystem::Pypi => wit::PackageEcosystem::Pypi,
+            },
+            name: package.name.to_string(),
+            version: package.version.to_string(),
+            bin: package.bin.map(str::to_string),
+            extras: package.extras.to_vec(),
         }
     }
 }
@@ -302,6 +323,7 @@ pub fn effective_guardrails(g: &wit::EffectiveGuardrails, options: GuardrailOpti
         pids: g.pids,
         seccomp: g.seccomp.clone(),
         apparmor: g.apparmor.clone(),
+        install_scripts: options.allow_install_scripts,
     }
 }
 

@@ -205,13 +205,30 @@ pub struct RequestView {
     pub session_mode: SessionMode,
 }
 
-/// An image built from a repository: the commit, and whether it was built
-/// for this deployment or already there.
+/// An image built from a repository (the commit) or from a package (the
+/// lock), and whether it was built for this deployment or already there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Build {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub commit: String,
-    /// `hit`: the image of that commit existed, nothing was fetched or built.
+    /// A package's lock (`sha256:…`): its packages are `GET /runtimes/{id}`'s `bill_of_materials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<String>,
+    /// `hit`: the image of that commit (or lock) existed, nothing was fetched or built.
     pub cache: CacheOutcome,
+}
+
+impl Build {
+    /// What a backend's `build-facts` say: their `commit` is a package's lock digest.
+    pub fn of(source: &crate::catalog::ServerSource, commit: &str, cache_hit: bool) -> Build {
+        let cache = if cache_hit { CacheOutcome::Hit } else { CacheOutcome::Miss };
+        match source {
+            crate::catalog::ServerSource::Package { .. } => {
+                Build { commit: String::new(), lock: Some(commit.into()), cache }
+            }
+            _ => Build { commit: commit.into(), lock: None, cache },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

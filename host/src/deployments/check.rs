@@ -38,13 +38,14 @@ impl Runtime {
         request: &wit::DeployRequest,
         profile: &Profile,
         capabilities: &wit::BackendCapabilities,
+        asked: GuardrailOptions,
     ) -> Result<(EffectiveGuardrails, Vec<wit::Warning>), RuntimeError> {
         // Resolved now: this evaluation runs on these versions, whatever is swapped in meanwhile.
         let chain: Vec<Arc<Plugin>> = self.default_evaluator().into_iter().chain(self.plugins.policy_chain()).collect();
-        self.evaluate_chain(&chain, request, profile, capabilities).await
+        self.evaluate_chain(&chain, request, profile, capabilities, asked).await
     }
 
-    /// The chain is told the options the profile asks for; the guardrails it
+    /// The chain is told the options the profile and entry ask for; the guardrails it
     /// decides keep those the backend can honour.
     async fn evaluate_chain(
         &self,
@@ -52,8 +53,8 @@ impl Runtime {
         request: &wit::DeployRequest,
         profile: &Profile,
         capabilities: &wit::BackendCapabilities,
+        asked: GuardrailOptions,
     ) -> Result<(EffectiveGuardrails, Vec<wit::Warning>), RuntimeError> {
-        let asked = GuardrailOptions::asked_by(profile);
         let mut input = PolicyInput {
             request: request.clone(),
             profile: profile.into(),
@@ -145,7 +146,8 @@ impl Runtime {
             let reason = format!("backend '{backend_name}' serves HTTP only: a stdio server needs one that runs stdio");
             return Err(invalid("transport", reason));
         }
-        let evaluated = self.evaluate_policies(&plugin_request, &profile, &capabilities).await;
+        let asked = GuardrailOptions::asked_by(&profile, &request.entry);
+        let evaluated = self.evaluate_policies(&plugin_request, &profile, &capabilities, asked).await;
         if let Err(RuntimeError::Invalid { field, .. }) = &evaluated {
             self.metrics.policy_decision(field, "denied");
         }
@@ -322,7 +324,9 @@ pub async fn compatibility(
     };
     let request = contract::deploy_request("compatibility-check", backend_name, &sample, None);
     let default_only: Vec<_> = runtime.default_evaluator().into_iter().collect();
-    let (effective, mut warnings) = runtime.evaluate_chain(&default_only, &request, profile, &capabilities).await?;
+    let asked = GuardrailOptions::asked_by(profile, &sample.entry);
+    let (effective, mut warnings) =
+        runtime.evaluate_chain(&default_only, &request, profile, &capabilities, asked).await?;
     // The sample image may not pass a registry allowlist; only warnings matter here.
     let options = GuardrailOptions::of(&effective);
     if let Ok(Ok(more)) = backend.validate(&request, &(&effective).into(), options).await {

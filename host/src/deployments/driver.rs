@@ -10,7 +10,7 @@ use super::RuntimeError;
 use crate::catalog::ServerSource;
 use crate::contract::backend::DeploymentStatus;
 use crate::contract::{self, types as wit, GuardrailOptions};
-use crate::deployment::{Build, CacheOutcome, Deployment, State};
+use crate::deployment::{Build, Deployment, State};
 use crate::deployments::Runtime;
 use crate::events::{DeployRequest, DeployWarnings, EventData, ImageBuilt, StateChange};
 use crate::guardrails::Warning;
@@ -169,18 +169,17 @@ impl Runtime {
         let request = contract::deploy_request(&d.id, &d.backend, stored, d.requested_by.as_deref());
         let backend = self.backend(&d.backend)?.clone();
         let preparing = match stored.entry.source {
-            ServerSource::Github { .. } => State::Building,
+            ServerSource::Github { .. } | ServerSource::Package { .. } => State::Building,
             _ => State::Pulling,
         };
         self.transition(id, preparing, None, |_| {})?;
-        let prepared = backend.prepare(&request).await??;
-        let build = prepared.build.as_ref().map(|b| Build {
-            commit: b.commit.clone(),
-            cache: if b.cache_hit { CacheOutcome::Hit } else { CacheOutcome::Miss },
-        });
+        let package = stored.entry.source.package().is_some().then(|| stored.entry.source.clone());
+        let prepared = backend.prepare(&request, package).await??;
+        let build = prepared.build.as_ref().map(|b| Build::of(&stored.entry.source, &b.commit, b.cache_hit));
         if let Some(build) = &build {
             let data = EventData::DeploymentBuilt(ImageBuilt {
                 commit: build.commit.clone(),
+                lock: build.lock.clone(),
                 cache: build.cache.name().into(),
                 image: prepared.image.clone(),
                 builder: d.backend.clone(),

@@ -19,6 +19,9 @@ pub enum RuntimeError {
     Unavailable(String),
     #[error("backend: {0}")]
     Backend(String),
+    /// A package index could not answer for the field.
+    #[error("{field}: {reason}")]
+    IndexUnavailable { field: String, reason: String },
     #[error(transparent)]
     Plugin(#[from] PluginError),
     #[error(transparent)]
@@ -37,6 +40,12 @@ impl From<crate::catalog::CatalogServiceError> for RuntimeError {
             CatalogServiceError::CustomEntriesDisabled => RuntimeError::Conflict(e.to_string()),
             CatalogServiceError::NotFound(what) => RuntimeError::NotFound(format!("catalog entry '{what}'")),
             CatalogServiceError::Store(e) => RuntimeError::Store(e),
+            CatalogServiceError::Package(crate::packages::PackageError::Invalid { field, reason }) => {
+                invalid(&field, reason)
+            }
+            CatalogServiceError::Package(crate::packages::PackageError::IndexUnavailable { field, reason }) => {
+                RuntimeError::IndexUnavailable { field, reason }
+            }
         }
     }
 }

@@ -151,12 +151,29 @@ pub struct StateChange {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ImageBuilt {
+    /// Empty for a package.
+    #[serde(default)]
     pub commit: String,
+    /// A package's lock (`sha256:…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<String>,
     /// `hit`: the commit's image existed; `miss`: it was built now.
     pub cache: String,
     pub image: String,
     /// The backend that built it.
     pub builder: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PackageLock {
+    /// The package's purl, e.g. `pkg:npm/%40scope/name@1.2.3`.
+    pub package: String,
+    /// The base image's id.
+    pub base_image: String,
+    /// `sha256:` of the lock.
+    pub digest: String,
+    /// Packages in the tree.
+    pub packages: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -204,7 +204,7 @@ pub async fn run(wasm: &Path, file: &CaseFile, cache_dir: PathBuf) -> anyhow::Re
                         request: request.clone(),
                         effective: effective.clone(),
                     };
-                    match rule.approve(&input, GuardrailOptions::asked_by(profile)).await {
+                    match rule.approve(&input, GuardrailOptions::asked_by(profile, &case.entry)).await {
                         Ok(Ok(decision)) => {
                             Ok(Outcome { required: decision.required, reasons: decision.reasons, ..Default::default() })
                         }
@@ -220,7 +220,7 @@ pub async fn run(wasm: &Path, file: &CaseFile, cache_dir: PathBuf) -> anyhow::Re
                         effective: effective.clone(),
                         warnings: Vec::new(),
                     };
-                    match rule.evaluate(&input, GuardrailOptions::asked_by(profile)).await {
+                    match rule.evaluate(&input, GuardrailOptions::asked_by(profile, &case.entry)).await {
                         Ok(Ok(out)) => Ok(Outcome {
                             warnings: out.warnings.into_iter().map(|w| w.field).collect(),
                             ..Default::default()

@@ -281,10 +281,16 @@ fn check_grants(engine: &Engine, component: &Component, manifest: &PluginManifes
 }
 
 impl Plugin {
-    fn new_store(&self, options: GuardrailOptions) -> Result<Store<PluginState>, PluginError> {
+    fn new_store(
+        &self,
+        options: GuardrailOptions,
+        package: Option<crate::catalog::ServerSource>,
+    ) -> Result<Store<PluginState>, PluginError> {
         let limits = self.manifest.limits;
+        let mut granted = CallState::new(self.ctx.clone(), options);
+        granted.preparing(package);
         let state = PluginState {
-            granted: CallState::new(self.ctx.clone(), options),
+            granted,
             limiter: MemoryLimiter { max_bytes: limits.memory_mb as usize * (1 << 20), exceeded: false },
         };
         let mut store = Store::new(&self.engine, state);
@@ -365,15 +371,18 @@ impl CallOutcome for BackendCapabilities {}
 /// guardrails names their options; others answer the defaults.
 macro_rules! invoke {
     ($plugin:expr, $pre:ident, $accessor:ident . $call:ident ( $($arg:expr),* )) => {
-        invoke!($plugin, GuardrailOptions::default(), $pre, $accessor.$call($($arg),*))
+        invoke!($plugin, GuardrailOptions::default(), None, $pre, $accessor.$call($($arg),*))
     };
-    ($plugin:expr, $options:expr, $pre:ident, $accessor:ident . $call:ident ( $($arg:expr),* )) => {{
+    ($plugin:expr, $options:expr, $pre:ident, $accessor:ident . $call:ident ( $($arg:expr),* )) => {
+        invoke!($plugin, $options, None, $pre, $accessor.$call($($arg),*))
+    };
+    ($plugin:expr, $options:expr, $package:expr, $pre:ident, $accessor:ident . $call:ident ( $($arg:expr),* )) => {{
         let plugin: &Plugin = $plugin;
         let WorldPre::$pre(pre) = &plugin.pre else {
             return Err(PluginError::Missing { plugin: plugin.manifest.id.clone(), kind: stringify!($pre) });
         };
         let started = Instant::now();
-        let result = match plugin.new_store($options) {
+        let result = match plugin.new_store($options, $package) {
             Ok(mut store) => {
                 let outcome = tokio::time::timeout(plugin.timeout(), async {
                     let instance = pre.instantiate_async(&mut store).await?;
@@ -412,8 +421,14 @@ impl Plugin {
         invoke!(self, options, Backend, mcp_runtime_plugin_backend.call_validate(r, g))
     }
 
-    pub async fn prepare(&self, r: &DeployRequest) -> Result<Result<Prepared, BackendError>, PluginError> {
-        invoke!(self, Backend, mcp_runtime_plugin_backend.call_prepare(r))
+    /// `package`: the source of a package entry, which the plugin may build
+    /// (`source.build-package`) during this call.
+    pub async fn prepare(
+        &self,
+        r: &DeployRequest,
+        package: Option<crate::catalog::ServerSource>,
+    ) -> Result<Result<Prepared, BackendError>, PluginError> {
+        invoke!(self, GuardrailOptions::default(), package, Backend, mcp_runtime_plugin_backend.call_prepare(r))
     }
 
     pub async fn deploy(

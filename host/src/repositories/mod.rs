@@ -38,6 +38,8 @@ pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> RepositoryError
 
 pub struct Repositories {
     config: RepositoriesConfig,
+    /// How package entries are built (their builds share the logs and cancelling below).
+    builders: crate::packages::BuildersConfig,
     /// Where checkouts are made (and removed).
     work: PathBuf,
     pub logs: BuildLogs,
@@ -51,11 +53,21 @@ impl Repositories {
     pub fn new(config: RepositoriesConfig, data_dir: &std::path::Path) -> Repositories {
         Repositories {
             config,
+            builders: Default::default(),
             work: data_dir.join("checkouts"),
             logs: BuildLogs::new(data_dir.join("build-logs")),
             running: Mutex::default(),
             doomed: Mutex::default(),
         }
+    }
+
+    /// The same, building package entries as `builders` says.
+    pub fn with_builders(self, builders: crate::packages::BuildersConfig) -> Repositories {
+        Repositories { builders, ..self }
+    }
+
+    pub fn builders(&self) -> &crate::packages::BuildersConfig {
+        &self.builders
     }
 
     pub fn build_timeout(&self) -> std::time::Duration {

@@ -44,6 +44,8 @@ pub enum Table {
     CatalogSources,
     /// Every revision of each catalog entry, oldest first.
     CatalogHistory,
+    /// Package entries' locks, by package, version and base image (`packages::lock::key`).
+    PackageLocks,
 }
 
 impl Table {
@@ -59,6 +61,7 @@ impl Table {
             Table::PluginOrder => "plugin_order",
             Table::CatalogSources => "remote_catalogs",
             Table::CatalogHistory => "catalog_history",
+            Table::PackageLocks => "package_locks",
         })
     }
 }
@@ -117,6 +120,7 @@ impl Store {
                 Table::PluginOrder,
                 Table::CatalogSources,
                 Table::CatalogHistory,
+                Table::PackageLocks,
             ] {
                 tx.open_table(table.definition())?;
             }

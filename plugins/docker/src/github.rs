@@ -65,7 +65,7 @@ fn pushed(request: &DeployRequest, github: &GithubSource, image: &str, commit: &
     source::push(&request.deployment_id, image, &destination).map_err(source_error)
 }
 
-fn source_error(e: SourceError) -> BackendError {
+pub fn source_error(e: SourceError) -> BackendError {
     match e {
         SourceError::Invalid(denial) => BackendError::Invalid(denial),
         SourceError::Denied(why) => BackendError::Invalid(guest_kit::denial("source.repo", &why)),

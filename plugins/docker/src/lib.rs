@@ -1,7 +1,7 @@
 //! Docker backend: one deployment = one network + one container (a container
 //! per service for a compose stack, `compose`), all owned (labelled) by the
 //! runtime through the host's container-engine capability; images built from
-//! repositories by the host (`github`, grant `source`).
+//! repositories and packages by the host (`github`, `package`, grant `source`).
 //!
 //! Settings (`plugins[].settings` in the host config):
 //! `{"allowed_registries": ["docker.io", "127.0.0.1:5000"]}`. How often a failed
@@ -9,8 +9,8 @@
 //! Without `allowed_registries` every registry is allowed; `[]` allows none.
 
 wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@1.3.0": guest_kit::types,
-    "mcp-runtime:plugin/config@1.3.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.4.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.4.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared, ResourceUsage};
@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 mod compose;
 mod github;
+mod package;
 
 /// Scratch space on a read-only root.
 const SCRATCH_TMPFS: &str = "/tmp";
@@ -129,6 +130,8 @@ impl Guest for DockerBackend {
 
     fn validate(request: DeployRequest, guardrails: EffectiveGuardrails) -> Result<Vec<Warning>, BackendError> {
         let image = match &request.entry.source {
+            // Built by the host from the package index, never pulled.
+            Source::Image(source) if package::is_package(&source.image) => return guardrail_warnings(&guardrails),
             Source::Image(source) => &source.image,
             Source::Github(github) => {
                 github::check_push(github, settings()?.allowed_registries.as_deref())?;
@@ -162,6 +165,9 @@ impl Guest for DockerBackend {
 
     fn prepare(request: DeployRequest) -> Result<Prepared, BackendError> {
         let source = match &request.entry.source {
+            Source::Image(source) if package::is_package(&source.image) => {
+                return package::prepare(&request.deployment_id)
+            }
             Source::Image(source) => source.clone(),
             Source::Github(github) => return github::prepare(&request, github),
             Source::Compose(stack) => {

@@ -13,15 +13,20 @@
 //!     - group: security-team
 //!     - user: admin@example.com
 //! ```
-//! A catalog entry with `requires_approval: true` always needs approval.
+//! A catalog entry with `requires_approval: true` always needs approval, and
+//! so does a package entry that lets its install scripts run
+//! (`allow_install_scripts`: its whole dependency tree's code runs at build).
+//! A package entry's source type is `package` (it arrives as an image named
+//! by its purl, which no registry rule applies to: the host builds it).
 
 wit_bindgen::generate!({ world: "approval-rule", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@1.3.0": guest_kit::types,
-    "mcp-runtime:plugin/config@1.3.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.4.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.4.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::approval::{ApprovalDecision, ApprovalInput, Guest};
 use guest_kit::types::Source;
+use mcp_runtime::plugin::guardrail_options;
 use serde::Deserialize;
 
 #[derive(Deserialize, Default)]
@@ -72,6 +77,9 @@ impl Guest for DefaultApproval {
         if entry.requires_approval {
             reasons.push(format!("catalog entry '{}' requires approval", entry.slug));
         }
+        if guardrail_options::allow_install_scripts() {
+            reasons.push("allow_install_scripts: the build runs the package tree's own install scripts".into());
+        }
         for rule in &settings.required_for {
             if let Some(reason) = fires(rule, &input) {
                 reasons.push(reason);
@@ -87,6 +95,7 @@ fn fires(rule: &Rule, input: &ApprovalInput) -> Option<String> {
     match rule {
         Rule::SourceType(kind) => {
             let actual = match source {
+                Source::Image(i) if is_package(&i.image) => "package",
                 Source::Image(_) => "docker",
                 Source::Github(_) => "github",
                 Source::Compose(_) => "compose",
@@ -96,6 +105,7 @@ fn fires(rule: &Rule, input: &ApprovalInput) -> Option<String> {
         Rule::RegistryNotIn(places) => {
             // Every image a deployment runs: a stack's services each count.
             let images: Vec<&str> = match source {
+                Source::Image(i) if is_package(&i.image) => Vec::new(),
                 Source::Image(i) => vec![i.image.as_str()],
                 Source::Compose(stack) => stack.services.iter().map(|s| s.image.as_str()).collect(),
                 Source::Github(_) => Vec::new(),
@@ -116,6 +126,11 @@ fn fires(rule: &Rule, input: &ApprovalInput) -> Option<String> {
             .filter(|m| m > limit)
             .map(|m| format!("memory {m} MB above {limit} MB")),
     }
+}
+
+/// A package entry's image: its purl.
+fn is_package(image: &str) -> bool {
+    image.starts_with("pkg:")
 }
 
 export!(DefaultApproval);

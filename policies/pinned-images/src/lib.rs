@@ -1,10 +1,12 @@
 //! Example policy: an image must name an exact version.
 //! Refuses images tagged `latest` or carrying no tag; with
 //! `{"require_digest": true}` in its settings, only `@sha256:` references pass.
+//! A package entry (its purl, `pkg:npm/name@1.2.3`) names an exact version,
+//! and the host installs its tree from a lock pinned by integrity: it passes.
 
 wit_bindgen::generate!({ world: "guardrail-policy", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@1.3.0": guest_kit::types,
-    "mcp-runtime:plugin/config@1.3.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.4.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.4.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::policy::{Guest, PolicyInput, PolicyOutput};
@@ -23,7 +25,7 @@ impl Guest for PinnedImages {
 }
 
 fn check(image: &str, require_digest: bool) -> Result<(), Denial> {
-    if image.contains("@sha256:") {
+    if image.contains("@sha256:") || image.starts_with("pkg:") {
         return Ok(());
     }
     let deny = |reason: String| Err(denial("source.image", reason));

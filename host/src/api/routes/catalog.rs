@@ -49,20 +49,24 @@ async fn get_catalog(
     responses((status = 201, body = CatalogEntry,
                links(("GetEntry" = (operation_id = "get_catalog", parameters(("slug" = "$response.body#/slug")))),
                      ("DeleteEntry" = (operation_id = "delete_catalog", parameters(("slug" = "$response.body#/slug")))))),
-              (status = 409, body = ErrorBody, description = "The slug is taken, or custom entries are disabled")))]
-/// Adds an entry.
+              (status = 409, body = ErrorBody, description = "The slug is taken, or custom entries are disabled"),
+              (status = 502, body = ErrorBody, description = "A package entry's index cannot be reached (`field` names what needed it)")))]
+/// Adds an entry. A package entry's version is resolved against its index
+/// (a range or a tag to an exact version, kept with `requested_version`)
+/// and its executable chosen.
 async fn create_catalog(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::WriteCatalog>,
     JsonBody(entry): JsonBody<CatalogEntry>,
 ) -> ApiResult<(StatusCode, Json<CatalogEntry>)> {
-    rt.catalog.create(&entry, &caller.user)?;
-    Ok((StatusCode::CREATED, Json(entry)))
+    let written = rt.catalog.create(entry, &caller.user).await?;
+    Ok((StatusCode::CREATED, Json(written)))
 }
 
 #[utoipa::path(put, path = "/catalog/{slug}", tag = "catalog", params(("slug" = String, Path)),
     request_body = CatalogEntry, extensions(("x-permission" = json!("write_catalog"))),
-    responses((status = 200, body = CatalogEntry)))]
+    responses((status = 200, body = CatalogEntry),
+              (status = 502, body = ErrorBody, description = "A package entry's index cannot be reached (`field` names what needed it)")))]
 /// Replaces an entry (a new revision in its history); `slug` must match the path.
 async fn replace_catalog(
     State(rt): State<AppState>,
@@ -73,8 +77,7 @@ async fn replace_catalog(
     if entry.slug != slug {
         return Err(ApiError::Invalid { field: "slug".into(), reason: format!("must match the path ('{slug}')") });
     }
-    rt.catalog.replace(&entry, &caller.user)?;
-    Ok(Json(entry))
+    Ok(Json(rt.catalog.replace(entry, &caller.user).await?))
 }
 
 #[utoipa::path(delete, path = "/catalog/{slug}", tag = "catalog", params(("slug" = String, Path)),

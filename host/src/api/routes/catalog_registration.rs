@@ -97,6 +97,6 @@ async fn mark(
         return Ok((StatusCode::OK, Json(view(&rt, &entry))));
     }
     entry.register_with_gateway = register;
-    rt.catalog.replace(&entry, &caller.user)?;
+    let entry = rt.catalog.replace(entry, &caller.user).await?;
     Ok((StatusCode::ACCEPTED, Json(view(&rt, &entry))))
 }

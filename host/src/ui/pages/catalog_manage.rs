@@ -97,14 +97,17 @@ async fn save(
     };
     let user = &session.principal.user;
     let written = match form.original.is_empty() {
-        true => ui.services.catalog.create(&entry, user),
-        false => ui.services.catalog.replace(&entry, user),
+        true => ui.services.catalog.create(entry.clone(), user).await,
+        false => ui.services.catalog.replace(entry.clone(), user).await,
     };
     match written {
-        Ok(()) => Ok(Redirect::to("/admin/catalog/manage").into_response()),
+        Ok(_) => Ok(Redirect::to("/admin/catalog/manage").into_response()),
         // A mistake goes back to the form, naming the field.
         Err(CatalogServiceError::Invalid(CatalogError::Invalid { field, reason })) => {
             editor(&ui, &session, editing, Some((field, reason)))
+        }
+        Err(CatalogServiceError::Package(e)) => {
+            editor(&ui, &session, editing, Some((e.field().to_string(), e.reason().to_string())))
         }
         Err(CatalogServiceError::Store(StoreError::Conflict(_))) => {
             editor(&ui, &session, editing, Some(("slug".into(), format!("'{}' is taken", entry.slug))))

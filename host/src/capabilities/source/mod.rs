@@ -1,14 +1,18 @@
 //! Grant `source`: the host resolves refs, checks commits out and builds
 //! images from them through the engine (see `repositories/`). The plugin names a
 //! repository, a commit and paths; credentials and checkouts never reach it.
+//! Package entries (1.4) are built here too (`package_build`): the plugin
+//! names only the deployment; what is built is the host's record of it.
+
+mod package_build;
 
 use bollard::query_parameters::{BuildImageOptions, TagImageOptions};
 use futures_util::StreamExt;
 use std::sync::Arc;
 
 use super::{CallState, ContainerEngine};
-use crate::contract::source::{BuildSpec, Host, SourceError};
-use crate::contract::types::Denial;
+use crate::contract::source::{BuildSpec, BuiltPackage, Host, SourceError};
+use crate::contract::types::{Denial, PackageSource};
 use crate::repositories::{context_tar, Repositories, RepositoryError as Failure};
 
 /// Log lines a failed build's error quotes.
@@ -63,22 +67,60 @@ impl Host for CallState {
     async fn build(&mut self, spec: BuildSpec) -> Result<String, SourceError> {
         let (repositories, engine) = self.repositories()?;
         let deployment = spec.deployment_id.clone();
-        let cancelled = repositories.begin_build(&deployment);
-        repositories.logs.start(&deployment);
-        let build = build(&repositories, &engine, spec);
-        let outcome = tokio::select! {
-            outcome = tokio::time::timeout(repositories.build_timeout(), build) => outcome.unwrap_or_else(|_| {
-                Err(SourceError::Stopped(format!("the build took longer than {}s", repositories.build_timeout().as_secs())))
-            }),
-            _ = cancelled.cancelled() => Err(SourceError::Stopped("the build was cancelled".into())),
+        let timeout = repositories.build_timeout();
+        logged_build(&repositories, &deployment, timeout, build(&repositories, &engine, spec)).await
+    }
+
+    async fn deployment_package(&mut self) -> Option<PackageSource> {
+        self.package.as_ref().and_then(|source| source.package()).map(|package| (&package).into())
+    }
+
+    async fn build_package(&mut self, deployment_id: String, tags: Vec<String>) -> Result<BuiltPackage, SourceError> {
+        let (repositories, engine) = self.repositories()?;
+        let source = self.package.clone().ok_or_else(|| {
+            let reason = "build-package builds the package entry a backend's prepare is called for; this call has none";
+            SourceError::Invalid(Denial { field: "source.type".into(), reason: reason.into() })
+        })?;
+        let package = source.package().expect("a package source");
+        let build = package_build::PackageBuild {
+            engine: &engine,
+            repositories: &repositories,
+            store: &self.ctx.store,
+            deployment: &deployment_id,
+            package,
+            made: Default::default(),
         };
-        if let Err(e) = &outcome {
-            repositories.logs.append(&deployment, &format!("build failed: {}", describe(e)));
-        }
-        repositories.logs.finish(&deployment);
-        repositories.end_build(&deployment);
+        let network = package_build::build_network(&deployment_id);
+        let timeout = std::time::Duration::from_secs(repositories.builders().build_timeout_seconds);
+        let outcome = logged_build(&repositories, &deployment_id, timeout, build.run(&tags)).await;
+        // Cut short (a timeout, a cancel): what the build made goes all the same.
+        build.clean_up(&network).await;
         outcome
     }
+}
+
+/// Runs a build with its log kept, under the time limit, cancelled when
+/// the deployment is deleted; the failure written to the log.
+async fn logged_build<T>(
+    repositories: &Repositories,
+    deployment: &str,
+    timeout: std::time::Duration,
+    build: impl std::future::Future<Output = Result<T, SourceError>>,
+) -> Result<T, SourceError> {
+    let cancelled = repositories.begin_build(deployment);
+    repositories.logs.start(deployment);
+    let outcome = tokio::select! {
+        outcome = tokio::time::timeout(timeout, build) => outcome.unwrap_or_else(|_| {
+            Err(SourceError::Stopped(format!("the build took longer than {}s", timeout.as_secs())))
+        }),
+        _ = cancelled.cancelled() => Err(SourceError::Stopped("the build was cancelled".into())),
+    };
+    if let Err(e) = &outcome {
+        repositories.logs.append(deployment, &format!("build failed: {}", describe(e)));
+    }
+    repositories.logs.finish(deployment);
+    repositories.end_build(deployment);
+    outcome
 }
 
 /// Tags `image` as `destination`, pushes it with the host's login for its
