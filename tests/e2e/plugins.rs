@@ -170,7 +170,7 @@ fn plugin_test(cases: &std::path::Path) -> (bool, String) {
 fn plugin_test_runs_a_rules_cases_in_the_sandbox_and_fails_ci_on_a_wrong_one() {
     let (passed, printed) = plugin_test(&support::repo_root().join("policies/pinned-images/cases.yaml"));
     assert!(passed, "{printed}");
-    assert!(printed.contains("6 passed, 0 failed"), "{printed}");
+    assert!(printed.contains("7 passed, 0 failed"), "{printed}");
     assert!(printed.contains("PASS  latest is refused  (p50 "), "{printed}");
 
     let dir = tempfile::tempdir().unwrap();
