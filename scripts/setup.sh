@@ -26,6 +26,14 @@ rust_toolchain() {
 
 engine_answers() { docker info >/dev/null 2>&1; }
 
+# What the host links: the system's TLS (reqwest's native-tls), found through pkg-config.
+build_packages() {
+  local missing=()
+  command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+  pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)
+  install_missing "${missing[@]}"
+}
+
 install_missing() {
   if [ $# -gt 0 ]; then
     echo "setup: installing $*"
@@ -86,6 +94,7 @@ start_engine() {
 
 case "$mode" in
   run)
+    build_packages
     rust_toolchain
     if engine_answers; then
       command -v mmdebstrap >/dev/null 2>&1 || install_missing mmdebstrap
@@ -107,6 +116,7 @@ case "$mode" in
     ;;
   test)
     system_packages
+    build_packages
     rust_toolchain
     python312
     start_engine

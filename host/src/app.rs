@@ -87,12 +87,7 @@ pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
     };
     let approvals =
         Arc::new(Approvals::new(store.clone(), config.approval.clone(), registry.clone(), clock.clone(), notifier));
-    let remote_catalogs = Arc::new(RemoteCatalogs::new(
-        store.clone(),
-        catalog.clone(),
-        config.catalog.remote_catalogs.clone(),
-        http.clone(),
-    ));
+    let remote_catalogs = Arc::new(RemoteCatalogs::new(store.clone(), catalog.clone(), &config.catalog, http.clone()));
     let parts = RuntimeParts {
         store: store.clone(),
         config: config.clone(),

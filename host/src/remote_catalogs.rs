@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use crate::catalog::import::{self, Format, ImportFilter, Origin, Outcome};
+use crate::catalog::import::{self, Format, ImportFilter, Origin, Outcome, PackageKind};
 use crate::catalog::{Catalog, CatalogEntry, CatalogError, CatalogServiceError};
 use crate::config::RemoteCatalog;
 use crate::events::{CatalogSync, EventData, ImportCounts};
@@ -84,12 +84,20 @@ pub struct RemoteCatalogs {
     catalog: Arc<Catalog>,
     /// `catalog.remote_catalogs`: the only hosts imported from by URL.
     sources: Vec<RemoteCatalog>,
+    /// `catalog.package_preference`: which of a server's packages becomes its entry.
+    preference: Vec<PackageKind>,
     http: reqwest::Client,
 }
 
 impl RemoteCatalogs {
-    pub fn new(store: Arc<Store>, catalog: Arc<Catalog>, sources: Vec<RemoteCatalog>, http: reqwest::Client) -> Self {
-        RemoteCatalogs { store, catalog, sources, http }
+    pub fn new(
+        store: Arc<Store>,
+        catalog: Arc<Catalog>,
+        config: &crate::config::CatalogConfig,
+        http: reqwest::Client,
+    ) -> Self {
+        let (sources, preference) = (config.remote_catalogs.clone(), config.package_preference.clone());
+        RemoteCatalogs { store, catalog, sources, preference, http }
     }
 
     /// Whether any remote catalog is configured (the sync loop runs only then).
@@ -146,8 +154,10 @@ impl RemoteCatalogs {
         Ok(pages)
     }
 
-    /// One upstream entry applied to the catalog (or not, on a dry run).
-    fn apply(&self, actor: &str, entry: CatalogEntry, dry_run: bool) -> Result<Outcome, ImportError> {
+    /// One upstream entry applied to the catalog (or not, on a dry run); a
+    /// package entry's version is resolved and its executable chosen first,
+    /// so what is compared with the stored entry is what would be written.
+    async fn apply(&self, actor: &str, entry: CatalogEntry, dry_run: bool) -> Result<Outcome, ImportError> {
         let upstream_id = entry.origin.as_ref().map(|o| o.upstream_id.clone()).unwrap_or_default();
         let slug = entry.slug.clone();
         let skipped =
@@ -159,6 +169,11 @@ impl RemoteCatalogs {
             Err(e) => return Err(e.into()),
             Ok(()) => {}
         }
+        let entry = match self.catalog.resolve(entry).await {
+            Ok(entry) => entry,
+            Err(CatalogServiceError::Package(e)) => return Ok(skipped(e.field().into(), e.reason().into())),
+            Err(e) => return Err(e.into()),
+        };
         let stored: Option<CatalogEntry> = self.catalog.find(&slug)?;
         let merged = match import::merge(entry, stored.as_ref()) {
             Ok(Some(merged)) => merged,
@@ -191,7 +206,8 @@ impl RemoteCatalogs {
         let mut format = request.format;
         let mut entries = Vec::new();
         for text in &texts {
-            let (read_as, candidates) = import::read(text, format).map_err(|s| invalid(&s.field, s.reason))?;
+            let (read_as, candidates) =
+                import::read(text, format, &self.preference).map_err(|s| invalid(&s.field, s.reason))?;
             format = read_as;
             for candidate in candidates {
                 let outcome = match candidate.entry {
@@ -208,7 +224,7 @@ impl RemoteCatalogs {
                             }
                             entry.requires_approval |= defaults.requires_approval;
                         }
-                        self.apply(actor, entry, request.dry_run)?
+                        self.apply(actor, entry, request.dry_run).await?
                     }
                 };
                 entries.push(outcome);

@@ -35,14 +35,15 @@ async fn catalog_server_with(removed: Arc<AtomicBool>) -> String {
         json!({"environmentVariables": [{"name": "WEATHER_API_KEY", "isRequired": true, "isSecret": true}]}),
     );
     let notes = server("io.github.acme/notes", "127.0.0.1:5000/acme/notes", json!({}));
-    let npm = json!({"server": {"name": "io.github.acme/npm-thing",
-                                "packages": [{"registryType": "npm", "identifier": "@acme/thing"}]}});
+    // A kind of package this runtime does not run: skipped, naming it.
+    let nuget = json!({"server": {"name": "io.github.acme/nuget-thing",
+                                "packages": [{"registryType": "nuget", "identifier": "Acme.Thing"}]}});
     let second = json!({"servers": [server("io.github.acme/search", "127.0.0.1:5000/acme/search", json!({}))],
                         "metadata": {}});
     let servers = move |Query(q): Query<HashMap<String, String>>| {
         let listed = match removed.load(Ordering::SeqCst) {
-            false => vec![weather.clone(), notes.clone(), npm.clone()],
-            true => vec![weather.clone(), npm.clone()],
+            false => vec![weather.clone(), notes.clone(), nuget.clone()],
+            true => vec![weather.clone(), nuget.clone()],
         };
         let first = json!({"servers": listed, "metadata": {"nextCursor": "page-2"}});
         let page = if q.get("cursor").map(String::as_str) == Some("page-2") { second.clone() } else { first };
@@ -100,12 +101,12 @@ async fn remote_catalogs_import_filter_resync_and_enforce_what_entries_declare()
     let (_, answer) = host.post("/catalog/import", filtered).await;
     assert_eq!(
         outcomes(&answer),
-        [("io.github.acme/notes".into(), "added".into()), ("io.github.acme/npm-thing".into(), "skipped".into())]
+        [("io.github.acme/notes".into(), "added".into()), ("io.github.acme/nuget-thing".into(), "skipped".into())]
     );
     let (_, answer) = host.post("/catalog/import", json!({"url": registry})).await;
     assert_eq!(answer["counts"], json!({"added": 2, "updated": 0, "unchanged": 1, "skipped": 1}), "{answer}");
-    let npm = answer["entries"].as_array().unwrap().iter().find(|e| e["outcome"] == "skipped").unwrap();
-    assert_eq!(npm["field"], "packages[0].registryType", "{npm}");
+    let nuget = answer["entries"].as_array().unwrap().iter().find(|e| e["outcome"] == "skipped").unwrap();
+    assert_eq!(nuget["field"], "packages[0].registryType", "{nuget}");
 
     let (_, weather) = host.get("/catalog/io-github-acme-weather").await;
     assert_eq!(weather["origin"]["upstream_id"], "io.github.acme/weather", "{weather}");

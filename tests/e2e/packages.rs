@@ -98,3 +98,76 @@ async fn a_pypi_server_is_installed_from_hash_pinned_wheels() {
     let now = session.call_tool("get_current_time", json!({"timezone": "Europe/Warsaw"})).await.unwrap();
     assert!(now.contains("Europe/Warsaw"), "{now}");
 }
+
+/// Calls `tool` with `arguments` through `/servers/{id}/mcp` with the
+/// official MCP Python SDK; what the tool answered.
+async fn sdk_call(host: &TestHost, id: &str, tool: &str, arguments: Value) -> String {
+    let python = support::repo_root().join(".venv/mcp-sdk/bin/python3");
+    assert!(python.exists(), "the MCP Python SDK is installed by `make mcp-sdk`");
+    let script = r#"
+import asyncio, json, os, sys
+import httpx2
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+async def main(url, tool, arguments):
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {os.environ['TOKEN']}"}) as http:
+        async with streamable_http_client(url, http_client=http) as (read, write, *_):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                answer = await session.call_tool(tool, json.loads(arguments))
+                print(answer.content[0].text)
+
+asyncio.run(main(*sys.argv[1:]))
+"#;
+    let (url, token) = (format!("{}/servers/{id}/mcp", host.base), host.admin_token.clone());
+    let (tool, arguments) = (tool.to_string(), arguments.to_string());
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .args(["-c", script, &url, &tool, &arguments])
+            .env("TOKEN", token)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "the SDK failed: {printed}\n{}", String::from_utf8_lossy(&output.stderr));
+    printed
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registry_page_of_packages_imports_and_its_servers_answer_the_official_sdk() {
+    let mirrors = PackageMirrors::start().await;
+    let host = host_on(&mirrors).await;
+    let package = |kind: &str, name: &str, version: &str| json!({"registryType": kind, "identifier": name, "version": version, "transport": {"type": "stdio"}});
+    let server = |name: &str, packages: Vec<Value>| json!({"server": {"name": name, "description": name, "version": "1.0.0", "packages": packages}});
+    let page = json!({"servers": [
+        server("io.github.modelcontextprotocol/everything", vec![package("npm", NPM_SERVER.0, NPM_SERVER.1)]),
+        server("io.github.modelcontextprotocol/time", vec![package("pypi", PYPI_SERVER.0, PYPI_SERVER.1)]),
+        server("io.github.acme/fixture", vec![package("oci", support::fixture_image(), "")]),
+        server("io.github.acme/dotnet", vec![package("nuget", "Acme.Mcp", "1.0.0")]),
+        server("io.github.acme/bundle", vec![package("mcpb", "https://example.invalid/b.mcpb", "1.0.0")]),
+    ], "metadata": {}});
+    let (status, report) =
+        host.post("/catalog/import", json!({"document": page.to_string(), "format": "mcp-registry"})).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["counts"]["added"], 3, "{report}");
+    let skipped: Vec<&Value> =
+        report["entries"].as_array().unwrap().iter().filter(|e| e["outcome"] == "skipped").collect();
+    assert_eq!(skipped.len(), 2, "{report}");
+    assert!(skipped.iter().all(|e| e["field"] == "packages[0].registryType"), "{report}");
+
+    let (_, everything) = host.get("/catalog/io-github-modelcontextprotocol-everything").await;
+    assert_eq!(everything["source"]["bin"], "mcp-server-everything", "resolved on import: {everything}");
+    let id = host.deploy(json!({"slug": "io-github-modelcontextprotocol-everything", "profile": "restricted"})).await;
+    host.wait_for_within(&id, "connected", BUILD_TIME).await;
+    // server-everything sends a notification before it answers `initialize`.
+    let echoed = sdk_call(&host, &id, "echo", json!({"message": "through the SDK"})).await;
+    assert!(echoed.contains("through the SDK"), "{echoed}");
+
+    let id = host.deploy(json!({"slug": "io-github-modelcontextprotocol-time", "profile": "restricted"})).await;
+    host.wait_for_within(&id, "connected", BUILD_TIME).await;
+    let now = sdk_call(&host, &id, "get_current_time", json!({"timezone": "UTC"})).await;
+    assert!(now.contains("UTC"), "{now}");
+}

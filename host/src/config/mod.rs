@@ -222,6 +222,13 @@ pub struct CatalogConfig {
     /// hosts are the only ones `POST /catalog/import` fetches from.
     #[serde(default)]
     pub remote_catalogs: Vec<RemoteCatalog>,
+    /// Which of a registry server's packages an import turns into the entry.
+    #[serde(default = "package_preference")]
+    pub package_preference: Vec<crate::catalog::import::PackageKind>,
+}
+
+fn package_preference() -> Vec<crate::catalog::import::PackageKind> {
+    crate::catalog::import::PackageKind::PREFERENCE.to_vec()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -248,7 +255,12 @@ fn daily() -> u32 {
 
 impl Default for CatalogConfig {
     fn default() -> Self {
-        CatalogConfig { seed_file: None, allow_custom_entries: true, remote_catalogs: Vec::new() }
+        CatalogConfig {
+            seed_file: None,
+            allow_custom_entries: true,
+            remote_catalogs: Vec::new(),
+            package_preference: package_preference(),
+        }
     }
 }
 
@@ -428,6 +440,10 @@ impl RuntimeConfig {
         }
         self.sources.validate().map_err(|(key, reason)| invalid(&key, reason))?;
         self.builders.validate().map_err(|(key, reason)| invalid(&key, reason))?;
+        let preference = &self.catalog.package_preference;
+        if preference.is_empty() || (1..preference.len()).any(|i| preference[..i].contains(&preference[i])) {
+            return Err(invalid("runtime.catalog.package_preference", "one or more of oci, npm, pypi, each once"));
+        }
         if self.api.mcp_session_idle_seconds == 0 {
             return Err(invalid("runtime.api.mcp_session_idle_seconds", "must be at least 1"));
         }

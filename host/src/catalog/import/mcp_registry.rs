@@ -1,13 +1,16 @@
 //! The official MCP registry's `server.json` (one document, or a `/v0/servers`
-//! page `{servers: [{server, _meta}], metadata: {nextCursor}}`). An `oci`
-//! package becomes a Docker source, a server with only `remotes` a remote
-//! entry (registered with the gateway, never deployed); `npm`/`pypi`
-//! packages are skipped with the reason until a builder for them exists.
+//! page `{servers: [{server, _meta}], metadata: {nextCursor}}`). Of a server's
+//! packages, the first kind in the preference (`oci`, `npm`, `pypi` unless
+//! `runtime.catalog.package_preference` says otherwise) becomes the entry: an
+//! image a Docker source, an npm or PyPI package a package source (built by
+//! the host). A server with only `remotes` becomes a remote entry (registered
+//! with the gateway, never deployed); other package kinds (`nuget`, `mcpb`)
+//! are skipped naming their `registryType`.
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-use super::{blank_entry, Candidate, Skip};
+use super::{blank_entry, Candidate, PackageKind, Skip};
 use crate::catalog::{is_env_name, CatalogEntry, DeclaredEnv, Transport};
 use std::collections::BTreeMap;
 
@@ -46,6 +49,9 @@ struct Package {
     identifier: String,
     #[serde(default)]
     version: Option<String>,
+    /// How the publisher runs it: `npx`, `uvx`, `docker`…
+    #[serde(default)]
+    runtime_hint: Option<String>,
     #[serde(default)]
     transport: Option<PackageTransport>,
     #[serde(default)]
@@ -106,12 +112,12 @@ pub fn next_cursor(document: &Value) -> Option<String> {
     cursor.as_str().filter(|c| !c.is_empty()).map(String::from)
 }
 
-pub fn read(server: &Value) -> Candidate {
+pub fn read(server: &Value, preference: &[PackageKind]) -> Candidate {
     let upstream_id = server.get("name").and_then(Value::as_str).unwrap_or("(unnamed)").to_string();
     let version = server.get("version").and_then(Value::as_str).map(String::from);
     let entry = serde_yaml_ng::from_value::<Server>(server.clone())
         .map_err(|e| Skip::new("server", format!("not a server.json document: {e}")))
-        .and_then(entry);
+        .and_then(|server| entry(server, preference));
     Candidate { upstream_id, version, entry }
 }
 
@@ -123,11 +129,21 @@ fn image_of(package: &Package) -> String {
     }
 }
 
-fn entry(server: Server) -> Result<CatalogEntry, Skip> {
-    let Some((index, package)) = server.packages.iter().enumerate().find(|(_, p)| p.registry_type == "oci") else {
-        if let Some(other) = server.packages.first() {
-            let reason = format!("{} packages need a builder this runtime does not have yet", other.registry_type);
-            return Err(Skip::new("packages[0].registryType", reason));
+/// The package to run: the first of the preferred kinds the server lists.
+fn preferred<'a>(server: &'a Server, preference: &[PackageKind]) -> Option<(usize, &'a Package, PackageKind)> {
+    preference.iter().find_map(|kind| {
+        let (i, package) = server.packages.iter().enumerate().find(|(_, p)| p.registry_type == kind.registry_type())?;
+        Some((i, package, *kind))
+    })
+}
+
+fn entry(server: Server, preference: &[PackageKind]) -> Result<CatalogEntry, Skip> {
+    let Some((index, package, kind)) = preferred(&server, preference) else {
+        if let Some((i, other)) = server.packages.iter().enumerate().next() {
+            let runs: Vec<&str> = preference.iter().map(|k| k.registry_type()).collect();
+            let reason =
+                format!("{} packages are not run here (this runtime runs {})", other.registry_type, runs.join(", "));
+            return Err(Skip::new(&format!("packages[{i}].registryType"), reason));
         }
         if !server.remotes.is_empty() {
             return remote_entry(server);
@@ -135,8 +151,15 @@ fn entry(server: Server) -> Result<CatalogEntry, Skip> {
         return Err(Skip::new("packages", "no package to run"));
     };
     let at = |field: &str| format!("packages[{index}].{field}");
-    let flags = runtime_flags(&package.runtime_arguments)
-        .map_err(|(i, reason)| Skip::new(&at(&format!("runtimeArguments[{i}]")), reason))?;
+    let (source, flags) = match kind {
+        PackageKind::Oci => {
+            let flags = runtime_flags(&package.runtime_arguments)
+                .map_err(|(i, reason)| Skip::new(&at(&format!("runtimeArguments[{i}]")), reason))?;
+            (crate::catalog::ServerSource::Docker { image: image_of(package), registry_secret: None }, flags)
+        }
+        // The runner's own flags (`npx -y`, `uvx --from`) mean nothing here: the host builds and runs it.
+        PackageKind::Npm | PackageKind::Pypi => (package_source(package, kind, &at)?, RuntimeFlags::default()),
+    };
     let (transport, port, mcp_path) = match package.transport.as_ref().map(|t| (t.kind.as_str(), t.url.as_deref())) {
         None | Some(("stdio", _)) => (Transport::Stdio, 8080, "/mcp".to_string()),
         Some((kind @ ("streamable-http" | "sse"), url)) => {
@@ -165,7 +188,7 @@ fn entry(server: Server) -> Result<CatalogEntry, Skip> {
     });
     let env_vars = declared.chain(flags.declared).collect();
     let mut entry = listed(&server)?;
-    entry.source = crate::catalog::ServerSource::Docker { image: image_of(package), registry_secret: None };
+    entry.source = source;
     entry.transport = transport;
     entry.port = port;
     entry.mcp_path = mcp_path;
@@ -173,6 +196,33 @@ fn entry(server: Server) -> Result<CatalogEntry, Skip> {
     entry.env_vars = env_vars;
     entry.environment = flags.environment;
     Ok(entry)
+}
+
+/// An npm or PyPI package as a package source: the version the publisher
+/// pinned (resolved against the index when the entry is written).
+fn package_source(
+    package: &Package,
+    kind: PackageKind,
+    at: &dyn Fn(&str) -> String,
+) -> Result<crate::catalog::ServerSource, Skip> {
+    let (ecosystem, runners) = match kind {
+        PackageKind::Npm => (crate::packages::Ecosystem::Npm, ["npx", "node", "npm"]),
+        _ => (crate::packages::Ecosystem::Pypi, ["uvx", "python", "pipx"]),
+    };
+    if let Some(hint) = package.runtime_hint.as_deref().filter(|h| !runners.contains(h)) {
+        let reason = format!("'{hint}' is not how {} packages run ({})", kind.registry_type(), runners.join(", "));
+        return Err(Skip::new(&at("runtimeHint"), reason));
+    }
+    let version = package.version.clone().unwrap_or_else(|| "latest".into());
+    Ok(crate::catalog::ServerSource::Package {
+        ecosystem,
+        name: package.identifier.clone(),
+        version,
+        requested_version: None,
+        bin: None,
+        extras: Vec::new(),
+        allow_install_scripts: false,
+    })
 }
 
 /// What the publisher's `docker run` flags come to here.

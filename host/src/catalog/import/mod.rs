@@ -26,6 +26,30 @@ pub enum Format {
     Docker,
 }
 
+/// The kinds of package a registry entry may list that this runtime runs,
+/// in `runtime.catalog.package_preference` order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageKind {
+    Oci,
+    Npm,
+    Pypi,
+}
+
+impl PackageKind {
+    /// The default order: a ready image first, then what is built.
+    pub const PREFERENCE: [PackageKind; 3] = [PackageKind::Oci, PackageKind::Npm, PackageKind::Pypi];
+
+    /// As the registry's `registryType` names it.
+    pub fn registry_type(self) -> &'static str {
+        match self {
+            PackageKind::Oci => "oci",
+            PackageKind::Npm => "npm",
+            PackageKind::Pypi => "pypi",
+        }
+    }
+}
+
 /// Where an imported entry came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -110,7 +134,8 @@ fn detect(document: &Value) -> Option<Format> {
 }
 
 /// A document (YAML or JSON): its format and every server in it.
-pub fn read(text: &str, format: Format) -> Result<(Format, Vec<Candidate>), Skip> {
+/// `preference`: which of a registry server's packages becomes the entry.
+pub fn read(text: &str, format: Format, preference: &[PackageKind]) -> Result<(Format, Vec<Candidate>), Skip> {
     let document: Value =
         serde_yaml_ng::from_str(text).map_err(|e| Skip::new("document", format!("neither YAML nor JSON: {e}")))?;
     let format = match format {
@@ -120,7 +145,9 @@ pub fn read(text: &str, format: Format) -> Result<(Format, Vec<Candidate>), Skip
         named => named,
     };
     let candidates = match format {
-        Format::McpRegistry => mcp_registry::servers(&document).iter().map(mcp_registry::read).collect(),
+        Format::McpRegistry => {
+            mcp_registry::servers(&document).iter().map(|server| mcp_registry::read(server, preference)).collect()
+        }
         Format::Docker => vec![docker::read(&document)],
         Format::Contextforge => contextforge::servers(&document).iter().map(contextforge::read).collect(),
         Format::Auto => unreachable!("resolved above"),

@@ -1,5 +1,11 @@
 use super::*;
 use crate::catalog::{ServerSource, Transport};
+use crate::packages::Ecosystem;
+
+/// Read with the default package preference (oci, npm, pypi).
+fn read(text: &str, format: Format) -> Result<(Format, Vec<Candidate>), Skip> {
+    super::read(text, format, &PackageKind::PREFERENCE)
+}
 
 const PAGE: &str = r#"{
   "servers": [
@@ -56,8 +62,10 @@ fn a_registry_page_becomes_entries_or_reasons() {
     );
 
     let skipped = |i: usize| candidates[i].entry.as_ref().unwrap_err().clone();
-    assert_eq!(skipped(2).field, "packages[0].registryType");
-    assert!(skipped(2).reason.contains("npm"), "{:?}", skipped(2));
+    let npm = candidates[2].entry.as_ref().unwrap();
+    let ServerSource::Package { ecosystem, name, version, bin, .. } = &npm.source else { panic!("{npm:?}") };
+    assert_eq!((*ecosystem, name.as_str(), version.as_str(), bin), (Ecosystem::Npm, "@acme/thing", "0.1.0", &None));
+    assert_eq!(npm.transport, Transport::Stdio);
     let hosted = candidates[3].entry.as_ref().unwrap();
     assert_eq!(hosted.source, ServerSource::Remote { url: "https://mcp.acme.example/mcp".into(), auth: None });
     assert_eq!(hosted.transport, Transport::StreamableHttp);
@@ -241,4 +249,49 @@ fn publisher_engine_flags_are_read_for_what_they_mean_never_forwarded() {
         let skip = with(flags.clone()).unwrap_err();
         assert_eq!(skip.field, format!("packages[0].runtimeArguments[{at}]"), "{flags}");
     }
+}
+
+/// A page listing every kind of package the registry knows.
+const KINDS: &str = r#"{"servers": [
+  {"server": {"name": "io.github.acme/n", "version": "1.0.0", "packages": [
+     {"registryType": "npm", "identifier": "@acme/n", "version": "1.0.0", "runtimeHint": "npx",
+      "runtimeArguments": [{"type": "positional", "value": "-y"}],
+      "packageArguments": [{"type": "positional", "value": "stdio"}],
+      "environmentVariables": [{"name": "TOKEN", "isRequired": true, "isSecret": true}]}]}},
+  {"server": {"name": "io.github.acme/p", "version": "2.0", "packages": [
+     {"registryType": "pypi", "identifier": "acme-p", "version": "2.0", "runtimeHint": "uvx"}]}},
+  {"server": {"name": "io.github.acme/both", "version": "1.0.0", "packages": [
+     {"registryType": "npm", "identifier": "@acme/both", "version": "1.0.0"},
+     {"registryType": "oci", "identifier": "ghcr.io/acme/both", "version": "1.0.0"}]}},
+  {"server": {"name": "io.github.acme/dotnet", "version": "1.0.0", "packages": [
+     {"registryType": "nuget", "identifier": "Acme.Mcp", "version": "1.0.0"}]}},
+  {"server": {"name": "io.github.acme/bundle", "version": "1.0.0", "packages": [
+     {"registryType": "mcpb", "identifier": "https://example.invalid/a.mcpb", "version": "1.0.0"}]}},
+  {"server": {"name": "io.github.acme/odd", "version": "1.0.0", "packages": [
+     {"registryType": "npm", "identifier": "@acme/odd", "version": "1.0.0", "runtimeHint": "docker"}]}}
+]}"#;
+
+#[test]
+fn npm_and_pypi_packages_become_package_entries_in_the_preferred_order() {
+    let (_, candidates) = read(KINDS, Format::McpRegistry).unwrap();
+    let entry = |i: usize| candidates[i].entry.as_ref().unwrap().clone();
+    let skipped = |i: usize| candidates[i].entry.as_ref().unwrap_err().clone();
+    let n = entry(0);
+    assert!(matches!(&n.source, ServerSource::Package { ecosystem: Ecosystem::Npm, name, .. } if name == "@acme/n"));
+    assert_eq!(n.args.as_deref(), Some(&["stdio".to_string()][..]), "npx's own -y is not the server's");
+    assert!(n.env_vars[0].secret && n.env_vars[0].name == "TOKEN");
+    let p = entry(1);
+    assert!(matches!(&p.source, ServerSource::Package { ecosystem: Ecosystem::Pypi, version, .. } if version == "2.0"));
+    assert!(matches!(entry(2).source, ServerSource::Docker { .. }), "an image before a package");
+    for (i, kind) in [(3, "nuget"), (4, "mcpb")] {
+        assert_eq!(skipped(i).field, "packages[0].registryType");
+        assert!(skipped(i).reason.starts_with(kind), "{:?}", skipped(i));
+    }
+    assert_eq!(skipped(5).field, "packages[0].runtimeHint");
+
+    let npm_first = super::read(KINDS, Format::McpRegistry, &[PackageKind::Npm, PackageKind::Oci]).unwrap().1;
+    let both = npm_first[2].entry.as_ref().unwrap();
+    assert!(matches!(both.source, ServerSource::Package { .. }), "package_preference puts npm first");
+    let images_only = super::read(KINDS, Format::McpRegistry, &[PackageKind::Oci]).unwrap().1;
+    assert_eq!(images_only[0].entry.as_ref().unwrap_err().field, "packages[0].registryType");
 }
