@@ -21,6 +21,7 @@ mod gateway;
 mod github;
 mod guides;
 mod operations;
+mod package_builds;
 mod package_mirrors;
 mod packages;
 mod plugin_host;

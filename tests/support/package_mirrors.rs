@@ -30,6 +30,12 @@ fn mirrored(relative: &str) -> PathBuf {
 
 impl PackageMirrors {
     pub async fn start() -> PackageMirrors {
+        Self::start_with(&[]).await
+    }
+
+    /// The mirrors, pypiserver also serving the files in `more_pypi` (a
+    /// test's own distributions).
+    pub async fn start_with(more_pypi: &[&std::path::Path]) -> PackageMirrors {
         let storage = mirrored(".venv/package-mirror/npm");
         let wheels = mirrored(".venv/package-mirror/pypi");
         let config = tempfile::tempdir().unwrap();
@@ -52,6 +58,7 @@ impl PackageMirrors {
             .args(["--hash-algo", "sha256"])
             .args(["--authenticate", ".", "--passwords", "."])
             .arg(&wheels)
+            .args(more_pypi)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
