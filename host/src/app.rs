@@ -45,7 +45,12 @@ pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
     let store = Arc::new(Store::open(&config.data_dir.join("runtime.redb"))?);
     let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).tcp_nodelay(true).build()?;
-    let indexes = crate::packages::Indexes::new(http.clone(), Arc::new(config.builders.clone()));
+    // The operator's pinned names (`runtime.egress.resolve`) hold for the host's own index lookups too.
+    let mut index_http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).tcp_nodelay(true);
+    for (name, ip) in &config.egress.resolve {
+        index_http = index_http.resolve(name, std::net::SocketAddr::new(*ip, 0));
+    }
+    let indexes = crate::packages::Indexes::new(index_http.build()?, Arc::new(config.builders.clone()));
     let catalog = Arc::new(Catalog::new(store.clone(), config.catalog.allow_custom_entries, indexes));
     let profiles = Arc::new(Profiles::new(store.clone(), config.guardrails.default_profile.clone()));
     seed(&catalog, &profiles, &config)?;

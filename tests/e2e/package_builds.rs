@@ -81,26 +81,28 @@ async fn images_are_reused_until_the_base_changes_and_an_altered_lock_fails_nami
     host.stop().await;
     let store = Store::open(&host.config.data_dir.join("runtime.redb")).unwrap();
     let locks: Vec<(String, Lock)> = store.list_keyed(Table::PackageLocks).unwrap();
-    let (key, mut altered) = locks.into_iter().find(|(k, _)| k.contains(PYPI_SERVER.0)).unwrap();
-    let victim = altered.packages.iter_mut().find(|p| p.name == "tzdata").expect("tzdata is in the tree");
-    let forged = format!("sha256:{}", hex::encode(sha2::Sha256::digest(b"not tzdata")));
-    altered.document = altered.document.replace(&victim.integrity, &forged);
-    victim.integrity = forged;
-    let event = NewEvent::new(
-        "test".into(),
-        EventData::PackageLocked(PackageLock {
-            package: "altered by the test".into(),
-            base_image: altered.base_image.clone(),
-            digest: altered.digest.clone(),
-            packages: altered.packages.len(),
-        }),
-    );
-    store.put(Table::PackageLocks, &key, &altered, event).unwrap();
+    // Every lock of the package (one per base image it was built on).
+    for (key, mut altered) in locks.into_iter().filter(|(k, _)| k.contains(PYPI_SERVER.0)) {
+        let victim = altered.packages.iter_mut().find(|p| p.name == "tzdata").expect("tzdata is in the tree");
+        let forged = format!("sha256:{}", hex::encode(sha2::Sha256::digest(b"not tzdata")));
+        altered.document = altered.document.replace(&victim.integrity, &forged);
+        victim.integrity = forged;
+        let event = NewEvent::new(
+            "test".into(),
+            EventData::PackageLocked(PackageLock {
+                package: "altered by the test".into(),
+                base_image: altered.base_image.clone(),
+                digest: altered.digest.clone(),
+                packages: altered.packages.len(),
+            }),
+        );
+        store.put(Table::PackageLocks, &key, &altered, event).unwrap();
+    }
     drop(store);
     support::docker(&["rmi", "-f", &built_on_b]);
     host.resume().await;
     let tampered = host.deploy(json!({"slug": "time"})).await;
-    let failed = host.wait_for_within(&tampered, "error", BUILD_TIME).await;
+    let failed = host.wait_for_within(&tampered, "error", Duration::from_secs(120)).await;
     let message = failed["status_message"].as_str().unwrap();
     assert!(message.contains("tzdata@") && message.contains("does not match the lock"), "{message}");
 }
@@ -199,4 +201,31 @@ async fn a_delete_during_a_build_stops_it_and_leaves_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_index_on_a_private_address_needs_index_addresses() {
+    let mirrors = PackageMirrors::start().await;
+    // The mirror by name, as a site runs one, pinned to where it listens.
+    let port = mirrors.npm.rsplit(':').next().unwrap().to_string();
+    let registry = format!("http://npm.mirror.test:{port}/");
+    let site = |index_addresses: Vec<String>| {
+        let registry = registry.clone();
+        move |c: &mut mcp_runtime::config::RuntimeConfig| {
+            c.egress.resolve.insert("npm.mirror.test".into(), "127.0.0.1".parse().unwrap());
+            c.builders.npm.registry = registry;
+            c.builders.index_addresses = index_addresses;
+        }
+    };
+    let refused = TestHost::start(site(Vec::new())).await;
+    assert_eq!(refused.post("/catalog", entry("everything", "npm", NPM_SERVER)).await.0, 201);
+    let id = refused.deploy(json!({"slug": "everything"})).await;
+    let failed = refused.wait_for_within(&id, "error", BUILD_TIME).await;
+    let message = failed["status_message"].as_str().unwrap();
+    assert!(message.contains(&format!("npm.mirror.test:{port}")) && message.contains("index_addresses"), "{message}");
+
+    let allowed = TestHost::start(site(vec!["127.0.0.0/8".into()])).await;
+    assert_eq!(allowed.post("/catalog", entry("everything", "npm", NPM_SERVER)).await.0, 201);
+    let id = allowed.deploy(json!({"slug": "everything"})).await;
+    allowed.wait_for_within(&id, "connected", BUILD_TIME).await;
 }

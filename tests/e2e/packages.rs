@@ -67,6 +67,15 @@ async fn an_npm_server_is_resolved_locked_built_once_and_served() {
     let d = host.wait_for_within(&id, "connected", BUILD_TIME).await;
     let lock = d["build"]["lock"].as_str().expect("the lock the image was built from").to_string();
     assert!(lock.starts_with("sha256:") && d["build"]["cache"] == "miss", "{d}");
+    // The bill of materials: every package of the tree, its version and hash.
+    let bom = &d["bill_of_materials"];
+    assert_eq!(bom["lock"], lock.as_str(), "{d}");
+    let packages = bom["packages"].as_array().unwrap();
+    let server = packages.iter().find(|p| p["name"] == name).expect("the server itself is in its tree");
+    assert_eq!(server["version"], version);
+    assert!(packages.len() > 20 && packages.iter().all(|p| p["integrity"].as_str().unwrap().starts_with("sha512-")));
+    let (_, entry) = host.get("/catalog/everything").await;
+    assert_eq!(entry["bill_of_materials"][0]["lock"], lock.as_str(), "{entry}");
     let mut session = host.mcp_session(&id).await;
     let echoed = session.call_tool("echo", json!({"message": "from a package"})).await.unwrap();
     assert!(echoed.contains("from a package"), "{echoed}");

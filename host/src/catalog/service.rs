@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::{history, CatalogEntry, CatalogError, CatalogFilter, ServerSource};
 use crate::events::{CatalogChange, Deprecation, EntrySnapshot, EventData, NoDetail};
 use crate::guardrails::Profile;
-use crate::packages::{Indexes, PackageError};
+use crate::packages::{BillOfMaterials, Indexes, Lock, PackageError};
 use crate::store::{NewEvent, Presence, Store, StoreError, Table};
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +87,21 @@ impl Catalog {
     /// The entry, or `NotFound` naming it.
     pub fn get(&self, slug: &str) -> Result<CatalogEntry, CatalogServiceError> {
         self.find(slug)?.ok_or_else(|| CatalogServiceError::NotFound(slug.into()))
+    }
+
+    /// The locks a package entry's version was built from, one per base
+    /// image (none before its first build, or for another source).
+    pub fn bills_of_materials(&self, entry: &CatalogEntry) -> Result<Vec<BillOfMaterials>, CatalogServiceError> {
+        let Some(package) = entry.source.package() else { return Ok(Vec::new()) };
+        let prefix = crate::packages::lock::key_prefix(&package);
+        let locks: Vec<(String, Lock)> = self.store.list_keyed(Table::PackageLocks)?;
+        Ok(locks.into_iter().filter(|(key, _)| key.starts_with(&prefix)).map(|(_, lock)| lock.into()).collect())
+    }
+
+    /// The bill of materials of the lock named by `digest`, if one is kept.
+    pub fn bill_of_materials(&self, digest: &str) -> Result<Option<BillOfMaterials>, CatalogServiceError> {
+        let locks: Vec<Lock> = self.store.list(Table::PackageLocks)?;
+        Ok(locks.into_iter().find(|lock| lock.digest == digest).map(BillOfMaterials::from))
     }
 
     /// Every revision of the entry, oldest first; `NotFound` when it never existed.

@@ -58,6 +58,10 @@ pub const LEARN_MODE: &str = "learn mode";
 pub struct Allowlist {
     rules: Vec<Rule>,
     learn: bool,
+    /// Networks the listed names may resolve into though they are not
+    /// public (a private package mirror): reached by name only, never as a
+    /// literal address.
+    resolvable: Vec<(IpAddr, u8)>,
 }
 
 /// Why a destination is refused.
@@ -131,7 +135,12 @@ impl Allowlist {
             };
             rules.push(Rule { host, port, text: entry.clone() });
         }
-        Ok(Allowlist { rules, learn: false })
+        Ok(Allowlist { rules, learn: false, resolvable: Vec::new() })
+    }
+
+    /// The same list, its names allowed to resolve into `networks` too.
+    pub fn resolving_into(self, networks: &[(IpAddr, u8)]) -> Allowlist {
+        Allowlist { resolvable: networks.to_vec(), ..self }
     }
 
     /// The same list in learn mode: everything public passes too, to be recorded.
@@ -190,9 +199,16 @@ impl Allowlist {
         })
     }
 
-    /// Whether a name may be reached at `ip`: public addresses, or one listed itself.
+    /// Whether `ip` is in a network the names may resolve into: the
+    /// operator's word that such a name may lead there, even to this host.
+    pub fn resolves_into(&self, ip: IpAddr) -> bool {
+        self.resolvable.iter().any(|(base, bits)| in_network(ip, *base, *bits))
+    }
+
+    /// Whether a name may be reached at `ip`: public addresses, one listed
+    /// itself, or one in the networks the names may resolve into.
     pub fn reachable(&self, ip: IpAddr) -> Result<(), Refusal> {
-        if is_public(ip) || self.rules.iter().any(|r| r.host.covers(ip)) {
+        if is_public(ip) || self.resolves_into(ip) || self.rules.iter().any(|r| r.host.covers(ip)) {
             Ok(())
         } else {
             Err(Refusal::Resolved(ip))
@@ -308,5 +324,19 @@ mod tests {
         assert!(networks.allows("11.0.0.1", 443).is_err() && networks.allows("fd12::1", 80).is_ok());
         assert!(list(&["api.example.com"]).names("API.example.com"));
         assert!(!list(&["*.example.com"]).names("example.com"));
+    }
+
+    #[test]
+    fn names_may_resolve_into_networks_their_literals_may_not_reach() {
+        let mirror = Allowlist::parse(&["npm.mirror.example:4873".into()])
+            .unwrap()
+            .resolving_into(&[("192.0.2.0".parse().unwrap(), 24)]);
+        assert!(mirror.allows("npm.mirror.example", 4873).is_ok());
+        assert!(mirror.reachable("192.0.2.80".parse().unwrap()).is_ok(), "where the name resolves");
+        assert_eq!(mirror.allows("192.0.2.80", 4873), Err(Refusal::AddressLiteral), "not as a literal");
+        assert!(
+            mirror.reachable("192.0.3.1".parse().unwrap()).is_err()
+                && mirror.reachable("127.0.0.1".parse().unwrap()).is_err()
+        );
     }
 }

@@ -77,6 +77,7 @@ struct Running {
     _tasks: [tokio_util::sync::DropGuard; 2],
     entries: Vec<String>,
     learn: bool,
+    resolvable: Vec<(IpAddr, u8)>,
     proxy_at: SocketAddr,
     /// Names containers on the network answer to (a stack's services): not proxied.
     local_names: Vec<String>,
@@ -107,8 +108,9 @@ impl EgressProxies {
     }
 
     /// Starts (or restarts, with a new list) the proxy and resolver of
-    /// `network` on its gateway address, letting through `entries`, and in
-    /// learn mode every public destination too; the proxy's address.
+    /// `network` on its gateway address, letting through `entries` (their
+    /// names resolving into `resolvable` too), and in learn mode every
+    /// public destination; the proxy's address.
     pub async fn open(
         &self,
         network: &str,
@@ -116,9 +118,10 @@ impl EgressProxies {
         gateway: Ipv4Addr,
         entries: &[String],
         learn: bool,
+        resolvable: &[(IpAddr, u8)],
     ) -> std::io::Result<SocketAddr> {
         let allow = Allowlist::parse(entries).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        let allow = if learn { allow.learning() } else { allow };
+        let allow = if learn { allow.learning() } else { allow }.resolving_into(resolvable);
         let reopening = self.close(network);
         let proxy_at = SocketAddr::new(IpAddr::V4(gateway), PROXY_PORT);
         let dns_at = SocketAddr::new(IpAddr::V4(gateway), DNS_PORT);
@@ -151,7 +154,14 @@ impl EgressProxies {
             self.tasks.spawn_owned("egress proxy", proxy::serve(listener, ctx)),
             self.tasks.spawn_owned("egress resolver", dns::serve(resolver, allow, gateway)),
         ];
-        let running = Running { _tasks: tasks, entries: entries.to_vec(), learn, proxy_at, local_names: Vec::new() };
+        let running = Running {
+            _tasks: tasks,
+            entries: entries.to_vec(),
+            learn,
+            resolvable: resolvable.to_vec(),
+            proxy_at,
+            local_names: Vec::new(),
+        };
         self.running.lock().expect("egress proxies poisoned").insert(network.to_string(), running);
         tracing::info!(%network, deployment = %deployment_id, %proxy_at, "egress proxy open");
         Ok(proxy_at)
@@ -176,10 +186,17 @@ impl EgressProxies {
         self.observed.lock().expect("egress observations poisoned").remove(deployment_id);
     }
 
-    /// The proxy's address, when `network`'s proxy runs with exactly `entries`, learning or not.
-    pub fn open_with(&self, network: &str, entries: &[String], learn: bool) -> Option<SocketAddr> {
+    /// The proxy's address, when `network`'s proxy runs with exactly these settings.
+    pub fn open_with(
+        &self,
+        network: &str,
+        entries: &[String],
+        learn: bool,
+        resolvable: &[(IpAddr, u8)],
+    ) -> Option<SocketAddr> {
         let running = self.running.lock().expect("egress proxies poisoned");
-        running.get(network).filter(|r| r.entries == entries && r.learn == learn).map(|r| r.proxy_at)
+        let same = |r: &&Running| r.entries == entries && r.learn == learn && r.resolvable == resolvable;
+        running.get(network).filter(same).map(|r| r.proxy_at)
     }
 
     /// The proxy a new container on `network` is to use, if it has one, and
@@ -222,20 +239,22 @@ mod tests {
     #[tokio::test]
     async fn a_stacks_services_learn_the_names_created_before_them_and_go_direct() {
         let proxies = EgressProxies::default();
-        let at =
-            proxies.open("stack", "d1", Ipv4Addr::new(127, 0, 0, 9), &["api.example.com".into()], false).await.unwrap();
+        let at = proxies
+            .open("stack", "d1", Ipv4Addr::new(127, 0, 0, 9), &["api.example.com".into()], false, &[])
+            .await
+            .unwrap();
         assert_eq!(
-            proxies.open_with("stack", &["api.example.com".into()], false),
+            proxies.open_with("stack", &["api.example.com".into()], false, &[]),
             Some(at),
             "the same list: no change"
         );
-        assert_eq!(proxies.open_with("stack", &["api.example.com".into()], true), None, "learning is a change");
+        assert_eq!(proxies.open_with("stack", &["api.example.com".into()], true, &[]), None, "learning is a change");
         assert_eq!(proxies.proxy_of("stack", &["cache".into()]), Some((at, vec!["cache".to_string()])));
         let (_, direct) = proxies.proxy_of("stack", &["mcp".into()]).unwrap();
         assert_eq!(direct, ["cache", "mcp"]);
         // A new list reopens at once, on the same sockets.
         let again =
-            proxies.open("stack", "d1", Ipv4Addr::new(127, 0, 0, 9), &["other.example.com".into()], false).await;
+            proxies.open("stack", "d1", Ipv4Addr::new(127, 0, 0, 9), &["other.example.com".into()], false, &[]).await;
         assert_eq!(again.unwrap(), at);
         assert!(proxies.close("stack") && proxies.proxy_of("stack", &[]).is_none());
     }

@@ -176,7 +176,7 @@ async fn open(ctx: &ProxyContext, host: &str, port: u16) -> Result<TcpStream, St
             // Every address must pass: one bad answer means the name points somewhere it must not.
             for address in &resolved {
                 ctx.allow.reachable(address.ip()).map_err(refused)?;
-                if is_own_address(address.ip()) {
+                if is_own_address(address.ip()) && !ctx.allow.resolves_into(address.ip()) {
                     return Err(refused(Refusal::Resolved(address.ip())));
                 }
             }

@@ -31,13 +31,35 @@ pub struct Lock {
     pub document: String,
 }
 
+/// A deployment's or an entry's bill of materials: the lock, the base image
+/// it was resolved on, and every package of the tree with its hash.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct BillOfMaterials {
+    /// `sha256:` of the lock.
+    pub lock: String,
+    /// The base image's id.
+    pub base_image: String,
+    pub packages: Vec<LockedPackage>,
+}
+
+impl From<Lock> for BillOfMaterials {
+    fn from(lock: Lock) -> BillOfMaterials {
+        BillOfMaterials { lock: lock.digest, base_image: lock.base_image, packages: lock.packages }
+    }
+}
+
 /// The store key of the lock of `package` on `base_image` (an image id).
 pub fn key(package: &PackageRequest<'_>, base_image: &str) -> String {
+    format!("{}{base_image}", key_prefix(package))
+}
+
+/// What the keys of every lock of `package` (on any base image) begin with.
+pub fn key_prefix(package: &PackageRequest<'_>) -> String {
     let extras = match package.extras {
         [] => String::new(),
         extras => format!("[{}]", extras.join(",")),
     };
-    format!("{}:{}{extras}@{}:{base_image}", package.ecosystem.as_str(), package.name, package.version)
+    format!("{}:{}{extras}@{}:", package.ecosystem.as_str(), package.name, package.version)
 }
 
 pub fn digest(document: &str) -> String {

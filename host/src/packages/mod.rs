@@ -11,7 +11,7 @@ pub mod recipe;
 
 pub use config::{parse_cidr, BuildersConfig, EcosystemConfig};
 pub use index::{Indexes, Resolved};
-pub use lock::{Lock, LockedPackage};
+pub use lock::{BillOfMaterials, Lock, LockedPackage};
 
 /// No build may run longer (the seed's limit for any build, as for Git builds).
 pub const MAX_BUILD_SECONDS: u64 = 3600;

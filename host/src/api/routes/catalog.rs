@@ -32,16 +32,29 @@ async fn list_catalog(
     Ok(Json(rt.catalog.list(&filter)?))
 }
 
+/// An entry, with what its package was built from.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CatalogEntryDetail {
+    #[serde(flatten)]
+    entry: CatalogEntry,
+    /// For a package entry: the lock of each build of its version (one per
+    /// base image), every package of the tree with its hash. Read-only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    bill_of_materials: Vec<crate::packages::BillOfMaterials>,
+}
+
 #[utoipa::path(get, path = "/catalog/{slug}", tag = "catalog", params(("slug" = String, Path)),
     extensions(("x-permission" = json!("read"))),
-    responses((status = 200, body = CatalogEntry)))]
-/// One entry.
+    responses((status = 200, body = CatalogEntryDetail)))]
+/// One entry; a package entry with the bill of materials of its builds.
 async fn get_catalog(
     State(rt): State<AppState>,
     _: Caller<may::Read>,
     Path(slug): Path<String>,
-) -> ApiResult<Json<CatalogEntry>> {
-    Ok(Json(rt.catalog.get(&slug)?))
+) -> ApiResult<Json<CatalogEntryDetail>> {
+    let entry = rt.catalog.get(&slug)?;
+    let bill_of_materials = rt.catalog.bills_of_materials(&entry)?;
+    Ok(Json(CatalogEntryDetail { entry, bill_of_materials }))
 }
 
 #[utoipa::path(post, path = "/catalog", tag = "catalog", request_body = CatalogEntry,

@@ -115,6 +115,10 @@ pub struct DeploymentDetail {
     usage: Value,
     /// Its latest events, newest first (at most 20).
     recent_events: Vec<Event>,
+    /// For a package entry: the lock its image was built from, every
+    /// package of the tree with its version and hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bill_of_materials: Option<crate::packages::BillOfMaterials>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -150,7 +154,10 @@ async fn get_runtime(
     };
     let filter = EventFilter { deployment: Some(id), limit: Some(20), ..Default::default() };
     let recent_events = rt.deployments.events(&filter)?;
-    Ok(Json(DeploymentDetail { deployment: d.public_view(), gateway, health, usage, recent_events }))
+    let lock = d.build.as_ref().and_then(|b| b.lock.as_deref());
+    let bill_of_materials = lock.map(|digest| rt.catalog.bill_of_materials(digest)).transpose()?.flatten();
+    let deployment = d.public_view();
+    Ok(Json(DeploymentDetail { deployment, gateway, health, usage, recent_events, bill_of_materials }))
 }
 
 #[utoipa::path(post, path = "/runtimes/{id}/stop", tag = "runtimes", params(("id" = String, Path)),

@@ -13,14 +13,17 @@ impl ContainerEngine {
         &self.egress
     }
 
+    /// `resolvable`: networks the allowed names may resolve into though not
+    /// public (a package build's `index_addresses`); none for a plugin's call.
     pub async fn open_egress(
         &self,
         network: &str,
         allowed_hosts: Vec<String>,
         learn: bool,
+        resolvable: &[(std::net::IpAddr, u8)],
     ) -> Result<EgressInfo, EngineError> {
         let info = |at: SocketAddr| EgressInfo { proxy: format!("http://{at}") };
-        if let Some(at) = self.egress.open_with(network, &allowed_hosts, learn) {
+        if let Some(at) = self.egress.open_with(network, &allowed_hosts, learn, resolvable) {
             return Ok(info(at));
         }
         let inspected = self.docker().inspect_network(network, None).await.map_err(engine_error)?;
@@ -40,7 +43,7 @@ impl ContainerEngine {
             .ok_or_else(|| EngineError::Failed(format!("network '{network}' has no IPv4 gateway")))?;
         let at = self
             .egress
-            .open(network, &deployment, gateway, &allowed_hosts, learn)
+            .open(network, &deployment, gateway, &allowed_hosts, learn, resolvable)
             .await
             .map_err(|e| EngineError::Failed(format!("egress proxy on {gateway}: {e}")))?;
         // The network's host side is closed to new connections but for these two.

@@ -480,14 +480,14 @@ impl Host for CallState {
         engine!(self).container_usage(&id).await
     }
     async fn open_egress(&mut self, network: String, allowed_hosts: Vec<String>) -> Result<EgressInfo, EngineError> {
-        engine!(self).open_egress(&network, allowed_hosts, false).await
+        engine!(self).open_egress(&network, allowed_hosts, false, &[]).await
     }
     async fn open_egress_learning(
         &mut self,
         network: String,
         allowed_hosts: Vec<String>,
     ) -> Result<EgressInfo, EngineError> {
-        engine!(self).open_egress(&network, allowed_hosts, true).await
+        engine!(self).open_egress(&network, allowed_hosts, true, &[]).await
     }
     async fn container_logs(&mut self, id: String, query: LogQuery) -> Result<Vec<LogLine>, EngineError> {
         engine!(self).container_logs(&id, &query).await

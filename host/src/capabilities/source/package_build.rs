@@ -125,11 +125,10 @@ impl PackageBuild<'_> {
     ) -> Result<BuiltPackage, SourceError> {
         let builders = self.repositories.builders();
         let index = builders.ecosystem(self.package.ecosystem).index;
-        let mut allowed = index_hosts(&index);
-        allowed.extend(builders.index_addresses.iter().cloned());
+        let allowed = index_hosts(&index);
         let proxy = self
             .engine
-            .open_egress(network, allowed.clone(), false)
+            .open_egress(network, allowed.clone(), false, &builders.index_networks())
             .await
             .map_err(|e| unavailable("opening the build's egress", engine_message(e)))?
             .proxy;
@@ -149,7 +148,7 @@ impl PackageBuild<'_> {
                 ));
                 lock
             }
-            None => self.make_lock(&recipe, network, base_id).await?,
+            None => self.make_lock(&recipe, network, base_id, &allowed).await?,
         };
         let bin = self.package.bin.unwrap_or_else(|| self.package.name.rsplit('/').next().unwrap_or_default());
         let step = recipe.install_step(&lock, bin);
@@ -159,7 +158,7 @@ impl PackageBuild<'_> {
             Err(StepFailure::Exited(code, tail)) if code == recipe::NO_EXECUTABLE => {
                 return Err(invalid("source.bin", format!("the package installed no executable '{bin}'\n{tail}")))
             }
-            Err(failure) => return Err(self.failed("the install", failure, Some(&lock))),
+            Err(failure) => return Err(self.failed("the install", failure, Some(&lock), &allowed)),
         };
         let image = format!("{}:{}", repository(&self.package), tag(&self.package, &lock, base_id));
         self.commit(&container, &image, &recipe, bin, &lock).await?;
@@ -169,11 +168,19 @@ impl PackageBuild<'_> {
     }
 
     /// Resolves the tree at the first build and keeps the lock.
-    async fn make_lock(&self, recipe: &Recipe<'_>, network: &str, base_id: &str) -> Result<Lock, SourceError> {
+    async fn make_lock(
+        &self,
+        recipe: &Recipe<'_>,
+        network: &str,
+        base_id: &str,
+        index: &[String],
+    ) -> Result<Lock, SourceError> {
         self.log("resolving the dependency tree (no lock for this version on this base image yet)");
         let step = recipe.lock_step();
-        let container =
-            self.run_step("lock", &step, network, base_id).await.map_err(|f| self.failed("resolving", f, None))?;
+        let container = self
+            .run_step("lock", &step, network, base_id)
+            .await
+            .map_err(|f| self.failed("resolving", f, None, index))?;
         let output = step.output.as_deref().unwrap_or_default();
         let document = self.read_file(&container, output).await?;
         let parsed = match self.package.ecosystem {
@@ -254,19 +261,23 @@ impl PackageBuild<'_> {
     /// A failed step as the deployment's error: the host it tried to reach
     /// outside the allowlist, the locked package whose hash did not match,
     /// or the step's last lines.
-    fn failed(&self, what: &str, failure: StepFailure, lock: Option<&Lock>) -> SourceError {
+    fn failed(&self, what: &str, failure: StepFailure, lock: Option<&Lock>, index: &[String]) -> SourceError {
         let (code, tail) = match failure {
             StepFailure::Engine(e) => return SourceError::Unavailable(format!("{what}: {e}")),
             StepFailure::Exited(code, tail) => (code, tail),
         };
-        let refused: Vec<String> = self
-            .engine
-            .egress()
-            .observed(self.deployment)
-            .into_iter()
-            .filter(|o| o.refused > 0)
-            .map(|o| format!("{}:{}", o.host, o.port))
-            .collect();
+        let observed = self.engine.egress().observed(self.deployment);
+        let refused: Vec<&crate::egress::Observed> = observed.iter().filter(|o| o.refused > 0).collect();
+        // The index itself refused: its name resolves where egress may not go.
+        let is_index = |o: &&&crate::egress::Observed| is_index_host(index, &o.host, o.port);
+        if let Some(o) = refused.iter().find(is_index) {
+            let reason = format!(
+                "{what} could not reach the package index {}:{}: it resolves to an address egress refuses; list its network in runtime.builders.index_addresses\n{tail}",
+                o.host, o.port
+            );
+            return SourceError::BuildFailed(reason);
+        }
+        let refused: Vec<String> = refused.iter().map(|o| format!("{}:{}", o.host, o.port)).collect();
         if !refused.is_empty() {
             let reason = format!(
                 "{what} tried to reach {}, which is not a package index this build may use (runtime.builders)\n{tail}",
@@ -410,6 +421,14 @@ fn index_hosts(index: &str) -> Vec<String> {
     hosts
 }
 
+/// Whether `host:port` is one of the index hosts (`name:port`, or `name` on 443 or 80).
+fn is_index_host(index: &[String], host: &str, port: u16) -> bool {
+    index.iter().any(|i| match i.rsplit_once(':') {
+        Some((name, listed)) => name == host && listed.parse::<u16>() == Ok(port),
+        None => i == host && (port == 443 || port == 80),
+    })
+}
+
 /// The step's files as a tar to unpack at `/`.
 fn files_tar(files: &[(String, Vec<u8>)]) -> std::io::Result<Vec<u8>> {
     let mut archive = tar::Builder::new(Vec::new());
@@ -447,6 +466,12 @@ mod tests {
         let scripts = PackageRequest { allow_install_scripts: true, version: "1.0.0+local", ..package };
         assert_eq!(tag(&scripts, &lock, "sha256:fedcba9876543210"), "1.0.0_local-0123456789ab-fedcba987654-scripts");
         assert_eq!(index_hosts("http://127.0.0.1:4873/"), ["127.0.0.1:4873"]);
+        let index = index_hosts("http://127.0.0.1:4873/");
+        assert!(is_index_host(&index, "127.0.0.1", 4873) && !is_index_host(&index, "127.0.0.1", 4874));
+        let public = index_hosts("https://registry.npmjs.org/");
+        assert!(
+            is_index_host(&public, "registry.npmjs.org", 443) && !is_index_host(&public, "registry.npmjs.org", 8443)
+        );
         assert_eq!(index_hosts("https://pypi.org/simple/"), ["pypi.org", "files.pythonhosted.org"]);
     }
 }
