@@ -335,7 +335,7 @@ mod tests {
         assert!(mirror.reachable("192.0.2.80".parse().unwrap()).is_ok(), "where the name resolves");
         assert_eq!(mirror.allows("192.0.2.80", 4873), Err(Refusal::AddressLiteral), "not as a literal");
         assert!(
-            mirror.reachable("192.0.3.1".parse().unwrap()).is_err()
+            mirror.reachable("10.0.0.1".parse().unwrap()).is_err()
                 && mirror.reachable("127.0.0.1".parse().unwrap()).is_err()
         );
     }
