@@ -5,14 +5,23 @@ GUESTS    := docker-backend code-engine-backend default-guardrails pinned-images
 GUEST_DIR := target/wasm32-wasip2/guest
 FIXTURE   := target/x86_64-unknown-linux-gnu/release/mcp-fixture
 
-.PHONY: run engine base-images test test-suite test-fast verify verify-suite verify-tools coverage deny openapi schemathesis mcp-sdk fixture-image guests rules fixture contextforge catalog-fixtures host lint bench clean-test-objects
+.PHONY: run check-registries engine base-images test test-suite test-fast verify verify-suite verify-tools coverage deny openapi schemathesis mcp-sdk fixture-image guests rules fixture contextforge catalog-fixtures host lint bench clean-test-objects
 
 # Each of `run` and `test` does its own set-up first (scripts/setup.sh: only
 # what is missing is installed), so either works on a fresh machine by itself.
 run:
 	scripts/setup.sh run
 	$(MAKE) guests host
-	./target/debug/mcp-runtime
+	eval "$$(scripts/site-indexes.sh)" && ./target/debug/mcp-runtime
+
+# The package test against the public npm registry and PyPI instead of the
+# suite's loopback mirrors (`make test` reaches no public address); the site's
+# CA bundle and index addresses as `make run` finds them.
+check-registries:
+	scripts/setup.sh test
+	$(MAKE) guests fixture-image mcp-sdk
+	eval "$$(scripts/site-indexes.sh)" && \
+	  cargo test -p mcp-runtime --test e2e packages::public_indexes_serve_the_registrys_packages -- --ignored
 
 # Start a Docker engine when none answers (installing it if needed).
 engine:

@@ -28,9 +28,9 @@ async fn the_running_host_keeps_to_its_openapi_document() {
         c.builders.pypi.index_url = pypi;
     })
     .await;
-    // The document's deploy example names the sample catalog's filesystem
+    // The document's deploy example names the sample catalog's reference
     // server: here it is the MCP fixture on stdio, so the example deploys for real.
-    let entry = json!({"name": "Filesystem (fixture)", "slug": "mcp-filesystem",
+    let entry = json!({"name": "Everything (fixture)", "slug": "everything",
         "source": {"type": "docker", "image": support::fixture_image()}, "transport": "stdio",
         "args": ["--stdio"], "guardrails_profile": "restricted", "supported_backends": ["docker"]});
     assert_eq!(host.post("/catalog", entry).await.0, 201);

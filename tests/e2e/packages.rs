@@ -149,6 +149,31 @@ asyncio.run(main(*sys.argv[1:]))
 async fn a_registry_page_of_packages_imports_and_its_servers_answer_the_official_sdk() {
     let mirrors = PackageMirrors::start().await;
     let host = host_on(&mirrors).await;
+    registry_page_imports_and_answers(&host).await;
+}
+
+/// The test above against the public npm registry and PyPI, as a site
+/// without mirrors runs: `make check-registries` (the rest of the suite
+/// reaches only loopback). The site's CA bundle and index addresses come
+/// from `scripts/site-indexes.sh`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "reaches the public package indexes: run by `make check-registries`"]
+async fn public_indexes_serve_the_registrys_packages() {
+    let setting = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (ca_bundle, addresses) = (setting("RUNTIME_BUILDERS_CA_BUNDLE"), setting("RUNTIME_BUILDERS_INDEX_ADDRESSES"));
+    let host = TestHost::start(move |c| {
+        c.builders.npm.registry = "https://registry.npmjs.org/".into();
+        c.builders.pypi.index_url = "https://pypi.org/simple/".into();
+        c.builders.ca_bundle = ca_bundle.map(Into::into);
+        c.builders.index_addresses = addresses.map(|a| a.split(',').map(String::from).collect()).unwrap_or_default();
+    })
+    .await;
+    registry_page_imports_and_answers(&host).await;
+}
+
+/// Imports a registry page listing every kind of package; deploys the npm
+/// and PyPI servers under `restricted` and calls each with the official SDK.
+async fn registry_page_imports_and_answers(host: &TestHost) {
     let package = |kind: &str, name: &str, version: &str| json!({"registryType": kind, "identifier": name, "version": version, "transport": {"type": "stdio"}});
     let server = |name: &str, packages: Vec<Value>| json!({"server": {"name": name, "description": name, "version": "1.0.0", "packages": packages}});
     let page = json!({"servers": [
@@ -172,11 +197,29 @@ async fn a_registry_page_of_packages_imports_and_its_servers_answer_the_official
     let id = host.deploy(json!({"slug": "io-github-modelcontextprotocol-everything", "profile": "restricted"})).await;
     host.wait_for_within(&id, "connected", BUILD_TIME).await;
     // server-everything sends a notification before it answers `initialize`.
-    let echoed = sdk_call(&host, &id, "echo", json!({"message": "through the SDK"})).await;
+    let echoed = sdk_call(host, &id, "echo", json!({"message": "through the SDK"})).await;
     assert!(echoed.contains("through the SDK"), "{echoed}");
 
     let id = host.deploy(json!({"slug": "io-github-modelcontextprotocol-time", "profile": "restricted"})).await;
     host.wait_for_within(&id, "connected", BUILD_TIME).await;
-    let now = sdk_call(&host, &id, "get_current_time", json!({"timezone": "UTC"})).await;
+    let now = sdk_call(host, &id, "get_current_time", json!({"timezone": "UTC"})).await;
     assert!(now.contains("UTC"), "{now}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_embedded_catalogs_servers_deploy_and_connect() {
+    let mirrors = PackageMirrors::start().await;
+    let (npm, pypi) = (mirrors.npm.clone(), mirrors.pypi.clone());
+    let host = TestHost::start(move |c| {
+        c.catalog.seed_file = None;
+        c.builders.npm.registry = npm;
+        c.builders.pypi.index_url = pypi;
+    })
+    .await;
+    let (everything, time) =
+        (host.deploy(json!({"slug": "everything"})).await, host.deploy(json!({"slug": "time"})).await);
+    for id in [everything, time] {
+        let d = host.wait_for_within(&id, "connected", BUILD_TIME).await;
+        assert!(!d["tools"].as_array().unwrap().is_empty(), "{d}");
+    }
 }

@@ -107,3 +107,27 @@ fn worker_threads_default_to_half_the_cores_and_are_checked() {
         }
     }
 }
+
+#[test]
+fn builders_are_set_for_a_site_behind_a_proxy_or_a_mirror() {
+    let site = env(&[
+        ("RUNTIME_NPM_REGISTRY", "http://npm.mirror.internal:4873"),
+        ("RUNTIME_BUILDERS_CA_BUNDLE", "/etc/hostname"),
+        ("RUNTIME_BUILDERS_INDEX_ADDRESSES", "203.0.113.80/32, 10.1.0.0/16"),
+    ]);
+    let c = RuntimeConfig::parse(EMBEDDED_CONFIG, &site).unwrap();
+    assert_eq!(c.builders.ecosystem(crate::packages::Ecosystem::Npm).index, "http://npm.mirror.internal:4873/");
+    assert_eq!(c.builders.index_addresses, ["203.0.113.80/32", "10.1.0.0/16"]);
+    assert_eq!(c.builders.ca_bundle.as_deref(), Some(std::path::Path::new("/etc/hostname")));
+    let unset = RuntimeConfig::parse(EMBEDDED_CONFIG, &env(&[("RUNTIME_BUILDERS_CA_BUNDLE", "")])).unwrap();
+    assert_eq!(unset.builders.ca_bundle, None, "empty is none");
+
+    let wrong =
+        |pairs: &'static [(&'static str, &'static str)]| match RuntimeConfig::parse(EMBEDDED_CONFIG, &env(pairs)) {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("{pairs:?}: {:?}", other.map(|_| ())),
+        };
+    assert_eq!(wrong(&[("RUNTIME_BUILDERS_INDEX_ADDRESSES", "10.0.0.0/99")]), "runtime.builders.index_addresses[0]");
+    assert_eq!(wrong(&[("RUNTIME_PYPI_INDEX_URL", "ftp://pypi.internal/")]), "runtime.builders.pypi.index_url");
+    assert_eq!(wrong(&[("RUNTIME_BUILDERS_CA_BUNDLE", "/nonexistent.pem")]), "runtime.builders.ca_bundle");
+}

@@ -12,7 +12,7 @@ use crate::guardrails::{EffectiveGuardrails, Warning};
 
 /// `POST /runtimes/deploy`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[schema(example = json!({"slug": "mcp-filesystem", "env": {"LOG_LEVEL": "info"}, "resources": {"memory": "256m"}}))]
+#[schema(example = json!({"slug": "everything", "env": {"LOG_LEVEL": "info"}, "resources": {"memory": "256m"}}))]
 #[serde(deny_unknown_fields)]
 pub struct DeployBody {
     pub slug: String,

@@ -37,6 +37,9 @@ pub struct Observed {
     pub port: u16,
     pub connections: u64,
     pub refused: u64,
+    /// Why it was last refused, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_refusal: Option<String>,
     pub last_seen: chrono::DateTime<chrono::Utc>,
 }
 
@@ -223,12 +226,16 @@ fn observe(book: &ObservedBook, attempt: &Attempt) {
         port: attempt.port,
         connections: 0,
         refused: 0,
+        last_refusal: None,
         last_seen: chrono::Utc::now(),
     });
     entry.last_seen = chrono::Utc::now();
-    match attempt.outcome {
+    match &attempt.outcome {
         Ok(_) => entry.connections += 1,
-        Err(_) => entry.refused += 1,
+        Err(why) => {
+            entry.refused += 1;
+            entry.last_refusal = Some(why.clone());
+        }
     }
 }
 
@@ -266,6 +273,7 @@ mod tests {
             port,
             connections,
             refused: 0,
+            last_refusal: None,
             last_seen: chrono::Utc::now(),
         };
         let observed = [

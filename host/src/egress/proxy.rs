@@ -143,6 +143,21 @@ async fn handle(mut client: TcpStream, ctx: &ProxyContext) {
     let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
 }
 
+/// The system resolver's answer, asked again after a failure: under load it
+/// answers "temporary failure" now and then, which must not refuse a build
+/// or a server its one allowed host.
+async fn resolve(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+    let mut tries = 3;
+    loop {
+        tries -= 1;
+        match tokio::net::lookup_host((host, port)).await {
+            Ok(found) => return Ok(found.collect()),
+            Err(e) if tries == 0 => return Err(e),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+        }
+    }
+}
+
 /// Checks the destination, resolves it, checks the addresses, and connects
 /// to one that passed; reports the attempt either way.
 async fn open(ctx: &ProxyContext, host: &str, port: u16) -> Result<TcpStream, String> {
@@ -165,13 +180,10 @@ async fn open(ctx: &ProxyContext, host: &str, port: u16) -> Result<TcpStream, St
         Err(_) => {
             let resolved: Vec<SocketAddr> = match ctx.pinned.get(&host.to_ascii_lowercase()) {
                 Some(ip) => vec![SocketAddr::new(*ip, port)],
-                None => tokio::net::lookup_host((host, port))
-                    .await
-                    .map_err(|e| {
-                        report(Err(format!("does not resolve: {e}")));
-                        format!("does not resolve: {e}")
-                    })?
-                    .collect(),
+                None => resolve(host, port).await.map_err(|e| {
+                    report(Err(format!("does not resolve: {e}")));
+                    format!("does not resolve: {e}")
+                })?,
             };
             // Every address must pass: one bad answer means the name points somewhere it must not.
             for address in &resolved {

@@ -20,11 +20,13 @@ pub struct BuildersConfig {
     pub pypi: PypiConfig,
     /// A PEM bundle handed to every install (for a TLS-inspecting proxy
     /// between the site and its index); the base image's own otherwise.
-    #[serde(default)]
+    /// Empty is none (`RUNTIME_BUILDERS_CA_BUNDLE=`).
+    #[serde(default, deserialize_with = "path_unless_empty")]
     pub ca_bundle: Option<PathBuf>,
     /// Networks (CIDR) the index hosts may resolve into though egress checks
-    /// refuse them elsewhere: a private mirror, or a proxy's address.
-    #[serde(default)]
+    /// refuse them elsewhere: a private mirror, or a proxy's address. A list,
+    /// or one comma-separated text (`RUNTIME_BUILDERS_INDEX_ADDRESSES`).
+    #[serde(default, deserialize_with = "list_or_text")]
     pub index_addresses: Vec<String>,
     #[serde(default = "default_timeout")]
     pub build_timeout_seconds: u64,
@@ -83,6 +85,24 @@ pub struct EcosystemConfig {
     pub base_image: String,
     /// The index's URL, ending in `/`.
     pub index: String,
+}
+
+fn path_unless_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let text: Option<String> = Option::deserialize(d)?;
+    Ok(text.filter(|t| !t.trim().is_empty()).map(PathBuf::from))
+}
+
+fn list_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match ListOrText::deserialize(d)? {
+        ListOrText::List(list) => list,
+        ListOrText::Text(text) => text.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect(),
+    })
 }
 
 fn default_timeout() -> u64 {

@@ -271,10 +271,12 @@ impl PackageBuild<'_> {
         // The index itself refused: its name resolves where egress may not go.
         let is_index = |o: &&&crate::egress::Observed| is_index_host(index, &o.host, o.port);
         if let Some(o) = refused.iter().find(is_index) {
-            let reason = format!(
-                "{what} could not reach the package index {}:{}: it resolves to an address egress refuses; list its network in runtime.builders.index_addresses\n{tail}",
-                o.host, o.port
-            );
+            let why = o.last_refusal.as_deref().unwrap_or("refused");
+            let hint = match why.starts_with("resolves to") {
+                true => "; if the index is meant to be there, list its network in runtime.builders.index_addresses",
+                false => "",
+            };
+            let reason = format!("{what} could not reach the package index {}:{}: {why}{hint}\n{tail}", o.host, o.port);
             return SourceError::BuildFailed(reason);
         }
         let refused: Vec<String> = refused.iter().map(|o| format!("{}:{}", o.host, o.port)).collect();
