@@ -7,6 +7,8 @@
 //! - tools/call through the stdio bridge against the same image over HTTP,
 //!   beside the engine's attach stream alone (the floor of the stdio path);
 //! - deploy → connected against raw Docker Engine API calls;
+//! - deploy from a Git repository and from an npm and a PyPI package: a cached
+//!   image against the first build;
 //! - `GET /catalog` with 135 entries against `GET /health`;
 //! - the health watch's CPU with 100 running deployments;
 //! - the guardrail policy chain per request against one bare policy call;
@@ -30,6 +32,7 @@ mod deploy;
 mod egress;
 mod host_process;
 mod load;
+mod package_build;
 mod policy;
 mod proxy;
 mod relay;
@@ -106,6 +109,9 @@ fn main() {
         }
         if wanted("build") {
             build::figures().await;
+        }
+        if wanted("package-build") {
+            package_build::figures().await;
         }
         println!("(measured in {:.0?})", started.elapsed());
     });
