@@ -60,6 +60,11 @@ async fn an_npm_server_is_resolved_locked_built_once_and_served() {
     wrong_bin["source"]["bin"] = json!("nope");
     let (status, field) = refused(&host, "/catalog", wrong_bin).await;
     assert_eq!((status.as_u16(), field.as_str()), (422, "source.bin"));
+    // A package speaks stdio unless its entry says otherwise.
+    let mut unsaid = package_entry("x7", "npm", name, version);
+    unsaid.as_object_mut().unwrap().remove("transport");
+    let (status, written) = host.post("/catalog", unsaid).await;
+    assert_eq!((status.as_u16(), &written["transport"]), (201, &json!("stdio")), "{written}");
     let (status, answer) = host.post("/catalog", package_entry("x6", "cargo", "x", "1.0.0")).await;
     assert_eq!(status.as_u16(), 422, "an unknown ecosystem: {answer}");
 

@@ -79,6 +79,27 @@ impl<T: DeserializeOwned + utoipa::ToSchema, S: Send + Sync> FromRequest<S> for 
     }
 }
 
+/// A catalog entry's JSON body, with what depends on its source filled in
+/// (`catalog::read_entry`); mistakes named as `JsonBody` names them.
+pub struct EntryBody(pub crate::catalog::CatalogEntry);
+
+impl<S: Send + Sync> FromRequest<S> for EntryBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonBody(value) = JsonBody::<serde_json::Value>::from_request(req, state).await?;
+        if !value.is_object() {
+            return Err(ApiError::Invalid { field: "body".into(), reason: "a catalog entry is an object".into() });
+        }
+        crate::catalog::read_entry(value).map(EntryBody).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            let field = if field == "." { named_field(&inner.to_string()).unwrap_or(field) } else { field };
+            ApiError::Invalid { field, reason: inner.to_string() }
+        })
+    }
+}
+
 /// The whole body, within the configured limit.
 pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> ApiResult<Bytes> {
     Bytes::from_request(req, state).await.map_err(|e| match e.status() {

@@ -17,7 +17,7 @@ use tracing::Instrument;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::{ApiError, ApiResult};
-pub use extract::{parse_json, parse_query, Caller, JsonBody, QueryParams};
+pub use extract::{parse_json, parse_query, Caller, EntryBody, JsonBody, QueryParams};
 pub use openapi::to_pretty_json as openapi_json;
 // The admin UI streams the same live status, to a browser's session.
 pub(crate) use routes::event_stream;

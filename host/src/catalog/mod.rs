@@ -409,9 +409,27 @@ fn is_plausible_image(image: &str) -> bool {
         && image.chars().all(|c| c.is_ascii_alphanumeric() || "./:-_@".contains(c))
 }
 
+/// An entry as written (JSON, or YAML read into a value), with what depends
+/// on its source filled in first: a package speaks stdio unless it says
+/// otherwise (most packaged servers do; an image's default stays HTTP).
+pub fn read_entry(mut value: serde_json::Value) -> Result<CatalogEntry, serde_path_to_error::Error<serde_json::Error>> {
+    if let Some(entry) = value.as_object_mut() {
+        let package = entry.get("source").and_then(|s| s.get("type")).and_then(|t| t.as_str()) == Some("package");
+        if package && !entry.contains_key("transport") {
+            entry.insert("transport".into(), "stdio".into());
+        }
+    }
+    serde_path_to_error::deserialize(value)
+}
+
 /// Parses a catalog YAML file: a list of entries.
-pub fn parse_catalog(yaml: &str) -> Result<Vec<CatalogEntry>, serde_yaml_ng::Error> {
-    serde_yaml_ng::from_str(yaml)
+pub fn parse_catalog(yaml: &str) -> anyhow::Result<Vec<CatalogEntry>> {
+    let values: Vec<serde_json::Value> = serde_yaml_ng::from_str(yaml)?;
+    let read = values
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| read_entry(value).map_err(|e| anyhow::anyhow!("entry {i}: {}: {}", e.path(), e.inner())));
+    read.collect()
 }
 
 #[cfg(test)]
@@ -463,6 +481,22 @@ mod tests {
         }
         let stdio = CatalogEntry { source: remote("https://mcp.example/"), transport: Transport::Stdio, ..entry() };
         assert_eq!(field(stdio), "transport");
+    }
+
+    #[test]
+    fn a_package_speaks_stdio_unless_its_entry_says_otherwise() {
+        let read = |v: serde_json::Value| read_entry(v).unwrap().transport;
+        let package = serde_json::json!({"name": "P", "slug": "p",
+            "source": {"type": "package", "ecosystem": "npm", "name": "p", "version": "1.0.0"}});
+        assert_eq!(read(package.clone()), Transport::Stdio);
+        let mut http = package;
+        http["transport"] = "streamable-http".into();
+        assert_eq!(read(http), Transport::StreamableHttp);
+        let image = serde_json::json!({"name": "I", "slug": "i", "source": {"type": "docker", "image": "x:1"}});
+        assert_eq!(read(image), Transport::StreamableHttp, "an image's default stays");
+        let unknown =
+            serde_json::json!({"name": "I", "slug": "i", "source": {"type": "docker", "image": "x:1"}, "colour": 1});
+        assert!(read_entry(unknown).unwrap_err().to_string().contains("colour"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::error::ErrorBody;
-use crate::api::{ApiError, ApiResult, AppState, Caller, JsonBody, QueryParams};
+use crate::api::{ApiError, ApiResult, AppState, Caller, EntryBody, QueryParams};
 use crate::auth::authz::may;
 use crate::catalog::{CatalogEntry, CatalogFilter};
 
@@ -70,7 +70,7 @@ async fn get_catalog(
 async fn create_catalog(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::WriteCatalog>,
-    JsonBody(entry): JsonBody<CatalogEntry>,
+    EntryBody(entry): EntryBody,
 ) -> ApiResult<(StatusCode, Json<CatalogEntry>)> {
     let written = rt.catalog.create(entry, &caller.user).await?;
     Ok((StatusCode::CREATED, Json(written)))
@@ -85,7 +85,7 @@ async fn replace_catalog(
     State(rt): State<AppState>,
     Caller(caller, ..): Caller<may::WriteCatalog>,
     Path(slug): Path<String>,
-    JsonBody(entry): JsonBody<CatalogEntry>,
+    EntryBody(entry): EntryBody,
 ) -> ApiResult<Json<CatalogEntry>> {
     if entry.slug != slug {
         return Err(ApiError::Invalid { field: "slug".into(), reason: format!("must match the path ('{slug}')") });

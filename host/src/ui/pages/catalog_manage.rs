@@ -76,7 +76,11 @@ async fn edit(State(ui): State<Arc<UiState>>, session: Session, Path(slug): Path
 
 /// The entry the form holds, or the field at fault and why.
 fn read_entry(yaml: &str, original: &str) -> Result<CatalogEntry, (String, String)> {
-    let entry: CatalogEntry = read_yaml(yaml, "entry")?;
+    let value: serde_json::Value = read_yaml(yaml, "entry")?;
+    let entry = crate::catalog::read_entry(value).map_err(|e| {
+        let field = e.path().to_string();
+        (if field == "." { "entry".into() } else { field }, e.into_inner().to_string())
+    })?;
     if !original.is_empty() && entry.slug != original {
         return Err(("slug".into(), format!("must stay '{original}': make a new entry for another slug")));
     }
