@@ -229,3 +229,22 @@ async fn an_index_on_a_private_address_needs_index_addresses() {
     let id = allowed.deploy(json!({"slug": "everything"})).await;
     allowed.wait_for_within(&id, "connected", BUILD_TIME).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_above_the_size_limit_is_refused_and_removed() {
+    let mirrors = PackageMirrors::start().await;
+    let pypi = mirrors.pypi.clone();
+    // The Python base alone is larger than this.
+    let host = TestHost::start(move |c| {
+        c.builders.pypi.index_url = pypi;
+        c.builders.max_image_mb = 64;
+    })
+    .await;
+    assert_eq!(host.post("/catalog", entry("time", "pypi", PYPI_SERVER)).await.0, 201);
+    let id = host.deploy(json!({"slug": "time"})).await;
+    let failed = host.wait_for_within(&id, "error", BUILD_TIME).await;
+    let message = failed["status_message"].as_str().unwrap();
+    assert!(message.contains("runtime.builders.max_image_mb (64 MB)"), "{message}");
+    let images = support::docker(&["images", "-q", "--filter", &format!("label=mcp-runtime.owner={}", host.owner)]);
+    assert!(images.trim().is_empty(), "the oversized image is gone: {images}");
+}
