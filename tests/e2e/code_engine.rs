@@ -383,3 +383,26 @@ async fn an_sse_server_on_code_engine_is_bridged_with_its_arguments() {
     assert_eq!(s.call_tool("echo", json!({"text": "over sse"})).await.unwrap(), "over sse");
     host.delete(&format!("/runtimes/{id}")).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_package_entry_is_refused_on_code_engine_until_it_can_be_pushed_there() {
+    use support::package_mirrors::{PackageMirrors, NPM_SERVER};
+    let owner = new_owner();
+    let fake = support::code_engine(&owner).await;
+    let mirrors = PackageMirrors::start().await;
+    let npm = mirrors.npm.clone();
+    let host = TestHost::start(|c| {
+        c.owner = owner.clone();
+        support::use_code_engine(c, &fake, CE_API_KEY);
+        c.builders.npm.registry = npm;
+    })
+    .await;
+    // Speaking HTTP, so only the package itself is what Code Engine cannot take.
+    let entry = json!({"name": "Everything over HTTP", "slug": "everything-http", "transport": "streamable-http",
+                       "args": ["streamableHttp"], "port": 3001, "guardrails_profile": "restricted",
+                       "source": {"type": "package", "ecosystem": "npm", "name": NPM_SERVER.0, "version": NPM_SERVER.1}});
+    assert_eq!(host.post("/catalog", entry).await.0, StatusCode::CREATED);
+    let (status, answer) =
+        host.post("/runtimes/deploy", json!({"slug": "everything-http", "backend": "ibm_code_engine"})).await;
+    assert_eq!((status, answer["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("source.type")), "{answer}");
+}

@@ -94,6 +94,12 @@ impl Guest for CodeEngineBackend {
                 }
                 warnings.push(warn("source", "Code Engine builds have no cache: every build starts from scratch"));
             }
+            // A package entry (its purl): the host builds it on its own engine,
+            // which Code Engine cannot pull from until the build-and-push path exists.
+            Source::Image(image) if image.image.starts_with("pkg:") => {
+                let reason = "Code Engine does not run npm or PyPI package entries yet: deploy them on docker";
+                return Err(invalid("source.type", reason));
+            }
             Source::Image(_) => {}
         }
         let pair = resources(&g)?;
