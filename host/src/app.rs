@@ -44,9 +44,10 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Built> {
 pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Built> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
     let store = Arc::new(Store::open(&config.data_dir.join("runtime.redb"))?);
-    let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).tcp_nodelay(true).build()?;
+    let client = || reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).tcp_nodelay(true);
+    let http = client().build()?;
     // The operator's pinned names (`runtime.egress.resolve`) hold for the host's own index lookups too.
-    let mut index_http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).tcp_nodelay(true);
+    let mut index_http = client();
     for (name, ip) in &config.egress.resolve {
         index_http = index_http.resolve(name, std::net::SocketAddr::new(*ip, 0));
     }

@@ -106,6 +106,20 @@ fn split_port(entry: &str) -> Result<(&str, Option<u16>), String> {
     }
 }
 
+/// `10.0.0.0/8`, or one address (all its bits): a network as written.
+pub fn parse_network(text: &str) -> Result<(IpAddr, u8), String> {
+    let (base, bits) = text.split_once('/').unwrap_or((text, ""));
+    let base: IpAddr = base.trim().parse().map_err(|_| format!("'{base}' is not an IP address"))?;
+    let max = if base.is_ipv4() { 32 } else { 128 };
+    match bits {
+        "" => Ok((base, max)),
+        bits => match bits.parse::<u8>() {
+            Ok(bits) if bits <= max => Ok((base, bits)),
+            _ => Err(format!("a prefix length is 0-{max}")),
+        },
+    }
+}
+
 impl Allowlist {
     /// The list as configured; an error names the entry.
     pub fn parse(entries: &[String]) -> Result<Allowlist, String> {
@@ -116,13 +130,9 @@ impl Allowlist {
             let host = normalise(host);
             let host = if let Ok(ip) = host.parse::<IpAddr>() {
                 Host::Address(ip)
-            } else if let Some((base, bits)) = host.split_once('/') {
-                let base: IpAddr = base.parse().map_err(|_| fail(format!("'{base}' is not an IP address")))?;
-                let max = if base.is_ipv4() { 32 } else { 128 };
-                match bits.parse::<u8>() {
-                    Ok(bits) if bits <= max => Host::Network(base, bits),
-                    _ => return Err(fail(format!("a prefix length is 0-{max}"))),
-                }
+            } else if host.contains('/') {
+                let (base, bits) = parse_network(&host).map_err(fail)?;
+                Host::Network(base, bits)
             } else if let Some(domain) = host.strip_prefix("*.") {
                 if domain.is_empty() || domain.contains('*') {
                     return Err(fail("a wildcard names a domain: *.example.com".into()));

@@ -9,7 +9,7 @@ mod allowlist;
 mod dns;
 mod proxy;
 
-pub use allowlist::{is_public, Allowlist, Refusal, LEARN_MODE};
+pub use allowlist::{is_public, parse_network, Allowlist, Refusal, LEARN_MODE};
 pub use proxy::Attempt;
 
 use std::collections::HashMap;

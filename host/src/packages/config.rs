@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use super::Ecosystem;
+use crate::egress::parse_network;
 
 /// A setting that is wrong: its key and why.
 pub type Misconfigured = (String, String);
@@ -143,7 +144,7 @@ impl BuildersConfig {
 
     /// The networks of `index_addresses`, parsed.
     pub fn index_networks(&self) -> Vec<(IpAddr, u8)> {
-        self.index_addresses.iter().filter_map(|cidr| parse_cidr(cidr).ok()).collect()
+        self.index_addresses.iter().filter_map(|cidr| parse_network(cidr).ok()).collect()
     }
 
     pub fn validate(&self) -> Result<(), Misconfigured> {
@@ -160,7 +161,8 @@ impl BuildersConfig {
             }
         }
         for (i, cidr) in self.index_addresses.iter().enumerate() {
-            parse_cidr(cidr).map_err(|reason| (format!("runtime.builders.index_addresses[{i}]"), reason))?;
+            let reason = |why: String| (format!("runtime.builders.index_addresses[{i}]"), format!("'{cidr}': {why}"));
+            parse_network(cidr).map_err(reason)?;
         }
         if let Some(bundle) = &self.ca_bundle {
             if !bundle.is_file() {
@@ -175,19 +177,5 @@ impl BuildersConfig {
             return bad("max_image_mb", "64-65536".into());
         }
         Ok(())
-    }
-}
-
-/// `10.0.0.0/8`, or one address (all its bits).
-pub fn parse_cidr(text: &str) -> Result<(IpAddr, u8), String> {
-    let (base, bits) = text.split_once('/').unwrap_or((text, ""));
-    let base: IpAddr = base.trim().parse().map_err(|_| format!("'{text}' is not a CIDR such as 10.0.0.0/8"))?;
-    let max = if base.is_ipv4() { 32 } else { 128 };
-    match bits {
-        "" => Ok((base, max)),
-        bits => match bits.parse::<u8>() {
-            Ok(bits) if bits <= max => Ok((base, bits)),
-            _ => Err(format!("'{text}': a prefix length is 0-{max}")),
-        },
     }
 }

@@ -9,7 +9,7 @@ pub mod lock;
 mod names;
 pub mod recipe;
 
-pub use config::{parse_cidr, BuildersConfig, EcosystemConfig};
+pub use config::{BuildersConfig, EcosystemConfig};
 pub use index::{Indexes, Resolved};
 pub use lock::{BillOfMaterials, Lock, LockedPackage};
 

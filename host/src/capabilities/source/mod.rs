@@ -93,7 +93,7 @@ impl Host for CallState {
         let network = package_build::build_network(&deployment_id);
         let timeout = std::time::Duration::from_secs(repositories.builders().build_timeout_seconds);
         let outcome = logged_build(&repositories, &deployment_id, timeout, build.run(&tags)).await;
-        // Cut short (a timeout, a cancel): what the build made goes all the same.
+        // Finished or cut short (a timeout, a cancel), what the build made goes.
         build.clean_up(&network).await;
         outcome
     }

@@ -77,7 +77,8 @@ impl PackageBuild<'_> {
         self.repositories.logs.append(self.deployment, line);
     }
 
-    /// Builds the package, or finds it built: the image by its tag.
+    /// Builds the package, or finds it built: the image by its tag. The
+    /// caller runs `clean_up` afterwards, also when the build was cut short.
     pub async fn run(&self, tags: &[String]) -> Result<BuiltPackage, SourceError> {
         let docker = self.engine.docker();
         let builders = self.repositories.builders();
@@ -110,9 +111,8 @@ impl PackageBuild<'_> {
             .create_network(spec)
             .await
             .map_err(|e| unavailable("creating the build network", engine_message(e)))?;
-        let built = self.build_on(&network, &base_id, &config.base_image, stored, tags).await;
-        self.clean_up(&network).await;
-        built
+        // The network and the steps' containers go in `clean_up`, however the build ends.
+        self.build_on(&network, &base_id, &config.base_image, stored, tags).await
     }
 
     async fn build_on(
