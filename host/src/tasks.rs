@@ -20,6 +20,18 @@ pub struct Supervisor {
     abort: CancellationToken,
 }
 
+/// The bridge's background work (stdio readers and writers, relayed requests)
+/// runs under the host's supervision like the rest.
+impl mcp_bridge::Spawner for Supervisor {
+    fn spawn_boxed(&self, name: &'static str, work: futures_util::future::BoxFuture<'static, ()>) {
+        self.spawn(name, work);
+    }
+
+    fn spawn_to_completion_boxed(&self, name: &'static str, work: futures_util::future::BoxFuture<'static, ()>) {
+        self.spawn_to_completion(name, work);
+    }
+}
+
 impl Supervisor {
     /// Runs `work` until it ends or the host stops; a panic is logged, not lost.
     pub fn spawn<F>(&self, name: &'static str, work: F)

@@ -109,7 +109,8 @@ impl Runtime {
         registry.set_approval_rules(config.approval.rules.clone(), "runtime.approval.rules").map_err(not_loaded)?;
         uploads.restore(&registry);
         let idle = Duration::from_secs(config.api.mcp_session_idle_seconds);
-        let bridge = Bridge::new(bridge_engine, http.clone(), idle);
+        let connector = crate::mcp::bridge::EngineConnector { engine: bridge_engine, http: http.clone() };
+        let bridge = Bridge::new(Arc::new(connector), idle);
         let routes = Routes::default();
         for d in store.list::<Deployment>(Table::Deployments)? {
             routes.observe(&d.id, super::driver::serving(&d), d.requested_by.as_deref());

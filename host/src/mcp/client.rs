@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::generation;
 
-pub const PROTOCOL_VERSION: &str = "2025-06-18";
+pub use mcp_bridge::PROTOCOL_VERSION;
 /// Every request to a server has a deadline: one that accepts and never
 /// answers must not stall whoever asked (the health watch, a deploy).
 pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);

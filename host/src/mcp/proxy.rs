@@ -150,7 +150,7 @@ mod tests {
         routes.observe("a", None, Some("dev@x"));
         assert!(routes.lookup("a").is_none(), "a deployment that stopped serving has no route");
         assert_eq!(Via::endpoint("not a uri at all"), None);
-        assert_eq!(Via::endpoint("stdio://abc"), Some(Via::Link(Target::Container("abc".into()))));
+        assert_eq!(Via::endpoint("stdio://abc"), Some(Via::Link(Target::Stdio("abc".into()))));
         routes.observe("c", Some(Via::PerSession), None);
         assert_eq!(routes.lookup("c").map(|r| r.via.clone()), Some(Via::PerSession));
         routes.forget("c");

@@ -10,7 +10,7 @@
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::tasks::Supervisor;
+use crate::Spawner;
 
 pub type Stdin = std::pin::Pin<Box<dyn AsyncWrite + Send>>;
 
@@ -27,7 +27,7 @@ pub struct Closed;
 
 impl SharedStdin {
     /// Starts the writer that owns `stdin`.
-    pub fn new(tasks: &Supervisor, deployment: &str, stdin: Stdin) -> SharedStdin {
+    pub fn new(tasks: &dyn Spawner, deployment: &str, stdin: Stdin) -> SharedStdin {
         let (lines, queued) = mpsc::unbounded_channel();
         let deployment = deployment.to_string();
         tasks.spawn("stdio writer", async move {
@@ -72,7 +72,7 @@ mod tests {
     #[tokio::test]
     async fn lines_arrive_whole_and_in_order() {
         let (ours, mut theirs) = tokio::io::duplex(64);
-        let tasks = Supervisor::default();
+        let tasks = crate::TokioTasks;
         let stdin = SharedStdin::new(&tasks, "test", Box::pin(ours));
         for i in 0..50 {
             stdin.send(format!("line {i}\n").into_bytes()).unwrap();
@@ -106,7 +106,7 @@ mod tests {
     #[tokio::test]
     async fn lines_queued_in_the_same_turn_leave_in_one_write() {
         let writes = Writes::default();
-        let tasks = Supervisor::default();
+        let tasks = crate::TokioTasks;
         let stdin = std::sync::Arc::new(SharedStdin::new(&tasks, "test", Box::pin(writes.clone())));
         stdin.send(b"one\n".to_vec()).unwrap();
         // Queued by a task that runs after the writer has taken "one": still the same write.
@@ -122,7 +122,7 @@ mod tests {
     async fn a_closed_stdin_refuses_lines() {
         let (ours, theirs) = tokio::io::duplex(64);
         drop(theirs);
-        let tasks = Supervisor::default();
+        let tasks = crate::TokioTasks;
         let stdin = SharedStdin::new(&tasks, "test", Box::pin(ours));
         stdin.send(b"lost\n".to_vec()).unwrap();
         let refused = async {

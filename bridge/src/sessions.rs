@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::mcp::link::Target;
+use crate::link::Target;
 
 /// The server a session talks to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,7 +140,7 @@ mod tests {
         let (retired, mut ended) = tokio::sync::mpsc::unbounded_channel();
         let mut sessions = Sessions::new(retired);
         let own = |instance: &str| {
-            SessionServer::Own(OwnServer { instance: instance.into(), target: Target::Container(instance.into()) })
+            SessionServer::Own(OwnServer { instance: instance.into(), target: Target::Stdio(instance.into()) })
         };
         let (a, b) = (sessions.open("d1", SessionServer::Shared), sessions.open("d1", own("i1")));
         let listening = sessions.open("d2", own("i2"));

@@ -1,6 +1,10 @@
-//! `/servers/{id}/mcp` for a server that speaks stdio or the older HTTP+SSE
-//! transport: streamable HTTP on the outside, one shared link inside (see
+//! The MCP bridge: streamable HTTP on the outside for a server that speaks
+//! stdio or the older HTTP+SSE transport, one shared link inside (see
 //! `link`), so any MCP client works unchanged and many share one server.
+//! The host serves it at `/servers/{id}/mcp`; the `mcp-stdio-bridge` binary
+//! (built static, placed in an image as its entrypoint) serves the same code
+//! at `/mcp` for a stdio server it starts itself, so platforms that run only
+//! HTTP servers (Code Engine) can run it.
 //!
 //! The bridge initializes the server once and answers each client's
 //! `initialize` from that result under a session id of its own; every request
@@ -22,18 +26,23 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 mod answers;
 mod event_stream;
+pub mod generation;
+pub mod link;
 mod per_session;
+pub mod process;
 mod sessions;
+mod spawner;
 
 use answers::*;
 pub use per_session::{Launcher, Servers};
 pub use sessions::OwnServer;
 use sessions::{SessionServer, Sessions};
 
-use super::generation;
-use super::link::{Answer, Link, LinkError, Links, RequestRouter, Target};
-use crate::capabilities::ContainerEngine;
-use crate::tasks::Supervisor;
+use link::{Answer, Connector, Link, LinkError, Links, RequestRouter, Target};
+pub use spawner::{Spawner, TokioTasks};
+
+/// The MCP protocol version the bridge initializes servers with.
+pub const PROTOCOL_VERSION: &str = "2025-06-18";
 
 const SESSION_HEADER: &str = "mcp-session-id";
 /// How long a client's request may wait for the server (tools may be slow).
@@ -64,10 +73,11 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    pub fn new(engine: Option<Arc<ContainerEngine>>, http: reqwest::Client, idle: Duration) -> Bridge {
+    /// A bridge that opens links to servers through `connector`.
+    pub fn new(connector: Arc<dyn Connector>, idle: Duration) -> Bridge {
         let (retire, retired) = unbounded_channel();
         Bridge {
-            links: Links::new(engine, http),
+            links: Links::new(connector),
             sessions: Arc::new(Mutex::new(Sessions::new(retire))),
             idle,
             retired: Mutex::new(Some(retired)),
@@ -84,7 +94,7 @@ impl Bridge {
     }
 
     /// The live link to a deployment's shared server (opened on first use).
-    pub async fn server(&self, tasks: &Supervisor, deployment: &str, target: &Target) -> Result<Arc<Link>, LinkError> {
+    pub async fn server(&self, tasks: &dyn Spawner, deployment: &str, target: &Target) -> Result<Arc<Link>, LinkError> {
         let link = self.links.get(tasks, deployment, target).await?;
         link.route_requests_with(|| self.request_router(deployment, deployment));
         Ok(link)
@@ -93,7 +103,7 @@ impl Bridge {
     /// The live link to the server a session talks to.
     async fn link_of(
         &self,
-        tasks: &Supervisor,
+        tasks: &dyn Spawner,
         deployment: &str,
         servers: Servers<'_>,
         server: &SessionServer,
@@ -148,7 +158,7 @@ impl Bridge {
     /// `initialize` and `tools/list` over the link: the server's tool names.
     pub async fn handshake(
         &self,
-        tasks: &Supervisor,
+        tasks: &dyn Spawner,
         deployment: &str,
         target: &Target,
     ) -> Result<Vec<String>, LinkError> {
@@ -160,7 +170,7 @@ impl Bridge {
     }
 
     /// MCP `ping` over the deployment's link: the health check.
-    pub async fn ping(&self, tasks: &Supervisor, deployment: &str, target: &Target) -> Result<(), LinkError> {
+    pub async fn ping(&self, tasks: &dyn Spawner, deployment: &str, target: &Target) -> Result<(), LinkError> {
         let server = self.server(tasks, deployment, target).await?;
         server.initialize(HANDSHAKE_DEADLINE).await?;
         server.request("ping", json!({}), PING_DEADLINE).await.map(drop)
@@ -193,7 +203,7 @@ impl Bridge {
     /// One HTTP exchange of a client with a deployment's bridged server.
     pub async fn serve(
         &self,
-        tasks: &Supervisor,
+        tasks: &dyn Spawner,
         deployment: &str,
         servers: Servers<'_>,
         request: Request<Body>,
@@ -279,7 +289,7 @@ impl Bridge {
     /// is answered from the server's `initialize` result.
     async fn stateless(
         &self,
-        tasks: &Supervisor,
+        tasks: &dyn Spawner,
         link: Arc<Link>,
         deployment: &str,
         message: Value,
@@ -314,7 +324,7 @@ impl Bridge {
     #[allow(clippy::too_many_arguments)]
     async fn forward_request(
         &self,
-        tasks: &Supervisor,
+        tasks: &dyn Spawner,
         link: Arc<Link>,
         session: &str,
         id: Value,
@@ -358,7 +368,7 @@ impl Bridge {
     #[allow(clippy::too_many_arguments)]
     fn relay(
         &self,
-        tasks: &Supervisor,
+        tasks: &dyn Spawner,
         link: Arc<Link>,
         bridge_id: u64,
         message: Value,

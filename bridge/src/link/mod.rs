@@ -1,9 +1,10 @@
 //! One long-lived MCP session with a server that does not speak streamable
 //! HTTP: a stdio server in a container, or an HTTP+SSE (2024-11-05) server.
 //!
-//! For stdio the host attaches to the container's stdin and stdout through
-//! the container engine (ownership checked there) and writes one JSON-RPC
-//! message per line; for SSE it holds the server's event stream open and
+//! For stdio the link writes one JSON-RPC message per line to the server's
+//! stdin and reads its stdout, whichever way a `Connector` reached them (the
+//! host attaches to a container through the engine; the standalone bridge
+//! starts the process itself); for SSE it holds the server's event stream open and
 //! posts each message to the endpoint the stream names. Either way every
 //! answer is routed to whoever asked by its id: ids are the link's own, so
 //! callers never collide. What the server writes that is not a JSON-RPC
@@ -12,7 +13,8 @@
 //! which knows the clients); with no one to take it, it is answered with an
 //! error rather than left hanging.
 
-use bollard::container::LogOutput;
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -21,9 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, oneshot, OnceCell};
 
-use super::client::PROTOCOL_VERSION;
-use crate::capabilities::ContainerEngine;
-use crate::tasks::Supervisor;
+use crate::{Spawner, PROTOCOL_VERSION};
 
 mod answer;
 mod framing;
@@ -32,6 +32,7 @@ pub use answer::Answer;
 use answer::Envelope;
 use framing::{LineBuffer, SseEvent};
 use stdin::SharedStdin;
+pub use stdin::Stdin;
 
 /// Longest line read from a server's stdout; longer ones are dropped.
 pub const MAX_LINE: usize = 4 << 20;
@@ -42,8 +43,9 @@ const ENDPOINT_DEADLINE: Duration = Duration::from_secs(10);
 /// Where a server that needs a link is, as its deployment's endpoint says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// `stdio://<container-id>`: attach to the container's stdin and stdout.
-    Container(String),
+    /// `stdio://<name>`: the stdin and stdout of a process the connector
+    /// knows by that name (for the host, a container's id).
+    Stdio(String),
     /// `sse+http://host:port/path`: the server's SSE stream (the URL without `sse+`).
     Sse(String),
 }
@@ -52,7 +54,7 @@ impl Target {
     /// The link an endpoint asks for; `None` for a streamable-HTTP endpoint.
     pub fn of(endpoint: &str) -> Option<Target> {
         if let Some(container) = endpoint.strip_prefix("stdio://") {
-            return Some(Target::Container(container.trim_end_matches('/').into()));
+            return Some(Target::Stdio(container.trim_end_matches('/').into()));
         }
         endpoint.strip_prefix("sse+").map(|url| Target::Sse(url.into()))
     }
@@ -102,56 +104,82 @@ pub struct Link {
 /// Delivers a server-to-client request to a client; false when none can take it.
 pub type RequestRouter = Box<dyn Fn(Value) -> bool + Send + Sync>;
 
+/// Opens links to servers: how a `Target` is reached is the connector's
+/// business (the host's goes through the container engine).
+pub trait Connector: Send + Sync {
+    /// A link to the server at `target`, known as `key` in logs.
+    fn open<'a>(
+        &'a self,
+        tasks: &'a dyn Spawner,
+        key: &'a str,
+        target: &'a Target,
+    ) -> BoxFuture<'a, Result<Arc<Link>, LinkError>>;
+}
+
+/// What a stdio server writes, as the connector reads it.
+pub enum Output {
+    Stdout(Bytes),
+    /// Logged, never parsed.
+    Stderr(Bytes),
+}
+
 impl Link {
-    /// Opens the link and starts reading what the server writes.
-    pub async fn open(
-        engine: Option<&ContainerEngine>,
+    fn new(key: &str, target: &Target, outbound: Outbound) -> Arc<Link> {
+        Arc::new(Link {
+            deployment: key.into(),
+            target: target.clone(),
+            outbound,
+            pending: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            alive: AtomicBool::new(true),
+            initialized: OnceCell::new(),
+            notifications: broadcast::channel(256).0,
+            router: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// A link over a stdio server's `stdin` and what it writes (`output`,
+    /// ending when the process does); starts reading.
+    pub fn over_stdio(
+        tasks: &dyn Spawner,
+        key: &str,
+        target: &Target,
+        stdin: Stdin,
+        output: impl futures_util::Stream<Item = Result<Output, String>> + Send + Unpin + 'static,
+    ) -> Arc<Link> {
+        let link = Link::new(key, target, Outbound::Stdin(SharedStdin::new(tasks, key, stdin)));
+        let reader = link.clone();
+        tasks.spawn("stdio reader", async move { reader.read_stdout(output).await });
+        link
+    }
+
+    /// A link to an HTTP+SSE server: holds its event stream open and waits
+    /// for it to name the endpoint messages are posted to.
+    pub async fn over_sse(
         http: &reqwest::Client,
-        tasks: &Supervisor,
-        deployment: &str,
+        tasks: &dyn Spawner,
+        key: &str,
         target: &Target,
     ) -> Result<Arc<Link>, LinkError> {
-        let link = |outbound| {
-            Arc::new(Link {
-                deployment: deployment.into(),
-                target: target.clone(),
-                outbound,
-                pending: Mutex::default(),
-                next_id: AtomicU64::new(1),
-                alive: AtomicBool::new(true),
-                initialized: OnceCell::new(),
-                notifications: broadcast::channel(256).0,
-                router: std::sync::OnceLock::new(),
-            })
+        let Target::Sse(url) = target else {
+            return Err(LinkError::Invalid(format!("{target:?} is not an SSE server")));
         };
-        match target {
-            Target::Container(container) => {
-                let engine = engine.ok_or(LinkError::NoEngine)?;
-                let attached = engine.attach(container).await.map_err(|e| LinkError::Attach(format!("{e:?}")))?;
-                let link = link(Outbound::Stdin(SharedStdin::new(tasks, deployment, attached.input)));
-                let reader = link.clone();
-                tasks.spawn("stdio reader", async move { reader.read_stdout(attached.output).await });
-                Ok(link)
-            }
-            Target::Sse(url) => {
-                let events = http
-                    .get(url)
-                    .header(reqwest::header::ACCEPT, "text/event-stream")
-                    .send()
-                    .await
-                    .and_then(reqwest::Response::error_for_status)
-                    .map_err(|e| LinkError::Attach(e.to_string()))?;
-                let link = link(Outbound::Post { http: http.clone(), url: Default::default() });
-                let (named, endpoint) = oneshot::channel();
-                let (reader, base) = (link.clone(), url_base(url));
-                tasks.spawn("sse reader", async move { reader.read_events(events, base, named).await });
-                match tokio::time::timeout(ENDPOINT_DEADLINE, endpoint).await {
-                    Ok(Ok(())) => Ok(link),
-                    _ => {
-                        link.alive.store(false, Ordering::SeqCst); // the reader stops at the next event
-                        Err(LinkError::Attach(format!("{url} named no message endpoint")))
-                    }
-                }
+        let events = http
+            .get(url)
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| LinkError::Attach(e.to_string()))?;
+        let link = Link::new(key, target, Outbound::Post { http: http.clone(), url: Default::default() });
+        let (named, endpoint) = oneshot::channel();
+        let (reader, base) = (link.clone(), url_base(url));
+        tasks.spawn("sse reader", async move { reader.read_events(events, base, named).await });
+        match tokio::time::timeout(ENDPOINT_DEADLINE, endpoint).await {
+            Ok(Ok(())) => Ok(link),
+            _ => {
+                link.alive.store(false, Ordering::SeqCst); // the reader stops at the next event
+                Err(LinkError::Attach(format!("{url} named no message endpoint")))
             }
         }
     }
@@ -257,21 +285,20 @@ impl Link {
 
     async fn read_stdout(
         self: Arc<Self>,
-        mut output: impl futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Unpin,
+        mut output: impl futures_util::Stream<Item = Result<Output, String>> + Unpin,
     ) {
         let mut lines = LineBuffer::default();
         while let Some(frame) = output.next().await {
             match frame {
-                Ok(LogOutput::StdOut { message }) => {
+                Ok(Output::Stdout(message)) => {
                     for line in lines.push(&message, &self.deployment).into_iter().filter(|l| !l.is_empty()) {
                         self.dispatch(line).await;
                     }
                 }
-                Ok(LogOutput::StdErr { message }) => {
+                Ok(Output::Stderr(message)) => {
                     let text = String::from_utf8_lossy(&message);
                     tracing::debug!(target: "stdio", deployment = %self.deployment, "{}", text.trim_end());
                 }
-                Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(deployment = %self.deployment, "stdio stream failed: {e}");
                     break;
@@ -375,21 +402,20 @@ fn url_base(url: &str) -> reqwest::Url {
 /// lookup (every bridged request does it); opening one, which may take
 /// seconds, holds up only other callers for the same deployment.
 pub struct Links {
-    engine: Option<Arc<ContainerEngine>>,
-    http: reqwest::Client,
+    connector: Arc<dyn Connector>,
     open: Mutex<HashMap<String, Arc<Link>>>,
     /// One opening at a time per deployment.
     opening: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Links {
-    pub fn new(engine: Option<Arc<ContainerEngine>>, http: reqwest::Client) -> Links {
-        Links { engine, http, open: Default::default(), opening: Default::default() }
+    pub fn new(connector: Arc<dyn Connector>) -> Links {
+        Links { connector, open: Default::default(), opening: Default::default() }
     }
 
     /// The live link to a deployment's server, opened when there is none
     /// (first use, a host restart, or a server that ended and restarted).
-    pub async fn get(&self, tasks: &Supervisor, deployment: &str, target: &Target) -> Result<Arc<Link>, LinkError> {
+    pub async fn get(&self, tasks: &dyn Spawner, deployment: &str, target: &Target) -> Result<Arc<Link>, LinkError> {
         if let Some(link) = self.live(deployment, target) {
             return Ok(link);
         }
@@ -399,7 +425,7 @@ impl Links {
         if let Some(link) = self.live(deployment, target) {
             return Ok(link);
         }
-        let link = Link::open(self.engine.as_deref(), &self.http, tasks, deployment, target).await?;
+        let link = self.connector.open(tasks, deployment, target).await?;
         self.open.lock().expect("links poisoned").insert(deployment.into(), link.clone());
         Ok(link)
     }
@@ -427,7 +453,7 @@ mod tests {
 
     #[test]
     fn endpoints_say_which_link_they_need() {
-        assert_eq!(Target::of("stdio://abc123"), Some(Target::Container("abc123".into())));
+        assert_eq!(Target::of("stdio://abc123"), Some(Target::Stdio("abc123".into())));
         assert_eq!(Target::of("sse+http://10.0.0.2:8080/sse"), Some(Target::Sse("http://10.0.0.2:8080/sse".into())));
         assert_eq!(Target::of("http://10.0.0.2:8080/mcp"), None);
         let uri: axum::http::Uri = "sse+http://10.0.0.2:8080/sse".parse().expect("a route can hold it");

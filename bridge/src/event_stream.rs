@@ -16,11 +16,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc};
 
-use super::answers::{accepted, http_error, parse_message, sse_event, sse_response};
-use super::sessions::Sessions;
-use super::{Bridge, Reply, Servers, HANDSHAKE_DEADLINE};
-use crate::mcp::link::Link;
-use crate::tasks::Supervisor;
+use crate::answers::{accepted, http_error, parse_message, sse_event, sse_response};
+use crate::link::Link;
+use crate::sessions::Sessions;
+use crate::Spawner;
+use crate::{Bridge, Reply, Servers, HANDSHAKE_DEADLINE};
 
 /// Answers an event stream may fall behind by before the client is dropped.
 const BACKLOG: usize = 256;
@@ -29,7 +29,7 @@ impl Bridge {
     /// `GET` on a session: its event stream.
     pub(super) async fn listen(
         &self,
-        tasks: &Supervisor,
+        tasks: &dyn Spawner,
         deployment: &str,
         servers: Servers<'_>,
         session: Option<String>,
@@ -47,7 +47,7 @@ impl Bridge {
     /// `GET /servers/{id}/sse`: a new session and its event stream.
     pub async fn open_event_stream(
         &self,
-        tasks: &Supervisor,
+        tasks: &dyn Spawner,
         deployment: &str,
         servers: Servers<'_>,
         messages_url: &str,
@@ -92,7 +92,7 @@ impl Bridge {
     /// goes out on the session's event stream.
     pub async fn post_to_event_stream(
         &self,
-        tasks: &Supervisor,
+        tasks: &dyn Spawner,
         deployment: &str,
         servers: Servers<'_>,
         session: Option<String>,

@@ -10,11 +10,11 @@ use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-use super::answers::{json_response, rpc_error};
-use super::sessions::{OwnServer, SessionServer};
-use super::{Bridge, HANDSHAKE_DEADLINE, SESSION_HEADER};
-use crate::mcp::link::{Link, LinkError, Target};
-use crate::tasks::Supervisor;
+use crate::answers::{json_response, rpc_error};
+use crate::link::{Link, LinkError, Target};
+use crate::sessions::{OwnServer, SessionServer};
+use crate::Spawner;
+use crate::{Bridge, HANDSHAKE_DEADLINE, SESSION_HEADER};
 
 /// Starts servers for sessions of a deployment in per-session mode.
 pub trait Launcher: Send + Sync {
@@ -36,7 +36,7 @@ impl Bridge {
     /// per-session mode) and the live link to that server.
     pub(super) async fn open_session(
         &self,
-        tasks: &Supervisor,
+        tasks: &dyn Spawner,
         deployment: &str,
         servers: Servers<'_>,
     ) -> Result<(String, Arc<Link>), LinkError> {
@@ -62,7 +62,7 @@ impl Bridge {
     /// own `initialize` result (one handshake per server process).
     pub(super) async fn initialize(
         &self,
-        tasks: &Supervisor,
+        tasks: &dyn Spawner,
         deployment: &str,
         servers: Servers<'_>,
         id: Value,
