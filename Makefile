@@ -4,15 +4,16 @@ GUESTS    := docker-backend code-engine-backend default-guardrails pinned-images
              fault-policy fault-approval http-probe compat-policy stub-backend
 GUEST_DIR := target/wasm32-wasip2/guest
 FIXTURE   := target/x86_64-unknown-linux-gnu/release/mcp-fixture
+BRIDGE    := target/x86_64-unknown-linux-gnu/release/mcp-stdio-bridge
 
-.PHONY: run check-registries engine base-images test test-suite test-fast verify verify-suite verify-tools coverage deny openapi schemathesis mcp-sdk fixture-image guests rules fixture contextforge catalog-fixtures host lint bench clean-test-objects
+.PHONY: run check-registries engine base-images test test-suite test-fast verify verify-suite verify-tools coverage deny openapi schemathesis mcp-sdk fixture-image guests rules fixture bridge contextforge catalog-fixtures host lint bench clean-test-objects
 
 # Each of `run` and `test` does its own set-up first (scripts/setup.sh: only
 # what is missing is installed), so either works on a fresh machine by itself.
 run:
 	scripts/setup.sh run
-	$(MAKE) guests host
-	eval "$$(scripts/site-indexes.sh)" && ./target/debug/mcp-runtime
+	$(MAKE) guests host bridge
+	eval "$$(scripts/site-indexes.sh)" && RUNTIME_BUILDERS_STDIO_BRIDGE=$(BRIDGE) ./target/debug/mcp-runtime
 
 # The package test against the public npm registry and PyPI instead of the
 # suite's loopback mirrors (`make test` reaches no public address); the site's
@@ -74,6 +75,11 @@ $(CF_CATALOG):
 fixture:
 	RUSTFLAGS='-C target-feature=+crt-static' cargo build -p mcp-fixture --release --target x86_64-unknown-linux-gnu
 
+# The static stdio bridge (bridge/) the host places in a stdio server's image
+# for backends that run only HTTP servers (Code Engine); static like the fixture.
+bridge:
+	RUSTFLAGS='-C target-feature=+crt-static' cargo build -p mcp-bridge --release --target x86_64-unknown-linux-gnu --bin mcp-stdio-bridge
+
 # The fixture as an image (FROM scratch around the static binary): the example
 # server the guides deploy (docs/guides/), tagged mcp-fixture:latest.
 fixture-image: fixture
@@ -107,8 +113,8 @@ test:
 	scripts/setup.sh test
 	$(MAKE) test-suite
 
-test-suite: guests rules fixture fixture-image contextforge catalog-fixtures schemathesis mcp-sdk lint
-	cargo test -p mcp-runtime -p ce-fake -- --test-threads=2
+test-suite: guests rules fixture bridge fixture-image contextforge catalog-fixtures schemathesis mcp-sdk lint
+	cargo test -p mcp-runtime -p mcp-bridge -p ce-fake -- --test-threads=2
 	cargo test -p image-ref -p guest-kit -p code-engine-backend -p docker-backend --lib
 	$(MAKE) clean-test-objects
 
@@ -116,6 +122,7 @@ test-suite: guests rules fixture fixture-image contextforge catalog-fixtures sch
 # in-process router tests (no engine, no network), in a few minutes.
 test-fast: guests
 	cargo test -p mcp-runtime --lib --test architecture --test router -- --test-threads=2
+	cargo test -p mcp-bridge --lib
 
 # What the Definition of Done asks, in one command: format and clippy (host,
 # tests, guests), the whole suite (schemathesis against the live host among it)
@@ -125,7 +132,7 @@ verify:
 	scripts/setup.sh test
 	$(MAKE) verify-suite
 
-verify-suite: guests rules fixture fixture-image contextforge catalog-fixtures schemathesis mcp-sdk lint coverage deny
+verify-suite: guests rules fixture bridge fixture-image contextforge catalog-fixtures schemathesis mcp-sdk lint coverage deny
 
 # What coverage and deny run with, installed once (pinned).
 verify-tools:
@@ -138,7 +145,7 @@ verify-tools:
 COVERAGE_MIN := 80
 coverage: verify-tools
 	cargo llvm-cov clean --workspace
-	cargo llvm-cov --no-report -p mcp-runtime -p ce-fake -- --test-threads=2
+	cargo llvm-cov --no-report -p mcp-runtime -p mcp-bridge -p ce-fake -- --test-threads=2
 	cargo llvm-cov --no-report -p image-ref -p guest-kit -p code-engine-backend --lib
 	$(MAKE) clean-test-objects
 	cargo llvm-cov report --summary-only --ignore-filename-regex '(tests/|benches/)' --fail-under-lines $(COVERAGE_MIN)
@@ -151,7 +158,7 @@ lint:
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --target wasm32-wasip2 $(addprefix -p ,$(GUESTS)) -p guest-kit -p image-ref -- -D warnings
 
-bench: guests rules fixture
+bench: guests rules fixture bridge
 	cargo build --release -p mcp-runtime
 	cargo bench -p mcp-runtime --bench runtime
 

@@ -14,6 +14,7 @@ mod authoring;
 mod base_images;
 mod catalog_import;
 mod code_engine;
+mod code_engine_builds;
 mod compose;
 mod docker;
 mod egress;

@@ -127,38 +127,8 @@ async fn a_pypi_server_is_installed_from_hash_pinned_wheels() {
 /// Calls `tool` with `arguments` through `/servers/{id}/mcp` with the
 /// official MCP Python SDK; what the tool answered.
 async fn sdk_call(host: &TestHost, id: &str, tool: &str, arguments: Value) -> String {
-    let python = support::repo_root().join(".venv/mcp-sdk/bin/python3");
-    assert!(python.exists(), "the MCP Python SDK is installed by `make mcp-sdk`");
-    let script = r#"
-import asyncio, json, os, sys
-import httpx2
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
-
-async def main(url, tool, arguments):
-    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {os.environ['TOKEN']}"}) as http:
-        async with streamable_http_client(url, http_client=http) as (read, write, *_):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                answer = await session.call_tool(tool, json.loads(arguments))
-                print(answer.content[0].text)
-
-asyncio.run(main(*sys.argv[1:]))
-"#;
-    let (url, token) = (format!("{}/servers/{id}/mcp", host.base), host.admin_token.clone());
-    let (tool, arguments) = (tool.to_string(), arguments.to_string());
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .args(["-c", script, &url, &tool, &arguments])
-            .env("TOKEN", token)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let printed = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(output.status.success(), "the SDK failed: {printed}\n{}", String::from_utf8_lossy(&output.stderr));
-    printed
+    let url = format!("{}/servers/{id}/mcp", host.base);
+    support::mcp_sdk::call_tool(&url, Some(&host.admin_token), tool, arguments).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

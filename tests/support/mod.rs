@@ -7,6 +7,7 @@ pub mod browser;
 pub mod contextforge;
 pub mod git_server;
 pub mod in_process;
+pub mod mcp_sdk;
 pub mod package_mirrors;
 pub mod ssh_server;
 pub mod webhook;
@@ -59,6 +60,13 @@ fn docker_lines(args: &[&str]) -> Vec<String> {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).filter(|l| !l.is_empty()).collect())
         .unwrap_or_default()
+}
+
+/// The static stdio bridge the host places in images (`make bridge`).
+pub fn stdio_bridge() -> PathBuf {
+    let binary = repo_root().join("target/x86_64-unknown-linux-gnu/release/mcp-stdio-bridge");
+    assert!(binary.exists(), "{} missing: run `make bridge`", binary.display());
+    binary
 }
 
 /// The fixture image, built once per test process from the static binary.
@@ -200,6 +208,7 @@ impl TestHost {
         // No public package index: a test that resolves packages starts the mirrors.
         config.builders.npm.registry = "http://127.0.0.1:9/".into();
         config.builders.pypi.index_url = "http://127.0.0.1:9/simple/".into();
+        config.builders.stdio_bridge = Some(stdio_bridge());
         tweak(&mut config);
         config
     }
@@ -623,13 +632,27 @@ pub const CE_API_KEY: &str = "test-api-key";
 
 /// Adds the Code Engine plugin and backend, aimed at `fake`, to a host config.
 pub fn use_code_engine(config: &mut RuntimeConfig, fake: &ce_fake::FakeCodeEngine, api_key: &str) {
+    let build =
+        json!({"output_registry": "private.us.icr.io/mcp-images", "output_secret": "icr", "timeout_seconds": 60});
+    use_code_engine_building(config, fake, api_key, build);
+}
+
+/// `use_code_engine` with the backend's `build` settings (where images it
+/// builds, or the host makes for it, are pushed) as given.
+pub fn use_code_engine_building(
+    config: &mut RuntimeConfig,
+    fake: &ce_fake::FakeCodeEngine,
+    api_key: &str,
+    build: Value,
+) {
     let base = fake.base_url();
     config.plugins.push(PluginManifest {
         id: "code-engine".into(),
         kind: PluginKind::RuntimeBackend,
         path: "code_engine_backend.wasm".into(),
         sha256: None,
-        grants: vec![Grant::Logging, Grant::KeyValue, Grant::OutgoingHttp],
+        // `source`: the host builds package entries and bridges stdio servers for it, and pushes them.
+        grants: vec![Grant::Logging, Grant::KeyValue, Grant::OutgoingHttp, Grant::Source],
         allowed_hosts: vec![base.trim_start_matches("http://").to_string()],
         limits: PluginLimits { memory_mb: 64, cpu_ms: 2000, timeout_ms: 120_000 },
         settings: json!({}),
@@ -644,7 +667,7 @@ pub fn use_code_engine(config: &mut RuntimeConfig, fake: &ce_fake::FakeCodeEngin
         "per_deployment_limits": {"cpu": "0.25", "memory": "256m"},
         "request_timeout_ms": 2000,
         "max_retries": 3,
-        "build": {"output_registry": "private.us.icr.io/mcp-images", "output_secret": "icr", "timeout_seconds": 60},
+        "build": build,
     });
     config.backends.insert("ibm_code_engine".into(), serde_json::from_value(backend).unwrap());
 }

@@ -28,7 +28,8 @@ pub enum Grant {
     KeyValue,
     ContainerEngine,
     OutgoingHttp,
-    /// Git repositories fetched and built into images by the host.
+    /// Images the host makes: Git checkouts and packages built, stdio
+    /// servers bridged, pushed to a registry.
     Source,
 }
 

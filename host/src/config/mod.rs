@@ -259,6 +259,7 @@ const OVERRIDES: &[(&str, &[&str])] = &[
     ("RUNTIME_PYPI_INDEX_URL", &["builders", "pypi", "index_url"]),
     ("RUNTIME_BUILDERS_CA_BUNDLE", &["builders", "ca_bundle"]),
     ("RUNTIME_BUILDERS_INDEX_ADDRESSES", &["builders", "index_addresses"]),
+    ("RUNTIME_BUILDERS_STDIO_BRIDGE", &["builders", "stdio_bridge"]),
     ("MCPGATEWAY_URL", &["gateway", "url"]),
     ("RUNTIME_PUBLIC_URL", &["gateway", "public_url"]),
     ("MCPGATEWAY_TOKEN", &["gateway", "auth", "token"]),

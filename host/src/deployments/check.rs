@@ -142,7 +142,7 @@ impl Runtime {
         let mut request = DeploymentRequest { entry, env, resources, commit: None, catalog_revision };
         let plugin_request = contract::deploy_request(id, &backend_name, &request, actor);
         let capabilities = self.capabilities_of(&backend_name)?;
-        if request.entry.transport == Transport::Stdio && !capabilities.supports_stdio {
+        if request.entry.transport == Transport::Stdio && !capabilities.supports_stdio && !backend.bridges_stdio {
             let reason = format!("backend '{backend_name}' serves HTTP only: a stdio server needs one that runs stdio");
             return Err(invalid("transport", reason));
         }
@@ -168,11 +168,11 @@ impl Runtime {
     }
 
     /// The commit a repository source's revision names now, for a backend
-    /// that builds through the host (granted `source`): pinned in the request,
+    /// that builds repositories through the host (`source.build`): pinned in the request,
     /// it is what an approver sees and what is built, even if the branch moves.
     async fn pin_commit(&self, request: &DeploymentRequest, backend: &Plugin) -> Result<Option<String>, RuntimeError> {
         let ServerSource::Github { repo, revision, credential, .. } = &request.entry.source else { return Ok(None) };
-        if !backend.manifest.grants.contains(&crate::capabilities::Grant::Source) {
+        if !backend.builds_repositories {
             return Ok(None);
         }
         match self.repositories.resolve(repo, revision.as_deref(), credential.as_deref()).await {
@@ -347,9 +347,12 @@ pub async fn compatibility(
         .collect();
     let notes: Vec<Warning> = warnings.iter().filter(|w| !fields.contains_key(&w.field)).map(Warning::from).collect();
     let supported = |how| TransportSupport { status: "supported", how, reason: None };
-    let stdio = match capabilities.supports_stdio {
-        true => supported(Some("bridged to streamable HTTP by the host")),
-        false => TransportSupport { status: "refused", how: None, reason: Some("the backend serves HTTP only") },
+    let stdio = match (capabilities.supports_stdio, backend.bridges_stdio) {
+        (true, _) => supported(Some("bridged to streamable HTTP by the host")),
+        (false, true) => supported(Some("bridged to streamable HTTP inside the image (mcp-stdio-bridge)")),
+        (false, false) => {
+            TransportSupport { status: "refused", how: None, reason: Some("the backend serves HTTP only") }
+        }
     };
     let transports = BTreeMap::from([("streamable-http", supported(None)), ("stdio", stdio)]);
     Ok(Compatibility { profile: profile.name.clone(), backend: backend_name.into(), fields, notes, transports })

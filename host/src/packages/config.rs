@@ -9,6 +9,9 @@ use std::path::PathBuf;
 use super::Ecosystem;
 use crate::egress::parse_network;
 
+/// The stdio bridge's file name (the `mcp-bridge` crate's binary).
+pub const STDIO_BRIDGE: &str = "mcp-stdio-bridge";
+
 /// A setting that is wrong: its key and why.
 pub type Misconfigured = (String, String);
 
@@ -29,6 +32,11 @@ pub struct BuildersConfig {
     /// or one comma-separated text (`RUNTIME_BUILDERS_INDEX_ADDRESSES`).
     #[serde(default, deserialize_with = "list_or_text")]
     pub index_addresses: Vec<String>,
+    /// The static `mcp-stdio-bridge` binary placed in images that serve a
+    /// stdio server over HTTP (for backends that run only HTTP servers);
+    /// when unset, the one beside the host's own executable.
+    #[serde(default, deserialize_with = "path_unless_empty")]
+    pub stdio_bridge: Option<PathBuf>,
     #[serde(default = "default_timeout")]
     pub build_timeout_seconds: u64,
     /// The largest image a build may make.
@@ -120,6 +128,7 @@ impl Default for BuildersConfig {
             pypi: PypiConfig::standard(),
             ca_bundle: None,
             index_addresses: Vec::new(),
+            stdio_bridge: None,
             build_timeout_seconds: default_timeout(),
             max_image_mb: default_max_image_mb(),
         }
@@ -140,6 +149,17 @@ impl BuildersConfig {
                 EcosystemConfig { base_image: self.pypi.base_image.clone(), index: slashed(&self.pypi.index_url) }
             }
         }
+    }
+
+    /// The stdio bridge binary: as configured, else beside the host's executable.
+    pub fn stdio_bridge(&self) -> Result<PathBuf, Misconfigured> {
+        let beside_host = || std::env::current_exe().ok()?.parent().map(|dir| dir.join(STDIO_BRIDGE));
+        let path = self.stdio_bridge.clone().or_else(beside_host).unwrap_or_else(|| STDIO_BRIDGE.into());
+        if path.is_file() {
+            return Ok(path);
+        }
+        let why = format!("no bridge binary at {} (`make bridge` builds it; set this to its path)", path.display());
+        Err(("runtime.builders.stdio_bridge".into(), why))
     }
 
     /// The networks of `index_addresses`, parsed.
@@ -167,6 +187,11 @@ impl BuildersConfig {
         if let Some(bundle) = &self.ca_bundle {
             if !bundle.is_file() {
                 return bad("ca_bundle", format!("{} is not a readable file", bundle.display()));
+            }
+        }
+        if let Some(bridge) = &self.stdio_bridge {
+            if !bridge.is_file() {
+                return bad("stdio_bridge", format!("{} is not a file (`make bridge` builds it)", bridge.display()));
             }
         }
         let most = super::MAX_BUILD_SECONDS;

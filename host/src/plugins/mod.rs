@@ -6,6 +6,7 @@
 mod cases;
 mod compat;
 mod dropin;
+mod imports;
 mod manifest;
 mod registry;
 mod scaffold;
@@ -32,6 +33,7 @@ use crate::capabilities::{self, CallState, ContainerEngine};
 use crate::contract::backend_world::RuntimeBackendPre;
 use crate::contract::policy_world::GuardrailPolicyPre;
 use crate::metrics::PluginCalls;
+use imports::{check_grants, imports_function, SOURCE_INTERFACE};
 
 /// Fuel units per millisecond of guest CPU: roughly one per wasm instruction.
 const FUEL_PER_MS: u64 = 1_000_000;
@@ -123,6 +125,12 @@ pub struct Plugin {
     ctx: Arc<PluginContext>,
     pre: WorldPre,
     calls: Option<PluginCalls>,
+    /// The component can turn a stdio server's image into an HTTP one
+    /// (it imports `source.bridge-stdio`, 1.5), so a backend that runs
+    /// only HTTP servers can still run stdio ones.
+    pub bridges_stdio: bool,
+    /// The component builds Git repositories through the host (it imports `source.build`).
+    pub builds_repositories: bool,
 }
 
 enum WorldPre {
@@ -216,6 +224,8 @@ impl PluginHost {
             ctx,
             pre,
             calls: self.calls.clone(),
+            bridges_stdio: imports_function(&self.engine, &component, SOURCE_INTERFACE, "bridge-stdio"),
+            builds_repositories: imports_function(&self.engine, &component, SOURCE_INTERFACE, "build"),
         })
     }
 
@@ -258,28 +268,6 @@ impl PluginHost {
 /// Refuses a component built against a contract this host cannot run, or
 /// importing a host interface it was not granted, naming the interface (the
 /// linker would too, less clearly).
-fn check_grants(engine: &Engine, component: &Component, manifest: &PluginManifest) -> Result<(), PluginError> {
-    let ty = component.component_type();
-    let names = ty.imports(engine).map(|(name, _)| name).chain(ty.exports(engine).map(|(name, _)| name));
-    if let Some(reason) = compat::refuse(names) {
-        return Err(PluginError::Load { plugin: manifest.id.clone(), reason });
-    }
-    for (name, _) in ty.imports(engine) {
-        let interface = name.split('@').next().unwrap_or(name);
-        let granted = |prefix: &str| interface == prefix || interface.starts_with(&format!("{prefix}/"));
-        let allowed = match interface {
-            _ if capabilities::ALWAYS_LINKED.contains(&interface) => true,
-            _ if manifest.grants.iter().any(|g| granted(g.interface())) => true,
-            // Sandboxed WASI: no preopened files, no sockets, no environment.
-            _ => interface.starts_with("wasi:") && !granted("wasi:http"),
-        };
-        if !allowed {
-            return Err(PluginError::NotGranted { plugin: manifest.id.clone(), interface: name.to_string() });
-        }
-    }
-    Ok(())
-}
-
 impl Plugin {
     fn new_store(
         &self,

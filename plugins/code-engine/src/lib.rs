@@ -7,11 +7,12 @@
 //! its visibility and minimum scale. Both are PATCHes guarded by `If-Match`.
 
 wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@1.4.0": guest_kit::types,
-    "mcp-runtime:plugin/config@1.4.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.5.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.5.0": guest_kit::config,
 } });
 
 mod client;
+mod hosted_builds;
 mod http;
 mod limits;
 
@@ -75,11 +76,13 @@ impl Guest for CodeEngineBackend {
     fn validate(request: DeployRequest, g: EffectiveGuardrails) -> Result<Vec<Warning>, BackendError> {
         let settings = client::Settings::load().map_err(BackendError::Failed)?;
         let mut warnings = Vec::new();
-        match request.entry.transport {
-            Transport::Stdio => {
-                return Err(invalid("transport", "Code Engine serves HTTP only: a stdio server cannot run there"))
-            }
-            Transport::Sse | Transport::StreamableHttp => {}
+        if hosted_builds::made_by_host(&request) {
+            let build = &settings.build;
+            warnings.extend(hosted_builds::check(
+                &request,
+                build.output_registry.as_deref(),
+                build.output_secret.as_deref(),
+            )?);
         }
         match &request.entry.source {
             Source::Compose(_) => {
@@ -93,12 +96,6 @@ impl Guest for CodeEngineBackend {
                     return Err(invalid("source.type", "github sources need build.output_registry and build.output_secret in the ibm_code_engine backend"));
                 }
                 warnings.push(warn("source", "Code Engine builds have no cache: every build starts from scratch"));
-            }
-            // A package entry (its purl): the host builds it on its own engine,
-            // which Code Engine cannot pull from until the build-and-push path exists.
-            Source::Image(image) if image.image.starts_with("pkg:") => {
-                let reason = "Code Engine does not run npm or PyPI package entries yet: deploy them on docker";
-                return Err(invalid("source.type", reason));
             }
             Source::Image(_) => {}
         }
@@ -133,6 +130,11 @@ impl Guest for CodeEngineBackend {
     }
 
     fn prepare(request: DeployRequest) -> Result<Prepared, BackendError> {
+        if hosted_builds::made_by_host(&request) {
+            let settings = client::Settings::load().map_err(BackendError::Failed)?;
+            let registry = settings.build.output_registry.as_deref().unwrap_or_default();
+            return hosted_builds::prepare(&request, registry);
+        }
         match request.entry.source {
             Source::Image(source) => Ok(Prepared { image: source.image, warnings: Vec::new(), build: None }),
             Source::Github(source) => build(&request.deployment_id, &source),
@@ -151,10 +153,13 @@ impl Guest for CodeEngineBackend {
             Some(Visibility::Project) => "local",
             _ => "local_public",
         };
-        let port = request.entry.port;
+        let bridged = hosted_builds::is_bridged(&request);
+        let port = if bridged { hosted_builds::BRIDGE_PORT } else { request.entry.port };
         let probe = json!({"type": "tcp", "port": port, "interval": 10, "timeout": 1, "failure_threshold": 3});
         let secret = match &request.entry.source {
-            Source::Image(s) => s.registry_secret.clone().or(client.settings.registry_secret.clone()),
+            Source::Image(s) if !hosted_builds::made_by_host(&request) => {
+                s.registry_secret.clone().or(client.settings.registry_secret.clone())
+            }
             _ => client.settings.build.output_secret.clone(),
         };
         let mut body = json!({
@@ -172,8 +177,10 @@ impl Guest for CodeEngineBackend {
             "probe_readiness": probe,
             "probe_liveness": probe,
         });
-        if let Some(command) = &request.entry.command {
-            body["run_commands"] = json!(command);
+        match &request.entry.command {
+            Some(command) if bridged => body["run_commands"] = json!(hosted_builds::bridged_command(command)),
+            Some(command) => body["run_commands"] = json!(command),
+            None => {}
         }
         if let Some(args) = &request.entry.args {
             body["run_arguments"] = json!(args);
@@ -185,7 +192,8 @@ impl Guest for CodeEngineBackend {
         remember(&app, &Running { min_instances, domain: domain.into() });
         log(Level::Info, &format!("created app {app}"));
         let sse = request.entry.transport == Transport::Sse;
-        let handle = Handle { app, mcp_path: request.entry.mcp_path, sse };
+        let mcp_path = if bridged { hosted_builds::BRIDGE_MCP_PATH.into() } else { request.entry.mcp_path };
+        let handle = Handle { app, mcp_path, sse };
         Ok(Deployed { handle: serde_json::to_string(&handle).unwrap_or_default(), warnings: Vec::new() })
     }
 

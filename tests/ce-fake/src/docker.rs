@@ -1,6 +1,8 @@
 //! Running app images on the local engine (when configured), so an app's
-//! endpoint really answers. Images are run by tag: a digest suffix is dropped,
-//! since a locally built image has no registry digest.
+//! endpoint really answers. An image named by digest runs by that digest
+//! when the engine has it (an image pushed to a registry, as Code Engine
+//! would pull it) and by tag otherwise: a locally built image has no
+//! registry digest.
 
 use serde_json::Value;
 use tokio::process::Command;
@@ -9,8 +11,11 @@ use crate::DockerRunner;
 
 /// Starts the app's container; its `http://ip:port`, or why it could not run.
 pub async fn run(runner: &DockerRunner, container: &str, app: &Value) -> Result<String, String> {
-    let image = app["image_reference"].as_str().unwrap_or_default();
-    let image = image.split('@').next().unwrap_or(image);
+    let reference = app["image_reference"].as_str().unwrap_or_default();
+    let image = match known(reference).await {
+        true => reference,
+        false => reference.split('@').next().unwrap_or(reference),
+    };
     let port = app["image_port"].as_u64().filter(|p| *p > 0).unwrap_or(8080);
     let mut args: Vec<String> =
         vec!["run".into(), "-d".into(), "--name".into(), container.into(), "--network".into(), runner.network.clone()];
@@ -46,6 +51,12 @@ pub async fn run(runner: &DockerRunner, container: &str, app: &Value) -> Result<
         .await
         .map_err(|e| e.to_string())?;
     Ok(format!("http://{}:{port}", String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// Whether the local engine has the image `reference` names.
+async fn known(reference: &str) -> bool {
+    let inspected = Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", reference]).output().await;
+    inspected.is_ok_and(|out| out.status.success())
 }
 
 pub async fn remove(container: &str) {

@@ -3,8 +3,11 @@
 //! repository, a commit and paths; credentials and checkouts never reach it.
 //! Package entries (1.4) are built here too (`package_build`): the plugin
 //! names only the deployment; what is built is the host's record of it.
+//! A stdio server's image gets the host's stdio bridge as its entrypoint
+//! (1.5, `stdio_bridge`) for backends that run only HTTP servers.
 
 mod package_build;
+mod stdio_bridge;
 
 use bollard::query_parameters::{BuildImageOptions, TagImageOptions};
 use futures_util::StreamExt;
@@ -97,6 +100,22 @@ impl Host for CallState {
         build.clean_up(&network).await;
         outcome
     }
+
+    async fn bridge_stdio(
+        &mut self,
+        deployment_id: String,
+        image: String,
+        tags: Vec<String>,
+    ) -> Result<String, SourceError> {
+        let (repositories, engine) = self.repositories()?;
+        let bridging =
+            stdio_bridge::StdioBridge { engine: &engine, repositories: &repositories, deployment: &deployment_id };
+        let bridged = bridging.run(&image, &tags).await;
+        if let Err(e) = &bridged {
+            repositories.logs.append(&deployment_id, &format!("stdio bridge failed: {}", describe(e)));
+        }
+        bridged
+    }
 }
 
 /// Runs a build with its log kept, under the time limit, cancelled when
@@ -132,7 +151,6 @@ async fn push(
     image: &str,
     destination: &str,
 ) -> Result<String, SourceError> {
-    use bollard::auth::DockerCredentials;
     use bollard::query_parameters::PushImageOptions;
     let unavailable =
         |what: &str, e: bollard::errors::Error| SourceError::Unavailable(repositories.mask(&format!("{what}: {e}")));
@@ -144,12 +162,7 @@ async fn push(
     let docker = engine.docker();
     let options = TagImageOptions { repo: Some(repo.into()), tag: Some(tag.into()) };
     docker.tag_image(image, Some(options)).await.map_err(|e| unavailable("tagging", e))?;
-    let credentials = repositories.registry_login(registry).map(|login| DockerCredentials {
-        username: Some(login.username.clone()),
-        password: Some(login.password.clone()),
-        serveraddress: Some(registry.into()),
-        ..Default::default()
-    });
+    let credentials = credentials(repositories, registry);
     repositories.logs.append(deployment, &format!("pushing {destination}"));
     let mut progress =
         docker.push_image(repo, Some(PushImageOptions { tag: Some(tag.into()), ..Default::default() }), credentials);
@@ -171,6 +184,16 @@ async fn push(
     let digest = digest.ok_or_else(|| SourceError::Unavailable(format!("{registry} gave {destination} no digest")))?;
     repositories.logs.append(deployment, &format!("pushed {digest}"));
     Ok(digest)
+}
+
+/// The host's login for `registry` (runtime.repositories.registries), if any.
+fn credentials(repositories: &Repositories, registry: &str) -> Option<bollard::auth::DockerCredentials> {
+    repositories.registry_login(registry).map(|login| bollard::auth::DockerCredentials {
+        username: Some(login.username.clone()),
+        password: Some(login.password.clone()),
+        serveraddress: Some(registry.into()),
+        ..Default::default()
+    })
 }
 
 fn push_refused(repositories: &Repositories, registry: &str, error: &str) -> SourceError {

@@ -1,0 +1,245 @@
+//! `source.bridge-stdio` (1.5): an image whose entrypoint speaks MCP on
+//! stdio, made into one that serves it as streamable HTTP, for backends that
+//! run only HTTP servers. The host's static `mcp-stdio-bridge` (the
+//! `mcp-bridge` crate: the bridge the host itself serves stdio servers with)
+//! is copied into a container of the image that is created and never
+//! started, owned by root and not writable by anyone, and the container is
+//! committed with the bridge as entrypoint, starting the image's own
+//! entrypoint and command. No build step runs any code of the image, so no
+//! guardrail of a build is needed. Bridged images are kept by (image,
+//! bridge binary): deploying the same image again does no work.
+
+use bollard::models::{ContainerConfig, ContainerCreateBody};
+use bollard::query_parameters::{
+    CommitContainerOptions, CreateImageOptions, RemoveContainerOptions, TagImageOptions, UploadToContainerOptions,
+};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use super::super::ContainerEngine;
+use crate::contract::source::SourceError;
+use crate::contract::types::Denial;
+use crate::repositories::Repositories;
+
+/// Where the bridge is placed in the image (a directory of its own, so
+/// nothing of the image's is overwritten).
+pub const BRIDGE_PATH: &str = "/.mcp-runtime/mcp-stdio-bridge";
+/// The port the bridge listens on unless `$PORT` says otherwise.
+const BRIDGE_PORT: &str = "8080/tcp";
+/// Bridged images are named under this repository: they are never pulled.
+const BRIDGED_REPOSITORY: &str = "mcp-runtime.local/bridged";
+
+fn unavailable(what: &str, e: impl std::fmt::Display) -> SourceError {
+    SourceError::Unavailable(format!("{what}: {e}"))
+}
+
+pub struct StdioBridge<'a> {
+    pub engine: &'a ContainerEngine,
+    pub repositories: &'a Repositories,
+    pub deployment: &'a str,
+}
+
+impl StdioBridge<'_> {
+    fn log(&self, line: &str) {
+        self.repositories.logs.append(self.deployment, &self.repositories.mask(line));
+    }
+
+    /// The bridged image's id, tagged with `tags`.
+    pub async fn run(&self, image: &str, tags: &[String]) -> Result<String, SourceError> {
+        let binary_path = self
+            .repositories
+            .builders()
+            .stdio_bridge()
+            .map_err(|(key, why)| SourceError::Unavailable(format!("{key}: {why}")))?;
+        let binary =
+            tokio::fs::read(&binary_path).await.map_err(|e| unavailable(&binary_path.display().to_string(), e))?;
+        let bridge = hex::encode(Sha256::digest(&binary));
+        let docker = self.engine.docker();
+        let inspected = match docker.inspect_image(image).await {
+            Ok(inspected) => inspected,
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                self.pull(image).await?;
+                docker.inspect_image(image).await.map_err(|e| unavailable(&format!("inspecting {image}"), e))?
+            }
+            Err(e) => return Err(unavailable(&format!("inspecting {image}"), e)),
+        };
+        let image_id = inspected.id.unwrap_or_default();
+        let name = format!(
+            "{BRIDGED_REPOSITORY}:{}-{}",
+            image_id.trim_start_matches("sha256:").get(..12).unwrap_or_default(),
+            &bridge[..12]
+        );
+        if let Ok(found) = docker.inspect_image(&name).await {
+            self.log(&format!("stdio bridge: {image} was bridged before ({name})"));
+            self.tag(&name, tags).await?;
+            return Ok(found.id.unwrap_or_default());
+        }
+        let config = inspected.config.unwrap_or_default();
+        let (own_entrypoint, own_cmd) = (config.entrypoint.unwrap_or_default(), config.cmd.unwrap_or_default());
+        if own_entrypoint.is_empty() && own_cmd.is_empty() {
+            let reason =
+                format!("{image} names no command to run (no entrypoint, no command): give the entry a `command`");
+            return Err(SourceError::Invalid(Denial { field: "command".into(), reason }));
+        }
+        if own_entrypoint.first().map(String::as_str) == Some(BRIDGE_PATH) {
+            self.log(&format!("stdio bridge: {image} runs the bridge already"));
+            self.tag(image, tags).await?;
+            return Ok(image_id);
+        }
+        self.log(&format!("stdio bridge: adding {} to {image}", binary_path.display()));
+        let body = ContainerCreateBody {
+            image: Some(image_id.clone()),
+            // Never started; an image with no command of its own cannot be created without one.
+            entrypoint: Some(vec![BRIDGE_PATH.into()]),
+            labels: Some(self.engine.labels(self.deployment, &[("mcp-runtime.build".into(), "stdio-bridge".into())])),
+            ..Default::default()
+        };
+        let container = docker
+            .create_container(None::<bollard::query_parameters::CreateContainerOptions>, body)
+            .await
+            .map_err(|e| unavailable("creating the bridge's container", e))?
+            .id;
+        let committed = self.commit(&container, &binary, &bridge, &image_id, own_entrypoint, own_cmd, &name).await;
+        let remove = RemoveContainerOptions { force: true, ..Default::default() };
+        let _ = docker.remove_container(&container, Some(remove)).await;
+        let id = committed?;
+        self.tag(&name, tags).await?;
+        self.log(&format!("stdio bridge: {name} serves the image's stdio server at /mcp"));
+        Ok(id)
+    }
+
+    /// Copies the bridge in and commits the container with it as the entrypoint.
+    #[allow(clippy::too_many_arguments)]
+    async fn commit(
+        &self,
+        container: &str,
+        binary: &[u8],
+        bridge: &str,
+        image_id: &str,
+        own_entrypoint: Vec<String>,
+        own_cmd: Vec<String>,
+        name: &str,
+    ) -> Result<String, SourceError> {
+        let docker = self.engine.docker();
+        let files = bridge_tar(binary).map_err(|e| unavailable("packing the bridge", e))?;
+        let upload = UploadToContainerOptions { path: "/".into(), ..Default::default() };
+        docker
+            .upload_to_container(container, Some(upload), bollard::body_full(files.into()))
+            .await
+            .map_err(|e| unavailable("placing the bridge in the image", e))?;
+        let mut entrypoint = vec![BRIDGE_PATH.to_string(), "--".into()];
+        entrypoint.extend(own_entrypoint);
+        let mut labels = self.engine.labels(self.deployment, &[]);
+        labels.insert("mcp-runtime.stdio-bridge".into(), format!("sha256:{bridge}"));
+        labels.insert("mcp-runtime.bridged-from".into(), image_id.into());
+        let config = ContainerConfig {
+            entrypoint: Some(entrypoint),
+            // Arguments given at deploy time replace this, as they replaced the image's own.
+            cmd: Some(own_cmd),
+            exposed_ports: Some(vec![BRIDGE_PORT.into()]),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        let (repo, tag) = name.rsplit_once(':').unwrap_or((name, "latest"));
+        let options = CommitContainerOptions {
+            container: Some(container.into()),
+            repo: Some(repo.into()),
+            tag: Some(tag.into()),
+            comment: Some(format!("mcp-stdio-bridge sha256:{bridge} serving {image_id}")),
+            pause: false,
+            ..Default::default()
+        };
+        let committed = docker
+            .commit_container(options, config)
+            .await
+            .map_err(|e| unavailable("committing the bridged image", e))?;
+        Ok(committed.id)
+    }
+
+    /// Pulls an image the host's engine does not have, with the host's login for its registry.
+    async fn pull(&self, image: &str) -> Result<(), SourceError> {
+        self.log(&format!("pulling {image}"));
+        let credentials = super::credentials(self.repositories, registry_of(image));
+        let options = CreateImageOptions { from_image: Some(image.into()), ..Default::default() };
+        let mut progress = self.engine.docker().create_image(Some(options), None, credentials);
+        while let Some(step) = progress.next().await {
+            if let Err(e) = step {
+                return Err(SourceError::Unavailable(self.repositories.mask(&format!("pulling {image}: {e}"))));
+            }
+        }
+        Ok(())
+    }
+
+    async fn tag(&self, image: &str, tags: &[String]) -> Result<(), SourceError> {
+        for extra in tags {
+            let (repo, tag) = extra.rsplit_once(':').filter(|(_, t)| !t.contains('/')).unwrap_or((extra, "latest"));
+            let options = TagImageOptions { repo: Some(repo.into()), tag: Some(tag.into()) };
+            self.engine.docker().tag_image(image, Some(options)).await.map_err(|e| unavailable("tagging", e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The registry an image reference names (Docker Hub's when its first part is no host).
+fn registry_of(image: &str) -> &str {
+    match image.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
+        _ => "docker.io",
+    }
+}
+
+/// The bridge at `BRIDGE_PATH`: root's, readable and runnable by anyone, writable by no one.
+fn bridge_tar(binary: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut archive = tar::Builder::new(Vec::new());
+    let (dir, _) = BRIDGE_PATH.trim_start_matches('/').rsplit_once('/').expect("the bridge's path has a directory");
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Directory);
+    header.set_size(0);
+    header.set_mode(0o555);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_cksum();
+    archive.append_data(&mut header, format!("{dir}/"), std::io::empty())?;
+    let mut header = tar::Header::new_gnu();
+    header.set_size(binary.len() as u64);
+    header.set_mode(0o555);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_cksum();
+    archive.append_data(&mut header, BRIDGE_PATH.trim_start_matches('/'), binary)?;
+    archive.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_name_their_registry() {
+        assert_eq!(registry_of("127.0.0.1:5000/mcp/fixture:1"), "127.0.0.1:5000");
+        assert_eq!(registry_of("ghcr.io/org/server@sha256:00"), "ghcr.io");
+        assert_eq!(registry_of("org/server:1"), "docker.io");
+        assert_eq!(registry_of("server"), "docker.io");
+    }
+
+    #[test]
+    fn the_bridge_is_placed_read_only_and_owned_by_root() {
+        let packed = bridge_tar(b"\x7fELF").unwrap();
+        let mut archive = tar::Archive::new(packed.as_slice());
+        let entries: Vec<(String, u32, u64)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let header = e.header();
+                (e.path().unwrap().display().to_string(), header.mode().unwrap(), header.uid().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            [(".mcp-runtime/".to_string(), 0o555, 0), (".mcp-runtime/mcp-stdio-bridge".to_string(), 0o555, 0)]
+        );
+    }
+}
