@@ -654,7 +654,8 @@ pub fn use_code_engine_building(
         // `source`: the host builds package entries and bridges stdio servers for it, and pushes them.
         grants: vec![Grant::Logging, Grant::KeyValue, Grant::OutgoingHttp, Grant::Source],
         allowed_hosts: vec![base.trim_start_matches("http://").to_string()],
-        limits: PluginLimits { memory_mb: 64, cpu_ms: 2000, timeout_ms: 120_000 },
+        // prepare waits for the host's package builds, cold on two cores.
+        limits: PluginLimits { memory_mb: 64, cpu_ms: 2000, timeout_ms: 900_000 },
         settings: json!({}),
     });
     let backend = json!({

@@ -130,4 +130,16 @@ fn builders_are_set_for_a_site_behind_a_proxy_or_a_mirror() {
     assert_eq!(wrong(&[("RUNTIME_BUILDERS_INDEX_ADDRESSES", "10.0.0.0/99")]), "runtime.builders.index_addresses[0]");
     assert_eq!(wrong(&[("RUNTIME_PYPI_INDEX_URL", "ftp://pypi.internal/")]), "runtime.builders.pypi.index_url");
     assert_eq!(wrong(&[("RUNTIME_BUILDERS_CA_BUNDLE", "/nonexistent.pem")]), "runtime.builders.ca_bundle");
+    assert_eq!(wrong(&[("RUNTIME_BUILDERS_STDIO_BRIDGE", "/nonexistent")]), "runtime.builders.stdio_bridge");
+}
+
+#[test]
+fn the_stdio_bridge_is_found_where_it_was_put() {
+    let c = RuntimeConfig::parse(EMBEDDED_CONFIG, &env(&[("RUNTIME_BUILDERS_STDIO_BRIDGE", "/etc/hostname")])).unwrap();
+    assert_eq!(c.builders.stdio_bridge().unwrap(), std::path::Path::new("/etc/hostname"));
+    // Unset, it is looked for beside the host's executable, and its absence names the key.
+    let unset = RuntimeConfig::parse(EMBEDDED_CONFIG, &env(&[])).unwrap();
+    let (key, why) = unset.builders.stdio_bridge().unwrap_err();
+    assert_eq!(key, "runtime.builders.stdio_bridge");
+    assert!(why.contains("mcp-stdio-bridge") && why.contains("make bridge"), "{why}");
 }

@@ -110,7 +110,11 @@ impl Host for CallState {
         let (repositories, engine) = self.repositories()?;
         let bridging =
             stdio_bridge::StdioBridge { engine: &engine, repositories: &repositories, deployment: &deployment_id };
-        let bridged = bridging.run(&image, &tags).await;
+        // Copying a file and committing is quick; pulling the image may not be.
+        let timeout = std::time::Duration::from_secs(repositories.builders().build_timeout_seconds);
+        let bridged = tokio::time::timeout(timeout, bridging.run(&image, &tags))
+            .await
+            .unwrap_or_else(|_| Err(SourceError::Stopped(format!("bridging took longer than {}s", timeout.as_secs()))));
         if let Err(e) = &bridged {
             repositories.logs.append(&deployment_id, &format!("stdio bridge failed: {}", describe(e)));
         }

@@ -190,25 +190,25 @@ fn registry_of(image: &str) -> &str {
 
 /// The bridge at `BRIDGE_PATH`: root's, readable and runnable by anyone, writable by no one.
 fn bridge_tar(binary: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut archive = tar::Builder::new(Vec::new());
+    let header = |kind: tar::EntryType, size: usize| {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_size(size as u64);
+        header.set_mode(0o555);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_cksum();
+        header
+    };
     let (dir, _) = BRIDGE_PATH.trim_start_matches('/').rsplit_once('/').expect("the bridge's path has a directory");
-    let mut header = tar::Header::new_gnu();
-    header.set_entry_type(tar::EntryType::Directory);
-    header.set_size(0);
-    header.set_mode(0o555);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_mtime(0);
-    header.set_cksum();
-    archive.append_data(&mut header, format!("{dir}/"), std::io::empty())?;
-    let mut header = tar::Header::new_gnu();
-    header.set_size(binary.len() as u64);
-    header.set_mode(0o555);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_mtime(0);
-    header.set_cksum();
-    archive.append_data(&mut header, BRIDGE_PATH.trim_start_matches('/'), binary)?;
+    let mut archive = tar::Builder::new(Vec::new());
+    archive.append_data(&mut header(tar::EntryType::Directory, 0), format!("{dir}/"), std::io::empty())?;
+    archive.append_data(
+        &mut header(tar::EntryType::Regular, binary.len()),
+        BRIDGE_PATH.trim_start_matches('/'),
+        binary,
+    )?;
     archive.into_inner()
 }
 
