@@ -31,6 +31,7 @@ pub mod remote_catalogs;
 pub mod repositories;
 pub mod services;
 pub mod store;
+pub mod supply_chain;
 pub mod tasks;
 pub mod ui;
 pub mod webhook;

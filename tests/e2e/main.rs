@@ -28,4 +28,5 @@ mod packages;
 mod plugin_host;
 mod plugins;
 mod stdio;
+mod supply_chain;
 mod ui_browser;

@@ -46,6 +46,7 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .merge(routes::plugins::routes())
         .merge(routes::events::routes())
         .merge(routes::metrics::routes())
+        .merge(routes::supply_chain::routes())
 }
 
 /// Every documented route: the API, the public routes and the MCP data path.

@@ -43,6 +43,7 @@ const PERMISSION: &str = "x-permission";
         (name = "plugins", description = "Backends, policies and approval rules as WebAssembly components"),
         (name = "events", description = "The audit trail"),
         (name = "metrics", description = "Prometheus exposition"),
+        (name = "supply-chain", description = "What the host checks before anything runs: the OSV database"),
         (name = "mcp", description = "The MCP data path: streamable HTTP (and SSE) to a deployment's server"),
     ),
     components(schemas(ErrorBody)),

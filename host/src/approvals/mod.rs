@@ -69,6 +69,10 @@ pub struct Approval {
     /// For a repository source: the commit approved, which is what gets built.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// For an image source: the content the reference named when the
+    /// request was checked; approved, it is what runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_image: Option<crate::supply_chain::PinnedImage>,
     pub resources: crate::deployment::Resources,
     pub guardrails_applied: EffectiveGuardrails,
     pub guardrails_warnings: Vec<Warning>,

@@ -108,6 +108,7 @@ impl Approvals {
             source: request.entry.source.clone(),
             images: images_of(&request.entry.source),
             commit: request.commit.clone(),
+            pinned_image: request.pinned_image.clone(),
             resources: request.resources.clone(),
             guardrails_applied: deployment.guardrails_applied.clone(),
             guardrails_warnings: deployment.guardrails_warnings.clone(),

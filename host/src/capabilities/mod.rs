@@ -10,7 +10,7 @@ mod outgoing_http;
 mod source;
 
 pub use container_engine::pulls::Layer as PullLayer;
-pub use container_engine::{ContainerEngine, EngineConnectError, DEPLOYMENT_LABEL, OWNER_LABEL};
+pub use container_engine::{ContainerEngine, EngineConnectError, LocalImage, DEPLOYMENT_LABEL, OWNER_LABEL};
 pub use outgoing_http::{HostPattern, OutgoingHttp};
 
 use std::sync::Arc;

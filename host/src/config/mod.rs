@@ -105,6 +105,18 @@ pub struct RuntimeConfig {
     /// How often deployments are compared with their backends.
     #[serde(default)]
     pub health: HealthConfig,
+    /// The evidence gathered before anything runs (known vulnerabilities).
+    #[serde(default)]
+    pub supply_chain: SupplyChainConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupplyChainConfig {
+    /// A directory of OSV records (any layout beneath it) that what a
+    /// deployment installs is matched against; none: nothing is matched.
+    #[serde(default)]
+    pub osv_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -260,6 +272,7 @@ const OVERRIDES: &[(&str, &[&str])] = &[
     ("RUNTIME_BUILDERS_CA_BUNDLE", &["builders", "ca_bundle"]),
     ("RUNTIME_BUILDERS_INDEX_ADDRESSES", &["builders", "index_addresses"]),
     ("RUNTIME_BUILDERS_STDIO_BRIDGE", &["builders", "stdio_bridge"]),
+    ("RUNTIME_SUPPLY_CHAIN_OSV_DIR", &["supply_chain", "osv_dir"]),
     ("MCPGATEWAY_URL", &["gateway", "url"]),
     ("RUNTIME_PUBLIC_URL", &["gateway", "public_url"]),
     ("MCPGATEWAY_TOKEN", &["gateway", "auth", "token"]),
@@ -393,6 +406,9 @@ impl RuntimeConfig {
         }
         self.sources.validate().map_err(|(key, reason)| invalid(&key, reason))?;
         self.builders.validate().map_err(|(key, reason)| invalid(&key, reason))?;
+        if let Some(dir) = self.supply_chain.osv_dir.as_ref().filter(|d| !d.is_dir()) {
+            return Err(invalid("runtime.supply_chain.osv_dir", format!("{} is not a directory", dir.display())));
+        }
         self.catalog.validate()?;
         if self.api.mcp_session_idle_seconds == 0 {
             return Err(invalid("runtime.api.mcp_session_idle_seconds", "must be at least 1"));

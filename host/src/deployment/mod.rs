@@ -104,6 +104,20 @@ pub struct Deployment {
     /// The backend's opaque reference; private to the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handle: Option<String>,
+    /// Who approved it, for a deployment that was held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<Approved>,
+    /// What the OSV database found in what it installs (a package's lock),
+    /// when one is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vulnerabilities: Option<crate::supply_chain::osv::VulnerabilityReport>,
+}
+
+/// The decision that let a held deployment run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Approved {
+    pub by: String,
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Deployment {
@@ -127,6 +141,7 @@ impl Deployment {
             version: r.entry.version.clone(),
             transport: r.entry.transport,
             session_mode: r.entry.session_mode,
+            pinned_image: r.pinned_image.clone(),
         });
         DeploymentView {
             id: self.id.clone(),
@@ -147,6 +162,8 @@ impl Deployment {
             created_at: self.created_at,
             updated_at: self.updated_at,
             request,
+            approved: self.approved.clone(),
+            vulnerabilities: self.vulnerabilities.clone(),
         }
     }
 }
@@ -184,6 +201,12 @@ pub struct DeploymentView {
     pub updated_at: chrono::DateTime<chrono::Utc>,
     /// What was asked for.
     pub request: Option<RequestView>,
+    /// Who approved it, for a deployment that was held for approval.
+    pub approved: Option<Approved>,
+    /// Known vulnerabilities in what it installs (a package's lock), as the
+    /// operator's OSV database (`runtime.supply_chain.osv_dir`) judged them
+    /// when it was built; absent without a database.
+    pub vulnerabilities: Option<crate::supply_chain::osv::VulnerabilityReport>,
 }
 
 /// What a deployment was asked to run, environment values withheld.
@@ -203,6 +226,9 @@ pub struct RequestView {
     pub version: Option<String>,
     pub transport: crate::catalog::Transport,
     pub session_mode: SessionMode,
+    /// For an image source: the reference asked for and the content it was
+    /// pinned to when the request was checked, which is what runs.
+    pub pinned_image: Option<crate::supply_chain::PinnedImage>,
 }
 
 /// An image built from a repository (the commit) or from a package (the
@@ -263,6 +289,10 @@ pub struct DeploymentRequest {
     /// The catalog revision the entry was taken from (none before entries had history).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog_revision: Option<u32>,
+    /// For an image source: the image pinned to its content when the request
+    /// was checked. What an approver approves, and what runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_image: Option<crate::supply_chain::PinnedImage>,
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::{Runtime, RuntimeError};
 use crate::approvals::Approval;
 use crate::auth::Principal;
-use crate::deployment::{DeployBody, Deployment, State};
+use crate::deployment::{Approved, DeployBody, Deployment, State};
 use crate::store::StoreError;
 
 pub enum Submitted {
@@ -65,7 +65,8 @@ impl Runtime {
     /// An approved deployment goes on by itself.
     fn release(self: &Arc<Self>, deployment: &str, approver: &str) -> Result<(), RuntimeError> {
         let message = Some(format!("approved by {approver}"));
-        match self.transition_by(deployment, State::Pending, message, Some(approver), |_| {}) {
+        let approved = Approved { by: approver.into(), at: self.now() };
+        match self.transition_by(deployment, State::Pending, message, Some(approver), |d| d.approved = Some(approved)) {
             Ok(_) => self.spawn_drive(deployment),
             // Deleted or decided meanwhile: nothing to release.
             Err(RuntimeError::Conflict(_) | RuntimeError::Store(StoreError::NotFound(_))) => {}

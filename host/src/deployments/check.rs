@@ -139,7 +139,11 @@ impl Runtime {
         let env = crate::catalog::resolve_env(&entry.env_vars, &entry.environment, &body.env).map_err(|e| match e {
             crate::catalog::CatalogError::Invalid { field, reason } => invalid(&field, reason),
         })?;
-        let mut request = DeploymentRequest { entry, env, resources, commit: None, catalog_revision };
+        let mut request =
+            DeploymentRequest { entry, env, resources, commit: None, catalog_revision, pinned_image: None };
+        if let ServerSource::Docker { image, .. } = &request.entry.source {
+            request.pinned_image = Some(self.pin_image(image).await);
+        }
         let plugin_request = contract::deploy_request(id, &backend_name, &request, actor);
         let capabilities = self.capabilities_of(&backend_name)?;
         if request.entry.transport == Transport::Stdio && !capabilities.supports_stdio && !backend.bridges_stdio {
@@ -158,6 +162,10 @@ impl Runtime {
         let decided = wit::EffectiveGuardrails::from(&guardrails);
         warnings.extend(backend.validate(&plugin_request, &decided, GuardrailOptions::of(&guardrails)).await??);
         warnings.extend(stack_warnings.into_iter().map(|(field, message)| wit::Warning { field, message }));
+        if let Some(why) = request.pinned_image.as_ref().and_then(|p| p.unresolved.clone()) {
+            let message = format!("its digest could not be read, so it runs by its tag: {why}");
+            warnings.push(wit::Warning { field: "source.image".into(), message });
+        }
         request.commit = self.pin_commit(&request, &backend).await?;
         // The plugin's view names the pinned commit when there is one.
         let plugin_request = match request.commit {
@@ -321,6 +329,7 @@ pub async fn compatibility(
         resources: Resources::default(),
         commit: None,
         catalog_revision: None,
+        pinned_image: None,
     };
     let request = contract::deploy_request("compatibility-check", backend_name, &sample, None);
     let default_only: Vec<_> = runtime.default_evaluator().into_iter().collect();

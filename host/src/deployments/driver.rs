@@ -79,6 +79,8 @@ impl Runtime {
             request: Some(checked.request),
             handle: None,
             build: None,
+            approved: None,
+            vulnerabilities: None,
         }
     }
 
@@ -166,8 +168,9 @@ impl Runtime {
     async fn try_drive_new(&self, id: &str) -> Result<(), RuntimeError> {
         let d = self.get(id)?;
         let stored = d.request.as_ref().ok_or_else(|| RuntimeError::Conflict("deployment has no request".into()))?;
-        let request = contract::deploy_request(&d.id, &d.backend, stored, d.requested_by.as_deref());
         let backend = self.backend(&d.backend)?.clone();
+        let runs = self.as_pinned(&d, stored, &backend).await?;
+        let request = contract::deploy_request(&d.id, &d.backend, &runs, d.requested_by.as_deref());
         let preparing = match stored.entry.source {
             ServerSource::Github { .. } | ServerSource::Package { .. } => State::Building,
             _ => State::Pulling,
@@ -176,6 +179,7 @@ impl Runtime {
         let package = stored.entry.source.package().is_some().then(|| stored.entry.source.clone());
         let prepared = backend.prepare(&request, package).await??;
         let build = prepared.build.as_ref().map(|b| Build::of(&stored.entry.source, &b.commit, b.cache_hit));
+        let vulnerabilities = self.judge_build(stored, build.as_ref())?;
         if let Some(build) = &build {
             let data = EventData::DeploymentBuilt(ImageBuilt {
                 commit: build.commit.clone(),
@@ -183,12 +187,14 @@ impl Runtime {
                 cache: build.cache.name().into(),
                 image: prepared.image.clone(),
                 builder: d.backend.clone(),
+                judged_by: vulnerabilities.as_ref().map(|v| v.database.digest.clone()),
             });
             self.store.record(NewEvent::for_deployment(id, data))?;
         }
         self.transition(id, State::Starting, None, |d| {
             d.image = Some(prepared.image.clone());
             d.build = build;
+            d.vulnerabilities = vulnerabilities;
             d.guardrails_warnings.extend(prepared.warnings.iter().map(Warning::from));
         })?;
         self.deploy_and_connect(&d, &backend, &request, &prepared.image).await

@@ -54,6 +54,8 @@ pub struct Runtime {
     pub(super) approvals: Arc<crate::approvals::Approvals>,
     /// What `GET /metrics` shows that is counted as it happens.
     pub(super) metrics: Arc<crate::metrics::Metrics>,
+    /// Known vulnerabilities (the operator's OSV database) what is built is matched against.
+    pub(super) advisories: crate::supply_chain::osv::Advisories,
     /// What approval deadlines are measured by.
     clock: Arc<dyn crate::clock::Clock>,
 }
@@ -111,6 +113,8 @@ impl Runtime {
         let idle = Duration::from_secs(config.api.mcp_session_idle_seconds);
         let connector = crate::mcp::bridge::EngineConnector { engine: bridge_engine, http: http.clone() };
         let bridge = Bridge::new(Arc::new(connector), idle);
+        let advisories = crate::supply_chain::osv::Advisories::load(config.supply_chain.osv_dir.clone())
+            .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
         let routes = Routes::default();
         for d in store.list::<Deployment>(Table::Deployments)? {
             routes.observe(&d.id, super::driver::serving(&d), d.requested_by.as_deref());
@@ -135,6 +139,7 @@ impl Runtime {
             metrics,
             health: Default::default(),
             usage_book: Default::default(),
+            advisories,
             clock,
         };
         runtime.bind_uploaded_backends().await;

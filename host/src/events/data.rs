@@ -160,6 +160,9 @@ pub struct ImageBuilt {
     /// `hit`: the commit's image existed; `miss`: it was built now.
     pub cache: String,
     pub image: String,
+    /// The state of the OSV database its packages were matched against (`sha256:…`), when one is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judged_by: Option<String>,
     /// The backend that built it.
     pub builder: String,
 }

@@ -12,6 +12,7 @@ pub mod recipe;
 pub use config::{BuildersConfig, EcosystemConfig};
 pub use index::{Indexes, Resolved};
 pub use lock::{BillOfMaterials, Lock, LockedPackage};
+pub use names::normalize_python;
 
 /// No build may run longer (the seed's limit for any build, as for Git builds).
 pub const MAX_BUILD_SECONDS: u64 = 3600;

@@ -189,6 +189,7 @@ pub async fn run(wasm: &Path, file: &CaseFile, cache_dir: PathBuf) -> anyhow::Re
             resources: Resources::default(),
             commit: None,
             catalog_revision: None,
+            pinned_image: None,
         };
         let request = crate::contract::deploy_request("case", "backend", &request, Some("rule-author"));
         let effective = crate::contract::initial_guardrails(profile);

@@ -110,6 +110,16 @@ impl Repositories {
         self.config.registries.get(registry)
     }
 
+    /// The host's login for `registry` as the engine takes it, if it has one.
+    pub fn registry_credentials(&self, registry: &str) -> Option<bollard::auth::DockerCredentials> {
+        self.registry_login(registry).map(|login| bollard::auth::DockerCredentials {
+            username: Some(login.username.clone()),
+            password: Some(login.password.clone()),
+            serveraddress: Some(registry.into()),
+            ..Default::default()
+        })
+    }
+
     /// Replaces the credentials in a text (a log line, an error) with `***`.
     pub fn mask(&self, text: &str) -> String {
         let named = self.config.credentials.values().filter_map(|c| c.token.as_ref());

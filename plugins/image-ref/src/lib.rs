@@ -30,6 +30,20 @@ pub fn is_allowed(image: &str, allowed: &[String]) -> bool {
     })
 }
 
+/// The reference without its tag and digest (`ghcr.io/org/x:1@sha256:…` → `ghcr.io/org/x`).
+pub fn repository(image: &str) -> &str {
+    let name = image.split('@').next().unwrap_or(image);
+    match name.rsplit_once(':') {
+        Some((repository, tag)) if !tag.contains('/') => repository,
+        _ => name,
+    }
+}
+
+/// The digest a reference pins (`…@sha256:…`), if it names one.
+pub fn digest(image: &str) -> Option<&str> {
+    image.split_once('@').map(|(_, digest)| digest).filter(|d| d.starts_with("sha256:"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,6 +55,16 @@ mod tests {
         assert_eq!(of("ghcr.io/org/x:1"), "ghcr.io");
         assert_eq!(of("127.0.0.1:5000/fixture:test"), "127.0.0.1:5000");
         assert_eq!(of("localhost/x"), "localhost");
+    }
+
+    #[test]
+    fn repositories_and_digests_are_read_from_references() {
+        assert_eq!(repository("127.0.0.1:5000/fixture:test"), "127.0.0.1:5000/fixture");
+        assert_eq!(repository("127.0.0.1:5000/fixture"), "127.0.0.1:5000/fixture");
+        assert_eq!(repository("ghcr.io/org/x:1@sha256:ab"), "ghcr.io/org/x");
+        assert_eq!(repository("redis"), "redis");
+        assert_eq!(digest("ghcr.io/org/x:1@sha256:ab"), Some("sha256:ab"));
+        assert_eq!(digest("ghcr.io/org/x:1"), None);
     }
 
     #[test]

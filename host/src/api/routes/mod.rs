@@ -15,6 +15,7 @@ pub mod runtime_logs;
 pub mod runtime_stream;
 pub mod runtimes;
 pub mod service;
+pub mod supply_chain;
 
 use super::ApiResult;
 use crate::auth::authz::{authorize, Action};

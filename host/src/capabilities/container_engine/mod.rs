@@ -424,10 +424,12 @@ fn engine_error(e: bollard::errors::Error) -> EngineError {
     }
 }
 
+mod digests;
 mod egress;
 mod host_firewall;
 mod output;
 pub mod pulls;
+pub use digests::LocalImage;
 
 /// The guest-facing side: every call needs the engine the plugin was granted.
 macro_rules! engine {

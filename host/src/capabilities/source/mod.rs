@@ -166,7 +166,7 @@ async fn push(
     let docker = engine.docker();
     let options = TagImageOptions { repo: Some(repo.into()), tag: Some(tag.into()) };
     docker.tag_image(image, Some(options)).await.map_err(|e| unavailable("tagging", e))?;
-    let credentials = credentials(repositories, registry);
+    let credentials = repositories.registry_credentials(registry);
     repositories.logs.append(deployment, &format!("pushing {destination}"));
     let mut progress =
         docker.push_image(repo, Some(PushImageOptions { tag: Some(tag.into()), ..Default::default() }), credentials);
@@ -188,16 +188,6 @@ async fn push(
     let digest = digest.ok_or_else(|| SourceError::Unavailable(format!("{registry} gave {destination} no digest")))?;
     repositories.logs.append(deployment, &format!("pushed {digest}"));
     Ok(digest)
-}
-
-/// The host's login for `registry` (runtime.repositories.registries), if any.
-fn credentials(repositories: &Repositories, registry: &str) -> Option<bollard::auth::DockerCredentials> {
-    repositories.registry_login(registry).map(|login| bollard::auth::DockerCredentials {
-        username: Some(login.username.clone()),
-        password: Some(login.password.clone()),
-        serveraddress: Some(registry.into()),
-        ..Default::default()
-    })
 }
 
 fn push_refused(repositories: &Repositories, registry: &str, error: &str) -> SourceError {

@@ -159,7 +159,7 @@ impl StdioBridge<'_> {
     /// Pulls an image the host's engine does not have, with the host's login for its registry.
     async fn pull(&self, image: &str) -> Result<(), SourceError> {
         self.log(&format!("pulling {image}"));
-        let credentials = super::credentials(self.repositories, registry_of(image));
+        let credentials = self.repositories.registry_credentials(image_ref::of(image));
         let options = CreateImageOptions { from_image: Some(image.into()), ..Default::default() };
         let mut progress = self.engine.docker().create_image(Some(options), None, credentials);
         while let Some(step) = progress.next().await {
@@ -177,14 +177,6 @@ impl StdioBridge<'_> {
             self.engine.docker().tag_image(image, Some(options)).await.map_err(|e| unavailable("tagging", e))?;
         }
         Ok(())
-    }
-}
-
-/// The registry an image reference names (Docker Hub's when its first part is no host).
-fn registry_of(image: &str) -> &str {
-    match image.split_once('/') {
-        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
-        _ => "docker.io",
     }
 }
 
@@ -215,14 +207,6 @@ fn bridge_tar(binary: &[u8]) -> std::io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn images_name_their_registry() {
-        assert_eq!(registry_of("127.0.0.1:5000/mcp/fixture:1"), "127.0.0.1:5000");
-        assert_eq!(registry_of("ghcr.io/org/server@sha256:00"), "ghcr.io");
-        assert_eq!(registry_of("org/server:1"), "docker.io");
-        assert_eq!(registry_of("server"), "docker.io");
-    }
 
     #[test]
     fn the_bridge_is_placed_read_only_and_owned_by_root() {

@@ -1,0 +1,135 @@
+//! The supply-chain gate against the real engine and a real registry on
+//! loopback: an image is pinned to its content when the deploy is checked,
+//! approvers see that content, the backend runs exactly it, and a tag that
+//! moves between approval and start stops the deployment.
+
+use crate::support;
+
+use mcp_runtime::auth::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use support::{docker, TestHost};
+
+/// `<registry>/mcp-fixture:<tag>` pushed again, as another image: the fixture with one label more.
+fn push_other_content(image: &str) {
+    let context = tempfile::tempdir().unwrap();
+    let dockerfile = format!("FROM {}\nLABEL mcp-runtime.test.variant=moved\n", support::fixture_image());
+    std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
+    let label = format!("{}=1", support::TEST_LABEL);
+    docker(&["build", "-q", "--label", &label, "-t", image, context.path().to_str().unwrap()]);
+    docker(&["push", image]);
+    docker(&["rmi", image]);
+}
+
+/// The manifest digest the registry serves for `image`, as the registry's own API says.
+async fn registry_digest(registry: &str, image: &str) -> String {
+    let (repository, tag) = image.trim_start_matches(&format!("{registry}/")).rsplit_once(':').unwrap();
+    let accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, \
+                  application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json";
+    let answer = reqwest::Client::new()
+        .head(format!("http://{registry}/v2/{repository}/manifests/{tag}"))
+        .header("accept", accept)
+        .send()
+        .await
+        .unwrap();
+    answer.headers()["docker-content-digest"].to_str().unwrap().to_string()
+}
+
+async fn held(host: &TestHost, token: &str, slug: &str) -> (String, String) {
+    let body = json!({"slug": slug});
+    let (status, answer) = host.request_as(Some(token), Method::POST, "/runtimes/deploy", Some(body)).await;
+    assert_eq!((status, answer["status"].as_str()), (StatusCode::ACCEPTED, Some("awaiting_approval")), "{answer}");
+    (answer["id"].as_str().unwrap().to_string(), answer["approval_id"].as_str().unwrap().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_is_approved_is_the_digest_that_runs_and_a_moved_tag_stops_it() {
+    let registry = support::Registry::start().await;
+    let image = registry.push_fixture("v1");
+    let first = registry_digest(&registry.address, &image).await;
+    let address = registry.address.clone();
+    let host = TestHost::start(|c| {
+        let docker = c.backends.get_mut("docker").unwrap();
+        docker.settings.insert("allowed_registries".into(), json!(["127.0.0.1:5000", address]));
+    })
+    .await;
+    let entry = json!({"name": "Pinned", "slug": "pinned", "requires_approval": true, "guardrails_profile": "restricted",
+                       "source": {"type": "docker", "image": image}, "supported_backends": ["docker"]});
+    assert_eq!(host.post("/catalog", entry).await.0, StatusCode::CREATED);
+    let dave = host.token_in("dave", &[Role::Developer], &[]);
+    let carol = host.token_in("carol", &[Role::Approver], &["security-team"]);
+    let approve = |approval: String| {
+        let (host, carol) = (&host, carol.clone());
+        async move {
+            let path = format!("/approvals/{approval}/approve");
+            let (status, answer) = host.request_as(Some(&carol), Method::POST, &path, Some(json!({}))).await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+        }
+    };
+
+    // Approvers see the content the tag named when the deploy was asked for.
+    let (id, approval) = held(&host, &dave, "pinned").await;
+    let (_, a) = host.get(&format!("/approvals/{approval}")).await;
+    assert_eq!(
+        (a["pinned_image"]["requested"].as_str(), a["pinned_image"]["digest"].as_str()),
+        (Some(image.as_str()), Some(first.as_str())),
+        "{a}"
+    );
+    approve(approval).await;
+    let d = host.wait_for(&id, "connected").await;
+    let repository = image.rsplit_once(':').unwrap().0;
+    assert_eq!(d["image"], format!("{repository}@{first}"), "it runs the digest: {d}");
+    assert_eq!(d["request"]["pinned_image"]["digest"], first.as_str(), "{d}");
+    assert_eq!(d["approved"]["by"], "carol", "{d}");
+    let container = docker(&["ps", "-q", "--filter", &format!("label=mcp-runtime.deployment={id}")]);
+    let ran = docker(&["inspect", "--format", "{{.Config.Image}}", container.lines().next().unwrap()]);
+    assert_eq!(ran, format!("{repository}@{first}"));
+
+    // The tag moves while a request waits: approving it starts nothing.
+    let (moved, approval) = held(&host, &dave, "pinned").await;
+    push_other_content(&image);
+    let second = registry_digest(&registry.address, &image).await;
+    assert_ne!(first, second);
+    approve(approval).await;
+    let d = host.wait_for(&moved, "error").await;
+    let why = d["status_message"].as_str().unwrap();
+    assert!(why.contains("moved after carol approved it") && why.contains(&first) && why.contains(&second), "{why}");
+    assert!(docker(&["ps", "-aq", "--filter", &format!("label=mcp-runtime.deployment={moved}")]).is_empty());
+
+    // Asked again, it is the new content that is held and approved.
+    let (again, approval) = held(&host, &dave, "pinned").await;
+    let (_, a) = host.get(&format!("/approvals/{approval}")).await;
+    assert_eq!(a["pinned_image"]["digest"], second.as_str(), "{a}");
+    approve(approval).await;
+    let d = host.wait_for(&again, "connected").await;
+    assert_eq!(d["image"], format!("{repository}@{second}"), "{d}");
+    for id in [&id, &moved, &again] {
+        host.delete(&format!("/runtimes/{id}")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_only_this_engine_holds_runs_by_its_id_and_one_nowhere_says_why() {
+    let host = TestHost::start(|c| {
+        let docker = c.backends.get_mut("docker").unwrap();
+        docker.settings.insert("allowed_registries".into(), json!(["127.0.0.1:5000", "127.0.0.1:9"]));
+    })
+    .await;
+    // The fixture is built here and never pushed: its registry (127.0.0.1:5000) does not answer.
+    let id = host.deploy(json!({"slug": "fixture"})).await;
+    let d = host.wait_for(&id, "connected").await;
+    let local_id = docker(&["image", "inspect", "--format", "{{.Id}}", support::fixture_image()]);
+    let pinned: &Value = &d["request"]["pinned_image"];
+    assert_eq!((pinned["image_id"].as_str(), &pinned["digest"]), (Some(local_id.as_str()), &Value::Null), "{d}");
+    assert_eq!(d["image"], local_id.as_str(), "{d}");
+
+    let absent = json!({"name": "Absent", "slug": "absent", "supported_backends": ["docker"],
+                        "source": {"type": "docker", "image": "127.0.0.1:9/mcp-runtime-absent:1"}});
+    assert_eq!(host.post("/catalog", absent).await.0, StatusCode::CREATED);
+    let failed = host.deploy(json!({"slug": "absent"})).await;
+    let d = host.wait_for(&failed, "error").await;
+    let warned = d["guardrails_warnings"].as_array().unwrap().iter().find(|w| w["field"] == "source.image");
+    assert!(warned.is_some_and(|w| w["message"].as_str().unwrap().contains("runs by its tag")), "{d}");
+    assert!(d["request"]["pinned_image"]["unresolved"].as_str().is_some(), "{d}");
+    host.delete(&format!("/runtimes/{id}")).await;
+}
