@@ -8,8 +8,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-NPM_PACKAGES=("@modelcontextprotocol/server-everything@2026.8.31")
-PYPI_PACKAGES=("mcp-server-time==2026.10.19")
+NPM_PACKAGES=("@modelcontextprotocol/server-everything@2026.8.31"
+  # Real packages at versions with known advisories, for the OSV matcher's
+  # end-to-end test: mkdirp 0.5.1 pins minimist 0.0.8 (GHSA-xvch-5gv4-984h);
+  # jinja2-cli installs whichever jinja2 the index has, 3.1.2 (GHSA-h5c8-rqwp-cp95).
+  "mkdirp@0.5.1")
+PYPI_PACKAGES=("mcp-server-time==2026.10.19" "jinja2-cli==0.8.2" "jinja2==3.1.2")
 # The wheels the base image's Python (3.13, mcp-runtime/python) installs.
 PYPI_TARGET=(--only-binary=:all: --python-version 3.13 --implementation cp --abi cp313
   --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --platform any)

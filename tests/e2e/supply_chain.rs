@@ -1,13 +1,15 @@
 //! The supply-chain gate against the real engine and a real registry on
 //! loopback: an image is pinned to its content when the deploy is checked,
 //! approvers see that content, the backend runs exactly it, and a tag that
-//! moves between approval and start stops the deployment.
+//! moves between approval and start stops the deployment. Package builds are
+//! judged by an OSV directory of real advisories, offline.
 
 use crate::support;
 
 use mcp_runtime::auth::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use support::package_mirrors::{PackageMirrors, NPM_SERVER, NPM_VULNERABLE, PYPI_VULNERABLE};
 use support::{docker, TestHost};
 
 /// `<registry>/mcp-fixture:<tag>` pushed again, as another image: the fixture with one label more.
@@ -132,4 +134,99 @@ async fn an_image_only_this_engine_holds_runs_by_its_id_and_one_nowhere_says_why
     assert!(warned.is_some_and(|w| w["message"].as_str().unwrap().contains("runs by its tag")), "{d}");
     assert!(d["request"]["pinned_image"]["unresolved"].as_str().is_some(), "{d}");
     host.delete(&format!("/runtimes/{id}")).await;
+}
+
+/// The real advisories of `tests/fixtures/osv`, copied where an operator keeps them.
+fn osv_directory() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = support::repo_root().join("tests/fixtures/osv");
+    for (from, to) in
+        [("npm/GHSA-xvch-5gv4-984h.json", "a/minimist.json"), ("pypi/GHSA-h5c8-rqwp-cp95.json", "b/c/jinja.json")]
+    {
+        let to = dir.path().join(to);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(fixtures.join(from), to).unwrap();
+    }
+    dir
+}
+
+fn package(slug: &str, ecosystem: &str, (name, version): (&str, &str)) -> Value {
+    // Not MCP servers: they are built and judged, then fail to start, which is all this needs.
+    json!({"name": slug, "slug": slug, "transport": "streamable-http", "guardrails_profile": "restricted",
+           "supported_backends": ["docker"],
+           "source": {"type": "package", "ecosystem": ecosystem, "name": name, "version": version}})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn package_builds_are_judged_by_real_advisories_offline() {
+    let mirrors = PackageMirrors::start().await;
+    let osv = osv_directory();
+    let (npm, pypi, dir) = (mirrors.npm.clone(), mirrors.pypi.clone(), osv.path().to_path_buf());
+    let host = TestHost::start(|c| {
+        c.builders.npm.registry = npm;
+        c.builders.pypi.index_url = pypi;
+        c.supply_chain.osv_dir = Some(dir);
+    })
+    .await;
+
+    // mkdirp 0.5.1 installs minimist 0.0.8: critical, fixed in 0.2.4.
+    assert_eq!(host.post("/catalog", package("mkdirp", "npm", NPM_VULNERABLE)).await.0, StatusCode::CREATED);
+    let id = host.deploy(json!({"slug": "mkdirp"})).await;
+    let d = host.wait_for_within(&id, "error", std::time::Duration::from_secs(300)).await;
+    let report = &d["vulnerabilities"];
+    assert_eq!((report["database"]["records"].as_u64(), &report["counts"]), (Some(2), &json!({"critical": 1})), "{d}");
+    let finding = &report["findings"][0];
+    assert_eq!(
+        (finding["advisory"].as_str(), finding["package"].as_str(), finding["version"].as_str()),
+        (Some("GHSA-xvch-5gv4-984h"), Some("minimist"), Some("0.0.8")),
+        "{d}"
+    );
+    assert_eq!((finding["fixed"].as_str(), finding["score"].as_f64()), (Some("0.2.4"), Some(9.8)), "{d}");
+    assert_eq!(finding["aliases"], json!(["CVE-2021-44906"]));
+    // The audit trail names the records that judged it.
+    let (_, events) = host.get(&format!("/events?deployment={id}")).await;
+    let built = events.as_array().unwrap().iter().find(|e| e["type"] == "deployment.built").expect("a build event");
+    assert_eq!(built["data"]["judged_by"], report["database"]["digest"], "{built}");
+
+    // jinja2-cli installs jinja2 3.1.2: medium (CVSS 5.4), fixed in 3.1.3.
+    assert_eq!(host.post("/catalog", package("jinja2-cli", "pypi", PYPI_VULNERABLE)).await.0, StatusCode::CREATED);
+    let jinja = host.deploy(json!({"slug": "jinja2-cli"})).await;
+    let d = host.wait_for_within(&jinja, "error", std::time::Duration::from_secs(300)).await;
+    let finding = &d["vulnerabilities"]["findings"][0];
+    assert_eq!(
+        (finding["advisory"].as_str(), finding["version"].as_str(), finding["severity"].as_str()),
+        (Some("GHSA-h5c8-rqwp-cp95"), Some("3.1.2"), Some("medium")),
+        "{d}"
+    );
+
+    // A tree at fixed versions gets none, judged all the same.
+    assert_eq!(host.post("/catalog", package("everything", "npm", NPM_SERVER)).await.0, StatusCode::CREATED);
+    let everything = host.deploy(json!({"slug": "everything"})).await;
+    let d = host.wait_for_within(&everything, "error", std::time::Duration::from_secs(300)).await;
+    assert_eq!(
+        (&d["vulnerabilities"]["findings"], d["vulnerabilities"]["database"]["records"].as_u64()),
+        (&json!([]), Some(2)),
+        "{d}"
+    );
+
+    // Only an admin rereads the directory; a record removed there stops counting.
+    let developer = host.token("dave", &[Role::Developer]);
+    let (status, _) =
+        host.request_as(Some(&developer), Method::POST, "/supply-chain/osv/reload", Some(json!({}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    std::fs::remove_file(osv.path().join("b/c/jinja.json")).unwrap();
+    let (status, state) = host.post("/supply-chain/osv/reload", json!({})).await;
+    assert_eq!((status, state["records"].as_u64()), (StatusCode::OK, Some(1)), "{state}");
+    assert_ne!(state["digest"], report["database"]["digest"]);
+    for id in [&id, &jinja, &everything] {
+        host.delete(&format!("/runtimes/{id}")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_an_osv_directory_nothing_is_judged_and_reloading_says_why() {
+    let host = TestHost::start(|_| {}).await;
+    let (status, answer) = host.post("/supply-chain/osv/reload", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("runtime.supply_chain.osv_dir"), "{answer}");
 }

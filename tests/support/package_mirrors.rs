@@ -12,6 +12,10 @@ use super::{free_port, repo_root};
 /// The pinned test packages (as `scripts/package-mirrors.sh` names them).
 pub const NPM_SERVER: (&str, &str) = ("@modelcontextprotocol/server-everything", "2026.8.31");
 pub const PYPI_SERVER: (&str, &str) = ("mcp-server-time", "2026.10.19");
+/// Real packages whose trees hold versions with known advisories (see
+/// `scripts/package-mirrors.sh`): minimist 0.0.8 and jinja2 3.1.2.
+pub const NPM_VULNERABLE: (&str, &str) = ("mkdirp", "0.5.1");
+pub const PYPI_VULNERABLE: (&str, &str) = ("jinja2-cli", "0.8.2");
 
 pub struct PackageMirrors {
     /// `http://127.0.0.1:<port>`: an npm registry.
