@@ -87,6 +87,33 @@ async fn what_is_approved_is_the_digest_that_runs_and_a_moved_tag_stops_it() {
     let ran = docker(&["inspect", "--format", "{{.Config.Image}}", container.lines().next().unwrap()]);
     assert_eq!(ran, format!("{repository}@{first}"));
 
+    // Its posture, from what is stored: the content, the container as created, the approval.
+    let (status, p) = host.get(&format!("/runtimes/{id}/posture")).await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    assert_eq!(
+        (p["pinned_image"]["digest"].as_str(), p["approved"]["by"].as_str()),
+        (Some(first.as_str()), Some("carol"))
+    );
+    assert_eq!((p["egress"].as_str(), p["signature"].as_str()), (Some("blocked"), Some("not_checked")), "{p}");
+    let c = &p["containers"][0];
+    assert_eq!(
+        (c["read_only_root"].as_bool(), c["no_new_privileges"].as_bool(), c["user"].as_str()),
+        (Some(true), Some(true), Some("root")),
+        "the fixture's image names no user: {p}"
+    );
+    assert!(c["cap_drop"].as_array().unwrap().contains(&json!("ALL")), "{p}");
+    assert_eq!(c["image"], format!("{repository}@{first}"));
+    let page = reqwest::Client::new()
+        .get(format!("{}/admin/runtimes/{id}", host.base))
+        .header("cookie", format!("jwt_token={}", host.admin_token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Posture") && page.contains(&first) && page.contains("by carol"), "{page}");
+
     // The tag moves while a request waits: approving it starts nothing.
     let (moved, approval) = held(&host, &dave, "pinned").await;
     push_other_content(&image);
@@ -150,6 +177,19 @@ fn osv_directory() -> tempfile::TempDir {
     dir
 }
 
+/// The deployment once `ready` says so of it (polled; these never connect, so no state says it).
+async fn once(host: &TestHost, id: &str, path: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let (_, d) = host.get(&format!("/runtimes/{id}{path}")).await;
+        if ready(&d) {
+            return d;
+        }
+        assert!(std::time::Instant::now() < deadline, "never ready: {d}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
 fn package(slug: &str, ecosystem: &str, (name, version): (&str, &str)) -> Value {
     // Not MCP servers: they are built and judged, then fail to start, which is all this needs.
     json!({"name": slug, "slug": slug, "transport": "streamable-http", "guardrails_profile": "restricted",
@@ -172,7 +212,7 @@ async fn package_builds_are_judged_by_real_advisories_offline() {
     // mkdirp 0.5.1 installs minimist 0.0.8: critical, fixed in 0.2.4.
     assert_eq!(host.post("/catalog", package("mkdirp", "npm", NPM_VULNERABLE)).await.0, StatusCode::CREATED);
     let id = host.deploy(json!({"slug": "mkdirp"})).await;
-    let d = host.wait_for_within(&id, "error", std::time::Duration::from_secs(300)).await;
+    let d = once(&host, &id, "", |d| !d["vulnerabilities"].is_null()).await;
     let report = &d["vulnerabilities"];
     assert_eq!((report["database"]["records"].as_u64(), &report["counts"]), (Some(2), &json!({"critical": 1})), "{d}");
     let finding = &report["findings"][0];
@@ -183,6 +223,9 @@ async fn package_builds_are_judged_by_real_advisories_offline() {
     );
     assert_eq!((finding["fixed"].as_str(), finding["score"].as_f64()), (Some("0.2.4"), Some(9.8)), "{d}");
     assert_eq!(finding["aliases"], json!(["CVE-2021-44906"]));
+    let p = once(&host, &id, "/posture", |p| p["containers"].as_array().is_some_and(|c| !c.is_empty())).await;
+    assert_eq!(p["vulnerabilities"]["counts"], json!({"critical": 1}), "{p}");
+    assert_eq!(p["containers"][0]["user"], "10001:10001", "packages run as the builder's user: {p}");
     // The audit trail names the records that judged it.
     let (_, events) = host.get(&format!("/events?deployment={id}")).await;
     let built = events.as_array().unwrap().iter().find(|e| e["type"] == "deployment.built").expect("a build event");
@@ -191,7 +234,7 @@ async fn package_builds_are_judged_by_real_advisories_offline() {
     // jinja2-cli installs jinja2 3.1.2: medium (CVSS 5.4), fixed in 3.1.3.
     assert_eq!(host.post("/catalog", package("jinja2-cli", "pypi", PYPI_VULNERABLE)).await.0, StatusCode::CREATED);
     let jinja = host.deploy(json!({"slug": "jinja2-cli"})).await;
-    let d = host.wait_for_within(&jinja, "error", std::time::Duration::from_secs(300)).await;
+    let d = once(&host, &jinja, "", |d| !d["vulnerabilities"].is_null()).await;
     let finding = &d["vulnerabilities"]["findings"][0];
     assert_eq!(
         (finding["advisory"].as_str(), finding["version"].as_str(), finding["severity"].as_str()),
@@ -202,7 +245,7 @@ async fn package_builds_are_judged_by_real_advisories_offline() {
     // A tree at fixed versions gets none, judged all the same.
     assert_eq!(host.post("/catalog", package("everything", "npm", NPM_SERVER)).await.0, StatusCode::CREATED);
     let everything = host.deploy(json!({"slug": "everything"})).await;
-    let d = host.wait_for_within(&everything, "error", std::time::Duration::from_secs(300)).await;
+    let d = once(&host, &everything, "", |d| !d["vulnerabilities"].is_null()).await;
     assert_eq!(
         (&d["vulnerabilities"]["findings"], d["vulnerabilities"]["database"]["records"].as_u64()),
         (&json!([]), Some(2)),

@@ -42,6 +42,7 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .merge(routes::runtime_stream::routes())
         .merge(routes::runtime_logs::routes())
         .merge(routes::runtime_egress::routes())
+        .merge(routes::runtime_posture::routes())
         .merge(routes::approvals::routes())
         .merge(routes::plugins::routes())
         .merge(routes::events::routes())

@@ -19,6 +19,7 @@ mod lifecycle;
 mod per_session;
 mod pinning;
 mod plugin_changes;
+mod posture;
 mod reconcile;
 mod scrape;
 mod service;
@@ -30,6 +31,7 @@ pub use check::{compatibility, Checked, Compatibility};
 pub use egress_reports::egress_reports;
 pub use error::RuntimeError;
 pub use health::{CheckResult, HEALTH_TICK};
+pub use posture::Posture;
 pub use service::{Runtime, RuntimeParts};
 pub use usage::Usage;
 

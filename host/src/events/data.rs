@@ -167,6 +167,27 @@ pub struct ImageBuilt {
     pub builder: String,
 }
 
+/// What a container was created with, as the backend asked the host's engine for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ContainerFacts {
+    pub container: String,
+    /// Its name (a compose service's container is named after the service).
+    pub name: String,
+    pub image: String,
+    pub read_only_root: bool,
+    pub cap_drop: Vec<String>,
+    pub cap_add: Vec<String>,
+    pub no_new_privileges: bool,
+    /// Who it runs as: the backend's choice, else the image's; `root` when neither names one.
+    pub user: String,
+    /// `seccomp=…` and `apparmor=…` as given (an inline seccomp profile is not repeated).
+    pub security_opts: Vec<String>,
+    pub nano_cpus: Option<u64>,
+    pub memory_bytes: Option<u64>,
+    pub pids_limit: Option<u32>,
+    pub network: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PackageLock {
     /// The package's purl, e.g. `pkg:npm/%40scope/name@1.2.3`.

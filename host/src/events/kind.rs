@@ -87,6 +87,7 @@ event_kinds! {
     DeploymentBuilt = "deployment.built" (ImageBuilt): "An image was built from a repository or a package, or found built already: the commit or the lock, the cache outcome, the image and the builder.",
     PackageLocked = "package.locked" (PackageLock): "A package entry's dependency tree was locked at its first build on a base image: the package, the base image and the lock's digest.",
     DeploymentCreated = "deployment.created" (DeployWarnings): "The backend created the deployment's objects.",
+    ContainerCreated = "deployment.container_created" (ContainerFacts): "The backend had the host's engine create a container: what it runs as (read-only root, capabilities, no-new-privileges, user, security options, limits, network). The deployment's posture is read from these.",
     DeploymentStop = "deployment.stop" (NoDetail): "An owner asked for a stop.",
     DeploymentStart = "deployment.start" (NoDetail): "An owner asked for a start.",
     DeploymentOomKilled = "deployment.oom_killed" (OomKill): "The engine killed the server for running out of memory.",

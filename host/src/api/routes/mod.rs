@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod plugins;
 pub mod runtime_egress;
 pub mod runtime_logs;
+pub mod runtime_posture;
 pub mod runtime_stream;
 pub mod runtimes;
 pub mod service;

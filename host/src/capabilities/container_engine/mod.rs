@@ -27,6 +27,7 @@ use crate::contract::container_engine::{
     NetworkInfo, NetworkSpec, ObjectKind, OwnedObject,
 };
 use crate::contract::types::{LogLine, LogQuery};
+use crate::events::EventData;
 
 /// Marks objects the runtime created; its value names the runtime instance.
 pub const OWNER_LABEL: &str = "mcp-runtime.owner";
@@ -426,6 +427,7 @@ fn engine_error(e: bollard::errors::Error) -> EngineError {
 
 mod digests;
 mod egress;
+mod facts;
 mod host_firewall;
 mod output;
 pub mod pulls;
@@ -464,7 +466,15 @@ impl Host for CallState {
         engine!(self).remove_network(&name).await
     }
     async fn create_container(&mut self, spec: ContainerSpec) -> Result<String, EngineError> {
-        engine!(self).create_container(spec).await
+        let engine = engine!(self);
+        let id = engine.create_container(spec.clone()).await?;
+        // What it was created with: the deployment's posture is read from this, never from the engine.
+        let facts = engine.facts_of(&id, &spec).await;
+        let event = crate::store::NewEvent::for_deployment(&spec.deployment_id, EventData::ContainerCreated(facts));
+        if let Err(e) = self.ctx.store.record(event) {
+            tracing::warn!(deployment = %spec.deployment_id, "cannot record the container's facts: {e}");
+        }
+        Ok(id)
     }
     async fn start_container(&mut self, id: String) -> Result<(), EngineError> {
         engine!(self).start_container(&id).await

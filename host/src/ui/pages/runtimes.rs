@@ -43,6 +43,7 @@ async fn row(ui: &UiState, session: &Session, d: &Deployment) -> Value {
     view["health"] = serde_json::json!(ui.services.deployments.last_health(&d.id));
     view["gateway"] = ui.services.registrations.of(&d.id).map(|r| r.public_view()).unwrap_or(Value::Null);
     view["progress"] = progress(d.status).into();
+    view["posture"] = ui.services.deployments.posture(&d.id).map(|p| serde_json::json!(p)).unwrap_or(Value::Null);
     view
 }
 
