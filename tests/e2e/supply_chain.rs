@@ -113,6 +113,10 @@ async fn what_is_approved_is_the_digest_that_runs_and_a_moved_tag_stops_it() {
         .await
         .unwrap();
     assert!(page.contains("Posture") && page.contains(&first) && page.contains("by carol"), "{page}");
+    // A pulled image's SBOM is not read yet, and the answer says so.
+    let (status, answer) = host.get(&format!("/runtimes/{id}/sbom")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("not read yet"), "{answer}");
 
     // The tag moves while a request waits: approving it starts nothing.
     let (moved, approval) = held(&host, &dave, "pinned").await;
@@ -226,6 +230,19 @@ async fn package_builds_are_judged_by_real_advisories_offline() {
     let p = once(&host, &id, "/posture", |p| p["containers"].as_array().is_some_and(|c| !c.is_empty())).await;
     assert_eq!(p["vulnerabilities"]["counts"], json!({"critical": 1}), "{p}");
     assert_eq!(p["containers"][0]["user"], "10001:10001", "packages run as the builder's user: {p}");
+    // Its SBOM: the lock's packages in CycloneDX, each with its purl and published hash.
+    let answer = reqwest::Client::new()
+        .get(format!("{}/runtimes/{id}/sbom", host.base))
+        .bearer_auth(&host.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.headers()["content-type"].to_str().unwrap().starts_with("application/vnd.cyclonedx+json"));
+    let sbom: Value = answer.json().await.unwrap();
+    assert_eq!(sbom["bomFormat"], "CycloneDX", "{sbom}");
+    let minimist = sbom["components"].as_array().unwrap().iter().find(|c| c["name"] == "minimist").expect("minimist");
+    assert_eq!(minimist["purl"], "pkg:npm/minimist@0.0.8", "{sbom}");
+    assert!(minimist["hashes"][0]["content"].as_str().is_some_and(|h| h.len() >= 40), "{sbom}");
     // The audit trail names the records that judged it.
     let (_, events) = host.get(&format!("/events?deployment={id}")).await;
     let built = events.as_array().unwrap().iter().find(|e| e["type"] == "deployment.built").expect("a build event");

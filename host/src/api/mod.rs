@@ -43,6 +43,7 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .merge(routes::runtime_logs::routes())
         .merge(routes::runtime_egress::routes())
         .merge(routes::runtime_posture::routes())
+        .merge(routes::runtime_sbom::routes())
         .merge(routes::approvals::routes())
         .merge(routes::plugins::routes())
         .merge(routes::events::routes())

@@ -22,6 +22,25 @@ impl Runtime {
         Ok(self.advisories.judge(package.ecosystem.into(), tree))
     }
 
+    /// The deployment's SBOM (CycloneDX JSON): made from its lock for a
+    /// package build; for anything else, why there is none yet.
+    pub fn sbom(&self, id: &str) -> Result<serde_json::Value, RuntimeError> {
+        let d = self.get(id)?;
+        let package = d.request.as_ref().and_then(|r| r.entry.source.package());
+        let lock = d.build.as_ref().and_then(|b| b.lock.as_deref());
+        let (Some(package), Some(lock), Some(image)) = (package, lock, d.image.as_deref()) else {
+            return Err(RuntimeError::NotFound(format!(
+                "an SBOM of deployment '{id}': one is made from a package build's lock once it is built; \
+                 images pulled or built from a repository are not read yet"
+            )));
+        };
+        let bom = self
+            .catalog
+            .bill_of_materials(lock)?
+            .ok_or_else(|| RuntimeError::NotFound(format!("the lock {lock} of deployment '{id}'")))?;
+        Ok(crate::supply_chain::sbom::of_package_build(image, package.ecosystem, &bom))
+    }
+
     /// Reads the OSV database again (`POST /supply-chain/osv/reload`): later
     /// builds are judged by it; the new state, or `None` without a directory.
     pub fn reload_advisories(&self) -> Result<Option<crate::supply_chain::osv::DatabaseState>, RuntimeError> {

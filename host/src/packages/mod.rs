@@ -110,12 +110,17 @@ impl PackageRequest<'_> {
     /// The package URL (purl) naming this version: how a package entry
     /// reaches plugins (`pkg:npm/%40scope/name@1.2.3`).
     pub fn purl(&self) -> String {
-        let name = match self.ecosystem {
-            Ecosystem::Npm => self.name.replacen('@', "%40", 1),
-            Ecosystem::Pypi => names::normalize_python(self.name),
-        };
-        format!("pkg:{}/{name}@{}", self.ecosystem.as_str(), self.version)
+        purl(self.ecosystem, self.name, self.version)
     }
+}
+
+/// A package's purl (`pkg:npm/%40scope/name@1.2.3`, `pkg:pypi/name@1.0`).
+pub fn purl(ecosystem: Ecosystem, name: &str, version: &str) -> String {
+    let name = match ecosystem {
+        Ecosystem::Npm => name.replacen('@', "%40", 1),
+        Ecosystem::Pypi => names::normalize_python(name),
+    };
+    format!("pkg:{}/{name}@{version}", ecosystem.as_str())
 }
 
 #[cfg(test)]

@@ -6,5 +6,6 @@
 
 mod digest;
 pub mod osv;
+pub mod sbom;
 
 pub use digest::PinnedImage;

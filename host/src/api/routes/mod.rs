@@ -13,6 +13,7 @@ pub mod plugins;
 pub mod runtime_egress;
 pub mod runtime_logs;
 pub mod runtime_posture;
+pub mod runtime_sbom;
 pub mod runtime_stream;
 pub mod runtimes;
 pub mod service;
