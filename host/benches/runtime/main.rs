@@ -38,6 +38,7 @@ mod proxy;
 mod relay;
 mod rules;
 mod stdio;
+mod supply_chain;
 mod watch;
 
 use std::time::{Duration, Instant};
@@ -112,6 +113,9 @@ fn main() {
         }
         if wanted("package-build") {
             package_build::figures().await;
+        }
+        if wanted("supply-chain") {
+            supply_chain::figures().await;
         }
         println!("(measured in {:.0?})", started.elapsed());
     });

@@ -49,12 +49,11 @@ impl ContainerEngine {
 
     /// `image` pinned to its content, with the host's login for its registry.
     pub async fn pin(&self, image: &str, credentials: Option<DockerCredentials>) -> PinnedImage {
-        let engine = self;
         let repository = image_ref::repository(image);
-        let local = engine.local_image(image).await.ok().flatten();
+        let local = self.local_image(image).await.ok().flatten();
         let from_registry = match image_ref::digest(image) {
             Some(named) => Ok(named.to_string()),
-            None => match tokio::time::timeout(REGISTRY_DEADLINE, engine.registry_digest(image, credentials)).await {
+            None => match tokio::time::timeout(REGISTRY_DEADLINE, self.registry_digest(image, credentials)).await {
                 Ok(Ok(digest)) => Ok(digest),
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => Err(format!("the registry did not answer within {}s", REGISTRY_DEADLINE.as_secs())),
