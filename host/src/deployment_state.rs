@@ -70,6 +70,8 @@ impl State {
         match (self, next) {
             // A decision, once: approved goes on, rejected or expired ends.
             (AwaitingApproval, Pending | Rejected) => true,
+            // Approved, but the content it names moved before it started: asked again.
+            (Pending, AwaitingApproval) => true,
             (AwaitingApproval | Rejected, _) | (_, AwaitingApproval | Rejected | Pending) => false,
             // Forward while deploying.
             (Pending, Pulling | Building) => true,
@@ -132,7 +134,12 @@ mod tests {
             }
         }
         for from in State::ALL {
-            assert!(!from.can_go_to(AwaitingApproval), "{from:?} -> awaiting_approval: only at creation");
+            let again = from == Pending; // an approved deployment whose image moved before it started
+            assert_eq!(
+                from.can_go_to(AwaitingApproval),
+                again,
+                "{from:?} -> awaiting_approval: at creation, or asked again"
+            );
         }
         assert!(State::ALL.iter().filter(|s| s.is_initial()).eq([&AwaitingApproval, &Pending]));
     }

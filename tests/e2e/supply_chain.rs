@@ -1,7 +1,7 @@
 //! The supply-chain gate against the real engine and a real registry on
 //! loopback: an image is pinned to its content when the deploy is checked,
 //! approvers see that content, the backend runs exactly it, and a tag that
-//! moves between approval and start stops the deployment. Package builds are
+//! moves between approval and start sends the deployment back to them. Package builds are
 //! judged by an OSV directory of real advisories, offline.
 
 use crate::support;
@@ -118,25 +118,29 @@ async fn what_is_approved_is_the_digest_that_runs_and_a_moved_tag_stops_it() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("not read yet"), "{answer}");
 
-    // The tag moves while a request waits: approving it starts nothing.
+    // The tag moves while a request waits: approving it starts nothing, and asks again.
     let (moved, approval) = held(&host, &dave, "pinned").await;
     push_other_content(&image);
     let second = registry_digest(&registry.address, &image).await;
     assert_ne!(first, second);
-    approve(approval).await;
-    let d = host.wait_for(&moved, "error").await;
+    approve(approval.clone()).await;
+    let d = host.wait_for(&moved, "awaiting_approval").await;
     let why = d["status_message"].as_str().unwrap();
     assert!(why.contains("moved after carol approved it") && why.contains(&first) && why.contains(&second), "{why}");
+    assert_eq!(
+        (d["request"]["pinned_image"]["digest"].as_str(), &d["approved"]),
+        (Some(second.as_str()), &Value::Null)
+    );
     assert!(docker(&["ps", "-aq", "--filter", &format!("label=mcp-runtime.deployment={moved}")]).is_empty());
-
-    // Asked again, it is the new content that is held and approved.
-    let (again, approval) = held(&host, &dave, "pinned").await;
-    let (_, a) = host.get(&format!("/approvals/{approval}")).await;
-    assert_eq!(a["pinned_image"]["digest"], second.as_str(), "{a}");
-    approve(approval).await;
-    let d = host.wait_for(&again, "connected").await;
+    let (_, pending) = host.get("/approvals?status=pending").await;
+    let again = pending.as_array().unwrap().iter().find(|a| a["deployment_id"] == moved.as_str()).expect("asked again");
+    assert_ne!(again["id"], approval.as_str());
+    assert!(again["reasons"][0].as_str().unwrap().contains("moved after carol approved it"), "{again}");
+    assert_eq!(again["pinned_image"]["digest"], second.as_str(), "approvers see the new content: {again}");
+    approve(again["id"].as_str().unwrap().to_string()).await;
+    let d = host.wait_for(&moved, "connected").await;
     assert_eq!(d["image"], format!("{repository}@{second}"), "{d}");
-    for id in [&id, &moved, &again] {
+    for id in [&id, &moved] {
         host.delete(&format!("/runtimes/{id}")).await;
     }
 }

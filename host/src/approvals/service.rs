@@ -89,6 +89,28 @@ impl Approvals {
 
     /// Stores the deployment held for approval and its approval request, together.
     pub fn hold(&self, deployment: &Deployment, decision: Decision) -> Result<Approval, ApprovalError> {
+        let (approval, event) = self.request_for(deployment, decision)?;
+        self.store.create_pair(
+            (Table::Deployments, &deployment.id, deployment),
+            (Table::Approvals, &approval.id, &approval),
+            event,
+        )?;
+        self.notifier.notify(EventKind::ApprovalRequested, &approval, &approval.approvers);
+        Ok(approval)
+    }
+
+    /// A new request for a deployment that was approved once, when what it
+    /// would run is no longer what was approved (its deployment moves back to
+    /// `awaiting_approval` after this, by the deployments service).
+    pub fn request_again(&self, deployment: &Deployment, decision: Decision) -> Result<Approval, ApprovalError> {
+        let (approval, event) = self.request_for(deployment, decision)?;
+        self.store.create(Table::Approvals, &approval.id, &approval, event)?;
+        self.notifier.notify(EventKind::ApprovalRequested, &approval, &approval.approvers);
+        Ok(approval)
+    }
+
+    /// The pending request for `deployment` as it stands, and its event.
+    fn request_for(&self, deployment: &Deployment, decision: Decision) -> Result<(Approval, NewEvent), ApprovalError> {
         let now = self.clock.now();
         let request = deployment
             .request
@@ -121,13 +143,7 @@ impl Approvals {
         let data = ApprovalRequest { approval: approval.id.clone(), reasons: approval.reasons.clone() };
         let event = NewEvent::for_deployment(&deployment.id, EventData::ApprovalRequested(data))
             .by(deployment.requested_by.as_deref());
-        self.store.create_pair(
-            (Table::Deployments, &deployment.id, deployment),
-            (Table::Approvals, &approval.id, &approval),
-            event,
-        )?;
-        self.notifier.notify(EventKind::ApprovalRequested, &approval, &approval.approvers);
-        Ok(approval)
+        Ok((approval, event))
     }
 
     pub fn get(&self, id: &str) -> Result<Approval, ApprovalError> {

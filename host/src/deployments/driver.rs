@@ -169,7 +169,10 @@ impl Runtime {
         let d = self.get(id)?;
         let stored = d.request.as_ref().ok_or_else(|| RuntimeError::Conflict("deployment has no request".into()))?;
         let backend = self.backend(&d.backend)?.clone();
-        let runs = self.as_pinned(&d, stored, &backend).await?;
+        let runs = match self.as_pinned(&d, stored, &backend).await? {
+            super::pinning::Pinned::Runs(runs) => runs,
+            super::pinning::Pinned::HeldAgain => return Ok(()),
+        };
         let request = contract::deploy_request(&d.id, &d.backend, &runs, d.requested_by.as_deref());
         let preparing = match stored.entry.source {
             ServerSource::Github { .. } | ServerSource::Package { .. } => State::Building,

@@ -2,15 +2,25 @@
 //! request is checked, so policies, approval rules and approvers judge one
 //! content; run by that content, so a tag that moves later changes nothing
 //! that was approved; and read again before an approved deployment starts,
-//! so a tag that moved in between stops it rather than leaving approvers
-//! believing the tag still names what they approved.
+//! so a tag that moved in between is not started: it goes back to its
+//! approvers, with the new content pinned, rather than leaving them believing
+//! the tag still names what they approved.
 
 use super::{Runtime, RuntimeError};
+use crate::approvals::Decision;
 use crate::capabilities::Grant;
 use crate::catalog::ServerSource;
-use crate::deployment::{Deployment, DeploymentRequest};
+use crate::deployment::{Deployment, DeploymentRequest, State};
 use crate::plugins::Plugin;
 use crate::supply_chain::PinnedImage;
+
+/// What a deployment about to start is to run.
+pub(super) enum Pinned {
+    /// The request as the backend runs it.
+    Runs(Box<DeploymentRequest>),
+    /// Its content moved since it was approved: it waits for approval again.
+    HeldAgain,
+}
 
 impl Runtime {
     /// `image` pinned through the host's engine, with the host's login for
@@ -29,27 +39,52 @@ impl Runtime {
         d: &Deployment,
         stored: &DeploymentRequest,
         backend: &Plugin,
-    ) -> Result<DeploymentRequest, RuntimeError> {
+    ) -> Result<Pinned, RuntimeError> {
         let mut runs = stored.clone();
         let (Some(pinned), ServerSource::Docker { image, .. }) = (&stored.pinned_image, &mut runs.entry.source) else {
-            return Ok(runs);
+            return Ok(Pinned::Runs(Box::new(runs)));
         };
         if let Some(approved) = &d.approved {
             if image_ref::digest(&pinned.requested).is_none() {
                 let now = self.pin_image(&pinned.requested).await;
                 if pinned.moved(&now) {
-                    return Err(RuntimeError::Conflict(format!(
-                        "{} moved after {} approved it: approved {}, it now names {}; deploy again to ask for \
-                         approval of what it names now",
+                    let why = format!(
+                        "{} moved after {} approved it: approved {}, it now names {}",
                         pinned.requested,
                         approved.by,
                         pinned.content().unwrap_or("?"),
                         now.content().unwrap_or("?")
-                    )));
+                    );
+                    self.ask_again(d, now, why).await?;
+                    return Ok(Pinned::HeldAgain);
                 }
             }
         }
         *image = pinned.runs(backend.manifest.grants.contains(&Grant::ContainerEngine));
-        Ok(runs)
+        Ok(Pinned::Runs(Box::new(runs)))
+    }
+
+    /// Holds an approved deployment for approval again, the new content
+    /// pinned: a new request (the rules asked again, the move its first
+    /// reason), then the deployment back to `awaiting_approval`.
+    async fn ask_again(&self, d: &Deployment, now: PinnedImage, why: String) -> Result<(), RuntimeError> {
+        let mut held = d.clone();
+        if let Some(request) = held.request.as_mut() {
+            request.pinned_image = Some(now.clone());
+        }
+        held.approved = None;
+        let stored = held.request.as_ref().ok_or_else(|| RuntimeError::Conflict("deployment has no request".into()))?;
+        let plugin_request = crate::contract::deploy_request(&d.id, &d.backend, stored, d.requested_by.as_deref());
+        let asked = self.approvals.needs_approval(&plugin_request, &d.guardrails_applied).await?;
+        let mut decision = asked.unwrap_or(Decision { reasons: Vec::new(), approvers: Vec::new() });
+        decision.reasons.insert(0, why.clone());
+        self.approvals.request_again(&held, decision)?;
+        self.transition(&d.id, State::AwaitingApproval, Some(why), |d| {
+            if let Some(request) = d.request.as_mut() {
+                request.pinned_image = Some(now);
+            }
+            d.approved = None;
+        })?;
+        Ok(())
     }
 }
