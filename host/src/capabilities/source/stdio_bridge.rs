@@ -18,7 +18,6 @@ use sha2::{Digest, Sha256};
 
 use super::super::ContainerEngine;
 use crate::contract::source::SourceError;
-use crate::contract::types::Denial;
 use crate::repositories::Repositories;
 
 /// Where the bridge is placed in the image (a directory of its own, so
@@ -77,9 +76,8 @@ impl StdioBridge<'_> {
         let config = inspected.config.unwrap_or_default();
         let (own_entrypoint, own_cmd) = (config.entrypoint.unwrap_or_default(), config.cmd.unwrap_or_default());
         if own_entrypoint.is_empty() && own_cmd.is_empty() {
-            let reason =
-                format!("{image} names no command to run (no entrypoint, no command): give the entry a `command`");
-            return Err(SourceError::Invalid(Denial { field: "command".into(), reason }));
+            // The entry's own `command` then says what the bridge starts (backends put it after the bridge).
+            self.log(&format!("stdio bridge: {image} names no command of its own: the entry's `command` must"));
         }
         if own_entrypoint.first().map(String::as_str) == Some(BRIDGE_PATH) {
             self.log(&format!("stdio bridge: {image} runs the bridge already"));
