@@ -38,8 +38,20 @@ async fn a_stack_starts_in_order_reaches_its_sidecar_by_name_and_runs_as_one_uni
     let warned = answer["guardrails_warnings"].to_string();
     assert!(warned.contains("source.compose_file.services.cache.ports"), "ports are never published: {warned}");
     let id = answer["id"].as_str().unwrap().to_string();
-    host.wait_for(&id, "connected").await;
+    let d = host.wait_for(&id, "connected").await;
     let (mcp, cache) = (format!("mcprt-{}-mcp", &id[..8]), format!("mcprt-{}-cache", &id[..8]));
+    // Each image of the stack is pinned to its content when the deploy is checked, and that runs.
+    let local_id = docker(&["image", "inspect", "--format", "{{.Id}}", fixture_image()]);
+    let pinned = &d["request"]["pinned_stack"];
+    assert_eq!(
+        (pinned[0]["requested"].as_str(), pinned[0]["image_id"].as_str()),
+        (Some(fixture_image()), Some(local_id.as_str())),
+        "{d}"
+    );
+    assert_eq!(
+        (inspect(&mcp, "{{.Config.Image}}"), inspect(&cache, "{{.Config.Image}}")),
+        (local_id.clone(), local_id)
+    );
     assert_eq!(host.owned_containers().len(), 2, "{:?}", host.owned_containers());
     assert!(inspect(&cache, "{{.State.StartedAt}}") < inspect(&mcp, "{{.State.StartedAt}}"), "the dependency first");
     assert_eq!(inspect(&cache, "{{.State.Health.Status}}"), "healthy");
@@ -124,6 +136,7 @@ async fn an_approver_sees_every_image_of_a_stack_and_the_registry_rule_looks_at_
     assert!(reasons.contains("registry_not_in") && reasons.contains(fixture_image()), "{reasons}");
     let (_, approval) = host.get(&format!("/approvals/{}", held["approval_id"].as_str().unwrap())).await;
     assert_eq!(approval["images"], json!([fixture_image()]), "{approval}");
+    assert!(approval["pinned_stack"][0]["image_id"].as_str().is_some_and(|id| id.starts_with("sha256:")), "{approval}");
     assert!(host.owned_containers().is_empty(), "nothing runs before the decision");
 }
 

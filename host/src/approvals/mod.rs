@@ -73,6 +73,9 @@ pub struct Approval {
     /// request was checked; approved, it is what runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pinned_image: Option<crate::supply_chain::PinnedImage>,
+    /// For a compose source: each image of the stack and the content it named.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pinned_stack: Vec<crate::supply_chain::PinnedImage>,
     pub resources: crate::deployment::Resources,
     pub guardrails_applied: EffectiveGuardrails,
     pub guardrails_warnings: Vec<Warning>,

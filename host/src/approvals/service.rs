@@ -131,6 +131,7 @@ impl Approvals {
             images: images_of(&request.entry.source),
             commit: request.commit.clone(),
             pinned_image: request.pinned_image.clone(),
+            pinned_stack: request.pinned_stack.clone(),
             resources: request.resources.clone(),
             guardrails_applied: deployment.guardrails_applied.clone(),
             guardrails_warnings: deployment.guardrails_warnings.clone(),

@@ -149,6 +149,11 @@ impl Stack {
         let images: BTreeSet<&str> = self.services.iter().map(|s| s.image.as_str()).collect();
         images.into_iter().collect()
     }
+
+    /// `images`, owned (to outlive the stack).
+    pub fn images_owned(&self) -> Vec<String> {
+        self.images().into_iter().map(String::from).collect()
+    }
 }
 
 /// Services in an order where each comes after what it depends on;

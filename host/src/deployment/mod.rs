@@ -142,6 +142,7 @@ impl Deployment {
             transport: r.entry.transport,
             session_mode: r.entry.session_mode,
             pinned_image: r.pinned_image.clone(),
+            pinned_stack: r.pinned_stack.clone(),
         });
         DeploymentView {
             id: self.id.clone(),
@@ -229,6 +230,8 @@ pub struct RequestView {
     /// For an image source: the reference asked for and the content it was
     /// pinned to when the request was checked, which is what runs.
     pub pinned_image: Option<crate::supply_chain::PinnedImage>,
+    /// For a compose source: each image of the stack and the content it was pinned to.
+    pub pinned_stack: Vec<crate::supply_chain::PinnedImage>,
 }
 
 /// An image built from a repository (the commit) or from a package (the
@@ -293,6 +296,9 @@ pub struct DeploymentRequest {
     /// was checked. What an approver approves, and what runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pinned_image: Option<crate::supply_chain::PinnedImage>,
+    /// For a compose source: each image of the stack pinned the same way.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pinned_stack: Vec<crate::supply_chain::PinnedImage>,
 }
 
 #[cfg(test)]

@@ -139,10 +139,24 @@ impl Runtime {
         let env = crate::catalog::resolve_env(&entry.env_vars, &entry.environment, &body.env).map_err(|e| match e {
             crate::catalog::CatalogError::Invalid { field, reason } => invalid(&field, reason),
         })?;
-        let mut request =
-            DeploymentRequest { entry, env, resources, commit: None, catalog_revision, pinned_image: None };
-        if let ServerSource::Docker { image, .. } = &request.entry.source {
-            request.pinned_image = Some(self.pin_image(image).await);
+        let mut request = DeploymentRequest {
+            entry,
+            env,
+            resources,
+            commit: None,
+            catalog_revision,
+            pinned_image: None,
+            pinned_stack: Vec::new(),
+        };
+        match &request.entry.source {
+            ServerSource::Docker { image, .. } => request.pinned_image = Some(self.pin_image(image).await),
+            ServerSource::Compose { compose_file, main_service } => {
+                let images = crate::compose::Stack::parse(compose_file, main_service).map(|s| s.images_owned());
+                for image in images.unwrap_or_default() {
+                    request.pinned_stack.push(self.pin_image(&image).await);
+                }
+            }
+            _ => {}
         }
         let plugin_request = contract::deploy_request(id, &backend_name, &request, actor);
         let capabilities = self.capabilities_of(&backend_name)?;
@@ -165,6 +179,13 @@ impl Runtime {
         if let Some(why) = request.pinned_image.as_ref().and_then(|p| p.unresolved.clone()) {
             let message = format!("its digest could not be read, so it runs by its tag: {why}");
             warnings.push(wit::Warning { field: "source.image".into(), message });
+        }
+        for pinned in &request.pinned_stack {
+            if let Some(why) = &pinned.unresolved {
+                let message =
+                    format!("{}: its digest could not be read, so it runs by its tag: {why}", pinned.requested);
+                warnings.push(wit::Warning { field: "source.compose_file".into(), message });
+            }
         }
         request.commit = self.pin_commit(&request, &backend).await?;
         // The plugin's view names the pinned commit when there is one.
@@ -330,6 +351,7 @@ pub async fn compatibility(
         commit: None,
         catalog_revision: None,
         pinned_image: None,
+        pinned_stack: Vec::new(),
     };
     let request = contract::deploy_request("compatibility-check", backend_name, &sample, None);
     let default_only: Vec<_> = runtime.default_evaluator().into_iter().collect();

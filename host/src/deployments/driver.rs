@@ -173,7 +173,8 @@ impl Runtime {
             super::pinning::Pinned::Runs(runs) => runs,
             super::pinning::Pinned::HeldAgain => return Ok(()),
         };
-        let request = contract::deploy_request(&d.id, &d.backend, &runs, d.requested_by.as_deref());
+        let mut request = contract::deploy_request(&d.id, &d.backend, &runs, d.requested_by.as_deref());
+        super::pinning::pin_services(&mut request, &runs, &backend);
         let preparing = match stored.entry.source {
             ServerSource::Github { .. } | ServerSource::Package { .. } => State::Building,
             _ => State::Pulling,

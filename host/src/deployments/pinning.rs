@@ -10,6 +10,7 @@ use super::{Runtime, RuntimeError};
 use crate::approvals::Decision;
 use crate::capabilities::Grant;
 use crate::catalog::ServerSource;
+use crate::contract::types as wit;
 use crate::deployment::{Deployment, DeploymentRequest, State};
 use crate::plugins::Plugin;
 use crate::supply_chain::PinnedImage;
@@ -33,19 +34,17 @@ impl Runtime {
     }
 
     /// The request as the backend runs it: an image source names its pinned
-    /// content (an image id only for a backend on the host's own engine).
+    /// content (an image id only for a backend on the host's own engine; a
+    /// stack's services are named in the plugin's request, `pin_services`).
     pub(super) async fn as_pinned(
         &self,
         d: &Deployment,
         stored: &DeploymentRequest,
         backend: &Plugin,
     ) -> Result<Pinned, RuntimeError> {
-        let mut runs = stored.clone();
-        let (Some(pinned), ServerSource::Docker { image, .. }) = (&stored.pinned_image, &mut runs.entry.source) else {
-            return Ok(Pinned::Runs(Box::new(runs)));
-        };
         if let Some(approved) = &d.approved {
-            if image_ref::digest(&pinned.requested).is_none() {
+            let pins = stored.pinned_image.iter().chain(&stored.pinned_stack);
+            for pinned in pins.filter(|p| image_ref::digest(&p.requested).is_none()) {
                 let now = self.pin_image(&pinned.requested).await;
                 if pinned.moved(&now) {
                     let why = format!(
@@ -60,7 +59,10 @@ impl Runtime {
                 }
             }
         }
-        *image = pinned.runs(backend.manifest.grants.contains(&Grant::ContainerEngine));
+        let mut runs = stored.clone();
+        if let (Some(pinned), ServerSource::Docker { image, .. }) = (&stored.pinned_image, &mut runs.entry.source) {
+            *image = pinned.runs(on_host_engine(backend));
+        }
         Ok(Pinned::Runs(Box::new(runs)))
     }
 
@@ -70,7 +72,7 @@ impl Runtime {
     async fn ask_again(&self, d: &Deployment, now: PinnedImage, why: String) -> Result<(), RuntimeError> {
         let mut held = d.clone();
         if let Some(request) = held.request.as_mut() {
-            request.pinned_image = Some(now.clone());
+            repin(request, &now);
         }
         held.approved = None;
         let stored = held.request.as_ref().ok_or_else(|| RuntimeError::Conflict("deployment has no request".into()))?;
@@ -81,10 +83,32 @@ impl Runtime {
         self.approvals.request_again(&held, decision)?;
         self.transition(&d.id, State::AwaitingApproval, Some(why), |d| {
             if let Some(request) = d.request.as_mut() {
-                request.pinned_image = Some(now);
+                repin(request, &now);
             }
             d.approved = None;
         })?;
         Ok(())
+    }
+}
+
+/// `now` in place of the pin of the same reference (the image's, or one of the stack's).
+fn repin(request: &mut DeploymentRequest, now: &PinnedImage) {
+    let pins = request.pinned_image.iter_mut().chain(request.pinned_stack.iter_mut());
+    for pinned in pins.filter(|p| p.requested == now.requested) {
+        *pinned = now.clone();
+    }
+}
+
+fn on_host_engine(backend: &Plugin) -> bool {
+    backend.manifest.grants.contains(&Grant::ContainerEngine)
+}
+
+/// A stack's services in the plugin's request named by their pinned content.
+pub(super) fn pin_services(request: &mut wit::DeployRequest, runs: &DeploymentRequest, backend: &Plugin) {
+    let wit::Source::Compose(stack) = &mut request.entry.source else { return };
+    for service in &mut stack.services {
+        if let Some(pinned) = runs.pinned_stack.iter().find(|p| p.requested == service.image) {
+            service.image = pinned.runs(on_host_engine(backend));
+        }
     }
 }

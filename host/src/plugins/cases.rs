@@ -190,6 +190,7 @@ pub async fn run(wasm: &Path, file: &CaseFile, cache_dir: PathBuf) -> anyhow::Re
             commit: None,
             catalog_revision: None,
             pinned_image: None,
+            pinned_stack: Vec::new(),
         };
         let request = crate::contract::deploy_request("case", "backend", &request, Some("rule-author"));
         let effective = crate::contract::initial_guardrails(profile);
