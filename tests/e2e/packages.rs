@@ -82,15 +82,7 @@ async fn an_npm_server_is_resolved_locked_built_once_and_served() {
     let (_, entry) = host.get("/catalog/everything").await;
     assert_eq!(entry["bill_of_materials"][0]["lock"], lock.as_str(), "{entry}");
     // The admin UI's page of the deployment says what it was built from.
-    let page = reqwest::Client::new()
-        .get(format!("{}/admin/runtimes/{id}", host.base))
-        .header("cookie", format!("jwt_token={}", host.admin_token))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = host.admin_page(&format!("/admin/runtimes/{id}")).await;
     assert!(page.contains("Built from the package lock") && page.contains(&lock), "{page}");
     let mut session = host.mcp_session(&id).await;
     let echoed = session.call_tool("echo", json!({"message": "from a package"})).await.unwrap();

@@ -103,15 +103,7 @@ async fn what_is_approved_is_the_digest_that_runs_and_a_moved_tag_stops_it() {
     );
     assert!(c["cap_drop"].as_array().unwrap().contains(&json!("ALL")), "{p}");
     assert_eq!(c["image"], format!("{repository}@{first}"));
-    let page = reqwest::Client::new()
-        .get(format!("{}/admin/runtimes/{id}", host.base))
-        .header("cookie", format!("jwt_token={}", host.admin_token))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = host.admin_page(&format!("/admin/runtimes/{id}")).await;
     assert!(page.contains("Posture") && page.contains(&first) && page.contains("by carol"), "{page}");
     // A pulled image's SBOM is not read yet, and the answer says so.
     let (status, answer) = host.get(&format!("/runtimes/{id}/sbom")).await;

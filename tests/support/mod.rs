@@ -425,6 +425,17 @@ impl TestHost {
         }
     }
 
+    /// An admin UI page's HTML, as the admin sees it (the session cookie is the token).
+    pub async fn admin_page(&self, path: &str) -> String {
+        let page = reqwest::Client::new()
+            .get(format!("{}{path}", self.base))
+            .header("cookie", format!("jwt_token={}", self.admin_token))
+            .send()
+            .await
+            .unwrap();
+        page.text().await.unwrap()
+    }
+
     /// An MCP session with the deployment, through the host's proxy, as admin.
     pub async fn mcp_session(&self, id: &str) -> mcp_runtime::mcp::client::McpSession {
         let http = reqwest::Client::new();

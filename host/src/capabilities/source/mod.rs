@@ -284,13 +284,20 @@ async fn build(repositories: &Repositories, engine: &ContainerEngine, spec: Buil
             return Err(e);
         }
     };
-    for tag in more {
-        let (repo, tag) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
-        let options = TagImageOptions { repo: Some(repo.into()), tag: Some(tag.into()) };
-        docker.tag_image(first, Some(options)).await.map_err(|e| SourceError::Unavailable(format!("tagging: {e}")))?;
-    }
+    tag_all(engine, first, more).await?;
     log(&format!("built {first}"));
     image.ok_or_else(|| SourceError::BuildFailed("the engine named no image".into()))
+}
+
+/// Gives `image` every tag of `tags` (`repo:tag`; `repo` alone is `repo:latest`).
+async fn tag_all(engine: &ContainerEngine, image: &str, tags: &[String]) -> Result<(), SourceError> {
+    for extra in tags {
+        let (repo, tag) = extra.rsplit_once(':').filter(|(_, t)| !t.contains('/')).unwrap_or((extra, "latest"));
+        let options = TagImageOptions { repo: Some(repo.into()), tag: Some(tag.into()) };
+        let tagged = engine.docker().tag_image(image, Some(options)).await;
+        tagged.map_err(|e| SourceError::Unavailable(format!("tagging: {e}")))?;
+    }
+    Ok(())
 }
 
 fn describe(e: &SourceError) -> String {

@@ -11,7 +11,7 @@
 use bollard::models::{ContainerConfig, ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     CommitContainerOptions, CreateContainerOptions, DownloadFromContainerOptions, LogsOptions, RemoveContainerOptions,
-    TagImageOptions, UploadToContainerOptions, WaitContainerOptions,
+    UploadToContainerOptions, WaitContainerOptions,
 };
 use futures_util::StreamExt;
 use std::sync::{Arc, Mutex};
@@ -101,7 +101,7 @@ impl PackageBuild<'_> {
             let image = format!("{}:{}", repository(&self.package), tag(&self.package, lock, &base_id));
             if docker.inspect_image(&image).await.is_ok() {
                 self.log(&format!("{image} is built already (lock {}): reusing it", lock.digest));
-                self.tag_more(&image, tags).await?;
+                super::tag_all(self.engine, &image, tags).await?;
                 return Ok(BuiltPackage { image, lock: lock.digest.clone(), cache_hit: true });
             }
         }
@@ -162,7 +162,7 @@ impl PackageBuild<'_> {
         };
         let image = format!("{}:{}", repository(&self.package), tag(&self.package, &lock, base_id));
         self.commit(&container, &image, &recipe, bin, &lock).await?;
-        self.tag_more(&image, tags).await?;
+        super::tag_all(self.engine, &image, tags).await?;
         self.log(&format!("built {image}"));
         Ok(BuiltPackage { image, lock: lock.digest, cache_hit: false })
     }
@@ -362,15 +362,6 @@ impl PackageBuild<'_> {
             )));
         }
         self.log(&format!("image {image}: {} MB", size >> 20));
-        Ok(())
-    }
-
-    async fn tag_more(&self, image: &str, tags: &[String]) -> Result<(), SourceError> {
-        for extra in tags {
-            let (repo, tag) = extra.rsplit_once(':').unwrap_or((extra, "latest"));
-            let options = TagImageOptions { repo: Some(repo.into()), tag: Some(tag.into()) };
-            self.engine.docker().tag_image(image, Some(options)).await.map_err(|e| unavailable("tagging", e))?;
-        }
         Ok(())
     }
 

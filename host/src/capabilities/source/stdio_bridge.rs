@@ -11,7 +11,7 @@
 
 use bollard::models::{ContainerConfig, ContainerCreateBody};
 use bollard::query_parameters::{
-    CommitContainerOptions, CreateImageOptions, RemoveContainerOptions, TagImageOptions, UploadToContainerOptions,
+    CommitContainerOptions, CreateImageOptions, RemoveContainerOptions, UploadToContainerOptions,
 };
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -70,7 +70,7 @@ impl StdioBridge<'_> {
         );
         if let Ok(found) = docker.inspect_image(&name).await {
             self.log(&format!("stdio bridge: {image} was bridged before ({name})"));
-            self.tag(&name, tags).await?;
+            super::tag_all(self.engine, &name, tags).await?;
             return Ok(found.id.unwrap_or_default());
         }
         let config = inspected.config.unwrap_or_default();
@@ -81,7 +81,7 @@ impl StdioBridge<'_> {
         }
         if own_entrypoint.first().map(String::as_str) == Some(BRIDGE_PATH) {
             self.log(&format!("stdio bridge: {image} runs the bridge already"));
-            self.tag(image, tags).await?;
+            super::tag_all(self.engine, image, tags).await?;
             return Ok(image_id);
         }
         self.log(&format!("stdio bridge: adding {} to {image}", binary_path.display()));
@@ -101,7 +101,7 @@ impl StdioBridge<'_> {
         let remove = RemoveContainerOptions { force: true, ..Default::default() };
         let _ = docker.remove_container(&container, Some(remove)).await;
         let id = committed?;
-        self.tag(&name, tags).await?;
+        super::tag_all(self.engine, &name, tags).await?;
         self.log(&format!("stdio bridge: {name} serves the image's stdio server at /mcp"));
         Ok(id)
     }
@@ -164,15 +164,6 @@ impl StdioBridge<'_> {
             if let Err(e) = step {
                 return Err(SourceError::Unavailable(self.repositories.mask(&format!("pulling {image}: {e}"))));
             }
-        }
-        Ok(())
-    }
-
-    async fn tag(&self, image: &str, tags: &[String]) -> Result<(), SourceError> {
-        for extra in tags {
-            let (repo, tag) = extra.rsplit_once(':').filter(|(_, t)| !t.contains('/')).unwrap_or((extra, "latest"));
-            let options = TagImageOptions { repo: Some(repo.into()), tag: Some(tag.into()) };
-            self.engine.docker().tag_image(image, Some(options)).await.map_err(|e| unavailable("tagging", e))?;
         }
         Ok(())
     }
