@@ -70,8 +70,9 @@ impl State {
         match (self, next) {
             // A decision, once: approved goes on, rejected or expired ends.
             (AwaitingApproval, Pending | Rejected) => true,
-            // Approved, but the content it names moved before it started: asked again.
-            (Pending, AwaitingApproval) => true,
+            // Approved, but the content it names moved before it started, or
+            // what it pulled or built showed the rules more than they judged: asked again.
+            (Pending | Pulling | Building, AwaitingApproval) => true,
             (AwaitingApproval | Rejected, _) | (_, AwaitingApproval | Rejected | Pending) => false,
             // Forward while deploying.
             (Pending, Pulling | Building) => true,
@@ -134,7 +135,8 @@ mod tests {
             }
         }
         for from in State::ALL {
-            let again = from == Pending; // an approved deployment whose image moved before it started
+            // Asked again: an approved image moved before it started, or a build found more.
+            let again = matches!(from, Pending | Pulling | Building);
             assert_eq!(
                 from.can_go_to(AwaitingApproval),
                 again,

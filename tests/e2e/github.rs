@@ -73,9 +73,11 @@ async fn branches_tags_and_commits_build_and_connect_and_a_built_commit_is_reuse
     assert_eq!(held["commit"], first.as_str(), "{held}");
     let id = held["id"].as_str().unwrap().to_string();
     let d = wait_status(&host, &id, "connected").await;
-    assert_eq!(d["build"], json!({"commit": first, "cache": "miss"}), "{d}");
+    assert_eq!((&d["build"]["commit"], &d["build"]["cache"]), (&json!(first), &json!("miss")), "{d}");
     let image = d["image"].as_str().unwrap().to_string();
     assert_eq!(image, format!("mcp-runtime.local/from-main:{}", &first[..12]));
+    let built = docker(&["image", "inspect", "--format", "{{.Id}}", &image]);
+    assert_eq!(d["build"]["content"], built.as_str(), "the built image's content is recorded: {d}");
     assert_eq!(docker(&["image", "inspect", "--format", "{{index .Config.Labels \"flavour\"}}", &image]), "spicy");
     assert!(!docker(&["image", "ls", "-q", "mcp-runtime.local/from-main:1.0.0"]).is_empty(), "tagged by version");
     let mut session = host.mcp_session(&id).await;

@@ -196,6 +196,17 @@ cases:
     assert!(!passed && printed.contains("wasi:http"), "{printed}");
 }
 
+#[test]
+fn the_shipped_rules_judge_supply_chain_evidence_as_their_cases_say() {
+    for (rule, cases, count) in [
+        ("no_critical_vulns.wasm", "policies/no-critical-vulns/cases.yaml", 5),
+        ("approval_default.wasm", "policies/approval-default/cases.yaml", 7),
+    ] {
+        let (passed, printed) = plugin_test_of(rule, &support::repo_root().join(cases));
+        assert!(passed && printed.contains(&format!("{count} passed, 0 failed")), "{rule}: {printed}");
+    }
+}
+
 /// Polls `GET /plugins/{id}` until `done` holds (15 s at most).
 async fn wait_for_plugin(host: &TestHost, id: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);

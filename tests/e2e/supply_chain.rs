@@ -12,6 +12,9 @@ use serde_json::{json, Value};
 use support::package_mirrors::{PackageMirrors, NPM_SERVER, NPM_VULNERABLE, PYPI_VULNERABLE};
 use support::{docker, TestHost};
 
+/// A package build from the mirrors, from a cold cache.
+const BUILD_TIME: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// `<registry>/mcp-fixture:<tag>` pushed again, as another image: the fixture with one label more.
 fn push_other_content(image: &str) {
     let context = tempfile::tempdir().unwrap();
@@ -209,10 +212,18 @@ async fn package_builds_are_judged_by_real_advisories_offline() {
     })
     .await;
 
-    // mkdirp 0.5.1 installs minimist 0.0.8: critical, fixed in 0.2.4.
+    // mkdirp 0.5.1 installs minimist 0.0.8: critical, fixed in 0.2.4. Nothing
+    // was known of it when the deploy was checked; once built, the findings
+    // hold it for the security team (the default approval rule), build kept.
     assert_eq!(host.post("/catalog", package("mkdirp", "npm", NPM_VULNERABLE)).await.0, StatusCode::CREATED);
-    let id = host.deploy(json!({"slug": "mkdirp"})).await;
-    let d = once(&host, &id, "", |d| !d["vulnerabilities"].is_null()).await;
+    let dave = host.token_in("dave", &[Role::Developer], &[]);
+    let (status, answer) =
+        host.request_as(Some(&dave), Method::POST, "/runtimes/deploy", Some(json!({"slug": "mkdirp"}))).await;
+    assert_eq!((status, answer["status"].as_str()), (StatusCode::ACCEPTED, Some("pending")), "{answer}");
+    let id = answer["id"].as_str().unwrap().to_string();
+    let d = host.wait_for_within(&id, "awaiting_approval", BUILD_TIME).await;
+    let why = d["status_message"].as_str().unwrap();
+    assert_eq!(why, "held for approval: the build installs 1 known vulnerabilities (1 critical)", "{d}");
     let report = &d["vulnerabilities"];
     assert_eq!((report["database"]["records"].as_u64(), &report["counts"]), (Some(2), &json!({"critical": 1})), "{d}");
     let finding = &report["findings"][0];
@@ -223,9 +234,47 @@ async fn package_builds_are_judged_by_real_advisories_offline() {
     );
     assert_eq!((finding["fixed"].as_str(), finding["score"].as_f64()), (Some("0.2.4"), Some(9.8)), "{d}");
     assert_eq!(finding["aliases"], json!(["CVE-2021-44906"]));
+    let built = d["build"]["content"].as_str().expect("the built image's id").to_string();
+    assert_eq!(d["request"]["evidence"]["digest"], built.as_str(), "{d}");
+    // The approval shows the scan: what approvers need to decide.
+    let (_, pending) = host.get("/approvals?status=pending").await;
+    let a = pending.as_array().unwrap().iter().find(|a| a["deployment_id"] == id.as_str()).expect("held").clone();
+    assert_eq!(a["approvers"], json!(["group:security-team"]), "{a}");
+    assert_eq!(a["reasons"][0], "the build installs 1 known vulnerabilities (1 critical)", "{a}");
+    assert!(
+        a["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "known vulnerabilities: critical GHSA-xvch-5gv4-984h in minimist 0.0.8"),
+        "{a}"
+    );
+    assert_eq!(
+        (a["scan_results"]["findings"][0]["advisory"].as_str(), a["content"].as_str()),
+        (Some("GHSA-xvch-5gv4-984h"), Some(built.as_str())),
+        "{a}"
+    );
+    assert_eq!(a["signature"]["outcome"], "not_checked", "{a}");
+    let page = host.admin_page("/admin/approvals").await;
+    assert!(
+        page.contains("GHSA-xvch-5gv4-984h") && page.contains("CVE-2021-44906") && page.contains("fixed in 0.2.4"),
+        "{page}"
+    );
+    // Approved, it runs the image approvers saw: no second hold, the same content.
+    let carol = host.token_in("carol", &[Role::Approver], &["security-team"]);
+    let path = format!("/approvals/{}/approve", a["id"].as_str().unwrap());
+    let (status, answer) = host.request_as(Some(&carol), Method::POST, &path, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
     let p = once(&host, &id, "/posture", |p| p["containers"].as_array().is_some_and(|c| !c.is_empty())).await;
-    assert_eq!(p["vulnerabilities"]["counts"], json!({"critical": 1}), "{p}");
+    assert_eq!(
+        (p["vulnerabilities"]["counts"].clone(), p["approved"]["by"].as_str()),
+        (json!({"critical": 1}), Some("carol")),
+        "{p}"
+    );
     assert_eq!(p["containers"][0]["user"], "10001:10001", "packages run as the builder's user: {p}");
+    let container = docker(&["ps", "-aq", "--filter", &format!("label=mcp-runtime.deployment={id}")]);
+    let ran = docker(&["inspect", "--format", "{{.Image}}", container.lines().next().unwrap()]);
+    assert_eq!(ran, built, "the content approved is the content that ran");
     // Its SBOM: the lock's packages in CycloneDX, each with its purl and published hash.
     let answer = reqwest::Client::new()
         .get(format!("{}/runtimes/{id}/sbom", host.base))
@@ -243,11 +292,19 @@ async fn package_builds_are_judged_by_real_advisories_offline() {
     let (_, events) = host.get(&format!("/events?deployment={id}")).await;
     let built = events.as_array().unwrap().iter().find(|e| e["type"] == "deployment.built").expect("a build event");
     assert_eq!(built["data"]["judged_by"], report["database"]["digest"], "{built}");
+    // Deployed again, its kept lock is judged when the deploy is checked: held at once.
+    let (status, again) =
+        host.request_as(Some(&dave), Method::POST, "/runtimes/deploy", Some(json!({"slug": "mkdirp"}))).await;
+    assert_eq!((status, again["status"].as_str()), (StatusCode::ACCEPTED, Some("awaiting_approval")), "{again}");
+    let (_, a) = host.get(&format!("/approvals/{}", again["approval_id"].as_str().unwrap())).await;
+    assert_eq!(a["scan_results"]["counts"], json!({"critical": 1}), "{a}");
+    host.delete(&format!("/runtimes/{}", again["id"].as_str().unwrap())).await;
 
-    // jinja2-cli installs jinja2 3.1.2: medium (CVSS 5.4), fixed in 3.1.3.
+    // jinja2-cli installs jinja2 3.1.2: medium (CVSS 5.4), fixed in 3.1.3: below the hold's threshold.
     assert_eq!(host.post("/catalog", package("jinja2-cli", "pypi", PYPI_VULNERABLE)).await.0, StatusCode::CREATED);
     let jinja = host.deploy(json!({"slug": "jinja2-cli"})).await;
-    let d = once(&host, &jinja, "", |d| !d["vulnerabilities"].is_null()).await;
+    let d = once(&host, &jinja, "", |d| !d["vulnerabilities"].is_null() && d["status"] != "building").await;
+    assert_ne!(d["status"], "awaiting_approval", "{d}");
     let finding = &d["vulnerabilities"]["findings"][0];
     assert_eq!(
         (finding["advisory"].as_str(), finding["version"].as_str(), finding["severity"].as_str()),
@@ -277,6 +334,44 @@ async fn package_builds_are_judged_by_real_advisories_offline() {
     for id in [&id, &jinja, &everything] {
         host.delete(&format!("/runtimes/{id}")).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_example_policy_refuses_a_critical_finding_once_the_build_shows_it() {
+    let mirrors = PackageMirrors::start().await;
+    let osv = osv_directory();
+    let (npm, dir) = (mirrors.npm.clone(), osv.path().to_path_buf());
+    let host = TestHost::start(|c| {
+        c.builders.npm.registry = npm;
+        c.supply_chain.osv_dir = Some(dir);
+        let mut policy = support::fault_policy("no-critical-vulns", "");
+        policy.path = "no_critical_vulns.wasm".into();
+        policy.settings = json!({});
+        c.plugins.push(policy);
+        c.policy_chain.push("no-critical-vulns".into());
+    })
+    .await;
+    assert_eq!(host.post("/catalog", package("mkdirp", "npm", NPM_VULNERABLE)).await.0, StatusCode::CREATED);
+    let id = host.deploy(json!({"slug": "mkdirp"})).await;
+    let d = once(&host, &id, "", |d| d["status"] == "error").await;
+    let why = d["status_message"].as_str().unwrap();
+    assert!(
+        why.contains("supply_chain.vulnerabilities")
+            && why.contains("GHSA-xvch-5gv4-984h in minimist 0.0.8 (fixed in 0.2.4)"),
+        "{d}"
+    );
+    assert!(
+        docker(&["ps", "-aq", "--filter", &format!("label=mcp-runtime.deployment={id}")]).is_empty(),
+        "nothing ran"
+    );
+    // Known from its kept lock, the next deploy is refused when it is checked: 422, naming the field.
+    let (status, answer) = host.post("/runtimes/deploy", json!({"slug": "mkdirp"})).await;
+    assert_eq!(
+        (status, answer["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("supply_chain.vulnerabilities")),
+        "{answer}"
+    );
+    host.delete(&format!("/runtimes/{id}")).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

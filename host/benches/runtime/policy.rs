@@ -28,7 +28,10 @@ pub async fn figures(host: &TestHost) {
     let (mut chain, mut single) = (Vec::with_capacity(POLICY_CALLS), Vec::with_capacity(POLICY_CALLS));
     for i in 0..POLICY_CALLS + 200 {
         let start = Instant::now();
-        runtime.evaluate_policies(&request, &profile, &capabilities, Default::default()).await.unwrap();
+        runtime
+            .evaluate_policies(&request, &profile, &capabilities, Default::default(), &Default::default())
+            .await
+            .unwrap();
         if i >= 200 {
             time(&mut chain, start);
         }

@@ -17,7 +17,6 @@ pub use notify::Notifier;
 pub use service::{ApprovalError, Approvals, Expired};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::auth::Principal;
 use crate::guardrails::{EffectiveGuardrails, Warning};
@@ -79,13 +78,27 @@ pub struct Approval {
     pub resources: crate::deployment::Resources,
     pub guardrails_applied: EffectiveGuardrails,
     pub guardrails_warnings: Vec<Warning>,
-    /// Image scan results, when a scanner provides them.
-    pub scan_results: Option<Value>,
+    /// The content approved when it is known beyond `pinned_image`: a
+    /// built image's id (or the digest it was pushed as).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// The security scan: what the operator's OSV database found in what
+    /// the deployment installs (the worst first); absent when nothing was
+    /// judged (no database, or contents not known yet).
+    #[serde(default)]
+    pub scan_results: Option<crate::supply_chain::osv::VulnerabilityReport>,
+    /// The image's signature, checked against the configured keys.
+    #[serde(default = "not_checked")]
+    pub signature: crate::supply_chain::SignatureCheck,
     #[serde(default)]
     pub escalated: bool,
     pub reviewed_by: Option<String>,
     pub reviewed_at: Option<chrono::DateTime<chrono::Utc>>,
     pub notes: Option<String>,
+}
+
+fn not_checked() -> crate::supply_chain::SignatureCheck {
+    crate::supply_chain::Evidence::default().signature
 }
 
 /// The decision of the whole rule chain.

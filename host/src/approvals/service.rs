@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::notify::Notifier;
 use super::{may_approve, Approval, ApprovalFilter, ApprovalStatus, Decision};
 use crate::auth::Principal;
+use crate::capabilities::CallAbout;
 use crate::clock::Clock;
 use crate::config::ApprovalConfig;
 use crate::contract::{types as wit, GuardrailOptions};
@@ -67,6 +68,7 @@ impl Approvals {
         &self,
         request: &wit::DeployRequest,
         effective: &EffectiveGuardrails,
+        evidence: &crate::supply_chain::Evidence,
     ) -> Result<Option<Decision>, ApprovalError> {
         if !self.config.enabled {
             return Ok(None);
@@ -75,10 +77,10 @@ impl Approvals {
         let (mut reasons, mut approvers) = (Vec::new(), Vec::new());
         for rule in &self.plugins.approval_rules() {
             // Fail closed: a rule that traps, loops or errs stops the request.
-            let decision = rule
-                .approve(&input, GuardrailOptions::of(effective))
-                .await?
-                .map_err(|e| ApprovalError::Rule { rule: rule.manifest.id.clone(), reason: e.to_string() })?;
+            let decision =
+                rule.approve(&input, CallAbout::judging(GuardrailOptions::of(effective), evidence))
+                    .await?
+                    .map_err(|e| ApprovalError::Rule { rule: rule.manifest.id.clone(), reason: e.to_string() })?;
             if decision.required {
                 reasons.extend(decision.reasons);
                 approvers.extend(decision.approvers.into_iter().filter(|a| !approvers.contains(a)).collect::<Vec<_>>());
@@ -135,7 +137,9 @@ impl Approvals {
             resources: request.resources.clone(),
             guardrails_applied: deployment.guardrails_applied.clone(),
             guardrails_warnings: deployment.guardrails_warnings.clone(),
-            scan_results: None,
+            content: request.evidence.digest.clone().filter(|_| request.pinned_image.is_none()),
+            scan_results: request.evidence.vulnerabilities.clone(),
+            signature: request.evidence.signature.clone(),
             escalated: false,
             reviewed_by: None,
             reviewed_at: None,

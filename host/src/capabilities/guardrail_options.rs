@@ -6,10 +6,10 @@ use crate::contract::guardrail_options::Host;
 
 impl Host for CallState {
     async fn egress_learn(&mut self) -> bool {
-        self.options.egress_learn
+        self.about.options.egress_learn
     }
 
     async fn allow_install_scripts(&mut self) -> bool {
-        self.options.allow_install_scripts
+        self.about.options.allow_install_scripts
     }
 }

@@ -8,6 +8,7 @@ mod key_value;
 mod logging;
 mod outgoing_http;
 mod source;
+mod supply_chain;
 
 pub use container_engine::pulls::Layer as PullLayer;
 pub use container_engine::{ContainerEngine, EngineConnectError, LocalImage, DEPLOYMENT_LABEL, OWNER_LABEL};
@@ -59,34 +60,50 @@ pub struct PluginContext {
     pub repositories: Option<Arc<crate::repositories::Repositories>>,
 }
 
+/// What one call is about, beyond its arguments: what the always-linked
+/// interfaces answer about the deployment it serves. Outside such a call,
+/// the defaults: nothing is known.
+#[derive(Debug, Default, Clone)]
+pub struct CallAbout {
+    /// The deployment's guardrail options (`guardrail-options`).
+    pub options: GuardrailOptions,
+    /// The package entry a backend's `prepare` is building (`source.deployment-package`).
+    pub package: Option<crate::catalog::ServerSource>,
+    /// What a policy or an approval rule judges (`supply-chain`).
+    pub evidence: Option<Arc<crate::supply_chain::Evidence>>,
+}
+
+impl CallAbout {
+    pub fn options(options: GuardrailOptions) -> CallAbout {
+        CallAbout { options, ..CallAbout::default() }
+    }
+
+    /// A policy's or an approval rule's call: the options and the evidence.
+    pub fn judging(options: GuardrailOptions, evidence: &crate::supply_chain::Evidence) -> CallAbout {
+        CallAbout { options, evidence: Some(Arc::new(evidence.clone())), package: None }
+    }
+}
+
 /// The capabilities' state for one call: sandboxed WASI, the resource table,
-/// outgoing HTTP behind its allowlist, the plugin's context, and the
-/// guardrail options of the deployment the call serves.
+/// outgoing HTTP behind its allowlist, the plugin's context, and what the
+/// call is about.
 pub struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
     http: OutgoingHttp,
     pub ctx: Arc<PluginContext>,
-    options: GuardrailOptions,
-    /// The package entry a backend's `prepare` is building (`source.deployment-package`).
-    package: Option<crate::catalog::ServerSource>,
+    about: CallAbout,
 }
 
 impl CallState {
-    pub fn new(ctx: Arc<PluginContext>, options: GuardrailOptions) -> CallState {
+    pub fn new(ctx: Arc<PluginContext>, about: CallAbout) -> CallState {
         CallState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
             http: OutgoingHttp::new(&ctx.id, ctx.allowed_hosts.clone()),
             ctx,
-            options,
-            package: None,
+            about,
         }
-    }
-
-    /// The call prepares this package entry's deployment.
-    pub fn preparing(&mut self, package: Option<crate::catalog::ServerSource>) {
-        self.package = package;
     }
 
     pub fn wasi_view(&mut self) -> WasiCtxView<'_> {
@@ -104,13 +121,18 @@ pub trait HasCallState: WasiHttpView + Send + 'static {
 }
 
 /// The interfaces (without version) every plugin may import ungranted.
-pub const ALWAYS_LINKED: &[&str] =
-    &["mcp-runtime:plugin/types", "mcp-runtime:plugin/config", "mcp-runtime:plugin/guardrail-options"];
+pub const ALWAYS_LINKED: &[&str] = &[
+    "mcp-runtime:plugin/types",
+    "mcp-runtime:plugin/config",
+    "mcp-runtime:plugin/guardrail-options",
+    "mcp-runtime:plugin/supply-chain",
+];
 
 pub fn link_always<T: HasCallState>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     iface::types::add_to_linker::<T, HasSelf<CallState>>(linker, T::call_state)?;
     iface::config::add_to_linker::<T, HasSelf<CallState>>(linker, T::call_state)?;
-    iface::guardrail_options::add_to_linker::<T, HasSelf<CallState>>(linker, T::call_state)
+    iface::guardrail_options::add_to_linker::<T, HasSelf<CallState>>(linker, T::call_state)?;
+    bindings::supply_chain::add_to_linker::<T, HasSelf<CallState>>(linker, T::call_state)
 }
 
 pub fn link_grant<T: HasCallState>(linker: &mut Linker<T>, grant: Grant) -> wasmtime::Result<()> {

@@ -143,6 +143,7 @@ impl Deployment {
             session_mode: r.entry.session_mode,
             pinned_image: r.pinned_image.clone(),
             pinned_stack: r.pinned_stack.clone(),
+            evidence: r.evidence.clone(),
         });
         DeploymentView {
             id: self.id.clone(),
@@ -232,6 +233,9 @@ pub struct RequestView {
     pub pinned_image: Option<crate::supply_chain::PinnedImage>,
     /// For a compose source: each image of the stack and the content it was pinned to.
     pub pinned_stack: Vec<crate::supply_chain::PinnedImage>,
+    /// What the supply-chain evidence said when policies and approval rules
+    /// last judged the request: at check, and again once a build found more.
+    pub evidence: crate::supply_chain::Evidence,
 }
 
 /// An image built from a repository (the commit) or from a package (the
@@ -245,6 +249,11 @@ pub struct Build {
     pub lock: Option<String>,
     /// `hit`: the image of that commit (or lock) existed, nothing was fetched or built.
     pub cache: CacheOutcome,
+    /// The built image's content: the engine's image id, or the digest it
+    /// was pushed as. Once approvers saw it, a build that comes to other
+    /// content is asked about again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
 }
 
 impl Build {
@@ -253,9 +262,9 @@ impl Build {
         let cache = if cache_hit { CacheOutcome::Hit } else { CacheOutcome::Miss };
         match source {
             crate::catalog::ServerSource::Package { .. } => {
-                Build { commit: String::new(), lock: Some(commit.into()), cache }
+                Build { commit: String::new(), lock: Some(commit.into()), cache, content: None }
             }
-            _ => Build { commit: commit.into(), lock: None, cache },
+            _ => Build { commit: commit.into(), lock: None, cache, content: None },
         }
     }
 }
@@ -299,6 +308,10 @@ pub struct DeploymentRequest {
     /// For a compose source: each image of the stack pinned the same way.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pinned_stack: Vec<crate::supply_chain::PinnedImage>,
+    /// What the supply-chain evidence said when policies and approval rules
+    /// last judged the request: at check, and again once a build found more.
+    #[serde(default)]
+    pub evidence: crate::supply_chain::Evidence,
 }
 
 #[cfg(test)]

@@ -23,7 +23,10 @@ impl Runtime {
     pub async fn submit(self: &Arc<Self>, body: &DeployBody, actor: Option<&str>) -> Result<Submitted, RuntimeError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let checked = self.check(body, &id, actor).await?;
-        if let Some(decision) = self.approvals.needs_approval(&checked.plugin_request, &checked.guardrails).await? {
+        let evidence = &checked.request.evidence;
+        if let Some(decision) =
+            self.approvals.needs_approval(&checked.plugin_request, &checked.guardrails, evidence).await?
+        {
             let deployment = Runtime::deployment(checked, State::AwaitingApproval);
             let approval = self.approvals.hold(&deployment, decision)?;
             return Ok(Submitted::Held(deployment, Box::new(approval)));

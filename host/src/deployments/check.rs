@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::error::invalid;
 use super::RuntimeError;
+use crate::capabilities::CallAbout;
 use crate::catalog::{CatalogEntry, ServerSource, Transport};
 use crate::contract::types as wit;
 use crate::contract::{self, policy::PolicyInput, GuardrailOptions};
@@ -15,6 +16,7 @@ use crate::deployments::Runtime;
 use crate::guardrails::{self, EffectiveGuardrails, Profile, Warning};
 use crate::plugins::Plugin;
 use crate::repositories::RepositoryError;
+use crate::supply_chain::Evidence;
 
 /// The outcome of checking a request: everything needed to deploy it.
 pub struct Checked {
@@ -39,10 +41,11 @@ impl Runtime {
         profile: &Profile,
         capabilities: &wit::BackendCapabilities,
         asked: GuardrailOptions,
+        evidence: &Evidence,
     ) -> Result<(EffectiveGuardrails, Vec<wit::Warning>), RuntimeError> {
         // Resolved now: this evaluation runs on these versions, whatever is swapped in meanwhile.
         let chain: Vec<Arc<Plugin>> = self.default_evaluator().into_iter().chain(self.plugins.policy_chain()).collect();
-        self.evaluate_chain(&chain, request, profile, capabilities, asked).await
+        self.evaluate_chain(&chain, request, profile, capabilities, asked, evidence).await
     }
 
     /// The chain is told the options the profile and entry ask for; the guardrails it
@@ -54,6 +57,7 @@ impl Runtime {
         profile: &Profile,
         capabilities: &wit::BackendCapabilities,
         asked: GuardrailOptions,
+        evidence: &Evidence,
     ) -> Result<(EffectiveGuardrails, Vec<wit::Warning>), RuntimeError> {
         let mut input = PolicyInput {
             request: request.clone(),
@@ -63,7 +67,7 @@ impl Runtime {
             warnings: Vec::new(),
         };
         for policy in chain {
-            match policy.evaluate(&input, asked).await? {
+            match policy.evaluate(&input, CallAbout::judging(asked, evidence)).await? {
                 Ok(out) => {
                     input.effective = out.effective;
                     input.warnings = out.warnings;
@@ -147,6 +151,7 @@ impl Runtime {
             catalog_revision,
             pinned_image: None,
             pinned_stack: Vec::new(),
+            evidence: Default::default(),
         };
         match &request.entry.source {
             ServerSource::Docker { image, .. } => request.pinned_image = Some(self.pin_image(image).await),
@@ -164,8 +169,10 @@ impl Runtime {
             let reason = format!("backend '{backend_name}' serves HTTP only: a stdio server needs one that runs stdio");
             return Err(invalid("transport", reason));
         }
+        request.evidence = self.evidence_at_check(&request)?;
         let asked = GuardrailOptions::asked_by(&profile, &request.entry);
-        let evaluated = self.evaluate_policies(&plugin_request, &profile, &capabilities, asked).await;
+        let evaluated =
+            self.evaluate_policies(&plugin_request, &profile, &capabilities, asked, &request.evidence).await;
         if let Err(RuntimeError::Invalid { field, .. }) = &evaluated {
             self.metrics.policy_decision(field, "denied");
         }
@@ -352,12 +359,13 @@ pub async fn compatibility(
         catalog_revision: None,
         pinned_image: None,
         pinned_stack: Vec::new(),
+        evidence: Default::default(),
     };
     let request = contract::deploy_request("compatibility-check", backend_name, &sample, None);
     let default_only: Vec<_> = runtime.default_evaluator().into_iter().collect();
     let asked = GuardrailOptions::asked_by(profile, &sample.entry);
     let (effective, mut warnings) =
-        runtime.evaluate_chain(&default_only, &request, profile, &capabilities, asked).await?;
+        runtime.evaluate_chain(&default_only, &request, profile, &capabilities, asked, &Evidence::default()).await?;
     // The sample image may not pass a registry allowlist; only warnings matter here.
     let options = GuardrailOptions::of(&effective);
     if let Ok(Ok(more)) = backend.validate(&request, &(&effective).into(), options).await {

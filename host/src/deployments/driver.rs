@@ -182,9 +182,10 @@ impl Runtime {
         self.transition(id, preparing, None, |_| {})?;
         let package = stored.entry.source.package().is_some().then(|| stored.entry.source.clone());
         let prepared = backend.prepare(&request, package).await??;
-        let build = prepared.build.as_ref().map(|b| Build::of(&stored.entry.source, &b.commit, b.cache_hit));
+        let mut build = prepared.build.as_ref().map(|b| Build::of(&stored.entry.source, &b.commit, b.cache_hit));
         let vulnerabilities = self.judge_build(stored, build.as_ref())?;
-        if let Some(build) = &build {
+        if let Some(build) = build.as_mut() {
+            build.content = self.built_content(&prepared.image).await;
             let data = EventData::DeploymentBuilt(ImageBuilt {
                 commit: build.commit.clone(),
                 lock: build.lock.clone(),
@@ -195,11 +196,26 @@ impl Runtime {
             });
             self.store.record(NewEvent::for_deployment(id, data))?;
         }
-        self.transition(id, State::Starting, None, |d| {
+        let mut evidence = stored.evidence.clone();
+        if let Some(build) = &build {
+            evidence.digest = build.content.clone();
+            evidence.vulnerabilities = vulnerabilities.clone().or(evidence.vulnerabilities);
+        }
+        let prepared_warnings: Vec<Warning> = prepared.warnings.iter().map(Warning::from).collect();
+        let keep = |d: &mut Deployment| {
             d.image = Some(prepared.image.clone());
-            d.build = build;
-            d.vulnerabilities = vulnerabilities;
-            d.guardrails_warnings.extend(prepared.warnings.iter().map(Warning::from));
+            d.build = build.clone();
+            d.vulnerabilities = vulnerabilities.clone();
+            d.guardrails_warnings.extend(prepared_warnings.iter().cloned());
+        };
+        if self.judge_again(&d, stored, &request, &evidence, keep).await? {
+            return Ok(());
+        }
+        self.transition(id, State::Starting, None, |d| {
+            keep(d);
+            if let Some(r) = d.request.as_mut() {
+                r.evidence = evidence.clone();
+            }
         })?;
         self.deploy_and_connect(&d, &backend, &request, &prepared.image).await
     }

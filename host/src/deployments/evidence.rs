@@ -1,11 +1,15 @@
-//! What a build installed, judged by the operator's OSV database before the
-//! server starts: a package's whole locked tree, each version matched with
-//! its ecosystem's order. The report is kept with the deployment and the
-//! build's event names the database state that judged it.
+//! The supply-chain evidence of a deployment: what is known when it is
+//! checked, and what a build installed, judged by the operator's OSV
+//! database before the server starts (a package's whole locked tree, each
+//! version matched with its ecosystem's order). The report is kept with the
+//! deployment, the build's event names the database state that judged it,
+//! and evidence the rules did not see sends the request back to them.
 
 use super::{Runtime, RuntimeError};
-use crate::deployment::{Build, DeploymentRequest};
+use crate::contract::{types as wit, GuardrailOptions};
+use crate::deployment::{Build, Deployment, DeploymentRequest, State};
 use crate::supply_chain::osv::VulnerabilityReport;
+use crate::supply_chain::Evidence;
 
 impl Runtime {
     /// The report on a package build's lock; `None` for other builds or without a database.
@@ -46,4 +50,103 @@ impl Runtime {
     pub fn reload_advisories(&self) -> Result<Option<crate::supply_chain::osv::DatabaseState>, RuntimeError> {
         self.advisories.reload().map_err(|e| RuntimeError::Unavailable(e.to_string()))
     }
+}
+
+impl Runtime {
+    /// What is known when a request is checked: the pinned content, and for
+    /// a package whose version was built before, what its kept locks install.
+    pub(super) fn evidence_at_check(&self, request: &DeploymentRequest) -> Result<Evidence, RuntimeError> {
+        let digest = request.pinned_image.as_ref().and_then(|p| p.content().map(String::from));
+        let mut vulnerabilities = None;
+        if let Some(package) = request.entry.source.package() {
+            let boms = self.catalog.bills_of_materials(&request.entry)?;
+            let tree = boms.iter().flat_map(|b| &b.packages).map(|p| (p.name.as_str(), p.version.as_str()));
+            if !boms.is_empty() {
+                vulnerabilities = self.advisories.judge(package.ecosystem.into(), tree);
+            }
+        }
+        Ok(Evidence { digest, vulnerabilities, ..Evidence::default() })
+    }
+}
+
+impl Runtime {
+    /// The content of an image the backend prepared by building: the digest
+    /// it was pushed as, else the id the host's engine holds it under.
+    pub(super) async fn built_content(&self, image: &str) -> Option<String> {
+        if let Some(digest) = image_ref::digest(image) {
+            return Some(digest.to_string());
+        }
+        let engine = self.backends.engine()?;
+        engine.local_image(image).await.ok().flatten().map(|local| local.id)
+    }
+
+    /// Judges the prepared image again when `now` names what the policies,
+    /// the approval rules and any approver did not see (findings of a
+    /// build, or a build that came to other content than was approved): a
+    /// policy may deny it (the deploy fails, naming the field), a rule may
+    /// hold it for approval again, with what was built recorded by `keep`.
+    /// `true` when it was held.
+    pub(super) async fn judge_again(
+        &self,
+        d: &Deployment,
+        stored: &DeploymentRequest,
+        request: &wit::DeployRequest,
+        now: &Evidence,
+        keep: impl Fn(&mut Deployment),
+    ) -> Result<bool, RuntimeError> {
+        let judged = &stored.evidence;
+        let other_content = d.approved.is_some() && judged.digest.is_some() && judged.digest != now.digest;
+        if !judged.learned_from(now) && !other_content {
+            return Ok(false);
+        }
+        let profile = self
+            .profiles
+            .find(&d.profile)?
+            .ok_or_else(|| RuntimeError::Conflict(format!("guardrails profile '{}' no longer exists", d.profile)))?;
+        let capabilities = self.capabilities_of(&d.backend)?;
+        let asked = GuardrailOptions::asked_by(&profile, &stored.entry);
+        if let Err(e) = self.evaluate_policies(request, &profile, &capabilities, asked, now).await {
+            if let RuntimeError::Invalid { field, .. } = &e {
+                self.metrics.policy_decision(field, "denied");
+            }
+            return Err(e);
+        }
+        let Some(mut decision) = self.approvals.needs_approval(request, &d.guardrails_applied, now).await? else {
+            return Ok(false);
+        };
+        let why = match (other_content, &now.vulnerabilities) {
+            (true, _) => format!(
+                "the image built now ({}) is not the one approved ({})",
+                now.digest.as_deref().unwrap_or("?"),
+                judged.digest.as_deref().unwrap_or("?")
+            ),
+            (false, Some(report)) => format!("the build installs {}", counted(report)),
+            (false, None) => "the build changed the evidence".into(),
+        };
+        decision.reasons.insert(0, why.clone());
+        let mut held = d.clone();
+        keep(&mut held);
+        if let Some(r) = held.request.as_mut() {
+            r.evidence = now.clone();
+        }
+        held.approved = None;
+        self.approvals.request_again(&held, decision)?;
+        self.transition(&d.id, State::AwaitingApproval, Some(format!("held for approval: {why}")), |d| {
+            keep(d);
+            if let Some(r) = d.request.as_mut() {
+                r.evidence = now.clone();
+            }
+            d.approved = None;
+        })?;
+        Ok(true)
+    }
+}
+
+/// `2 known vulnerabilities (1 critical, 1 high)`.
+fn counted(report: &VulnerabilityReport) -> String {
+    let by_severity: Vec<String> = ["critical", "high", "medium", "low", "unknown"]
+        .iter()
+        .filter_map(|s| report.counts.get(*s).map(|n| format!("{n} {s}")))
+        .collect();
+    format!("{} known vulnerabilities ({})", report.findings.len(), by_severity.join(", "))
 }

@@ -77,7 +77,7 @@ impl Runtime {
         held.approved = None;
         let stored = held.request.as_ref().ok_or_else(|| RuntimeError::Conflict("deployment has no request".into()))?;
         let plugin_request = crate::contract::deploy_request(&d.id, &d.backend, stored, d.requested_by.as_deref());
-        let asked = self.approvals.needs_approval(&plugin_request, &d.guardrails_applied).await?;
+        let asked = self.approvals.needs_approval(&plugin_request, &d.guardrails_applied, &stored.evidence).await?;
         let mut decision = asked.unwrap_or(Decision { reasons: Vec::new(), approvers: Vec::new() });
         decision.reasons.insert(0, why.clone());
         self.approvals.request_again(&held, decision)?;
@@ -96,6 +96,9 @@ fn repin(request: &mut DeploymentRequest, now: &PinnedImage) {
     let pins = request.pinned_image.iter_mut().chain(request.pinned_stack.iter_mut());
     for pinned in pins.filter(|p| p.requested == now.requested) {
         *pinned = now.clone();
+    }
+    if request.pinned_image.as_ref().is_some_and(|p| p.requested == now.requested) {
+        request.evidence.digest = now.content().map(String::from);
     }
 }
 

@@ -17,7 +17,16 @@
 //!     entry: {name: app, slug: app, source: {type: docker, image: "ghcr.io/acme/app:1.2"}}
 //!     expect: {allowed: true, warnings: []}
 //! ```
-//! An approval rule's cases expect `{required: true, reasons: [...]}`.
+//! An approval rule's cases expect `{required: true, reasons: [...], approvers: [...]}`. A case
+//! may give the supply-chain evidence the rule judges (`supply-chain.what-runs`):
+//!
+//! ```yaml
+//!     evidence:
+//!       digest: "sha256:…"
+//!       signature: {mode: warn, outcome: missing}   # valid (key), invalid (why), not_configured
+//!       findings:                                   # absent: nothing was judged
+//!         - {advisory: GHSA-xvch-5gv4-984h, package: minimist, version: 0.0.8, severity: critical}
+//! ```
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -25,9 +34,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{Grant, PluginHost, PluginKind, PluginLimits, PluginManifest};
+use crate::capabilities::CallAbout;
 use crate::catalog::CatalogEntry;
 use crate::contract::{types as wit, GuardrailOptions};
 use crate::deployment::{DeploymentRequest, Resources};
+use crate::supply_chain::osv::{DatabaseState, Finding, VulnerabilityReport};
+use crate::supply_chain::{Evidence, SignatureCheck};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,7 +71,30 @@ pub struct Case {
     pub capabilities: Capabilities,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub evidence: CaseEvidence,
     pub expect: Expect,
+}
+
+/// The supply-chain evidence a case gives the rule.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseEvidence {
+    pub digest: Option<String>,
+    pub signature: Option<SignatureCheck>,
+    /// What the OSV database found; absent: nothing was judged.
+    pub findings: Option<Vec<Finding>>,
+}
+
+impl CaseEvidence {
+    fn evidence(&self) -> Evidence {
+        let database = DatabaseState { records: 0, skipped: 0, digest: "sha256:cases".into() };
+        Evidence {
+            digest: self.digest.clone(),
+            signature: self.signature.clone().unwrap_or_else(|| Evidence::default().signature),
+            vulnerabilities: self.findings.clone().map(|found| VulnerabilityReport::of(database, found)),
+        }
+    }
 }
 
 fn default_profile() -> String {
@@ -85,6 +120,8 @@ pub struct Expect {
     pub warnings: Option<Vec<String>>,
     pub required: Option<bool>,
     pub reasons: Option<Vec<String>>,
+    /// Who may decide, as the rule names them (`group:…`, `user:…`).
+    pub approvers: Option<Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -122,6 +159,7 @@ struct Outcome {
     warnings: Vec<String>,
     required: bool,
     reasons: Vec<String>,
+    approvers: Vec<String>,
 }
 
 impl Outcome {
@@ -150,6 +188,11 @@ impl Outcome {
         if let Some(reasons) = &expect.reasons {
             if *reasons != self.reasons {
                 return differs("reasons", format!("{reasons:?}"), format!("{:?}", self.reasons));
+            }
+        }
+        if let Some(approvers) = &expect.approvers {
+            if *approvers != self.approvers {
+                return differs("approvers", format!("{approvers:?}"), format!("{:?}", self.approvers));
             }
         }
         None
@@ -191,9 +234,11 @@ pub async fn run(wasm: &Path, file: &CaseFile, cache_dir: PathBuf) -> anyhow::Re
             catalog_revision: None,
             pinned_image: None,
             pinned_stack: Vec::new(),
+            evidence: Default::default(),
         };
         let request = crate::contract::deploy_request("case", "backend", &request, Some("rule-author"));
         let effective = crate::contract::initial_guardrails(profile);
+        let about = CallAbout::judging(GuardrailOptions::asked_by(profile, &case.entry), &case.evidence.evidence());
         if file.kind == PluginKind::RuntimeBackend {
             anyhow::bail!("plugin test runs guardrail policies and approval rules");
         }
@@ -206,9 +251,11 @@ pub async fn run(wasm: &Path, file: &CaseFile, cache_dir: PathBuf) -> anyhow::Re
                         request: request.clone(),
                         effective: effective.clone(),
                     };
-                    match rule.approve(&input, GuardrailOptions::asked_by(profile, &case.entry)).await {
+                    match rule.approve(&input, about.clone()).await {
                         Ok(Ok(decision)) => {
-                            Ok(Outcome { required: decision.required, reasons: decision.reasons, ..Default::default() })
+                            let (required, reasons, approvers) =
+                                (decision.required, decision.reasons, decision.approvers);
+                            Ok(Outcome { required, reasons, approvers, ..Default::default() })
                         }
                         Ok(Err(e)) => Err(format!("the rule answered an error: {e}")),
                         Err(e) => Err(e.to_string()),
@@ -222,7 +269,7 @@ pub async fn run(wasm: &Path, file: &CaseFile, cache_dir: PathBuf) -> anyhow::Re
                         effective: effective.clone(),
                         warnings: Vec::new(),
                     };
-                    match rule.evaluate(&input, GuardrailOptions::asked_by(profile, &case.entry)).await {
+                    match rule.evaluate(&input, about.clone()).await {
                         Ok(Ok(out)) => Ok(Outcome {
                             warnings: out.warnings.into_iter().map(|w| w.field).collect(),
                             ..Default::default()

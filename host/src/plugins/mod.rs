@@ -29,7 +29,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::{WasiCtxView, WasiView};
 
-use crate::capabilities::{self, CallState, ContainerEngine};
+use crate::capabilities::{self, CallAbout, CallState, ContainerEngine};
 use crate::contract::backend_world::RuntimeBackendPre;
 use crate::contract::policy_world::GuardrailPolicyPre;
 use crate::metrics::PluginCalls;
@@ -269,14 +269,9 @@ impl PluginHost {
 /// importing a host interface it was not granted, naming the interface (the
 /// linker would too, less clearly).
 impl Plugin {
-    fn new_store(
-        &self,
-        options: GuardrailOptions,
-        package: Option<crate::catalog::ServerSource>,
-    ) -> Result<Store<PluginState>, PluginError> {
+    fn new_store(&self, about: CallAbout) -> Result<Store<PluginState>, PluginError> {
         let limits = self.manifest.limits;
-        let mut granted = CallState::new(self.ctx.clone(), options);
-        granted.preparing(package);
+        let granted = CallState::new(self.ctx.clone(), about);
         let state = PluginState {
             granted,
             limiter: MemoryLimiter { max_bytes: limits.memory_mb as usize * (1 << 20), exceeded: false },
@@ -355,22 +350,19 @@ impl<T, E> CallOutcome for Result<T, E> {
 impl CallOutcome for BackendCapabilities {}
 
 /// Instantiates the plugin in a fresh store, calls one export under the
-/// plugin's limits and classifies any failure. A call about a deployment's
-/// guardrails names their options; others answer the defaults.
+/// plugin's limits and classifies any failure. A call about a deployment
+/// says what it is about (`CallAbout`); others answer the defaults.
 macro_rules! invoke {
     ($plugin:expr, $pre:ident, $accessor:ident . $call:ident ( $($arg:expr),* )) => {
-        invoke!($plugin, GuardrailOptions::default(), None, $pre, $accessor.$call($($arg),*))
+        invoke!($plugin, CallAbout::default(), $pre, $accessor.$call($($arg),*))
     };
-    ($plugin:expr, $options:expr, $pre:ident, $accessor:ident . $call:ident ( $($arg:expr),* )) => {
-        invoke!($plugin, $options, None, $pre, $accessor.$call($($arg),*))
-    };
-    ($plugin:expr, $options:expr, $package:expr, $pre:ident, $accessor:ident . $call:ident ( $($arg:expr),* )) => {{
+    ($plugin:expr, $about:expr, $pre:ident, $accessor:ident . $call:ident ( $($arg:expr),* )) => {{
         let plugin: &Plugin = $plugin;
         let WorldPre::$pre(pre) = &plugin.pre else {
             return Err(PluginError::Missing { plugin: plugin.manifest.id.clone(), kind: stringify!($pre) });
         };
         let started = Instant::now();
-        let result = match plugin.new_store($options, $package) {
+        let result = match plugin.new_store($about) {
             Ok(mut store) => {
                 let outcome = tokio::time::timeout(plugin.timeout(), async {
                     let instance = pre.instantiate_async(&mut store).await?;
@@ -406,7 +398,7 @@ impl Plugin {
         g: &EffectiveGuardrails,
         options: GuardrailOptions,
     ) -> Result<Result<Vec<Warning>, BackendError>, PluginError> {
-        invoke!(self, options, Backend, mcp_runtime_plugin_backend.call_validate(r, g))
+        invoke!(self, CallAbout::options(options), Backend, mcp_runtime_plugin_backend.call_validate(r, g))
     }
 
     /// `package`: the source of a package entry, which the plugin may build
@@ -416,7 +408,8 @@ impl Plugin {
         r: &DeployRequest,
         package: Option<crate::catalog::ServerSource>,
     ) -> Result<Result<Prepared, BackendError>, PluginError> {
-        invoke!(self, GuardrailOptions::default(), package, Backend, mcp_runtime_plugin_backend.call_prepare(r))
+        let about = CallAbout { package, ..CallAbout::default() };
+        invoke!(self, about, Backend, mcp_runtime_plugin_backend.call_prepare(r))
     }
 
     pub async fn deploy(
@@ -426,7 +419,7 @@ impl Plugin {
         options: GuardrailOptions,
         image: &str,
     ) -> Result<Result<Deployed, BackendError>, PluginError> {
-        invoke!(self, options, Backend, mcp_runtime_plugin_backend.call_deploy(r, g, image))
+        invoke!(self, CallAbout::options(options), Backend, mcp_runtime_plugin_backend.call_deploy(r, g, image))
     }
 
     pub async fn status(&self, handle: &str) -> Result<Result<DeploymentStatus, BackendError>, PluginError> {
@@ -469,17 +462,17 @@ impl Plugin {
     pub async fn approve(
         &self,
         input: &crate::contract::approval::ApprovalInput,
-        options: GuardrailOptions,
+        about: CallAbout,
     ) -> Result<Result<crate::contract::approval::ApprovalDecision, String>, PluginError> {
-        invoke!(self, options, Approval, mcp_runtime_plugin_approval.call_evaluate(input))
+        invoke!(self, about, Approval, mcp_runtime_plugin_approval.call_evaluate(input))
     }
 
     /// The `guardrail-policy` world's one call.
     pub async fn evaluate(
         &self,
         input: &PolicyInput,
-        options: GuardrailOptions,
+        about: CallAbout,
     ) -> Result<Result<PolicyOutput, Denial>, PluginError> {
-        invoke!(self, options, Policy, mcp_runtime_plugin_policy.call_evaluate(input))
+        invoke!(self, about, Policy, mcp_runtime_plugin_policy.call_evaluate(input))
     }
 }

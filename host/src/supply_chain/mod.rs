@@ -1,11 +1,16 @@
 //! Supply-chain evidence about what a deployment runs, gathered before
 //! policies and approval rules see the request: the image pinned to its
-//! content (`digest`), so that what is approved is what runs; and known
-//! vulnerabilities matched offline against an OSV database (`osv`). Data and
-//! its rules; the engine capability reads what an image is made of.
+//! content (`digest`), so that what is approved is what runs; its signature
+//! (`signature`); and known vulnerabilities matched offline against an OSV
+//! database (`osv`), together the `evidence` the rules and approvers judge.
+//! Data and its rules; the engine capability reads what an image is made of.
 
 mod digest;
+mod evidence;
 pub mod osv;
 pub mod sbom;
+pub mod signature;
 
 pub use digest::PinnedImage;
+pub use evidence::Evidence;
+pub use signature::{SignatureCheck, SignatureMode, SignatureOutcome};

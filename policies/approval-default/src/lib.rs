@@ -12,7 +12,15 @@
 //!   approvers:
 //!     - group: security-team
 //!     - user: admin@example.com
+//!   # The supply-chain evidence (these are the defaults):
+//!   findings_at_least: high          # critical | high | medium | low | unknown | none
+//!   security_approvers:
+//!     - group: security-team
 //! ```
+//! Known vulnerabilities at or above `findings_at_least`, or a signature
+//! missing under mode `warn` for an image a configured key covers, hold the
+//! deployment for `security_approvers` alone: whoever else may approve it
+//! otherwise, these need the security team.
 //! A catalog entry with `requires_approval: true` always needs approval, and
 //! so does a package entry that lets its install scripts run
 //! (`allow_install_scripts`: its whole dependency tree's code runs at build).
@@ -20,16 +28,17 @@
 //! by its purl, which no registry rule applies to: the host builds it).
 
 wit_bindgen::generate!({ world: "approval-rule", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@1.5.0": guest_kit::types,
-    "mcp-runtime:plugin/config@1.5.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.6.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.6.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::approval::{ApprovalDecision, ApprovalInput, Guest};
 use guest_kit::types::Source;
 use mcp_runtime::plugin::guardrail_options;
+use mcp_runtime::plugin::supply_chain::{self, Evidence, Severity, SignatureMode, SignatureOutcome};
 use serde::Deserialize;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 struct Settings {
     #[serde(default)]
     enabled: bool,
@@ -37,6 +46,30 @@ struct Settings {
     required_for: Vec<Rule>,
     #[serde(default)]
     approvers: Vec<Approver>,
+    #[serde(default = "high")]
+    findings_at_least: Threshold,
+    #[serde(default = "security_team")]
+    security_approvers: Vec<Approver>,
+}
+
+fn high() -> Threshold {
+    Threshold::High
+}
+
+fn security_team() -> Vec<Approver> {
+    vec![Approver::Group("security-team".into())]
+}
+
+#[derive(Deserialize, Clone, Copy, Default, PartialEq, PartialOrd)]
+#[serde(rename_all = "snake_case")]
+enum Threshold {
+    None,
+    Unknown,
+    Low,
+    Medium,
+    #[default]
+    High,
+    Critical,
 }
 
 #[derive(Deserialize)]
@@ -49,7 +82,7 @@ enum Rule {
     MemoryMbAbove(u64),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(rename_all = "snake_case")]
 enum Approver {
     Group(String),
@@ -61,14 +94,7 @@ struct DefaultApproval;
 impl Guest for DefaultApproval {
     fn evaluate(input: ApprovalInput) -> Result<ApprovalDecision, String> {
         let settings: Settings = guest_kit::settings()?;
-        let approvers = settings
-            .approvers
-            .iter()
-            .map(|a| match a {
-                Approver::Group(g) => format!("group:{g}"),
-                Approver::User(u) => format!("user:{u}"),
-            })
-            .collect();
+        let approvers = named(&settings.approvers);
         if !settings.enabled {
             return Ok(ApprovalDecision { required: false, reasons: Vec::new(), approvers });
         }
@@ -85,7 +111,62 @@ impl Guest for DefaultApproval {
                 reasons.push(reason);
             }
         }
+        let security = supply_chain_reasons(&supply_chain::what_runs(), settings.findings_at_least);
+        if !security.is_empty() {
+            reasons.extend(security);
+            return Ok(ApprovalDecision { required: true, reasons, approvers: named(&settings.security_approvers) });
+        }
         Ok(ApprovalDecision { required: !reasons.is_empty(), reasons, approvers })
+    }
+}
+
+fn named(approvers: &[Approver]) -> Vec<String> {
+    approvers
+        .iter()
+        .map(|a| match a {
+            Approver::Group(g) => format!("group:{g}"),
+            Approver::User(u) => format!("user:{u}"),
+        })
+        .collect()
+}
+
+/// What in the evidence needs the security team: findings at or above the
+/// threshold, and a signature missing where a key covers the image under `warn`
+/// (under `require` the host refuses it before any rule is asked).
+fn supply_chain_reasons(evidence: &Evidence, at_least: Threshold) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let serious: Vec<String> = evidence
+        .findings
+        .iter()
+        .filter(|f| at_least != Threshold::None && threshold(f.severity) >= at_least)
+        .map(|f| format!("{} {} in {} {}", severity_name(f.severity), f.advisory, f.name, f.version))
+        .collect();
+    if !serious.is_empty() {
+        reasons.push(format!("known vulnerabilities: {}", serious.join("; ")));
+    }
+    if evidence.signature_mode == SignatureMode::Warn && matches!(evidence.signature, SignatureOutcome::Missing) {
+        reasons.push("signature missing: a configured key covers the image and no signature was found".into());
+    }
+    reasons
+}
+
+fn threshold(s: Severity) -> Threshold {
+    match s {
+        Severity::Critical => Threshold::Critical,
+        Severity::High => Threshold::High,
+        Severity::Medium => Threshold::Medium,
+        Severity::Low => Threshold::Low,
+        Severity::Unknown => Threshold::Unknown,
+    }
+}
+
+fn severity_name(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "critical",
+        Severity::High => "high",
+        Severity::Medium => "medium",
+        Severity::Low => "low",
+        Severity::Unknown => "unknown",
     }
 }
 

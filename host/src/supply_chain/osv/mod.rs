@@ -23,14 +23,18 @@ pub struct Finding {
     /// The record's id (`GHSA-…`, `PYSEC-…`, `DSA-…`).
     pub advisory: String,
     /// Other ids of the same advisory (`CVE-…`).
+    #[serde(default)]
     pub aliases: Vec<String>,
+    #[serde(default)]
     pub summary: Option<String>,
     pub package: String,
     pub version: String,
     /// The first version that fixes it, when the record names one.
+    #[serde(default)]
     pub fixed: Option<String>,
     pub severity: Severity,
     /// The CVSS v3 base score the severity came from, if any.
+    #[serde(default)]
     pub score: Option<f64>,
 }
 
@@ -162,14 +166,22 @@ impl Advisories {
     ) -> Option<VulnerabilityReport> {
         let database = self.database.read().expect("advisories poisoned").clone();
         let state = database.state()?.clone();
-        let mut findings: Vec<Finding> =
+        let findings =
             packages.into_iter().flat_map(|(name, version)| database.findings(ecosystem, name, version)).collect();
+        Some(VulnerabilityReport::of(state, findings))
+    }
+}
+
+impl VulnerabilityReport {
+    /// The report of `findings`: the worst first, counted by severity.
+    pub fn of(database: DatabaseState, mut findings: Vec<Finding>) -> VulnerabilityReport {
         findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.advisory.cmp(&b.advisory)));
+        findings.dedup_by(|a, b| a.advisory == b.advisory && a.package == b.package && a.version == b.version);
         let mut counts = BTreeMap::new();
         for finding in &findings {
             *counts.entry(finding.severity.name().to_string()).or_insert(0) += 1;
         }
-        Some(VulnerabilityReport { database: state, counts, findings })
+        VulnerabilityReport { database, counts, findings }
     }
 }
 
