@@ -38,6 +38,32 @@ pub struct Profile {
     pub seccomp: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apparmor: Option<String>,
+    #[serde(default)]
+    pub supply_chain: SupplyChainPolicy,
+}
+
+/// What a profile asks of the supply chain.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SupplyChainPolicy {
+    /// Image signatures, for images a configured key covers
+    /// (`runtime.supply_chain.trusted_keys`); any other image is `not_configured`.
+    #[serde(default)]
+    pub signatures: SignatureMode,
+}
+
+/// What a profile asks of an image's signature.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureMode {
+    /// Not checked.
+    #[default]
+    Off,
+    /// Checked; a missing or invalid signature is a warning (and the default
+    /// approval rule holds a missing one for the security team).
+    Warn,
+    /// Checked; anything but a valid signature refuses the deploy.
+    Require,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -395,6 +421,11 @@ mod tests {
         assert_eq!(r.apparmor.as_deref(), Some("mcp-restricted"));
         assert_eq!(p["standard"].capabilities.add, ["NET_BIND_SERVICE"]);
         assert_eq!(p["airgapped"].resources.max_memory.as_deref(), Some("128m"));
+        let signatures = |name: &str| p[name].supply_chain.signatures;
+        assert_eq!(
+            [signatures("restricted"), signatures("standard"), signatures("unrestricted"), signatures("airgapped")],
+            [SignatureMode::Require, SignatureMode::Warn, SignatureMode::Off, SignatureMode::Require]
+        );
         for profile in p.values() {
             profile.validate().unwrap();
         }

@@ -24,6 +24,7 @@ pub mod guardrails;
 pub mod logs;
 pub mod mcp;
 pub mod metrics;
+pub mod oci;
 pub mod packages;
 pub mod plugins;
 pub mod profiles;

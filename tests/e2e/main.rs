@@ -27,6 +27,7 @@ mod package_mirrors;
 mod packages;
 mod plugin_host;
 mod plugins;
+mod signatures;
 mod stdio;
 mod supply_chain;
 mod ui_browser;

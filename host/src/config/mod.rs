@@ -7,6 +7,7 @@ mod approval;
 mod catalog;
 mod gateway;
 mod health;
+mod supply_chain;
 
 pub use crate::repositories::{RepositoriesConfig, MAX_BUILD_SECONDS};
 pub use alerts::AlertsConfig;
@@ -14,6 +15,7 @@ pub use approval::{ApprovalConfig, Notification, SmtpConfig};
 pub use catalog::{CatalogConfig, RemoteCatalog};
 pub use gateway::{GatewayAuth, GatewayConfig, Visibility as GatewayVisibility};
 pub use health::HealthConfig;
+pub use supply_chain::{SigningKeyConfig, SupplyChainConfig, TrustedKeyConfig};
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
@@ -108,15 +110,6 @@ pub struct RuntimeConfig {
     /// The evidence gathered before anything runs (known vulnerabilities).
     #[serde(default)]
     pub supply_chain: SupplyChainConfig,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SupplyChainConfig {
-    /// A directory of OSV records (any layout beneath it) that what a
-    /// deployment installs is matched against; none: nothing is matched.
-    #[serde(default)]
-    pub osv_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -406,9 +399,7 @@ impl RuntimeConfig {
         }
         self.sources.validate().map_err(|(key, reason)| invalid(&key, reason))?;
         self.builders.validate().map_err(|(key, reason)| invalid(&key, reason))?;
-        if let Some(dir) = self.supply_chain.osv_dir.as_ref().filter(|d| !d.is_dir()) {
-            return Err(invalid("runtime.supply_chain.osv_dir", format!("{} is not a directory", dir.display())));
-        }
+        self.supply_chain.validate()?;
         self.catalog.validate()?;
         if self.api.mcp_session_idle_seconds == 0 {
             return Err(invalid("runtime.api.mcp_session_idle_seconds", "must be at least 1"));

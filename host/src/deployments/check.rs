@@ -169,7 +169,8 @@ impl Runtime {
             let reason = format!("backend '{backend_name}' serves HTTP only: a stdio server needs one that runs stdio");
             return Err(invalid("transport", reason));
         }
-        request.evidence = self.evidence_at_check(&request)?;
+        request.evidence = self.evidence_at_check(&request, &profile).await?;
+        let signature_warning = super::evidence::signature_verdict(&request.evidence.signature, &profile.name)?;
         let asked = GuardrailOptions::asked_by(&profile, &request.entry);
         let evaluated =
             self.evaluate_policies(&plugin_request, &profile, &capabilities, asked, &request.evidence).await;
@@ -183,6 +184,7 @@ impl Runtime {
         let decided = wit::EffectiveGuardrails::from(&guardrails);
         warnings.extend(backend.validate(&plugin_request, &decided, GuardrailOptions::of(&guardrails)).await??);
         warnings.extend(stack_warnings.into_iter().map(|(field, message)| wit::Warning { field, message }));
+        warnings.extend(signature_warning);
         if let Some(why) = request.pinned_image.as_ref().and_then(|p| p.unresolved.clone()) {
             let message = format!("its digest could not be read, so it runs by its tag: {why}");
             warnings.push(wit::Warning { field: "source.image".into(), message });

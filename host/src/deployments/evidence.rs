@@ -8,8 +8,10 @@
 use super::{Runtime, RuntimeError};
 use crate::contract::{types as wit, GuardrailOptions};
 use crate::deployment::{Build, Deployment, DeploymentRequest, State};
+use crate::guardrails::Profile;
 use crate::supply_chain::osv::VulnerabilityReport;
-use crate::supply_chain::Evidence;
+use crate::supply_chain::signatures::ImageToCheck;
+use crate::supply_chain::{Evidence, PinnedImage, SignatureCheck, SignatureMode, SignatureOutcome};
 
 impl Runtime {
     /// The report on a package build's lock; `None` for other builds or without a database.
@@ -53,9 +55,14 @@ impl Runtime {
 }
 
 impl Runtime {
-    /// What is known when a request is checked: the pinned content, and for
-    /// a package whose version was built before, what its kept locks install.
-    pub(super) fn evidence_at_check(&self, request: &DeploymentRequest) -> Result<Evidence, RuntimeError> {
+    /// What is known when a request is checked: the pinned content and its
+    /// signature as the profile asks, and for a package whose version was
+    /// built before, what its kept locks install.
+    pub(super) async fn evidence_at_check(
+        &self,
+        request: &DeploymentRequest,
+        profile: &Profile,
+    ) -> Result<Evidence, RuntimeError> {
         let digest = request.pinned_image.as_ref().and_then(|p| p.content().map(String::from));
         let mut vulnerabilities = None;
         if let Some(package) = request.entry.source.package() {
@@ -65,7 +72,69 @@ impl Runtime {
                 vulnerabilities = self.advisories.judge(package.ecosystem.into(), tree);
             }
         }
-        Ok(Evidence { digest, vulnerabilities, ..Evidence::default() })
+        let signature = self.check_signatures(request, profile.supply_chain.signatures).await;
+        Ok(Evidence { digest, signature, vulnerabilities })
+    }
+
+    /// The signatures of every image the request pulls (a stack's each): the
+    /// first that is not valid says, else the keys that verified them.
+    async fn check_signatures(&self, request: &DeploymentRequest, mode: SignatureMode) -> SignatureCheck {
+        let pins: Vec<&PinnedImage> = request.pinned_image.iter().chain(&request.pinned_stack).collect();
+        if pins.is_empty() {
+            return SignatureCheck::not_checked(mode, "nothing is pulled: the host builds what runs");
+        }
+        let (mut valid, mut verdict) = (Vec::new(), None);
+        for pinned in &pins {
+            let registry = image_ref::of(&pinned.requested);
+            let login = self
+                .repositories
+                .registry_login(registry)
+                .map(|l| crate::oci::Login { username: l.username.clone(), password: l.password.clone() });
+            let image = ImageToCheck {
+                image: &pinned.requested,
+                digest: pinned.digest.as_deref(),
+                slug: &request.entry.slug,
+                login,
+            };
+            let check = self.signatures.check(&image, mode).await;
+            match check.outcome {
+                SignatureOutcome::Valid { key } => valid.push(key),
+                SignatureOutcome::NotConfigured => {}
+                outcome if pins.len() > 1 => {
+                    verdict.get_or_insert(SignatureCheck { mode, outcome: outcome.of_image(&pinned.requested) });
+                }
+                outcome => {
+                    verdict.get_or_insert(SignatureCheck { mode, outcome });
+                }
+            }
+        }
+        verdict.unwrap_or_else(|| match valid.is_empty() {
+            true => SignatureCheck { mode, outcome: SignatureOutcome::NotConfigured },
+            false => {
+                valid.dedup();
+                SignatureCheck { mode, outcome: SignatureOutcome::Valid { key: valid.join(", ") } }
+            }
+        })
+    }
+}
+
+/// What a signature check means for the deploy: under `require` anything
+/// but valid (or not configured) refuses it, naming the field; under `warn`
+/// it is a warning.
+pub(super) fn signature_verdict(check: &SignatureCheck, profile: &str) -> Result<Option<wit::Warning>, RuntimeError> {
+    let why = match &check.outcome {
+        SignatureOutcome::Valid { .. } | SignatureOutcome::NotConfigured => return Ok(None),
+        SignatureOutcome::Missing => "no signature was found, and a trusted key covers the image".to_string(),
+        SignatureOutcome::Invalid { why } => format!("its signature is not valid: {why}"),
+        SignatureOutcome::NotChecked { why } => format!("its signature could not be checked: {why}"),
+    };
+    match check.mode {
+        SignatureMode::Require => Err(super::error::invalid(
+            "supply_chain.signature",
+            format!("{why}; profile '{profile}' requires a valid signature"),
+        )),
+        SignatureMode::Warn => Ok(Some(wit::Warning { field: "supply_chain.signature".into(), message: why })),
+        SignatureMode::Off => Ok(None),
     }
 }
 

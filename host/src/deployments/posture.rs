@@ -1,7 +1,7 @@
 //! One deployment's security posture in one document: what protects the
 //! running server, from what is stored — the guardrails the backend applied
 //! and those it could not, what each container was created with (recorded
-//! when it was), the content that runs, what the OSV database found, and
+//! when it was), the content that runs and its signature, what the OSV database found, and
 //! the approval that let it run. No engine is asked.
 
 use serde::Serialize;
@@ -12,7 +12,7 @@ use crate::deployment::{Approved, State};
 use crate::events::{ContainerFacts, EventData, EventFilter};
 use crate::guardrails::{EffectiveGuardrails, Warning};
 use crate::supply_chain::osv::DatabaseState;
-use crate::supply_chain::PinnedImage;
+use crate::supply_chain::{PinnedImage, SignatureCheck};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Posture {
@@ -36,8 +36,9 @@ pub struct Posture {
     pub containers: Vec<ContainerFacts>,
     /// Known vulnerabilities in what it installs, by severity, and the database that judged.
     pub vulnerabilities: Option<VulnerabilityCounts>,
-    /// Image signatures are not verified yet: always `not_checked`.
-    pub signature: &'static str,
+    /// What the profile asked of the image's signature and what came of it
+    /// (`valid` naming the key, `missing`, `invalid` with why, `not_configured`, `not_checked`).
+    pub signature: SignatureCheck,
     /// Who let it run, when it was held for approval.
     pub approved: Option<Approved>,
 }
@@ -88,7 +89,7 @@ impl Runtime {
                 .vulnerabilities
                 .as_ref()
                 .map(|v| VulnerabilityCounts { counts: v.counts.clone(), database: v.database.clone() }),
-            signature: "not_checked",
+            signature: d.request.as_ref().map(|r| r.evidence.signature.clone()).unwrap_or_default(),
             approved: d.approved.clone(),
         })
     }

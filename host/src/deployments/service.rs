@@ -56,6 +56,8 @@ pub struct Runtime {
     pub(super) metrics: Arc<crate::metrics::Metrics>,
     /// Known vulnerabilities (the operator's OSV database) what is built is matched against.
     pub(super) advisories: crate::supply_chain::osv::Advisories,
+    /// Image signatures, verified against the operator's trusted keys.
+    pub(super) signatures: crate::supply_chain::signatures::Signatures,
     /// What approval deadlines are measured by.
     clock: Arc<dyn crate::clock::Clock>,
 }
@@ -115,6 +117,8 @@ impl Runtime {
         let bridge = Bridge::new(Arc::new(connector), idle);
         let advisories = crate::supply_chain::osv::Advisories::load(config.supply_chain.osv_dir.clone())
             .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
+        let signatures =
+            config.supply_chain.signatures(http.clone()).map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
         let routes = Routes::default();
         for d in store.list::<Deployment>(Table::Deployments)? {
             routes.observe(&d.id, super::driver::serving(&d), d.requested_by.as_deref());
@@ -140,6 +144,7 @@ impl Runtime {
             health: Default::default(),
             usage_book: Default::default(),
             advisories,
+            signatures,
             clock,
         };
         runtime.bind_uploaded_backends().await;

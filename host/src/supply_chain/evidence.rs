@@ -7,9 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::osv::VulnerabilityReport;
-use super::signature::{SignatureCheck, SignatureMode};
+use super::signature::SignatureCheck;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Evidence {
     /// The content that runs (`sha256:…`): the registry's manifest digest,
     /// else the engine's image id; none until it is known.
@@ -18,16 +18,6 @@ pub struct Evidence {
     /// What the OSV database found; none when nothing was judged (no
     /// database, or what the image installs is not known yet).
     pub vulnerabilities: Option<VulnerabilityReport>,
-}
-
-impl Default for Evidence {
-    fn default() -> Self {
-        Evidence {
-            digest: None,
-            signature: SignatureCheck::not_checked(SignatureMode::Off, "signatures are not checked"),
-            vulnerabilities: None,
-        }
-    }
 }
 
 impl Evidence {

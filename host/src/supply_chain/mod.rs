@@ -5,11 +5,13 @@
 //! database (`osv`), together the `evidence` the rules and approvers judge.
 //! Data and its rules; the engine capability reads what an image is made of.
 
+pub mod cosign;
 mod digest;
 mod evidence;
 pub mod osv;
 pub mod sbom;
 pub mod signature;
+pub mod signatures;
 
 pub use digest::PinnedImage;
 pub use evidence::Evidence;

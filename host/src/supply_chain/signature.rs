@@ -4,19 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A profile's `supply_chain.signatures`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum SignatureMode {
-    /// Not checked.
-    #[default]
-    Off,
-    /// Checked; a missing or invalid signature is a warning (and the default
-    /// approval rule holds a missing one for the security team).
-    Warn,
-    /// Checked; anything but a valid signature refuses the deploy.
-    Require,
-}
+pub use crate::guardrails::SignatureMode;
 
 /// The outcome of checking one image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -40,6 +28,23 @@ pub struct SignatureCheck {
     pub mode: SignatureMode,
     #[serde(flatten)]
     pub outcome: SignatureOutcome,
+}
+
+impl SignatureOutcome {
+    /// The outcome of one of several images, naming it where it says why.
+    pub fn of_image(self, image: &str) -> SignatureOutcome {
+        match self {
+            SignatureOutcome::Invalid { why } => SignatureOutcome::Invalid { why: format!("{image}: {why}") },
+            SignatureOutcome::NotChecked { why } => SignatureOutcome::NotChecked { why: format!("{image}: {why}") },
+            other => other,
+        }
+    }
+}
+
+impl Default for SignatureCheck {
+    fn default() -> Self {
+        SignatureCheck::not_checked(SignatureMode::Off, "signatures are not checked")
+    }
 }
 
 impl SignatureCheck {
