@@ -161,3 +161,60 @@ async fn only_a_valid_signature_by_a_trusted_key_passes_require_and_warn_says_wh
         host.delete(&format!("/runtimes/{id}")).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_the_host_builds_carries_its_signature_and_require_holds_builds_to_it() {
+    let mirrors = support::package_mirrors::PackageMirrors::start().await;
+    let keys = tempfile::tempdir().unwrap();
+    let signing = PrivateKey::generate();
+    let key_file = keys.path().join("builds.key");
+    std::fs::write(&key_file, signing.to_pem()).unwrap();
+    let trusted = TrustedKeyConfig {
+        name: "builds".into(),
+        key: Some(signing.public().to_pem()),
+        key_file: None,
+        images: vec!["mcp-runtime.local".into()],
+        entries: vec![],
+    };
+    let (npm, signed_by_host) = (mirrors.npm.clone(), trusted.clone());
+    let host = TestHost::start(|c| {
+        c.builders.npm.registry = npm;
+        c.supply_chain.trusted_keys = vec![signed_by_host];
+        c.supply_chain.signing_key =
+            Some(mcp_runtime::config::SigningKeyConfig { name: "builds".into(), key_file: key_file.clone() });
+    })
+    .await;
+    let entry = crate::supply_chain::package("mkdirp", "npm", support::package_mirrors::NPM_VULNERABLE);
+    assert_eq!(host.post("/catalog", entry.clone()).await.0, StatusCode::CREATED);
+    let id = host.deploy(json!({"slug": "mkdirp"})).await;
+    let built = |d: &Value| !["pending", "building"].contains(&d["status"].as_str().unwrap_or("pending"));
+    let d = crate::supply_chain::once(&host, &id, "", built).await;
+    assert_eq!(
+        d["request"]["evidence"]["signature"],
+        json!({"mode": "require", "outcome": "valid", "key": "builds"}),
+        "{d}"
+    );
+    let content = d["build"]["content"].as_str().expect("the built image's id");
+    let (_, events) = host.get(&format!("/events?deployment={id}&type=image.signed")).await;
+    let signed = &events[0]["data"];
+    assert_eq!((signed["content"].as_str(), signed["kept_in"].as_str()), (Some(content), Some("store")), "{events}");
+    host.delete(&format!("/runtimes/{id}")).await;
+    drop(host);
+
+    // A host that trusts the key but signs nothing: the build's signature is missing, and require refuses it.
+    let npm = mirrors.npm.clone();
+    let host = TestHost::start(|c| {
+        c.builders.npm.registry = npm;
+        c.supply_chain.trusted_keys = vec![trusted];
+    })
+    .await;
+    assert_eq!(host.post("/catalog", entry).await.0, StatusCode::CREATED);
+    let id = host.deploy(json!({"slug": "mkdirp"})).await;
+    let d = crate::supply_chain::once(&host, &id, "", |d| d["status"] == "error").await;
+    let why = d["status_message"].as_str().unwrap();
+    assert!(
+        why.starts_with("supply_chain.signature: no signature was found") && why.contains("requires a valid signature"),
+        "{d}"
+    );
+    host.delete(&format!("/runtimes/{id}")).await;
+}

@@ -182,7 +182,7 @@ fn osv_directory() -> tempfile::TempDir {
 }
 
 /// The deployment once `ready` says so of it (polled; these never connect, so no state says it).
-async fn once(host: &TestHost, id: &str, path: &str, ready: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn once(host: &TestHost, id: &str, path: &str, ready: impl Fn(&Value) -> bool) -> Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     loop {
         let (_, d) = host.get(&format!("/runtimes/{id}{path}")).await;
@@ -194,7 +194,7 @@ async fn once(host: &TestHost, id: &str, path: &str, ready: impl Fn(&Value) -> b
     }
 }
 
-fn package(slug: &str, ecosystem: &str, (name, version): (&str, &str)) -> Value {
+pub(crate) fn package(slug: &str, ecosystem: &str, (name, version): (&str, &str)) -> Value {
     // Not MCP servers: they are built and judged, then fail to start, which is all this needs.
     json!({"name": slug, "slug": slug, "transport": "streamable-http", "guardrails_profile": "restricted",
            "supported_backends": ["docker"],
@@ -255,7 +255,7 @@ async fn package_builds_are_judged_by_real_advisories_offline() {
         (Some("GHSA-xvch-5gv4-984h"), Some(built.as_str())),
         "{a}"
     );
-    assert_eq!(a["signature"]["outcome"], "not_checked", "{a}");
+    assert_eq!(a["signature"], json!({"mode": "require", "outcome": "not_configured"}), "no key covers it: {a}");
     let page = host.admin_page("/admin/approvals").await;
     assert!(
         page.contains("GHSA-xvch-5gv4-984h") && page.contains("CVE-2021-44906") && page.contains("fixed in 0.2.4"),

@@ -197,11 +197,16 @@ impl Runtime {
             self.store.record(NewEvent::for_deployment(id, data))?;
         }
         let mut evidence = stored.evidence.clone();
+        let mut prepared_warnings: Vec<Warning> = prepared.warnings.iter().map(Warning::from).collect();
         if let Some(build) = &build {
             evidence.digest = build.content.clone();
             evidence.vulnerabilities = vulnerabilities.clone().or(evidence.vulnerabilities);
+            let mode = self.profile_of(&d)?.supply_chain.signatures;
+            let content = build.content.as_deref();
+            evidence.signature = self.sign_and_check_built(&d, &prepared.image, content, mode).await?;
+            let verdict = super::evidence::signature_verdict(&evidence.signature, &d.profile)?;
+            prepared_warnings.extend(verdict.iter().map(Warning::from));
         }
-        let prepared_warnings: Vec<Warning> = prepared.warnings.iter().map(Warning::from).collect();
         let keep = |d: &mut Deployment| {
             d.image = Some(prepared.image.clone());
             d.build = build.clone();

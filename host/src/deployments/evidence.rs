@@ -81,7 +81,7 @@ impl Runtime {
     async fn check_signatures(&self, request: &DeploymentRequest, mode: SignatureMode) -> SignatureCheck {
         let pins: Vec<&PinnedImage> = request.pinned_image.iter().chain(&request.pinned_stack).collect();
         if pins.is_empty() {
-            return SignatureCheck::not_checked(mode, "nothing is pulled: the host builds what runs");
+            return SignatureCheck::not_checked(mode, "built by the host: checked once it is built");
         }
         let (mut valid, mut verdict) = (Vec::new(), None);
         for pinned in &pins {
@@ -149,6 +149,13 @@ impl Runtime {
         engine.local_image(image).await.ok().flatten().map(|local| local.id)
     }
 
+    /// The guardrail profile the deployment was checked under, as it is now.
+    pub(super) fn profile_of(&self, d: &Deployment) -> Result<Profile, RuntimeError> {
+        self.profiles
+            .find(&d.profile)?
+            .ok_or_else(|| RuntimeError::Conflict(format!("guardrails profile '{}' no longer exists", d.profile)))
+    }
+
     /// Judges the prepared image again when `now` names what the policies,
     /// the approval rules and any approver did not see (findings of a
     /// build, or a build that came to other content than was approved): a
@@ -168,10 +175,7 @@ impl Runtime {
         if !judged.learned_from(now) && !other_content {
             return Ok(false);
         }
-        let profile = self
-            .profiles
-            .find(&d.profile)?
-            .ok_or_else(|| RuntimeError::Conflict(format!("guardrails profile '{}' no longer exists", d.profile)))?;
+        let profile = self.profile_of(d)?;
         let capabilities = self.capabilities_of(&d.backend)?;
         let asked = GuardrailOptions::asked_by(&profile, &stored.entry);
         if let Err(e) = self.evaluate_policies(request, &profile, &capabilities, asked, now).await {
@@ -189,8 +193,10 @@ impl Runtime {
                 now.digest.as_deref().unwrap_or("?"),
                 judged.digest.as_deref().unwrap_or("?")
             ),
-            (false, Some(report)) => format!("the build installs {}", counted(report)),
-            (false, None) => "the build changed the evidence".into(),
+            (false, Some(report)) if !report.findings.is_empty() => {
+                format!("the build installs {}", counted(report))
+            }
+            _ => format!("the built image's signature is {}", now.signature.name().replace('_', " ")),
         };
         decision.reasons.insert(0, why.clone());
         let mut held = d.clone();

@@ -24,6 +24,7 @@ mod reconcile;
 mod scrape;
 mod service;
 mod serving;
+mod signing;
 mod usage;
 
 pub use approval_flow::Submitted;

@@ -167,6 +167,17 @@ pub struct ImageBuilt {
     pub builder: String,
 }
 
+/// A built image the host signed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ImageSigned {
+    pub image: String,
+    /// The digest or image id the signature names.
+    pub content: String,
+    pub key: String,
+    /// `registry` (pushed beside the image) or `store` (the image was not pushed).
+    pub kept_in: String,
+}
+
 /// What a container was created with, as the backend asked the host's engine for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ContainerFacts {

@@ -46,6 +46,8 @@ pub enum Table {
     CatalogHistory,
     /// Package entries' locks, by package, version and base image (`packages::lock::key`).
     PackageLocks,
+    /// Signatures of images the host built and signed but did not push, by image id.
+    ImageSignatures,
 }
 
 impl Table {
@@ -62,6 +64,7 @@ impl Table {
             Table::CatalogSources => "remote_catalogs",
             Table::CatalogHistory => "catalog_history",
             Table::PackageLocks => "package_locks",
+            Table::ImageSignatures => "image_signatures",
         })
     }
 }
@@ -121,6 +124,7 @@ impl Store {
                 Table::CatalogSources,
                 Table::CatalogHistory,
                 Table::PackageLocks,
+                Table::ImageSignatures,
             ] {
                 tx.open_table(table.definition())?;
             }

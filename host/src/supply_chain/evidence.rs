@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::osv::VulnerabilityReport;
-use super::signature::SignatureCheck;
+use super::signature::{SignatureCheck, SignatureOutcome};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Evidence {
@@ -21,9 +21,15 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    /// Whether `later` names a finding this evidence did not: what the rules
-    /// and approvers judged is no longer all there is, so they are asked again.
+    /// Whether `later` names a finding this evidence did not, or a signature
+    /// that came out missing or invalid since: what the rules and approvers
+    /// judged is no longer all there is, so they are asked again.
     pub fn learned_from(&self, later: &Evidence) -> bool {
+        let signature_failed =
+            matches!(later.signature.outcome, SignatureOutcome::Missing | SignatureOutcome::Invalid { .. });
+        if signature_failed && later.signature != self.signature {
+            return true;
+        }
         let known = |e: &Evidence| -> Vec<(String, String, String)> {
             let findings = e.vulnerabilities.iter().flat_map(|r| &r.findings);
             findings.map(|f| (f.advisory.clone(), f.package.clone(), f.version.clone())).collect()

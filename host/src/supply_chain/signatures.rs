@@ -60,6 +60,11 @@ impl Signatures {
         self.signing.as_ref()
     }
 
+    /// The trusted keys that cover `image` of the entry `slug`.
+    pub fn covering(&self, image: &str, slug: &str) -> Vec<&TrustedKey> {
+        self.keys.iter().filter(|k| k.covers(image, slug)).collect()
+    }
+
     /// What `mode` asks of the image, and what came of it.
     pub async fn check(&self, image: &ImageToCheck<'_>, mode: SignatureMode) -> SignatureCheck {
         let outcome = match mode {
@@ -70,7 +75,7 @@ impl Signatures {
     }
 
     async fn outcome(&self, image: &ImageToCheck<'_>) -> SignatureOutcome {
-        let keys: Vec<&TrustedKey> = self.keys.iter().filter(|k| k.covers(image.image, image.slug)).collect();
+        let keys = self.covering(image.image, image.slug);
         if keys.is_empty() {
             return SignatureOutcome::NotConfigured;
         }
