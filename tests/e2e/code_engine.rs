@@ -58,6 +58,10 @@ async fn a_code_engine_deployment_lives_and_dies_like_a_docker_one() {
     let (_, d) = host.get(&format!("/runtimes/{id}")).await;
     assert!(d["usage"]["uptime_seconds"].as_i64().is_some_and(|s| s >= 0), "from the instance: {d}");
     assert!(d["usage"]["memory_bytes"].is_null(), "Code Engine's API reports none: {d}");
+    // Code Engine reads no image here: its SBOM is unavailable, and the answer says so.
+    let (status, answer) = host.get(&format!("/runtimes/{id}/sbom")).await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("unavailable"), "{answer}");
     let warned = support::pluck(&d["guardrails_warnings"], "/field");
     for field in ["filesystem.read_only_root", "resources.max_pids", "apparmor", "network.egress_allowed", "resources"]
     {

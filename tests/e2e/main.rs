@@ -27,6 +27,7 @@ mod package_mirrors;
 mod packages;
 mod plugin_host;
 mod plugins;
+mod pulled_images;
 mod signatures;
 mod stdio;
 mod supply_chain;

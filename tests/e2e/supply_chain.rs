@@ -109,10 +109,9 @@ async fn what_is_approved_is_the_digest_that_runs_and_a_moved_tag_stops_it() {
     assert_eq!(c["image"], format!("{repository}@{first}"));
     let page = host.admin_page(&format!("/admin/runtimes/{id}")).await;
     assert!(page.contains("Posture") && page.contains(&first) && page.contains("by carol"), "{page}");
-    // A pulled image's SBOM is not read yet, and the answer says so.
-    let (status, answer) = host.get(&format!("/runtimes/{id}/sbom")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
-    assert!(answer["error"].as_str().unwrap().contains("not read yet"), "{answer}");
+    // A pulled image's SBOM is read from it: the fixture (FROM scratch) installs no package.
+    let (status, sbom) = host.get(&format!("/runtimes/{id}/sbom")).await;
+    assert_eq!((status, &sbom["components"]), (StatusCode::OK, &json!([])), "{sbom}");
 
     // The tag moves while a request waits: approving it starts nothing, and asks again.
     let (moved, approval) = held(&host, &dave, "pinned").await;
@@ -168,7 +167,7 @@ async fn an_image_only_this_engine_holds_runs_by_its_id_and_one_nowhere_says_why
 }
 
 /// The real advisories of `tests/fixtures/osv`, copied where an operator keeps them.
-fn osv_directory() -> tempfile::TempDir {
+pub(crate) fn osv_directory() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let fixtures = support::repo_root().join("tests/fixtures/osv");
     for (from, to) in
@@ -224,7 +223,7 @@ async fn package_builds_are_judged_by_real_advisories_offline() {
     let id = answer["id"].as_str().unwrap().to_string();
     let d = host.wait_for_within(&id, "awaiting_approval", BUILD_TIME).await;
     let why = d["status_message"].as_str().unwrap();
-    assert_eq!(why, "held for approval: the build installs 1 known vulnerabilities (1 critical)", "{d}");
+    assert_eq!(why, "held for approval: the image installs 1 known vulnerabilities (1 critical)", "{d}");
     let report = &d["vulnerabilities"];
     assert_eq!((report["database"]["records"].as_u64(), &report["counts"]), (Some(2), &json!({"critical": 1})), "{d}");
     let finding = &report["findings"][0];
@@ -241,7 +240,7 @@ async fn package_builds_are_judged_by_real_advisories_offline() {
     let (_, pending) = host.get("/approvals?status=pending").await;
     let a = pending.as_array().unwrap().iter().find(|a| a["deployment_id"] == id.as_str()).expect("held").clone();
     assert_eq!(a["approvers"], json!(["group:security-team"]), "{a}");
-    assert_eq!(a["reasons"][0], "the build installs 1 known vulnerabilities (1 critical)", "{a}");
+    assert_eq!(a["reasons"][0], "the image installs 1 known vulnerabilities (1 critical)", "{a}");
     assert!(
         a["reasons"]
             .as_array()
@@ -289,6 +288,8 @@ async fn package_builds_are_judged_by_real_advisories_offline() {
     let minimist = sbom["components"].as_array().unwrap().iter().find(|c| c["name"] == "minimist").expect("minimist");
     assert_eq!(minimist["purl"], "pkg:npm/minimist@0.0.8", "{sbom}");
     assert!(minimist["hashes"][0]["content"].as_str().is_some_and(|h| h.len() >= 40), "{sbom}");
+    let purls = || sbom["components"].as_array().unwrap().iter().map(|c| c["purl"].as_str().unwrap());
+    assert!(purls().any(|p| p.starts_with("pkg:deb/debian/libc6@")), "the base image's packages: {sbom}");
     // The audit trail names the records that judged it.
     let (_, events) = host.get(&format!("/events?deployment={id}")).await;
     let built = events.as_array().unwrap().iter().find(|e| e["type"] == "deployment.built").expect("a build event");

@@ -111,6 +111,9 @@ pub struct Deployment {
     /// when one is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vulnerabilities: Option<crate::supply_chain::osv::VulnerabilityReport>,
+    /// Where what its image installs is kept (`Table::ImageInventories`): its image id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contents: Option<String>,
 }
 
 /// The decision that let a held deployment run.

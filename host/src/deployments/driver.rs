@@ -81,6 +81,7 @@ impl Runtime {
             build: None,
             approved: None,
             vulnerabilities: None,
+            contents: None,
         }
     }
 
@@ -183,9 +184,15 @@ impl Runtime {
         let package = stored.entry.source.package().is_some().then(|| stored.entry.source.clone());
         let prepared = backend.prepare(&request, package).await??;
         let mut build = prepared.build.as_ref().map(|b| Build::of(&stored.entry.source, &b.commit, b.cache_hit));
-        let vulnerabilities = self.judge_build(stored, build.as_ref())?;
+        // What the image installs, when the backend had it read: by the content now on the engine.
+        let content = self.content_of(&prepared.image).await;
+        let inventory = match content.as_deref() {
+            Some(id) => self.inventory(id)?,
+            None => None,
+        };
+        let vulnerabilities = self.judge_contents(stored, build.as_ref(), inventory.as_ref())?;
         if let Some(build) = build.as_mut() {
-            build.content = self.built_content(&prepared.image).await;
+            build.content = content.clone();
             let data = EventData::DeploymentBuilt(ImageBuilt {
                 commit: build.commit.clone(),
                 lock: build.lock.clone(),
@@ -197,10 +204,10 @@ impl Runtime {
             self.store.record(NewEvent::for_deployment(id, data))?;
         }
         let mut evidence = stored.evidence.clone();
+        evidence.vulnerabilities = vulnerabilities.clone().or(evidence.vulnerabilities);
         let mut prepared_warnings: Vec<Warning> = prepared.warnings.iter().map(Warning::from).collect();
         if let Some(build) = &build {
             evidence.digest = build.content.clone();
-            evidence.vulnerabilities = vulnerabilities.clone().or(evidence.vulnerabilities);
             let mode = self.profile_of(&d)?.supply_chain.signatures;
             let content = build.content.as_deref();
             evidence.signature = self.sign_and_check_built(&d, &prepared.image, content, mode).await?;
@@ -211,6 +218,7 @@ impl Runtime {
             d.image = Some(prepared.image.clone());
             d.build = build.clone();
             d.vulnerabilities = vulnerabilities.clone();
+            d.contents = inventory.as_ref().map(|i| i.image_id.clone());
             d.guardrails_warnings.extend(prepared_warnings.iter().cloned());
         };
         if self.judge_again(&d, stored, &request, &evidence, keep).await? {

@@ -1,58 +1,15 @@
 //! The supply-chain evidence of a deployment: what is known when it is
-//! checked, and what a build installed, judged by the operator's OSV
-//! database before the server starts (a package's whole locked tree, each
-//! version matched with its ecosystem's order). The report is kept with the
-//! deployment, the build's event names the database state that judged it,
-//! and evidence the rules did not see sends the request back to them.
+//! checked (the pinned digest and its signature, what that content was found
+//! to install before), and once its image is there (`contents`), judged
+//! again; evidence the rules did not see sends the request back to them.
 
 use super::{Runtime, RuntimeError};
 use crate::contract::{types as wit, GuardrailOptions};
-use crate::deployment::{Build, Deployment, DeploymentRequest, State};
+use crate::deployment::{Deployment, DeploymentRequest, State};
 use crate::guardrails::Profile;
 use crate::supply_chain::osv::VulnerabilityReport;
 use crate::supply_chain::signatures::ImageToCheck;
 use crate::supply_chain::{Evidence, PinnedImage, SignatureCheck, SignatureMode, SignatureOutcome};
-
-impl Runtime {
-    /// The report on a package build's lock; `None` for other builds or without a database.
-    pub(super) fn judge_build(
-        &self,
-        stored: &DeploymentRequest,
-        build: Option<&Build>,
-    ) -> Result<Option<VulnerabilityReport>, RuntimeError> {
-        let (Some(package), Some(lock)) = (stored.entry.source.package(), build.and_then(|b| b.lock.as_deref())) else {
-            return Ok(None);
-        };
-        let Some(bom) = self.catalog.bill_of_materials(lock)? else { return Ok(None) };
-        let tree = bom.packages.iter().map(|p| (p.name.as_str(), p.version.as_str()));
-        Ok(self.advisories.judge(package.ecosystem.into(), tree))
-    }
-
-    /// The deployment's SBOM (CycloneDX JSON): made from its lock for a
-    /// package build; for anything else, why there is none yet.
-    pub fn sbom(&self, id: &str) -> Result<serde_json::Value, RuntimeError> {
-        let d = self.get(id)?;
-        let package = d.request.as_ref().and_then(|r| r.entry.source.package());
-        let lock = d.build.as_ref().and_then(|b| b.lock.as_deref());
-        let (Some(package), Some(lock), Some(image)) = (package, lock, d.image.as_deref()) else {
-            return Err(RuntimeError::NotFound(format!(
-                "an SBOM of deployment '{id}': one is made from a package build's lock once it is built; \
-                 images pulled or built from a repository are not read yet"
-            )));
-        };
-        let bom = self
-            .catalog
-            .bill_of_materials(lock)?
-            .ok_or_else(|| RuntimeError::NotFound(format!("the lock {lock} of deployment '{id}'")))?;
-        Ok(crate::supply_chain::sbom::of_package_build(image, package.ecosystem, &bom))
-    }
-
-    /// Reads the OSV database again (`POST /supply-chain/osv/reload`): later
-    /// builds are judged by it; the new state, or `None` without a directory.
-    pub fn reload_advisories(&self) -> Result<Option<crate::supply_chain::osv::DatabaseState>, RuntimeError> {
-        self.advisories.reload().map_err(|e| RuntimeError::Unavailable(e.to_string()))
-    }
-}
 
 impl Runtime {
     /// What is known when a request is checked: the pinned content and its
@@ -71,6 +28,21 @@ impl Runtime {
             if !boms.is_empty() {
                 vulnerabilities = self.advisories.judge(package.ecosystem.into(), tree);
             }
+        }
+        // Content read before (the same digest deployed earlier): judged now.
+        let pins = request.pinned_image.iter().chain(&request.pinned_stack);
+        let mut known = Vec::new();
+        for pinned in pins {
+            let keys = pinned.digest.iter().chain(&pinned.image_id);
+            if let Some(inventory) = keys.filter_map(|k| self.inventory(k).transpose()).next().transpose()? {
+                known.push(inventory);
+            }
+        }
+        if !known.is_empty() {
+            let installed = known.iter().flat_map(|i| &i.packages);
+            vulnerabilities = self
+                .advisories
+                .judge_each(installed.filter_map(|p| Some((p.ecosystem()?, p.name.as_str(), p.version.as_str()))));
         }
         let signature = self.check_signatures(request, profile.supply_chain.signatures).await;
         Ok(Evidence { digest, signature, vulnerabilities })
@@ -139,9 +111,10 @@ pub(super) fn signature_verdict(check: &SignatureCheck, profile: &str) -> Result
 }
 
 impl Runtime {
-    /// The content of an image the backend prepared by building: the digest
-    /// it was pushed as, else the id the host's engine holds it under.
-    pub(super) async fn built_content(&self, image: &str) -> Option<String> {
+    /// The content of an image the backend prepared: the digest its
+    /// reference pins (pulled by digest, or pushed), else the id the host's
+    /// engine holds it under.
+    pub(super) async fn content_of(&self, image: &str) -> Option<String> {
         if let Some(digest) = image_ref::digest(image) {
             return Some(digest.to_string());
         }
@@ -194,7 +167,7 @@ impl Runtime {
                 judged.digest.as_deref().unwrap_or("?")
             ),
             (false, Some(report)) if !report.findings.is_empty() => {
-                format!("the build installs {}", counted(report))
+                format!("the image installs {}", counted(report))
             }
             _ => format!("the built image's signature is {}", now.signature.name().replace('_', " ")),
         };

@@ -10,6 +10,7 @@
 
 mod approval_flow;
 mod check;
+mod contents;
 mod driver;
 mod egress_reports;
 mod error;

@@ -167,6 +167,15 @@ pub struct ImageBuilt {
     pub builder: String,
 }
 
+/// What an image installs, kept by one of its content names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ImageInventoried {
+    pub image: String,
+    /// The image id or registry digest it is kept under.
+    pub content: String,
+    pub packages: usize,
+}
+
 /// A built image the host signed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ImageSigned {

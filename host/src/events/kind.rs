@@ -86,6 +86,7 @@ event_kinds! {
     DeploymentState = "deployment.state" (StateChange): "A deployment moved from one state to another.",
     DeploymentBuilt = "deployment.built" (ImageBuilt): "An image was built from a repository or a package, or found built already: the commit or the lock, the cache outcome, the image and the builder.",
     ImageSigned = "image.signed" (ImageSigned): "The host signed an image it built with its signing key: the image, its content, the key, and where the signature is kept (its registry, or the store).",
+    ImageInventoried = "image.inventoried" (ImageInventoried): "What an image installs was read from its package databases and kept by its content (an image id or a registry digest): how many packages.",
     PackageLocked = "package.locked" (PackageLock): "A package entry's dependency tree was locked at its first build on a base image: the package, the base image and the lock's digest.",
     DeploymentCreated = "deployment.created" (DeployWarnings): "The backend created the deployment's objects.",
     ContainerCreated = "deployment.container_created" (ContainerFacts): "The backend had the host's engine create a container: what it runs as (read-only root, capabilities, no-new-privileges, user, security options, limits, network). The deployment's posture is read from these.",

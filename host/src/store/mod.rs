@@ -12,8 +12,10 @@ use std::path::Path;
 mod history;
 mod kv;
 pub mod migrations;
+mod table;
 
 pub use history::Presence;
+pub use table::Table;
 
 pub use migrations::Migration;
 
@@ -25,49 +27,6 @@ const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const PLUGIN_KV: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("plugin_kv");
 /// Index of the audit trail by deployment: (deployment, seq).
 const DEPLOYMENT_EVENTS: TableDefinition<(&str, u64), ()> = TableDefinition::new("deployment_events");
-
-/// The record tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Table {
-    Catalog,
-    Guardrails,
-    Backends,
-    Deployments,
-    Approvals,
-    /// Deployments' registrations with the gateway.
-    Gateway,
-    /// Plugins uploaded through the API: manifest, versions, the active one.
-    Plugins,
-    /// The order rules run in, when set through the API (`policy_chain`, `approval_rules`).
-    PluginOrder,
-    /// Each remote catalog's last sync.
-    CatalogSources,
-    /// Every revision of each catalog entry, oldest first.
-    CatalogHistory,
-    /// Package entries' locks, by package, version and base image (`packages::lock::key`).
-    PackageLocks,
-    /// Signatures of images the host built and signed but did not push, by image id.
-    ImageSignatures,
-}
-
-impl Table {
-    fn definition(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
-        TableDefinition::new(match self {
-            Table::Catalog => "catalog",
-            Table::Guardrails => "guardrails",
-            Table::Backends => "backends",
-            Table::Deployments => "deployments",
-            Table::Approvals => "approvals",
-            Table::Gateway => "gateway",
-            Table::Plugins => "plugins",
-            Table::PluginOrder => "plugin_order",
-            Table::CatalogSources => "remote_catalogs",
-            Table::CatalogHistory => "catalog_history",
-            Table::PackageLocks => "package_locks",
-            Table::ImageSignatures => "image_signatures",
-        })
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -112,20 +71,7 @@ impl Store {
                 }
                 Some(_) | None => {}
             }
-            for table in [
-                Table::Catalog,
-                Table::Guardrails,
-                Table::Backends,
-                Table::Deployments,
-                Table::Approvals,
-                Table::Gateway,
-                Table::Plugins,
-                Table::PluginOrder,
-                Table::CatalogSources,
-                Table::CatalogHistory,
-                Table::PackageLocks,
-                Table::ImageSignatures,
-            ] {
+            for table in Table::ALL {
                 tx.open_table(table.definition())?;
             }
             if let Some(found) = found.filter(|f| *f < SCHEMA_VERSION) {

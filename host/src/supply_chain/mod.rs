@@ -8,6 +8,7 @@
 pub mod cosign;
 mod digest;
 mod evidence;
+pub mod inventory;
 pub mod osv;
 pub mod sbom;
 pub mod signature;

@@ -1,7 +1,8 @@
 //! Software bills of materials, as CycloneDX 1.5 JSON. A package build's
 //! comes from its lock: every package of the tree with its purl and the hash
 //! its index published, the image it went into and the base image it was
-//! resolved on. The document is a function of the lock and the image alone
+//! resolved on, and the base image's system packages. Any other image's comes
+//! from its package databases (`inventory`). The document is a function of the lock and the image alone
 //! (no timestamp, a serial number derived from them), so it is the same
 //! every time it is asked for.
 
@@ -9,11 +10,18 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::inventory::{InstalledPackage, Inventory};
 use crate::packages::{purl, BillOfMaterials, Ecosystem};
 
-/// The SBOM of `image`, built from the lock `bom` of an `ecosystem` package.
-pub fn of_package_build(image: &str, ecosystem: Ecosystem, bom: &BillOfMaterials) -> Value {
-    let components: Vec<Value> = bom
+/// The SBOM of `image`, built from the lock `bom` of an `ecosystem` package
+/// and the system packages of the image it went into (its base image's).
+pub fn of_package_build(
+    image: &str,
+    ecosystem: Ecosystem,
+    bom: &BillOfMaterials,
+    system: &[InstalledPackage],
+) -> Value {
+    let mut components: Vec<Value> = bom
         .packages
         .iter()
         .map(|p| {
@@ -26,7 +34,32 @@ pub fn of_package_build(image: &str, ecosystem: Ecosystem, bom: &BillOfMaterials
             component
         })
         .collect();
-    let seed = Sha256::digest(format!("{image}\n{}", bom.lock).as_bytes());
+    components.extend(system.iter().filter(|p| p.is_system()).map(component));
+    let properties = json!([
+        {"name": "mcp-runtime:lock", "value": bom.lock},
+        {"name": "mcp-runtime:base-image", "value": bom.base_image}
+    ]);
+    document(image, &bom.lock, properties, components)
+}
+
+/// The SBOM of an image read from its package databases (`inventory`).
+pub fn of_image(image: &str, inventory: &Inventory) -> Value {
+    let components = inventory.packages.iter().map(component).collect();
+    let properties = json!([{"name": "mcp-runtime:image-id", "value": inventory.image_id}]);
+    document(image, &inventory.image_id, properties, components)
+}
+
+fn component(p: &InstalledPackage) -> Value {
+    let purl = p.purl();
+    let kind = if p.is_system() { "operating-system-package" } else { "library" };
+    json!({"type": "library", "bom-ref": purl, "name": p.name, "version": p.version, "purl": purl,
+           "properties": [{"name": "mcp-runtime:kind", "value": kind}]})
+}
+
+/// The document around `components`: no timestamp, a serial number derived
+/// from the image and `content`, so it is the same each time it is asked for.
+fn document(image: &str, content: &str, properties: Value, components: Vec<Value>) -> Value {
+    let seed = Sha256::digest(format!("{image}\n{content}").as_bytes());
     let serial = uuid::Builder::from_random_bytes(seed[..16].try_into().expect("16 bytes")).into_uuid();
     json!({
         "bomFormat": "CycloneDX",
@@ -36,10 +69,7 @@ pub fn of_package_build(image: &str, ecosystem: Ecosystem, bom: &BillOfMaterials
         "metadata": {
             "tools": {"components": [{"type": "application", "name": "mcp-runtime", "version": env!("CARGO_PKG_VERSION")}]},
             "component": {"type": "container", "bom-ref": image, "name": image},
-            "properties": [
-                {"name": "mcp-runtime:lock", "value": bom.lock},
-                {"name": "mcp-runtime:base-image", "value": bom.base_image}
-            ]
+            "properties": properties
         },
         "components": components,
     })
@@ -84,16 +114,37 @@ mod tests {
 
     #[test]
     fn a_lock_becomes_a_cyclonedx_document_that_is_the_same_each_time() {
-        let doc = of_package_build("mcp-runtime.local/npm/x:1", Ecosystem::Npm, &bom());
+        let doc = of_package_build("mcp-runtime.local/npm/x:1", Ecosystem::Npm, &bom(), &[]);
         assert_eq!((doc["bomFormat"].as_str(), doc["specVersion"].as_str()), (Some("CycloneDX"), Some("1.5")));
         let first = &doc["components"][0];
         assert_eq!(first["purl"], "pkg:npm/%40scope/pkg@1.2.3");
         assert_eq!(first["hashes"][0], json!({"alg": "SHA-512", "content": "deadbeef"}));
         assert_eq!(doc["components"][1]["hashes"][0], json!({"alg": "SHA-1", "content": "010203"}));
         assert_eq!(doc["metadata"]["properties"][0]["value"], "sha256:aa");
-        assert_eq!(doc, of_package_build("mcp-runtime.local/npm/x:1", Ecosystem::Npm, &bom()), "deterministic");
+        assert_eq!(doc, of_package_build("mcp-runtime.local/npm/x:1", Ecosystem::Npm, &bom(), &[]), "deterministic");
         let serial = doc["serialNumber"].as_str().unwrap();
         assert!(serial.starts_with("urn:uuid:") && uuid::Uuid::parse_str(&serial[9..]).is_ok(), "{serial}");
+    }
+
+    #[test]
+    fn an_image_read_from_its_databases_lists_every_package_with_its_purl() {
+        use crate::supply_chain::inventory::Kind;
+        let deb = InstalledPackage {
+            kind: Kind::Deb,
+            name: "bash".into(),
+            version: "5.2".into(),
+            distro: Some("debian".into()),
+        };
+        let npm = InstalledPackage { kind: Kind::Npm, name: "minimist".into(), version: "1.2.5".into(), distro: None };
+        let inventory = Inventory { image_id: "sha256:cc".into(), packages: vec![deb.clone(), npm] };
+        let doc = of_image("127.0.0.1:5000/x@sha256:dd", &inventory);
+        let purls: Vec<&str> =
+            doc["components"].as_array().unwrap().iter().map(|c| c["purl"].as_str().unwrap()).collect();
+        assert_eq!(purls, ["pkg:deb/debian/bash@5.2", "pkg:npm/minimist@1.2.5"]);
+        // A package build lists its lock, and of the image only the system's packages.
+        let built = of_package_build("mcp-runtime.local/npm/x:1", Ecosystem::Npm, &bom(), &inventory.packages);
+        assert_eq!(built["components"].as_array().unwrap().len(), 3);
+        assert_eq!(built["components"][2]["purl"], "pkg:deb/debian/bash@5.2");
     }
 
     #[test]

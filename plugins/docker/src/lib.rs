@@ -23,12 +23,12 @@ use mcp_runtime::plugin::container_engine::{
     self as engine, ContainerSpec, ContainerState, EngineError, NetworkSpec, ObjectKind, VolumeMount,
 };
 use mcp_runtime::plugin::guardrail_options;
-use mcp_runtime::plugin::logging::{log, Level};
 use serde::{Deserialize, Serialize};
 
 mod compose;
 mod github;
 mod package;
+mod prepare;
 
 /// Scratch space on a read-only root.
 const SCRATCH_TMPFS: &str = "/tmp";
@@ -164,30 +164,7 @@ impl Guest for DockerBackend {
     }
 
     fn prepare(request: DeployRequest) -> Result<Prepared, BackendError> {
-        let source = match &request.entry.source {
-            Source::Image(source) if package::is_package(&source.image) => {
-                return package::prepare(&request.deployment_id)
-            }
-            Source::Image(source) => source.clone(),
-            Source::Github(github) => return github::prepare(&request, github),
-            Source::Compose(stack) => {
-                for service in &stack.services {
-                    if !engine::image_present(&service.image).map_err(engine_error)? {
-                        log(Level::Info, &format!("pulling {} for service {}", service.image, service.name));
-                        engine::pull_image(&service.image).map_err(engine_error)?;
-                    }
-                }
-                let main = stack.services.iter().find(|s| s.name == stack.main_service);
-                let image =
-                    main.map(|s| s.image.clone()).ok_or_else(|| invalid("source.main_service", "not in the stack"))?;
-                return Ok(Prepared { image, warnings: Vec::new(), build: None });
-            }
-        };
-        if !engine::image_present(&source.image).map_err(engine_error)? {
-            log(Level::Info, &format!("pulling {}", source.image));
-            engine::pull_image(&source.image).map_err(engine_error)?;
-        }
-        Ok(Prepared { image: source.image, warnings: Vec::new(), build: None })
+        prepare::prepare(&request)
     }
 
     fn deploy(request: DeployRequest, g: EffectiveGuardrails, image: String) -> Result<Deployed, BackendError> {

@@ -429,6 +429,7 @@ mod digests;
 mod egress;
 mod facts;
 mod host_firewall;
+mod installed;
 mod output;
 pub mod pulls;
 pub use digests::LocalImage;
@@ -452,6 +453,10 @@ impl Host for CallState {
         let mut owned = engine.owned_containers().await?;
         owned.extend(engine.owned_networks().await?);
         Ok(owned)
+    }
+    async fn read_installed(&mut self, image: String) -> Result<u32, EngineError> {
+        let engine = engine!(self);
+        installed::read_and_keep(&engine, &self.ctx.store, &image).await
     }
     async fn image_present(&mut self, image: String) -> Result<bool, EngineError> {
         engine!(self).image_present(&image).await

@@ -164,10 +164,20 @@ impl Advisories {
         ecosystem: Ecosystem,
         packages: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Option<VulnerabilityReport> {
+        self.judge_each(packages.into_iter().map(|(name, version)| (ecosystem, name, version)))
+    }
+
+    /// Matches packages of any ecosystem; `None` when no database is configured.
+    pub fn judge_each<'a>(
+        &self,
+        packages: impl IntoIterator<Item = (Ecosystem, &'a str, &'a str)>,
+    ) -> Option<VulnerabilityReport> {
         let database = self.database.read().expect("advisories poisoned").clone();
         let state = database.state()?.clone();
-        let findings =
-            packages.into_iter().flat_map(|(name, version)| database.findings(ecosystem, name, version)).collect();
+        let findings = packages
+            .into_iter()
+            .flat_map(|(ecosystem, name, version)| database.findings(ecosystem, name, version))
+            .collect();
         Some(VulnerabilityReport::of(state, findings))
     }
 }
