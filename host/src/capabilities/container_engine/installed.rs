@@ -45,7 +45,8 @@ impl ContainerEngine {
         let files = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
         let image_id = image_id.to_string();
         let read = tokio::task::spawn_blocking(move || -> std::io::Result<Inventory> {
-            let mut archive = tar::Archive::new(files);
+            // Large reads: each one crosses from the blocking thread to the runtime.
+            let mut archive = tar::Archive::new(std::io::BufReader::with_capacity(1 << 20, files));
             let mut reader = Reader::default();
             for entry in archive.entries()? {
                 let mut entry = entry?;
