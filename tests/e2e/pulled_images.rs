@@ -102,6 +102,11 @@ async fn a_pulled_images_packages_are_read_judged_and_listed_before_it_runs() {
     assert_eq!(status, StatusCode::OK, "{sbom}");
     let purls: Vec<&str> = sbom["components"].as_array().unwrap().iter().map(|c| c["purl"].as_str().unwrap()).collect();
     assert_eq!(purls, ["pkg:deb/debian/bash@5.2.15-2+b2", "pkg:npm/minimist@1.2.5", "pkg:pypi/jinja2@3.1.2"], "{sbom}");
+    // Approvers read it on the request too, and the audit trail names the records that judged it.
+    let (status, on_request) = host.get(&format!("/approvals/{}/sbom", a["id"].as_str().unwrap())).await;
+    assert_eq!((status, &on_request["components"]), (StatusCode::OK, &sbom["components"]));
+    let (_, events) = host.get(&format!("/events?deployment={id}&type=deployment.judged")).await;
+    assert_eq!(events[0]["data"]["database"], a["scan_results"]["database"]["digest"], "{events}");
     // Approved, it runs the digest that was read.
     let carol = host.token_in("carol", &[Role::Approver], &["security-team"]);
     let path = format!("/approvals/{}/approve", a["id"].as_str().unwrap());

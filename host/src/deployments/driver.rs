@@ -12,7 +12,7 @@ use crate::contract::backend::DeploymentStatus;
 use crate::contract::{self, types as wit, GuardrailOptions};
 use crate::deployment::{Build, Deployment, State};
 use crate::deployments::Runtime;
-use crate::events::{DeployRequest, DeployWarnings, EventData, ImageBuilt, StateChange};
+use crate::events::{DeployRequest, DeployWarnings, EventData, ImageBuilt, Judgement, StateChange};
 use crate::guardrails::Warning;
 use crate::mcp::client::{McpError, McpSession};
 use crate::mcp::link::Target;
@@ -191,6 +191,14 @@ impl Runtime {
             None => None,
         };
         let vulnerabilities = self.judge_contents(stored, build.as_ref(), inventory.as_ref())?;
+        if let Some(report) = &vulnerabilities {
+            let data = EventData::DeploymentJudged(Judgement {
+                database: report.database.digest.clone(),
+                records: report.database.records,
+                counts: report.counts.clone(),
+            });
+            self.store.record(NewEvent::for_deployment(id, data))?;
+        }
         if let Some(build) = build.as_mut() {
             build.content = content.clone();
             let data = EventData::DeploymentBuilt(ImageBuilt {

@@ -167,6 +167,16 @@ pub struct ImageBuilt {
     pub builder: String,
 }
 
+/// Which OSV records judged a deployment's image, and what they found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Judgement {
+    /// The database state (`sha256:…` over its records' ids and modified times).
+    pub database: String,
+    pub records: usize,
+    /// Findings by severity.
+    pub counts: std::collections::BTreeMap<String, usize>,
+}
+
 /// What an image installs, kept by one of its content names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ImageInventoried {

@@ -86,6 +86,7 @@ event_kinds! {
     DeploymentState = "deployment.state" (StateChange): "A deployment moved from one state to another.",
     DeploymentBuilt = "deployment.built" (ImageBuilt): "An image was built from a repository or a package, or found built already: the commit or the lock, the cache outcome, the image and the builder.",
     ImageSigned = "image.signed" (ImageSigned): "The host signed an image it built with its signing key: the image, its content, the key, and where the signature is kept (its registry, or the store).",
+    DeploymentJudged = "deployment.judged" (Judgement): "What the deployment's image installs was matched against the OSV database before it started: the database state that judged it and the findings by severity.",
     ImageInventoried = "image.inventoried" (ImageInventoried): "What an image installs was read from its package databases and kept by its content (an image id or a registry digest): how many packages.",
     PackageLocked = "package.locked" (PackageLock): "A package entry's dependency tree was locked at its first build on a base image: the package, the base image and the lock's digest.",
     DeploymentCreated = "deployment.created" (DeployWarnings): "The backend created the deployment's objects.",

@@ -13,7 +13,11 @@ use crate::approvals::{Approval, ApprovalFilter, Review};
 use crate::auth::authz::{authorize, may, Action};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::default().routes(routes!(list_approvals)).routes(routes!(get_approval)).routes(routes!(review))
+    OpenApiRouter::default()
+        .routes(routes!(list_approvals))
+        .routes(routes!(get_approval))
+        .routes(routes!(approval_sbom))
+        .routes(routes!(review))
 }
 
 #[utoipa::path(get, path = "/approvals", tag = "approvals", params(ApprovalFilter),
@@ -35,12 +39,31 @@ async fn get_approval(
     Caller(caller, ..): Caller<may::Authenticated>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Approval>> {
-    let approval = rt.approvals.get(&id)?;
-    // The requester may follow their own request; the audit roles any.
+    Ok(Json(followed(&rt, &caller, &id)?))
+}
+
+/// The request, for its requester (who may follow it) or the audit roles.
+fn followed(rt: &AppState, caller: &crate::auth::Principal, id: &str) -> ApiResult<Approval> {
+    let approval = rt.approvals.get(id)?;
     if approval.requested_by.as_deref() != Some(caller.user.as_str()) {
-        authorize(&caller, &Action::ReadAudit)?;
+        authorize(caller, &Action::ReadAudit)?;
     }
-    Ok(Json(approval))
+    Ok(approval)
+}
+
+#[utoipa::path(get, path = "/approvals/{id}/sbom", tag = "approvals", params(("id" = String, Path)),
+    extensions(("x-permission" = json!("follow_approval"))),
+    responses((status = 200, description = "CycloneDX 1.5: what the held deployment's image installs",
+               content((Object = "application/vnd.cyclonedx+json; version=1.5"))),
+              (status = 404, body = ErrorBody, description = "No such request, or nothing read of its image yet (said why)")))]
+/// The SBOM of the deployment a request holds, for the approvers deciding on it.
+async fn approval_sbom(
+    State(rt): State<AppState>,
+    Caller(caller, ..): Caller<may::Authenticated>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::response::Response> {
+    let approval = followed(&rt, &caller, &id)?;
+    Ok(super::runtime_sbom::cyclonedx(rt.deployments.sbom(&approval.deployment_id)?))
 }
 
 #[utoipa::path(post, path = "/approvals/{id}/{verdict}", tag = "approvals",

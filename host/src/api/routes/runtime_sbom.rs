@@ -13,6 +13,11 @@ use crate::auth::authz::may;
 
 const CYCLONEDX_JSON: &str = "application/vnd.cyclonedx+json; version=1.5";
 
+/// An SBOM as the API answers it.
+pub fn cyclonedx(sbom: serde_json::Value) -> Response {
+    ([(header::CONTENT_TYPE, CYCLONEDX_JSON)], sbom.to_string()).into_response()
+}
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::default().routes(routes!(runtime_sbom))
 }
@@ -24,6 +29,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
               (status = 404, body = ErrorBody, description = "No such deployment, or none made for it (said why)")))]
 /// The packages its image installs, as CycloneDX JSON.
 async fn runtime_sbom(State(rt): State<AppState>, _: Caller<may::Read>, Path(id): Path<String>) -> ApiResult<Response> {
-    let sbom = rt.deployments.sbom(&id)?;
-    Ok(([(header::CONTENT_TYPE, CYCLONEDX_JSON)], sbom.to_string()).into_response())
+    Ok(cyclonedx(rt.deployments.sbom(&id)?))
 }
