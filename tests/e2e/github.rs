@@ -247,11 +247,25 @@ async fn a_built_image_is_pushed_with_the_hosts_login_and_runs_by_digest() {
     git.create("org/pushed", &fixture_repo());
     let password = "push-password-5e6f";
     let registry = support::Registry::start_with_login(Some(("pusher", password))).await;
-    let (base, address) = (git.base.clone(), registry.address.clone());
+    // The host signs what it builds; its public key is trusted for where it pushes.
+    let keys = tempfile::tempdir().unwrap();
+    let signing = mcp_runtime::supply_chain::cosign::PrivateKey::generate();
+    let key_file = keys.path().join("builds.key");
+    std::fs::write(&key_file, signing.to_pem()).unwrap();
+    let (base, address, public) = (git.base.clone(), registry.address.clone(), signing.public().to_pem());
     let host = TestHost::start(move |c| {
         c.sources.git_base_url = base;
         let login = json!({"username": "pusher", "password": password});
         c.sources.registries.insert(address.clone(), serde_json::from_value(login).unwrap());
+        c.supply_chain.signing_key =
+            Some(mcp_runtime::config::SigningKeyConfig { name: "builds".into(), key_file: key_file.clone() });
+        c.supply_chain.trusted_keys = vec![mcp_runtime::config::TrustedKeyConfig {
+            name: "builds".into(),
+            key: Some(public),
+            key_file: None,
+            images: vec![format!("{address}/mcp")],
+            entries: vec![],
+        }];
         let docker = c.backends.get_mut("docker").unwrap();
         docker.settings.insert("allowed_registries".into(), json!(["docker.io", address]));
     })
@@ -282,6 +296,17 @@ async fn a_built_image_is_pushed_with_the_hosts_login_and_runs_by_digest() {
         .await
         .unwrap();
     assert!(catalog.text().await.unwrap().contains(&held["commit"].as_str().unwrap()[..12]), "the registry has it");
+    // Signed beside it, as cosign stores signatures, and verified as the profile (require) asks.
+    let digest = image.rsplit_once('@').unwrap().1;
+    let signature = reqwest::Client::new()
+        .get(format!("http://{}/v2/mcp/pushed/manifests/{}", registry.address, digest.replace(':', "-") + ".sig"))
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .basic_auth("pusher", Some(password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signature.status(), StatusCode::OK, "the signature artifact is in the registry");
+    assert_eq!(d["request"]["evidence"]["signature"], json!({"mode": "require", "outcome": "valid", "key": "builds"}));
     let (_, log) = host.get_text(&format!("/runtimes/{id}/build-logs")).await;
     let (_, events) = host.get("/events").await;
     assert!(log.contains("pushed ") && !log.contains(password) && !events.to_string().contains(password), "{log}");

@@ -160,6 +160,12 @@ fn merge(base: &mut serde_yaml_ng::Value, overlay: serde_yaml_ng::Value) {
 async fn every_configuration_in_the_guides_is_valid() {
     let host = TestHost::start(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("osv")).unwrap();
+    let signing = mcp_runtime::supply_chain::cosign::PrivateKey::generate();
+    std::fs::write(dir.path().join("builds.key"), signing.to_pem()).unwrap();
+    for public in ["cosign.pub", "vendor.pub", "builds.pub"] {
+        std::fs::write(dir.path().join(public), signing.public().to_pem()).unwrap();
+    }
     let mut checked = 0;
     for name in ["api.md", "user.md", "admin.md"] {
         for block in guide(name).iter().filter(|b| b.lang == "yaml") {
@@ -173,9 +179,14 @@ async fn every_configuration_in_the_guides_is_valid() {
                 std::fs::write(&file, &block.text).unwrap();
                 ("promtool", vec!["check", "rules"])
             } else {
+                // The files a configuration names exist where the operator keeps them: here, in the scratch dir.
+                let text = block
+                    .text
+                    .replace("/etc/mcp-runtime/", &format!("{}/", dir.path().display()))
+                    .replace("/var/lib/osv", &dir.path().join("osv").display().to_string());
                 let mut config: serde_yaml_ng::Value =
                     serde_yaml_ng::from_str(mcp_runtime::config::EMBEDDED_CONFIG).unwrap();
-                merge(&mut config, serde_yaml_ng::from_str(&block.text).unwrap());
+                merge(&mut config, serde_yaml_ng::from_str(&text).unwrap());
                 std::fs::write(&file, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
                 ("mcp-runtime", vec!["--config", file.to_str().unwrap(), "check-config"])
             };

@@ -5,8 +5,6 @@
 //! approves, the image is reused until the base image changes, and a delete
 //! during a build stops it and leaves nothing behind.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support;
@@ -17,7 +15,9 @@ use mcp_runtime::store::{NewEvent, Store, Table};
 use serde_json::{json, Value};
 use sha2::Digest;
 use support::package_mirrors::{PackageMirrors, NPM_SERVER, PYPI_SERVER};
-use support::{owner_labels, TestHost};
+use support::{derived_base, TestHost};
+
+const PYTHON_BASE: &str = "mcp-runtime/python:latest";
 
 const BUILD_TIME: Duration = Duration::from_secs(300);
 
@@ -27,28 +27,11 @@ fn entry(slug: &str, ecosystem: &str, (name, version): (&str, &str)) -> Value {
            "source": {"type": "package", "ecosystem": ecosystem, "name": name, "version": version}})
 }
 
-/// An image `FROM` the Python base image, distinct by `mark`, labelled for the test's owner.
-fn derived_base(owner: &str, mark: &str) -> String {
-    let tag = format!("mcp-runtime-test/python-base:{owner}-{mark}");
-    let mut build = Command::new("docker")
-        .args(["build", "-q", "-t", &tag])
-        .args(owner_labels(owner))
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let dockerfile = format!("FROM mcp-runtime/python:latest\nLABEL mcp-runtime-test.base={mark}\n");
-    build.stdin.take().unwrap().write_all(dockerfile.as_bytes()).unwrap();
-    assert!(build.wait().unwrap().success(), "building {tag}");
-    tag
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn images_are_reused_until_the_base_changes_and_an_altered_lock_fails_naming_the_package() {
     let mirrors = PackageMirrors::start().await;
     let owner = format!("test-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-    let (first_base, second_base) = (derived_base(&owner, "a"), derived_base(&owner, "b"));
+    let (first_base, second_base) = (derived_base(&owner, "a", PYTHON_BASE), derived_base(&owner, "b", PYTHON_BASE));
     let base = format!("mcp-runtime-test/python-base:{owner}");
     support::docker(&["tag", &first_base, &base]);
     let (pypi, base_image, label) = (mirrors.pypi.clone(), base.clone(), owner.clone());

@@ -204,9 +204,14 @@ pub(crate) fn package(slug: &str, ecosystem: &str, (name, version): (&str, &str)
 async fn package_builds_are_judged_by_real_advisories_offline() {
     let mirrors = PackageMirrors::start().await;
     let osv = osv_directory();
+    // A base of its own: other tests' builds of the same packages never retag what this one approves.
+    let owner = format!("test-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let base = support::derived_base(&owner, "approved", "mcp-runtime/node:latest");
     let (npm, pypi, dir) = (mirrors.npm.clone(), mirrors.pypi.clone(), osv.path().to_path_buf());
     let host = TestHost::start(|c| {
+        c.owner = owner;
         c.builders.npm.registry = npm;
+        c.builders.npm.base_image = base;
         c.builders.pypi.index_url = pypi;
         c.supply_chain.osv_dir = Some(dir);
     })

@@ -522,6 +522,24 @@ pub fn remove_owned(owner: &str) {
     }
 }
 
+/// An image `FROM` a builder's base image (`from`), distinct by `mark` and
+/// labelled for the test's owner: what a test builds on it is its own.
+pub fn derived_base(owner: &str, mark: &str, from: &str) -> String {
+    let tag = format!("mcp-runtime-test/base:{owner}-{mark}");
+    let mut build = Command::new("docker")
+        .args(["build", "-q", "-t", &tag])
+        .args(owner_labels(owner))
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let dockerfile = format!("FROM {from}\nLABEL mcp-runtime-test.base={mark}\n");
+    std::io::Write::write_all(&mut build.stdin.take().unwrap(), dockerfile.as_bytes()).unwrap();
+    assert!(build.wait().unwrap().success(), "building {tag}");
+    tag
+}
+
 /// Labels for objects a test creates itself, so `remove_owned` finds them.
 pub fn owner_labels(owner: &str) -> Vec<String> {
     vec!["--label".into(), format!("mcp-runtime.owner={owner}"), "--label".into(), format!("{TEST_LABEL}=1")]
