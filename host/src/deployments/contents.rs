@@ -7,12 +7,98 @@
 //! the same facts.
 
 use super::{Runtime, RuntimeError};
-use crate::deployment::{Build, DeploymentRequest};
-use crate::store::Table;
+use crate::contract::backend::Prepared;
+use crate::deployment::{Build, Deployment, DeploymentRequest};
+use crate::events::{EventData, ImageBuilt, Judgement};
+use crate::guardrails::Warning;
+use crate::store::{NewEvent, Table};
 use crate::supply_chain::inventory::Inventory;
 use crate::supply_chain::osv::VulnerabilityReport;
+use crate::supply_chain::Evidence;
+
+/// What the image a backend prepared came to, before anything starts.
+pub(super) struct Examined {
+    image: String,
+    build: Option<Build>,
+    vulnerabilities: Option<VulnerabilityReport>,
+    /// Where what it installs is kept.
+    contents: Option<String>,
+    warnings: Vec<Warning>,
+    /// What the rules judge of it now.
+    pub evidence: Evidence,
+}
+
+impl Examined {
+    /// Records it on the deployment: held for approval, or on its way to start.
+    pub fn keep(&self, d: &mut Deployment) {
+        d.image = Some(self.image.clone());
+        d.build = self.build.clone();
+        d.vulnerabilities = self.vulnerabilities.clone();
+        d.contents = self.contents.clone();
+        d.guardrails_warnings.extend(self.warnings.iter().cloned());
+        if let Some(request) = d.request.as_mut() {
+            request.evidence = self.evidence.clone();
+        }
+    }
+}
 
 impl Runtime {
+    /// Examines what the backend prepared: its content, what it installs
+    /// (judged, and the database that judged it recorded), a build's facts,
+    /// its signature (a build is signed and checked here; a pulled image's
+    /// was at check), and so the evidence the rules judge now.
+    pub(super) async fn examine(
+        &self,
+        d: &Deployment,
+        stored: &DeploymentRequest,
+        prepared: &Prepared,
+    ) -> Result<Examined, RuntimeError> {
+        let mut build = prepared.build.as_ref().map(|b| Build::of(&stored.entry.source, &b.commit, b.cache_hit));
+        // What the image installs, when the backend had it read: by the content now on the engine.
+        let content = self.content_of(&prepared.image).await;
+        let inventory = match content.as_deref() {
+            Some(id) => self.inventory(id)?,
+            None => None,
+        };
+        let vulnerabilities = self.judge_contents(stored, build.as_ref(), inventory.as_ref())?;
+        if let Some(report) = &vulnerabilities {
+            let data = EventData::DeploymentJudged(Judgement {
+                database: report.database.digest.clone(),
+                records: report.database.records,
+                counts: report.counts.clone(),
+            });
+            self.store.record(NewEvent::for_deployment(&d.id, data))?;
+        }
+        let mut evidence = stored.evidence.clone();
+        evidence.vulnerabilities = vulnerabilities.clone().or(evidence.vulnerabilities);
+        let mut warnings: Vec<Warning> = prepared.warnings.iter().map(Warning::from).collect();
+        if let Some(build) = build.as_mut() {
+            build.content = content.clone();
+            let data = EventData::DeploymentBuilt(ImageBuilt {
+                commit: build.commit.clone(),
+                lock: build.lock.clone(),
+                cache: build.cache.name().into(),
+                image: prepared.image.clone(),
+                builder: d.backend.clone(),
+                judged_by: vulnerabilities.as_ref().map(|v| v.database.digest.clone()),
+            });
+            self.store.record(NewEvent::for_deployment(&d.id, data))?;
+            evidence.digest = content.clone();
+            let mode = self.profile_of(d)?.supply_chain.signatures;
+            evidence.signature = self.sign_and_check_built(d, &prepared.image, content.as_deref(), mode).await?;
+            let verdict = super::evidence::signature_verdict(&evidence.signature, &d.profile)?;
+            warnings.extend(verdict.iter().map(Warning::from));
+        }
+        Ok(Examined {
+            image: prepared.image.clone(),
+            build,
+            vulnerabilities,
+            contents: inventory.map(|i| i.image_id),
+            warnings,
+            evidence,
+        })
+    }
+
     /// What the image kept under `content` (an image id or a registry digest) installs, if it was read.
     pub(super) fn inventory(&self, content: &str) -> Result<Option<Inventory>, RuntimeError> {
         Ok(self.store.get(Table::ImageInventories, content)?)

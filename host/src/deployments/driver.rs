@@ -10,9 +10,9 @@ use super::RuntimeError;
 use crate::catalog::ServerSource;
 use crate::contract::backend::DeploymentStatus;
 use crate::contract::{self, types as wit, GuardrailOptions};
-use crate::deployment::{Build, Deployment, State};
+use crate::deployment::{Deployment, State};
 use crate::deployments::Runtime;
-use crate::events::{DeployRequest, DeployWarnings, EventData, ImageBuilt, Judgement, StateChange};
+use crate::events::{DeployRequest, DeployWarnings, EventData, StateChange};
 use crate::guardrails::Warning;
 use crate::mcp::client::{McpError, McpSession};
 use crate::mcp::link::Target;
@@ -183,61 +183,11 @@ impl Runtime {
         self.transition(id, preparing, None, |_| {})?;
         let package = stored.entry.source.package().is_some().then(|| stored.entry.source.clone());
         let prepared = backend.prepare(&request, package).await??;
-        let mut build = prepared.build.as_ref().map(|b| Build::of(&stored.entry.source, &b.commit, b.cache_hit));
-        // What the image installs, when the backend had it read: by the content now on the engine.
-        let content = self.content_of(&prepared.image).await;
-        let inventory = match content.as_deref() {
-            Some(id) => self.inventory(id)?,
-            None => None,
-        };
-        let vulnerabilities = self.judge_contents(stored, build.as_ref(), inventory.as_ref())?;
-        if let Some(report) = &vulnerabilities {
-            let data = EventData::DeploymentJudged(Judgement {
-                database: report.database.digest.clone(),
-                records: report.database.records,
-                counts: report.counts.clone(),
-            });
-            self.store.record(NewEvent::for_deployment(id, data))?;
-        }
-        if let Some(build) = build.as_mut() {
-            build.content = content.clone();
-            let data = EventData::DeploymentBuilt(ImageBuilt {
-                commit: build.commit.clone(),
-                lock: build.lock.clone(),
-                cache: build.cache.name().into(),
-                image: prepared.image.clone(),
-                builder: d.backend.clone(),
-                judged_by: vulnerabilities.as_ref().map(|v| v.database.digest.clone()),
-            });
-            self.store.record(NewEvent::for_deployment(id, data))?;
-        }
-        let mut evidence = stored.evidence.clone();
-        evidence.vulnerabilities = vulnerabilities.clone().or(evidence.vulnerabilities);
-        let mut prepared_warnings: Vec<Warning> = prepared.warnings.iter().map(Warning::from).collect();
-        if let Some(build) = &build {
-            evidence.digest = build.content.clone();
-            let mode = self.profile_of(&d)?.supply_chain.signatures;
-            let content = build.content.as_deref();
-            evidence.signature = self.sign_and_check_built(&d, &prepared.image, content, mode).await?;
-            let verdict = super::evidence::signature_verdict(&evidence.signature, &d.profile)?;
-            prepared_warnings.extend(verdict.iter().map(Warning::from));
-        }
-        let keep = |d: &mut Deployment| {
-            d.image = Some(prepared.image.clone());
-            d.build = build.clone();
-            d.vulnerabilities = vulnerabilities.clone();
-            d.contents = inventory.as_ref().map(|i| i.image_id.clone());
-            d.guardrails_warnings.extend(prepared_warnings.iter().cloned());
-        };
-        if self.judge_again(&d, stored, &request, &evidence, keep).await? {
+        let examined = self.examine(&d, stored, &prepared).await?;
+        if self.judge_again(&d, stored, &request, &examined.evidence, |d| examined.keep(d)).await? {
             return Ok(());
         }
-        self.transition(id, State::Starting, None, |d| {
-            keep(d);
-            if let Some(r) = d.request.as_mut() {
-                r.evidence = evidence.clone();
-            }
-        })?;
+        self.transition(id, State::Starting, None, |d| examined.keep(d))?;
         self.deploy_and_connect(&d, &backend, &request, &prepared.image).await
     }
 

@@ -133,7 +133,7 @@ impl Runtime {
     /// the approval rules and any approver did not see (findings of a
     /// build, or a build that came to other content than was approved): a
     /// policy may deny it (the deploy fails, naming the field), a rule may
-    /// hold it for approval again, with what was built recorded by `keep`.
+    /// hold it for approval again, with what was prepared (and `now`) recorded by `keep`.
     /// `true` when it was held.
     pub(super) async fn judge_again(
         &self,
@@ -172,18 +172,13 @@ impl Runtime {
             _ => format!("the built image's signature is {}", now.signature.name().replace('_', " ")),
         };
         decision.reasons.insert(0, why.clone());
+        // `keep` records `now` as the request's evidence too.
         let mut held = d.clone();
         keep(&mut held);
-        if let Some(r) = held.request.as_mut() {
-            r.evidence = now.clone();
-        }
         held.approved = None;
         self.approvals.request_again(&held, decision)?;
         self.transition(&d.id, State::AwaitingApproval, Some(format!("held for approval: {why}")), |d| {
             keep(d);
-            if let Some(r) = d.request.as_mut() {
-                r.evidence = now.clone();
-            }
             d.approved = None;
         })?;
         Ok(true)
