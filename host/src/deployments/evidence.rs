@@ -57,16 +57,11 @@ impl Runtime {
         }
         let (mut valid, mut verdict) = (Vec::new(), None);
         for pinned in &pins {
-            let registry = image_ref::of(&pinned.requested);
-            let login = self
-                .repositories
-                .registry_login(registry)
-                .map(|l| crate::oci::Login { username: l.username.clone(), password: l.password.clone() });
             let image = ImageToCheck {
                 image: &pinned.requested,
                 digest: pinned.digest.as_deref(),
                 slug: &request.entry.slug,
-                login,
+                login: self.login_for(&pinned.requested),
             };
             let check = self.signatures.check(&image, mode).await;
             match check.outcome {
