@@ -35,4 +35,5 @@ pub mod store;
 pub mod supply_chain;
 pub mod tasks;
 pub mod ui;
+pub mod wasm_tools;
 pub mod webhook;

@@ -1,0 +1,191 @@
+//! MCP servers shipped as WebAssembly *tool components* (wassette's
+//! convention): every function the component exports — at its top level or
+//! in an exported interface — is a tool. Its input schema is derived from
+//! the WIT parameter types (`schema`), arguments are converted from JSON
+//! and results back (`values`), and each call runs in a fresh instance
+//! (tools are stateless), in a WASI sandbox with nothing granted, under a
+//! memory limit and a CPU budget: a call that traps, loops or exhausts its
+//! memory fails alone and the next call is served.
+//!
+//! This is the core of issue 35's `wasm` backend; the backend plugin, the
+//! catalog source and the guardrail mapping build on it.
+
+mod schema;
+mod values;
+
+use serde_json::Value;
+use wasmtime::component::types::{ComponentItem, Type};
+use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, ResourceTable, Val};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// How much one call may use.
+#[derive(Debug, Clone, Copy)]
+pub struct CallLimits {
+    pub memory_bytes: usize,
+    /// Fuel: roughly instructions.
+    pub fuel: u64,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        CallLimits { memory_bytes: 64 << 20, fuel: 2_000_000_000 }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ToolError {
+    #[error("not a tool component: {0}")]
+    Load(String),
+    #[error("no tool '{0}'")]
+    UnknownTool(String),
+    /// An argument does not fit the tool's parameters: its path and why.
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    /// The tool answered its own error (`result::err`).
+    #[error("{0}")]
+    Failed(String),
+    /// The sandbox stopped the call: a trap, the CPU budget, the memory limit.
+    #[error("the call was stopped: {0}")]
+    Stopped(String),
+}
+
+/// One tool: an exported function whose types JSON can carry.
+#[derive(Debug, Clone)]
+pub struct Tool {
+    pub name: String,
+    pub input_schema: Value,
+    params: Vec<(String, Type)>,
+    results: Vec<Type>,
+    export: ComponentExportIndex,
+}
+
+struct ToolState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for ToolState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// A compiled tool component, ready to serve calls.
+pub struct ToolComponent {
+    engine: Engine,
+    pre: InstancePre<ToolState>,
+    tools: Vec<Tool>,
+    limits: CallLimits,
+}
+
+impl ToolComponent {
+    /// Compiles `bytes` and reads its tools; refuses what is not a component
+    /// or imports more than WASI.
+    pub fn load(bytes: &[u8], limits: CallLimits) -> Result<ToolComponent, ToolError> {
+        let mut config = Config::new();
+        config.consume_fuel(true);
+        let engine = Engine::new(&config).map_err(|e| ToolError::Load(e.root_cause().to_string()))?;
+        let component = Component::new(&engine, bytes).map_err(|e| ToolError::Load(e.root_cause().to_string()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| ToolError::Load(e.to_string()))?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| ToolError::Load(e.root_cause().to_string()))?;
+        let tools = tools_of(&engine, &component);
+        Ok(ToolComponent { engine, pre, tools, limits })
+    }
+
+    pub fn tools(&self) -> &[Tool] {
+        &self.tools
+    }
+
+    /// Calls `name` with `arguments` (a JSON object) in a fresh instance.
+    pub async fn call(&self, name: &str, arguments: &Value) -> Result<Value, ToolError> {
+        let tool = self.tools.iter().find(|t| t.name == name).ok_or_else(|| ToolError::UnknownTool(name.into()))?;
+        let empty = serde_json::Map::new();
+        let object = match arguments {
+            Value::Object(o) => o,
+            Value::Null => &empty,
+            _ => return Err(ToolError::Invalid { field: "arguments".into(), reason: "expected an object".into() }),
+        };
+        let params: Vec<Val> = values::fields_of(object, &tool.params, "")
+            .map_err(|(field, reason)| ToolError::Invalid { field, reason })?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        let limits = StoreLimitsBuilder::new().memory_size(self.limits.memory_bytes).trap_on_grow_failure(true).build();
+        let state = ToolState { wasi: WasiCtx::builder().build(), table: ResourceTable::new(), limits };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_fuel(self.limits.fuel).map_err(|e| ToolError::Stopped(e.to_string()))?;
+        let mut results = vec![Val::Bool(false); tool.results.len()];
+        let called = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            let func =
+                instance.get_func(&mut store, tool.export).ok_or_else(|| wasmtime::Error::msg("no such export"))?;
+            func.call_async(&mut store, &params, &mut results).await
+        };
+        called.await.map_err(stopped)?;
+        match results.as_slice() {
+            [] => Ok(Value::Null),
+            [Val::Result(Err(e))] => Err(ToolError::Failed(match e.as_deref().map(values::to_json) {
+                Some(Value::String(s)) => s,
+                Some(other) => other.to_string(),
+                None => "the tool failed".into(),
+            })),
+            [Val::Result(Ok(v))] => Ok(v.as_deref().map(values::to_json).unwrap_or(Value::Null)),
+            [one] => Ok(values::to_json(one)),
+            many => Ok(Value::Array(many.iter().map(values::to_json).collect())),
+        }
+    }
+}
+
+/// Why the sandbox stopped a call, in words.
+fn stopped(e: wasmtime::Error) -> ToolError {
+    let reason = match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => "it ran out of its CPU budget".to_string(),
+        Some(trap) => trap.to_string(),
+        None => e.root_cause().to_string(),
+    };
+    ToolError::Stopped(reason)
+}
+
+/// Every exported function whose types JSON can carry, top level first.
+fn tools_of(engine: &Engine, component: &Component) -> Vec<Tool> {
+    let mut tools = Vec::new();
+    let ty = component.component_type();
+    for (name, export) in ty.exports(engine) {
+        match export.ty {
+            ComponentItem::ComponentFunc(func) => {
+                if let Some(index) = component.get_export_index(None, name) {
+                    tools.extend(tool(name.to_string(), &func, index));
+                }
+            }
+            ComponentItem::ComponentInstance(instance) => {
+                let Some(parent) = component.get_export_index(None, name) else { continue };
+                // `ns:pkg/iface@1.0.0` → `iface`: tools are named `iface_func`.
+                let short = name.rsplit('/').next().unwrap_or(name).split('@').next().unwrap_or(name);
+                for (func_name, item) in instance.exports(engine) {
+                    let ComponentItem::ComponentFunc(func) = item.ty else { continue };
+                    if let Some(index) = component.get_export_index(Some(&parent), func_name) {
+                        tools.extend(tool(format!("{short}_{func_name}"), &func, index));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    tools
+}
+
+fn tool(name: String, func: &wasmtime::component::types::ComponentFunc, export: ComponentExportIndex) -> Option<Tool> {
+    let params: Vec<(String, Type)> = func.params().map(|(n, t)| (n.to_string(), t)).collect();
+    let results: Vec<Type> = func.results().collect();
+    if !params.iter().map(|(_, t)| t).chain(&results).all(schema::expressible) {
+        return None;
+    }
+    Some(Tool { name, input_schema: schema::object(&params), params, results, export })
+}
+
+#[cfg(test)]
+mod tests;

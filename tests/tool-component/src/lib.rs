@@ -1,0 +1,52 @@
+//! A tool component for the tests: plain exported functions over records,
+//! enums, options and results (wassette's convention), and two that misbehave
+//! (`spin` loops, `hog` asks for memory) so the host's limits can be seen.
+
+wit_bindgen::generate!({ world: "tools", path: "wit" });
+
+struct Tools;
+
+impl Guest for Tools {
+    fn add(a: i32, b: i32) -> i32 {
+        a.wrapping_add(b)
+    }
+
+    fn greet(name: String, excited: Option<bool>) -> String {
+        let mark = if excited == Some(true) { "!" } else { "." };
+        format!("Hello, {name}{mark}")
+    }
+
+    fn distance(a: Point, b: Point) -> f64 {
+        let (dx, dy) = (f64::from(a.x - b.x), f64::from(a.y - b.y));
+        (dx * dx + dy * dy).sqrt()
+    }
+
+    fn convert(degrees: f64, to: Unit) -> f64 {
+        match to {
+            Unit::Celsius => (degrees - 32.0) * 5.0 / 9.0,
+            Unit::Fahrenheit => degrees * 9.0 / 5.0 + 32.0,
+        }
+    }
+
+    fn split_words(text: String) -> Result<Vec<String>, String> {
+        if text.trim().is_empty() {
+            return Err("nothing to split".into());
+        }
+        Ok(text.split_whitespace().map(String::from).collect())
+    }
+
+    fn spin(rounds: u64) -> u64 {
+        let mut n = 0u64;
+        while n < rounds {
+            n = std::hint::black_box(n + 1);
+        }
+        n
+    }
+
+    fn hog(megabytes: u32) -> u32 {
+        let held: Vec<u8> = vec![1; megabytes as usize * (1 << 20)];
+        std::hint::black_box(&held).len() as u32 >> 20
+    }
+}
+
+export!(Tools);
