@@ -3,7 +3,7 @@
 use super::*;
 use serde_json::json;
 
-fn component() -> ToolComponent {
+pub(super) fn component() -> ToolComponent {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/guest/tool_component.wasm");
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (make guests builds it)", path.display()));
