@@ -11,6 +11,7 @@
 //! catalog source and the guardrail mapping build on it.
 
 pub mod mcp;
+pub mod permissions;
 mod schema;
 mod values;
 
@@ -19,6 +20,14 @@ use wasmtime::component::types::{ComponentItem, Type};
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, ResourceTable, Val};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// What one call may reach: directories preopened at the same path, and
+/// environment variables (`permissions::grant` decides them).
+#[derive(Debug, Clone, Default)]
+pub struct Sandbox {
+    pub mounts: Vec<permissions::Mount>,
+    pub environment: Vec<(String, String)>,
+}
 
 /// How much one call may use.
 #[derive(Debug, Clone, Copy)]
@@ -100,8 +109,13 @@ impl ToolComponent {
         &self.tools
     }
 
-    /// Calls `name` with `arguments` (a JSON object) in a fresh instance.
+    /// Calls `name` with `arguments` (a JSON object) in a fresh instance that reaches nothing.
     pub async fn call(&self, name: &str, arguments: &Value) -> Result<Value, ToolError> {
+        self.call_in(&Sandbox::default(), name, arguments).await
+    }
+
+    /// Calls `name` in a fresh instance that reaches what `sandbox` grants.
+    pub async fn call_in(&self, sandbox: &Sandbox, name: &str, arguments: &Value) -> Result<Value, ToolError> {
         let tool = self.tools.iter().find(|t| t.name == name).ok_or_else(|| ToolError::UnknownTool(name.into()))?;
         let empty = serde_json::Map::new();
         let object = match arguments {
@@ -115,7 +129,7 @@ impl ToolComponent {
             .map(|(_, v)| v)
             .collect();
         let limits = StoreLimitsBuilder::new().memory_size(self.limits.memory_bytes).trap_on_grow_failure(true).build();
-        let state = ToolState { wasi: WasiCtx::builder().build(), table: ResourceTable::new(), limits };
+        let state = ToolState { wasi: wasi_for(sandbox)?, table: ResourceTable::new(), limits };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         store.set_fuel(self.limits.fuel).map_err(|e| ToolError::Stopped(e.to_string()))?;
@@ -139,6 +153,23 @@ impl ToolComponent {
             many => Ok(Value::Array(many.iter().map(values::to_json).collect())),
         }
     }
+}
+
+/// WASI as the sandbox grants it: its mounts preopened (read-only unless
+/// writable), its variables; no sockets, no inherited stdio or arguments.
+fn wasi_for(sandbox: &Sandbox) -> Result<WasiCtx, ToolError> {
+    use wasmtime_wasi::FsPerms;
+    let mut builder = WasiCtx::builder();
+    for mount in &sandbox.mounts {
+        let perms = if mount.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+        builder
+            .preopened_dir(&mount.path, &mount.path, perms)
+            .map_err(|e| ToolError::Stopped(format!("mounting {}: {e}", mount.path)))?;
+    }
+    for (key, value) in &sandbox.environment {
+        builder.env(key, value);
+    }
+    Ok(builder.build())
 }
 
 /// Why the sandbox stopped a call, in words.

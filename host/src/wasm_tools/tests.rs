@@ -15,7 +15,7 @@ pub(super) fn component() -> ToolComponent {
 async fn every_export_is_a_tool_with_a_schema_from_its_wit_types() {
     let c = component();
     let names: Vec<&str> = c.tools().iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, ["add", "greet", "distance", "convert", "split-words", "spin", "hog"]);
+    assert_eq!(names, ["add", "greet", "distance", "convert", "split-words", "spin", "hog", "read-file", "env-var"]);
     let distance = &c.tools()[2].input_schema;
     assert_eq!(distance["required"], json!(["a", "b"]));
     assert_eq!(distance["properties"]["a"]["properties"]["x"], json!({"type": "integer"}));
@@ -65,4 +65,26 @@ async fn a_runaway_or_greedy_call_is_stopped_and_the_next_one_is_served() {
     assert!(matches!(c.call("hog", &json!({"megabytes": 64})).await, Err(ToolError::Stopped(_))));
     assert_eq!(c.call("hog", &json!({"megabytes": 1})).await, Ok(json!(1)));
     assert_eq!(c.call("add", &json!({"a": 1, "b": 1})).await, Ok(json!(2)));
+}
+
+#[tokio::test]
+async fn a_call_reaches_only_what_its_sandbox_grants() {
+    let c = component();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("note.txt");
+    std::fs::write(&file, "granted").unwrap();
+    let path = file.display().to_string();
+    // Nothing granted: no file, no variable.
+    let denied = c.call("read-file", &json!({"path": path})).await;
+    assert!(matches!(&denied, Err(ToolError::Failed(why)) if why.starts_with(&path)), "{denied:?}");
+    assert_eq!(c.call("env-var", &json!({"name": "HOME"})).await, Ok(Value::Null));
+    let sandbox = Sandbox {
+        mounts: vec![permissions::Mount { path: dir.path().display().to_string(), writable: false }],
+        environment: vec![("API_KEY".into(), "k-1".into())],
+    };
+    assert_eq!(c.call_in(&sandbox, "read-file", &json!({"path": path})).await, Ok(json!("granted")));
+    assert_eq!(c.call_in(&sandbox, "env-var", &json!({"name": "API_KEY"})).await, Ok(json!("k-1")));
+    assert_eq!(c.call_in(&sandbox, "env-var", &json!({"name": "HOME"})).await, Ok(Value::Null), "only what is granted");
+    let outside = c.call_in(&sandbox, "read-file", &json!({"path": "/etc/hostname"})).await;
+    assert!(matches!(outside, Err(ToolError::Failed(_))), "{outside:?}");
 }

@@ -1,6 +1,7 @@
 //! A tool component for the tests: plain exported functions over records,
 //! enums, options and results (wassette's convention), and two that misbehave
-//! (`spin` loops, `hog` asks for memory) so the host's limits can be seen.
+//! (`spin` loops, `hog` asks for memory) so the host's limits can be seen,
+//! and two that reach for what a sandbox may grant (a file, a variable).
 
 wit_bindgen::generate!({ world: "tools", path: "wit" });
 
@@ -41,6 +42,14 @@ impl Guest for Tools {
             n = std::hint::black_box(n + 1);
         }
         n
+    }
+
+    fn read_file(path: String) -> Result<String, String> {
+        std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))
+    }
+
+    fn env_var(name: String) -> Option<String> {
+        std::env::var(name).ok()
     }
 
     fn hog(megabytes: u32) -> u32 {
