@@ -88,17 +88,13 @@ pub struct Approval {
     #[serde(default)]
     pub scan_results: Option<crate::supply_chain::osv::VulnerabilityReport>,
     /// The image's signature, checked against the configured keys.
-    #[serde(default = "not_checked")]
+    #[serde(default)]
     pub signature: crate::supply_chain::SignatureCheck,
     #[serde(default)]
     pub escalated: bool,
     pub reviewed_by: Option<String>,
     pub reviewed_at: Option<chrono::DateTime<chrono::Utc>>,
     pub notes: Option<String>,
-}
-
-fn not_checked() -> crate::supply_chain::SignatureCheck {
-    crate::supply_chain::Evidence::default().signature
 }
 
 /// The decision of the whole rule chain.

@@ -75,12 +75,13 @@ impl Approvals {
         }
         let input = crate::contract::approval::ApprovalInput { request: request.clone(), effective: effective.into() };
         let (mut reasons, mut approvers) = (Vec::new(), Vec::new());
+        let evidence = std::sync::Arc::new(evidence.clone());
         for rule in &self.plugins.approval_rules() {
             // Fail closed: a rule that traps, loops or errs stops the request.
-            let decision =
-                rule.approve(&input, CallAbout::judging(GuardrailOptions::of(effective), evidence))
-                    .await?
-                    .map_err(|e| ApprovalError::Rule { rule: rule.manifest.id.clone(), reason: e.to_string() })?;
+            let decision = rule
+                .approve(&input, CallAbout::judging(GuardrailOptions::of(effective), &evidence))
+                .await?
+                .map_err(|e| ApprovalError::Rule { rule: rule.manifest.id.clone(), reason: e.to_string() })?;
             if decision.required {
                 reasons.extend(decision.reasons);
                 approvers.extend(decision.approvers.into_iter().filter(|a| !approvers.contains(a)).collect::<Vec<_>>());

@@ -78,9 +78,10 @@ impl CallAbout {
         CallAbout { options, ..CallAbout::default() }
     }
 
-    /// A policy's or an approval rule's call: the options and the evidence.
-    pub fn judging(options: GuardrailOptions, evidence: &crate::supply_chain::Evidence) -> CallAbout {
-        CallAbout { options, evidence: Some(Arc::new(evidence.clone())), package: None }
+    /// A policy's or an approval rule's call: the options and the evidence
+    /// (shared: every link of a chain judges the same evidence).
+    pub fn judging(options: GuardrailOptions, evidence: &Arc<crate::supply_chain::Evidence>) -> CallAbout {
+        CallAbout { options, evidence: Some(evidence.clone()), package: None }
     }
 }
 

@@ -66,8 +66,9 @@ impl Runtime {
             effective: crate::contract::initial_guardrails(profile),
             warnings: Vec::new(),
         };
+        let evidence = Arc::new(evidence.clone());
         for policy in chain {
-            match policy.evaluate(&input, CallAbout::judging(asked, evidence)).await? {
+            match policy.evaluate(&input, CallAbout::judging(asked, &evidence)).await? {
                 Ok(out) => {
                     input.effective = out.effective;
                     input.warnings = out.warnings;

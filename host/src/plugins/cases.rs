@@ -91,7 +91,7 @@ impl CaseEvidence {
         let database = DatabaseState { records: 0, skipped: 0, digest: "sha256:cases".into() };
         Evidence {
             digest: self.digest.clone(),
-            signature: self.signature.clone().unwrap_or_else(|| Evidence::default().signature),
+            signature: self.signature.clone().unwrap_or_default(),
             vulnerabilities: self.findings.clone().map(|found| VulnerabilityReport::of(database, found)),
         }
     }
@@ -238,7 +238,10 @@ pub async fn run(wasm: &Path, file: &CaseFile, cache_dir: PathBuf) -> anyhow::Re
         };
         let request = crate::contract::deploy_request("case", "backend", &request, Some("rule-author"));
         let effective = crate::contract::initial_guardrails(profile);
-        let about = CallAbout::judging(GuardrailOptions::asked_by(profile, &case.entry), &case.evidence.evidence());
+        let about = CallAbout::judging(
+            GuardrailOptions::asked_by(profile, &case.entry),
+            &std::sync::Arc::new(case.evidence.evidence()),
+        );
         if file.kind == PluginKind::RuntimeBackend {
             anyhow::bail!("plugin test runs guardrail policies and approval rules");
         }
