@@ -1,6 +1,6 @@
 # mcp-runtime: `make run` starts the host with embedded defaults; `make test` runs the whole suite.
 
-GUESTS    := docker-backend code-engine-backend default-guardrails pinned-images approval-default approval-large-cpu \
+GUESTS    := docker-backend code-engine-backend wasm-backend default-guardrails pinned-images approval-default approval-large-cpu \
              no-critical-vulns \
              fault-policy fault-approval http-probe compat-policy stub-backend tool-component
 GUEST_DIR := target/wasm32-wasip2/guest

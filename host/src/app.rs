@@ -69,8 +69,18 @@ pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
     if let Ok(engine) = &engine {
         engine.egress().report_to(crate::deployments::egress_reports(store.clone(), metrics.clone()));
     }
+    let components_dir = config.components.dir.clone().unwrap_or_else(|| config.plugin_dir.clone());
+    let components = Arc::new(crate::components::ServerComponents::new(
+        config.components.clone(),
+        components_dir,
+        &config.data_dir,
+        cache_dir.clone(),
+        http.clone(),
+        store.clone(),
+    ));
     let mut host =
         PluginHost::new(cache_dir, store.clone(), engine.as_ref().ok().cloned(), Some(repositories.clone()))?;
+    host.serve_components_in(components.clone());
     host.record_calls_in(metrics.plugin_calls.clone());
     let mut plugins = BTreeMap::new();
     for manifest in &config.plugins {
@@ -108,6 +118,7 @@ pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
         catalog: catalog.clone(),
         profiles: profiles.clone(),
         approvals: approvals.clone(),
+        components,
     };
     let runtime = Arc::new(Runtime::new(parts).await?);
     runtime.refresh_backends().await;

@@ -11,6 +11,8 @@ pub mod backends;
 pub mod capabilities;
 pub mod catalog;
 pub mod clock;
+pub mod compiled;
+pub mod components;
 pub mod compose;
 pub mod config;
 pub mod contract;

@@ -15,6 +15,7 @@ mod base_images;
 mod catalog_import;
 mod code_engine;
 mod code_engine_builds;
+mod components;
 mod compose;
 mod docker;
 mod egress;

@@ -256,6 +256,11 @@ fn images_of(source: &crate::catalog::ServerSource) -> Vec<String> {
                 .map(|stack| stack.images().into_iter().map(String::from).collect())
                 .unwrap_or_default()
         }
+        // The component, where it comes from and the digest it must have.
+        ServerSource::Wasm { .. } => match source.component() {
+            Some(Ok(component)) => vec![format!("{} ({})", component.origin, component.digest())],
+            _ => Vec::new(),
+        },
         // A package's image is built from its lock, shown with the deployment.
         ServerSource::Github { .. } | ServerSource::Remote { .. } | ServerSource::Package { .. } => Vec::new(),
     }

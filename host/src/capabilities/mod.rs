@@ -7,6 +7,7 @@ mod guardrail_options;
 mod key_value;
 mod logging;
 mod outgoing_http;
+mod server_components;
 mod source;
 mod supply_chain;
 
@@ -32,6 +33,8 @@ pub enum Grant {
     /// Images the host makes: Git checkouts and packages built, stdio
     /// servers bridged, pushed to a registry.
     Source,
+    /// MCP servers shipped as WebAssembly components, served inside the host (1.7).
+    ServerComponents,
 }
 
 impl Grant {
@@ -43,6 +46,7 @@ impl Grant {
             Grant::ContainerEngine => "mcp-runtime:plugin/container-engine",
             Grant::OutgoingHttp => "wasi:http",
             Grant::Source => "mcp-runtime:plugin/source",
+            Grant::ServerComponents => "mcp-runtime:plugin/server-components",
         }
     }
 }
@@ -58,6 +62,8 @@ pub struct PluginContext {
     pub engine: Option<Arc<ContainerEngine>>,
     /// Where repositories are fetched from and builds logged (grant `source`).
     pub repositories: Option<Arc<crate::repositories::Repositories>>,
+    /// Where components are served (grant `server-components`).
+    pub components: Option<Arc<crate::components::ServerComponents>>,
 }
 
 /// What one call is about, beyond its arguments: what the always-linked
@@ -67,8 +73,10 @@ pub struct PluginContext {
 pub struct CallAbout {
     /// The deployment's guardrail options (`guardrail-options`).
     pub options: GuardrailOptions,
-    /// The package entry a backend's `prepare` is building (`source.deployment-package`).
-    pub package: Option<crate::catalog::ServerSource>,
+    /// The entry's source, for a backend's `prepare` and `deploy`: the
+    /// package it builds (`source.deployment-package`), the component it
+    /// serves (`server-components.deployment-component`).
+    pub source: Option<crate::catalog::ServerSource>,
     /// What a policy or an approval rule judges (`supply-chain`).
     pub evidence: Option<Arc<crate::supply_chain::Evidence>>,
 }
@@ -81,7 +89,7 @@ impl CallAbout {
     /// A policy's or an approval rule's call: the options and the evidence
     /// (shared: every link of a chain judges the same evidence).
     pub fn judging(options: GuardrailOptions, evidence: &Arc<crate::supply_chain::Evidence>) -> CallAbout {
-        CallAbout { options, evidence: Some(evidence.clone()), package: None }
+        CallAbout { options, evidence: Some(evidence.clone()), source: None }
     }
 }
 
@@ -145,6 +153,9 @@ pub fn link_grant<T: HasCallState>(linker: &mut Linker<T>, grant: Grant) -> wasm
         }
         Grant::OutgoingHttp => wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker),
         Grant::Source => iface::source::add_to_linker::<T, HasSelf<CallState>>(linker, T::call_state),
+        Grant::ServerComponents => {
+            iface::server_components::add_to_linker::<T, HasSelf<CallState>>(linker, T::call_state)
+        }
     }
 }
 

@@ -1,15 +1,19 @@
 //! Catalog entries: the seed's schema, validation that names the field at
 //! fault, and the list filters of `GET /catalog`.
 
+mod component;
 mod env;
 mod health;
 pub mod history;
 pub mod import;
 mod service;
+mod source;
 
+pub use component::{ComponentSource, Origin as ComponentOrigin};
 pub use env::{is_env_name, resolve as resolve_env, DeclaredEnv};
 pub use health::{HealthCheck, Probe, RestartPolicy};
 pub use service::{Catalog, CatalogServiceError};
+pub use source::ServerSource;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -142,110 +146,6 @@ fn default_mcp_path() -> String {
     "/mcp".into()
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-#[schema(as = Source)]
-pub enum ServerSource {
-    Docker {
-        image: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        registry_secret: Option<String>,
-    },
-    Github {
-        repo: String,
-        #[serde(default, skip_serializing_if = "Option::is_none", alias = "branch")]
-        revision: Option<String>,
-        #[serde(default = "default_dockerfile")]
-        dockerfile: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        context_dir: Option<String>,
-        #[serde(default)]
-        build_args: BTreeMap<String, String>,
-        /// The stage of a multi-stage Dockerfile to build.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        target: Option<String>,
-        /// The host credential to fetch with: a name in `runtime.sources.credentials`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        credential: Option<String>,
-        #[serde(default)]
-        push_to_registry: bool,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        registry: Option<String>,
-    },
-    Compose {
-        compose_file: String,
-        main_service: String,
-    },
-    /// A server published as an npm or PyPI package, built into an image
-    /// on its base image with its whole dependency tree pinned.
-    Package {
-        ecosystem: crate::packages::Ecosystem,
-        name: String,
-        /// Exact once written: a range or `latest` is resolved against the
-        /// index when the entry is written (see `requested_version`).
-        version: String,
-        /// What the writer asked for when it was not an exact version.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        requested_version: Option<String>,
-        /// The executable to run (npm `bin`, a Python console script);
-        /// chosen when the entry is written if the package has one.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        bin: Option<String>,
-        /// Python extras installed with it.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        extras: Vec<String>,
-        /// Let the install run the packages' own scripts (npm
-        /// `preinstall`/`postinstall`, Python source builds): arbitrary code,
-        /// so the default approval rule holds such a deploy.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        allow_install_scripts: bool,
-    },
-    /// A server already hosted at `url`: nothing is deployed; an admin
-    /// registers it with the gateway (`PUT /catalog/{slug}/registration`).
-    Remote {
-        url: String,
-        /// The credential the server asks of its clients as its publisher
-        /// names it (`OAuth2.1`, `API Key`); none for an open server. Such
-        /// credentials are the gateway's to hold, so an entry with one is
-        /// registered in the gateway itself, not from here.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        auth: Option<String>,
-    },
-}
-
-fn default_dockerfile() -> String {
-    "Dockerfile".into()
-}
-
-impl ServerSource {
-    /// The package a package source names, as the resolver and builder take it.
-    pub fn package(&self) -> Option<crate::packages::PackageRequest<'_>> {
-        match self {
-            ServerSource::Package { ecosystem, name, version, bin, extras, allow_install_scripts, .. } => {
-                Some(crate::packages::PackageRequest {
-                    ecosystem: *ecosystem,
-                    name,
-                    version,
-                    bin: bin.as_deref(),
-                    extras,
-                    allow_install_scripts: *allow_install_scripts,
-                })
-            }
-            _ => None,
-        }
-    }
-
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            ServerSource::Docker { .. } => "docker",
-            ServerSource::Github { .. } => "github",
-            ServerSource::Compose { .. } => "compose",
-            ServerSource::Package { .. } => "package",
-            ServerSource::Remote { .. } => "remote",
-        }
-    }
-}
-
 impl CatalogEntry {
     /// Checks what serde cannot; `profile_exists` answers for `guardrails_profile`.
     pub fn validate(&self, profile_exists: impl Fn(&str) -> bool) -> Result<(), CatalogError> {
@@ -289,6 +189,9 @@ impl CatalogEntry {
                 if let Some(Err(e)) = self.source.package().map(|p| p.check()) {
                     return Err(invalid(e.field(), e.reason()));
                 }
+            }
+            ServerSource::Wasm { .. } => {
+                self.source.component().transpose()?;
             }
             ServerSource::Remote { url, .. } => {
                 let parsed = reqwest::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https"));

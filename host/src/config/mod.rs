@@ -9,6 +9,7 @@ mod gateway;
 mod health;
 mod supply_chain;
 
+pub use crate::components::ComponentsConfig;
 pub use crate::repositories::{RepositoriesConfig, MAX_BUILD_SECONDS};
 pub use alerts::AlertsConfig;
 pub use approval::{ApprovalConfig, Notification, SmtpConfig};
@@ -110,6 +111,9 @@ pub struct RuntimeConfig {
     /// The evidence gathered before anything runs (known vulnerabilities).
     #[serde(default)]
     pub supply_chain: SupplyChainConfig,
+    /// Where `wasm` entries' components come from (`components/`).
+    #[serde(default)]
+    pub components: ComponentsConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -400,6 +404,7 @@ impl RuntimeConfig {
         self.sources.validate().map_err(|(key, reason)| invalid(&key, reason))?;
         self.builders.validate().map_err(|(key, reason)| invalid(&key, reason))?;
         self.supply_chain.validate()?;
+        self.components.validate().map_err(|(key, reason)| invalid(key, reason))?;
         self.catalog.validate()?;
         if self.api.mcp_session_idle_seconds == 0 {
             return Err(invalid("runtime.api.mcp_session_idle_seconds", "must be at least 1"));

@@ -46,7 +46,7 @@ pub mod approval_world {
 pub use approval_world::exports::mcp_runtime::plugin::approval;
 pub use backend_world::exports::mcp_runtime::plugin::backend;
 pub use backend_world::mcp_runtime::plugin::{
-    config, container_engine, guardrail_options, key_value, logging, source, types,
+    config, container_engine, guardrail_options, key_value, logging, server_components, source, types,
 };
 pub use policy_world::exports::mcp_runtime::plugin::policy;
 pub use policy_world::mcp_runtime::plugin::supply_chain;

@@ -45,6 +45,12 @@ impl From<&ServerSource> for wit::Source {
                 let purl = source.package().map(|p| p.purl()).unwrap_or_default();
                 wit::Source::Image(wit::ImageSource { image: purl, registry_secret: None })
             }
+            // Likewise a component reaches plugins as `wasm@sha256:<hex>`; 1.7
+            // backends granted `server-components` ask `deployment-component`.
+            ServerSource::Wasm { sha256, .. } => {
+                let hex = sha256.strip_prefix("sha256:").unwrap_or(sha256).to_ascii_lowercase();
+                wit::Source::Image(wit::ImageSource { image: format!("wasm@sha256:{hex}"), registry_secret: None })
+            }
             // Nothing is deployed for a remote entry: `deployments::check`
             // refuses it before any request a plugin could see is made.
             ServerSource::Remote { url, .. } => unreachable!("a deploy request for the remote server at {url}"),

@@ -181,8 +181,7 @@ impl Runtime {
             _ => State::Pulling,
         };
         self.transition(id, preparing, None, |_| {})?;
-        let package = stored.entry.source.package().is_some().then(|| stored.entry.source.clone());
-        let prepared = backend.prepare(&request, package).await??;
+        let prepared = backend.prepare(&request, Some(stored.entry.source.clone())).await??;
         let examined = self.examine(&d, stored, &prepared).await?;
         if self.judge_again(&d, stored, &request, &examined.evidence, |d| examined.keep(d)).await? {
             return Ok(());
@@ -203,7 +202,8 @@ impl Runtime {
         let id = d.id.as_str();
         let guardrails = wit::EffectiveGuardrails::from(&d.guardrails_applied);
         let options = GuardrailOptions::of(&d.guardrails_applied);
-        let deployed = backend.deploy(request, &guardrails, options, image).await??;
+        let source = d.request.as_ref().map(|r| r.entry.source.clone());
+        let deployed = backend.deploy(request, &guardrails, options, image, source).await??;
         let warnings: Vec<Warning> = deployed.warnings.iter().map(Warning::from).collect();
         self.store.update(Table::Deployments, id, |d: &mut Deployment| {
             d.handle = Some(deployed.handle.clone());
@@ -273,6 +273,10 @@ impl Runtime {
     /// `initialize` and `tools/list` against a deployment's server, over
     /// streamable HTTP or, for stdio and SSE servers, over the bridge's link.
     pub async fn handshake(&self, id: &str, endpoint: &str) -> Result<Vec<String>, crate::mcp::client::McpError> {
+        if let Some(Via::Component(served)) = Via::endpoint(endpoint) {
+            let tools = self.component_handshake(&served).await;
+            return tools.map_err(|reason| McpError::Unreachable { url: endpoint.into(), reason });
+        }
         if let Some(target) = Target::of(endpoint) {
             let tools = self.bridge.handshake(&self.tasks, id, &target).await;
             return tools.map_err(|e| McpError::Unreachable { url: endpoint.into(), reason: e.to_string() });

@@ -182,6 +182,9 @@ impl Runtime {
     async fn probe(&self, d: &Deployment, check: &HealthCheck) -> Result<(), String> {
         let endpoint = d.endpoint.as_deref().ok_or("no endpoint")?;
         match check.probe {
+            Probe::McpPing if endpoint.starts_with(crate::components::COMPONENT_SCHEME) => {
+                self.component_ping(&d.id).await
+            }
             Probe::McpPing => match Target::of(endpoint) {
                 Some(target) => self.bridge.ping(&self.tasks, &d.id, &target).await.map_err(|e| e.to_string()),
                 None => {

@@ -100,7 +100,8 @@ impl Runtime {
         let backend = self.backend(&d.backend)?.clone();
         let guardrails = wit::EffectiveGuardrails::from(&d.guardrails_applied);
         let options = contract::GuardrailOptions::of(&d.guardrails_applied);
-        let deployed = backend.deploy(&request, &guardrails, options, image).await??;
+        let deployed =
+            backend.deploy(&request, &guardrails, options, image, Some(stored.entry.source.clone())).await??;
         self.session_servers.with(|m| m.get_mut(instance).map(|s| s.handle = Some(deployed.handle.clone())));
         let status = self.await_running(&backend, &deployed.handle).await?;
         let endpoint = status.endpoint.unwrap_or_default();

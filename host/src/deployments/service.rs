@@ -58,6 +58,8 @@ pub struct Runtime {
     pub(super) advisories: crate::supply_chain::osv::Advisories,
     /// Image signatures, verified against the operator's trusted keys.
     pub(super) signatures: crate::supply_chain::signatures::Signatures,
+    /// Servers shipped as WebAssembly components, served in-process.
+    pub(super) components: Arc<crate::components::ServerComponents>,
     /// What approval deadlines are measured by.
     clock: Arc<dyn crate::clock::Clock>,
 }
@@ -85,6 +87,7 @@ pub struct RuntimeParts {
     pub catalog: Arc<crate::catalog::Catalog>,
     pub profiles: Arc<crate::profiles::Profiles>,
     pub approvals: Arc<crate::approvals::Approvals>,
+    pub components: Arc<crate::components::ServerComponents>,
 }
 
 impl Runtime {
@@ -103,6 +106,7 @@ impl Runtime {
             catalog,
             profiles,
             approvals,
+            components,
         } = parts;
         let bridge_engine = engine.as_ref().ok().cloned();
         if registry.get(super::DEFAULT_EVALUATOR).is_none() {
@@ -145,6 +149,7 @@ impl Runtime {
             usage_book: Default::default(),
             advisories,
             signatures,
+            components,
             clock,
         };
         runtime.bind_uploaded_backends().await;

@@ -97,6 +97,23 @@ pub struct BackendLost {
     pub error: String,
 }
 
+/// A server component served for a deployment: its content, and what its
+/// permission request asked that the guardrails did not grant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ComponentServed {
+    pub digest: String,
+    pub warnings: Vec<crate::guardrails::Warning>,
+}
+
+/// A server component's call the sandbox stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ComponentStop {
+    /// The tool called.
+    pub tool: String,
+    /// A trap, the call's deadline, the memory limit.
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EgressRefusal {
     pub host: String,

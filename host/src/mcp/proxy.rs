@@ -39,11 +39,16 @@ pub enum Via {
     Link(Target),
     /// Bridged to a server started for each session.
     PerSession,
+    /// A server component the host serves in-process (`component://<deployment>`).
+    Component(String),
 }
 
 impl Via {
     /// How an endpoint a backend reported is reached; `None` for one that is not a URI.
     pub fn endpoint(endpoint: &str) -> Option<Via> {
+        if let Some(deployment) = endpoint.strip_prefix(crate::components::COMPONENT_SCHEME) {
+            return Some(Via::Component(deployment.into()));
+        }
         match Target::of(endpoint) {
             Some(target) => Some(Via::Link(target)),
             None => endpoint.parse().ok().map(Via::Proxy),

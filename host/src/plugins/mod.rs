@@ -21,11 +21,10 @@ pub use scaffold::{create as scaffold, Lang, ScaffoldError};
 pub use uploads::{NewPlugin, Order, Staged, UploadError, Uploaded, Uploads, Version};
 
 use sha2::{Digest, Sha256};
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::{WasiCtxView, WasiView};
 
@@ -112,6 +111,8 @@ pub struct PluginHost {
     store: Arc<crate::store::Store>,
     container_engine: Option<Arc<ContainerEngine>>,
     repositories: Option<Arc<crate::repositories::Repositories>>,
+    /// Where plugins granted `server-components` serve components.
+    components: Option<Arc<crate::components::ServerComponents>>,
     /// Where loaded plugins record their calls, when metrics are kept.
     calls: Option<PluginCalls>,
 }
@@ -160,7 +161,12 @@ impl PluginHost {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("creating the wasm engine: {e:#}"))?;
         std::fs::create_dir_all(&cache_dir)?;
-        Ok(PluginHost { engine, cache_dir, store, container_engine, repositories, calls: None })
+        Ok(PluginHost { engine, cache_dir, store, container_engine, repositories, components: None, calls: None })
+    }
+
+    /// Plugins granted `server-components` and loaded from now on serve components there.
+    pub fn serve_components_in(&mut self, components: Arc<crate::components::ServerComponents>) {
+        self.components = Some(components);
     }
 
     /// Plugins loaded from now on count their calls there.
@@ -183,7 +189,8 @@ impl PluginHost {
                 return Err(fail(format!("sha256 is {hash}, the manifest pins {pin}")));
             }
         }
-        let component = self.compile_cached(&bytes, &hash).map_err(|e| fail(format!("{e:#}")))?;
+        let component = crate::compiled::compile_cached(&self.engine, &self.cache_dir, &bytes, &hash)
+            .map_err(|e| fail(format!("{e:#}")))?;
         check_grants(&self.engine, &component, manifest)?;
 
         let linker = self.linker(manifest).map_err(|e| fail(format!("{e:#}")))?;
@@ -215,6 +222,10 @@ impl PluginHost {
             store: self.store.clone(),
             engine: if needs_engine { self.container_engine.clone() } else { None },
             repositories: if builds { self.repositories.clone() } else { None },
+            components: match manifest.grants.contains(&Grant::ServerComponents) {
+                true => self.components.clone(),
+                false => None,
+            },
         });
         tracing::info!(plugin = %manifest.id, world = manifest.kind.world(), %hash, "plugin loaded");
         Ok(Plugin {
@@ -227,30 +238,6 @@ impl PluginHost {
             bridges_stdio: imports_function(&self.engine, &component, SOURCE_INTERFACE, "bridge-stdio"),
             builds_repositories: imports_function(&self.engine, &component, SOURCE_INTERFACE, "build"),
         })
-    }
-
-    /// Compiles once per content hash and engine build; later loads map the artifact.
-    fn compile_cached(&self, bytes: &[u8], hash: &str) -> wasmtime::Result<Component> {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut h);
-        let artifact = self.cache_dir.join(format!("{hash}-{:016x}.cwasm", h.finish()));
-        if artifact.exists() {
-            // SAFETY: the artifact was written by `precompile_component` of an
-            // engine with the same compatibility hash, in our own data dir.
-            match unsafe { Component::deserialize_file(&self.engine, &artifact) } {
-                Ok(component) => return Ok(component),
-                Err(e) => {
-                    tracing::warn!(artifact = %artifact.display(), "recompiling unusable artifact: {e:#}")
-                }
-            }
-        }
-        let compiled = self.engine.precompile_component(bytes)?;
-        // A name of its own: hosts sharing a cache may compile the same component at once.
-        let tmp = artifact.with_extension(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
-        std::fs::write(&tmp, &compiled)?;
-        std::fs::rename(&tmp, &artifact)?;
-        // SAFETY: as above; written just now.
-        Ok(unsafe { Component::deserialize_file(&self.engine, &artifact)? })
     }
 
     /// A linker with sandboxed WASI, `types` and `config`, plus exactly the granted interfaces.
@@ -401,14 +388,14 @@ impl Plugin {
         invoke!(self, CallAbout::options(options), Backend, mcp_runtime_plugin_backend.call_validate(r, g))
     }
 
-    /// `package`: the source of a package entry, which the plugin may build
-    /// (`source.build-package`) during this call.
+    /// `source`: the entry's, which the plugin may build (a package,
+    /// `source.build-package`) or fetch (a component) during this call.
     pub async fn prepare(
         &self,
         r: &DeployRequest,
-        package: Option<crate::catalog::ServerSource>,
+        source: Option<crate::catalog::ServerSource>,
     ) -> Result<Result<Prepared, BackendError>, PluginError> {
-        let about = CallAbout { package, ..CallAbout::default() };
+        let about = CallAbout { source, ..CallAbout::default() };
         invoke!(self, about, Backend, mcp_runtime_plugin_backend.call_prepare(r))
     }
 
@@ -418,8 +405,10 @@ impl Plugin {
         g: &EffectiveGuardrails,
         options: GuardrailOptions,
         image: &str,
+        source: Option<crate::catalog::ServerSource>,
     ) -> Result<Result<Deployed, BackendError>, PluginError> {
-        invoke!(self, CallAbout::options(options), Backend, mcp_runtime_plugin_backend.call_deploy(r, g, image))
+        let about = CallAbout { options, source, evidence: None };
+        invoke!(self, about, Backend, mcp_runtime_plugin_backend.call_deploy(r, g, image))
     }
 
     pub async fn status(&self, handle: &str) -> Result<Result<DeploymentStatus, BackendError>, PluginError> {

@@ -27,11 +27,13 @@ pub enum Table {
     ImageSignatures,
     /// What images install (`supply_chain::inventory`), by image id and by registry digest.
     ImageInventories,
+    /// What server components are served with (`components::Kept`), by deployment.
+    ServedComponents,
 }
 
 impl Table {
     /// Every table, each opened (created) when the store is.
-    pub const ALL: [Table; 13] = [
+    pub const ALL: [Table; 14] = [
         Table::Catalog,
         Table::Guardrails,
         Table::Backends,
@@ -45,6 +47,7 @@ impl Table {
         Table::PackageLocks,
         Table::ImageSignatures,
         Table::ImageInventories,
+        Table::ServedComponents,
     ];
 
     pub(super) fn definition(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
@@ -62,6 +65,7 @@ impl Table {
             Table::PackageLocks => "package_locks",
             Table::ImageSignatures => "image_signatures",
             Table::ImageInventories => "image_inventories",
+            Table::ServedComponents => "served_components",
         })
     }
 }

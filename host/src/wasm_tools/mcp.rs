@@ -6,7 +6,28 @@
 
 use serde_json::{json, Value};
 
-use super::{ToolComponent, ToolError};
+use super::{Tool, ToolComponent, ToolError};
+
+/// What answers the calls: a component alone, or a deployment's, in its sandbox.
+pub trait ToolServer: Sync {
+    fn tools(&self) -> &[Tool];
+    fn call(&self, name: &str, arguments: &Value)
+        -> impl std::future::Future<Output = Result<Value, ToolError>> + Send;
+}
+
+impl ToolServer for ToolComponent {
+    fn tools(&self) -> &[Tool] {
+        ToolComponent::tools(self)
+    }
+
+    fn call(
+        &self,
+        name: &str,
+        arguments: &Value,
+    ) -> impl std::future::Future<Output = Result<Value, ToolError>> + Send {
+        ToolComponent::call(self, name, arguments)
+    }
+}
 
 /// The protocol versions answered; the newest when the client asks for another.
 const VERSIONS: [&str; 3] = ["2025-06-18", "2025-03-26", "2024-11-05"];
@@ -15,7 +36,7 @@ const METHOD_NOT_FOUND: i64 = -32601;
 const INVALID_PARAMS: i64 = -32602;
 
 /// The answer to one message; `None` for a notification.
-pub async fn answer(component: &ToolComponent, server: &str, message: &Value) -> Option<Value> {
+pub async fn answer(component: &impl ToolServer, server: &str, message: &Value) -> Option<Value> {
     let id = message.get("id")?.clone();
     let method = message.get("method").and_then(Value::as_str).unwrap_or_default();
     let params = message.get("params").cloned().unwrap_or(Value::Null);
@@ -44,7 +65,7 @@ pub async fn answer(component: &ToolComponent, server: &str, message: &Value) ->
     })
 }
 
-async fn call(component: &ToolComponent, params: &Value) -> Result<Value, (i64, String)> {
+async fn call(component: &impl ToolServer, params: &Value) -> Result<Value, (i64, String)> {
     let Some(name) = params.get("name").and_then(Value::as_str) else {
         return Err((INVALID_PARAMS, "params.name: the tool to call".into()));
     };

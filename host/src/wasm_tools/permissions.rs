@@ -9,7 +9,7 @@
 use serde::Deserialize;
 
 use crate::egress::Allowlist;
-use crate::guardrails::Profile;
+use crate::guardrails::EffectiveGuardrails;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct PermissionFile {
@@ -87,8 +87,9 @@ impl PermissionFile {
     }
 }
 
-/// The stricter of `request` and `profile`, for a deploy that declares `declared_env`.
-pub fn grant(request: &PermissionFile, profile: &Profile, declared_env: &[String]) -> Granted {
+/// The stricter of `request` and the deployment's guardrails, for a deploy
+/// that declares `declared_env`.
+pub fn grant(request: &PermissionFile, profile: &EffectiveGuardrails, declared_env: &[String]) -> Granted {
     let mut granted = Granted::default();
     let asked = &request.permissions;
     for rule in &asked.storage.allow {
@@ -117,7 +118,7 @@ pub fn grant(request: &PermissionFile, profile: &Profile, declared_env: &[String
         match (profile.network.egress_allowed, admitted) {
             (true, true) => granted.hosts.push(asked_for),
             (false, _) => {
-                let why = format!("{asked_for}: profile '{}' allows no egress", profile.name);
+                let why = format!("{asked_for}: profile '{}' allows no egress", profile.profile);
                 granted.warnings.push(("network.egress_allowed".into(), why));
             }
             (true, false) => {
@@ -162,10 +163,15 @@ permissions:
       - key: "HOME"
 "#;
 
+    fn effective(preset: &str) -> EffectiveGuardrails {
+        let profile = &crate::guardrails::presets()[preset];
+        crate::contract::effective_guardrails(&crate::contract::initial_guardrails(profile), Default::default())
+    }
+
     #[test]
     fn the_stricter_of_the_request_and_the_profile_wins_and_each_difference_is_said() {
         let request = PermissionFile::parse(REQUEST).unwrap();
-        let standard = &crate::guardrails::presets()["standard"];
+        let standard = &effective("standard");
         let granted = grant(&request, standard, &["API_KEY".into()]);
         assert_eq!(granted.mounts, [Mount { path: "/data/cache".into(), writable: true }]);
         assert_eq!(granted.hosts, ["api.openai.com"]);
@@ -178,7 +184,7 @@ permissions:
             granted.warnings
         );
         // Restricted: no egress at all, no mounts.
-        let restricted = &crate::guardrails::presets()["restricted"];
+        let restricted = &effective("restricted");
         let granted = grant(&request, restricted, &[]);
         assert!(granted.mounts.is_empty() && granted.hosts.is_empty() && granted.environment.is_empty());
         assert!(granted.warnings.iter().any(|(f, w)| f == "network.egress_allowed" && w.contains("restricted")));
@@ -186,7 +192,7 @@ permissions:
 
     #[test]
     fn no_file_asks_for_nothing_and_a_broken_one_is_named() {
-        let nothing = grant(&PermissionFile::default(), &crate::guardrails::presets()["unrestricted"], &["X".into()]);
+        let nothing = grant(&PermissionFile::default(), &effective("unrestricted"), &["X".into()]);
         assert_eq!(nothing, Granted::default());
         assert!(PermissionFile::parse("permissions: [").unwrap_err().starts_with("the permission file:"));
     }

@@ -9,8 +9,8 @@
 //! Without `allowed_registries` every registry is allowed; `[]` allows none.
 
 wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@1.6.0": guest_kit::types,
-    "mcp-runtime:plugin/config@1.6.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.7.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.7.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared, ResourceUsage};

@@ -54,20 +54,31 @@ fn route(rt: &Runtime, caller: &Principal, id: &str) -> ApiResult<Arc<Route>> {
     Ok(route)
 }
 
-/// The servers of a bridged deployment (stdio, HTTP+SSE), shared or one
-/// per session; for a streamable-HTTP server, the endpoint it is proxied to.
-fn bridged<'a>(rt: &'a Runtime, route: &'a Route) -> Result<Servers<'a>, &'a Uri> {
+/// How a deployment's server is reached.
+enum Reach<'a> {
+    /// Bridged (stdio, HTTP+SSE): its servers, shared or one per session.
+    Bridged(Servers<'a>),
+    /// A streamable-HTTP server, at the endpoint it is proxied to.
+    Proxied(&'a Uri),
+    /// A server component, answered in-process.
+    InProcess,
+}
+
+fn reach<'a>(rt: &'a Runtime, route: &'a Route) -> Reach<'a> {
     match &route.via {
-        Via::Proxy(endpoint) => Err(endpoint),
-        Via::Link(target) => Ok(Servers::Shared(target)),
-        Via::PerSession => Ok(Servers::PerSession(rt)),
+        Via::Proxy(endpoint) => Reach::Proxied(endpoint),
+        Via::Link(target) => Reach::Bridged(Servers::Shared(target)),
+        Via::PerSession => Reach::Bridged(Servers::PerSession(rt)),
+        Via::Component(_) => Reach::InProcess,
     }
 }
 
 /// The HTTP+SSE transport is served for bridged servers only.
 fn linked<'a>(rt: &'a Runtime, route: &'a Route, id: &str) -> ApiResult<Servers<'a>> {
-    bridged(rt, route)
-        .map_err(|_| ApiError::NotFound(format!("deployment '{id}' speaks streamable HTTP: use /servers/{id}/mcp")))
+    match reach(rt, route) {
+        Reach::Bridged(servers) => Ok(servers),
+        _ => Err(ApiError::NotFound(format!("deployment '{id}' speaks streamable HTTP: use /servers/{id}/mcp"))),
+    }
 }
 
 #[utoipa::path(method(post, get, delete), path = "/servers/{id}/mcp", tag = "mcp",
@@ -113,9 +124,10 @@ async fn proxy_mcp(
 }
 
 async fn forward(rt: &Runtime, route: &Route, id: &str, request: Request) -> ApiResult<Response> {
-    let endpoint = match bridged(rt, route) {
-        Ok(servers) => return Ok(rt.serve_bridged(id, servers, request).await),
-        Err(endpoint) => endpoint,
+    let endpoint = match reach(rt, route) {
+        Reach::Bridged(servers) => return Ok(rt.serve_bridged(id, servers, request).await),
+        Reach::InProcess => return Ok(rt.serve_component(id, request).await),
+        Reach::Proxied(endpoint) => endpoint,
     };
     // Over the client connection's own connection to the server (one made for
     // this request alone when the router is served without `PerClientConnection`).

@@ -75,12 +75,12 @@ impl Host for CallState {
     }
 
     async fn deployment_package(&mut self) -> Option<PackageSource> {
-        self.about.package.as_ref().and_then(|source| source.package()).map(|package| (&package).into())
+        self.about.source.as_ref().and_then(|source| source.package()).map(|package| (&package).into())
     }
 
     async fn build_package(&mut self, deployment_id: String, tags: Vec<String>) -> Result<BuiltPackage, SourceError> {
         let (repositories, engine) = self.repositories()?;
-        let source = self.about.package.clone().ok_or_else(|| {
+        let source = self.about.source.clone().filter(|s| s.package().is_some()).ok_or_else(|| {
             let reason = "build-package builds the package entry a backend's prepare is called for; this call has none";
             SourceError::Invalid(Denial { field: "source.type".into(), reason: reason.into() })
         })?;
