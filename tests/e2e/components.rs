@@ -129,3 +129,91 @@ async fn what_the_sandbox_refuses_or_stops_is_said_and_the_next_call_is_served()
     tokio::time::timeout(std::time::Duration::from_secs(20), crashed).await.expect("a crash event");
     host.wait_for(&id, "connected").await;
 }
+
+/// Serves `bytes` at `/tool.wasm` on a free loopback port; its address.
+async fn serve_file(bytes: Vec<u8>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let app = axum::Router::new().route("/tool.wasm", axum::routing::get(move || async move { bytes.clone() }));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    address
+}
+
+/// The component pushed as an OCI artifact (wasm-pkg's media types) with the host's own client.
+async fn push_artifact(registry: &support::Registry, repository: &str, bytes: &[u8]) -> String {
+    let client = mcp_runtime::oci::Registry::new(reqwest::Client::new(), &registry.address, None);
+    let config = b"{}";
+    let config_digest = client.push_blob(repository, config).await.unwrap();
+    let layer_digest = client.push_blob(repository, bytes).await.unwrap();
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": mcp_runtime::oci::OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.wasm.config.v0+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/wasm", "digest": layer_digest, "size": bytes.len()}],
+    });
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    client.push_manifest(repository, "1.0", &bytes, mcp_runtime::oci::OCI_MANIFEST).await.unwrap();
+    format!("{}/{repository}:1.0", registry.address)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn components_come_from_an_allowed_url_or_registry_and_only_with_their_digest() {
+    let bytes = std::fs::read(support::guest_dir().join(COMPONENT)).unwrap();
+    let sha256 = format!("sha256:{}", sha256_of(COMPONENT));
+    let web = serve_file(bytes.clone()).await;
+    let registry = support::Registry::start().await;
+    let artifact = push_artifact(&registry, "tools/add", &bytes).await;
+    let nothing = tempfile::tempdir().unwrap();
+    let socket = nothing.path().join("docker.sock").display().to_string();
+    let (allowed_web, allowed_registry) = (web.clone(), registry.address.clone());
+    let mut host = TestHost::start(move |c| {
+        c.backends.get_mut("docker").unwrap().socket = Some(socket);
+        c.components.allowed_hosts = vec![allowed_web];
+        c.components.allowed_registries = vec![allowed_registry];
+    })
+    .await;
+    let sources = [
+        ("from-url", json!({"type": "wasm", "url": format!("http://{web}/tool.wasm"), "sha256": sha256})),
+        ("from-oci", json!({"type": "wasm", "oci": artifact, "sha256": sha256})),
+    ];
+    let mut ids = Vec::new();
+    for (slug, source) in sources {
+        let mut written = entry(slug, source);
+        written["guardrails_profile"] = json!("standard");
+        assert_eq!(host.post("/catalog", written).await.0, 201);
+        let id = host.deploy(json!({"slug": slug, "backend": "wasm"})).await;
+        host.wait_for(&id, "connected").await;
+        let mut session = host.mcp_session(&id).await;
+        assert_eq!(session.call_tool("add", json!({"a": 20, "b": 22})).await.unwrap(), "42", "{slug}");
+        ids.push(id);
+    }
+
+    // Refused before anything runs, naming the field: other bytes, a host or a registry not allowed.
+    let other = format!("sha256:{}", "0".repeat(64));
+    let refused = [
+        (
+            "wrong-digest",
+            json!({"type": "wasm", "url": format!("http://{web}/tool.wasm"), "sha256": other}),
+            "source.sha256",
+        ),
+        ("other-host", json!({"type": "wasm", "url": "http://127.0.0.2:9/tool.wasm", "sha256": sha256}), "source.url"),
+        ("other-registry", json!({"type": "wasm", "oci": "127.0.0.2:9/tools/add:1.0", "sha256": sha256}), "source.oci"),
+    ];
+    for (slug, source, field) in refused {
+        let mut written = entry(slug, source);
+        written["guardrails_profile"] = json!("standard");
+        assert_eq!(host.post("/catalog", written).await.0, 201);
+        let id = host.deploy(json!({"slug": slug, "backend": "wasm"})).await;
+        let d = host.wait_for(&id, "error").await;
+        assert!(d["status_message"].as_str().is_some_and(|m| m.contains(field)), "{slug}: {d}");
+    }
+
+    // A restarted host serves its components again, from what it kept.
+    host.stop().await;
+    host.resume().await;
+    for id in &ids {
+        host.wait_for(id, "connected").await;
+        let mut session = host.mcp_session(id).await;
+        assert_eq!(session.call_tool("greet", json!({"name": "Ada"})).await.unwrap(), "Hello, Ada.");
+    }
+}

@@ -15,6 +15,33 @@ use crate::egress::Allowlist;
 /// wasm-pkg/`wkg` convention, and the plain one some tools write.
 pub const WASM_LAYER_TYPES: [&str; 2] = ["application/wasm", "application/vnd.wasm.content.layer.v1+wasm"];
 
+/// Refuses an origin the operator does not allow, whether or not its bytes
+/// are kept already: what an entry may name does not depend on what ran before.
+pub(super) fn check_origin(source: &ComponentSource<'_>, config: &ComponentsConfig) -> Result<(), ComponentError> {
+    match &source.origin {
+        ComponentOrigin::Path(_) => Ok(()),
+        ComponentOrigin::Url(url) => {
+            let parsed = reqwest::Url::parse(url).map_err(|e| invalid("source.url", e.to_string()))?;
+            let host = parsed.host_str().unwrap_or_default().trim_matches(['[', ']']);
+            let port = parsed.port_or_known_default().unwrap_or(443);
+            let allowlist = Allowlist::parse(&config.allowed_hosts).unwrap_or_default();
+            match allowlist.allows(host, port) {
+                Ok(_) => Ok(()),
+                Err(refusal) => Err(invalid(
+                    "source.url",
+                    format!("{host}:{port} is not in runtime.components.allowed_hosts ({})", refusal.reason()),
+                )),
+            }
+        }
+        ComponentOrigin::Oci(reference) => match image_ref::is_allowed(reference, &config.allowed_registries) {
+            true => Ok(()),
+            false => {
+                Err(invalid("source.oci", format!("{reference} is not under runtime.components.allowed_registries")))
+            }
+        },
+    }
+}
+
 pub(super) async fn fetch(
     source: &ComponentSource<'_>,
     config: &ComponentsConfig,
@@ -24,8 +51,8 @@ pub(super) async fn fetch(
     let max = config.max_bytes();
     let bytes = match &source.origin {
         ComponentOrigin::Path(path) => read_file(&dir.join(path), max).await?,
-        ComponentOrigin::Url(url) => download(url, &config.allowed_hosts, http, max).await?,
-        ComponentOrigin::Oci(reference) => pull(reference, &config.allowed_registries, http, max).await?,
+        ComponentOrigin::Url(url) => download(url, http, max).await?,
+        ComponentOrigin::Oci(reference) => pull(reference, http, max).await?,
     };
     let actual = hex::encode(Sha256::digest(&bytes));
     if actual != source.sha256 {
@@ -55,15 +82,8 @@ async fn read_file(path: &Path, max: u64) -> Result<Vec<u8>, ComponentError> {
     tokio::fs::read(path).await.map_err(missing)
 }
 
-async fn download(url: &str, allowed: &[String], http: &reqwest::Client, max: u64) -> Result<Vec<u8>, ComponentError> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| invalid("source.url", e.to_string()))?;
-    let host = parsed.host_str().unwrap_or_default().trim_matches(['[', ']']);
-    let port = parsed.port_or_known_default().unwrap_or(443);
-    let allowlist = Allowlist::parse(allowed).unwrap_or_default();
-    if let Err(refusal) = allowlist.allows(host, port) {
-        let reason = format!("{host}:{port} is not in runtime.components.allowed_hosts ({})", refusal.reason());
-        return Err(invalid("source.url", reason));
-    }
+/// Checked by `check_origin` first.
+async fn download(url: &str, http: &reqwest::Client, max: u64) -> Result<Vec<u8>, ComponentError> {
     let unavailable = |e: reqwest::Error| ComponentError::Unavailable(format!("{url}: {e}"));
     let mut answer = http.get(url).send().await.map_err(unavailable)?;
     if !answer.status().is_success() {
@@ -82,18 +102,10 @@ async fn download(url: &str, allowed: &[String], http: &reqwest::Client, max: u6
     Ok(bytes)
 }
 
-/// The component layer of an OCI artifact (`registry/repository:tag` or `@sha256:…`).
-async fn pull(
-    reference: &str,
-    allowed: &[String],
-    http: &reqwest::Client,
-    max: u64,
-) -> Result<Vec<u8>, ComponentError> {
+/// The component layer of an OCI artifact (`registry/repository:tag` or
+/// `@sha256:…`); checked by `check_origin` first.
+async fn pull(reference: &str, http: &reqwest::Client, max: u64) -> Result<Vec<u8>, ComponentError> {
     let registry_name = image_ref::of(&image_ref::canonical(reference)).to_string();
-    if !image_ref::is_allowed(reference, allowed) {
-        let reason = format!("{reference} is not under runtime.components.allowed_registries");
-        return Err(invalid("source.oci", reason));
-    }
     let repository = crate::oci::repository_path(reference);
     let tag = match image_ref::digest(reference) {
         Some(digest) => digest,

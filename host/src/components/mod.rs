@@ -117,6 +117,7 @@ impl ServerComponents {
 
     /// Fetches and verifies the component unless it is kept already, and compiles it.
     pub async fn prepare(&self, source: &ComponentSource<'_>) -> Result<Prepared, ComponentError> {
+        fetch::check_origin(source, &self.config)?;
         let path = self.blob(&source.sha256);
         if !path.exists() {
             let bytes = fetch::fetch(source, &self.config, &self.dir, &self.http).await?;

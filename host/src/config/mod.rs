@@ -270,6 +270,7 @@ const OVERRIDES: &[(&str, &[&str])] = &[
     ("RUNTIME_BUILDERS_INDEX_ADDRESSES", &["builders", "index_addresses"]),
     ("RUNTIME_BUILDERS_STDIO_BRIDGE", &["builders", "stdio_bridge"]),
     ("RUNTIME_SUPPLY_CHAIN_OSV_DIR", &["supply_chain", "osv_dir"]),
+    ("RUNTIME_COMPONENTS_DIR", &["components", "dir"]),
     ("MCPGATEWAY_URL", &["gateway", "url"]),
     ("RUNTIME_PUBLIC_URL", &["gateway", "public_url"]),
     ("MCPGATEWAY_TOKEN", &["gateway", "auth", "token"]),

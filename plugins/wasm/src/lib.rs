@@ -13,11 +13,11 @@ wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
 } });
 
 use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared, ResourceUsage};
-use guest_kit::denial;
 use guest_kit::types::{
     BackendCapabilities, DeployRequest, DeploymentState, EffectiveGuardrails, IsolationLevel, LogLine, LogQuery,
     ObservabilityType, Source, Warning,
 };
+use guest_kit::{denial, warning};
 use mcp_runtime::plugin::server_components::{self as components, ComponentError, ComponentSpec};
 
 /// How the host names a `wasm` entry's source to plugins.
@@ -47,7 +47,8 @@ impl Guest for WasmBackend {
             supports_custom_capabilities: false,
             supports_capability_add: false,
             supports_build_cache: false,
-            supports_egress_host_filtering: false,
+            // Filtered to nothing: no host is reachable (see `validate`).
+            supports_egress_host_filtering: true,
             supports_pid_limits: false,
             supports_stdio: false,
             network_isolation_level: IsolationLevel::Container,
@@ -62,9 +63,17 @@ impl Guest for WasmBackend {
         Ok(())
     }
 
-    fn validate(request: DeployRequest, _: EffectiveGuardrails) -> Result<Vec<Warning>, BackendError> {
+    fn validate(request: DeployRequest, guardrails: EffectiveGuardrails) -> Result<Vec<Warning>, BackendError> {
+        let network = &guardrails.network;
+        let closed = match network.egress_allowed && !network.allowed_hosts.is_empty() {
+            true => vec![warning(
+                "network.allowed_hosts",
+                "components get no outgoing connections yet: no host is reachable, stricter than the profile",
+            )],
+            false => Vec::new(),
+        };
         match &request.entry.source {
-            Source::Image(source) if source.image.starts_with(COMPONENT_PREFIX) => Ok(Vec::new()),
+            Source::Image(source) if source.image.starts_with(COMPONENT_PREFIX) => Ok(closed),
             _ => Err(BackendError::Invalid(denial(
                 "source.type",
                 "the wasm backend runs WebAssembly components: an entry whose source type is wasm",
