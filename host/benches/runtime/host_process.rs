@@ -43,6 +43,7 @@ impl HostProcess {
             .env("RUNTIME_LISTEN", format!("127.0.0.1:{port}"))
             .env("RUNTIME_DATA_DIR", data.path().join("data"))
             .env("RUNTIME_PLUGIN_DIR", support::guest_dir())
+            .env("RUNTIME_COMPONENTS_DIR", support::guest_dir())
             .env("RUNTIME_PLUGIN_CACHE_DIR", support::repo_root().join("target/test-plugin-cache"))
             .env("RUNTIME_CATALOG_FILE", &catalog)
             .env("RUNTIME_OWNER", &owner)

@@ -7,6 +7,9 @@
 //! - tools/call through the stdio bridge against the same image over HTTP,
 //!   beside the engine's attach stream alone (the floor of the stdio path);
 //! - deploy → connected against raw Docker Engine API calls;
+//! - a WebAssembly tool component (the `wasm` backend) against the fixture
+//!   container: deploy → connected, tools/call at 1 and 8 clients, memory
+//!   per idle deployment;
 //! - deploy from a Git repository and from an npm and a PyPI package: a cached
 //!   image against the first build;
 //! - `GET /catalog` with 135 entries against `GET /health`;
@@ -28,6 +31,7 @@ mod attach;
 mod build;
 mod catalog;
 mod compare;
+mod components;
 mod deploy;
 mod egress;
 mod host_process;
@@ -90,6 +94,9 @@ fn main() {
         }
         if wanted("deploy") {
             deploy::figures(&host).await;
+        }
+        if wanted("components") {
+            components::figures(&host).await;
         }
         if wanted("catalog") {
             catalog::figures(&host).await;

@@ -15,7 +15,10 @@ pub(super) fn component() -> ToolComponent {
 async fn every_export_is_a_tool_with_a_schema_from_its_wit_types() {
     let c = component();
     let names: Vec<&str> = c.tools().iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, ["add", "greet", "distance", "convert", "split-words", "spin", "hog", "read-file", "env-var"]);
+    assert_eq!(
+        names,
+        ["add", "greet", "distance", "convert", "split-words", "spin", "hog", "read-file", "env-var", "echo"]
+    );
     let distance = &c.tools()[2].input_schema;
     assert_eq!(distance["required"], json!(["a", "b"]));
     assert_eq!(distance["properties"]["a"]["properties"]["x"], json!({"type": "integer"}));

@@ -12,6 +12,10 @@ impl Guest for Tools {
         a.wrapping_add(b)
     }
 
+    fn echo(text: String) -> String {
+        text
+    }
+
     fn greet(name: String, excited: Option<bool>) -> String {
         let mark = if excited == Some(true) { "!" } else { "." };
         format!("Hello, {name}{mark}")
