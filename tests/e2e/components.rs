@@ -217,3 +217,24 @@ async fn components_come_from_an_allowed_url_or_registry_and_only_with_their_dig
         assert_eq!(session.call_tool("greet", json!({"name": "Ada"})).await.unwrap(), "Hello, Ada.");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wasi_http_server_component_answers_the_official_sdk_and_its_stderr_is_its_log() {
+    let (host, _nothing) = host_without_engine(std::path::Path::new("/data")).await;
+    let file = "http_component.wasm";
+    let source = json!({"type": "wasm", "path": file, "sha256": sha256_of(file)});
+    assert_eq!(host.post("/catalog", entry("wasm-http", source)).await.0, 201);
+    let id = host.deploy(json!({"slug": "wasm-http", "backend": "wasm"})).await;
+    let d = host.wait_for(&id, "connected").await;
+    assert_eq!(d["tools"], json!(["echo", "add"]), "listed by the server itself: {d}");
+
+    let url = host.proxy_url(&id);
+    let token = Some(host.admin_token.as_str());
+    assert_eq!(
+        support::mcp_sdk::call_tool(&url, token, "echo", json!({"text": "over wasi:http"})).await.trim(),
+        "over wasi:http"
+    );
+    assert_eq!(support::mcp_sdk::call_tool(&url, token, "add", json!({"a": 2, "b": 3})).await.trim(), "5");
+    let (_, logs) = host.get_text(&format!("/runtimes/{id}/logs")).await;
+    assert!(logs.contains("called \"echo\"") && logs.contains("called \"add\""), "{logs}");
+}

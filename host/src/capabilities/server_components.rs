@@ -45,7 +45,7 @@ fn status_of(served: &Served) -> ComponentStatus {
             .iter()
             .map(|w| Warning { field: w.field.clone(), message: w.message.clone() })
             .collect(),
-        memory_limit_bytes: served.tools.limits().memory_bytes as u64,
+        memory_limit_bytes: served.server.limits().memory_bytes as u64,
         memory_peak_bytes: counters.memory_peak as u64,
         cpu_ns: u64::try_from(counters.busy.as_nanos()).unwrap_or(u64::MAX),
     }

@@ -9,19 +9,19 @@
 //! and the profile allows (`wasm_tools::permissions`). Each tool call runs in
 //! a fresh instance (`served`); the MCP data path reaches it in-process.
 
+mod exchange;
 mod fetch;
 mod served;
 mod settings;
 
 pub use fetch::WASM_LAYER_TYPES;
-pub use served::{Counters, Served};
+pub use served::{Counters, Served, Server};
 pub use settings::ComponentsConfig;
 
 /// The scheme of the endpoint a served component has: the host's MCP data
 /// path answers it in-process.
 pub const COMPONENT_SCHEME: &str = "component://";
 
-use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -33,7 +33,7 @@ use crate::events::{ComponentServed, EventData, NoDetail};
 use crate::guardrails::{EffectiveGuardrails, Warning};
 use crate::store::{NewEvent, Store, StoreError, Table};
 use crate::wasm_tools::permissions::{self, PermissionFile};
-use crate::wasm_tools::{CallLimits, Sandbox, ToolComponent};
+use crate::wasm_tools::{CallLimits, HttpServer, Sandbox, ToolComponent};
 
 /// Memory a call may use when the guardrails set none.
 const DEFAULT_MEMORY: u64 = 64 << 20;
@@ -128,10 +128,12 @@ impl ServerComponents {
             kept.map_err(|e| ComponentError::Failed(format!("keeping the component: {e}")))?;
         }
         let component = self.component(&source.sha256).await?;
-        let tools = ToolComponent::new(&component, CallLimits::default())
-            .map_err(|e| ComponentError::Invalid { field: "source".into(), reason: e.to_string() })?;
+        let tools = match server_of(&component, CallLimits::default())? {
+            Server::Tools(tools) => tools.tools().iter().map(|t| t.name.clone()).collect(),
+            // A wasi:http server lists its own tools (at the handshake).
+            Server::Http(_) => Vec::new(),
+        };
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or_default();
-        let tools = tools.tools().iter().map(|t| t.name.clone()).collect();
         Ok(Prepared { sha256: source.sha256.clone(), size, tools })
     }
 
@@ -179,12 +181,11 @@ impl ServerComponents {
         let declared: Vec<String> = spec.env.iter().map(|(k, _)| k.clone()).collect();
         let granted = permissions::grant(&request, &spec.guardrails, &declared);
         let environment = spec.env.iter().filter(|(k, _)| granted.environment.contains(k)).cloned().collect();
-        let tools = ToolComponent::new(&component, limits_of(&spec.guardrails))
-            .map_err(|e| ComponentError::Invalid { field: "source".into(), reason: e.to_string() })?;
+        let server = server_of(&component, limits_of(&spec.guardrails))?;
         let served = Arc::new(Served {
             deployment_id: spec.deployment_id.clone(),
             sha256: spec.sha256,
-            tools,
+            server,
             sandbox: Sandbox { mounts: granted.mounts, environment },
             warnings: granted.warnings.into_iter().map(|(field, message)| Warning { field, message }).collect(),
             started_at: chrono::Utc::now().to_rfc3339(),
@@ -254,12 +255,15 @@ impl ServerComponents {
         let kept = self.store.list_keyed::<Kept>(Table::ServedComponents).unwrap_or_default();
         kept.into_iter().map(|(id, _)| id).collect()
     }
+}
 
-    /// One MCP message for a served deployment; `None` for a notification.
-    pub async fn answer(&self, deployment_id: &str, message: &Value) -> Result<Option<Value>, ComponentError> {
-        let served = self.serving(deployment_id).await?;
-        let served = served.ok_or_else(|| ComponentError::NotFound(format!("'{deployment_id}' is stopped")))?;
-        Ok(crate::wasm_tools::mcp::answer(served.as_ref(), deployment_id, message).await)
+/// A `wasi:http` server when the component exports the incoming handler, else a tool component.
+fn server_of(component: &Component, limits: CallLimits) -> Result<Server, ComponentError> {
+    let invalid =
+        |e: crate::wasm_tools::ToolError| ComponentError::Invalid { field: "source".into(), reason: e.to_string() };
+    match HttpServer::new(component, limits).map_err(invalid)? {
+        Some(http) => Ok(Server::Http(http)),
+        None => ToolComponent::new(component, limits).map(Server::Tools).map_err(invalid),
     }
 }
 

@@ -13,15 +13,32 @@ use crate::guardrails::Warning;
 use crate::logs::{Line, Stream};
 use crate::store::{NewEvent, Store};
 use crate::wasm_tools::mcp::ToolServer;
-use crate::wasm_tools::{CallReport, Sandbox, Tool, ToolComponent, ToolError};
+use crate::wasm_tools::{CallLimits, CallReport, HttpServer, Sandbox, Tool, ToolComponent, ToolError};
 
 /// Log lines kept per deployment (the oldest go first).
 const KEPT_LINES: usize = 2_000;
 
+/// What kind of server the component is.
+pub enum Server {
+    /// Every exported function a tool; the host answers MCP.
+    Tools(ToolComponent),
+    /// A `wasi:http` server that answers MCP itself.
+    Http(HttpServer),
+}
+
+impl Server {
+    pub fn limits(&self) -> CallLimits {
+        match self {
+            Server::Tools(tools) => tools.limits(),
+            Server::Http(http) => http.limits(),
+        }
+    }
+}
+
 pub struct Served {
     pub deployment_id: String,
     pub sha256: String,
-    pub tools: ToolComponent,
+    pub server: Server,
     pub sandbox: Sandbox,
     pub warnings: Vec<Warning>,
     pub started_at: String,
@@ -50,7 +67,8 @@ impl Served {
         log.iter().skip(log.len().saturating_sub(tail)).cloned().collect()
     }
 
-    fn record(&self, tool: &str, result: &Result<Value, ToolError>, report: &CallReport) {
+    /// What a run came to: its output into the log, its figures counted, a stopped run an event.
+    pub(super) fn record<T>(&self, tool: &str, result: &Result<T, ToolError>, report: &CallReport) {
         let now = chrono::Utc::now().to_rfc3339();
         {
             let mut log = self.log.lock().expect("log poisoned");
@@ -81,11 +99,15 @@ impl Served {
 
 impl ToolServer for Served {
     fn tools(&self) -> &[Tool] {
-        self.tools.tools()
+        match &self.server {
+            Server::Tools(tools) => tools.tools(),
+            Server::Http(_) => &[],
+        }
     }
 
     async fn call(&self, name: &str, arguments: &Value) -> Result<Value, ToolError> {
-        let (result, report) = self.tools.call_in(&self.sandbox, name, arguments).await;
+        let Server::Tools(tools) = &self.server else { return Err(ToolError::UnknownTool(name.into())) };
+        let (result, report) = tools.call_in(&self.sandbox, name, arguments).await;
         self.record(name, &result, &report);
         result
     }

@@ -46,56 +46,10 @@ impl Runtime {
     }
 }
 
-/// Largest message a component is handed (the API reads it whole first).
-const MAX_COMPONENT_MESSAGE: usize = 16 << 20;
-
 impl Runtime {
-    /// A streamable-HTTP request to a server component, answered in-process:
-    /// a POSTed message (or batch) gets its answer as JSON, notifications
-    /// and responses 202; a component keeps no stream (GET) nor session
-    /// (DELETE) to end: 405.
+    /// A streamable-HTTP request to a server component, answered in-process.
     pub async fn serve_component(&self, id: &str, request: Request<Body>) -> Response<Body> {
-        use axum::http::{header, Method, StatusCode};
-        let json = |status: StatusCode, body: serde_json::Value| {
-            let mut response = Response::new(Body::from(body.to_string()));
-            *response.status_mut() = status;
-            response.headers_mut().insert(header::CONTENT_TYPE, "application/json".parse().expect("a header value"));
-            response
-        };
-        let rpc_error = |code: i64, message: &str| serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
-        if request.method() != Method::POST {
-            let mut response = Response::new(Body::empty());
-            *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-            response.headers_mut().insert(header::ALLOW, "POST".parse().expect("a header value"));
-            return response;
-        }
-        let Ok(bytes) = axum::body::to_bytes(request.into_body(), MAX_COMPONENT_MESSAGE).await else {
-            return json(StatusCode::PAYLOAD_TOO_LARGE, rpc_error(-32600, "the message is too large"));
-        };
-        let Ok(message) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            return json(StatusCode::BAD_REQUEST, rpc_error(-32700, "the body is not JSON"));
-        };
-        let messages = match &message {
-            serde_json::Value::Array(batch) => batch.clone(),
-            one => vec![one.clone()],
-        };
-        let mut answers = Vec::new();
-        for message in &messages {
-            match self.components.answer(id, message).await {
-                Ok(Some(answer)) => answers.push(answer),
-                Ok(None) => {}
-                Err(e) => return json(StatusCode::BAD_GATEWAY, rpc_error(-32603, &e.to_string())),
-            }
-        }
-        match (message.is_array(), answers.len()) {
-            (_, 0) => {
-                let mut response = Response::new(Body::empty());
-                *response.status_mut() = StatusCode::ACCEPTED;
-                response
-            }
-            (false, _) => json(StatusCode::OK, answers.remove(0)),
-            (true, _) => json(StatusCode::OK, serde_json::Value::Array(answers)),
-        }
+        self.components.exchange(id, request).await
     }
 
     /// `initialize` then `tools/list` of a served component: its tool names.

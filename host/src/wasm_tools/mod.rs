@@ -10,25 +10,27 @@
 //! This is the core of issue 35's `wasm` backend; the backend plugin, the
 //! catalog source and the guardrail mapping build on it.
 
+pub mod http_server;
 pub mod mcp;
 pub mod permissions;
+mod sandbox;
 mod schema;
 mod values;
+
+pub use http_server::HttpServer;
+use sandbox::{MemoryLimit, Run};
 
 use bytes::Bytes;
 use serde_json::Value;
 use std::sync::LazyLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wasmtime::component::types::{ComponentItem, Type};
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, ResourceTable, Val};
-use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// How often the engine's epoch advances: the granularity of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// What a call may write to each of stdout and stderr; more traps the write.
-const OUTPUT_CAPACITY: usize = 1 << 20;
 
 /// The one engine server components are compiled for and run on. Calls are
 /// bounded by an epoch deadline rather than fuel: nothing is counted per
@@ -74,7 +76,7 @@ impl Default for CallLimits {
     }
 }
 
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum ToolError {
     #[error("not a tool component: {0}")]
     Load(String),
@@ -123,28 +125,6 @@ impl WasiView for ToolState {
     }
 }
 
-/// The memory limit, remembering the peak and whether the limit was hit.
-struct MemoryLimit {
-    max: usize,
-    peak: usize,
-    exceeded: bool,
-}
-
-impl ResourceLimiter for MemoryLimit {
-    fn memory_growing(&mut self, current: usize, desired: usize, _: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.max {
-            self.exceeded = true;
-            return Err(wasmtime::Error::msg("memory limit"));
-        }
-        self.peak = self.peak.max(desired).max(current);
-        Ok(true)
-    }
-
-    fn table_growing(&mut self, _: usize, desired: usize, _: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
-    }
-}
-
 /// A compiled tool component, ready to serve calls.
 pub struct ToolComponent {
     pre: InstancePre<ToolState>,
@@ -188,23 +168,20 @@ impl ToolComponent {
         name: &str,
         arguments: &Value,
     ) -> (Result<Value, ToolError>, CallReport) {
-        let started = Instant::now();
-        let (stdout, stderr) = (MemoryOutputPipe::new(OUTPUT_CAPACITY), MemoryOutputPipe::new(OUTPUT_CAPACITY));
+        let run = Run::start(self.limits);
         let mut store = None;
-        let result = self.run(sandbox, name, arguments, &mut store, (&stdout, &stderr)).await;
-        let memory_peak = store.as_ref().map_or(0, |s: &Store<ToolState>| s.data().memory.peak);
-        let report =
-            CallReport { stdout: stdout.contents(), stderr: stderr.contents(), memory_peak, took: started.elapsed() };
+        let result = self.run(&run, sandbox, name, arguments, &mut store).await;
+        let report = run.report(store.as_ref().map(|s: &Store<ToolState>| &s.data().memory));
         (result, report)
     }
 
     async fn run(
         &self,
+        run: &Run,
         sandbox: &Sandbox,
         name: &str,
         arguments: &Value,
         kept: &mut Option<Store<ToolState>>,
-        (stdout, stderr): (&MemoryOutputPipe, &MemoryOutputPipe),
     ) -> Result<Value, ToolError> {
         let tool = self.tools.iter().find(|t| t.name == name).ok_or_else(|| ToolError::UnknownTool(name.into()))?;
         let empty = serde_json::Map::new();
@@ -218,19 +195,9 @@ impl ToolComponent {
             .into_iter()
             .map(|(_, v)| v)
             .collect();
-        let mut wasi = wasi_for(sandbox)?;
-        wasi.stdout(stdout.clone()).stderr(stderr.clone());
-        let memory = MemoryLimit { max: self.limits.memory_bytes, peak: 0, exceeded: false };
-        let state = ToolState { wasi: wasi.build(), table: ResourceTable::new(), memory };
+        let state = ToolState { wasi: run.wasi(sandbox)?, table: ResourceTable::new(), memory: run.memory_limit() };
         let store = kept.insert(Store::new(engine(), state));
-        store.limiter(|s| &mut s.memory);
-        // Past the deadline the call yields at every tick until it is stopped.
-        let deadline = Instant::now() + self.limits.deadline;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| match Instant::now() < deadline {
-            true => Ok(UpdateDeadline::Yield(1)),
-            false => Err(wasmtime::Error::msg(DEADLINE)),
-        });
+        run.bound(store, |s| &mut s.memory);
         let mut results = vec![Val::Bool(false); tool.results.len()];
         let called = async {
             let instance = self.pre.instantiate_async(&mut *store).await?;
@@ -239,7 +206,7 @@ impl ToolComponent {
             func.call_async(&mut *store, &params, &mut results).await
         };
         if let Err(e) = called.await {
-            return Err(self.stopped(e, store.data().memory.exceeded));
+            return Err(run.stopped(e, &store.data().memory));
         }
         match results.as_slice() {
             [] => Ok(Value::Null),
@@ -253,40 +220,6 @@ impl ToolComponent {
             many => Ok(Value::Array(many.iter().map(values::to_json).collect())),
         }
     }
-
-    /// Why the sandbox stopped a call, in words.
-    fn stopped(&self, e: wasmtime::Error, memory_exceeded: bool) -> ToolError {
-        let reason = match e.downcast_ref::<Trap>() {
-            _ if memory_exceeded => {
-                format!("it asked for more than its {} MiB of memory", self.limits.memory_bytes >> 20)
-            }
-            _ if e.root_cause().to_string() == DEADLINE => {
-                format!("it ran past its deadline of {} ms", self.limits.deadline.as_millis())
-            }
-            Some(trap) => trap.to_string(),
-            None => e.root_cause().to_string(),
-        };
-        ToolError::Stopped(reason)
-    }
-}
-
-const DEADLINE: &str = "the call's deadline passed";
-
-/// WASI as the sandbox grants it: its mounts preopened (read-only unless
-/// writable), its variables; no sockets, no inherited stdio or arguments.
-fn wasi_for(sandbox: &Sandbox) -> Result<wasmtime_wasi::WasiCtxBuilder, ToolError> {
-    use wasmtime_wasi::FsPerms;
-    let mut builder = WasiCtx::builder();
-    for mount in &sandbox.mounts {
-        let perms = if mount.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-        builder
-            .preopened_dir(&mount.path, &mount.path, perms)
-            .map_err(|e| ToolError::Stopped(format!("mounting {}: {e}", mount.path)))?;
-    }
-    for (key, value) in &sandbox.environment {
-        builder.env(key, value);
-    }
-    Ok(builder)
 }
 
 /// Every exported function whose types JSON can carry, top level first.
