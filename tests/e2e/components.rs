@@ -238,3 +238,50 @@ async fn a_wasi_http_server_component_answers_the_official_sdk_and_its_stderr_is
     let (_, logs) = host.get_text(&format!("/runtimes/{id}/logs")).await;
     assert!(logs.contains("called \"echo\"") && logs.contains("called \"add\""), "{logs}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outgoing_http_reaches_only_the_allowlist_and_each_refusal_is_an_event() {
+    let allowed = serve_file(b"allowed".to_vec()).await;
+    let elsewhere = serve_file(b"elsewhere".to_vec()).await;
+    let nothing = tempfile::tempdir().unwrap();
+    let socket = nothing.path().join("docker.sock").display().to_string();
+    let listed = allowed.clone();
+    let host = TestHost::start(move |c| {
+        c.backends.get_mut("docker").unwrap().socket = Some(socket);
+        c.components.dir = Some(support::guest_dir());
+        let mut open = mcp_runtime::guardrails::presets()["standard"].clone();
+        open.name = "wasm-egress".into();
+        open.network.allowed_hosts = vec![listed];
+        c.guardrails.profiles.insert("wasm-egress".into(), open);
+    })
+    .await;
+    let source = json!({"type": "wasm", "path": COMPONENT, "sha256": sha256_of(COMPONENT)});
+    let mut written = entry("fetching-tools", source);
+    written["guardrails_profile"] = json!("wasm-egress");
+    assert_eq!(host.post("/catalog", written).await.0, 201);
+
+    let id = host.deploy(json!({"slug": "fetching-tools", "backend": "wasm"})).await;
+    host.wait_for(&id, "connected").await;
+    let mut session = host.mcp_session(&id).await;
+    let fetched = session.call_tool("fetch", json!({"url": format!("http://{allowed}/tool.wasm")})).await.unwrap();
+    assert_eq!(fetched, "allowed");
+    let url = format!("http://{elsewhere}/tool.wasm");
+    let refused = session.request("tools/call", json!({"name": "fetch", "arguments": {"url": url}})).await.unwrap();
+    assert_eq!(refused["isError"], true, "{refused}");
+    assert!(refused["content"][0]["text"].as_str().unwrap().contains("HttpRequestDenied"), "{refused}");
+    let refusals = events(&host, &id, "egress.refused").await;
+    let port: u16 = elsewhere.rsplit(':').next().unwrap().parse().unwrap();
+    assert_eq!((refusals.len(), &refusals[0]["data"]["port"]), (1, &json!(port)), "{refusals:?}");
+
+    // Egress off: nothing goes out, and that is said too.
+    let off = host.deploy(json!({"slug": "fetching-tools", "backend": "wasm", "profile": "restricted"})).await;
+    host.wait_for(&off, "connected").await;
+    let mut session = host.mcp_session(&off).await;
+    let url = format!("http://{allowed}/tool.wasm");
+    let refused = session.request("tools/call", json!({"name": "fetch", "arguments": {"url": url}})).await.unwrap();
+    assert_eq!(refused["isError"], true, "{refused}");
+    let reasons: Vec<String> =
+        events(&host, &off, "egress.refused").await.iter().map(|e| e["data"]["reason"].to_string()).collect();
+    assert!(reasons.len() == 1 && reasons[0].contains("allows no egress"), "{reasons:?}");
+    assert_eq!(session.call_tool("add", json!({"a": 1, "b": 2})).await.unwrap(), "3", "still serving");
+}

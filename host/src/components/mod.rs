@@ -29,11 +29,12 @@ use std::time::Duration;
 use wasmtime::component::Component;
 
 use crate::catalog::ComponentSource;
-use crate::events::{ComponentServed, EventData, NoDetail};
+use crate::egress::Allowlist;
+use crate::events::{ComponentServed, EgressRefusal, EventData, NoDetail};
 use crate::guardrails::{EffectiveGuardrails, Warning};
 use crate::store::{NewEvent, Store, StoreError, Table};
 use crate::wasm_tools::permissions::{self, PermissionFile};
-use crate::wasm_tools::{CallLimits, HttpServer, Sandbox, ToolComponent};
+use crate::wasm_tools::{CallLimits, EgressGate, HttpServer, Refused, Sandbox, ToolComponent};
 
 /// Memory a call may use when the guardrails set none.
 const DEFAULT_MEMORY: u64 = 64 << 20;
@@ -182,11 +183,12 @@ impl ServerComponents {
         let granted = permissions::grant(&request, &spec.guardrails, &declared);
         let environment = spec.env.iter().filter(|(k, _)| granted.environment.contains(k)).cloned().collect();
         let server = server_of(&component, limits_of(&spec.guardrails))?;
+        let egress = Some(Arc::new(self.egress_gate(&spec, &granted.hosts)));
         let served = Arc::new(Served {
             deployment_id: spec.deployment_id.clone(),
             sha256: spec.sha256,
             server,
-            sandbox: Sandbox { mounts: granted.mounts, environment },
+            sandbox: Sandbox { mounts: granted.mounts, environment, egress },
             warnings: granted.warnings.into_iter().map(|(field, message)| Warning { field, message }).collect(),
             started_at: chrono::Utc::now().to_rfc3339(),
             store: self.store.clone(),
@@ -195,6 +197,30 @@ impl ServerComponents {
         });
         self.served.write().expect("served poisoned").insert(spec.deployment_id, served.clone());
         Ok(served)
+    }
+
+    /// Where the deployment's component may connect: the hosts its
+    /// permission request was granted, or, when it brings none, the
+    /// profile's allowlist; nowhere when egress is off. A refusal is an
+    /// `egress.refused` event, as the egress proxy's are.
+    fn egress_gate(&self, spec: &Spec, granted_hosts: &[String]) -> EgressGate {
+        let network = &spec.guardrails.network;
+        let hosts = match spec.permissions.is_some() {
+            true => granted_hosts,
+            false => network.allowed_hosts.as_slice(),
+        };
+        let allowlist = network.egress_allowed.then(|| Allowlist::parse(hosts).unwrap_or_default());
+        let (store, id) = (self.store.clone(), spec.deployment_id.clone());
+        EgressGate::new(allowlist, move |refused: Refused| {
+            let data = EventData::EgressRefused(EgressRefusal {
+                host: refused.host,
+                port: refused.port,
+                reason: refused.reason,
+            });
+            if let Err(e) = store.record(NewEvent::for_deployment(&id, data)) {
+                tracing::warn!(deployment = %id, "cannot record a refused connection: {e}");
+            }
+        })
     }
 
     /// Stops serving a deployment's component, keeping its spec.

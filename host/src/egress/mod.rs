@@ -8,6 +8,7 @@
 mod allowlist;
 mod dns;
 mod proxy;
+pub mod send;
 
 pub use allowlist::{is_public, parse_network, Allowlist, Refusal, LEARN_MODE};
 pub use proxy::Attempt;

@@ -2,18 +2,18 @@
 //! to the `wasi:http/proxy` world (as Spin and wasmcp build them). Each
 //! request is handed to a fresh instance's incoming handler in the same
 //! sandbox and limits as a tool call; its answer streams back as the
-//! instance writes it. Outgoing requests are refused (`NoEgress`).
+//! instance writes it. Outgoing requests go through the deployment's gate (`egress`).
 
 use axum::body::Body;
 use http_body_util::BodyExt;
-use std::future::Future;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::Store;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::{Error, RequestOptions, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::{Error, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::egress::GateHooks;
 use super::sandbox::{MemoryLimit, Run};
 use super::{engine, CallLimits, CallReport, Sandbox, ToolError};
 
@@ -27,7 +27,7 @@ struct HttpState {
     wasi: WasiCtx,
     table: ResourceTable,
     http: WasiHttpCtx,
-    hooks: NoEgress,
+    hooks: GateHooks,
     memory: MemoryLimit,
 }
 
@@ -40,24 +40,6 @@ impl WasiView for HttpState {
 impl WasiHttpView for HttpState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
-    }
-}
-
-/// Outgoing requests are not offered to components yet: every one is refused.
-struct NoEgress;
-
-type SendResult =
-    Result<(http::Response<wasmtime_wasi_http::WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>), Error>;
-
-impl WasiHttpHooks for NoEgress {
-    fn send_request(
-        &mut self,
-        request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _: Option<RequestOptions>,
-        _: Box<dyn Future<Output = Result<(), Error>> + Send>,
-    ) -> Box<dyn Future<Output = SendResult> + Send> {
-        tracing::warn!(target: "component", uri = %request.uri(), "outgoing request refused: components get none");
-        Box::new(async { Err(Error::HttpRequestDenied) })
     }
 }
 
@@ -91,7 +73,7 @@ impl HttpServer {
             wasi: run.wasi(sandbox)?,
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            hooks: NoEgress,
+            hooks: GateHooks(sandbox.egress.clone()),
             memory: run.memory_limit(),
         };
         let mut store = Store::new(engine(), state);

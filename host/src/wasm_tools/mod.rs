@@ -10,6 +10,7 @@
 //! This is the core of issue 35's `wasm` backend; the backend plugin, the
 //! catalog source and the guardrail mapping build on it.
 
+mod egress;
 pub mod http_server;
 pub mod mcp;
 pub mod permissions;
@@ -17,6 +18,7 @@ mod sandbox;
 mod schema;
 mod values;
 
+pub use egress::{EgressGate, Refused};
 pub use http_server::HttpServer;
 use sandbox::{MemoryLimit, Run};
 
@@ -28,6 +30,7 @@ use wasmtime::component::types::{ComponentItem, Type};
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, ResourceTable, Val};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// How often the engine's epoch advances: the granularity of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -60,6 +63,8 @@ pub fn engine() -> &'static Engine {
 pub struct Sandbox {
     pub mounts: Vec<permissions::Mount>,
     pub environment: Vec<(String, String)>,
+    /// Where outgoing `wasi:http` may go; none: nowhere.
+    pub egress: Option<std::sync::Arc<EgressGate>>,
 }
 
 /// How much one call may use.
@@ -116,7 +121,15 @@ pub struct Tool {
 struct ToolState {
     wasi: WasiCtx,
     table: ResourceTable,
+    http: WasiHttpCtx,
+    hooks: egress::GateHooks,
     memory: MemoryLimit,
+}
+
+impl WasiHttpView for ToolState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
 }
 
 impl WasiView for ToolState {
@@ -143,6 +156,8 @@ impl ToolComponent {
     pub fn new(component: &Component, limits: CallLimits) -> Result<ToolComponent, ToolError> {
         let mut linker = Linker::new(engine());
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| ToolError::Load(e.to_string()))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| ToolError::Load(e.to_string()))?;
         let pre = linker.instantiate_pre(component).map_err(|e| ToolError::Load(e.root_cause().to_string()))?;
         let tools = tools_of(engine(), component);
         Ok(ToolComponent { pre, tools, limits })
@@ -195,7 +210,13 @@ impl ToolComponent {
             .into_iter()
             .map(|(_, v)| v)
             .collect();
-        let state = ToolState { wasi: run.wasi(sandbox)?, table: ResourceTable::new(), memory: run.memory_limit() };
+        let state = ToolState {
+            wasi: run.wasi(sandbox)?,
+            table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            hooks: egress::GateHooks(sandbox.egress.clone()),
+            memory: run.memory_limit(),
+        };
         let store = kept.insert(Store::new(engine(), state));
         run.bound(store, |s| &mut s.memory);
         let mut results = vec![Val::Bool(false); tool.results.len()];

@@ -17,7 +17,7 @@ async fn every_export_is_a_tool_with_a_schema_from_its_wit_types() {
     let names: Vec<&str> = c.tools().iter().map(|t| t.name.as_str()).collect();
     assert_eq!(
         names,
-        ["add", "greet", "distance", "convert", "split-words", "spin", "hog", "read-file", "env-var", "echo"]
+        ["add", "greet", "distance", "convert", "split-words", "spin", "hog", "read-file", "env-var", "echo", "fetch"]
     );
     let distance = &c.tools()[2].input_schema;
     assert_eq!(distance["required"], json!(["a", "b"]));
@@ -84,6 +84,7 @@ async fn a_call_reaches_only_what_its_sandbox_grants() {
     let sandbox = Sandbox {
         mounts: vec![permissions::Mount { path: dir.path().display().to_string(), writable: false }],
         environment: vec![("API_KEY".into(), "k-1".into())],
+        egress: None,
     };
     assert_eq!(c.call_in(&sandbox, "read-file", &json!({"path": path})).await.0, Ok(json!("granted")));
     assert_eq!(c.call_in(&sandbox, "env-var", &json!({"name": "API_KEY"})).await.0, Ok(json!("k-1")));

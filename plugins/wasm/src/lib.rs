@@ -18,6 +18,7 @@ use guest_kit::types::{
     ObservabilityType, Source, Warning,
 };
 use guest_kit::{denial, warning};
+use mcp_runtime::plugin::guardrail_options;
 use mcp_runtime::plugin::server_components::{self as components, ComponentError, ComponentSpec};
 
 /// How the host names a `wasm` entry's source to plugins.
@@ -38,8 +39,8 @@ struct WasmBackend;
 
 impl Guest for WasmBackend {
     /// What a component's sandbox is: no root filesystem but the read-only
-    /// preopens granted, no processes, no Linux capabilities, no network
-    /// (host filtering of outgoing HTTP is not offered yet, so none at all).
+    /// preopens granted, no processes, no Linux capabilities, outgoing
+    /// `wasi:http` only to the allowlist (the egress proxy's rules).
     fn capabilities() -> BackendCapabilities {
         BackendCapabilities {
             supports_compose: false,
@@ -47,7 +48,6 @@ impl Guest for WasmBackend {
             supports_custom_capabilities: false,
             supports_capability_add: false,
             supports_build_cache: false,
-            // Filtered to nothing: no host is reachable (see `validate`).
             supports_egress_host_filtering: true,
             supports_pid_limits: false,
             supports_stdio: false,
@@ -63,17 +63,17 @@ impl Guest for WasmBackend {
         Ok(())
     }
 
-    fn validate(request: DeployRequest, guardrails: EffectiveGuardrails) -> Result<Vec<Warning>, BackendError> {
-        let network = &guardrails.network;
-        let closed = match network.egress_allowed && !network.allowed_hosts.is_empty() {
+    fn validate(request: DeployRequest, _: EffectiveGuardrails) -> Result<Vec<Warning>, BackendError> {
+        // Learn mode records what a proxy sees; components have none to watch.
+        let learn = match guardrail_options::egress_learn() {
             true => vec![warning(
-                "network.allowed_hosts",
-                "components get no outgoing connections yet: no host is reachable, stricter than the profile",
+                "network.egress_audit",
+                "components are not watched in learn mode: only the allowlist is reachable, and nothing is recorded",
             )],
             false => Vec::new(),
         };
         match &request.entry.source {
-            Source::Image(source) if source.image.starts_with(COMPONENT_PREFIX) => Ok(closed),
+            Source::Image(source) if source.image.starts_with(COMPONENT_PREFIX) => Ok(learn),
             _ => Err(BackendError::Invalid(denial(
                 "source.type",
                 "the wasm backend runs WebAssembly components: an entry whose source type is wasm",

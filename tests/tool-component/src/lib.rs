@@ -16,6 +16,27 @@ impl Guest for Tools {
         text
     }
 
+    fn fetch(url: String) -> Result<String, String> {
+        use wasip2::http::outgoing_handler;
+        use wasip2::http::types::{Fields, OutgoingRequest, Scheme};
+        let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
+        let (authority, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
+        let request = OutgoingRequest::new(Fields::new());
+        request.set_scheme(Some(&Scheme::Http)).map_err(|_| "scheme")?;
+        request.set_authority(Some(authority)).map_err(|_| "authority")?;
+        request.set_path_with_query(Some(&path)).map_err(|_| "path")?;
+        let pending = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+        pending.subscribe().block();
+        let response = pending.get().ok_or("no answer")?.map_err(|_| "taken")?.map_err(|e| format!("{e:?}"))?;
+        let body = response.consume().map_err(|_| "no body")?;
+        let stream = body.stream().map_err(|_| "no stream")?;
+        let mut bytes = Vec::new();
+        while let Ok(chunk) = stream.blocking_read(64 * 1024) {
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     fn greet(name: String, excited: Option<bool>) -> String {
         let mark = if excited == Some(true) { "!" } else { "." };
         format!("Hello, {name}{mark}")
