@@ -82,6 +82,12 @@ async fn a_component_deploys_without_an_engine_and_answers_the_official_sdk() {
 
     let served = events(&host, &id, "component.served").await.first().cloned().unwrap_or_default();
     assert_eq!(served["data"]["digest"], format!("sha256:{}", sha256_of(COMPONENT)), "{served}");
+    // Its SBOM: the component by its digest, and what its producers sections name.
+    let (status, sbom) = host.get(&format!("/runtimes/{id}/sbom")).await;
+    assert_eq!(status, 200, "{sbom}");
+    assert_eq!(sbom["metadata"]["component"]["hashes"][0]["content"], sha256_of(COMPONENT), "{sbom}");
+    let names: Vec<&str> = sbom["components"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    assert!(names.contains(&"wit-bindgen-rust") && names.contains(&"wit-component"), "{names:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

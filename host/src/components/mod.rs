@@ -276,6 +276,13 @@ impl ServerComponents {
         }
     }
 
+    /// What a kept component's `producers` sections name, for its SBOM.
+    pub fn producers(&self, sha256: &str) -> Result<Vec<crate::supply_chain::producers::Producer>, ComponentError> {
+        let bytes = std::fs::read(self.blob(sha256))
+            .map_err(|_| ComponentError::NotFound(format!("no component sha256:{sha256} is kept")))?;
+        Ok(crate::supply_chain::producers::of(&bytes))
+    }
+
     /// Every deployment a spec is kept for.
     pub fn known(&self) -> Vec<String> {
         let kept = self.store.list_keyed::<Kept>(Table::ServedComponents).unwrap_or_default();

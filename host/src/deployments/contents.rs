@@ -138,6 +138,12 @@ impl Runtime {
     /// package databases; where neither is known, why.
     pub fn sbom(&self, id: &str) -> Result<serde_json::Value, RuntimeError> {
         let d = self.get(id)?;
+        if let Some(Ok(component)) = d.request.as_ref().and_then(|r| r.entry.source.component()) {
+            let producers =
+                self.components.producers(&component.sha256).map_err(|e| RuntimeError::NotFound(e.to_string()))?;
+            let name = component.origin.to_string();
+            return Ok(crate::supply_chain::sbom::of_component(&name, &component.sha256, &producers));
+        }
         let image = d.image.as_deref().unwrap_or_default();
         let inventory = match d.contents.as_deref() {
             Some(key) => self.inventory(key)?,

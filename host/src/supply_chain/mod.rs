@@ -13,6 +13,7 @@ mod digest;
 mod evidence;
 pub mod inventory;
 pub mod osv;
+pub mod producers;
 pub mod sbom;
 pub mod signature;
 pub mod signatures;

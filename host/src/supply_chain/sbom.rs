@@ -56,6 +56,24 @@ fn component(p: &InstalledPackage) -> Value {
            "properties": [{"name": "mcp-runtime:kind", "value": kind}]})
 }
 
+/// A WebAssembly component's: the component itself, by its digest, and
+/// what its `producers` sections name (languages, tools, SDKs).
+pub fn of_component(name: &str, sha256: &str, producers: &[super::producers::Producer]) -> Value {
+    let components = producers
+        .iter()
+        .map(|p| {
+            let kind = if p.field == "language" { "platform" } else { "application" };
+            json!({"type": kind, "bom-ref": format!("{}:{}@{}", p.field, p.name, p.version), "name": p.name,
+                   "version": p.version, "properties": [{"name": "mcp-runtime:producers-field", "value": p.field}]})
+        })
+        .collect();
+    let properties = json!([{"name": "mcp-runtime:kind", "value": "wasm-component"}]);
+    let mut document = document(name, sha256, properties, components);
+    document["metadata"]["component"] = json!({"type": "application", "bom-ref": format!("sha256:{sha256}"), "name": name,
+        "hashes": [{"alg": "SHA-256", "content": sha256}]});
+    document
+}
+
 /// The document around `components`: no timestamp, a serial number derived
 /// from the image and `content`, so it is the same each time it is asked for.
 fn document(image: &str, content: &str, properties: Value, components: Vec<Value>) -> Value {
