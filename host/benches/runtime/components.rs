@@ -31,34 +31,19 @@ async fn add_entry(host: &HostProcess) {
     assert!(status == 201 || status == 409, "POST /catalog: {status} {answer}");
 }
 
-/// deploy → connected as the deployment's events record it, plus the API's answer.
-async fn deploy_time(host: &HostProcess, body: serde_json::Value) -> (Duration, String) {
-    let start = Instant::now();
-    let id = host.deploy(body).await;
-    let accepted = start.elapsed();
-    let d = host.wait_connected(&id).await;
-    let at = |pred: &dyn Fn(&serde_json::Value) -> bool| {
-        let e = d["recent_events"].as_array().unwrap().iter().find(|e| pred(e)).expect("event recorded");
-        chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap()
-    };
-    let requested = at(&|e| e["type"] == "deployment.requested");
-    let connected = at(&|e| e["data"]["to"] == "connected");
-    ((connected - requested).to_std().unwrap() + accepted, id)
-}
-
 pub async fn figures(host: &HostProcess) {
     add_entry(host).await;
     let component = json!({"slug": "wasm-tools", "backend": "wasm"});
     let container = json!({"slug": "fixture"});
     // Warm both paths once (image cache, compiled component, plugin instances).
     for body in [&component, &container] {
-        let (_, id) = deploy_time(host, body.clone()).await;
+        let (_, id) = host.timed_deploy(body.clone()).await;
         host.delete_deployment(&id).await;
     }
     let (mut wasm, mut docker) = (Vec::new(), Vec::new());
     for _ in 0..DEPLOYS {
         for (body, times) in [(&component, &mut wasm), (&container, &mut docker)] {
-            let (took, id) = deploy_time(host, body.clone()).await;
+            let (took, id) = host.timed_deploy(body.clone()).await;
             times.push(took);
             host.delete_deployment(&id).await;
         }
@@ -73,7 +58,7 @@ pub async fn figures(host: &HostProcess) {
 
     let served = host.deploy_roomy("fixture").await;
     host.wait_connected(&served).await;
-    let (_, component_id) = deploy_time(host, component.clone()).await;
+    let (_, component_id) = host.timed_deploy(component.clone()).await;
     let (to_container, to_component) =
         (format!("{}/servers/{served}/mcp", host.base), format!("{}/servers/{component_id}/mcp", host.base));
     println!("tools/call `echo` through the host: the component against the container ({}s per run):", RUN.as_secs());
@@ -95,7 +80,7 @@ pub async fn figures(host: &HostProcess) {
     let before = host.rss_mb();
     let mut idle = Vec::new();
     for _ in 0..IDLE {
-        let (_, id) = deploy_time(host, component.clone()).await;
+        let (_, id) = host.timed_deploy(component.clone()).await;
         idle.push(id);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -62,21 +62,11 @@ async fn raw_engine(docker: &Docker, image: &str, owner: &str, n: usize) -> Dura
     elapsed
 }
 
-/// Through the API: the answer's round trip plus the gap between the
-/// deployment's recorded `requested` and `connected` events.
+/// Through the API, deploying the fixture (and removing it again).
 async fn host_deploy(host: &HostProcess) -> Duration {
-    let start = Instant::now();
-    let id = host.deploy(json!({"slug": "fixture"})).await;
-    let accepted = start.elapsed();
-    let d = host.wait_connected(&id).await;
-    let at = |pred: &dyn Fn(&serde_json::Value) -> bool| {
-        let e = d["recent_events"].as_array().unwrap().iter().find(|e| pred(e)).expect("event recorded");
-        chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap()
-    };
-    let requested = at(&|e| e["type"] == "deployment.requested");
-    let connected = at(&|e| e["data"]["to"] == "connected");
+    let (took, id) = host.timed_deploy(json!({"slug": "fixture"})).await;
     host.delete_deployment(&id).await;
-    (connected - requested).to_std().unwrap() + accepted
+    took
 }
 
 pub async fn figures(host: &HostProcess) {

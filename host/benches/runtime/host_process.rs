@@ -107,6 +107,22 @@ impl HostProcess {
         self.call(reqwest::Method::DELETE, &format!("/runtimes/{id}"), None).await;
     }
 
+    /// Deploys `body`: the answer's round trip plus the gap between the
+    /// deployment's recorded `requested` and `connected` events; its id.
+    pub async fn timed_deploy(&self, body: Value) -> (Duration, String) {
+        let start = Instant::now();
+        let id = self.deploy(body).await;
+        let accepted = start.elapsed();
+        let d = self.wait_connected(&id).await;
+        let at = |pred: &dyn Fn(&Value) -> bool| {
+            let e = d["recent_events"].as_array().unwrap().iter().find(|e| pred(e)).expect("event recorded");
+            chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap()
+        };
+        let requested = at(&|e| e["type"] == "deployment.requested");
+        let connected = at(&|e| e["data"]["to"] == "connected");
+        ((connected - requested).to_std().unwrap() + accepted, id)
+    }
+
     /// Polls until the deployment is connected; its record.
     pub async fn wait_connected(&self, id: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(120);

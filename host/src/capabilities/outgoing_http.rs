@@ -16,6 +16,8 @@ use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks};
 
+use crate::egress::send::{send_to, SendResult};
+
 /// One allowed destination: `api.example.com`, `*.example.com`, `10.0.0.5`,
 /// each optionally with `:port`; without a port, only the scheme's default.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,8 +105,6 @@ struct AllowlistHooks {
     plugin: String,
     allowed: Arc<[HostPattern]>,
 }
-
-use crate::egress::send::{send_to, SendResult};
 
 impl WasiHttpHooks for AllowlistHooks {
     fn send_request(
