@@ -57,15 +57,15 @@ enum PluginCommand {
     /// Run a rule on each case of a cases file, in the host's sandbox and limits;
     /// exits non-zero when a case fails.
     Test {
-        /// The rule's component.
+        /// The rule's component, or a tool component's (cases of `kind: mcp-server`).
         wasm: PathBuf,
-        /// The cases (YAML; see `host/src/plugins/cases.rs`).
+        /// The cases (YAML; see `host/src/plugins/cases.rs`, `host/src/wasm_tools/cases.rs`).
         #[arg(long)]
         cases: PathBuf,
         /// Instead of the cases file's memory limit, in MB.
         #[arg(long)]
         memory_mb: Option<u32>,
-        /// Instead of the cases file's CPU budget per call, in ms.
+        /// Instead of the cases file's CPU budget per call (a tool component's deadline), in ms.
         #[arg(long)]
         cpu_ms: Option<u64>,
     },
@@ -97,6 +97,11 @@ struct TestRun<'a> {
 async fn test_rule(run: TestRun<'_>) -> anyhow::Result<bool> {
     let cases = run.cases;
     let text = std::fs::read_to_string(cases).map_err(|e| anyhow::anyhow!("{}: {e}", cases.display()))?;
+    let kind: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", cases.display()))?;
+    if kind["kind"].as_str() == Some(mcp_runtime::wasm_tools::cases::KIND) {
+        return test_tools(run, &text).await;
+    }
     let mut file: mcp_runtime::plugins::CaseFile =
         serde_yaml_ng::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", cases.display()))?;
     file.limits.memory_mb = run.memory_mb.unwrap_or(file.limits.memory_mb);
@@ -106,6 +111,27 @@ async fn test_rule(run: TestRun<'_>) -> anyhow::Result<bool> {
     for r in &results {
         let verdict = if r.failure.is_none() { "PASS" } else { "FAIL" };
         println!("{verdict}  {}  (p50 {:.3} ms, p99 {:.3} ms)", r.name, ms(r.p50), ms(r.p99));
+        if let Some(why) = &r.failure {
+            println!("      {why}");
+        }
+    }
+    let failed = results.iter().filter(|r| r.failure.is_some()).count();
+    println!("{} passed, {failed} failed", results.len() - failed);
+    Ok(failed == 0)
+}
+
+/// `plugin test` of a tool component: its tools called on each case.
+async fn test_tools(run: TestRun<'_>, text: &str) -> anyhow::Result<bool> {
+    use mcp_runtime::wasm_tools::cases;
+    let mut file: cases::ToolCaseFile =
+        serde_yaml_ng::from_str(text).map_err(|e| anyhow::anyhow!("{}: {e}", run.cases.display()))?;
+    file.limits.memory_mb = run.memory_mb.unwrap_or(file.limits.memory_mb);
+    file.limits.deadline_ms = run.cpu_ms.unwrap_or(file.limits.deadline_ms);
+    let bytes = std::fs::read(run.wasm).map_err(|e| anyhow::anyhow!("{}: {e}", run.wasm.display()))?;
+    let results = cases::run(&bytes, &file).await?;
+    for r in &results {
+        let verdict = if r.failure.is_none() { "PASS" } else { "FAIL" };
+        println!("{verdict}  {}  ({:.3} ms)", r.name, r.took.as_secs_f64() * 1e3);
         if let Some(why) = &r.failure {
             println!("      {why}");
         }

@@ -291,3 +291,28 @@ async fn outgoing_http_reaches_only_the_allowlist_and_each_refusal_is_an_event()
     assert!(reasons.len() == 1 && reasons[0].contains("allows no egress"), "{reasons:?}");
     assert_eq!(session.call_tool("add", json!({"a": 1, "b": 2})).await.unwrap(), "3", "still serving");
 }
+
+#[test]
+fn plugin_test_runs_a_tool_components_cases_and_fails_on_a_wrong_one() {
+    let wasm = support::guest_dir().join(COMPONENT);
+    let cases = support::repo_root().join("tests/tool-component/cases.yaml");
+    let test = |cases: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mcp-runtime"))
+            .args(["plugin", "test", wasm.to_str().unwrap(), "--cases", cases.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let out = test(&cases);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(printed.contains("6 passed, 0 failed"), "{printed}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong.yaml");
+    let text = std::fs::read_to_string(&cases).unwrap().replace("expect: {text: \"42\"}", "expect: {text: \"41\"}");
+    std::fs::write(&wrong, text).unwrap();
+    let out = test(&wrong);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && printed.contains("FAIL  adds"), "{printed}");
+    assert!(printed.contains("expected text \"41\", got \"42\""), "{printed}");
+}

@@ -65,6 +65,14 @@ pub async fn answer(component: &impl ToolServer, server: &str, message: &Value) 
     })
 }
 
+/// A tool's result as the text a client reads: a string as is, anything else as JSON.
+pub fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 async fn call(component: &impl ToolServer, params: &Value) -> Result<Value, (i64, String)> {
     let Some(name) = params.get("name").and_then(Value::as_str) else {
         return Err((INVALID_PARAMS, "params.name: the tool to call".into()));
@@ -72,10 +80,7 @@ async fn call(component: &impl ToolServer, params: &Value) -> Result<Value, (i64
     let arguments = params.get("arguments").cloned().unwrap_or(Value::Null);
     match component.call(name, &arguments).await {
         Ok(value) => {
-            let text = match &value {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
+            let text = text_of(&value);
             Ok(
                 json!({"content": [{"type": "text", "text": text}], "structuredContent": {"result": value}, "isError": false}),
             )

@@ -10,6 +10,7 @@
 //! This is the core of issue 35's `wasm` backend; the backend plugin, the
 //! catalog source and the guardrail mapping build on it.
 
+pub mod cases;
 mod egress;
 pub mod http_server;
 pub mod mcp;
