@@ -192,6 +192,12 @@ impl CatalogEntry {
             }
             ServerSource::Wasm { .. } => {
                 self.source.component().transpose()?;
+                // The host serves a component itself: its MCP is streamable HTTP, one instance per call.
+                if self.transport != Transport::StreamableHttp || self.session_mode == SessionMode::PerSession {
+                    let reason = "a component is served by the host over streamable HTTP, a fresh instance per call: \
+                                  transport streamable-http, session_mode shared";
+                    return Err(invalid("transport", reason));
+                }
             }
             ServerSource::Remote { url, .. } => {
                 let parsed = reqwest::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
@@ -373,6 +379,15 @@ mod tests {
         let per_session = CatalogEntry { session_mode: SessionMode::PerSession, ..entry() };
         assert_eq!(field(per_session.clone()), "session_mode", "a streamable-HTTP server keeps its own sessions");
         assert_eq!(field(CatalogEntry { transport: Transport::Stdio, ..per_session }), "ok");
+        let component = ServerSource::Wasm {
+            url: None,
+            path: Some("tools.wasm".into()),
+            oci: None,
+            sha256: "a".repeat(64),
+            permissions: None,
+        };
+        assert_eq!(field(CatalogEntry { source: component.clone(), ..entry() }), "ok");
+        assert_eq!(field(CatalogEntry { source: component, transport: Transport::Stdio, ..entry() }), "transport");
         let args = Some(vec!["/data".into(), "a\0b".into()]);
         assert_eq!(field(CatalogEntry { args, ..entry() }), "args[1]");
         let backends = vec!["k8s".into(), "Not A Name!".into()];
