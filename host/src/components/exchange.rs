@@ -30,8 +30,7 @@ impl ServerComponents {
         };
         match &served.server {
             Server::Http(http) => {
-                let (parts, body) = request.into_parts();
-                let mut forwarded = Request::from_parts(parts, body);
+                let mut forwarded = request;
                 *forwarded.uri_mut() = format!("http://{AUTHORITY}/mcp").parse().expect("a URI");
                 let recorder = served.clone();
                 let done = move |outcome: Result<(), _>, report| recorder.record("(request)", &outcome, &report);
@@ -92,11 +91,11 @@ async fn answer_tools(served: &Served, deployment_id: &str, request: Request<Bod
         return json(StatusCode::BAD_REQUEST, rpc_error(-32700, "the body is not JSON"));
     };
     let messages = match &message {
-        Value::Array(batch) => batch.clone(),
-        one => vec![one.clone()],
+        Value::Array(batch) => batch.as_slice(),
+        one => std::slice::from_ref(one),
     };
     let mut answers = Vec::new();
-    for message in &messages {
+    for message in messages {
         answers.extend(crate::wasm_tools::mcp::answer(served, deployment_id, message).await);
     }
     match (message.is_array(), answers.len()) {

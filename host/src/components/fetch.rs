@@ -13,7 +13,7 @@ use crate::egress::Allowlist;
 
 /// Media types a WebAssembly component's layer is pushed with: the
 /// wasm-pkg/`wkg` convention, and the plain one some tools write.
-pub const WASM_LAYER_TYPES: [&str; 2] = ["application/wasm", "application/vnd.wasm.content.layer.v1+wasm"];
+const WASM_LAYER_TYPES: [&str; 2] = ["application/wasm", "application/vnd.wasm.content.layer.v1+wasm"];
 
 /// Refuses an origin the operator does not allow, whether or not its bytes
 /// are kept already: what an entry may name does not depend on what ran before.

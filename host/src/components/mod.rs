@@ -14,7 +14,6 @@ mod fetch;
 mod served;
 mod settings;
 
-pub use fetch::WASM_LAYER_TYPES;
 pub use served::{Counters, Served, Server};
 pub use settings::ComponentsConfig;
 
@@ -186,7 +185,6 @@ impl ServerComponents {
         let egress = Some(Arc::new(self.egress_gate(&spec, &granted.hosts)));
         let served = Arc::new(Served {
             deployment_id: spec.deployment_id.clone(),
-            sha256: spec.sha256,
             server,
             sandbox: Sandbox { mounts: granted.mounts, environment, egress },
             warnings: granted.warnings.into_iter().map(|(field, message)| Warning { field, message }).collect(),

@@ -37,7 +37,6 @@ impl Server {
 
 pub struct Served {
     pub deployment_id: String,
-    pub sha256: String,
     pub server: Server,
     pub sandbox: Sandbox,
     pub warnings: Vec<Warning>,
@@ -69,8 +68,8 @@ impl Served {
 
     /// What a run came to: its output into the log, its figures counted, a stopped run an event.
     pub(super) fn record<T>(&self, tool: &str, result: &Result<T, ToolError>, report: &CallReport) {
-        let now = chrono::Utc::now().to_rfc3339();
-        {
+        if !report.stdout.is_empty() || !report.stderr.is_empty() {
+            let now = chrono::Utc::now().to_rfc3339();
             let mut log = self.log.lock().expect("log poisoned");
             for (stream, bytes) in [(Stream::Stdout, &report.stdout), (Stream::Stderr, &report.stderr)] {
                 for text in String::from_utf8_lossy(bytes).lines() {

@@ -44,9 +44,7 @@ impl Runtime {
     pub fn count_mcp_request(&self, id: &str, method: &'static str, status: u16, took: Duration) {
         self.metrics.mcp_request(id, method, status, took);
     }
-}
 
-impl Runtime {
     /// A streamable-HTTP request to a server component, answered in-process.
     pub async fn serve_component(&self, id: &str, request: Request<Body>) -> Response<Body> {
         self.components.exchange(id, request).await

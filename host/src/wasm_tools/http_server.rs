@@ -6,6 +6,7 @@
 
 use axum::body::Body;
 use http_body_util::BodyExt;
+use std::sync::LazyLock;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::Store;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -47,11 +48,8 @@ impl HttpServer {
     /// The component as a `wasi:http` server; `None` when it is not one
     /// (it does not export `wasi:http/incoming-handler`).
     pub fn new(component: &Component, limits: CallLimits) -> Result<Option<HttpServer>, ToolError> {
-        let mut linker = Linker::new(engine());
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| ToolError::Load(e.to_string()))?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-            .map_err(|e| ToolError::Load(e.to_string()))?;
-        let pre = linker.instantiate_pre(component).map_err(|e| ToolError::Load(e.root_cause().to_string()))?;
+        static LINKER: LazyLock<Linker<HttpState>> = LazyLock::new(super::sandbox::linker);
+        let pre = LINKER.instantiate_pre(component).map_err(|e| ToolError::Load(e.root_cause().to_string()))?;
         Ok(ProxyPre::new(pre).ok().map(|pre| HttpServer { pre, limits }))
     }
 

@@ -155,11 +155,8 @@ impl ToolComponent {
 
     /// Reads a compiled component's tools; refuses one that imports more than WASI.
     pub fn new(component: &Component, limits: CallLimits) -> Result<ToolComponent, ToolError> {
-        let mut linker = Linker::new(engine());
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| ToolError::Load(e.to_string()))?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-            .map_err(|e| ToolError::Load(e.to_string()))?;
-        let pre = linker.instantiate_pre(component).map_err(|e| ToolError::Load(e.root_cause().to_string()))?;
+        static LINKER: LazyLock<Linker<ToolState>> = LazyLock::new(sandbox::linker);
+        let pre = LINKER.instantiate_pre(component).map_err(|e| ToolError::Load(e.root_cause().to_string()))?;
         let tools = tools_of(engine(), component);
         Ok(ToolComponent { pre, tools, limits })
     }

@@ -4,15 +4,27 @@
 //! past it the run yields at every epoch tick until it is stopped.
 
 use std::time::Instant;
+use wasmtime::component::Linker;
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi::{WasiCtx, WasiView};
+use wasmtime_wasi_http::WasiHttpView;
 
 use super::{CallLimits, CallReport, Sandbox, ToolError};
 
 /// What a run may write to each of stdout and stderr; more traps the write.
 const OUTPUT_CAPACITY: usize = 1 << 20;
 const DEADLINE: &str = "the call's deadline passed";
+
+/// What a server component may import, one linker per kind built once:
+/// WASI (as each run's `WasiCtx` grants it) and `wasi:http` (through the
+/// run's egress gate).
+pub(super) fn linker<T: WasiView + WasiHttpView + 'static>() -> Linker<T> {
+    let mut linker = Linker::new(super::engine());
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("WASI links once");
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).expect("wasi:http links once");
+    linker
+}
 
 /// One run's output and clock.
 pub(super) struct Run {
