@@ -74,8 +74,8 @@ enum PluginCommand {
     New {
         /// The project's directory and package name (lowercase, digits, '-').
         name: String,
-        #[arg(long, value_parser = ["guardrail-policy", "approval-rule"])]
-        kind: String,
+        #[arg(long, value_enum)]
+        kind: mcp_runtime::plugins::ProjectKind,
         #[arg(long, value_enum)]
         lang: mcp_runtime::plugins::Lang,
         /// Where to create the project's directory.
@@ -186,7 +186,6 @@ async fn run(cli: Cli, config: RuntimeConfig) -> anyhow::Result<()> {
             }
         }
         Command::Plugin { action: PluginCommand::New { name, kind, lang, dir } } => {
-            let kind = serde_json::from_value(serde_json::Value::String(kind))?;
             for path in mcp_runtime::plugins::scaffold(&dir, &name, kind, lang)? {
                 println!("{}", path.display());
             }

@@ -2,13 +2,15 @@
 //! language build with their own tools and pass their own cases; the
 //! pinned-images rule in Python and JavaScript passes the Rust rule's cases
 //! and judges deploys in a running host; a rule built against an earlier
-//! minor version of the contract still runs.
+//! minor version of the contract still runs; MCP server projects in each
+//! language are served by the `wasm` backend and answer the official SDK.
 
 use crate::support;
 
 use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::{repo_root, TestHost};
@@ -30,6 +32,12 @@ fn plugin(args: &[&std::ffi::OsStr]) -> (bool, String) {
     (out.status.success(), printed)
 }
 
+/// `mcp-runtime plugin new NAME --kind KIND --lang LANG --dir DIR`.
+fn plugin_new(name: &str, kind: &str, lang: &str, dir: &Path) -> (bool, String) {
+    let (name, kind, lang) = (name.as_ref(), kind.as_ref(), lang.as_ref());
+    plugin(&["new".as_ref(), name, "--kind".as_ref(), kind, "--lang".as_ref(), lang, "--dir".as_ref(), dir.as_os_str()])
+}
+
 fn plugin_test(wasm: &Path, cases: &Path) -> (bool, String) {
     plugin(&["test".as_ref(), wasm.as_os_str(), "--cases".as_ref(), cases.as_os_str()])
 }
@@ -42,8 +50,8 @@ fn run(command: &mut Command) {
 }
 
 /// The project's component, built the way its README says, with the tools
-/// `make rules` installed under `.venv/`.
-fn build(project: &Path, name: &str, kind: &str, lang: &str) -> PathBuf {
+/// `make rules` installed under `.venv/`; `world` is the WIT world it targets.
+fn build(project: &Path, name: &str, world: &str, lang: &str) -> PathBuf {
     let crate_name = name.replace('-', "_");
     match lang {
         "rust" => {
@@ -57,7 +65,7 @@ fn build(project: &Path, name: &str, kind: &str, lang: &str) -> PathBuf {
         }
         "python" => {
             run(Command::new(repo_root().join(".venv/authoring/bin/componentize-py"))
-                .args(["-d", "wit", "-w", kind, "componentize", "app", "-o"])
+                .args(["-d", "wit", "-w", world, "componentize", "app", "-o"])
                 .arg(format!("{crate_name}.wasm"))
                 .current_dir(project));
             project.join(format!("{crate_name}.wasm"))
@@ -78,16 +86,7 @@ fn plugin_new_projects_in_every_language_build_and_pass_their_own_cases() {
     for lang in ["rust", "python", "js"] {
         for kind in ["guardrail-policy", "approval-rule"] {
             let name = format!("{lang}-{kind}");
-            let (created, printed) = plugin(&[
-                "new".as_ref(),
-                name.as_ref(),
-                "--kind".as_ref(),
-                kind.as_ref(),
-                "--lang".as_ref(),
-                lang.as_ref(),
-                "--dir".as_ref(),
-                dir.path().as_os_str(),
-            ]);
+            let (created, printed) = plugin_new(&name, kind, lang, dir.path());
             assert!(created, "{printed}");
             let project = dir.path().join(&name);
             assert!(project.join("wit/worlds.wit").exists() && project.join("README.md").exists(), "{printed}");
@@ -98,17 +97,47 @@ fn plugin_new_projects_in_every_language_build_and_pass_their_own_cases() {
         }
     }
     // A second `new` of the same name writes nothing over the first.
-    let (created, printed) = plugin(&[
-        "new".as_ref(),
-        "rust-guardrail-policy".as_ref(),
-        "--kind".as_ref(),
-        "guardrail-policy".as_ref(),
-        "--lang".as_ref(),
-        "rust".as_ref(),
-        "--dir".as_ref(),
-        dir.path().as_os_str(),
-    ]);
+    let (created, printed) = plugin_new("rust-guardrail-policy", "guardrail-policy", "rust", dir.path());
     assert!(!created && printed.contains("exists"), "{printed}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mcp_server_projects_in_every_language_pass_their_cases_deploy_and_answer_the_official_sdk() {
+    let dir = tempfile::tempdir().unwrap();
+    let components = tempfile::tempdir().unwrap();
+    let mut built = Vec::new();
+    for lang in ["rust", "python", "js"] {
+        let name = format!("{lang}-tools");
+        let (created, printed) = plugin_new(&name, "mcp-server", lang, dir.path());
+        assert!(created, "{printed}");
+        let project = dir.path().join(&name);
+        assert!(project.join("wit/world.wit").exists() && !project.join("wit/host.wit").exists(), "{printed}");
+        let wasm = build(&project, &name, "tools", lang);
+        let (passed, printed) = plugin_test(&wasm, &project.join("cases.yaml"));
+        assert!(passed && printed.contains("4 passed, 0 failed"), "{lang}:\n{printed}");
+        let bytes = std::fs::read(&wasm).unwrap();
+        std::fs::write(components.path().join(format!("{name}.wasm")), &bytes).unwrap();
+        built.push((name, hex::encode(sha2::Sha256::digest(&bytes))));
+    }
+
+    let served_from = components.path().to_path_buf();
+    let host = TestHost::start(move |c| c.components.dir = Some(served_from)).await;
+    for (name, sha256) in built {
+        let entry = json!({"name": name, "slug": name, "transport": "streamable-http", "supported_backends": ["wasm"],
+                           "source": {"type": "wasm", "path": format!("{name}.wasm"), "sha256": format!("sha256:{sha256}")}});
+        let (status, written) = host.post("/catalog", entry).await;
+        assert_eq!(status, StatusCode::CREATED, "{written}");
+        let id = host.deploy(json!({"slug": name, "backend": "wasm"})).await;
+        host.wait_for(&id, "connected").await;
+        let (url, token) = (host.proxy_url(&id), Some(host.admin_token.as_str()));
+        let mut tools = support::mcp_sdk::list_tools(&url, token).await;
+        tools.sort();
+        assert_eq!(tools, ["count-words", "greet"], "{name}");
+        let greeting = support::mcp_sdk::call_tool(&url, token, "greet", json!({"name": "Ada", "excited": true})).await;
+        assert_eq!(greeting.trim(), "Hello, Ada!", "{name}");
+        let counted = support::mcp_sdk::call_tool(&url, token, "count-words", json!({"text": "a b c"})).await;
+        assert_eq!(counted.trim(), "3", "{name}");
+    }
 }
 
 #[test]

@@ -17,7 +17,7 @@ pub use cases::{run as run_cases, CaseFile, CaseResult};
 pub use dropin::{DropIns, DroppedIn, DROPIN_ACTOR};
 pub use manifest::{PluginKind, PluginLimits, PluginManifest};
 pub use registry::{OrderError, Registry};
-pub use scaffold::{create as scaffold, Lang, ScaffoldError};
+pub use scaffold::{create as scaffold, Lang, ProjectKind, ScaffoldError};
 pub use uploads::{NewPlugin, Order, Staged, UploadError, Uploaded, Uploads, Version};
 
 use sha2::{Digest, Sha256};

@@ -241,6 +241,10 @@ impl ToolComponent {
     }
 }
 
+/// Exports a toolchain adds for itself, not tools: componentize-py's
+/// pre-initialization hook (`exports#init`), which runs once at build time.
+const TOOLCHAIN_EXPORTS: [(&str, &str); 1] = [("exports", "init")];
+
 /// Every exported function whose types JSON can carry, top level first.
 fn tools_of(engine: &Engine, component: &Component) -> Vec<Tool> {
     let mut tools = Vec::new();
@@ -258,6 +262,9 @@ fn tools_of(engine: &Engine, component: &Component) -> Vec<Tool> {
                 let short = name.rsplit('/').next().unwrap_or(name).split('@').next().unwrap_or(name);
                 for (func_name, item) in instance.exports(engine) {
                     let ComponentItem::ComponentFunc(func) = item.ty else { continue };
+                    if TOOLCHAIN_EXPORTS.contains(&(name, func_name)) {
+                        continue;
+                    }
                     if let Some(index) = component.get_export_index(Some(&parent), func_name) {
                         tools.extend(tool(format!("{short}_{func_name}"), &func, index));
                     }
