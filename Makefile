@@ -2,7 +2,7 @@
 
 GUESTS    := docker-backend code-engine-backend wasm-backend default-guardrails pinned-images approval-default approval-large-cpu \
              no-critical-vulns \
-             fault-policy fault-approval http-probe compat-policy stub-backend tool-component http-component
+             fault-policy fault-approval http-probe compat-policy stub-backend tool-component http-component text-tools
 GUEST_DIR := target/wasm32-wasip2/guest
 FIXTURE   := target/x86_64-unknown-linux-gnu/release/mcp-fixture
 BRIDGE    := target/x86_64-unknown-linux-gnu/release/mcp-stdio-bridge

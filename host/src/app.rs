@@ -262,7 +262,6 @@ pub async fn start_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
     Ok(RunningHost { addr, runtime, tasks })
 }
 
-/// First start only: the guardrail presets (plus configured profiles) and the catalog.
 /// At the first start: the guardrail presets and profiles of the config,
 /// then the sample catalog or the configured one, through their services.
 fn seed(catalog: &Catalog, profiles: &Profiles, config: &RuntimeConfig) -> anyhow::Result<()> {

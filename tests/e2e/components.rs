@@ -316,3 +316,41 @@ fn plugin_test_runs_a_tool_components_cases_and_fails_on_a_wrong_one() {
     assert!(!out.status.success() && printed.contains("FAIL  adds"), "{printed}");
     assert!(printed.contains("expected text \"41\", got \"42\""), "{printed}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sample_catalogs_component_is_the_one_make_guests_builds_and_deploys_without_an_engine() {
+    let nothing = tempfile::tempdir().unwrap();
+    let socket = nothing.path().join("docker.sock").display().to_string();
+    let host = TestHost::start(move |c| {
+        c.catalog.seed_file = None;
+        c.backends.get_mut("docker").unwrap().socket = Some(socket);
+    })
+    .await;
+    let (_, entry) = host.get("/catalog/text-tools").await;
+    let built = format!("sha256:{}", sha256_of("text_tools.wasm"));
+    assert_eq!(
+        entry["source"]["sha256"].as_str(),
+        Some(built.as_str()),
+        "host/defaults/catalog.yaml pins text-tools to another build than `make guests` made: pin {built}"
+    );
+
+    // It runs only on `wasm`: a deploy that names no backend goes there.
+    let id = host.deploy(json!({"slug": "text-tools"})).await;
+    let d = host.wait_for(&id, "connected").await;
+    assert_eq!(d["backend"], "wasm", "{d}");
+    let (url, token) = (host.proxy_url(&id), Some(host.admin_token.as_str()));
+    let kebab = support::mcp_sdk::call_tool(&url, token, "convert-case", json!({"text": "Hello Wasm", "to": "kebab"}));
+    assert_eq!(kebab.await.trim(), "hello-wasm");
+
+    let cases = support::repo_root().join("servers/text-tools/cases.yaml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-runtime"))
+        .args(["plugin", "test"])
+        .arg(support::guest_dir().join("text_tools.wasm"))
+        .arg("--cases")
+        .arg(cases)
+        .env("RUNTIME_PLUGIN_CACHE_DIR", support::repo_root().join("target/test-plugin-cache"))
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && printed.contains("5 passed, 0 failed"), "{printed}");
+}

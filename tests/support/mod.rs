@@ -194,6 +194,7 @@ impl TestHost {
         config.listen = "127.0.0.1:0".into();
         config.data_dir = data.path().join("data");
         config.plugin_dir = guest_dir();
+        config.components.dir = Some(guest_dir());
         config.plugin_cache_dir = Some(repo_root().join("target/test-plugin-cache"));
         config.owner = format!("test-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         config.catalog.seed_file = Some(catalog);

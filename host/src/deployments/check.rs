@@ -111,7 +111,7 @@ impl Runtime {
             );
             return Err(invalid("slug", reason));
         }
-        let backend_name = body.backend.clone().unwrap_or_else(|| self.config.default_backend.clone());
+        let backend_name = body.backend.clone().unwrap_or_else(|| self.backend_for(&entry));
         if !entry.runs_on(&backend_name) {
             return Err(invalid(
                 "backend",

@@ -189,6 +189,20 @@ impl Runtime {
         self.backends.names()
     }
 
+    /// Where a deploy that names no backend goes: the default backend when the
+    /// entry runs there, else the first configured backend it names (an entry
+    /// that runs only on `wasm` deploys there), else the default, which the
+    /// deploy then refuses with the entry's list.
+    pub fn backend_for(&self, entry: &crate::catalog::CatalogEntry) -> String {
+        let default = &self.config.default_backend;
+        if entry.runs_on(default) {
+            return default.clone();
+        }
+        let configured = self.backend_names();
+        let named = entry.supported_backends.iter().find(|b| configured.iter().any(|(name, _)| name == *b));
+        named.unwrap_or(default).clone()
+    }
+
     /// The stored backend records (plugin, capabilities), with availability
     /// as it is now — the record follows at the watch's next pass — and when
     /// each was last checked: what `GET /backends` and the settings page show.

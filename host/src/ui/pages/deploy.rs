@@ -59,10 +59,8 @@ async fn render(
         rt.backend_names().into_iter().map(|(name, _)| name).filter(|b| entry.runs_on(b)).collect();
     let profiles: Vec<Profile> = ui.services.profiles.list()?;
     let chosen_profile = form.get("profile").cloned().unwrap_or_else(|| entry.guardrails_profile.clone());
-    let chosen_backend = form
-        .get("backend")
-        .cloned()
-        .or_else(|| backends.iter().find(|b| **b == ui.services.config.default_backend).or(backends.first()).cloned());
+    let chosen_backend =
+        form.get("backend").cloned().or_else(|| Some(rt.backend_for(entry)).filter(|b| backends.contains(b)));
     let compat = match (profiles.iter().find(|p| p.name == chosen_profile), &chosen_backend) {
         (Some(profile), Some(backend)) => crate::deployments::compatibility(rt, profile, backend).await.ok(),
         _ => None,
