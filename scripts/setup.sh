@@ -85,9 +85,9 @@ python312() {
 start_engine() {
   engine_answers && return 0
   echo "setup: no Docker engine answers on /var/run/docker.sock: starting dockerd (log in /tmp/dockerd.log)"
-  # Every deployment gets its own network: /24s instead of the default /16s
-  # leave room for the hundred that `make bench` runs at once.
-  nohup dockerd --default-address-pool base=172.18.0.0/16,size=24 >/tmp/dockerd.log 2>&1 &
+  # Every deployment gets its own network: /26s instead of the default /16s
+  # leave room for the 500 that `BENCH_SCALE=500 make bench` runs at once.
+  nohup dockerd --default-address-pool base=172.18.0.0/16,size=26 >/tmp/dockerd.log 2>&1 &
   for _ in $(seq 60); do engine_answers && return 0; sleep 1; done
   echo "setup: dockerd did not start:"; tail -n 40 /tmp/dockerd.log; exit 1
 }

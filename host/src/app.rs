@@ -224,6 +224,11 @@ pub async fn start_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
     let alerts =
         crate::alerts::Alerts { config: config.alerts.clone(), http, store: store.clone(), tasks: tasks.clone() };
     tasks.spawn("alerts", Arc::new(alerts).run(store.subscribe(), tasks.stopping()));
+    let sampled = runtime.clone();
+    tasks.every("usage sampler", config.health.usage_interval(), move || {
+        let runtime = sampled.clone();
+        async move { runtime.sample_usage_once().await }
+    });
     let checked = runtime.clone();
     tasks.every("health checks", HEALTH_TICK, move || {
         let runtime = checked.clone();

@@ -55,7 +55,7 @@ async fn a_code_engine_deployment_lives_and_dies_like_a_docker_one() {
         host.deploy(json!({"slug": "fixture-ce", "backend": "ibm_code_engine", "resources": {"min_scale": 1}})).await;
     let d = host.wait_for(&id, "connected").await;
     assert!(d["endpoint"].as_str().unwrap().ends_with("/mcp"), "{d}");
-    let (_, d) = host.get(&format!("/runtimes/{id}")).await;
+    let d = host.wait_for_usage(&id, |u| !u.is_null()).await;
     assert!(d["usage"]["uptime_seconds"].as_i64().is_some_and(|s| s >= 0), "from the instance: {d}");
     assert!(d["usage"]["memory_bytes"].is_null(), "Code Engine's API reports none: {d}");
     // Code Engine reads no image here: its SBOM is unavailable, and the answer says so.
@@ -322,8 +322,8 @@ async fn logs_come_from_ibm_cloud_logs_when_an_instance_is_configured() {
 
     // With a Monitoring instance: the app's instances and requests from its platform metrics.
     fake.set_requests(&format!("mcp-{}", &id[..12]), 42);
-    let (_, d) = host.get(&format!("/runtimes/{id}")).await;
-    assert_eq!((d["usage"]["instances"].as_u64(), d["usage"]["requests_total"].as_u64()), (Some(1), Some(42)), "{d}");
+    let d = host.wait_for_usage(&id, |u| u["requests_total"].as_u64() == Some(42)).await;
+    assert_eq!(d["usage"]["instances"].as_u64(), Some(1), "{d}");
     assert!(fake.requests().iter().any(|r| r == "GET /prometheus/api/v1/query"));
     let (_, text) = host.get_text("/metrics").await;
     assert!(

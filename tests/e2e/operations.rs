@@ -63,9 +63,12 @@ async fn a_live_scrape_passes_promtool_with_deployments_in_several_states() {
         s.call_tool("echo", json!({"text": "counted"})).await.unwrap();
     }
 
-    // What it uses, as the engine reports it now.
-    let (_, d) = host.get(&format!("/runtimes/{connected}")).await;
+    // What it uses, as the sampler read it from the engine: CPU once there are two samples.
+    let d = host
+        .wait_for_usage(&connected, |u| u["cpu_percent"].is_f64() && u["network_rx_bytes"].as_u64() > Some(0))
+        .await;
     let usage = &d["usage"];
+    assert!(usage["age_seconds"].as_f64().is_some_and(|a| a < 5.0) && usage["sampled_at"].is_string(), "{d}");
     assert!(usage["uptime_seconds"].as_i64().is_some_and(|s| s >= 0), "{d}");
     assert!(usage["memory_bytes"].as_u64().is_some_and(|m| m > 0), "{d}");
     assert_eq!(usage["memory_limit_bytes"], d["guardrails_applied"]["memory_bytes"], "{d}");

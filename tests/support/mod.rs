@@ -206,6 +206,7 @@ impl TestHost {
         config.auth.jwt_secret = TEST_JWT_SECRET.into();
         // A crash or a backend coming back is seen within a second, not five.
         config.health.watch_interval_ms = 1000;
+        config.health.usage_interval_ms = 1000;
         // No public package index: a test that resolves packages starts the mirrors.
         config.builders.npm.registry = "http://127.0.0.1:9/".into();
         config.builders.pypi.index_url = "http://127.0.0.1:9/simple/".into();
@@ -369,6 +370,20 @@ impl TestHost {
     /// Waits until the deployment reaches `state` (failing fast on `error`),
     /// woken by the store's events rather than polling the API; answers the
     /// deployment as `GET /runtimes/{id}` shows it then.
+    /// Polls `GET /runtimes/{id}` until its `usage` (as the sampler last
+    /// read it, every second in tests) satisfies `ready`; the deployment.
+    pub async fn wait_for_usage(&self, id: &str, ready: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, d) = self.get(&format!("/runtimes/{id}")).await;
+            if ready(&d["usage"]) {
+                return d;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no such usage sampled: {d}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     pub async fn wait_for(&self, id: &str, state: &str) -> Value {
         self.wait_for_within(id, state, Duration::from_secs(90)).await
     }

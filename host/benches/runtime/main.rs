@@ -13,7 +13,9 @@
 //! - deploy from a Git repository and from an npm and a PyPI package: a cached
 //!   image against the first build;
 //! - `GET /catalog` with 135 entries against `GET /health`;
-//! - the health watch's CPU with 100 running deployments;
+//! - how cost grows with 10, 100 and 500 running deployments (`scale`, up to
+//!   `BENCH_SCALE`): RSS, idle CPU, deploy → connected, `GET /runtimes` and
+//!   `GET /runtimes/{id}`;
 //! - the guardrail policy chain per request against one bare policy call;
 //! - the pinned-images rule in Python and JavaScript against the Rust one;
 //! - the egress proxy's added latency per request against the direct path;
@@ -41,9 +43,9 @@ mod policy;
 mod proxy;
 mod relay;
 mod rules;
+mod scale;
 mod stdio;
 mod supply_chain;
-mod watch;
 
 use std::time::{Duration, Instant};
 
@@ -101,8 +103,8 @@ fn main() {
         if wanted("catalog") {
             catalog::figures(&host).await;
         }
-        if wanted("watch") {
-            watch::figures(&host).await;
+        if wanted("scale") {
+            scale::figures(&host).await;
         }
         drop(host);
         if wanted("policy") {

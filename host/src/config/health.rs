@@ -1,5 +1,6 @@
 //! `runtime.health`: how often the health watch compares every deployment
-//! with what its backend reports (and checks the backends' availability).
+//! with what its backend reports (and checks the backends' availability),
+//! and how often each running deployment's usage is sampled.
 
 use serde::Deserialize;
 use std::time::Duration;
@@ -16,11 +17,16 @@ pub struct HealthConfig {
     /// tests shorten it so they need not wait it out).
     #[serde(default = "default_watch_interval_ms")]
     pub watch_interval_ms: u64,
+    /// Milliseconds between two samples of every running deployment's CPU,
+    /// memory and network (10 s by default): what reads of a deployment and
+    /// `/metrics` show, so they never wait on an engine.
+    #[serde(default = "default_usage_interval_ms")]
+    pub usage_interval_ms: u64,
 }
 
 impl Default for HealthConfig {
     fn default() -> Self {
-        HealthConfig { watch_interval_ms: default_watch_interval_ms() }
+        HealthConfig { watch_interval_ms: default_watch_interval_ms(), usage_interval_ms: default_usage_interval_ms() }
     }
 }
 
@@ -28,17 +34,29 @@ fn default_watch_interval_ms() -> u64 {
     5000
 }
 
+fn default_usage_interval_ms() -> u64 {
+    10_000
+}
+
 impl HealthConfig {
     pub fn watch_interval(&self) -> Duration {
         Duration::from_millis(self.watch_interval_ms)
     }
 
-    /// Why the setting cannot be used, if it cannot.
-    pub fn check(&self) -> Result<(), String> {
-        if (MIN_WATCH_INTERVAL_MS..=MAX_WATCH_INTERVAL_MS).contains(&self.watch_interval_ms) {
-            Ok(())
-        } else {
-            Err(format!("between {MIN_WATCH_INTERVAL_MS} and {MAX_WATCH_INTERVAL_MS} (milliseconds)"))
+    pub fn usage_interval(&self) -> Duration {
+        Duration::from_millis(self.usage_interval_ms)
+    }
+
+    /// The field that cannot be used and why, if one cannot.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let within = MIN_WATCH_INTERVAL_MS..=MAX_WATCH_INTERVAL_MS;
+        let why = format!("between {MIN_WATCH_INTERVAL_MS} and {MAX_WATCH_INTERVAL_MS} (milliseconds)");
+        if !within.contains(&self.watch_interval_ms) {
+            return Err(("runtime.health.watch_interval_ms", why));
         }
+        if !within.contains(&self.usage_interval_ms) {
+            return Err(("runtime.health.usage_interval_ms", why));
+        }
+        Ok(())
     }
 }

@@ -251,6 +251,7 @@ const OVERRIDES: &[(&str, &[&str])] = &[
     ("RUNTIME_OWNER", &["owner"]),
     ("RUNTIME_WORKER_THREADS", &["api", "worker_threads"]),
     ("RUNTIME_HEALTH_WATCH_INTERVAL_MS", &["health", "watch_interval_ms"]),
+    ("RUNTIME_HEALTH_USAGE_INTERVAL_MS", &["health", "usage_interval_ms"]),
     ("RUNTIME_DEFAULT_BACKEND", &["default_backend"]),
     ("RUNTIME_DOCKER_SOCKET", &["backends", "docker", "socket"]),
     ("RUNTIME_DOCKER_NETWORK", &["backends", "docker", "network"]),
@@ -355,7 +356,7 @@ impl RuntimeConfig {
         if self.api.worker_threads.is_some_and(|n| n == 0 || n > MAX_WORKER_THREADS) {
             return Err(invalid("runtime.api.worker_threads", format!("between 1 and {MAX_WORKER_THREADS}")));
         }
-        self.health.check().map_err(|why| invalid("runtime.health.watch_interval_ms", why))?;
+        self.health.check().map_err(|(field, why)| invalid(field, why))?;
         let plugin_ids: Vec<&str> = self.plugins.iter().map(|p| p.id.as_str()).collect();
         if self.default_backend.is_empty() && !self.backends.is_empty() {
             return Err(invalid("runtime.default_backend", "required when more than one backend is enabled"));

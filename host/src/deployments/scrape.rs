@@ -1,8 +1,6 @@
 //! What `GET /metrics` shows of the present: deployments by backend and
-//! state, approvals by status, and each deployment's figures as its backend
-//! reports them now, beside what is counted as it happens (`metrics`).
-
-use futures_util::StreamExt;
+//! state, approvals by status, and each deployment's figures as the usage
+//! sampler last read them, beside what is counted as it happens (`metrics`).
 
 use super::RuntimeError;
 use crate::approvals::{ApprovalFilter, ApprovalStatus};
@@ -10,17 +8,14 @@ use crate::deployment::State as DeployState;
 use crate::deployments::Runtime;
 use crate::metrics::{DeploymentFigures, Snapshot};
 
-/// Backends asked for usage at once during a scrape.
-const USAGE_CONCURRENCY: usize = 8;
-
 impl Runtime {
     /// The exposition: counted figures, and the present as the store knows
     /// it and the backends report it now.
-    pub async fn render_metrics(&self) -> Result<String, RuntimeError> {
-        Ok(self.metrics.render(&self.snapshot().await?))
+    pub fn render_metrics(&self) -> Result<String, RuntimeError> {
+        Ok(self.metrics.render(&self.snapshot()?))
     }
 
-    async fn snapshot(&self) -> Result<Snapshot, RuntimeError> {
+    fn snapshot(&self) -> Result<Snapshot, RuntimeError> {
         let deployments = self.list()?;
         let backends = self.backend_names();
         let mut snapshot = Snapshot::default();
@@ -36,22 +31,23 @@ impl Runtime {
             let n = approvals.iter().filter(|a| a.status == status).count();
             snapshot.approvals.push((status.name(), n as u64));
         }
-        // The backends' figures, a few deployments at a time.
-        let figures = deployments.into_iter().map(|d| async move {
-            let usage = self.usage(&d).await.ok().flatten().unwrap_or_default();
-            DeploymentFigures {
-                restarts: (d.restart_count + d.host_restarts).into(),
-                deployment: d.id,
-                cpu_percent: usage.cpu_percent,
-                memory_bytes: usage.memory_bytes,
-                memory_limit_bytes: usage.memory_limit_bytes,
-                network_rx_bytes: usage.network_rx_bytes,
-                network_tx_bytes: usage.network_tx_bytes,
-                instances: usage.instances,
-                platform_requests: usage.requests_total,
-            }
-        });
-        snapshot.per_deployment = futures_util::stream::iter(figures).buffered(USAGE_CONCURRENCY).collect().await;
+        snapshot.per_deployment = deployments
+            .into_iter()
+            .map(|d| {
+                let usage = self.usage(&d).unwrap_or_default();
+                DeploymentFigures {
+                    restarts: (d.restart_count + d.host_restarts).into(),
+                    deployment: d.id,
+                    cpu_percent: usage.cpu_percent,
+                    memory_bytes: usage.memory_bytes,
+                    memory_limit_bytes: usage.memory_limit_bytes,
+                    network_rx_bytes: usage.network_rx_bytes,
+                    network_tx_bytes: usage.network_tx_bytes,
+                    instances: usage.instances,
+                    platform_requests: usage.requests_total,
+                }
+            })
+            .collect();
         Ok(snapshot)
     }
 }

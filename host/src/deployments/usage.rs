@@ -1,22 +1,24 @@
-//! What a running deployment uses: the backend's counters, read when asked
-//! (by `GET /runtimes/{id}` and each `/metrics` scrape), with CPU as a
-//! percentage of one core between two readings.
+//! What a running deployment uses, as a background sampler last read it from
+//! its backend (`runtime.health.usage_interval_ms`): reading a deployment
+//! (`GET /runtimes/{id}`, the admin UI, each `/metrics` scrape) never waits
+//! on an engine. CPU is a percentage of one core between two samples.
 
+use futures_util::StreamExt;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use super::{Runtime, RuntimeError};
+use super::Runtime;
 use crate::deployment::{Deployment, State};
 
-/// Readings closer than this give no rate: a second one is taken after it.
-const SHORTEST_SPAN: Duration = Duration::from_millis(250);
+/// Backends asked at once during a pass.
+const AT_ONCE: usize = 8;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Usage {
     pub uptime_seconds: Option<i64>,
-    /// Percent of one core, since the previous reading.
+    /// Percent of one core, between the last two samples.
     pub cpu_percent: Option<f64>,
     pub memory_bytes: Option<u64>,
     pub memory_limit_bytes: Option<u64>,
@@ -26,79 +28,158 @@ pub struct Usage {
     pub instances: Option<u32>,
     /// HTTP requests the platform counted (Code Engine, through IBM Cloud Monitoring).
     pub requests_total: Option<u64>,
+    /// When the sample was taken (RFC 3339), and how long ago.
+    pub sampled_at: Option<String>,
+    pub age_seconds: Option<f64>,
 }
 
-/// The last CPU reading of each deployment.
+/// One deployment's last sample.
+struct Sample {
+    usage: Usage,
+    started: Option<chrono::DateTime<chrono::Utc>>,
+    taken: Instant,
+    taken_at: chrono::DateTime<chrono::Utc>,
+    /// The backend's CPU counter then, for the next sample's rate.
+    cpu_ns: Option<u64>,
+}
+
+/// The last sample of each running deployment.
 #[derive(Default)]
 pub struct UsageBook {
-    last_cpu: Mutex<HashMap<String, (Instant, u64)>>,
+    samples: Mutex<HashMap<String, Sample>>,
 }
 
 impl UsageBook {
-    /// The rate since the previous reading, if that was long enough ago; keeps this one.
-    fn cpu_percent(&self, id: &str, now: Instant, cpu_ns: u64) -> Option<f64> {
-        let mut last = self.last_cpu.lock().expect("usage book poisoned");
-        let previous = last.get(id).copied();
-        match previous {
-            Some((at, _)) if now.duration_since(at) < SHORTEST_SPAN => None,
-            _ => {
-                last.insert(id.to_string(), (now, cpu_ns));
-                let (at, before) = previous?;
-                let wall = now.duration_since(at).as_nanos() as f64;
-                Some(cpu_ns.saturating_sub(before) as f64 / wall * 100.0)
-            }
-        }
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Sample>> {
+        self.samples.lock().expect("usage book poisoned")
     }
 
-    pub fn forget(&self, id: &str) {
-        self.last_cpu.lock().expect("usage book poisoned").remove(id);
-    }
-}
-
-impl Runtime {
-    /// A running deployment's figures; `None` for one that is not running.
-    /// The caller has the record already: it is not read again.
-    pub async fn usage(&self, d: &Deployment) -> Result<Option<Usage>, RuntimeError> {
-        let id = d.id.as_str();
-        let running = matches!(d.status, State::Running | State::Connected | State::Unhealthy);
-        let Some(handle) = d.handle.as_deref().filter(|_| running) else { return Ok(None) };
-        let backend = self.backend(&d.backend)?;
-        let mut figures = backend.usage(handle).await??;
-        let mut cpu_percent = None;
-        if let Some(cpu_ns) = figures.cpu_ns {
-            cpu_percent = self.usage_book.cpu_percent(id, Instant::now(), cpu_ns);
-            if cpu_percent.is_none() {
-                // No reading long enough ago: take a second one.
-                tokio::time::sleep(SHORTEST_SPAN).await;
-                figures = backend.usage(handle).await??;
-                cpu_percent = figures.cpu_ns.and_then(|ns| self.usage_book.cpu_percent(id, Instant::now(), ns));
-            }
-        }
+    /// Keeps `figures` as `id`'s sample, its CPU a rate since the previous one.
+    fn record(&self, id: &str, figures: crate::contract::backend::ResourceUsage, now: Instant) {
+        let mut samples = self.lock();
+        let cpu_percent = match (samples.get(id), figures.cpu_ns) {
+            (Some(previous), Some(cpu_ns)) => previous.cpu_ns.and_then(|before| {
+                let wall = now.duration_since(previous.taken).as_nanos() as f64;
+                let percent = cpu_ns.saturating_sub(before) as f64 / wall * 100.0;
+                (wall > 0.0).then_some((percent * 100.0).round() / 100.0)
+            }),
+            _ => None,
+        };
         let started = figures.started_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
-        Ok(Some(Usage {
-            uptime_seconds: started.map(|t| (chrono::Utc::now() - t.to_utc()).num_seconds().max(0)),
-            cpu_percent: cpu_percent.map(|p| (p * 100.0).round() / 100.0),
+        let usage = Usage {
+            cpu_percent,
             memory_bytes: figures.memory_bytes,
             memory_limit_bytes: figures.memory_limit_bytes,
             network_rx_bytes: figures.network_rx_bytes,
             network_tx_bytes: figures.network_tx_bytes,
             instances: figures.instances,
             requests_total: figures.requests_total,
-        }))
+            ..Usage::default()
+        };
+        let sample = Sample {
+            usage,
+            started: started.map(|t| t.to_utc()),
+            taken: now,
+            taken_at: chrono::Utc::now(),
+            cpu_ns: figures.cpu_ns,
+        };
+        samples.insert(id.to_string(), sample);
+    }
+
+    /// `id`'s last sample, with its uptime and age as of now.
+    fn latest(&self, id: &str) -> Option<Usage> {
+        let samples = self.lock();
+        let sample = samples.get(id)?;
+        let now = chrono::Utc::now();
+        let age = sample.taken.elapsed().as_secs_f64();
+        Some(Usage {
+            uptime_seconds: sample.started.map(|t| (now - t).num_seconds().max(0)),
+            sampled_at: Some(sample.taken_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            age_seconds: Some((age * 10.0).round() / 10.0),
+            ..sample.usage.clone()
+        })
+    }
+
+    /// Drops the samples of deployments not in `running`.
+    fn keep_only(&self, running: &[&str]) {
+        self.lock().retain(|id, _| running.contains(&id.as_str()));
+    }
+
+    pub fn forget(&self, id: &str) {
+        self.lock().remove(id);
+    }
+}
+
+fn running(d: &Deployment) -> bool {
+    matches!(d.status, State::Running | State::Connected | State::Unhealthy) && d.handle.is_some()
+}
+
+impl Runtime {
+    /// A running deployment's figures as last sampled; `None` for one that is
+    /// not running or not sampled yet.
+    pub fn usage(&self, d: &Deployment) -> Option<Usage> {
+        running(d).then(|| self.usage_book.latest(&d.id)).flatten()
+    }
+
+    /// One pass of the sampler: every running deployment's figures, a few
+    /// backends at a time; a backend that cannot answer keeps the last sample.
+    pub async fn sample_usage_once(self: &Arc<Self>) {
+        let deployments = match self.list() {
+            Ok(deployments) => deployments,
+            Err(e) => return tracing::warn!("usage sampler: {e}"),
+        };
+        let running: Vec<Deployment> = deployments.into_iter().filter(running).collect();
+        self.usage_book.keep_only(&running.iter().map(|d| d.id.as_str()).collect::<Vec<_>>());
+        // Owned futures (not borrowing `running`): the pass is spawned as a task.
+        let samples: Vec<_> = running
+            .into_iter()
+            .map(|d| {
+                let runtime = self.clone();
+                async move { runtime.sample(d).await }
+            })
+            .collect();
+        futures_util::stream::iter(samples).buffer_unordered(AT_ONCE).collect::<Vec<()>>().await;
+    }
+
+    async fn sample(&self, d: Deployment) {
+        let (Ok(backend), Some(handle)) = (self.backend(&d.backend), d.handle.as_deref()) else { return };
+        match backend.usage(handle).await {
+            Ok(Ok(figures)) => self.usage_book.record(&d.id, figures, Instant::now()),
+            Ok(Err(e)) => tracing::debug!(deployment = %d.id, "usage unknown: {e:?}"),
+            Err(e) => tracing::debug!(deployment = %d.id, "usage unknown: {e}"),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::backend::ResourceUsage;
+
+    fn reading(cpu_ns: u64) -> ResourceUsage {
+        ResourceUsage {
+            cpu_ns: Some(cpu_ns),
+            memory_bytes: Some(1 << 20),
+            memory_limit_bytes: None,
+            network_rx_bytes: None,
+            network_tx_bytes: None,
+            started_at: None,
+            instances: None,
+            requests_total: None,
+        }
+    }
 
     #[test]
-    fn cpu_is_a_rate_between_readings_far_enough_apart() {
+    fn cpu_is_a_rate_between_two_samples_and_each_sample_says_its_age() {
         let book = UsageBook::default();
         let start = Instant::now();
-        assert_eq!(book.cpu_percent("d", start, 1_000), None, "one reading gives no rate");
-        assert_eq!(book.cpu_percent("d", start + Duration::from_millis(10), 5_000), None, "too close");
-        let half_a_core = book.cpu_percent("d", start + Duration::from_secs(2), 1_000 + 1_000_000_000).unwrap();
-        assert!((half_a_core - 50.0).abs() < 1e-9, "{half_a_core}");
+        book.record("d", reading(1_000), start);
+        let first = book.latest("d").unwrap();
+        assert_eq!((first.cpu_percent, first.memory_bytes), (None, Some(1 << 20)), "one sample gives no rate");
+        assert!(first.sampled_at.is_some() && first.age_seconds.is_some_and(|a| a >= 0.0), "{first:?}");
+        book.record("d", reading(1_000 + 1_000_000_000), start + std::time::Duration::from_secs(2));
+        assert_eq!(book.latest("d").unwrap().cpu_percent, Some(50.0), "half a core");
+        book.keep_only(&[]);
+        assert!(book.latest("d").is_none(), "a deployment no longer running has no sample");
     }
 }

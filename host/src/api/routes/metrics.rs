@@ -22,7 +22,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// OpenMetrics to a scraper that asks for it (Prometheus does); the
 /// Prometheus text format to anyone else.
 async fn scrape(State(rt): State<AppState>, _: Caller<may::ReadMetrics>, headers: HeaderMap) -> ApiResult<Response> {
-    let text = rt.deployments.render_metrics().await?;
+    let text = rt.deployments.render_metrics()?;
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if accept.contains("application/openmetrics-text") {
         return Ok(([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response());

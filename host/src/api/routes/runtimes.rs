@@ -110,7 +110,9 @@ pub struct DeploymentDetail {
     #[schema(value_type = Option<Object>)]
     gateway: Value,
     health: HealthSummary,
-    /// CPU, memory and network as the backend reports them now; null when it cannot say.
+    /// CPU, memory and network as the backend reported them at `sampled_at`
+    /// (`age_seconds` ago; sampled every `runtime.health.usage_interval_ms`);
+    /// null when it is not running or not sampled yet.
     #[schema(value_type = Option<Object>)]
     usage: Value,
     /// Its latest events, newest first (at most 20).
@@ -144,14 +146,8 @@ async fn get_runtime(
         (Some(_), None) => serde_json::json!({"status": "unregistered"}),
     };
     let health = HealthSummary { last_check: serde_json::json!(rt.deployments.last_health(&id)) };
-    // Read from the backend now; a backend that cannot answer leaves the figures out.
-    let usage = match rt.deployments.usage(&d).await {
-        Ok(usage) => serde_json::json!(usage),
-        Err(e) => {
-            tracing::debug!(deployment = %id, "usage unknown: {e}");
-            Value::Null
-        }
-    };
+    // As last sampled: the engine is never waited on here.
+    let usage = serde_json::json!(rt.deployments.usage(&d));
     let filter = EventFilter { deployment: Some(id), limit: Some(20), ..Default::default() };
     let recent_events = rt.deployments.events(&filter)?;
     let lock = d.build.as_ref().and_then(|b| b.lock.as_deref());

@@ -26,17 +26,11 @@ pub fn routes() -> Router<Arc<UiState>> {
         .route("/admin/stream", get(stream))
 }
 
-/// A deployment as the pages show it, with its CPU and memory read from the
-/// backend now (left out when the backend cannot say).
-async fn row(ui: &UiState, session: &Session, d: &Deployment) -> Value {
+/// A deployment as the pages show it, with its CPU and memory as last
+/// sampled (left out when there is no sample).
+fn row(ui: &UiState, session: &Session, d: &Deployment) -> Value {
     let mut view = serde_json::to_value(d.public_view()).unwrap_or_default();
-    view["usage"] = match ui.services.deployments.usage(d).await {
-        Ok(usage) => serde_json::json!(usage),
-        Err(e) => {
-            tracing::debug!(deployment = %d.id, "usage unknown: {e}");
-            Value::Null
-        }
-    };
+    view["usage"] = serde_json::json!(ui.services.deployments.usage(d));
     let operable = authorize(&session.principal, &Action::Operate { owner: d.requested_by.as_deref() }).is_ok();
     view["operable"] = operable.into();
     view["uptime"] = uptime(d).into();
@@ -74,13 +68,13 @@ fn uptime(d: &Deployment) -> String {
 async fn list(State(ui): State<Arc<UiState>>, session: Session) -> Result<Response, UiError> {
     let mut all = ui.services.deployments.list()?;
     all.sort_by_key(|d| std::cmp::Reverse(d.created_at));
-    let rows: Vec<Value> = futures_util::future::join_all(all.iter().map(|d| row(&ui, &session, d))).await;
+    let rows: Vec<Value> = all.iter().map(|d| row(&ui, &session, d)).collect();
     ui.page("runtimes.html", Some(&session), minijinja::context! { rows => minijinja::Value::from_serialize(&rows) })
 }
 
 async fn detail(State(ui): State<Arc<UiState>>, session: Session, Path(id): Path<String>) -> Result<Response, UiError> {
     let d = ui.services.deployments.get(&id)?;
-    let view = row(&ui, &session, &d).await;
+    let view = row(&ui, &session, &d);
     // A repository's build, as far as it has got.
     let build_log =
         matches!(d.request.as_ref().map(|r| &r.entry.source), Some(crate::catalog::ServerSource::Github { .. }))
