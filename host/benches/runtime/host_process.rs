@@ -172,6 +172,32 @@ impl HostProcess {
     }
 }
 
+/// What the host's resident memory is made of, MB by kind of mapping, largest first.
+pub fn rss_breakdown(pid: u32) -> Vec<(&'static str, f64)> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut kinds: std::collections::BTreeMap<&'static str, f64> = Default::default();
+    let mut kind = "other";
+    for line in smaps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.first().is_some_and(|f| f.contains('-') && f.chars().all(|c| c.is_ascii_hexdigit() || c == '-')) {
+            let path = fields.get(5).copied().unwrap_or("");
+            kind = match path {
+                p if p.ends_with("/mcp-runtime") => "its code and constants (file-backed, clean)",
+                p if p.ends_with(".cwasm") => "compiled plugins (mapped from the cache)",
+                p if p.contains(".so") => "shared libraries",
+                "" | "[heap]" => "heap: allocations (mimalloc, libc)",
+                p if p.starts_with("[stack") => "stacks",
+                _ => "other",
+            };
+        } else if let Some(kb) = line.strip_prefix("Rss:") {
+            *kinds.entry(kind).or_default() += kb.trim().trim_end_matches(" kB").parse::<f64>().unwrap_or(0.0) / 1024.0;
+        }
+    }
+    let mut kinds: Vec<(&'static str, f64)> = kinds.into_iter().collect();
+    kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
+    kinds
+}
+
 /// User plus system CPU time a process has used; `None` once it is gone.
 fn process_cpu_time(pid: u32) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

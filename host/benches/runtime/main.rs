@@ -49,7 +49,7 @@ mod supply_chain;
 
 use std::time::{Duration, Instant};
 
-const TARGET_IDLE_RSS_MB: f64 = 60.0;
+const TARGET_IDLE_RSS_MB: f64 = 40.0;
 
 pub fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
@@ -84,6 +84,12 @@ fn main() {
             idle / TARGET_IDLE_RSS_MB,
             verdict(idle <= TARGET_IDLE_RSS_MB)
         );
+        let made_of: Vec<String> = host_process::rss_breakdown(host.pid())
+            .into_iter()
+            .filter(|(_, mb)| *mb >= 0.1)
+            .map(|(kind, mb)| format!("{kind} {mb:.1} MB"))
+            .collect();
+        println!("  made of: {}", made_of.join(", "));
         let started = Instant::now();
         if let Some(baseline) = std::env::var_os("BENCH_BASELINE_BINARY") {
             compare::figures(&host, baseline.into()).await;

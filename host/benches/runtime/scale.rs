@@ -35,9 +35,23 @@ fn largest() -> usize {
     std::env::var("BENCH_SCALE").ok().and_then(|n| n.parse().ok()).unwrap_or(100)
 }
 
-async fn cpu_percent(host: &HostProcess) -> f64 {
+/// The host's CPU over `WINDOW`; with `BENCH_PERF` set, `perf record`
+/// profiles the window into `target/perf-scale-N.data` (`perf report -i …`).
+async fn cpu_percent(host: &HostProcess, n: usize) -> f64 {
     let before = host.cpu_time();
-    tokio::time::sleep(WINDOW).await;
+    if std::env::var_os("BENCH_PERF").is_some() {
+        let out = crate::support::repo_root().join(format!("target/perf-scale-{n}.data"));
+        let window = WINDOW.as_secs().to_string();
+        let pid = host.pid().to_string();
+        let perf = tokio::process::Command::new("perf")
+            .args(["record", "-q", "-F", "4999", "-g", "-p", &pid, "-o"])
+            .arg(&out)
+            .args(["--", "sleep", &window])
+            .status();
+        assert!(perf.await.is_ok_and(|s| s.success()), "perf record failed");
+    } else {
+        tokio::time::sleep(WINDOW).await;
+    }
     (host.cpu_time() - before).as_secs_f64() / WINDOW.as_secs_f64() * 100.0
 }
 
@@ -69,7 +83,7 @@ async fn grow_to(host: &HostProcess, ids: &mut Vec<String>, n: usize) {
 async fn measure(host: &HostProcess, ids: &[String]) -> Step {
     // Let a full pass of the watch and the sampler over the new deployments go by.
     tokio::time::sleep(Duration::from_secs(11)).await;
-    let idle_cpu_percent = cpu_percent(host).await;
+    let idle_cpu_percent = cpu_percent(host, ids.len()).await;
     let rss_mb = host.rss_mb();
     let list = latency(host, "/runtimes", 20).await;
     let read = latency(host, &format!("/runtimes/{}", ids[ids.len() / 2]), READS).await;
@@ -99,7 +113,7 @@ pub async fn figures(host: &HostProcess) {
     let largest = largest();
     let started = Instant::now();
     println!("scale: up to {largest} running deployments (BENCH_SCALE); with none:");
-    let idle = cpu_percent(host).await;
+    let idle = cpu_percent(host, 0).await;
     let rss_at_zero = host.rss_mb();
     println!("  N=0: host RSS {rss_at_zero:.1} MB, idle CPU {idle:.2}% of a core");
     let mut ids = Vec::new();
