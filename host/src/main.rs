@@ -125,17 +125,34 @@ async fn test_rule(run: TestRun<'_>) -> anyhow::Result<bool> {
     file.limits.memory_mb = run.memory_mb.unwrap_or(file.limits.memory_mb);
     file.limits.cpu_ms = run.cpu_ms.unwrap_or(file.limits.cpu_ms);
     let results = mcp_runtime::plugins::run_cases(run.wasm, &file, run.cache_dir).await?;
-    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-    for r in &results {
-        let verdict = if r.failure.is_none() { "PASS" } else { "FAIL" };
-        println!("{verdict}  {}  (p50 {:.3} ms, p99 {:.3} ms)", r.name, ms(r.p50), ms(r.p99));
-        if let Some(why) = &r.failure {
-            println!("      {why}");
+    Ok(report(
+        results.iter().map(|r| {
+            (r.name.as_str(), r.failure.as_deref(), format!("p50 {:.3} ms, p99 {:.3} ms", ms(r.p50), ms(r.p99)))
+        }),
+    ))
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Prints each case's verdict, timing and why it failed, then the tally;
+/// whether all passed.
+fn report<'a>(cases: impl Iterator<Item = (&'a str, Option<&'a str>, String)>) -> bool {
+    let (mut passed, mut failed) = (0, 0);
+    for (name, failure, timing) in cases {
+        let verdict = if failure.is_none() { "PASS" } else { "FAIL" };
+        println!("{verdict}  {name}  ({timing})");
+        match failure {
+            Some(why) => {
+                println!("      {why}");
+                failed += 1;
+            }
+            None => passed += 1,
         }
     }
-    let failed = results.iter().filter(|r| r.failure.is_some()).count();
-    println!("{} passed, {failed} failed", results.len() - failed);
-    Ok(failed == 0)
+    println!("{passed} passed, {failed} failed");
+    failed == 0
 }
 
 /// `plugin test` of a tool component: its tools called on each case.
@@ -147,16 +164,7 @@ async fn test_tools(run: TestRun<'_>, text: &str) -> anyhow::Result<bool> {
     file.limits.deadline_ms = run.cpu_ms.unwrap_or(file.limits.deadline_ms);
     let bytes = std::fs::read(run.wasm).map_err(|e| anyhow::anyhow!("{}: {e}", run.wasm.display()))?;
     let results = cases::run(&bytes, &file).await?;
-    for r in &results {
-        let verdict = if r.failure.is_none() { "PASS" } else { "FAIL" };
-        println!("{verdict}  {}  ({:.3} ms)", r.name, r.took.as_secs_f64() * 1e3);
-        if let Some(why) = &r.failure {
-            println!("      {why}");
-        }
-    }
-    let failed = results.iter().filter(|r| r.failure.is_some()).count();
-    println!("{} passed, {failed} failed", results.len() - failed);
-    Ok(failed == 0)
+    Ok(report(results.iter().map(|r| (r.name.as_str(), r.failure.as_deref(), format!("{:.3} ms", ms(r.took))))))
 }
 
 /// Where `plugin test` keeps compiled rules between runs, unless configured:

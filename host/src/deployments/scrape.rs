@@ -10,7 +10,7 @@ use crate::metrics::{DeploymentFigures, Snapshot};
 
 impl Runtime {
     /// The exposition: counted figures, and the present as the store knows
-    /// it and the backends report it now.
+    /// it and the usage sampler last read it.
     pub fn render_metrics(&self) -> Result<String, RuntimeError> {
         Ok(self.metrics.render(&self.snapshot()?))
     }

@@ -101,8 +101,8 @@ impl UsageBook {
     }
 
     /// Drops the samples of deployments not in `running`.
-    fn keep_only(&self, running: &[&str]) {
-        self.lock().retain(|id, _| running.contains(&id.as_str()));
+    fn keep_only(&self, running: &std::collections::HashSet<&str>) {
+        self.lock().retain(|id, _| running.contains(id.as_str()));
     }
 
     pub fn forget(&self, id: &str) {
@@ -129,7 +129,7 @@ impl Runtime {
             Err(e) => return tracing::warn!("usage sampler: {e}"),
         };
         let running: Vec<Deployment> = deployments.into_iter().filter(running).collect();
-        self.usage_book.keep_only(&running.iter().map(|d| d.id.as_str()).collect::<Vec<_>>());
+        self.usage_book.keep_only(&running.iter().map(|d| d.id.as_str()).collect());
         // Owned futures (not borrowing `running`): the pass is spawned as a task.
         let samples: Vec<_> = running
             .into_iter()
@@ -179,7 +179,7 @@ mod tests {
         assert!(first.sampled_at.is_some() && first.age_seconds.is_some_and(|a| a >= 0.0), "{first:?}");
         book.record("d", reading(1_000 + 1_000_000_000), start + std::time::Duration::from_secs(2));
         assert_eq!(book.latest("d").unwrap().cpu_percent, Some(50.0), "half a core");
-        book.keep_only(&[]);
+        book.keep_only(&Default::default());
         assert!(book.latest("d").is_none(), "a deployment no longer running has no sample");
     }
 }
