@@ -68,6 +68,7 @@ pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
     let metrics = Arc::new(crate::metrics::Metrics::new());
     if let Ok(engine) = &engine {
         engine.egress().report_to(crate::deployments::egress_reports(store.clone(), metrics.clone()));
+        tasks.spawn("engine events", engine.clone().follow_changes());
     }
     let components_dir = config.components.dir.clone().unwrap_or_else(|| config.plugin_dir.clone());
     let components = Arc::new(crate::components::ServerComponents::new(

@@ -101,6 +101,12 @@ impl State {
         matches!(self, State::Running | State::Connected | State::Unhealthy | State::Error)
     }
 
+    /// Whether a deployment in this state has a process of its own that
+    /// should be up: started, serving, or failing its checks.
+    pub fn is_running(self) -> bool {
+        matches!(self, State::Running | State::Connected | State::Unhealthy)
+    }
+
     /// Whether a deployment in this state has settled: nothing is driving it.
     pub fn is_settled(self) -> bool {
         matches!(self, State::Error | State::Stopped | State::AwaitingApproval | State::Rejected)

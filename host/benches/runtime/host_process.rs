@@ -18,7 +18,8 @@ pub struct HostProcess {
     pub token: String,
     http: reqwest::Client,
     child: Child,
-    _data: tempfile::TempDir,
+    /// The data directory the host was started with, when it made its own.
+    data: Option<tempfile::TempDir>,
 }
 
 impl HostProcess {
@@ -29,19 +30,35 @@ impl HostProcess {
 
     /// Like `start`, for another build of the host.
     pub async fn start_binary(binary: std::path::PathBuf) -> HostProcess {
+        let data = tempfile::tempdir().unwrap();
+        let mut host = Self::start_in(binary, data.path()).await;
+        host.data = Some(data);
+        host
+    }
+
+    /// Like `start`, on the data a host left in `dir` (its store under `dir/data`).
+    pub async fn start_on(dir: &std::path::Path) -> HostProcess {
+        Self::start_in(support::repo_root().join("target/release/mcp-runtime"), dir).await
+    }
+
+    /// Stops the host; the data directory it made itself, kept.
+    pub fn stop_keeping_data(mut self) -> Option<tempfile::TempDir> {
+        self.data.take()
+    }
+
+    async fn start_in(binary: std::path::PathBuf, dir: &std::path::Path) -> HostProcess {
         assert!(
             binary.exists(),
             "{} missing: `make bench` builds this build's (BENCH_BASELINE_BINARY names another)",
             binary.display()
         );
-        let data = tempfile::tempdir().unwrap();
-        let catalog = data.path().join("catalog.yaml");
+        let catalog = dir.join("catalog.yaml");
         std::fs::write(&catalog, support::test_catalog()).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let owner = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let child = Command::new(&binary)
             .env("RUNTIME_LISTEN", format!("127.0.0.1:{port}"))
-            .env("RUNTIME_DATA_DIR", data.path().join("data"))
+            .env("RUNTIME_DATA_DIR", dir.join("data"))
             .env("RUNTIME_PLUGIN_DIR", support::guest_dir())
             .env("RUNTIME_COMPONENTS_DIR", support::guest_dir())
             .env("RUNTIME_PLUGIN_CACHE_DIR", support::repo_root().join("target/test-plugin-cache"))
@@ -52,7 +69,7 @@ impl HostProcess {
             .spawn()
             .unwrap();
         let auth = AuthConfig { jwt_secret: JWT_SECRET.into(), ..Default::default() };
-        let token = Authenticator::new(&auth, data.path()).unwrap().mint(
+        let token = Authenticator::new(&auth, dir).unwrap().mint(
             "bench@example.com",
             &[Role::Admin],
             Duration::from_secs(4 * 3600),
@@ -63,12 +80,12 @@ impl HostProcess {
             token,
             http: reqwest::Client::new(),
             child,
-            _data: data,
+            data: None,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while host.http.get(format!("{}/health", host.base)).send().await.is_err() {
             assert!(Instant::now() < deadline, "host did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         host
     }

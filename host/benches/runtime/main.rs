@@ -16,6 +16,13 @@
 //! - how cost grows with 10, 100 and 500 running deployments (`scale`, up to
 //!   `BENCH_SCALE`): RSS, idle CPU, deploy → connected, `GET /runtimes` and
 //!   `GET /runtimes/{id}`;
+//! - 1, 100 and 1,000 open MCP sessions on a proxied and on a bridged server
+//!   (`sessions`): host memory per session, p99 of a call;
+//! - 10, 100 and 1,000 open `/runtimes/stream` listeners (`listeners`):
+//!   memory per listener, a change's time to reach the first and the last;
+//! - the store after 10,000 deployments and 100,000 events (`store`): the
+//!   host's start against its start on an empty store, `GET /events`
+//!   queries, the file's size;
 //! - the guardrail policy chain per request against one bare policy call;
 //! - the pinned-images rule in Python and JavaScript against the Rust one;
 //! - the egress proxy's added latency per request against the direct path;
@@ -37,6 +44,7 @@ mod components;
 mod deploy;
 mod egress;
 mod host_process;
+mod listeners;
 mod load;
 mod package_build;
 mod policy;
@@ -44,7 +52,9 @@ mod proxy;
 mod relay;
 mod rules;
 mod scale;
+mod sessions;
 mod stdio;
+mod store_history;
 mod supply_chain;
 
 use std::time::{Duration, Instant};
@@ -109,6 +119,12 @@ fn main() {
         if wanted("catalog") {
             catalog::figures(&host).await;
         }
+        if wanted("sessions") {
+            sessions::figures(&host).await;
+        }
+        if wanted("listeners") {
+            listeners::figures(&host).await;
+        }
         if wanted("scale") {
             scale::figures(&host).await;
         }
@@ -116,6 +132,9 @@ fn main() {
         if wanted("policy") {
             let in_process = support::TestHost::start(|_| {}).await;
             policy::figures(&in_process).await;
+        }
+        if wanted("store") {
+            store_history::figures().await;
         }
         if wanted("egress") {
             egress::figures().await;

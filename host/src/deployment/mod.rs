@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 use crate::catalog::{CatalogEntry, SessionMode};
 pub use crate::deployment_state::State;
 use crate::guardrails::{EffectiveGuardrails, Warning};
+pub use glance::Glance;
+
+mod glance;
 
 /// `POST /runtimes/deploy`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -324,7 +327,7 @@ mod tests {
 
     /// A deployment as schema version 1 stored it: the request in the WIT
     /// bindings' layout.
-    fn v1_record() -> serde_json::Value {
+    pub(super) fn v1_record() -> serde_json::Value {
         let network = json!({"egress_allowed": false, "allowed_hosts": [], "ingress_ports": []});
         json!({
             "id": "d1", "slug": "echo", "backend": "docker", "profile": "restricted", "status": "connected",

@@ -130,19 +130,23 @@ impl Runtime {
     /// One pass: every check that is due, a few at a time.
     pub async fn check_health_once(self: &Arc<Self>) {
         use futures_util::StreamExt;
-        let Ok(deployments) = self.list() else { return };
+        let Ok(deployments) = self.glance_all() else { return };
         let now = Instant::now();
-        let due: Vec<Deployment> = deployments
-            .into_iter()
-            .filter(|d| {
-                checked(d)
-                    .is_some_and(|c| self.health.take_due(&d.id, Duration::from_secs(c.interval_seconds.into()), now))
+        let due = deployments.into_iter().filter(|d| {
+            let serving = matches!(d.status, State::Connected | State::Unhealthy) && d.handle.is_some();
+            let check = d.health_check().filter(|_| serving && !d.is_per_session());
+            check.is_some_and(|c| self.health.take_due(&d.id, Duration::from_secs(c.interval_seconds.into()), now))
+        });
+        let checks: Vec<_> = due
+            .map(|d| {
+                let runtime = self.clone();
+                async move {
+                    if let Ok(d) = runtime.get(&d.id) {
+                        runtime.check_health(d).await
+                    }
+                }
             })
             .collect();
-        let checks = due.into_iter().map(|d| {
-            let runtime = self.clone();
-            async move { runtime.check_health(d).await }
-        });
         futures_util::stream::iter(checks).buffer_unordered(CHECK_CONCURRENCY).collect::<()>().await;
     }
 

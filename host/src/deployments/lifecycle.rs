@@ -1,8 +1,8 @@
 //! What an owner does with a deployment once it exists: read, stop, start, delete, logs.
 
 use super::RuntimeError;
-use crate::deployment::Deployment;
 use crate::deployment::State;
+use crate::deployment::{Deployment, Glance};
 use crate::deployments::Runtime;
 use crate::events::{DeletedDeployment, EventData, NoDetail};
 use crate::logs::{Line, Window};
@@ -14,6 +14,11 @@ impl Runtime {
     }
 
     pub fn list(&self) -> Result<Vec<Deployment>, RuntimeError> {
+        Ok(self.store.list(Table::Deployments)?)
+    }
+
+    /// Every deployment at a glance: what the background loops choose by.
+    pub fn glance_all(&self) -> Result<Vec<Glance>, RuntimeError> {
         Ok(self.store.list(Table::Deployments)?)
     }
 

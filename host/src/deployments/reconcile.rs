@@ -184,7 +184,7 @@ impl Runtime {
         }
         self.bridge.expire_idle_sessions();
         self.check_session_servers().await;
-        let Ok(deployments) = self.list() else { return };
+        let Ok(deployments) = self.glance_all() else { return };
         let watched: Vec<String> =
             deployments.into_iter().filter(|d| d.status.is_watched() && d.handle.is_some()).map(|d| d.id).collect();
         let checks = watched.into_iter().map(|id| {

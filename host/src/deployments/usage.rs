@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::Runtime;
-use crate::deployment::{Deployment, State};
+use crate::deployment::{Deployment, Glance};
 
 /// Backends asked at once during a pass.
 const AT_ONCE: usize = 8;
@@ -110,25 +110,22 @@ impl UsageBook {
     }
 }
 
-fn running(d: &Deployment) -> bool {
-    matches!(d.status, State::Running | State::Connected | State::Unhealthy) && d.handle.is_some()
-}
-
 impl Runtime {
     /// A running deployment's figures as last sampled; `None` for one that is
     /// not running or not sampled yet.
     pub fn usage(&self, d: &Deployment) -> Option<Usage> {
-        running(d).then(|| self.usage_book.latest(&d.id)).flatten()
+        let runs = d.status.is_running() && d.handle.is_some();
+        runs.then(|| self.usage_book.latest(&d.id)).flatten()
     }
 
     /// One pass of the sampler: every running deployment's figures, a few
     /// backends at a time; a backend that cannot answer keeps the last sample.
     pub async fn sample_usage_once(self: &Arc<Self>) {
-        let deployments = match self.list() {
+        let deployments = match self.glance_all() {
             Ok(deployments) => deployments,
             Err(e) => return tracing::warn!("usage sampler: {e}"),
         };
-        let running: Vec<Deployment> = deployments.into_iter().filter(running).collect();
+        let running: Vec<Glance> = deployments.into_iter().filter(Glance::runs).collect();
         self.usage_book.keep_only(&running.iter().map(|d| d.id.as_str()).collect());
         // Owned futures (not borrowing `running`): the pass is spawned as a task.
         let samples: Vec<_> = running
@@ -141,7 +138,7 @@ impl Runtime {
         futures_util::stream::iter(samples).buffer_unordered(AT_ONCE).collect::<Vec<()>>().await;
     }
 
-    async fn sample(&self, d: Deployment) {
+    async fn sample(&self, d: Glance) {
         let (Ok(backend), Some(handle)) = (self.backend(&d.backend), d.handle.as_deref()) else { return };
         match backend.usage(handle).await {
             Ok(Ok(figures)) => self.usage_book.record(&d.id, figures, Instant::now()),

@@ -10,8 +10,8 @@
 //! are dropped (the host's own connections to the container still work).
 
 use bollard::models::{
-    ContainerCreateBody, ContainerStateStatusEnum, EndpointSettings, HealthConfig, HostConfig, Mount, MountType,
-    NetworkCreateRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
+    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, Mount, MountType, NetworkCreateRequest,
+    NetworkingConfig, RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     AttachContainerOptions, CreateContainerOptions, CreateImageOptions, ListContainersOptions, ListNetworksOptions,
@@ -23,8 +23,8 @@ use std::collections::HashMap;
 
 use super::CallState;
 use crate::contract::container_engine::{
-    ContainerInfo, ContainerSpec, ContainerState, ContainerStats, EgressInfo, EngineError, EngineInfo, Host,
-    NetworkInfo, NetworkSpec, ObjectKind, OwnedObject,
+    ContainerInfo, ContainerSpec, ContainerStats, EgressInfo, EngineError, EngineInfo, Host, NetworkInfo, NetworkSpec,
+    ObjectKind, OwnedObject,
 };
 use crate::contract::types::{LogLine, LogQuery};
 use crate::events::EventData;
@@ -54,6 +54,8 @@ pub struct ContainerEngine {
     egress: crate::egress::EgressProxies,
     /// Pulls in progress, layer by layer.
     pulls: pulls::Pulls,
+    /// Containers' last readings, until the engine's events say they changed.
+    inspections: inspections::Inspections,
 }
 
 /// How long a liveness check waits for the engine.
@@ -77,6 +79,7 @@ impl ContainerEngine {
             owner: owner.into(),
             egress,
             pulls: Default::default(),
+            inspections: Default::default(),
         })
     }
 
@@ -116,14 +119,6 @@ impl ContainerEngine {
 
     fn owner_filter(&self) -> HashMap<String, Vec<String>> {
         HashMap::from([("label".to_string(), vec![format!("{OWNER_LABEL}={}", self.owner)])])
-    }
-
-    async fn ensure_container_owned(&self, id: &str) -> Result<(), EngineError> {
-        let c = self.docker().inspect_container(id, None).await.map_err(engine_error)?;
-        match self.owned_by_us(c.config.as_ref().and_then(|c| c.labels.as_ref())) {
-            true => Ok(()),
-            false => Err(EngineError::NotOwned(format!("container '{id}' is not owned by this runtime"))),
-        }
     }
 
     pub async fn info(&self) -> Result<EngineInfo, EngineError> {
@@ -289,7 +284,10 @@ impl ContainerEngine {
 
     pub async fn start_container(&self, id: &str) -> Result<(), EngineError> {
         self.ensure_container_owned(id).await?;
-        match self.docker().start_container(id, None).await {
+        let started = self.docker().start_container(id, None).await;
+        // Before its event arrives, a reading must not show it as it was.
+        self.inspections.changed(id, false);
+        match started {
             // 304: already running.
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
             other => other.map_err(engine_error),
@@ -299,7 +297,9 @@ impl ContainerEngine {
     pub async fn stop_container(&self, id: &str, timeout_seconds: u32) -> Result<(), EngineError> {
         self.ensure_container_owned(id).await?;
         let options = StopContainerOptions { t: Some(timeout_seconds as i32), ..Default::default() };
-        match self.docker().stop_container(id, Some(options)).await {
+        let stopped = self.docker().stop_container(id, Some(options)).await;
+        self.inspections.changed(id, false);
+        match stopped {
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
             other => other.map_err(engine_error),
         }
@@ -313,7 +313,9 @@ impl ContainerEngine {
         }
         let deployment = labels.and_then(|l| l.get(DEPLOYMENT_LABEL)).cloned();
         let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-        self.docker().remove_container(id, Some(options)).await.map_err(engine_error)?;
+        let removed = self.docker().remove_container(id, Some(options)).await;
+        self.inspections.changed(id, true);
+        removed.map_err(engine_error)?;
         if let Some(deployment) = deployment {
             self.remove_volumes_of(&deployment).await?;
         }
@@ -334,42 +336,6 @@ impl ContainerEngine {
             let _ = self.docker().remove_volume(&volume.name, Some(RemoveVolumeOptions { force: true })).await;
         }
         Ok(())
-    }
-
-    pub async fn inspect_container(&self, id: &str) -> Result<ContainerInfo, EngineError> {
-        let c = self.docker().inspect_container(id, None).await.map_err(engine_error)?;
-        if !self.owned_by_us(c.config.as_ref().and_then(|c| c.labels.as_ref())) {
-            return Err(EngineError::NotOwned(format!("container '{id}' is not owned by this runtime")));
-        }
-        let state = c.state.unwrap_or_default();
-        let ip_address = c
-            .network_settings
-            .and_then(|n| n.networks)
-            .and_then(|n| n.into_values().find_map(|e| e.ip_address.filter(|ip| !ip.is_empty())));
-        let error = match (state.oom_killed, state.error) {
-            (Some(true), _) => Some("killed: out of memory".into()),
-            (_, e) => e.filter(|e| !e.is_empty()),
-        };
-        Ok(ContainerInfo {
-            id: c.id.unwrap_or_default(),
-            state: match state.status {
-                Some(ContainerStateStatusEnum::RUNNING) => ContainerState::Running,
-                Some(ContainerStateStatusEnum::RESTARTING) => ContainerState::Restarting,
-                Some(ContainerStateStatusEnum::PAUSED) => ContainerState::Paused,
-                Some(ContainerStateStatusEnum::EXITED) | Some(ContainerStateStatusEnum::STOPPING) => {
-                    ContainerState::Exited
-                }
-                Some(ContainerStateStatusEnum::DEAD) | Some(ContainerStateStatusEnum::REMOVING) => ContainerState::Dead,
-                _ => ContainerState::Created,
-            },
-            ip_address,
-            restart_count: c.restart_count.unwrap_or(0).max(0) as u32,
-            started_at: state.started_at.filter(|t| !t.starts_with("0001-")),
-            exit_code: state.exit_code,
-            oom_killed: state.oom_killed.unwrap_or(false),
-            error,
-            health: state.health.and_then(|h| h.status).map(|s| s.to_string()).filter(|s| !s.is_empty() && s != "none"),
-        })
     }
 
     /// The stdin and the output of a container this runtime owns, for the
@@ -429,6 +395,7 @@ mod digests;
 mod egress;
 mod facts;
 mod host_firewall;
+mod inspections;
 mod installed;
 mod output;
 pub mod pulls;
