@@ -104,7 +104,10 @@ fn ms(d: Duration) -> f64 {
 
 /// `later / earlier` beside the growth of N: linear or better, or not.
 fn growth(name: &str, earlier: f64, later: f64, n_ratio: f64) -> String {
-    let ratio = later / earlier.max(f64::EPSILON);
+    if earlier <= 0.0 {
+        return format!("{name} from {earlier:.2} to {later:.2}");
+    }
+    let ratio = later / earlier;
     let mark = if ratio <= n_ratio * 1.1 { "" } else { " FASTER THAN N" };
     format!("{name} ×{ratio:.2}{mark}")
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::State;
 use crate::catalog::{HealthCheck, SessionMode};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Glance {
     pub id: String,
     pub backend: String,
@@ -20,13 +20,13 @@ pub struct Glance {
     request: Option<RequestGlance>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct RequestGlance {
     entry: EntryGlance,
 }
 
 /// The entry's fields with the defaults `CatalogEntry` gives them.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct EntryGlance {
     #[serde(default)]
     session_mode: SessionMode,

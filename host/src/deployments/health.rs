@@ -47,6 +47,8 @@ struct Probing {
     not_before: Option<Instant>,
     /// The failing server is being dealt with (marked unhealthy, restarted).
     acting: bool,
+    /// The session the last MCP ping over HTTP opened, for the next.
+    session: Option<McpSession>,
 }
 
 /// What the checks found, per deployment; in memory: a restarted host starts
@@ -103,6 +105,15 @@ impl HealthBook {
         self.with(id, |p| p.acting = false);
     }
 
+    /// The session kept for pinging `endpoint`, if one is.
+    fn take_session(&self, id: &str, endpoint: &str) -> Option<McpSession> {
+        self.with(id, |p| p.session.take()).filter(|s| s.url() == endpoint)
+    }
+
+    fn keep_session(&self, id: &str, session: McpSession) {
+        self.with(id, |p| p.session = Some(session));
+    }
+
     fn failures(&self, id: &str) -> u32 {
         self.with(id, |p| p.failures)
     }
@@ -132,16 +143,16 @@ impl Runtime {
         use futures_util::StreamExt;
         let Ok(deployments) = self.glance_all() else { return };
         let now = Instant::now();
-        let due = deployments.into_iter().filter(|d| {
+        let due = deployments.iter().filter(|d| {
             let serving = matches!(d.status, State::Connected | State::Unhealthy) && d.handle.is_some();
             let check = d.health_check().filter(|_| serving && !d.is_per_session());
             check.is_some_and(|c| self.health.take_due(&d.id, Duration::from_secs(c.interval_seconds.into()), now))
         });
         let checks: Vec<_> = due
             .map(|d| {
-                let runtime = self.clone();
+                let (runtime, id) = (self.clone(), d.id.clone());
                 async move {
-                    if let Ok(d) = runtime.get(&d.id) {
+                    if let Ok(d) = runtime.get(&id) {
                         runtime.check_health(d).await
                     }
                 }
@@ -191,12 +202,7 @@ impl Runtime {
             }
             Probe::McpPing => match Target::of(endpoint) {
                 Some(target) => self.bridge.ping(&self.tasks, &d.id, &target).await.map_err(|e| e.to_string()),
-                None => {
-                    let mut session = McpSession::connect(&self.http, endpoint).await.map_err(|e| e.to_string())?;
-                    let pinged = session.request("ping", serde_json::json!({})).await;
-                    session.close().await;
-                    pinged.map(drop).map_err(|e| e.to_string())
-                }
+                None => self.ping_over_http(&d.id, endpoint).await,
             },
             Probe::Tcp | Probe::Http => {
                 let url = reqwest::Url::parse(endpoint).map_err(|e| format!("endpoint '{endpoint}': {e}"))?;
@@ -214,6 +220,24 @@ impl Runtime {
                 }
             }
         }
+    }
+
+    /// A ping over the session the last one opened: opening one each time
+    /// cost three more requests per check (and the server a session). One
+    /// the server no longer knows (it restarted) is opened again before the
+    /// check fails.
+    async fn ping_over_http(&self, id: &str, endpoint: &str) -> Result<(), String> {
+        let ping = || serde_json::json!({});
+        if let Some(mut session) = self.health.take_session(id, endpoint) {
+            if session.request("ping", ping()).await.is_ok() {
+                self.health.keep_session(id, session);
+                return Ok(());
+            }
+        }
+        let mut session = McpSession::connect(&self.http, endpoint).await.map_err(|e| e.to_string())?;
+        session.request("ping", ping()).await.map_err(|e| e.to_string())?;
+        self.health.keep_session(id, session);
+        Ok(())
     }
 
     async fn recovered(self: &Arc<Self>, id: &str) {

@@ -7,6 +7,7 @@ use crate::deployments::Runtime;
 use crate::events::{DeletedDeployment, EventData, NoDetail};
 use crate::logs::{Line, Window};
 use crate::store::{NewEvent, Table};
+use std::sync::Arc;
 
 impl Runtime {
     pub fn get(&self, id: &str) -> Result<Deployment, RuntimeError> {
@@ -17,9 +18,18 @@ impl Runtime {
         Ok(self.store.list(Table::Deployments)?)
     }
 
-    /// Every deployment at a glance: what the background loops choose by.
-    pub fn glance_all(&self) -> Result<Vec<Glance>, RuntimeError> {
-        Ok(self.store.list(Table::Deployments)?)
+    /// Every deployment at a glance: what the background loops choose by,
+    /// read again only after the table changed (the health checks' tick asks
+    /// every second, and an idle host changes nothing).
+    pub fn glance_all(&self) -> Result<Arc<[Glance]>, RuntimeError> {
+        let changes = self.store.changes(Table::Deployments);
+        let kept = self.glances.lock().expect("glances poisoned").clone();
+        if kept.0 == changes {
+            return Ok(kept.1);
+        }
+        let read: Arc<[Glance]> = self.store.list::<Glance>(Table::Deployments)?.into();
+        *self.glances.lock().expect("glances poisoned") = (changes, read.clone());
+        Ok(read)
     }
 
     fn handle_of(&self, d: &Deployment) -> Result<String, RuntimeError> {

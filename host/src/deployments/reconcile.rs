@@ -186,7 +186,7 @@ impl Runtime {
         self.check_session_servers().await;
         let Ok(deployments) = self.glance_all() else { return };
         let watched: Vec<String> =
-            deployments.into_iter().filter(|d| d.status.is_watched() && d.handle.is_some()).map(|d| d.id).collect();
+            deployments.iter().filter(|d| d.status.is_watched() && d.handle.is_some()).map(|d| d.id.clone()).collect();
         let checks = watched.into_iter().map(|id| {
             let runtime = self.clone();
             async move { runtime.reconcile_one(&id).await }

@@ -46,6 +46,8 @@ pub struct Runtime {
     pub(super) health: super::health::HealthBook,
     /// The last CPU reading of each deployment, for its rate.
     pub(super) usage_book: super::usage::UsageBook,
+    /// Every deployment at a glance, as of a count of the table's changes.
+    pub(super) glances: std::sync::Mutex<(u64, Arc<[crate::deployment::Glance]>)>,
     /// The catalog's entries: every write goes through it.
     pub(super) catalog: Arc<crate::catalog::Catalog>,
     /// The guardrail profiles: every write goes through it.
@@ -147,6 +149,8 @@ impl Runtime {
             metrics,
             health: Default::default(),
             usage_book: Default::default(),
+            // No count is below zero: the first glance reads the table.
+            glances: std::sync::Mutex::new((u64::MAX, Arc::new([]))),
             advisories,
             signatures,
             components,

@@ -125,7 +125,7 @@ impl Runtime {
             Ok(deployments) => deployments,
             Err(e) => return tracing::warn!("usage sampler: {e}"),
         };
-        let running: Vec<Glance> = deployments.into_iter().filter(Glance::runs).collect();
+        let running: Vec<Glance> = deployments.iter().filter(|d| d.runs()).cloned().collect();
         self.usage_book.keep_only(&running.iter().map(|d| d.id.as_str()).collect());
         // Owned futures (not borrowing `running`): the pass is spawned as a task.
         let samples: Vec<_> = running

@@ -180,6 +180,11 @@ impl McpSession {
         Ok(content.iter().filter_map(|c| c.get("text")?.as_str()).collect::<Vec<_>>().join("\n"))
     }
 
+    /// The endpoint the session is with.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// Ends the session on the server (best effort).
     pub async fn close(self) {
         if let Some(sid) = &self.session {

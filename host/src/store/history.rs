@@ -50,7 +50,7 @@ impl Store {
             number
         };
         let event = append_event(&tx, event)?;
-        self.commit(tx, event)?;
+        self.commit(tx, event, &[table, history])?;
         Ok(number)
     }
 }

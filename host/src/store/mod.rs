@@ -2,13 +2,16 @@
 //! every change is one write transaction that also appends its event to the
 //! audit trail, so state and history never disagree.
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use audit::append_event;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::events::EventBus;
 pub use crate::events::{Event, EventFilter, NewEvent};
 use std::path::Path;
 
+mod audit;
 mod history;
 mod kv;
 pub mod migrations;
@@ -23,10 +26,7 @@ pub use migrations::Migration;
 pub const SCHEMA_VERSION: u64 = 2;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const PLUGIN_KV: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("plugin_kv");
-/// Index of the audit trail by deployment: (deployment, seq).
-const DEPLOYMENT_EVENTS: TableDefinition<(&str, u64), ()> = TableDefinition::new("deployment_events");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -56,6 +56,10 @@ db_errors!(redb::DatabaseError, redb::TransactionError, redb::TableError, redb::
 pub struct Store {
     db: Database,
     bus: EventBus,
+    /// Commits that changed each table (by `Table::ALL`'s order), counted
+    /// after they are durable: a reader that keeps what it read of a table
+    /// knows it is current while the count is unchanged.
+    changes: [std::sync::atomic::AtomicU64; Table::ALL.len()],
 }
 
 impl Store {
@@ -81,14 +85,11 @@ impl Store {
                 tracing::info!(from = found, to = SCHEMA_VERSION, "store migrated");
             }
             meta.insert("schema_version", SCHEMA_VERSION)?;
-            tx.open_table(EVENTS)?;
             tx.open_table(PLUGIN_KV)?;
-            if tx.open_table(DEPLOYMENT_EVENTS)?.is_empty()? {
-                index_deployment_events(&tx)?;
-            }
+            audit::open(&tx)?;
         }
         tx.commit()?;
-        Ok(Store { db, bus: EventBus::default() })
+        Ok(Store { db, bus: EventBus::default(), changes: Default::default() })
     }
 
     /// Every event committed from now on.
@@ -96,12 +97,26 @@ impl Store {
         self.bus.subscribe()
     }
 
-    /// Commits, then publishes what the transaction recorded: subscribers
-    /// never see a change that did not happen.
-    fn commit(&self, tx: redb::WriteTransaction, event: Event) -> Result<(), StoreError> {
+    /// Commits, counts the change of each of `changed`, then publishes what
+    /// the transaction recorded: subscribers never see a change that did not happen.
+    fn commit(&self, tx: redb::WriteTransaction, event: Event, changed: &[Table]) -> Result<(), StoreError> {
         crate::tasks::blocking(|| tx.commit())?;
+        self.count_changes(changed);
         self.bus.publish(event);
         Ok(())
+    }
+
+    fn count_changes(&self, tables: &[Table]) {
+        for table in tables {
+            self.changes[table.index()].fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// How many commits have changed `table` since the store was opened.
+    /// Read it before reading the table: what was read is current as long
+    /// as the count stays what it was.
+    pub fn changes(&self, table: Table) -> u64 {
+        self.changes[table.index()].load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// True the first time it is asked for `flag`, false ever after: first-start work runs once.
@@ -176,7 +191,7 @@ impl Store {
             }
         }
         let event = append_event(&tx, event)?;
-        self.commit(tx, event)
+        self.commit(tx, event, &[ta, tb])
     }
 
     /// Replaces a record that must exist.
@@ -221,7 +236,7 @@ impl Store {
         };
         let (record, event) = updated;
         let event = append_event(&tx, event)?;
-        self.commit(tx, event)?;
+        self.commit(tx, event, &[table])?;
         Ok(record)
     }
 
@@ -243,14 +258,14 @@ impl Store {
             }
         }
         let event = append_event(&tx, event)?;
-        self.commit(tx, event)
+        self.commit(tx, event, &[table])
     }
 
     /// Records an event that changes no record (e.g. a refused request).
     pub fn record(&self, event: NewEvent) -> Result<(), StoreError> {
         let tx = self.db.begin_write()?;
         let event = append_event(&tx, event)?;
-        self.commit(tx, event)
+        self.commit(tx, event, &[])
     }
 
     /// Many changes in one transaction: a history written at once (the
@@ -263,68 +278,25 @@ impl Store {
         events: Vec<NewEvent>,
     ) -> Result<(), StoreError> {
         let tx = self.db.begin_write()?;
+        let mut changed = Vec::new();
         for (table, key, value) in records {
             let mut t = tx.open_table(table.definition())?;
             match value {
                 Some(value) => t.insert(key.as_str(), value.as_slice()).map(drop)?,
                 None => t.remove(key.as_str()).map(drop)?,
             }
+            if !changed.contains(&table) {
+                changed.push(table);
+            }
         }
         let appended = events.into_iter().map(|e| append_event(&tx, e)).collect::<Result<Vec<_>, _>>()?;
         crate::tasks::blocking(|| tx.commit())?;
+        self.count_changes(&changed);
         for event in appended {
             self.bus.publish(event);
         }
         Ok(())
     }
-
-    /// Newest first: the usual question is "what happened lately". A
-    /// deployment's events are read through its index, not by a scan.
-    pub fn events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(EVENTS)?;
-        let limit = filter.limit.unwrap_or(500);
-        let mut out = Vec::new();
-        let mut take = |event: Event| -> bool {
-            if filter.since.is_some_and(|s| event.at < s) {
-                return false;
-            }
-            if filter.keeps(&event) {
-                out.push(event);
-            }
-            out.len() < limit
-        };
-        if let Some(deployment) = &filter.deployment {
-            let index = tx.open_table(DEPLOYMENT_EVENTS)?;
-            for row in index.range((deployment.as_str(), 0)..=(deployment.as_str(), u64::MAX))?.rev() {
-                let seq = row?.0.value().1;
-                let Some(bytes) = t.get(seq)? else { continue };
-                if let Some(event) = readable(seq, bytes.value()) {
-                    if !take(event) {
-                        break;
-                    }
-                }
-            }
-        } else {
-            for row in t.iter()?.rev() {
-                let (seq, v) = row?;
-                if let Some(event) = readable(seq.value(), v.value()) {
-                    if !take(event) {
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// A stored event, or none (with a warning) when this version cannot read
-/// it, say one a newer host wrote: the rest of the trail is still served.
-fn readable(seq: u64, bytes: &[u8]) -> Option<Event> {
-    serde_json::from_slice(bytes)
-        .inspect_err(|e| tracing::warn!(seq, "an event of the audit trail cannot be read, and is left out: {e}"))
-        .ok()
 }
 
 /// Rewrites every record of one table; a record a step cannot read stops the
@@ -344,42 +316,6 @@ fn migrate(tx: &redb::WriteTransaction, step: &Migration) -> Result<(), StoreErr
     }
     for (key, value) in rewritten {
         t.insert(key.as_str(), value.as_slice())?;
-    }
-    Ok(())
-}
-
-fn append_event(tx: &redb::WriteTransaction, event: NewEvent) -> Result<Event, StoreError> {
-    let mut t = tx.open_table(EVENTS)?;
-    let seq = t.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
-    let stored = Event {
-        seq,
-        at: chrono::Utc::now(),
-        subject: event.subject,
-        deployment: event.deployment,
-        actor: event.actor,
-        data: event.data,
-    };
-    t.insert(seq, serde_json::to_vec(&stored)?.as_slice())?;
-    if let Some(deployment) = &stored.deployment {
-        tx.open_table(DEPLOYMENT_EVENTS)?.insert((deployment.as_str(), seq), ())?;
-    }
-    Ok(stored)
-}
-
-/// Builds the deployment index over an audit trail written before it existed.
-fn index_deployment_events(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
-    let events = tx.open_table(EVENTS)?;
-    let mut index = tx.open_table(DEPLOYMENT_EVENTS)?;
-    for row in events.iter()? {
-        let (seq, bytes) = row?;
-        #[derive(serde::Deserialize)]
-        struct About {
-            deployment: Option<String>,
-        }
-        let event: About = serde_json::from_slice(bytes.value())?;
-        if let Some(deployment) = &event.deployment {
-            index.insert((deployment.as_str(), seq.value()), ())?;
-        }
     }
     Ok(())
 }
@@ -412,6 +348,20 @@ mod tests {
         let events = store.events(&EventFilter::default()).unwrap();
         assert_eq!(events.len(), 1, "a refused write records no event");
         assert_eq!(events[0].kind(), EventKind::CatalogCreated);
+    }
+
+    #[test]
+    fn each_committed_change_of_a_table_is_counted_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let before = (store.changes(Table::Catalog), store.changes(Table::Deployments));
+        store.create(Table::Catalog, "a", &json!({}), entry_added("catalog/a")).unwrap();
+        assert!(store.create(Table::Catalog, "a", &json!({}), entry_added("catalog/a")).is_err());
+        store.record(entry_added("catalog/b")).unwrap();
+        let unchanged = store.update(Table::Catalog, "a", |_: &mut serde_json::Value| None);
+        assert!(unchanged.is_ok());
+        assert_eq!(store.changes(Table::Catalog), before.0 + 1, "one commit changed it; refusals and events did not");
+        assert_eq!(store.changes(Table::Deployments), before.1);
     }
 
     #[test]
@@ -454,57 +404,5 @@ mod tests {
         let tx = store.db.begin_read().unwrap();
         let version = tx.open_table(META).unwrap().get("schema_version").unwrap().unwrap().value();
         assert_eq!(version, SCHEMA_VERSION);
-    }
-
-    #[test]
-    fn events_are_published_after_commit_and_indexed_by_deployment() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb")).unwrap();
-        let mut published = store.subscribe();
-        for (i, deployment) in ["a", "b", "a", "c", "a"].iter().enumerate() {
-            let kind = if i % 2 == 0 {
-                EventData::DeploymentStart(NoDetail {})
-            } else {
-                EventData::DeploymentStop(NoDetail {})
-            };
-            store.record(NewEvent::for_deployment(deployment, kind)).unwrap();
-        }
-        let created = store.create(Table::Catalog, "x", &json!({}), entry_added("catalog/x"));
-        assert!(created.is_ok());
-        let dup = store.create(Table::Catalog, "x", &json!({}), entry_added("catalog/x"));
-        assert!(dup.is_err());
-        let seen: Vec<u64> = std::iter::from_fn(|| published.try_recv().ok()).map(|e| e.seq).collect();
-        assert_eq!(
-            seen,
-            [1, 2, 3, 4, 5, 6],
-            "every committed event once, in order; the refused write published nothing"
-        );
-
-        let filter = EventFilter { deployment: Some("a".into()), ..Default::default() };
-        let of_a: Vec<u64> = store.events(&filter).unwrap().iter().map(|e| e.seq).collect();
-        assert_eq!(of_a, [5, 3, 1], "newest first, only a's");
-        let filter = EventFilter { deployment: Some("a".into()), limit: Some(2), ..Default::default() };
-        assert_eq!(store.events(&filter).unwrap().len(), 2);
-        let filter = EventFilter { kind: Some("deployment".into()), ..Default::default() };
-        assert_eq!(store.events(&filter).unwrap().len(), 5, "a family matches its kinds");
-        let filter = EventFilter { kind: Some("deploy".into()), ..Default::default() };
-        assert!(store.events(&filter).unwrap().is_empty(), "a prefix that is not a family matches nothing");
-    }
-
-    #[test]
-    fn an_event_this_version_cannot_read_is_left_out_and_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb")).unwrap();
-        store.record(entry_added("catalog/a")).unwrap();
-        let tx = store.db.begin_write().unwrap();
-        let unknown =
-            json!({"seq": 2, "at": chrono::Utc::now(), "type": "from.the_future", "subject": "x", "data": {}});
-        tx.open_table(EVENTS).unwrap().insert(2, serde_json::to_vec(&unknown).unwrap().as_slice()).unwrap();
-        tx.commit().unwrap();
-        store.record(entry_added("catalog/b")).unwrap();
-        let seqs: Vec<u64> = store.events(&EventFilter::default()).unwrap().iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, [3, 1]);
-        let tx = store.db.begin_read().unwrap();
-        assert!(tx.open_table(EVENTS).unwrap().get(2).unwrap().is_some(), "still stored");
     }
 }

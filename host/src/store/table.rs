@@ -50,6 +50,11 @@ impl Table {
         Table::ServedComponents,
     ];
 
+    /// Its place in `ALL`.
+    pub(super) fn index(self) -> usize {
+        Table::ALL.iter().position(|t| *t == self).expect("every table is in ALL")
+    }
+
     pub(super) fn definition(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
         TableDefinition::new(match self {
             Table::Catalog => "catalog",
