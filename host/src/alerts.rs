@@ -49,7 +49,11 @@ pub struct Alerts {
 impl Alerts {
     /// Runs until stopped; each alert is delivered in the background, so a
     /// slow receiver holds up no other alert.
-    pub async fn run(self: Arc<Self>, mut events: Receiver<Event>, stopping: CancellationToken) {
+    pub async fn run(
+        self: Arc<Self>,
+        mut events: Receiver<Arc<crate::events::Published>>,
+        stopping: CancellationToken,
+    ) {
         let Some(url) = self.config.webhook_url.clone().filter(|u| !u.is_empty()) else {
             tracing::info!("no alert webhook configured (runtime.alerts.webhook_url)");
             return;
@@ -60,7 +64,7 @@ impl Alerts {
                 event = events.recv() => event,
             };
             match event {
-                Ok(event) if is_alert(&event.data) => self.send(&url, event),
+                Ok(event) if is_alert(&event.data) => self.send(&url, Event::clone(&event)),
                 Ok(_) => {}
                 Err(RecvError::Lagged(missed)) => tracing::warn!(missed, "alerts fell behind the event stream"),
                 Err(RecvError::Closed) => return,

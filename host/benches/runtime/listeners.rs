@@ -80,7 +80,7 @@ pub async fn figures(host: &HostProcess) {
     let (report, mut arrivals) = mpsc::unbounded_channel();
     let mut listeners = Vec::new();
     let mut last_seq = 0;
-    let mut before = (0usize, host.rss_mb());
+    let none_open = host.rss_mb();
     println!("open /runtimes/stream listeners while a deployment stops and starts (each on its own connection):");
     for n in STEPS {
         while listeners.len() < n {
@@ -91,7 +91,11 @@ pub async fn figures(host: &HostProcess) {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         let rss = host.rss_mb();
-        let per_listener = (rss - before.1) * 1024.0 / (n - before.0) as f64;
+        // Over all the listeners open: a step's own difference is the allocator's noise.
+        let memory = match rss - none_open >= 2.0 {
+            true => format!("{:.1} KiB a listener", (rss - none_open) * 1024.0 / n as f64),
+            false => format!("{:+.1} MB since none were open (noise at this N)", rss - none_open),
+        };
         // How long one event takes to go from the first listener to the last: the fan-out.
         let mut spread = Duration::ZERO;
         for action in ["stop", "start"] {
@@ -101,11 +105,10 @@ pub async fn figures(host: &HostProcess) {
             while arrivals.try_recv().is_ok() {}
         }
         println!(
-            "  N={n}: host RSS {rss:.1} MB, {per_listener:.1} KiB a listener; a state change reached the last \
+            "  N={n}: host RSS {rss:.1} MB, {memory}; a state change reached the last \
              listener {:.2} ms after the first (the slower of a stop and a start)",
             spread.as_secs_f64() * 1e3
         );
-        before = (n, rss);
     }
     for listener in listeners {
         listener.abort();

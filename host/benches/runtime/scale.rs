@@ -103,6 +103,9 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// `later / earlier` beside the growth of N: linear or better, or not.
+/// Below this, a difference in RSS is the allocator's give and take, not growth.
+const RSS_NOISE_MB: f64 = 2.0;
+
 fn growth(name: &str, earlier: f64, later: f64, n_ratio: f64) -> String {
     if earlier <= 0.0 {
         return format!("{name} from {earlier:.2} to {later:.2}");
@@ -125,12 +128,13 @@ pub async fn figures(host: &HostProcess) {
         grow_to(host, &mut ids, n).await;
         let step = measure(host, &ids).await;
         println!(
-            "  N={}: host RSS {:.1} MB ({:+.1} MB), idle CPU {:.2}% of a core ({} ≤ {TARGET_WATCH_PERCENT}%), deploy → connected \
+            "  N={}: host RSS {:.1} MB ({:+.1} MB, {:.0} KB a deployment), idle CPU {:.2}% of a core ({} ≤ {TARGET_WATCH_PERCENT}%), deploy → connected \
              p50 {:.0} ms p99 {:.0} ms, GET /runtimes p50 {:.2} ms p99 {:.2} ms, GET /runtimes/{{id}} p50 {:.2} ms \
              p99 {:.2} ms ({} ≤ {} ms)",
             step.n,
             step.rss_mb,
             step.rss_mb - rss_at_zero,
+            (step.rss_mb - rss_at_zero) * 1000.0 / step.n as f64,
             step.idle_cpu_percent,
             verdict(step.idle_cpu_percent <= TARGET_WATCH_PERCENT),
             ms(step.deploy.0),
@@ -144,8 +148,13 @@ pub async fn figures(host: &HostProcess) {
         );
         if let Some(before) = steps.last() {
             let n_ratio = step.n as f64 / before.n as f64;
+            let rss = (before.rss_mb - rss_at_zero, step.rss_mb - rss_at_zero);
+            let rss_growth = match rss.0 >= RSS_NOISE_MB {
+                true => growth("RSS above N=0's", rss.0, rss.1, n_ratio),
+                false => format!("RSS above N=0's from {:.1} MB (noise) to {:.1} MB", rss.0, rss.1),
+            };
             let figures = [
-                growth("RSS above N=0's", before.rss_mb - rss_at_zero, step.rss_mb - rss_at_zero, n_ratio),
+                rss_growth,
                 growth("idle CPU", before.idle_cpu_percent, step.idle_cpu_percent, n_ratio),
                 growth("deploy p50", ms(before.deploy.0), ms(step.deploy.0), n_ratio),
                 growth("GET /runtimes p50", ms(before.list.0), ms(step.list.0), n_ratio),

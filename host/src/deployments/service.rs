@@ -283,7 +283,7 @@ impl Runtime {
     }
 
     /// Every event committed from now on, in commit order.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::events::Event> {
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<crate::events::Published>> {
         self.store.subscribe()
     }
 

@@ -11,6 +11,7 @@ pub use data::*;
 pub use kind::{EventData, EventKind};
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use tokio::sync::broadcast;
 
 /// An audit-trail entry as stored and as `GET /events` shows it.
@@ -89,10 +90,38 @@ impl EventFilter {
 /// Events a subscriber may fall behind by before it misses some (it is told how many).
 const CAPACITY: usize = 1024;
 
+/// A committed event as the bus carries it: one shared copy for every
+/// subscriber, with its JSON written once for all who pass it on (each
+/// listener of the live status stream used to copy and write it anew).
+#[derive(Debug)]
+pub struct Published {
+    event: Event,
+    json: std::sync::OnceLock<String>,
+}
+
+impl Published {
+    pub fn new(event: Event) -> Arc<Published> {
+        Arc::new(Published { event, json: Default::default() })
+    }
+
+    /// The event as `/events` shows it.
+    pub fn json(&self) -> &str {
+        self.json.get_or_init(|| serde_json::to_string(&self.event).unwrap_or_default())
+    }
+}
+
+impl std::ops::Deref for Published {
+    type Target = Event;
+
+    fn deref(&self) -> &Event {
+        &self.event
+    }
+}
+
 /// The in-process publisher of committed events.
 #[derive(Clone)]
 pub struct EventBus {
-    sender: broadcast::Sender<Event>,
+    sender: broadcast::Sender<Arc<Published>>,
 }
 
 impl Default for EventBus {
@@ -105,17 +134,17 @@ impl EventBus {
     /// Called by the store after a commit, never before.
     pub fn publish(&self, event: Event) {
         // No subscriber is not an error: the event is in the audit trail regardless.
-        let _ = self.sender.send(event);
+        let _ = self.sender.send(Published::new(event));
     }
 
     /// Every event committed from now on, in commit order.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.sender.subscribe()
     }
 }
 
 /// The audit log: every committed event as one structured log line.
-pub async fn log_events(mut events: broadcast::Receiver<Event>, stop: tokio_util::sync::CancellationToken) {
+pub async fn log_events(mut events: broadcast::Receiver<Arc<Published>>, stop: tokio_util::sync::CancellationToken) {
     loop {
         let event = tokio::select! {
             _ = stop.cancelled() => return,

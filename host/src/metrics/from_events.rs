@@ -49,7 +49,11 @@ impl Phases {
 }
 
 /// Runs until stopped, keeping the event-derived figures.
-pub async fn follow_events(metrics: Arc<Metrics>, mut events: Receiver<Event>, stopping: CancellationToken) {
+pub async fn follow_events(
+    metrics: Arc<Metrics>,
+    mut events: Receiver<Arc<crate::events::Published>>,
+    stopping: CancellationToken,
+) {
     let mut phases = Phases::default();
     loop {
         let event = tokio::select! {

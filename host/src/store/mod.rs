@@ -93,7 +93,7 @@ impl Store {
     }
 
     /// Every event committed from now on.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<crate::events::Published>> {
         self.bus.subscribe()
     }
 

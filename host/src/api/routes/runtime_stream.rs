@@ -20,7 +20,8 @@ use utoipa_axum::routes;
 use crate::api::{parse_query, ApiResult, AppState, Caller};
 use crate::auth::authz::{authorize, may, Action};
 use crate::auth::Principal;
-use crate::events::Event;
+use crate::events::{Event, Published};
+use std::sync::Arc;
 
 /// A comment this often keeps proxies from closing a quiet stream.
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -65,14 +66,13 @@ fn visible(caller: &Principal, event: &Event) -> bool {
     }
 }
 
-fn frame(event: &Event) -> String {
-    let data = serde_json::to_string(event).unwrap_or_default();
-    format!("id: {}\nevent: {}\ndata: {data}\n\n", event.seq, event.kind().as_str())
+fn frame(event: &Published) -> String {
+    format!("id: {}\nevent: {}\ndata: {}\n\n", event.seq, event.kind().as_str(), event.json())
 }
 
 /// The caller's events as SSE frames, until the client goes or falls behind.
 pub(crate) fn status_events(
-    events: Receiver<Event>,
+    events: Receiver<Arc<Published>>,
     caller: Principal,
     deployment: Option<String>,
     keep_alive: Duration,
@@ -135,7 +135,7 @@ mod tests {
     async fn a_reader_that_falls_behind_gets_one_dropped_event_and_the_end() {
         let (bus, events) = tokio::sync::broadcast::channel(4);
         for seq in 0..10 {
-            bus.send(event(seq, started())).unwrap();
+            bus.send(Published::new(event(seq, started()))).unwrap();
         }
         let frames: Vec<String> =
             status_events(events, caller(Role::Viewer), None, KEEP_ALIVE).map(Result::unwrap).collect().await;
@@ -145,7 +145,7 @@ mod tests {
 
     #[tokio::test]
     async fn each_caller_sees_what_they_may_and_asked_for() {
-        let (bus, _) = tokio::sync::broadcast::channel::<Event>(16);
+        let (bus, _) = tokio::sync::broadcast::channel::<Arc<Published>>(16);
         let read = |role, deployment: Option<&'static str>| {
             let events = bus.subscribe();
             status_events(events, caller(role), deployment.map(String::from), KEEP_ALIVE).map(Result::unwrap)
@@ -160,7 +160,7 @@ mod tests {
             other,
             event(3, started()),
         ] {
-            bus.send(e).unwrap();
+            bus.send(Published::new(e)).unwrap();
         }
         drop(bus);
         let ids = |frames: Vec<String>| -> Vec<String> {
