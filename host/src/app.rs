@@ -217,6 +217,7 @@ pub async fn start_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
     if let Some(retired) = runtime.retired_session_servers() {
         tasks.spawn("session server removal", runtime.clone().remove_retired_session_servers(retired));
     }
+    tasks.spawn("engine changes", runtime.clone().follow_engine_changes());
     let watched = runtime.clone();
     tasks.every("health watch", config.health.watch_interval(), move || {
         let runtime = watched.clone();

@@ -228,6 +228,33 @@ async fn a_crashed_server_is_restarted_and_the_signed_alert_says_so() {
     assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
 }
 
+/// The engine's events, not the watch's next pass, bring a crash to light:
+/// with the watch a minute apart, it is seen in seconds.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_is_heard_from_the_engine_before_the_watch_comes_round() {
+    let receiver = Receiver::start(0).await;
+    let host = alerting_host(&receiver, |c| c.health.watch_interval_ms = 60_000).await;
+    let id = host.deploy(json!({"slug": "fixture"})).await;
+    host.wait_for(&id, "connected").await;
+    let crashed_at = std::time::Instant::now();
+    call_and_forget(&host, &id, "exit_process", json!({"count": 1}));
+
+    let alert = receiver.received_where("alert", "deployment.crashed", 1).await.remove(0);
+    assert_eq!(alert["deployment"], id.as_str(), "{alert}");
+    let heard_in = crashed_at.elapsed();
+    assert!(heard_in < std::time::Duration::from_secs(20), "heard {heard_in:?} after: the watch's pass, not an event");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, d) = host.get(&format!("/runtimes/{id}")).await;
+        if d["status"] == "connected" && d["restart_count"] == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never back before the watch's next pass: {d}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_memory_hog_is_reported_oom_killed_and_alerted() {
     let receiver = Receiver::start(0).await;

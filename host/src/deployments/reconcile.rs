@@ -4,6 +4,7 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use super::RuntimeError;
+use crate::capabilities::Grant;
 use crate::catalog::RestartPolicy;
 use crate::contract::backend::{BackendError, DeploymentStatus};
 use crate::contract::types as wit;
@@ -15,6 +16,10 @@ use crate::store::NewEvent;
 
 /// Deployments the health watch checks at once.
 pub(super) const WATCH_CONCURRENCY: usize = 8;
+/// A deployment whose backend hears of its containers' changes from the
+/// engine's events is observed when one comes, and otherwise only by every
+/// this many passes of the watch (a minute, by default): a safety net.
+const FULL_PASS_EVERY: u64 = 12;
 
 impl Runtime {
     /// After a host restart: adopt what still runs, mark what vanished,
@@ -185,12 +190,47 @@ impl Runtime {
         self.bridge.expire_idle_sessions();
         self.check_session_servers().await;
         let Ok(deployments) = self.glance_all() else { return };
-        let watched: Vec<String> =
-            deployments.iter().filter(|d| d.status.is_watched() && d.handle.is_some()).map(|d| d.id.clone()).collect();
+        let full = self.watch_passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(FULL_PASS_EVERY);
+        let watched: Vec<String> = deployments
+            .iter()
+            .filter(|d| d.status.is_watched() && d.handle.is_some())
+            .filter(|d| full || !self.hears_engine_changes(&d.backend))
+            .map(|d| d.id.clone())
+            .collect();
         let checks = watched.into_iter().map(|id| {
             let runtime = self.clone();
             async move { runtime.reconcile_one(&id).await }
         });
         futures_util::stream::iter(checks).buffer_unordered(WATCH_CONCURRENCY).collect::<()>().await;
+    }
+
+    /// Whether `backend` is heard from when its deployments change: it runs
+    /// them on the container engine alone (granted it, and no remote API)
+    /// and the engine's events are followed now.
+    fn hears_engine_changes(&self, backend: &str) -> bool {
+        let Some(engine) = self.backends.engine() else { return false };
+        let grants = self.backend(backend).map(|p| p.manifest.grants.clone()).unwrap_or_default();
+        engine.hears_changes() && grants.contains(&Grant::ContainerEngine) && !grants.contains(&Grant::OutgoingHttp)
+    }
+
+    /// Observes each deployment whose containers the engine says changed,
+    /// as it happens: a crash is seen at once, not at the next pass.
+    pub async fn follow_engine_changes(self: Arc<Self>) {
+        let Some(mut changes) = self.backends.engine().map(|e| e.changed_deployments()) else { return };
+        loop {
+            let id = match changes.recv().await {
+                Ok(id) => id,
+                // Missed some: the next full pass observes everything.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            let watched = self
+                .glance_all()
+                .is_ok_and(|all| all.iter().any(|d| d.id == id && d.status.is_watched() && d.handle.is_some()));
+            if watched {
+                let runtime = self.clone();
+                self.tasks.spawn("engine change", async move { runtime.reconcile_one(&id).await });
+            }
+        }
     }
 }

@@ -46,6 +46,8 @@ pub struct Runtime {
     pub(super) health: super::health::HealthBook,
     /// The last CPU reading of each deployment, for its rate.
     pub(super) usage_book: super::usage::UsageBook,
+    /// Passes of the health watch so far (every few is a full one).
+    pub(super) watch_passes: std::sync::atomic::AtomicU64,
     /// Every deployment at a glance, as of a count of the table's changes.
     pub(super) glances: std::sync::Mutex<(u64, Arc<[crate::deployment::Glance]>)>,
     /// The catalog's entries: every write goes through it.
@@ -149,6 +151,7 @@ impl Runtime {
             metrics,
             health: Default::default(),
             usage_book: Default::default(),
+            watch_passes: Default::default(),
             // No count is below zero: the first glance reads the table.
             glances: std::sync::Mutex::new((u64::MAX, Arc::new([]))),
             advisories,

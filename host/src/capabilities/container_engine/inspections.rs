@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{engine_error, ContainerEngine, OWNER_LABEL};
+use super::{engine_error, ContainerEngine, DEPLOYMENT_LABEL, OWNER_LABEL};
 use crate::contract::container_engine::{ContainerInfo, ContainerState, EngineError};
 
 /// The longest a reading is trusted without an event to say it changed.
@@ -62,6 +62,10 @@ impl Inspections {
 
     fn epoch(&self) -> u64 {
         self.with(|k| k.epoch)
+    }
+
+    fn following(&self) -> bool {
+        self.with(|k| k.following)
     }
 
     /// Keeps what a reading begun at `epoch` found, unless an event came since.
@@ -129,8 +133,13 @@ impl ContainerEngine {
                         if action.starts_with("exec_") {
                             continue;
                         }
-                        if let Some(id) = event.actor.and_then(|a| a.id) {
-                            self.inspections.changed(&id, action == "destroy");
+                        let Some(actor) = event.actor else { continue };
+                        if let Some(id) = &actor.id {
+                            self.inspections.changed(id, action == "destroy");
+                        }
+                        // Events carry the container's labels: whose deployment changed.
+                        if let Some(deployment) = actor.attributes.and_then(|mut a| a.remove(DEPLOYMENT_LABEL)) {
+                            let _ = self.changed_deployments.send(deployment);
                         }
                     }
                     Err(e) => {
@@ -143,6 +152,17 @@ impl ContainerEngine {
             tokio::time::sleep(retry).await;
             retry = (retry * 2).min(MOST_RETRY);
         }
+    }
+
+    /// Whether the engine's events are followed now: while they are, every
+    /// change of a container this runtime owns is heard of (`changed_deployments`).
+    pub fn hears_changes(&self) -> bool {
+        self.inspections.following()
+    }
+
+    /// The deployment of each container that changes, as the engine's events say.
+    pub fn changed_deployments(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.changed_deployments.subscribe()
     }
 
     pub(super) async fn ensure_container_owned(&self, id: &str) -> Result<(), EngineError> {

@@ -56,6 +56,8 @@ pub struct ContainerEngine {
     pulls: pulls::Pulls,
     /// Containers' last readings, until the engine's events say they changed.
     inspections: inspections::Inspections,
+    /// The deployments whose containers the engine's events said changed.
+    changed_deployments: tokio::sync::broadcast::Sender<String>,
 }
 
 /// How long a liveness check waits for the engine.
@@ -80,6 +82,7 @@ impl ContainerEngine {
             egress,
             pulls: Default::default(),
             inspections: Default::default(),
+            changed_deployments: tokio::sync::broadcast::channel(1024).0,
         })
     }
 
