@@ -13,6 +13,8 @@ const TARGET_THROUGHPUT_RATIO: f64 = 0.90;
 const TARGET_P50_OVERHEAD_MS: f64 = 0.2;
 /// RSS may settle a little between rounds; more is a leak.
 const TARGET_RSS_GROWTH: f64 = 1.05;
+/// Host CPU per proxied call at 8 clients (issue 36).
+const TARGET_CPU_PER_CALL_US: f64 = 30.0;
 
 pub async fn figures(host: &HostProcess) {
     let id = host.deploy_roomy("fixture").await;
@@ -45,13 +47,17 @@ pub async fn figures(host: &HostProcess) {
             let cpu = host.cpu_time();
             let run = load::Comparison::measure(&direct, &proxied, &host.token, clients, RUN).await;
             let host_cpu = run.through.cpu_per_call(host.cpu_time() - cpu);
+            let cpu_target = match clients {
+                8 => format!(" ({} ≤ {TARGET_CPU_PER_CALL_US} µs)", verdict(host_cpu <= TARGET_CPU_PER_CALL_US)),
+                _ => String::new(),
+            };
             let p50 = if clients == 1 {
                 format!(" ({} ≤ {TARGET_P50_OVERHEAD_MS} ms)", verdict(run.overhead_ms(0.50) <= TARGET_P50_OVERHEAD_MS))
             } else {
                 String::new()
             };
             println!(
-                "  round {round}, {clients:>2} clients: {} ({} ≥ {TARGET_THROUGHPUT_RATIO}×), overhead p50 {:+.2} ms{p50} p99 {:+.2} ms; host CPU {host_cpu:.0} µs per call",
+                "  round {round}, {clients:>2} clients: {} ({} ≥ {TARGET_THROUGHPUT_RATIO}×), overhead p50 {:+.2} ms{p50} p99 {:+.2} ms; host CPU {host_cpu:.0} µs per call{cpu_target}",
                 run.summary("direct", "proxied"),
                 verdict(run.ratio() >= TARGET_THROUGHPUT_RATIO),
                 run.overhead_ms(0.50),
