@@ -44,6 +44,13 @@ impl Glance {
         self.request.as_ref().map(|r| &r.entry.health_check)
     }
 
+    /// The health check its server is probed with: one of its own that serves
+    /// (connected, or unhealthy and being probed back), not one per session.
+    pub fn checked(&self) -> Option<&HealthCheck> {
+        let serving = matches!(self.status, State::Connected | State::Unhealthy) && self.handle.is_some();
+        self.health_check().filter(|_| serving && !self.is_per_session())
+    }
+
     /// A process of its own should be running.
     pub fn runs(&self) -> bool {
         self.status.is_running() && self.handle.is_some()
@@ -69,6 +76,7 @@ mod tests {
         assert_eq!((glance.id.as_str(), glance.backend.as_str(), glance.status), ("d1", "docker", State::Connected));
         assert_eq!(glance.handle.as_deref(), Some("c1"));
         assert!(glance.is_per_session() && glance.runs());
+        assert!(glance.checked().is_none(), "a per-session deployment's servers are its sessions'");
         assert_eq!(glance.health_check().map(|c| c.interval_seconds), Some(42));
         let bare: Glance = serde_json::from_value(json!({"id": "d2", "backend": "wasm", "status": "stopped"})).unwrap();
         assert!(!bare.is_per_session() && !bare.runs() && bare.health_check().is_none());

@@ -131,7 +131,8 @@ impl HealthBook {
     }
 }
 
-/// The deployments health checks watch: connected (or unhealthy) servers of their own.
+/// The deployments health checks watch: connected (or unhealthy) servers of
+/// their own (as `Glance::checked` chooses them, read again in full).
 fn checked(d: &Deployment) -> Option<&HealthCheck> {
     let serving = matches!(d.status, State::Connected | State::Unhealthy) && d.handle.is_some();
     d.request.as_ref().filter(|_| serving && !d.is_per_session()).map(|r| &r.entry.health_check)
@@ -144,9 +145,8 @@ impl Runtime {
         let Ok(deployments) = self.glance_all() else { return };
         let now = Instant::now();
         let due = deployments.iter().filter(|d| {
-            let serving = matches!(d.status, State::Connected | State::Unhealthy) && d.handle.is_some();
-            let check = d.health_check().filter(|_| serving && !d.is_per_session());
-            check.is_some_and(|c| self.health.take_due(&d.id, Duration::from_secs(c.interval_seconds.into()), now))
+            let interval = |c: &HealthCheck| Duration::from_secs(c.interval_seconds.into());
+            d.checked().is_some_and(|c| self.health.take_due(&d.id, interval(c), now))
         });
         let checks: Vec<_> = due
             .map(|d| {
