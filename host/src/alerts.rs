@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use std::sync::Arc;
-use tokio::sync::broadcast::{error::RecvError, Receiver};
+use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AlertsConfig;
@@ -49,11 +49,7 @@ pub struct Alerts {
 impl Alerts {
     /// Runs until stopped; each alert is delivered in the background, so a
     /// slow receiver holds up no other alert.
-    pub async fn run(
-        self: Arc<Self>,
-        mut events: Receiver<Arc<crate::events::Published>>,
-        stopping: CancellationToken,
-    ) {
+    pub async fn run(self: Arc<Self>, mut events: crate::events::Subscription, stopping: CancellationToken) {
         let Some(url) = self.config.webhook_url.clone().filter(|u| !u.is_empty()) else {
             tracing::info!("no alert webhook configured (runtime.alerts.webhook_url)");
             return;

@@ -201,6 +201,19 @@ fn call_and_forget(host: &TestHost, id: &str, tool: &'static str, arguments: ser
     });
 }
 
+/// Waits up to `seconds` for the deployment to be connected again, restarted once.
+async fn back_after_one_restart(host: &TestHost, id: &str, seconds: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        let (_, d) = host.get(&format!("/runtimes/{id}")).await;
+        if d["status"] == "connected" && d["restart_count"] == 1 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "not back within {seconds}s: {d}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crashed_server_is_restarted_and_the_signed_alert_says_so() {
     let receiver = Receiver::start(0).await;
@@ -212,15 +225,7 @@ async fn a_crashed_server_is_restarted_and_the_signed_alert_says_so() {
     let alert = receiver.received_where("alert", "deployment.crashed", 1).await.remove(0);
     assert_eq!(alert["deployment"], id.as_str(), "{alert}");
     assert_eq!(alert["data"]["restart_count"], 1, "{alert}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let (_, d) = host.get(&format!("/runtimes/{id}")).await;
-        if d["status"] == "connected" && d["restart_count"] == 1 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "never back: {d}");
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
+    back_after_one_restart(&host, &id, 30).await;
     let mut s = host.mcp_session(&id).await;
     assert_eq!(s.call_tool("echo", json!({"text": "back"})).await.unwrap(), "back");
     let (_, events) = host.get(&format!("/events?type=alert.sent&deployment={id}")).await;
@@ -243,15 +248,7 @@ async fn a_crash_is_heard_from_the_engine_before_the_watch_comes_round() {
     assert_eq!(alert["deployment"], id.as_str(), "{alert}");
     let heard_in = crashed_at.elapsed();
     assert!(heard_in < std::time::Duration::from_secs(20), "heard {heard_in:?} after: the watch's pass, not an event");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let (_, d) = host.get(&format!("/runtimes/{id}")).await;
-        if d["status"] == "connected" && d["restart_count"] == 1 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "never back before the watch's next pass: {d}");
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
+    back_after_one_restart(&host, &id, 20).await;
     assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
 }
 
@@ -304,15 +301,7 @@ async fn a_server_that_stops_answering_is_restarted_or_under_never_left_in_error
     let d = host.wait_for(&left, "error").await;
     assert!(d["status_message"].as_str().unwrap().contains("restart policy is never"), "{d}");
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let (_, d) = host.get(&format!("/runtimes/{restarted}")).await;
-        if d["status"] == "connected" && d["restart_count"] == 1 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "never restarted: {d}");
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
+    back_after_one_restart(&host, &restarted, 60).await;
     let states: Vec<String> = host
         .get(&format!("/events?deployment={restarted}&type=deployment.state"))
         .await

@@ -19,7 +19,7 @@
 //! - 1, 100 and 1,000 open MCP sessions on a proxied and on a bridged server
 //!   (`sessions`): host memory per session, p99 of a call;
 //! - 10, 100 and 1,000 open `/runtimes/stream` listeners (`listeners`):
-//!   memory per listener, a change's time to reach the first and the last;
+//!   memory per listener, how long a change takes from the first to the last;
 //! - the store after 10,000 deployments and 100,000 events (`store`): the
 //!   host's start against its start on an empty store, `GET /events`
 //!   queries, the file's size;

@@ -4,6 +4,7 @@
 //! on an empty store, `GET /events` queries against the newest page, and the
 //! file's size before and after the start.
 
+use mcp_runtime::events::{DeletedDeployment, EventData};
 use mcp_runtime::store::{Event, EventFilter, NewEvent, Store, Table};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -20,8 +21,9 @@ const CHUNK: usize = 500;
 const TARGET_START: Duration = Duration::from_secs(1);
 const QUERIES: usize = 20;
 
-/// One deployment's record and events, as a real deploy and stop left them.
-async fn one_real_deployment() -> (tempfile::TempDir, Value, Vec<Event>) {
+/// One deployment's record (its id written `{{id}}`) and events, as a real
+/// deploy and stop left them.
+async fn one_real_deployment() -> (tempfile::TempDir, String, Vec<Event>) {
     let host = HostProcess::start().await;
     let id = host.deploy(json!({"slug": "fixture"})).await;
     host.wait_connected(&id).await;
@@ -33,14 +35,12 @@ async fn one_real_deployment() -> (tempfile::TempDir, Value, Vec<Event>) {
     let mut events = store.events(&filter).unwrap();
     events.reverse();
     assert!(!events.is_empty(), "the deployment's events");
-    let id_pattern = id.clone();
     // Every copy is its own deployment: its id everywhere the template's was.
-    let record = serde_json::from_str(&record.to_string().replace(&id_pattern, "{{id}}")).unwrap();
-    (data, record, events)
+    (data, record.to_string().replace(&id, "{{id}}"), events)
 }
 
-fn copy_of(template: &Value, id: &str) -> Vec<u8> {
-    let mut record: Value = serde_json::from_str(&template.to_string().replace("{{id}}", id)).unwrap();
+fn copy_of(template: &str, id: &str) -> Vec<u8> {
+    let mut record: Value = serde_json::from_str(&template.replace("{{id}}", id)).unwrap();
     // Stopped, its container long gone: nothing for the start to reconcile.
     record["handle"] = Value::Null;
     record["status"] = json!("stopped");
@@ -49,23 +49,24 @@ fn copy_of(template: &Value, id: &str) -> Vec<u8> {
 }
 
 /// `EVENTS / DEPLOYMENTS` events for deployment `id`, cycling through the real ones.
+/// A deleted one's last is its deletion.
 fn history_of(events: &[Event], id: &str, deleted: bool) -> Vec<NewEvent> {
     let per_deployment = EVENTS / DEPLOYMENTS;
-    let deleted_event: Event = serde_json::from_value(json!({
-        "seq": 0, "at": chrono::Utc::now(), "subject": "x", "type": "deployment.deleted", "data": {"slug": "fixture"}
-    }))
-    .unwrap();
     (0..per_deployment)
         .map(|i| match deleted && i == per_deployment - 1 {
-            true => &deleted_event,
-            false => &events[i % events.len()],
+            true => {
+                NewEvent::for_deployment(id, EventData::DeploymentDeleted(DeletedDeployment { slug: "fixture".into() }))
+            }
+            false => {
+                let e = &events[i % events.len()];
+                NewEvent::for_deployment(id, e.data.clone()).by(e.actor.as_deref())
+            }
         })
-        .map(|e| NewEvent::for_deployment(id, e.data.clone()).by(e.actor.as_deref()))
         .collect()
 }
 
 /// Writes the long life into the store at `path`.
-fn write_history(path: &Path, template: &Value, events: &[Event]) {
+fn write_history(path: &Path, template: &str, events: &[Event]) {
     let store = Store::open(path).unwrap();
     let ids: Vec<String> = (0..DEPLOYMENTS).map(|i| format!("hist{i:05}")).collect();
     let mut leaving: Vec<String> = Vec::new();

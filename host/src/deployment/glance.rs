@@ -9,6 +9,12 @@ use serde::Deserialize;
 use super::State;
 use crate::catalog::{HealthCheck, SessionMode};
 
+/// Whether a deployment's server is health-checked: one of its own that
+/// serves (connected, or unhealthy and being probed back), not one per session.
+pub fn is_health_checked(status: State, has_handle: bool, per_session: bool) -> bool {
+    matches!(status, State::Connected | State::Unhealthy) && has_handle && !per_session
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Glance {
     pub id: String,
@@ -44,11 +50,9 @@ impl Glance {
         self.request.as_ref().map(|r| &r.entry.health_check)
     }
 
-    /// The health check its server is probed with: one of its own that serves
-    /// (connected, or unhealthy and being probed back), not one per session.
+    /// The health check its server is probed with, if it is health-checked.
     pub fn checked(&self) -> Option<&HealthCheck> {
-        let serving = matches!(self.status, State::Connected | State::Unhealthy) && self.handle.is_some();
-        self.health_check().filter(|_| serving && !self.is_per_session())
+        self.health_check().filter(|_| is_health_checked(self.status, self.handle.is_some(), self.is_per_session()))
     }
 
     /// A process of its own should be running.

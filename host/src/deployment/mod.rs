@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crate::catalog::{CatalogEntry, SessionMode};
 pub use crate::deployment_state::State;
 use crate::guardrails::{EffectiveGuardrails, Warning};
-pub use glance::Glance;
+pub use glance::{is_health_checked, Glance};
 
 mod glance;
 

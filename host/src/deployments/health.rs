@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::catalog::{HealthCheck, Probe, RestartPolicy};
-use crate::deployment::{Deployment, State};
+use crate::deployment::{is_health_checked, Deployment, State};
 use crate::deployments::Runtime;
 use crate::events::{EventData, HealthFailure, HostRestart, NoDetail, RestartLimit};
 use crate::mcp::client::McpSession;
@@ -131,11 +131,10 @@ impl HealthBook {
     }
 }
 
-/// The deployments health checks watch: connected (or unhealthy) servers of
-/// their own (as `Glance::checked` chooses them, read again in full).
+/// The health check of a deployment read in full, if it is still checked.
 fn checked(d: &Deployment) -> Option<&HealthCheck> {
-    let serving = matches!(d.status, State::Connected | State::Unhealthy) && d.handle.is_some();
-    d.request.as_ref().filter(|_| serving && !d.is_per_session()).map(|r| &r.entry.health_check)
+    let checked = is_health_checked(d.status, d.handle.is_some(), d.is_per_session());
+    d.request.as_ref().filter(|_| checked).map(|r| &r.entry.health_check)
 }
 
 impl Runtime {

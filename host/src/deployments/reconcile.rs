@@ -208,9 +208,11 @@ impl Runtime {
     /// them on the container engine alone (granted it, and no remote API)
     /// and the engine's events are followed now.
     fn hears_engine_changes(&self, backend: &str) -> bool {
-        let Some(engine) = self.backends.engine() else { return false };
-        let grants = self.backend(backend).map(|p| p.manifest.grants.clone()).unwrap_or_default();
-        engine.hears_changes() && grants.contains(&Grant::ContainerEngine) && !grants.contains(&Grant::OutgoingHttp)
+        let engine_alone = |p: Arc<Plugin>| {
+            let grants = &p.manifest.grants;
+            grants.contains(&Grant::ContainerEngine) && !grants.contains(&Grant::OutgoingHttp)
+        };
+        self.backends.engine().is_some_and(|e| e.hears_changes()) && self.backend(backend).is_ok_and(engine_alone)
     }
 
     /// Observes each deployment whose containers the engine says changed,

@@ -286,7 +286,7 @@ impl Runtime {
     }
 
     /// Every event committed from now on, in commit order.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<crate::events::Published>> {
+    pub fn subscribe(&self) -> crate::events::Subscription {
         self.store.subscribe()
     }
 

@@ -118,6 +118,9 @@ impl std::ops::Deref for Published {
     }
 }
 
+/// What a subscriber to the bus holds: every event committed from then on.
+pub type Subscription = broadcast::Receiver<Arc<Published>>;
+
 /// The in-process publisher of committed events.
 #[derive(Clone)]
 pub struct EventBus {
@@ -138,13 +141,13 @@ impl EventBus {
     }
 
     /// Every event committed from now on, in commit order.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
+    pub fn subscribe(&self) -> Subscription {
         self.sender.subscribe()
     }
 }
 
 /// The audit log: every committed event as one structured log line.
-pub async fn log_events(mut events: broadcast::Receiver<Arc<Published>>, stop: tokio_util::sync::CancellationToken) {
+pub async fn log_events(mut events: Subscription, stop: tokio_util::sync::CancellationToken) {
     loop {
         let event = tokio::select! {
             _ = stop.cancelled() => return,

@@ -74,7 +74,7 @@ impl GatewaySync {
     /// Follows the event stream until the host stops.
     pub async fn run(
         self: Arc<Self>,
-        mut events: tokio::sync::broadcast::Receiver<Arc<crate::events::Published>>,
+        mut events: crate::events::Subscription,
         stop: tokio_util::sync::CancellationToken,
     ) {
         tracing::info!(gateway = %self.config.url, public_url = %self.public_url, "registering deployments with the gateway");

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::broadcast::{error::RecvError, Receiver};
+use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use super::Metrics;
@@ -51,7 +51,7 @@ impl Phases {
 /// Runs until stopped, keeping the event-derived figures.
 pub async fn follow_events(
     metrics: Arc<Metrics>,
-    mut events: Receiver<Arc<crate::events::Published>>,
+    mut events: crate::events::Subscription,
     stopping: CancellationToken,
 ) {
     let mut phases = Phases::default();

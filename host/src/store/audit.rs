@@ -129,13 +129,10 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{EntrySnapshot, EventData, NoDetail};
+    use crate::events::{EventData, NoDetail};
+    use crate::store::tests::entry_added;
     use crate::store::Table;
     use serde_json::json;
-
-    fn entry_added(subject: &str) -> NewEvent {
-        NewEvent::new(subject.into(), EventData::CatalogCreated(EntrySnapshot(json!({}))))
-    }
 
     #[test]
     fn events_are_published_after_commit_and_indexed_by_deployment() {

@@ -93,7 +93,7 @@ impl Store {
     }
 
     /// Every event committed from now on.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<crate::events::Published>> {
+    pub fn subscribe(&self) -> crate::events::Subscription {
         self.bus.subscribe()
     }
 
@@ -326,7 +326,7 @@ mod tests {
     use crate::events::{EntrySnapshot, EventData, EventKind, NoDetail};
     use serde_json::json;
 
-    fn entry_added(subject: &str) -> NewEvent {
+    pub(super) fn entry_added(subject: &str) -> NewEvent {
         NewEvent::new(subject.into(), EventData::CatalogCreated(EntrySnapshot(json!({}))))
     }
 

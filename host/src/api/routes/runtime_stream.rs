@@ -12,7 +12,7 @@ use futures_util::Stream;
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::time::Duration;
-use tokio::sync::broadcast::{error::RecvError, Receiver};
+use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -20,8 +20,7 @@ use utoipa_axum::routes;
 use crate::api::{parse_query, ApiResult, AppState, Caller};
 use crate::auth::authz::{authorize, may, Action};
 use crate::auth::Principal;
-use crate::events::{Event, Published};
-use std::sync::Arc;
+use crate::events::{Event, Published, Subscription};
 
 /// A comment this often keeps proxies from closing a quiet stream.
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -72,7 +71,7 @@ fn frame(event: &Published) -> String {
 
 /// The caller's events as SSE frames, until the client goes or falls behind.
 pub(crate) fn status_events(
-    events: Receiver<Arc<Published>>,
+    events: Subscription,
     caller: Principal,
     deployment: Option<String>,
     keep_alive: Duration,
@@ -111,6 +110,7 @@ mod tests {
     use crate::auth::Role;
     use crate::events::{ApprovalNamed, EntrySnapshot, EventData, NoDetail};
     use futures_util::StreamExt;
+    use std::sync::Arc;
 
     fn event(seq: u64, data: EventData) -> Event {
         Event {
