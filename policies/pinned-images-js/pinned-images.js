@@ -1,7 +1,7 @@
 // Example policy, in JavaScript: an image must name an exact version.
 // Refuses images tagged `latest` or carrying no tag; with
 // `{"require_digest": true}` in its settings, only `@sha256:` references pass.
-import { settings } from "mcp-runtime:plugin/config@1.7.0";
+import { settings } from "mcp-runtime:plugin/config@1.8.0";
 
 // A thrown object is the `denial` of `result<policy-output, denial>`.
 function deny(field, reason) {

@@ -10,7 +10,7 @@ mod options;
 
 /// The version of `wit/` this host is built against: it runs components built
 /// against this major version and this or an earlier minor (`plugins::compat`).
-pub const WIT_VERSION: &str = "1.7.0";
+pub const WIT_VERSION: &str = "1.8.0";
 
 pub use bindings::{
     approval, approval_world, backend, backend_world, config, container_engine, guardrail_options, key_value, logging,

@@ -14,6 +14,8 @@ pub struct GuardrailOptions {
     pub egress_learn: bool,
     /// A package entry's install scripts run during its build (1.4).
     pub allow_install_scripts: bool,
+    /// The deployment gives each MCP session a server of its own, linked over stdio (1.8).
+    pub per_session: bool,
 }
 
 impl GuardrailOptions {
@@ -22,7 +24,13 @@ impl GuardrailOptions {
         GuardrailOptions {
             egress_learn: g.network.egress_allowed && g.network.egress_audit,
             allow_install_scripts: g.install_scripts,
+            per_session: false,
         }
+    }
+
+    /// The options of a deploy of a deployment that is per-session, or not.
+    pub fn per_session(self, per_session: bool) -> GuardrailOptions {
+        GuardrailOptions { per_session, ..self }
     }
 
     /// What a profile and an entry ask for: what the policy chain is told.
@@ -30,6 +38,7 @@ impl GuardrailOptions {
         GuardrailOptions {
             egress_learn: p.network.egress_allowed && p.network.egress_audit,
             allow_install_scripts: entry.source.package().is_some_and(|p| p.allow_install_scripts),
+            per_session: false,
         }
     }
 

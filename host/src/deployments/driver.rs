@@ -201,7 +201,7 @@ impl Runtime {
     ) -> Result<(), RuntimeError> {
         let id = d.id.as_str();
         let guardrails = wit::EffectiveGuardrails::from(&d.guardrails_applied);
-        let options = GuardrailOptions::of(&d.guardrails_applied);
+        let options = GuardrailOptions::of(&d.guardrails_applied).per_session(d.is_per_session());
         let source = d.request.as_ref().map(|r| r.entry.source.clone());
         let deployed = backend.deploy(request, &guardrails, options, image, source).await??;
         let warnings: Vec<Warning> = deployed.warnings.iter().map(Warning::from).collect();

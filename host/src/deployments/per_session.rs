@@ -99,7 +99,7 @@ impl Runtime {
         let request = contract::deploy_request(instance, &d.backend, stored, d.requested_by.as_deref());
         let backend = self.backend(&d.backend)?.clone();
         let guardrails = wit::EffectiveGuardrails::from(&d.guardrails_applied);
-        let options = contract::GuardrailOptions::of(&d.guardrails_applied);
+        let options = contract::GuardrailOptions::of(&d.guardrails_applied).per_session(true);
         let deployed =
             backend.deploy(&request, &guardrails, options, image, Some(stored.entry.source.clone())).await??;
         self.session_servers.with(|m| m.get_mut(instance).map(|s| s.handle = Some(deployed.handle.clone())));

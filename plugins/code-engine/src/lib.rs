@@ -7,8 +7,8 @@
 //! its visibility and minimum scale. Both are PATCHes guarded by `If-Match`.
 
 wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@1.7.0": guest_kit::types,
-    "mcp-runtime:plugin/config@1.7.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.8.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.8.0": guest_kit::config,
 } });
 
 mod client;

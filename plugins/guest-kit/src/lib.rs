@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! wit_bindgen::generate!({ world: "guardrail-policy", path: "../../wit", with: {
-//!     "mcp-runtime:plugin/types@1.7.0": guest_kit::types,
-//!     "mcp-runtime:plugin/config@1.7.0": guest_kit::config,
+//!     "mcp-runtime:plugin/types@1.8.0": guest_kit::types,
+//!     "mcp-runtime:plugin/config@1.8.0": guest_kit::config,
 //! }});
 //! ```
 

@@ -8,8 +8,8 @@
 //! served with, and serves it again after the host itself restarts.
 
 wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@1.7.0": guest_kit::types,
-    "mcp-runtime:plugin/config@1.7.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.8.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.8.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared, ResourceUsage};

@@ -28,8 +28,8 @@
 //! by its purl, which no registry rule applies to: the host builds it).
 
 wit_bindgen::generate!({ world: "approval-rule", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@1.7.0": guest_kit::types,
-    "mcp-runtime:plugin/config@1.7.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.8.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.8.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::approval::{ApprovalDecision, ApprovalInput, Guest};

@@ -5,8 +5,8 @@
 //! and the host installs its tree from a lock pinned by integrity: it passes.
 
 wit_bindgen::generate!({ world: "guardrail-policy", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@1.7.0": guest_kit::types,
-    "mcp-runtime:plugin/config@1.7.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.8.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.8.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::policy::{Guest, PolicyInput, PolicyOutput};

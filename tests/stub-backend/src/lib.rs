@@ -6,8 +6,8 @@
 //! with `"filters_egress_hosts": false`, it controls egress on/off only.
 
 wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@1.7.0": guest_kit::types,
-    "mcp-runtime:plugin/config@1.7.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.8.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.8.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared, ResourceUsage};
