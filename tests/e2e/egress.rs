@@ -7,7 +7,7 @@ use crate::support;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{docker, fixture_image, TestHost, TEST_LABEL};
+use support::{container_of, docker, fixture_image, TestHost, TEST_LABEL};
 
 /// Sentinel servers on a network of the test's; removed when dropped.
 struct Sentinels {
@@ -154,12 +154,6 @@ async fn only_allowed_hosts_are_reached_from_inside_the_container_and_refusals_a
     let listening = std::process::Command::new("ss").args(["-Hltn"]).output().unwrap();
     let listening = String::from_utf8_lossy(&listening.stdout);
     assert!(!listening.contains(&proxy), "the proxy at {proxy} is gone: {listening}");
-}
-
-/// The container of a deployment, by its label.
-fn container_of(deployment: &str) -> String {
-    let filter = format!("label=mcp-runtime.deployment={deployment}");
-    docker(&["ps", "-q", "--filter", &filter]).lines().next().expect("the deployment's container").to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]

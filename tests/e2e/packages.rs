@@ -10,7 +10,7 @@ use crate::support;
 
 use serde_json::{json, Value};
 use support::package_mirrors::{PackageMirrors, NPM_SERVER, PYPI_SERVER};
-use support::{docker, refused, TestHost};
+use support::{container_of, docker, refused, TestHost};
 
 /// A cold build on two cores installs a hundred npm packages.
 const BUILD_TIME: Duration = Duration::from_secs(300);
@@ -28,10 +28,6 @@ async fn host_on(mirrors: &PackageMirrors) -> TestHost {
         c.builders.pypi.index_url = pypi;
     })
     .await
-}
-
-fn container_of(d: &Value) -> String {
-    d["endpoint"].as_str().unwrap().trim_start_matches("stdio://").to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -90,7 +86,7 @@ async fn an_npm_server_is_resolved_locked_built_once_and_served() {
 
     // The server runs as the non-root user, on a read-only root.
     let inspect =
-        docker(&["inspect", "--format", "{{.Config.User}} {{.HostConfig.ReadonlyRootfs}}", &container_of(&d)]);
+        docker(&["inspect", "--format", "{{.Config.User}} {{.HostConfig.ReadonlyRootfs}}", &container_of(&id)]);
     assert_eq!(inspect, "10001:10001 true");
 
     // The same entry again: the image is there, nothing is built.

@@ -1,6 +1,8 @@
 //! MCP servers that do not speak streamable HTTP, against the real Docker
-//! engine: stdio servers deployed with stdin open and no port, attached to by
-//! the host, and 2024-11-05 HTTP+SSE servers; both served at
+//! engine: stdio servers, served over HTTP by the host's bridge made the
+//! container's entrypoint (or, with the backend's `stdio: attach` and for
+//! each session's own server, deployed with stdin open and attached to by the
+//! host), and 2024-11-05 HTTP+SSE servers; all served at
 //! `/servers/{id}/mcp` as streamable HTTP to any number of clients sharing
 //! the one server.
 
@@ -9,7 +11,7 @@ use crate::support;
 use mcp_runtime::mcp::client::McpSession;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{docker, gateway_of, Sentinel, TestHost};
+use support::{container_of, docker, gateway_of, Sentinel, TestHost};
 
 async fn call(s: &mut McpSession, tool: &str, args: Value) -> String {
     s.call_tool(tool, args).await.unwrap_or_else(|e| panic!("{tool}: {e}"))
@@ -20,8 +22,20 @@ async fn a_stdio_server_is_bridged_to_streamable_http_for_many_clients() {
     let mut host = TestHost::start(|_| {}).await;
     let id = host.deploy(json!({"slug": "fixture-stdio"})).await;
     let d = host.wait_for(&id, "connected").await;
-    assert!(d["endpoint"].as_str().unwrap().starts_with("stdio://"), "{d}");
     assert!(d["tools"].as_array().unwrap().contains(&json!("echo")), "{d}");
+    // The host's bridge is the container's entrypoint, read-only; the host speaks HTTP to it.
+    assert!(d["endpoint"].as_str().unwrap().ends_with(":8080/mcp"), "{d}");
+    let how = d["guardrails_warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["field"] == "transport")
+        .expect("how stdio is served");
+    assert!(how["message"].as_str().unwrap().contains("mcp-stdio-bridge inside the container"), "{d}");
+    let container = container_of(&id);
+    let entrypoint =
+        docker(&["inspect", "--format", "{{index .Config.Entrypoint 0}} {{.Config.OpenStdin}}", &container]);
+    assert_eq!(entrypoint, "/.mcp-runtime/mcp-stdio-bridge false");
 
     // Eight clients at once, each with its own session and its own answers.
     clients_echo_at_once(&host, &id, 8).await;
@@ -39,9 +53,11 @@ async fn a_stdio_server_is_bridged_to_streamable_http_for_many_clients() {
     assert_eq!(sentinel.hits(), 0, "the stdio server reached the host");
     assert!(call(&mut s, "write_file", json!({"path": "/probe"})).await.starts_with("error"), "read-only root");
     assert_eq!(call(&mut s, "capabilities", json!({})).await, "0000000000000000");
+    let overwrite = call(&mut s, "write_file", json!({"path": "/.mcp-runtime/mcp-stdio-bridge"})).await;
+    assert!(overwrite.starts_with("error"), "the server cannot replace its bridge: {overwrite}");
     let inspect =
-        docker(&["inspect", "--format", "{{.Config.OpenStdin}} {{len .HostConfig.PortBindings}}", &container_of(&d)]);
-    assert_eq!(inspect, "true 0", "stdin open, no port published");
+        docker(&["inspect", "--format", "{{.HostConfig.ReadonlyRootfs}} {{len .HostConfig.PortBindings}}", &container]);
+    assert_eq!(inspect, "true 0", "read-only root, no port published");
 
     // What the server writes that is not a message is contained; nobody notices.
     assert_eq!(call(&mut s, "emit_garbage", json!({})).await, "emitted");
@@ -145,6 +161,34 @@ async fn a_stdio_server_is_bridged_to_streamable_http_for_many_clients() {
     assert!(host.owned_containers().is_empty(), "{:?}", host.owned_containers());
 }
 
+/// The backend's `stdio: attach`: the host links to the container's stdin and
+/// stdout through the engine, and says so; the same clients get the same answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_stdio_attach_the_host_links_to_the_container_through_the_engine() {
+    let mut host = TestHost::start(|c| {
+        let docker = c.backends.get_mut("docker").expect("the docker backend");
+        docker.settings.insert("stdio".into(), json!("attach"));
+    })
+    .await;
+    let id = host.deploy(json!({"slug": "fixture-stdio"})).await;
+    let d = host.wait_for(&id, "connected").await;
+    let container = d["endpoint"].as_str().unwrap().strip_prefix("stdio://").expect("attached").to_string();
+    let how = d["guardrails_warnings"].as_array().unwrap().iter().find(|w| w["field"] == "transport").unwrap();
+    assert!(how["message"].as_str().unwrap().contains("attach stream"), "{d}");
+    let inspect =
+        docker(&["inspect", "--format", "{{.Config.OpenStdin}} {{len .HostConfig.PortBindings}}", &container]);
+    assert_eq!(inspect, "true 0", "stdin open, no port published");
+    clients_echo_at_once(&host, &id, 8).await;
+
+    // A host restart attaches again.
+    host.stop().await;
+    host.resume().await;
+    host.wait_for(&id, "connected").await;
+    clients_echo_at_once(&host, &id, 2).await;
+    host.delete(&format!("/runtimes/{id}")).await;
+    assert!(host.owned_containers().is_empty(), "{:?}", host.owned_containers());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_sse_server_is_reached_as_streamable_http() {
     let host = TestHost::start(|_| {}).await;
@@ -233,6 +277,8 @@ async fn a_per_session_deployment_runs_a_container_for_each_session() {
     let d = host.wait_for(&id, "connected").await;
     assert!(d["tools"].as_array().unwrap().contains(&json!("recall")), "{d}");
     assert_eq!(d["request"]["session_mode"], "per-session", "{d}");
+    let how = d["guardrails_warnings"].as_array().unwrap().iter().find(|w| w["field"] == "transport").unwrap();
+    assert!(how["message"].as_str().unwrap().contains("attach stream (per-session"), "{d}");
     // The server proved it speaks MCP; until a client comes, nothing runs.
     assert!(d["endpoint"].is_null(), "{d}");
     assert_eq!(host.owned_containers(), Vec::<String>::new());
@@ -328,10 +374,6 @@ async fn clients_echo_at_once(host: &TestHost, id: &str, clients: usize) {
         s.close().await;
     });
     futures_util::future::join_all(calls).await;
-}
-
-fn container_of(d: &Value) -> String {
-    d["endpoint"].as_str().unwrap().trim_start_matches("stdio://").to_string()
 }
 
 /// Polls until the deployment is connected again after a restart.

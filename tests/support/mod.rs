@@ -53,6 +53,12 @@ pub fn docker(args: &[&str]) -> String {
     run(Command::new("docker").args(args))
 }
 
+/// The running container of a deployment, by its label.
+pub fn container_of(deployment: &str) -> String {
+    let filter = format!("label=mcp-runtime.deployment={deployment}");
+    docker(&["ps", "-q", "--filter", &filter]).lines().next().expect("the deployment's container").to_string()
+}
+
 /// Lines of `docker` output, or none when the command fails (cleanup paths).
 fn docker_lines(args: &[&str]) -> Vec<String> {
     Command::new("docker")

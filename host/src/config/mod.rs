@@ -255,6 +255,7 @@ const OVERRIDES: &[(&str, &[&str])] = &[
     ("RUNTIME_DEFAULT_BACKEND", &["default_backend"]),
     ("RUNTIME_DOCKER_SOCKET", &["backends", "docker", "socket"]),
     ("RUNTIME_DOCKER_NETWORK", &["backends", "docker", "network"]),
+    ("RUNTIME_DOCKER_STDIO", &["backends", "docker", "stdio"]),
     ("RUNTIME_CATALOG_FILE", &["catalog", "seed_file"]),
     ("JWT_SECRET_KEY", &["auth", "jwt_secret"]),
     ("RUNTIME_APPROVAL_ENABLED", &["approval", "enabled"]),

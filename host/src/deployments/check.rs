@@ -395,7 +395,10 @@ pub async fn compatibility(
     let notes: Vec<Warning> = warnings.iter().filter(|w| !fields.contains_key(&w.field)).map(Warning::from).collect();
     let supported = |how| TransportSupport { status: "supported", how, reason: None };
     let stdio = match (capabilities.supports_stdio, backend.bridges_stdio) {
-        (true, _) => supported(Some("bridged to streamable HTTP by the host")),
+        (true, true) => supported(Some(
+            "bridged to streamable HTTP inside the container (mcp-stdio-bridge), or by the host where the backend links it to stdin and stdout",
+        )),
+        (true, false) => supported(Some("bridged to streamable HTTP by the host")),
         (false, true) => supported(Some("bridged to streamable HTTP inside the image (mcp-stdio-bridge)")),
         (false, false) => {
             TransportSupport { status: "refused", how: None, reason: Some("the backend serves HTTP only") }

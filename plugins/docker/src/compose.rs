@@ -51,7 +51,8 @@ fn service_spec(
     service: &StackService,
     is_main: bool,
 ) -> engine::ContainerSpec {
-    let mut spec = container_spec(request, g, network, service.image.clone());
+    let served = crate::stdio::Served::attached_if_stdio(request, service.image.clone());
+    let mut spec = container_spec(request, g, network, &served);
     spec.name = format!("{network}-{}", service.name);
     spec.labels.push((SERVICE_LABEL.into(), service.name.clone()));
     spec.network_aliases = vec![service.name.clone()];

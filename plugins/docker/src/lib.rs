@@ -4,13 +4,14 @@
 //! repositories and packages by the host (`github`, `package`, grant `source`).
 //!
 //! Settings (`plugins[].settings` in the host config):
-//! `{"allowed_registries": ["docker.io", "127.0.0.1:5000"]}`. How often a failed
-//! server is restarted is its catalog entry's `max-restarts`.
+//! `{"allowed_registries": ["docker.io", "127.0.0.1:5000"], "stdio": "in-container"}`.
+//! How often a failed server is restarted is its catalog entry's `max-restarts`.
 //! Without `allowed_registries` every registry is allowed; `[]` allows none.
+//! `stdio`: `in-container` (default) or `attach`, see `stdio`.
 
 wit_bindgen::generate!({ world: "runtime-backend", path: "../../wit", with: {
-    "mcp-runtime:plugin/types@1.7.0": guest_kit::types,
-    "mcp-runtime:plugin/config@1.7.0": guest_kit::config,
+    "mcp-runtime:plugin/types@1.8.0": guest_kit::types,
+    "mcp-runtime:plugin/config@1.8.0": guest_kit::config,
 } });
 
 use exports::mcp_runtime::plugin::backend::{BackendError, Deployed, DeploymentStatus, Guest, Prepared, ResourceUsage};
@@ -23,12 +24,15 @@ use mcp_runtime::plugin::container_engine::{
     self as engine, ContainerSpec, ContainerState, EngineError, NetworkSpec, ObjectKind, VolumeMount,
 };
 use mcp_runtime::plugin::guardrail_options;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 mod compose;
 mod github;
+mod handle;
+use handle::{open_egress, Handle};
 mod package;
 mod prepare;
+mod stdio;
 
 /// Scratch space on a read-only root.
 const SCRATCH_TMPFS: &str = "/tmp";
@@ -37,73 +41,15 @@ const STOP_TIMEOUT_SECONDS: u32 = 10;
 #[derive(Deserialize)]
 struct Settings {
     allowed_registries: Option<Vec<String>>,
+    /// How stdio servers are served (`stdio`).
+    #[serde(default)]
+    stdio: stdio::StdioSetting,
 }
 
 /// Settings that cannot be read refuse every deploy: falling back to defaults
 /// would silently allow every registry.
 fn settings() -> Result<Settings, BackendError> {
     guest_kit::settings().map_err(BackendError::Unavailable)
-}
-
-/// What the host keeps for us between calls.
-#[derive(Serialize, Deserialize)]
-struct Handle {
-    container: String,
-    network: String,
-    port: u16,
-    mcp_path: String,
-    /// The server speaks MCP on stdin and stdout, not on a port.
-    #[serde(default)]
-    stdio: bool,
-    /// The server speaks the 2024-11-05 HTTP+SSE transport at `mcp_path`.
-    #[serde(default)]
-    sse: bool,
-    /// A compose stack's containers, (service, id) in starting order; `container` is the MCP server's.
-    #[serde(default)]
-    services: Vec<(String, String)>,
-    /// The hosts the network's egress proxy lets through, when egress is filtered.
-    #[serde(default)]
-    egress: Option<Vec<String>>,
-    /// The proxy lets every public host through too, recording each (learn mode).
-    #[serde(default)]
-    learn: bool,
-}
-
-impl Handle {
-    /// Every container, in starting order.
-    fn containers(&self) -> Vec<&str> {
-        match self.services.is_empty() {
-            true => vec![self.container.as_str()],
-            false => self.services.iter().map(|(_, id)| id.as_str()).collect(),
-        }
-    }
-}
-
-impl Handle {
-    fn parse(text: &str) -> Result<Handle, BackendError> {
-        let mut handle: Handle =
-            serde_json::from_str(text).map_err(|e| BackendError::Failed(format!("unreadable handle: {e}")))?;
-        // Before contract 1.3, learn mode came as the allowlist entry `*:audit`.
-        if let Some(hosts) = &mut handle.egress {
-            let before = hosts.len();
-            hosts.retain(|h| h != "*:audit");
-            handle.learn |= hosts.len() < before;
-        }
-        Ok(handle)
-    }
-
-    /// Starts the network's egress proxy, or finds it running as asked.
-    fn open_egress(&self) -> Result<(), EngineError> {
-        let Some(hosts) = &self.egress else { return Ok(()) };
-        open_egress(&self.network, hosts, self.learn)
-    }
-}
-
-fn open_egress(network: &str, hosts: &[String], learn: bool) -> Result<(), EngineError> {
-    match learn {
-        true => engine::open_egress_learning(network, hosts).map(drop),
-        false => engine::open_egress(network, hosts).map(drop),
-    }
 }
 
 struct DockerBackend;
@@ -190,10 +136,12 @@ impl Guest for DockerBackend {
             }
         }
 
+        let (served, how) = stdio::serve(&request, image, settings()?.stdio);
+        warnings.extend(how);
         let started = match &request.entry.source {
             Source::Compose(stack) => compose::start_stack(&request, &g, stack, &name),
             _ => {
-                let spec = container_spec(&request, &g, &name, image);
+                let spec = container_spec(&request, &g, &name, &served);
                 engine::create_container(&spec)
                     .and_then(|id| engine::start_container(&id).map(|_| id))
                     .map(|id| vec![(String::new(), id)])
@@ -216,8 +164,9 @@ impl Guest for DockerBackend {
             }
             _ => (started[0].1.clone(), Vec::new()),
         };
-        let (stdio, sse) = (request.entry.transport == Transport::Stdio, request.entry.transport == Transport::Sse);
-        let (port, mcp_path) = (request.entry.port, request.entry.mcp_path);
+        let stdio = matches!(served, stdio::Served::Attached { .. });
+        let sse = request.entry.transport == Transport::Sse;
+        let (port, mcp_path) = stdio::endpoint_of(&served).unwrap_or((request.entry.port, request.entry.mcp_path));
         let handle = Handle { container, network: name, port, mcp_path, stdio, sse, services, egress, learn };
         let handle = serde_json::to_string(&handle).map_err(|e| BackendError::Failed(e.to_string()))?;
         Ok(Deployed { handle, warnings })
@@ -366,7 +315,12 @@ impl Guest for DockerBackend {
     }
 }
 
-fn container_spec(request: &DeployRequest, g: &EffectiveGuardrails, name: &str, image: String) -> ContainerSpec {
+fn container_spec(
+    request: &DeployRequest,
+    g: &EffectiveGuardrails,
+    name: &str,
+    served: &stdio::Served,
+) -> ContainerSpec {
     let volumes = g
         .filesystem
         .allowed_mounts
@@ -386,7 +340,7 @@ fn container_spec(request: &DeployRequest, g: &EffectiveGuardrails, name: &str, 
     ContainerSpec {
         deployment_id: request.deployment_id.clone(),
         name: name.into(),
-        image,
+        image: served.image().to_string(),
         env: request.env.clone(),
         network: name.into(),
         labels: vec![("mcp-runtime.catalog-slug".into(), request.entry.slug.clone())],
@@ -401,9 +355,9 @@ fn container_spec(request: &DeployRequest, g: &EffectiveGuardrails, name: &str, 
         pids_limit: g.pids,
         security_opts,
         max_restarts: request.entry.max_restarts,
-        command: request.entry.command.clone(),
+        command: stdio::command(served, request.entry.command.clone()),
         args: request.entry.args.clone(),
-        stdin_open: request.entry.transport == Transport::Stdio,
+        stdin_open: matches!(served, stdio::Served::Attached { .. }),
         network_aliases: Vec::new(),
         user: None,
         healthcheck: None,
@@ -531,17 +485,5 @@ mod tests {
         assert_eq!(filtered_egress(&guardrails(true, &["a.example"]), false), hosts(&["a.example"]));
         assert_eq!(filtered_egress(&guardrails(true, &[]), true), hosts(&[]), "learning what it reaches");
         assert_eq!(filtered_egress(&guardrails(true, &["*", "10.0.0.5"]), true), hosts(&["10.0.0.5"]));
-    }
-
-    #[test]
-    fn a_handle_written_before_contract_1_3_learns_from_its_audit_entry() {
-        let old = r#"{"container": "c", "network": "n", "port": 8080, "mcp_path": "/mcp",
-                      "egress": ["*:audit", "10.0.0.5/32"]}"#;
-        let handle = Handle::parse(old).unwrap();
-        assert!(handle.learn);
-        assert_eq!(handle.egress, Some(vec!["10.0.0.5/32".to_string()]));
-        let filtered =
-            r#"{"container": "c", "network": "n", "port": 8080, "mcp_path": "/mcp", "egress": ["a.example"]}"#;
-        assert!(!Handle::parse(filtered).unwrap().learn);
     }
 }

@@ -109,6 +109,11 @@ impl ContainerEngine {
         self.docker.read().expect("engine lock poisoned").clone()
     }
 
+    /// The ownership label's value: what this host's objects carry.
+    pub(crate) fn owner(&self) -> &str {
+        &self.owner
+    }
+
     pub(crate) fn labels(&self, deployment_id: &str, extra: &[(String, String)]) -> HashMap<String, String> {
         let mut labels: HashMap<String, String> = extra.iter().cloned().collect();
         labels.insert(OWNER_LABEL.into(), self.owner.clone());

@@ -7,7 +7,7 @@
 //! committed with the bridge as entrypoint, starting the image's own
 //! entrypoint and command. No build step runs any code of the image, so no
 //! guardrail of a build is needed. Bridged images are kept by (image,
-//! bridge binary): deploying the same image again does no work.
+//! bridge binary, owner): deploying the same image again does no work.
 
 use bollard::models::{ContainerConfig, ContainerCreateBody};
 use bollard::query_parameters::{
@@ -63,10 +63,13 @@ impl StdioBridge<'_> {
             Err(e) => return Err(unavailable(&format!("inspecting {image}"), e)),
         };
         let image_id = inspected.id.unwrap_or_default();
+        // A host uses only what it owns: another host on this engine bridges the image for itself.
+        let owner = hex::encode(Sha256::digest(self.engine.owner().as_bytes()));
         let name = format!(
-            "{BRIDGED_REPOSITORY}:{}-{}",
+            "{BRIDGED_REPOSITORY}:{}-{}-{}",
             image_id.trim_start_matches("sha256:").get(..12).unwrap_or_default(),
-            &bridge[..12]
+            &bridge[..12],
+            &owner[..8]
         );
         if let Ok(found) = docker.inspect_image(&name).await {
             self.log(&format!("stdio bridge: {image} was bridged before ({name})"));
