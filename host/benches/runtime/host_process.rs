@@ -46,7 +46,20 @@ impl HostProcess {
         self.data.take()
     }
 
+    /// Like `start`, with `env` set for the host as well.
+    pub async fn start_with_env(env: &[(&str, &str)]) -> HostProcess {
+        let data = tempfile::tempdir().unwrap();
+        let binary = support::repo_root().join("target/release/mcp-runtime");
+        let mut host = Self::start_in_with(binary, data.path(), env).await;
+        host.data = Some(data);
+        host
+    }
+
     async fn start_in(binary: std::path::PathBuf, dir: &std::path::Path) -> HostProcess {
+        Self::start_in_with(binary, dir, &[]).await
+    }
+
+    async fn start_in_with(binary: std::path::PathBuf, dir: &std::path::Path, env: &[(&str, &str)]) -> HostProcess {
         assert!(
             binary.exists(),
             "{} missing: `make bench` builds this build's (BENCH_BASELINE_BINARY names another)",
@@ -66,6 +79,9 @@ impl HostProcess {
             .env("RUNTIME_OWNER", &owner)
             .env("JWT_SECRET_KEY", JWT_SECRET)
             .env("RUST_LOG", "warn")
+            // Where `make bridge` puts the static stdio bridge the host places in images.
+            .env("RUNTIME_BUILDERS_STDIO_BRIDGE", support::stdio_bridge())
+            .envs(env.iter().copied())
             .spawn()
             .unwrap();
         let auth = AuthConfig { jwt_secret: JWT_SECRET.into(), ..Default::default() };
@@ -179,13 +195,7 @@ impl HostProcess {
 
     /// Resident set size in MB.
     pub fn rss_mb(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        let kb: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap();
-        kb / 1024.0
+        process_rss_mb(self.pid())
     }
 }
 
@@ -216,8 +226,24 @@ pub fn rss_breakdown(pid: u32) -> Vec<(&'static str, f64)> {
 }
 
 /// User plus system CPU time a process has used; `None` once it is gone.
+/// A process's resident set size in MB (0 for one that is gone).
+fn process_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_default();
+    kb / 1024.0
+}
+
 fn process_cpu_time(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    task_cpu_time(&format!("/proc/{pid}"))
+}
+
+/// CPU time of the process or thread at `/proc/...` (`task`).
+pub fn task_cpu_time(task: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("{task}/stat")).ok()?;
     // Fields after the command name (which may hold spaces): utime is 14th, stime 15th.
     let after_name = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = after_name.split_whitespace().collect();
@@ -239,6 +265,42 @@ pub fn engine_cpu_time() -> Duration {
         .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|name| engine(name.trim())))
         .filter_map(process_cpu_time)
         .sum()
+}
+
+/// The cgroup `container` runs in under `controller` (cgroup v1), or its v2 path.
+fn cgroup_of(container: &str, controller: &str) -> (Option<String>, String) {
+    let pid = support::docker(&["inspect", "--format", "{{.State.Pid}}", container]);
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("the container runs");
+    let v1 = cgroups.lines().find_map(|l| {
+        let (_, rest) = l.split_once(':')?;
+        let (controllers, path) = rest.split_once(':')?;
+        controllers.split(',').any(|c| c == controller).then(|| path.to_string())
+    });
+    let v2 = cgroups.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or_default().to_string();
+    (v1, v2)
+}
+
+/// Resident set size of every process in `container`, in MB.
+pub fn container_rss_mb(container: &str) -> f64 {
+    let procs = match cgroup_of(container, "memory") {
+        (Some(path), _) => format!("/sys/fs/cgroup/memory{path}/cgroup.procs"),
+        (None, path) => format!("/sys/fs/cgroup{path}/cgroup.procs"),
+    };
+    let pids = std::fs::read_to_string(procs).unwrap();
+    pids.lines().filter_map(|pid| pid.parse().ok()).map(process_rss_mb).sum()
+}
+
+/// CPU time of every process in `container` (its cgroup's account: cgroup
+/// v1's `cpuacct`, or v2's `cpu.stat`).
+pub fn container_cpu_time(container: &str) -> Duration {
+    let (v1, v2) = cgroup_of(container, "cpuacct");
+    if let Some(path) = v1 {
+        let ns = std::fs::read_to_string(format!("/sys/fs/cgroup/cpuacct{path}/cpuacct.usage")).unwrap();
+        return Duration::from_nanos(ns.trim().parse().unwrap());
+    }
+    let stat = std::fs::read_to_string(format!("/sys/fs/cgroup{v2}/cpu.stat")).unwrap();
+    let usec = stat.lines().find_map(|l| l.strip_prefix("usage_usec ")).unwrap();
+    Duration::from_micros(usec.trim().parse().unwrap())
 }
 
 impl Drop for HostProcess {

@@ -40,6 +40,14 @@ impl Load {
     }
 }
 
+/// `callers` alone calling for `duration`: the load, and the callers again.
+pub async fn alone<C: Caller>(callers: Vec<C>, duration: Duration) -> (Load, Vec<C>) {
+    let mut load = Load::default();
+    let callers = load.turn(callers, duration).await;
+    load.latencies.sort();
+    (load, callers)
+}
+
 /// One client of the load: calls `echo` and waits for its answer.
 pub trait Caller: Send + Sized + 'static {
     fn echo(&mut self) -> impl Future<Output = ()> + Send;

@@ -4,8 +4,10 @@
 //! - tools/call through the MCP proxy against the same server reached
 //!   directly, at 1, 8 and 32 clients, and the host's RSS across rounds,
 //!   beside a bare TCP relay's ratio (the floor of any extra hop here);
-//! - tools/call through the stdio bridge against the same image over HTTP,
-//!   beside the engine's attach stream alone (the floor of the stdio path);
+//! - tools/call through the stdio bridge in the container (the default) and
+//!   through the host's bridge over the engine's attach stream, against the
+//!   same image over HTTP, each call's CPU counted in the host, the engine and
+//!   the container; beside the attach stream alone (its floor);
 //! - deploy → connected against raw Docker Engine API calls;
 //! - a WebAssembly tool component (the `wasm` backend) against the fixture
 //!   container: deploy → connected, tools/call at 1 and 8 clients, memory
@@ -23,6 +25,8 @@
 //! - the store after 10,000 deployments and 100,000 events (`store`): the
 //!   host's start against its start on an empty store, `GET /events`
 //!   queries, the file's size;
+//! - heap allocations per proxied and per bridged call in the host (a host in
+//!   this process, its share the difference to calling the server directly);
 //! - the guardrail policy chain per request against one bare policy call;
 //! - the pinned-images rule in Python and JavaScript against the Rust one;
 //! - the egress proxy's added latency per request against the direct path;
@@ -36,6 +40,7 @@
 #[path = "../../../tests/support/mod.rs"]
 mod support;
 
+mod allocations;
 mod attach;
 mod build;
 mod catalog;
@@ -58,6 +63,10 @@ mod store_history;
 mod supply_chain;
 
 use std::time::{Duration, Instant};
+
+/// Counts this process's allocations (`allocations`).
+#[global_allocator]
+static ALLOCATOR: allocations::Counting = allocations::Counting;
 
 const TARGET_IDLE_RSS_MB: f64 = 40.0;
 
@@ -132,6 +141,9 @@ fn main() {
         if wanted("policy") {
             let in_process = support::TestHost::start(|_| {}).await;
             policy::figures(&in_process).await;
+        }
+        if wanted("allocations") {
+            allocations::figures().await;
         }
         if wanted("store") {
             store_history::figures().await;

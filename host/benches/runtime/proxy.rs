@@ -1,6 +1,7 @@
 //! tools/call through `/servers/{id}/mcp` against the same server reached
 //! directly, at several concurrencies, and the host's RSS across repeated runs.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::host_process::HostProcess;
@@ -15,6 +16,8 @@ const TARGET_P50_OVERHEAD_MS: f64 = 0.2;
 const TARGET_RSS_GROWTH: f64 = 1.05;
 /// Host CPU per proxied call at 8 clients (issue 36).
 const TARGET_CPU_PER_CALL_US: f64 = 30.0;
+/// …and at most this many times the bare relay's CPU per relayed call.
+const TARGET_CPU_OVER_RELAY: f64 = 3.0;
 
 pub async fn figures(host: &HostProcess) {
     let id = host.deploy_roomy("fixture").await;
@@ -26,12 +29,16 @@ pub async fn figures(host: &HostProcess) {
     let endpoint: reqwest::Url = direct.parse().unwrap();
     let upstream = format!("{}:{}", endpoint.host_str().unwrap(), endpoint.port().unwrap_or(80));
     let relay = relay::start(upstream.parse().unwrap());
-    let relayed = format!("http://{relay}{}", endpoint.path());
+    let relayed = format!("http://{}{}", relay.address, endpoint.path());
     println!("tools/call through a bare TCP relay vs direct (the floor of any extra hop on this machine):");
+    let mut relay_cpu = HashMap::new();
     for clients in CONCURRENCY {
+        let cpu = relay.cpu_time();
         let run = load::Comparison::measure(&direct, &relayed, &host.token, clients, RUN).await;
+        let per_call = run.through.cpu_per_call(relay.cpu_time() - cpu);
+        relay_cpu.insert(clients, per_call);
         println!(
-            "  {clients:>2} clients: {}, overhead p50 {:+.2} ms",
+            "  {clients:>2} clients: {}, overhead p50 {:+.2} ms; relay CPU {per_call:.0} µs per call",
             run.summary("direct", "relayed"),
             run.overhead_ms(0.50)
         );
@@ -47,8 +54,13 @@ pub async fn figures(host: &HostProcess) {
             let cpu = host.cpu_time();
             let run = load::Comparison::measure(&direct, &proxied, &host.token, clients, RUN).await;
             let host_cpu = run.through.cpu_per_call(host.cpu_time() - cpu);
+            let relay = relay_cpu[&clients];
             let cpu_target = match clients {
-                8 => format!(" ({} ≤ {TARGET_CPU_PER_CALL_US} µs)", verdict(host_cpu <= TARGET_CPU_PER_CALL_US)),
+                8 => format!(
+                    " ({} ≤ {TARGET_CPU_PER_CALL_US} µs; {} ≤ {TARGET_CPU_OVER_RELAY}× the relay's)",
+                    verdict(host_cpu <= TARGET_CPU_PER_CALL_US),
+                    verdict(host_cpu <= TARGET_CPU_OVER_RELAY * relay)
+                ),
                 _ => String::new(),
             };
             let p50 = if clients == 1 {
@@ -57,11 +69,12 @@ pub async fn figures(host: &HostProcess) {
                 String::new()
             };
             println!(
-                "  round {round}, {clients:>2} clients: {} ({} ≥ {TARGET_THROUGHPUT_RATIO}×), overhead p50 {:+.2} ms{p50} p99 {:+.2} ms; host CPU {host_cpu:.0} µs per call{cpu_target}",
+                "  round {round}, {clients:>2} clients: {} ({} ≥ {TARGET_THROUGHPUT_RATIO}×), overhead p50 {:+.2} ms{p50} p99 {:+.2} ms; host CPU {host_cpu:.0} µs per call = {:.1}× the relay's {relay:.0} µs{cpu_target}",
                 run.summary("direct", "proxied"),
                 verdict(run.ratio() >= TARGET_THROUGHPUT_RATIO),
                 run.overhead_ms(0.50),
                 run.overhead_ms(0.99),
+                host_cpu / relay,
             );
         }
         rss.push(host.rss_mb());

@@ -8,7 +8,7 @@ use mcp_runtime::mcp::client::McpSession;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-use crate::host_process::HostProcess;
+use crate::host_process::{container_rss_mb, HostProcess};
 use crate::{percentile, verdict};
 
 const STEPS: [usize; 3] = [1, 100, 1000];
@@ -58,14 +58,16 @@ async fn curve(host: &HostProcess, kind: &str, slug: &str) {
     let mut sessions = open(&http, &url, &host.token, 1).await;
     call_p99(&mut sessions).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let first = host.rss_mb();
+    // The server's container keeps its own share (for a stdio server, the bridge inside it).
+    let container = crate::support::container_of(&id);
+    let (first, container_first) = (host.rss_mb(), container_rss_mb(&container));
     let mut line = Vec::new();
     for n in STEPS {
         let more = open(&http, &url, &host.token, n - sessions.len()).await;
         sessions.extend(more);
         let p99 = call_p99(&mut sessions).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let rss = host.rss_mb();
+        let (rss, container_rss) = (host.rss_mb(), container_rss_mb(&container));
         // Against the host with one session open: the allocator's give and take
         // makes a step's own difference noise, the whole growth is not.
         let memory = match n > 1 {
@@ -77,7 +79,8 @@ async fn curve(host: &HostProcess, kind: &str, slug: &str) {
                     }
                     false => String::new(),
                 };
-                format!("{per_session:+.1} KiB a session since N=1{target}")
+                let in_container = (container_rss - container_first) * 1024.0 / (n - 1) as f64;
+                format!("{per_session:+.1} KiB a session since N=1{target} (the container {in_container:+.1} KiB)")
             }
             false => "one session".into(),
         };
