@@ -39,3 +39,4 @@ pub mod tasks;
 pub mod ui;
 pub mod wasm_tools;
 pub mod webhook;
+pub mod working_set;

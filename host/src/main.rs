@@ -221,6 +221,10 @@ async fn run(cli: Cli, config: RuntimeConfig) -> anyhow::Result<()> {
         }
         Command::Serve => {
             let host = mcp_runtime::app::start(config).await?;
+            match mcp_runtime::working_set::release_start_up_code() {
+                Ok(bytes) => tracing::debug!(bytes, "start-up code released"),
+                Err(e) => tracing::warn!("start-up code stays resident: {e}"),
+            }
             tracing::info!("mcp-runtime listening on http://{}", host.addr);
             tracing::info!("API calls need a bearer token: `mcp-runtime mint-token --user you --roles admin`");
             tokio::signal::ctrl_c().await?;
