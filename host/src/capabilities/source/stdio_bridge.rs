@@ -50,9 +50,9 @@ impl StdioBridge<'_> {
             .builders()
             .stdio_bridge()
             .map_err(|(key, why)| SourceError::Unavailable(format!("{key}: {why}")))?;
-        let binary =
-            tokio::fs::read(&binary_path).await.map_err(|e| unavailable(&binary_path.display().to_string(), e))?;
-        let bridge = hex::encode(Sha256::digest(&binary));
+        let unreadable = |e| unavailable(&binary_path.display().to_string(), e);
+        // Read a chunk at a time: the binary is never held whole (it is streamed into the image too).
+        let (bridge, size) = file_digest(&binary_path).await.map_err(unreadable)?;
         let docker = self.engine.docker();
         let inspected = match docker.inspect_image(image).await {
             Ok(inspected) => inspected,
@@ -100,7 +100,8 @@ impl StdioBridge<'_> {
             .await
             .map_err(|e| unavailable("creating the bridge's container", e))?
             .id;
-        let committed = self.commit(&container, &binary, &bridge, &image_id, own_entrypoint, own_cmd, &name).await;
+        let binary = Binary { path: &binary_path, size, digest: &bridge };
+        let committed = self.commit(&container, binary, &image_id, own_entrypoint, own_cmd, &name).await;
         let remove = RemoveContainerOptions { force: true, ..Default::default() };
         let _ = docker.remove_container(&container, Some(remove)).await;
         let id = committed?;
@@ -114,18 +115,21 @@ impl StdioBridge<'_> {
     async fn commit(
         &self,
         container: &str,
-        binary: &[u8],
-        bridge: &str,
+        binary: Binary<'_>,
         image_id: &str,
         own_entrypoint: Vec<String>,
         own_cmd: Vec<String>,
         name: &str,
     ) -> Result<String, SourceError> {
         let docker = self.engine.docker();
-        let files = bridge_tar(binary).map_err(|e| unavailable("packing the bridge", e))?;
+        let bridge = binary.digest;
+        let file = tokio::fs::File::open(binary.path).await.map_err(|e| unavailable("opening the bridge", e))?;
+        let head = futures_util::stream::iter([Ok(bytes::Bytes::from(bridge_tar_head(binary.size)))]);
+        let tail = futures_util::stream::iter([Ok(bytes::Bytes::from(bridge_tar_tail(binary.size)))]);
+        let files = head.chain(tokio_util::io::ReaderStream::new(file)).chain(tail);
         let upload = UploadToContainerOptions { path: "/".into(), ..Default::default() };
         docker
-            .upload_to_container(container, Some(upload), bollard::body_full(files.into()))
+            .upload_to_container(container, Some(upload), bollard::body_try_stream(files))
             .await
             .map_err(|e| unavailable("placing the bridge in the image", e))?;
         let mut entrypoint = vec![BRIDGE_PATH.to_string(), "--".into()];
@@ -172,12 +176,38 @@ impl StdioBridge<'_> {
     }
 }
 
-/// The bridge at `BRIDGE_PATH`: root's, readable and runnable by anyone, writable by no one.
-fn bridge_tar(binary: &[u8]) -> std::io::Result<Vec<u8>> {
-    let header = |kind: tar::EntryType, size: usize| {
+/// The bridge binary as it is placed: where it is read from, its size and SHA-256.
+struct Binary<'a> {
+    path: &'a std::path::Path,
+    size: u64,
+    digest: &'a str,
+}
+
+/// A file's SHA-256 (hex) and size, read a chunk at a time.
+async fn file_digest(path: &std::path::Path) -> std::io::Result<(String, u64)> {
+    use tokio::io::AsyncReadExt;
+    let mut file = tokio::fs::File::open(path).await?;
+    let (mut hasher, mut size, mut chunk) = (Sha256::new(), 0u64, vec![0u8; 64 << 10]);
+    loop {
+        let read = file.read(&mut chunk).await?;
+        if read == 0 {
+            return Ok((hex::encode(hasher.finalize()), size));
+        }
+        hasher.update(&chunk[..read]);
+        size += read as u64;
+    }
+}
+
+const TAR_BLOCK: u64 = 512;
+
+/// The tar archive's start, up to the bridge's bytes: its directory, then
+/// its file's header (root's, readable and runnable by anyone, writable by no one).
+fn bridge_tar_head(size: u64) -> Vec<u8> {
+    let header = |kind: tar::EntryType, path: &str, size: u64| {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(kind);
-        header.set_size(size as u64);
+        header.set_path(path).expect("a short relative path");
+        header.set_size(size);
         header.set_mode(0o555);
         header.set_uid(0);
         header.set_gid(0);
@@ -185,37 +215,55 @@ fn bridge_tar(binary: &[u8]) -> std::io::Result<Vec<u8>> {
         header.set_cksum();
         header
     };
-    let (dir, _) = BRIDGE_PATH.trim_start_matches('/').rsplit_once('/').expect("the bridge's path has a directory");
-    let mut archive = tar::Builder::new(Vec::new());
-    archive.append_data(&mut header(tar::EntryType::Directory, 0), format!("{dir}/"), std::io::empty())?;
-    archive.append_data(
-        &mut header(tar::EntryType::Regular, binary.len()),
-        BRIDGE_PATH.trim_start_matches('/'),
-        binary,
-    )?;
-    archive.into_inner()
+    let file = BRIDGE_PATH.trim_start_matches('/');
+    let (dir, _) = file.rsplit_once('/').expect("the bridge's path has a directory");
+    let mut head = header(tar::EntryType::Directory, &format!("{dir}/"), 0).as_bytes().to_vec();
+    head.extend_from_slice(header(tar::EntryType::Regular, file, size).as_bytes());
+    head
+}
+
+/// The archive's end after `size` bytes of the bridge: the last block's
+/// padding and the two zero blocks that close a tar archive.
+fn bridge_tar_tail(size: u64) -> Vec<u8> {
+    let padding = (TAR_BLOCK - size % TAR_BLOCK) % TAR_BLOCK;
+    vec![0; (padding + 2 * TAR_BLOCK) as usize]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn the_bridges_digest_is_read_a_chunk_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bridge");
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(file_digest(&path).await.unwrap(), (hex::encode(Sha256::digest(&bytes)), 200_000));
+    }
+
     #[test]
     fn the_bridge_is_placed_read_only_and_owned_by_root() {
-        let packed = bridge_tar(b"\x7fELF").unwrap();
+        let binary = b"\x7fELF";
+        let packed = [bridge_tar_head(4), binary.to_vec(), bridge_tar_tail(4)].concat();
         let mut archive = tar::Archive::new(packed.as_slice());
-        let entries: Vec<(String, u32, u64)> = archive
+        let entries: Vec<(String, u32, u64, u64)> = archive
             .entries()
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
                 let header = e.header();
-                (e.path().unwrap().display().to_string(), header.mode().unwrap(), header.uid().unwrap())
+                (
+                    e.path().unwrap().display().to_string(),
+                    header.mode().unwrap(),
+                    header.uid().unwrap(),
+                    header.size().unwrap(),
+                )
             })
             .collect();
         assert_eq!(
             entries,
-            [(".mcp-runtime/".to_string(), 0o555, 0), (".mcp-runtime/mcp-stdio-bridge".to_string(), 0o555, 0)]
+            [(".mcp-runtime/".to_string(), 0o555, 0, 0), (".mcp-runtime/mcp-stdio-bridge".to_string(), 0o555, 0, 4)]
         );
     }
 }
