@@ -68,6 +68,21 @@ enum Command {
         #[command(subcommand)]
         action: PluginCommand,
     },
+    /// Work on the store (`data_dir/runtime.redb`) while no host has it open.
+    Store {
+        #[command(subcommand)]
+        action: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Report what redb's integrity check finds; exits non-zero when the store is damaged.
+    Check {
+        /// Let redb repair what it can (back the file up first).
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -214,6 +229,18 @@ async fn run(cli: Cli, config: RuntimeConfig) -> anyhow::Result<()> {
         Command::Plugin { action: PluginCommand::New { name, kind, lang, dir } } => {
             for path in mcp_runtime::plugins::scaffold(&dir, &name, kind, lang)? {
                 println!("{}", path.display());
+            }
+        }
+        Command::Store { action: StoreCommand::Check { repair } } => {
+            use mcp_runtime::store::integrity::{check, Verdict};
+            let path = config.data_dir.join(mcp_runtime::store::FILE_NAME);
+            match check(&path, repair).map_err(|why| anyhow::anyhow!(why))? {
+                Verdict::Sound => println!("{}: sound", path.display()),
+                Verdict::Repaired => println!("{}: repaired", path.display()),
+                Verdict::Damaged(why) => {
+                    println!("{}: damaged: {why}", path.display());
+                    std::process::exit(1);
+                }
             }
         }
         Command::Serve if !config.enabled => {

@@ -31,5 +31,6 @@ mod plugins;
 mod pulled_images;
 mod signatures;
 mod stdio;
+mod store_damage;
 mod supply_chain;
 mod ui_browser;

@@ -13,6 +13,7 @@ use std::path::Path;
 
 mod audit;
 mod history;
+pub mod integrity;
 mod kv;
 pub mod migrations;
 mod table;
@@ -21,6 +22,9 @@ pub use history::Presence;
 pub use table::Table;
 
 pub use migrations::Migration;
+
+/// The store's file in the data directory.
+pub const FILE_NAME: &str = "runtime.redb";
 
 /// The layout of the records this build writes; older stores are migrated on open.
 pub const SCHEMA_VERSION: u64 = 2;
@@ -42,6 +46,11 @@ pub enum StoreError {
     Migration { to: u64, key: String, reason: String },
     #[error("store record is unreadable: {0}")]
     Corrupt(#[from] serde_json::Error),
+    #[error(
+        "the store {path} is damaged: {why}. `mcp-runtime store check` reports what redb finds; \
+             `mcp-runtime store check --repair` repairs what it can (back the file up first)"
+    )]
+    Damaged { path: String, why: String },
 }
 
 macro_rules! db_errors {
@@ -63,8 +72,16 @@ pub struct Store {
 }
 
 impl Store {
+    /// Opens the store at `path`, made when there is no file; a damaged
+    /// file is refused by name (`integrity`), never replaced.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let db = Database::create(path)?;
+        let damaged = |why: String| StoreError::Damaged { path: path.display().to_string(), why };
+        let opened = match std::fs::metadata(path) {
+            Ok(file) if file.len() == 0 => return Err(damaged("the file is empty".into())),
+            Ok(_) => Database::open(path),
+            Err(_) => Database::create(path),
+        };
+        let db = opened.map_err(|e| integrity::damage_of(&e).map(damaged).unwrap_or_else(|| e.into()))?;
         let tx = db.begin_write()?;
         {
             let mut meta = tx.open_table(META)?;
