@@ -114,6 +114,8 @@ impl Guest for DockerBackend {
     }
 
     fn deploy(request: DeployRequest, g: EffectiveGuardrails, image: String) -> Result<Deployed, BackendError> {
+        // Before anything is created: settings that cannot be read leave nothing behind.
+        let stdio_setting = settings()?.stdio;
         let name = format!("mcprt-{}", short_id(&request.deployment_id));
         let learn = guardrail_options::egress_learn();
         let egress = filtered_egress(&g, learn);
@@ -136,7 +138,7 @@ impl Guest for DockerBackend {
             }
         }
 
-        let (served, how) = stdio::serve(&request, image, settings()?.stdio);
+        let (served, how) = stdio::serve(&request, image, stdio_setting);
         warnings.extend(how);
         let started = match &request.entry.source {
             Source::Compose(stack) => compose::start_stack(&request, &g, stack, &name),
