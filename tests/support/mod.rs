@@ -624,9 +624,24 @@ impl Registry {
 }
 
 impl Drop for Registry {
+    /// The registry goes, and every local reference to its images with it:
+    /// pulled by digest they stay behind as `<address>/…:<none>`.
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let prefix = format!("{}/", self.address);
+        for line in docker_lines(&["images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}"]) {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let [repository, tag, digest] = fields[..] else { continue };
+            if !repository.starts_with(&prefix) {
+                continue;
+            }
+            let reference = match tag {
+                "<none>" => format!("{repository}@{digest}"),
+                _ => format!("{repository}:{tag}"),
+            };
+            let _ = Command::new("docker").args(["rmi", &reference]).output();
+        }
     }
 }
 
