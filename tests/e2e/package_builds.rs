@@ -62,7 +62,7 @@ async fn images_are_reused_until_the_base_changes_and_an_altered_lock_fails_nami
 
     // Someone alters a hash in the stored lock; the cached image is gone.
     host.stop().await;
-    let store = Store::open(&host.config.data_dir.join("runtime.redb")).unwrap();
+    let store = Store::open(&host.config.data_dir.join(mcp_runtime::store::FILE_NAME)).unwrap();
     let locks: Vec<(String, Lock)> = store.list_keyed(Table::PackageLocks).unwrap();
     // Every lock of the package (one per base image it was built on).
     for (key, mut altered) in locks.into_iter().filter(|(k, _)| k.contains(PYPI_SERVER.0)) {

@@ -13,6 +13,13 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::{container_of, docker, gateway_of, Sentinel, TestHost};
 
+/// The deployment's `transport` warning: which bridge serves its stdio server.
+fn how_stdio_is_served(d: &Value) -> &str {
+    let warnings = d["guardrails_warnings"].as_array().expect("warnings");
+    let how = warnings.iter().find(|w| w["field"] == "transport").expect("how stdio is served");
+    how["message"].as_str().unwrap()
+}
+
 async fn call(s: &mut McpSession, tool: &str, args: Value) -> String {
     s.call_tool(tool, args).await.unwrap_or_else(|e| panic!("{tool}: {e}"))
 }
@@ -25,13 +32,7 @@ async fn a_stdio_server_is_bridged_to_streamable_http_for_many_clients() {
     assert!(d["tools"].as_array().unwrap().contains(&json!("echo")), "{d}");
     // The host's bridge is the container's entrypoint, read-only; the host speaks HTTP to it.
     assert!(d["endpoint"].as_str().unwrap().ends_with(":8080/mcp"), "{d}");
-    let how = d["guardrails_warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["field"] == "transport")
-        .expect("how stdio is served");
-    assert!(how["message"].as_str().unwrap().contains("mcp-stdio-bridge inside the container"), "{d}");
+    assert!(how_stdio_is_served(&d).contains("mcp-stdio-bridge inside the container"), "{d}");
     let container = container_of(&id);
     let entrypoint =
         docker(&["inspect", "--format", "{{index .Config.Entrypoint 0}} {{.Config.OpenStdin}}", &container]);
@@ -173,8 +174,7 @@ async fn with_stdio_attach_the_host_links_to_the_container_through_the_engine() 
     let id = host.deploy(json!({"slug": "fixture-stdio"})).await;
     let d = host.wait_for(&id, "connected").await;
     let container = d["endpoint"].as_str().unwrap().strip_prefix("stdio://").expect("attached").to_string();
-    let how = d["guardrails_warnings"].as_array().unwrap().iter().find(|w| w["field"] == "transport").unwrap();
-    assert!(how["message"].as_str().unwrap().contains("attach stream"), "{d}");
+    assert!(how_stdio_is_served(&d).contains("attach stream"), "{d}");
     let inspect =
         docker(&["inspect", "--format", "{{.Config.OpenStdin}} {{len .HostConfig.PortBindings}}", &container]);
     assert_eq!(inspect, "true 0", "stdin open, no port published");
@@ -277,8 +277,7 @@ async fn a_per_session_deployment_runs_a_container_for_each_session() {
     let d = host.wait_for(&id, "connected").await;
     assert!(d["tools"].as_array().unwrap().contains(&json!("recall")), "{d}");
     assert_eq!(d["request"]["session_mode"], "per-session", "{d}");
-    let how = d["guardrails_warnings"].as_array().unwrap().iter().find(|w| w["field"] == "transport").unwrap();
-    assert!(how["message"].as_str().unwrap().contains("attach stream (per-session"), "{d}");
+    assert!(how_stdio_is_served(&d).contains("attach stream (per-session"), "{d}");
     // The server proved it speaks MCP; until a client comes, nothing runs.
     assert!(d["endpoint"].is_null(), "{d}");
     assert_eq!(host.owned_containers(), Vec::<String>::new());

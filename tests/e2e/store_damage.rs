@@ -30,7 +30,7 @@ fn binary(data_dir: &std::path::Path, args: &[&str]) -> Output {
 fn a_damaged_store_stops_the_host_by_name_and_store_check_reports_it() {
     let dir = tempfile::tempdir().unwrap();
     // A sound store first: `store check` finds it so.
-    let store = dir.path().join("runtime.redb");
+    let store = dir.path().join(mcp_runtime::store::FILE_NAME);
     drop(mcp_runtime::store::Store::open(&store).unwrap());
     let sound = binary(dir.path(), &["store", "check"]);
     assert!(sound.status.success(), "{sound:?}");

@@ -50,7 +50,7 @@ async fn costs(host: &HostProcess, url: &str, container: &str, clients: usize) -
 /// One bridge against the direct path, at each concurrency: what it costs at 8 clients.
 async fn bridge(host: &HostProcess, name: &str, direct: &str, id: &str, container: &str) -> Costs {
     let bridged = format!("{}/servers/{id}/mcp", host.base);
-    let mut at_most = None;
+    let mut last = None;
     for clients in CONCURRENCY {
         let run = load::Comparison::measure(direct, &bridged, &host.token, clients, RUN).await;
         let overhead = run.overhead_ms(0.50);
@@ -72,14 +72,9 @@ async fn bridge(host: &HostProcess, name: &str, direct: &str, id: &str, containe
             costs.container,
             costs.total(),
         );
-        at_most = Some(costs);
+        last = Some(costs);
     }
-    at_most.expect("a run")
-}
-
-/// The container a deployment runs in, by its label.
-fn container_of(id: &str) -> String {
-    crate::support::container_of(id)
+    last.expect("a run")
 }
 
 pub async fn figures(host: &HostProcess) {
@@ -87,7 +82,7 @@ pub async fn figures(host: &HostProcess) {
     let direct = host.wait_connected(&http).await["endpoint"].as_str().unwrap().to_string();
     let endpoint = host.wait_connected(&stdio).await["endpoint"].as_str().unwrap().to_string();
     assert!(endpoint.starts_with("http://"), "the bridge in the container serves it: {endpoint}");
-    let inside = container_of(&stdio);
+    let inside = crate::support::container_of(&stdio);
     println!(
         "tools/call through the stdio bridge vs the same image over HTTP, direct ({}s per run; CPU from a run through the bridge alone):",
         RUN.as_secs()

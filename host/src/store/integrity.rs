@@ -31,7 +31,6 @@ pub fn damage_of(e: &DatabaseError) -> Option<String> {
         DatabaseError::Storage(StorageError::Io(io)) if io.kind() == std::io::ErrorKind::InvalidData => {
             Some(io.to_string())
         }
-        DatabaseError::RepairAborted => Some("it needs a repair".into()),
         _ => None,
     }
 }
@@ -46,11 +45,12 @@ pub fn check(path: &Path, repair: bool) -> Result<Verdict, String> {
     let checked = match repair {
         true => path,
         false => {
+            let uncopied = |e: std::io::Error| format!("cannot copy {} to check it: {e}", path.display());
             copy = tempfile::Builder::new()
                 .prefix("store-check")
                 .tempfile_in(path.parent().unwrap_or(Path::new(".")))
-                .map_err(|e| format!("cannot copy {} to check it: {e}", path.display()))?;
-            std::fs::copy(path, copy.path()).map_err(|e| format!("cannot copy {} to check it: {e}", path.display()))?;
+                .map_err(uncopied)?;
+            std::fs::copy(path, copy.path()).map_err(uncopied)?;
             copy.path()
         }
     };
@@ -82,16 +82,15 @@ fn opening(path: &Path, e: &DatabaseError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{EntrySnapshot, EventData};
-    use crate::store::{NewEvent, Store, StoreError, Table};
+    use crate::store::tests::entry_added;
+    use crate::store::{Store, StoreError, Table, FILE_NAME};
     use std::io::{Seek, SeekFrom, Write};
 
     /// A store with one deployment's record and event in it, closed.
     fn written(dir: &Path) -> std::path::PathBuf {
-        let path = dir.join("runtime.redb");
+        let path = dir.join(FILE_NAME);
         let store = Store::open(&path).unwrap();
-        let data = EventData::CatalogCreated(EntrySnapshot(serde_json::json!({})));
-        store.put(Table::Catalog, "a", &serde_json::json!({"n": 1}), NewEvent::new("catalog/a".into(), data)).unwrap();
+        store.put(Table::Catalog, "a", &serde_json::json!({"n": 1}), entry_added("catalog/a")).unwrap();
         drop(store);
         path
     }
@@ -146,12 +145,11 @@ mod tests {
     #[test]
     fn damage_inside_the_file_is_found_by_the_check() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("runtime.redb");
+        let path = dir.path().join(FILE_NAME);
         let store = Store::open(&path).unwrap();
         for i in 0..500 {
-            let data = EventData::CatalogCreated(EntrySnapshot(serde_json::json!({"i": i})));
             let record = serde_json::json!({"n": i, "pad": "x".repeat(200)});
-            store.put(Table::Catalog, &format!("k{i}"), &record, NewEvent::new(format!("catalog/k{i}"), data)).unwrap();
+            store.put(Table::Catalog, &format!("k{i}"), &record, entry_added(&format!("catalog/k{i}"))).unwrap();
         }
         drop(store);
         let mut bytes = std::fs::read(&path).unwrap();

@@ -135,11 +135,8 @@ mod tests {
         let bridged = Served::Bridged { image: "i".into(), port: 8080 };
         let command = command(&bridged, Some(vec!["node".into(), "server.js".into()])).unwrap();
         assert_eq!(command, [BRIDGE_PATH, "--", "node", "server.js"]);
-        assert_eq!(command_of_attached(), Some(vec!["node".to_string()]));
+        let attached = Served::Attached { image: "i".into() };
+        assert_eq!(super::command(&attached, Some(vec!["node".into()])), Some(vec!["node".to_string()]));
         assert_eq!(super::command(&bridged, None), None, "the bridged image's own entrypoint is the bridge");
-    }
-
-    fn command_of_attached() -> Option<Vec<String>> {
-        command(&Served::Attached { image: "i".into() }, Some(vec!["node".into()]))
     }
 }
