@@ -29,6 +29,7 @@ mod packages;
 mod plugin_host;
 mod plugins;
 mod pulled_images;
+mod resilience;
 mod signatures;
 mod stdio;
 mod store_damage;

@@ -122,8 +122,8 @@ impl Runtime {
                 let first_seen = d.status != State::Error;
                 if d.desired_running && first_seen {
                     self.crashed(id, &status);
-                    if self.restarts_after_exit(d, &status) {
-                        self.restart_server(d, handle, "exited under restart_policy: always").await;
+                    if let Some(why) = self.host_restarts_after_exit(d, &status) {
+                        self.restart_server(d, handle, why).await;
                         return;
                     }
                     let entry = d.request.as_ref().map(|r| &r.entry);
@@ -156,12 +156,23 @@ impl Runtime {
         }
     }
 
-    /// A clean exit is restarted by the host, under `always`, within `max_restarts`.
-    fn restarts_after_exit(&self, d: &Deployment, status: &DeploymentStatus) -> bool {
-        let Some(entry) = d.request.as_ref().map(|r| &r.entry) else { return false };
-        entry.restart_policy == RestartPolicy::Always
-            && status.exit_code == Some(0)
-            && status.restart_count + d.host_restarts < entry.max_restarts
+    /// Why the host restarts a process that ended and that the backend left
+    /// ended, within `max_restarts`: a clean exit under `always`, and any
+    /// other exit under a policy that restarts — the backend restarts those
+    /// itself unless it was told to stop the process, and an engine never
+    /// restarts a container that `docker kill` or `docker stop` ended, so
+    /// one stopped behind the host's back would otherwise stay down.
+    fn host_restarts_after_exit(&self, d: &Deployment, status: &DeploymentStatus) -> Option<&'static str> {
+        let entry = d.request.as_ref().map(|r| &r.entry)?;
+        if entry.restart_policy == RestartPolicy::Never || status.restart_count + d.host_restarts >= entry.max_restarts
+        {
+            return None;
+        }
+        match status.exit_code {
+            Some(0) if entry.restart_policy == RestartPolicy::Always => Some("exited under restart_policy: always"),
+            Some(0) | None => None,
+            Some(_) => Some("ended by a stop or kill the host did not ask for"),
+        }
     }
 
     /// The health watch: one pass over deployments that should be up, a few
