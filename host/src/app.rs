@@ -134,6 +134,7 @@ pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow:
         approvals,
         remote_catalogs,
         registrations: crate::gateway::Registrations::new(store.clone()),
+        backups: Arc::new(crate::backup::Backups::new(store.clone(), &config.data_dir)),
         config: Arc::new(config),
     });
     Ok(Built { services, store, tasks, metrics, http })

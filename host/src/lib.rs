@@ -8,6 +8,7 @@ pub mod app;
 pub mod approvals;
 pub mod auth;
 pub mod backends;
+pub mod backup;
 pub mod capabilities;
 pub mod catalog;
 pub mod clock;

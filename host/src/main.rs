@@ -68,6 +68,20 @@ enum Command {
         #[command(subcommand)]
         action: PluginCommand,
     },
+    /// Write a backup of the whole state to a file: fetched from the running
+    /// host (`GET /backup`), or read from the data directory when none runs.
+    Backup {
+        #[arg(long)]
+        to: PathBuf,
+        /// The running host's URL; `http://<listen>` by default.
+        #[arg(long)]
+        url: Option<String>,
+        /// An admin's bearer token; by default one is minted with the configured secret.
+        #[arg(long, env = "RUNTIME_BACKUP_TOKEN")]
+        token: Option<String>,
+    },
+    /// Replace the state of a stopped host with a backup, once it is checked.
+    Restore { from: PathBuf },
     /// Work on the store (`data_dir/runtime.redb`) while no host has it open.
     Store {
         #[command(subcommand)]
@@ -241,6 +255,18 @@ async fn run(cli: Cli, config: RuntimeConfig) -> anyhow::Result<()> {
                     println!("{}: damaged: {why}", path.display());
                     std::process::exit(1);
                 }
+            }
+        }
+        Command::Backup { to, url, token } => {
+            let remote = mcp_runtime::backup::cli::Remote { url, token };
+            let files = mcp_runtime::backup::cli::backup_to(&config, &to, remote).await?;
+            println!("{}: {files} files, checked", to.display());
+        }
+        Command::Restore { from } => {
+            let restored = mcp_runtime::backup::cli::restore_from(&config, &from)?;
+            println!("restored {} files into {}", restored.files, config.data_dir.display());
+            if let Some(previous) = restored.previous_store {
+                println!("the store it replaced is kept as {}", previous.display());
             }
         }
         Command::Serve if !config.enabled => {

@@ -23,6 +23,8 @@ pub struct Services {
     pub remote_catalogs: Arc<RemoteCatalogs>,
     /// The gateway registrations, as the gateway sync keeps them.
     pub registrations: Registrations,
+    /// Backups of the whole state, taken while the host serves.
+    pub backups: Arc<crate::backup::Backups>,
     /// The host's settings, read-only: the limits and defaults requests meet.
     pub config: Arc<RuntimeConfig>,
 }

@@ -11,6 +11,7 @@ mod api_input;
 mod approvals;
 mod auth_matrix;
 mod authoring;
+mod backup;
 mod base_images;
 mod catalog_import;
 mod code_engine;

@@ -153,6 +153,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::backup::BackupError> for ApiError {
+    fn from(e: crate::backup::BackupError) -> Self {
+        match e {
+            crate::backup::BackupError::Store(e) => e.into(),
+            e => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<CatalogError> for ApiError {
     fn from(CatalogError::Invalid { field, reason }: CatalogError) -> Self {
         ApiError::Invalid { field, reason }

@@ -49,6 +49,7 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .merge(routes::events::routes())
         .merge(routes::metrics::routes())
         .merge(routes::supply_chain::routes())
+        .merge(routes::backup::routes())
 }
 
 /// Every documented route: the API, the public routes and the MCP data path.

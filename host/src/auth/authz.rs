@@ -26,6 +26,8 @@ pub enum Action<'a> {
     Approve,
     ReadAudit,
     ReadMetrics,
+    /// Take a backup of the whole state: every record and the token secret.
+    Backup,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +44,7 @@ pub fn authorize(p: &Principal, action: &Action<'_>) -> Result<(), Forbidden> {
         |owner: &Option<&str>| any(&[Operator, Admin]) || (p.has(Developer) && *owner == Some(p.user.as_str()));
     let allowed = match action {
         Action::Read => any(&[Viewer, Developer, Operator, Admin, Approver]),
-        Action::WriteCatalog | Action::WriteGuardrails | Action::ManagePlugins => any(&[Admin]),
+        Action::WriteCatalog | Action::WriteGuardrails | Action::ManagePlugins | Action::Backup => any(&[Admin]),
         Action::Deploy => any(&[Developer, Operator, Admin]),
         Action::Operate { owner } => operates(owner),
         Action::UseMcp { deployment, owner } => {
@@ -66,13 +68,14 @@ pub fn authorize(p: &Principal, action: &Action<'_>) -> Result<(), Forbidden> {
         Action::Approve => "approve or reject".into(),
         Action::ReadAudit => "read the audit trail".into(),
         Action::ReadMetrics => "read the metrics".into(),
+        Action::Backup => "take a backup".into(),
     };
     Err(Forbidden { user: p.user.clone(), what })
 }
 
 /// The matrix as `docs/api.md` shows it, rendered by asking `authorize`.
 pub fn matrix_table() -> String {
-    let rows: [(&str, Action); 11] = [
+    let rows: [(&str, Action); 12] = [
         ("read catalog, guardrails, runtimes, plugins, backends", Action::Read),
         ("write catalog or guardrails; register a remote entry with the gateway", Action::WriteCatalog),
         ("upload, upgrade, roll back, delete plugins; order the rules", Action::ManagePlugins),
@@ -87,6 +90,7 @@ pub fn matrix_table() -> String {
         ("approve or reject", Action::Approve),
         ("read the audit trail (`/events`)", Action::ReadAudit),
         ("read the metrics (`/metrics`)", Action::ReadMetrics),
+        ("take a backup of the whole state (`/backup`)", Action::Backup),
     ];
     let mut table = String::from("| action |");
     for role in Role::ALL {
@@ -115,6 +119,7 @@ pub fn permission_roles(name: &str) -> Option<(Vec<Role>, Option<&'static str>)>
         "approve" => (Action::Approve, Some("Only the approvers the approval rules named may decide.")),
         "read_audit" => (Action::ReadAudit, None),
         "read_metrics" => (Action::ReadMetrics, None),
+        "backup" => (Action::Backup, None),
         "operate" => (Action::Operate { owner: Some("me") }, Some("A developer only their own deployments.")),
         "follow_approval" => (Action::ReadAudit, Some("Also whoever requested the deployment it holds.")),
         "use_mcp" => (
@@ -162,6 +167,7 @@ pub mod may {
         Approve => Some(Action::Approve),
         ReadAudit => Some(Action::ReadAudit),
         ReadMetrics => Some(Action::ReadMetrics),
+        Backup => Some(Action::Backup),
     }
 }
 

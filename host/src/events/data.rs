@@ -12,6 +12,13 @@ use super::EventKind;
 use crate::deployment_state::State;
 use crate::guardrails::{EffectiveGuardrails, Warning};
 
+/// What a backup held.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BackupTaken {
+    pub files: usize,
+    pub bytes: u64,
+}
+
 /// No details beyond the event's subject.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct NoDetail {}

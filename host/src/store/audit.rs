@@ -10,9 +10,9 @@ use crate::events::{Event, EventFilter, NewEvent};
 
 pub(super) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 /// (deployment, seq).
-const DEPLOYMENT_EVENTS: TableDefinition<(&str, u64), ()> = TableDefinition::new("deployment_events");
+pub(super) const DEPLOYMENT_EVENTS: TableDefinition<(&str, u64), ()> = TableDefinition::new("deployment_events");
 /// (type, seq) and (family, seq): `deployment.stop` is under both it and `deployment`.
-const KIND_EVENTS: TableDefinition<(&str, u64), ()> = TableDefinition::new("kind_events");
+pub(super) const KIND_EVENTS: TableDefinition<(&str, u64), ()> = TableDefinition::new("kind_events");
 
 /// Opens the trail's tables, indexing a trail written before an index existed.
 pub(super) fn open(tx: &redb::WriteTransaction) -> Result<(), StoreError> {

@@ -16,6 +16,7 @@ mod history;
 pub mod integrity;
 mod kv;
 pub mod migrations;
+mod snapshot;
 mod table;
 
 pub use history::Presence;
@@ -51,6 +52,8 @@ pub enum StoreError {
              `mcp-runtime store check --repair` repairs what it can (back the file up first)"
     )]
     Damaged { path: String, why: String },
+    #[error("the store {path} is open in another process (a running host): stop it first")]
+    InUse { path: String },
 }
 
 macro_rules! db_errors {
@@ -81,7 +84,10 @@ impl Store {
             Ok(_) => Database::open(path),
             Err(_) => Database::create(path),
         };
-        let db = opened.map_err(|e| integrity::damage_of(&e).map(damaged).unwrap_or_else(|| e.into()))?;
+        let db = opened.map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse { path: path.display().to_string() },
+            e => integrity::damage_of(&e).map(damaged).unwrap_or_else(|| e.into()),
+        })?;
         let tx = db.begin_write()?;
         {
             let mut meta = tx.open_table(META)?;

@@ -2,6 +2,7 @@
 //! needs for each (`Caller<may::…>`).
 
 pub mod approvals;
+pub mod backup;
 pub mod catalog;
 pub mod catalog_import;
 pub mod catalog_registration;
