@@ -20,6 +20,7 @@ mod components;
 mod compose;
 mod docker;
 mod egress;
+mod full_disk;
 mod gateway;
 mod github;
 mod guides;

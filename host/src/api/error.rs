@@ -46,6 +46,8 @@ pub enum ApiError {
     Conflict(String),
     TooLarge(String),
     Unavailable(String),
+    /// The data directory cannot take the write (507): reads go on.
+    InsufficientStorage(String),
     /// A stateless MCP request whose headers contradict its body: answered as
     /// JSON-RPC, since an MCP client reads it.
     McpHeaders {
@@ -81,6 +83,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Upstream { .. } | ApiError::UpstreamField { .. } => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -97,6 +100,7 @@ impl ApiError {
             | ApiError::Conflict(e)
             | ApiError::TooLarge(e)
             | ApiError::Unavailable(e)
+            | ApiError::InsufficientStorage(e)
             | ApiError::Internal(e) => e.clone(),
             ApiError::Invalid { field, reason } | ApiError::UpstreamField { field, reason } => {
                 format!("{field}: {reason}")
@@ -148,6 +152,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            StoreError::NoSpace(why) => ApiError::InsufficientStorage(why),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -157,6 +162,9 @@ impl From<crate::backup::BackupError> for ApiError {
     fn from(e: crate::backup::BackupError) -> Self {
         match e {
             crate::backup::BackupError::Store(e) => e.into(),
+            crate::backup::BackupError::Io { path, error } if crate::store::space::is_full(&error) => {
+                ApiError::InsufficientStorage(format!("no room to stage the backup: {path}: {error}"))
+            }
             e => ApiError::Internal(e.to_string()),
         }
     }
@@ -217,6 +225,7 @@ impl From<crate::plugins::UploadError> for ApiError {
             U::Conflict(e) => ApiError::Conflict(e),
             U::NotFound(e) => ApiError::NotFound(e),
             U::Store(e) => e.into(),
+            U::Io(e) if crate::store::space::is_full(&e) => ApiError::InsufficientStorage(e.to_string()),
             U::Io(e) => ApiError::Internal(e.to_string()),
         }
     }

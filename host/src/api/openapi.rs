@@ -58,9 +58,18 @@ pub fn base() -> OpenApi {
 
 /// Adds to every collected operation what they all share.
 pub fn finish(mut doc: OpenApi) -> OpenApi {
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
         for operation in operations(item) {
             complete(operation);
+        }
+        // Every write meets a full data directory the same way (MCP traffic writes nothing).
+        let writes = [&mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in writes.into_iter().flatten().filter(|_| !path.starts_with("/servers/")) {
+            add_error(
+                operation,
+                "507",
+                "The data directory is full: writes are refused until space is freed, reads go on",
+            );
         }
     }
     doc

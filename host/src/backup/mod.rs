@@ -84,6 +84,8 @@ impl Backups {
 
     /// Stages a backup (see `stage`) and records it in the audit trail.
     pub fn take(&self, actor: &str) -> Result<Staged, BackupError> {
+        // Staging takes room too: not from the reserve writes are refused under.
+        self.store.writable()?;
         let staged = crate::tasks::blocking(|| stage(&self.store, &self.data_dir))?;
         let taken =
             BackupTaken { files: staged.header.files.len(), bytes: staged.header.files.iter().map(|f| f.bytes).sum() };

@@ -55,6 +55,10 @@ pub struct RuntimeConfig {
     pub listen: String,
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// Free space writes leave in `data_dir`: under it every write answers
+    /// 507 and reads go on (see `store::space`).
+    #[serde(default = "default_disk_reserve_mb")]
+    pub disk_reserve_mb: u64,
     /// Where plugin paths without a directory are looked up.
     #[serde(default = "default_plugin_dir")]
     pub plugin_dir: PathBuf,
@@ -227,6 +231,9 @@ fn yes() -> bool {
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
 }
+fn default_disk_reserve_mb() -> u64 {
+    crate::store::space::DEFAULT_RESERVE_BYTES / (1024 * 1024)
+}
 fn default_data_dir() -> PathBuf {
     "./data".into()
 }
@@ -245,6 +252,7 @@ const OVERRIDES: &[(&str, &[&str])] = &[
     ("MCPGATEWAY_RUNTIME_ENABLED", &["enabled"]),
     ("RUNTIME_LISTEN", &["listen"]),
     ("RUNTIME_DATA_DIR", &["data_dir"]),
+    ("RUNTIME_DISK_RESERVE_MB", &["disk_reserve_mb"]),
     ("RUNTIME_PLUGIN_DIR", &["plugin_dir"]),
     ("RUNTIME_PLUGIN_CACHE_DIR", &["plugin_cache_dir"]),
     ("RUNTIME_PLUGIN_DROPIN_DIR", &["plugin_dropin_dir"]),

@@ -152,8 +152,10 @@ impl Runtime {
             return;
         }
         tracing::warn!(deployment = id, "{reason}");
-        if let Err(e) = self.transition(id, State::Error, Some(reason), |_| {}) {
-            tracing::error!(deployment = id, "cannot record failure: {e}");
+        match self.transition(id, State::Error, Some(reason.clone()), |_| {}) {
+            Err(e) if super::unrecorded::is_no_space(&e) => self.keep_unrecorded(id, reason),
+            Err(e) => tracing::error!(deployment = id, "cannot record failure: {e}"),
+            Ok(_) => {}
         }
     }
 
@@ -161,8 +163,13 @@ impl Runtime {
     async fn drive_new(&self, id: &str) {
         let lock = self.lock(id);
         let _guard = lock.lock().await;
-        if let Err(e) = self.try_drive_new(id).await {
-            self.fail(id, e.to_string());
+        match self.try_drive_new(id).await {
+            Err(e) if super::unrecorded::is_no_space(&e) => {
+                let reason = self.stop_unrecordable(id, &e).await;
+                self.fail(id, reason);
+            }
+            Err(e) => self.fail(id, e.to_string()),
+            Ok(()) => {}
         }
     }
 

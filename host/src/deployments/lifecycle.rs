@@ -42,6 +42,8 @@ impl Runtime {
         let lock = self.lock(id);
         let _guard = lock.lock().await;
         let d = self.get(id)?;
+        // Nothing is done that its record could not then say (a full disk).
+        self.store.writable()?;
         if d.is_per_session() {
             // Its servers are its sessions': they end, and a probe left over stops.
             self.end_sessions(id, "the deployment stopped").await;
@@ -61,6 +63,7 @@ impl Runtime {
         let lock = self.lock(id);
         let _guard = lock.lock().await;
         let d = self.get(id)?;
+        self.store.writable()?;
         let backend = self.backend(&d.backend)?.clone();
         if d.is_per_session() && d.handle.is_none() {
             // Proven again, by a new probe, before sessions start their servers.
@@ -92,6 +95,7 @@ impl Runtime {
 
     /// Removes everything the deployment created, then its record.
     pub async fn delete(&self, id: &str, actor: Option<&str>) -> Result<(), RuntimeError> {
+        self.store.writable()?;
         // A build under way holds the deployment's lock: cancel it rather than wait it out.
         if self.repositories.cancel_build(id) {
             tracing::info!(deployment = id, "build cancelled by the delete");
@@ -105,6 +109,7 @@ impl Runtime {
 
     async fn delete_locked(&self, id: &str, actor: Option<&str>) -> Result<(), RuntimeError> {
         let d = self.get(id)?;
+        self.store.writable()?;
         self.end_sessions(id, "the deployment was deleted").await;
         if let Some(handle) = &d.handle {
             self.backend(&d.backend)?.remove(handle).await??;

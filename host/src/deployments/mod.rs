@@ -26,6 +26,7 @@ mod scrape;
 mod service;
 mod serving;
 mod signing;
+mod unrecorded;
 mod usage;
 
 pub use approval_flow::Submitted;

@@ -198,6 +198,7 @@ impl Runtime {
                 tracing::warn!("reconciliation after the backend came back incomplete: {e}");
             }
         }
+        self.record_unrecorded();
         self.bridge.expire_idle_sessions();
         self.check_session_servers().await;
         let Ok(deployments) = self.glance_all() else { return };

@@ -40,6 +40,8 @@ pub struct Runtime {
     pub(super) session_servers: super::per_session::SessionServers,
     /// One lock per deployment: lifecycle operations on it never interleave.
     pub(super) locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Failures the store refused for want of space, to record once it can (`unrecorded`).
+    pub(super) unrecorded: std::sync::Mutex<Vec<(String, String)>>,
     /// Every background task: deploys, notifications, the host's loops.
     pub(super) tasks: crate::tasks::Supervisor,
     /// What each server's health checks found lately.
@@ -147,6 +149,7 @@ impl Runtime {
             session_servers: Default::default(),
             repositories,
             locks: Default::default(),
+            unrecorded: Default::default(),
             tasks,
             metrics,
             health: Default::default(),
@@ -189,6 +192,11 @@ impl Runtime {
     /// The plugins the drop-in directory holds now that it did not before.
     pub fn scan_dropins(&self, dir: &std::path::Path) -> Vec<crate::plugins::DroppedIn> {
         self.dropins.scan(dir)
+    }
+
+    /// Whether the store takes writes now, and if not why (a full data directory).
+    pub fn writable(&self) -> Result<(), crate::store::StoreError> {
+        self.store.writable()
     }
 
     /// Names of configured backends with their availability.

@@ -29,7 +29,7 @@ impl Store {
         revision: impl FnOnce(u32) -> R,
         event: NewEvent,
     ) -> Result<u32, StoreError> {
-        let tx = self.db.begin_write()?;
+        let tx = self.begin_write()?;
         let number = {
             let mut records = tx.open_table(table.definition())?;
             let exists = records.get(key)?.is_some();

@@ -13,7 +13,7 @@ impl Store {
     }
 
     pub fn kv_set(&self, plugin: &str, key: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
-        let tx = self.db.begin_write()?;
+        let tx = self.begin_write()?;
         {
             let mut t = tx.open_table(PLUGIN_KV)?;
             match value {

@@ -17,6 +17,7 @@ pub mod integrity;
 mod kv;
 pub mod migrations;
 mod snapshot;
+pub mod space;
 mod table;
 
 pub use history::Presence;
@@ -54,6 +55,9 @@ pub enum StoreError {
     Damaged { path: String, why: String },
     #[error("the store {path} is open in another process (a running host): stop it first")]
     InUse { path: String },
+    /// The data directory cannot take a write (`space`).
+    #[error("{0}")]
+    NoSpace(String),
 }
 
 macro_rules! db_errors {
@@ -63,7 +67,44 @@ macro_rules! db_errors {
         }
     )*};
 }
-db_errors!(redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
+db_errors!(redb::TableError);
+
+impl From<redb::DatabaseError> for StoreError {
+    fn from(e: redb::DatabaseError) -> Self {
+        match e {
+            redb::DatabaseError::Storage(e) => e.into(),
+            e => StoreError::Db(e.to_string()),
+        }
+    }
+}
+
+/// A write the disk had no room for says so (and answers 507), whatever redb met it in.
+impl From<redb::StorageError> for StoreError {
+    fn from(e: redb::StorageError) -> Self {
+        match e {
+            redb::StorageError::Io(io) if space::is_full(&io) => StoreError::NoSpace(format!("the disk is full: {io}")),
+            e => StoreError::Db(e.to_string()),
+        }
+    }
+}
+
+impl From<redb::CommitError> for StoreError {
+    fn from(e: redb::CommitError) -> Self {
+        match e {
+            redb::CommitError::Storage(e) => e.into(),
+            e => StoreError::Db(e.to_string()),
+        }
+    }
+}
+
+impl From<redb::TransactionError> for StoreError {
+    fn from(e: redb::TransactionError) -> Self {
+        match e {
+            redb::TransactionError::Storage(e) => e.into(),
+            e => StoreError::Db(e.to_string()),
+        }
+    }
+}
 
 pub struct Store {
     db: Database,
@@ -72,6 +113,8 @@ pub struct Store {
     /// after they are durable: a reader that keeps what it read of a table
     /// knows it is current while the count is unchanged.
     changes: [std::sync::atomic::AtomicU64; Table::ALL.len()],
+    /// The free space writes leave in the store's directory.
+    reserve: space::Reserve,
 }
 
 impl Store {
@@ -112,7 +155,27 @@ impl Store {
             audit::open(&tx)?;
         }
         tx.commit()?;
-        Ok(Store { db, bus: EventBus::default(), changes: Default::default() })
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let reserve = space::Reserve::new(dir, space::DEFAULT_RESERVE_BYTES);
+        Ok(Store { db, bus: EventBus::default(), changes: Default::default(), reserve })
+    }
+
+    /// The same store, leaving `bytes` free in its directory (`space`).
+    pub fn with_reserve(mut self, bytes: u64) -> Store {
+        let dir = self.reserve.dir().to_path_buf();
+        self.reserve = space::Reserve::new(&dir, bytes);
+        self
+    }
+
+    /// Whether a write would be taken now, and if not why (`GET /health`).
+    pub fn writable(&self) -> Result<(), StoreError> {
+        self.reserve.check()
+    }
+
+    /// Every write begins here: none starts on a disk without room for it.
+    fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        self.reserve.check()?;
+        Ok(self.db.begin_write()?)
     }
 
     /// Every event committed from now on.
@@ -144,7 +207,7 @@ impl Store {
 
     /// True the first time it is asked for `flag`, false ever after: first-start work runs once.
     pub fn first_time(&self, flag: &str) -> Result<bool, StoreError> {
-        let tx = self.db.begin_write()?;
+        let tx = self.begin_write()?;
         let first = {
             let mut meta = tx.open_table(META)?;
             let key = format!("done:{flag}");
@@ -203,7 +266,7 @@ impl Store {
         (tb, kb, b): (Table, &str, &B),
         event: NewEvent,
     ) -> Result<(), StoreError> {
-        let tx = self.db.begin_write()?;
+        let tx = self.begin_write()?;
         {
             for (table, key, value) in [(ta, ka, serde_json::to_vec(a)?), (tb, kb, serde_json::to_vec(b)?)] {
                 let mut t = tx.open_table(table.definition())?;
@@ -244,7 +307,7 @@ impl Store {
         T: Serialize + DeserializeOwned,
         F: FnOnce(&mut T) -> Option<NewEvent>,
     {
-        let tx = self.db.begin_write()?;
+        let tx = self.begin_write()?;
         let updated = {
             let mut t = tx.open_table(table.definition())?;
             let mut record: T = match t.get(key)? {
@@ -267,7 +330,7 @@ impl Store {
     where
         F: FnOnce(Option<&[u8]>) -> Result<Option<Vec<u8>>, StoreError>,
     {
-        let tx = self.db.begin_write()?;
+        let tx = self.begin_write()?;
         {
             let mut t = tx.open_table(table.definition())?;
             let old = t.get(key)?.map(|v| v.value().to_vec());
@@ -286,7 +349,7 @@ impl Store {
 
     /// Records an event that changes no record (e.g. a refused request).
     pub fn record(&self, event: NewEvent) -> Result<(), StoreError> {
-        let tx = self.db.begin_write()?;
+        let tx = self.begin_write()?;
         let event = append_event(&tx, event)?;
         self.commit(tx, event, &[])
     }
@@ -300,7 +363,7 @@ impl Store {
         records: Vec<(Table, String, Option<Vec<u8>>)>,
         events: Vec<NewEvent>,
     ) -> Result<(), StoreError> {
-        let tx = self.db.begin_write()?;
+        let tx = self.begin_write()?;
         let mut changed = Vec::new();
         for (table, key, value) in records {
             let mut t = tx.open_table(table.definition())?;

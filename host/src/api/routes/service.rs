@@ -23,10 +23,11 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
-    /// Always `ok` while the host answers.
+    /// `ok`, or `degraded` while the data directory cannot take writes (the host still answers and reads).
     #[schema(example = "ok")]
     status: String,
     backends: Vec<BackendHealth>,
+    storage: StorageHealth,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -37,8 +38,16 @@ pub struct BackendHealth {
     reason: Option<String>,
 }
 
+/// Whether the store takes writes.
+#[derive(Serialize, ToSchema)]
+pub struct StorageHealth {
+    writable: bool,
+    /// Why not: the data directory is full (writes answer 507 until space is freed).
+    reason: Option<String>,
+}
+
 #[utoipa::path(get, path = "/health", tag = "service", responses((status = 200, body = Health)))]
-/// Whether the host answers, and which backends it can reach.
+/// Whether the host answers, which backends it can reach, and whether it can write.
 async fn health(State(rt): State<AppState>) -> Json<Health> {
     let backends = rt
         .deployments
@@ -46,7 +55,10 @@ async fn health(State(rt): State<AppState>) -> Json<Health> {
         .into_iter()
         .map(|(name, why)| BackendHealth { name, available: why.is_none(), reason: why })
         .collect();
-    Json(Health { status: "ok".into(), backends })
+    let unwritable = rt.deployments.writable().err().map(|e| e.to_string());
+    let status = if unwritable.is_some() { "degraded" } else { "ok" };
+    let storage = StorageHealth { writable: unwritable.is_none(), reason: unwritable };
+    Json(Health { status: status.into(), backends, storage })
 }
 
 /// A configured backend: its plugin, whether it answers, and what it can enforce.
