@@ -44,7 +44,8 @@ pub async fn build(config: RuntimeConfig) -> anyhow::Result<Built> {
 pub async fn build_with(config: RuntimeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Built> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
     let store = Store::open(&config.data_dir.join(crate::store::FILE_NAME))?;
-    let store = Arc::new(store.with_reserve(config.disk_reserve_mb * 1024 * 1024));
+    let store = store.with_reserve(config.disk_reserve_mb * 1024 * 1024).with_event_limit(config.audit.keep_events);
+    let store = Arc::new(store);
     let client = || reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).tcp_nodelay(true);
     let http = client().build()?;
     // The operator's pinned names (`runtime.egress.resolve`) hold for the host's own index lookups too.

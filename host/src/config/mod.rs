@@ -109,6 +109,9 @@ pub struct RuntimeConfig {
     /// Egress filtered by host name (the egress proxy).
     #[serde(default)]
     pub egress: EgressConfig,
+    /// How much of the audit trail is kept.
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// How often deployments are compared with their backends.
     #[serde(default)]
     pub health: HealthConfig,
@@ -118,6 +121,25 @@ pub struct RuntimeConfig {
     /// Where `wasm` entries' components come from (`components/`).
     #[serde(default)]
     pub components: ComponentsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Events kept: beyond, the oldest go (a few hundred at a time), so weeks of uptime
+    /// leave a store of bounded size.
+    #[serde(default = "default_keep_events")]
+    pub keep_events: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig { keep_events: default_keep_events() }
+    }
+}
+
+fn default_keep_events() -> u64 {
+    crate::store::DEFAULT_KEEP_EVENTS
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -253,6 +275,7 @@ const OVERRIDES: &[(&str, &[&str])] = &[
     ("RUNTIME_LISTEN", &["listen"]),
     ("RUNTIME_DATA_DIR", &["data_dir"]),
     ("RUNTIME_DISK_RESERVE_MB", &["disk_reserve_mb"]),
+    ("RUNTIME_AUDIT_KEEP_EVENTS", &["audit", "keep_events"]),
     ("RUNTIME_PLUGIN_DIR", &["plugin_dir"]),
     ("RUNTIME_PLUGIN_CACHE_DIR", &["plugin_cache_dir"]),
     ("RUNTIME_PLUGIN_DROPIN_DIR", &["plugin_dropin_dir"]),

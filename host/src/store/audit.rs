@@ -71,6 +71,45 @@ pub(super) fn append_event(tx: &redb::WriteTransaction, event: NewEvent) -> Resu
     Ok(stored)
 }
 
+/// Events removed at most per commit: a trail far over its limit (the
+/// limit lowered) shrinks over the next commits, none of them slow.
+const PRUNE_AT_MOST: u64 = 2_000;
+/// The trail is pruned when an event's seq is a multiple of this: a few
+/// events over the limit at times, one prune per this many events.
+pub(super) const PRUNE_EVERY: u64 = 500;
+
+/// Removes the oldest events (and their index rows) so that events from
+/// `newest - keep` on remain, at most `PRUNE_AT_MOST` of them in this commit.
+pub(super) fn prune(tx: &redb::WriteTransaction, newest: u64, keep: u64) -> Result<(), StoreError> {
+    let Some(below) = newest.checked_sub(keep) else { return Ok(()) };
+    let mut events = tx.open_table(EVENTS)?;
+    let mut deployments = tx.open_table(DEPLOYMENT_EVENTS)?;
+    let mut kinds = tx.open_table(KIND_EVENTS)?;
+    #[derive(serde::Deserialize)]
+    struct About {
+        deployment: Option<String>,
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    let mut oldest = Vec::new();
+    for row in events.range(..=below)?.take(PRUNE_AT_MOST as usize) {
+        let (seq, bytes) = row?;
+        oldest.push((seq.value(), serde_json::from_slice::<About>(bytes.value()).ok()));
+    }
+    for (seq, about) in oldest {
+        events.remove(seq)?;
+        let Some(about) = about else { continue };
+        if let Some(deployment) = &about.deployment {
+            deployments.remove((deployment.as_str(), seq))?;
+        }
+        kinds.remove((about.kind.as_str(), seq))?;
+        if let Some((family, _)) = about.kind.split_once('.') {
+            kinds.remove((family, seq))?;
+        }
+    }
+    Ok(())
+}
+
 /// A stored event, or none (with a warning) when this version cannot read
 /// it, say one a newer host wrote: the rest of the trail is still served.
 fn readable(seq: u64, bytes: &[u8]) -> Option<Event> {
@@ -133,6 +172,25 @@ mod tests {
     use crate::store::tests::entry_added;
     use crate::store::Table;
     use serde_json::json;
+
+    #[test]
+    fn the_trail_keeps_its_newest_events_and_their_index_rows_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.redb")).unwrap().with_event_limit(PRUNE_EVERY);
+        for n in 0..(4 * PRUNE_EVERY) {
+            let id = format!("d{}", n % 2);
+            store.record(NewEvent::for_deployment(&id, EventData::HealthRecovered(NoDetail {}))).unwrap();
+        }
+        let all = |filter: EventFilter| store.events(&EventFilter { limit: Some(usize::MAX), ..filter }).unwrap();
+        let kept = all(EventFilter::default());
+        assert_eq!(kept.len() as u64, PRUNE_EVERY, "pruned at the last multiple of a batch");
+        assert_eq!(kept.last().unwrap().seq, 3 * PRUNE_EVERY + 1, "the oldest went");
+        let tx = store.db.begin_read().unwrap();
+        assert_eq!(tx.open_table(DEPLOYMENT_EVENTS).unwrap().len().unwrap(), PRUNE_EVERY, "index rows went with them");
+        assert_eq!(tx.open_table(KIND_EVENTS).unwrap().len().unwrap(), 2 * PRUNE_EVERY, "type and family rows");
+        let by_deployment = all(EventFilter { deployment: Some("d0".into()), ..Default::default() });
+        assert_eq!(by_deployment.len() as u64, PRUNE_EVERY / 2);
+    }
 
     #[test]
     fn events_are_published_after_commit_and_indexed_by_deployment() {

@@ -28,6 +28,9 @@ pub use migrations::Migration;
 /// The store's file in the data directory.
 pub const FILE_NAME: &str = "runtime.redb";
 
+/// Events the audit trail keeps unless configured (`runtime.audit.keep_events`).
+pub const DEFAULT_KEEP_EVENTS: u64 = 500_000;
+
 /// The layout of the records this build writes; older stores are migrated on open.
 pub const SCHEMA_VERSION: u64 = 2;
 
@@ -115,6 +118,8 @@ pub struct Store {
     changes: [std::sync::atomic::AtomicU64; Table::ALL.len()],
     /// The free space writes leave in the store's directory.
     reserve: space::Reserve,
+    /// Events the audit trail keeps; the oldest beyond go.
+    keep_events: u64,
 }
 
 impl Store {
@@ -157,13 +162,20 @@ impl Store {
         tx.commit()?;
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let reserve = space::Reserve::new(dir, space::DEFAULT_RESERVE_BYTES);
-        Ok(Store { db, bus: EventBus::default(), changes: Default::default(), reserve })
+        let keep_events = DEFAULT_KEEP_EVENTS;
+        Ok(Store { db, bus: EventBus::default(), changes: Default::default(), reserve, keep_events })
     }
 
     /// The same store, leaving `bytes` free in its directory (`space`).
     pub fn with_reserve(mut self, bytes: u64) -> Store {
         let dir = self.reserve.dir().to_path_buf();
         self.reserve = space::Reserve::new(&dir, bytes);
+        self
+    }
+
+    /// The same store, its audit trail keeping the newest `events` (at least one batch).
+    pub fn with_event_limit(mut self, events: u64) -> Store {
+        self.keep_events = events.max(audit::PRUNE_EVERY);
         self
     }
 
@@ -186,9 +198,18 @@ impl Store {
     /// Commits, counts the change of each of `changed`, then publishes what
     /// the transaction recorded: subscribers never see a change that did not happen.
     fn commit(&self, tx: redb::WriteTransaction, event: Event, changed: &[Table]) -> Result<(), StoreError> {
+        self.prune_if_due(&tx, event.seq)?;
         crate::tasks::blocking(|| tx.commit())?;
         self.count_changes(changed);
         self.bus.publish(event);
+        Ok(())
+    }
+
+    /// Bounds the audit trail, once every `PRUNE_EVERY` events.
+    fn prune_if_due(&self, tx: &redb::WriteTransaction, seq: u64) -> Result<(), StoreError> {
+        if seq.is_multiple_of(audit::PRUNE_EVERY) {
+            audit::prune(tx, seq, self.keep_events)?;
+        }
         Ok(())
     }
 
@@ -376,6 +397,9 @@ impl Store {
             }
         }
         let appended = events.into_iter().map(|e| append_event(&tx, e)).collect::<Result<Vec<_>, _>>()?;
+        if let Some(last) = appended.last() {
+            audit::prune(&tx, last.seq, self.keep_events)?;
+        }
         crate::tasks::blocking(|| tx.commit())?;
         self.count_changes(&changed);
         for event in appended {
