@@ -7,7 +7,7 @@ GUEST_DIR := target/wasm32-wasip2/guest
 FIXTURE   := target/x86_64-unknown-linux-gnu/release/mcp-fixture
 BRIDGE    := target/x86_64-unknown-linux-gnu/release/mcp-stdio-bridge
 
-.PHONY: run check-registries engine base-images test test-suite test-fast verify verify-suite verify-tools coverage deny openapi schemathesis mcp-sdk fixture-image guests rules fixture bridge contextforge catalog-fixtures host lint bench clean-test-objects
+.PHONY: run check-registries engine base-images test test-suite test-fast verify verify-suite verify-tools coverage deny openapi schemathesis mcp-sdk fixture-image guests rules fixture bridge contextforge catalog-fixtures host lint bench soak clean-test-objects
 
 # Each of `run` and `test` does its own set-up first (scripts/setup.sh: only
 # what is missing is installed), so either works on a fresh machine by itself.
@@ -162,6 +162,12 @@ lint:
 bench: guests rules fixture bridge
 	cargo build --release -p mcp-runtime
 	cargo bench -p mcp-runtime --bench runtime
+
+# The host under mixed load for SOAK_MINUTES (20): RSS, descriptors, tasks,
+# store size, errors and p99 every minute; fails on unprovoked errors or growth.
+soak: guests rules fixture bridge
+	cargo build --release -p mcp-runtime
+	cargo bench -p mcp-runtime --bench soak
 
 # Leftovers of interrupted test runs (tests clean up after themselves).
 clean-test-objects:

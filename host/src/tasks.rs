@@ -98,6 +98,11 @@ impl Supervisor {
         });
     }
 
+    /// Tasks running now: a count that grows without end is a leak (`make soak`).
+    pub fn alive(&self) -> usize {
+        self.tracker.len()
+    }
+
     /// Cancelled when the host begins to stop.
     pub fn stopping(&self) -> CancellationToken {
         self.stop.clone()

@@ -290,3 +290,66 @@ async fn a_remote_entry_from_contextforge_s_catalog_is_registered_at_its_own_url
     assert_eq!(host.delete(&format!("/catalog/{slug}")).await.0, StatusCode::NO_CONTENT);
     listed(cf, &tool, false).await;
 }
+
+/// Down while deployments change, long enough for several syncs to fail:
+/// when it returns every registration catches up, each exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_down_while_deployments_change_catches_up_once_each() {
+    let cf = contextforge().await;
+    let _turn = cf.exclusive().await;
+    let quick = json!({"create_virtual_server": false, "sync_interval_seconds": 1});
+    let host = TestHost::start(|c| c.gateway = Some(settings(cf, quick))).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(host.deploy(json!({"slug": "fixture"})).await);
+    }
+    for id in &ids {
+        host.wait_for(id, "connected").await;
+        registration(&host, id, "registered").await;
+    }
+    let (kept, stopped, deleted) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
+
+    cf.stop();
+    assert_eq!(host.post(&format!("/runtimes/{stopped}/stop"), json!({})).await.0, StatusCode::OK);
+    assert_eq!(host.delete(&format!("/runtimes/{deleted}")).await.0, StatusCode::NO_CONTENT);
+    let added = host.deploy(json!({"slug": "fixture"})).await;
+    host.wait_for(&added, "connected").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, failed) = host.get("/events?type=gateway.sync_failed").await;
+        if failed.as_array().map_or(0, Vec::len) >= 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "syncs did not fail while the gateway was down: {failed}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    cf.start(false).await;
+    registration(&host, &added, "registered").await;
+    registration(&host, &stopped, "inactive").await;
+    registration(&host, &kept, "registered").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, gateways) = cf.call(Method::GET, "/v1/gateways?include_inactive=true", None).await;
+        let ours: Vec<String> = gateways
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|g| g["tags"].to_string().contains(&host.owner))
+            .filter_map(|g| g["name"].as_str().map(String::from))
+            .collect();
+        let mut expected: Vec<String> =
+            [&kept, &stopped, &added].iter().map(|id| format!("fixture-{}", &id[..8])).collect();
+        let mut found = ours.clone();
+        expected.sort();
+        found.sort();
+        if found == expected {
+            break;
+        }
+        assert!(Instant::now() < deadline, "one record per live deployment, none for the deleted one: {ours:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for id in [kept, stopped, added] {
+        assert_eq!(host.delete(&format!("/runtimes/{id}")).await.0, StatusCode::NO_CONTENT);
+    }
+}

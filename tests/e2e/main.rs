@@ -20,6 +20,7 @@ mod components;
 mod compose;
 mod docker;
 mod egress;
+mod engine_restart;
 mod full_disk;
 mod gateway;
 mod github;

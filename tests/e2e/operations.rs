@@ -85,6 +85,7 @@ async fn a_live_scrape_passes_promtool_with_deployments_in_several_states() {
     assert_eq!(expect("mcp_runtime_deployments{backend=\"docker\",state=\"stopped\"}"), 1.0);
     assert_eq!(expect("mcp_runtime_deployments{backend=\"docker\",state=\"error\"}"), 1.0);
     assert_eq!(expect("mcp_runtime_backend_up{backend=\"docker\"}"), 1.0);
+    assert!(expect("mcp_runtime_background_tasks") >= 1.0, "the health watch at least");
     let calls =
         format!("mcp_runtime_mcp_requests_total{{deployment=\"{connected}\",method=\"tools/call\",outcome=\"ok\"}}");
     assert_eq!(expect(&calls), 3.0);

@@ -41,6 +41,12 @@ impl HostProcess {
         Self::start_in(support::repo_root().join("target/release/mcp-runtime"), dir).await
     }
 
+    /// Like `start_on`, with `env` set for the host as well.
+    #[allow(dead_code)] // The soak's (`benches/soak`), which shares this file.
+    pub async fn start_on_with(dir: &std::path::Path, env: &[(&str, &str)]) -> HostProcess {
+        Self::start_in_with(support::repo_root().join("target/release/mcp-runtime"), dir, env).await
+    }
+
     /// Stops the host; the data directory it made itself, kept.
     pub fn stop_keeping_data(mut self) -> Option<tempfile::TempDir> {
         self.data.take()
@@ -118,6 +124,21 @@ impl HostProcess {
         let answer = request.send().await.expect("host answers");
         let status = answer.status().as_u16();
         (status, answer.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A token for `user` with `roles` and `groups`, signed as the host's are.
+    #[allow(dead_code)] // The soak's (`benches/soak`), which shares this file.
+    pub fn token_for(&self, user: &str, roles: &[Role], groups: &[&str]) -> String {
+        let auth = AuthConfig { jwt_secret: JWT_SECRET.into(), ..Default::default() };
+        let authenticator = Authenticator::new(&auth, std::path::Path::new("/nonexistent")).unwrap();
+        authenticator.mint_with_groups(user, roles, groups, Duration::from_secs(4 * 3600))
+    }
+
+    /// A text answer (`/metrics`), as the admin.
+    #[allow(dead_code)] // The soak's (`benches/soak`), which shares this file.
+    pub async fn get_text(&self, path: &str) -> String {
+        let answer = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await;
+        answer.expect("host answers").text().await.unwrap_or_default()
     }
 
     pub async fn get(&self, path: &str) -> Value {

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod approval;
+mod audit;
 mod catalog;
 mod gateway;
 mod health;
@@ -13,6 +14,7 @@ pub use crate::components::ComponentsConfig;
 pub use crate::repositories::{RepositoriesConfig, MAX_BUILD_SECONDS};
 pub use alerts::AlertsConfig;
 pub use approval::{ApprovalConfig, Notification, SmtpConfig};
+pub use audit::AuditConfig;
 pub use catalog::{CatalogConfig, RemoteCatalog};
 pub use gateway::{GatewayAuth, GatewayConfig, Visibility as GatewayVisibility};
 pub use health::HealthConfig;
@@ -121,25 +123,6 @@ pub struct RuntimeConfig {
     /// Where `wasm` entries' components come from (`components/`).
     #[serde(default)]
     pub components: ComponentsConfig,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditConfig {
-    /// Events kept: beyond, the oldest go (a few hundred at a time), so weeks of uptime
-    /// leave a store of bounded size.
-    #[serde(default = "default_keep_events")]
-    pub keep_events: u64,
-}
-
-impl Default for AuditConfig {
-    fn default() -> Self {
-        AuditConfig { keep_events: default_keep_events() }
-    }
-}
-
-fn default_keep_events() -> u64 {
-    crate::store::DEFAULT_KEEP_EVENTS
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -18,7 +18,7 @@ impl Runtime {
     fn snapshot(&self) -> Result<Snapshot, RuntimeError> {
         let deployments = self.list()?;
         let backends = self.backend_names();
-        let mut snapshot = Snapshot::default();
+        let mut snapshot = Snapshot { tasks: self.tasks.alive() as u64, ..Default::default() };
         for (backend, unavailable) in &backends {
             snapshot.backends.push((backend.clone(), unavailable.is_none()));
             for state in DeployState::ALL {

@@ -17,6 +17,8 @@ pub struct Snapshot {
     /// (backend, available).
     pub backends: Vec<(String, bool)>,
     pub per_deployment: Vec<DeploymentFigures>,
+    /// Background tasks alive under the host's supervisor (loops, deploys, bridges).
+    pub tasks: u64,
 }
 
 /// One deployment's figures; the engine's are absent where a backend gives none.
@@ -74,6 +76,9 @@ impl Snapshot {
             backends.get_or_create(&ByBackend { backend: backend.clone() }).set(i64::from(*up));
         }
         registry.register("backend_up", "1 while a backend answers its checks", backends);
+        let tasks = Gauge::<i64>::default();
+        tasks.set(self.tasks as i64);
+        registry.register("background_tasks", "Background tasks alive under the host's supervisor", tasks);
 
         let restarts = Family::<ByDeployment, Counter>::default();
         let cpu = Family::<ByDeployment, FloatGauge>::default();
