@@ -184,6 +184,8 @@ impl HostInside {
             .env("RUNTIME_HEALTH_WATCH_INTERVAL_MS", "1000")
             .env("JWT_SECRET_KEY", TEST_JWT_SECRET)
             .env("RUST_LOG", "warn")
+            // Its log is the test's to read, not the test run's output.
+            .stderr(std::fs::File::create(data.path().join("host.log")).unwrap())
             .spawn()
             .unwrap();
         let auth = AuthConfig { jwt_secret: TEST_JWT_SECRET.into(), ..Default::default() };
@@ -322,6 +324,10 @@ async fn the_engine_restarting_under_load_leaves_nothing_duplicated_orphaned_or_
     let ids: Vec<&str> = all.iter().filter_map(|d| d["id"].as_str()).collect();
     for id in in_flight.iter().chain(&servers) {
         assert!(ids.contains(&id.as_str()), "{id} lost");
+    }
+    for d in all.iter().filter(|d| in_flight.iter().any(|id| d["id"] == id.as_str())) {
+        let why = d["status_message"].as_str().unwrap_or_default();
+        assert!(d["status"] == "connected" || why.contains("container engine"), "says the engine went away: {d}");
     }
     for d in &all {
         let id = d["id"].as_str().unwrap();

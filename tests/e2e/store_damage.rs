@@ -52,3 +52,35 @@ fn a_damaged_store_stops_the_host_by_name_and_store_check_reports_it() {
     assert!(String::from_utf8_lossy(&checked.stdout).contains("runtime.redb: damaged"), "{checked:?}");
     assert_eq!(std::fs::read(&store).unwrap(), damaged, "nothing replaced or emptied the file");
 }
+
+/// Damage deep in the file, where opening alone reads nothing: found at
+/// start by redb's integrity check (on a copy), the file left as it was.
+#[test]
+fn damage_deep_in_the_file_stops_the_host_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(mcp_runtime::store::FILE_NAME);
+    {
+        let store = mcp_runtime::store::Store::open(&path).unwrap();
+        let events: Vec<_> = (0..3000)
+            .map(|n| {
+                let data = mcp_runtime::events::EventData::HealthRecovered(Default::default());
+                mcp_runtime::events::NewEvent::for_deployment(&format!("deployment-{n}"), data)
+            })
+            .collect();
+        store.write_all(Vec::new(), events).unwrap();
+    }
+    let mut bytes = std::fs::read(&path).unwrap();
+    // A few bytes in every page of the middle half: live pages among them.
+    let (from, to) = (bytes.len() / 4, 3 * bytes.len() / 4);
+    for page in (from..to).step_by(4096) {
+        bytes[page + 64..page + 80].fill(0xa5);
+    }
+    std::fs::write(&path, &bytes).unwrap();
+
+    let serve = binary(dir.path(), &["serve"]);
+    let said = String::from_utf8_lossy(&serve.stderr);
+    assert!(!serve.status.success(), "a host started on a damaged store: {said}");
+    assert!(said.contains(&path.display().to_string()) && said.contains("damaged"), "{said}");
+    assert!(!said.contains("panicked"), "{said}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing repaired unasked");
+}

@@ -2,8 +2,10 @@
 //! truncated or corrupted fails with the file's path and what redb found,
 //! never a panic and never an empty store in its place; `mcp-runtime store
 //! check` reports the same without the host, and with `--repair` lets redb
-//! repair what it can. A store that was not closed cleanly (the host was
-//! killed) is not damaged: redb recovers its last commit when it opens.
+//! repair what it can. Before the host opens the store, the same check runs
+//! on a copy: damage deep in the file is found at start, not in some later
+//! read. A store that was not closed cleanly (the host was killed) is not
+//! damaged: redb recovers its last commit when it opens.
 
 use redb::{Database, DatabaseError, StorageError};
 use std::path::Path;
@@ -32,6 +34,22 @@ pub fn damage_of(e: &DatabaseError) -> Option<String> {
             Some(io.to_string())
         }
         _ => None,
+    }
+}
+
+/// Before a store is opened: why it is damaged, if redb's integrity check
+/// (on a copy, so nothing is repaired unasked) finds it so. Opening alone
+/// reads only what it needs, and a page damaged deep in the file would
+/// surface later, in some read. A store that cannot be copied (the disk is
+/// full) is opened unchecked, with a warning.
+pub fn damage_before_open(path: &Path) -> Option<String> {
+    match check(path, false) {
+        Ok(Verdict::Sound | Verdict::Repaired) => None,
+        Ok(Verdict::Damaged(why)) => Some(why),
+        Err(e) => {
+            tracing::warn!("the store is opened without its integrity check: {e}");
+            None
+        }
     }
 }
 

@@ -129,7 +129,10 @@ impl Store {
         let damaged = |why: String| StoreError::Damaged { path: path.display().to_string(), why };
         let opened = match std::fs::metadata(path) {
             Ok(file) if file.len() == 0 => return Err(damaged("the file is empty".into())),
-            Ok(_) => Database::open(path),
+            Ok(_) => match integrity::damage_before_open(path) {
+                Some(why) => return Err(damaged(why)),
+                None => Database::open(path),
+            },
             Err(_) => Database::create(path),
         };
         let db = opened.map_err(|e| match e {

@@ -394,8 +394,9 @@ fn engine_error(e: bollard::errors::Error) -> EngineError {
             EngineError::Failed(format!("engine error {status_code}: {message}"))
         }
         B::DockerResponseServerError { message, .. } => EngineError::Failed(message),
-        B::IOError { err } => EngineError::Unavailable(err.to_string()),
-        other => EngineError::Unavailable(other.to_string()),
+        // What a deployment's status then says: the engine, not the server, went away.
+        B::IOError { err } => EngineError::Unavailable(format!("the container engine did not answer: {err}")),
+        other => EngineError::Unavailable(format!("the container engine did not answer: {other}")),
     }
 }
 
