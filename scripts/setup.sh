@@ -58,7 +58,9 @@ system_packages() {
   command -v git >/dev/null 2>&1 || missing+=(git)
   [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
   command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
+  # `ip netns` and `nsenter`: the engine-restart test runs a dockerd of its own in a namespace.
   command -v ss >/dev/null 2>&1 || missing+=(iproute2)
+  command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
   command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
   # The admin UI's tests drive headless Chromium through chromedriver.
