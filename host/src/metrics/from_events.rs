@@ -42,6 +42,7 @@ impl Phases {
             EventData::DeploymentOomKilled(_) => metrics.oom_killed(deployment),
             EventData::DeploymentDeleted(_) => {
                 self.entered.remove(deployment);
+                metrics.forget_deployment(deployment);
             }
             _ => {}
         }

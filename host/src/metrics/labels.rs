@@ -70,6 +70,11 @@ const MCP_METHODS: &[&str] = &[
     "notifications/cancelled",
 ];
 
+/// Every value `mcp_method` gives.
+pub(super) fn mcp_methods() -> impl Iterator<Item = &'static str> {
+    MCP_METHODS.iter().copied().chain(["response", "other"])
+}
+
 /// The label for a request's JSON-RPC method (`None`: not a request, e.g. a
 /// client's answer to the server).
 pub fn mcp_method(method: Option<&str>) -> &'static str {

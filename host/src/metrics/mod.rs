@@ -54,6 +54,15 @@ pub struct Metrics {
     deploy_phase_seconds: Histograms<labels::Phase>,
     oom_kills: Family<Deployment, Counter>,
     egress_connections: Family<labels::Egress, Counter>,
+    /// Label values of each deployment's series that no fixed list names,
+    /// so that a deleted deployment's series can all be found and dropped.
+    seen: std::sync::Mutex<std::collections::HashMap<String, Seen>>,
+}
+
+#[derive(Default)]
+struct Seen {
+    health_kinds: std::collections::BTreeSet<&'static str>,
+    egress_entries: std::collections::BTreeSet<String>,
 }
 
 /// What the plugin host records each call in (cheap to clone: shared families).
@@ -95,6 +104,7 @@ impl Metrics {
             deploy_phase_seconds: Family::new_with_constructor(phase_histogram),
             oom_kills: Family::default(),
             egress_connections: Family::default(),
+            seen: Default::default(),
             registry: Registry::default(),
         };
         let m = &metrics;
@@ -152,18 +162,48 @@ impl Metrics {
 
     pub fn health_check(&self, deployment: &str, kind: &'static str, healthy: bool) {
         let result = if healthy { "healthy" } else { "failing" };
+        self.seen(deployment, |seen| seen.health_kinds.insert(kind));
         self.health_checks.get_or_create(&DeploymentCheck { deployment: deployment.to_string(), kind, result }).inc();
     }
 
     /// A connection through an egress proxy: allowed by `entry`, or refused (`None`).
     pub fn egress_connection(&self, deployment: &str, entry: Option<&str>) {
         let outcome = if entry.is_some() { "allowed" } else { "refused" };
+        self.seen(deployment, |seen| seen.egress_entries.insert(entry.unwrap_or_default().into()));
         let labels = labels::Egress {
             deployment: deployment.to_string(),
             allowed_by: entry.unwrap_or_default().into(),
             outcome,
         };
         self.egress_connections.get_or_create(&labels).inc();
+    }
+
+    fn seen(&self, deployment: &str, note: impl FnOnce(&mut Seen) -> bool) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        note(seen.entry(deployment.to_string()).or_default());
+    }
+
+    /// Drops a deleted deployment's series: ids are never reused, and a
+    /// host that deploys and deletes for weeks would keep them all.
+    fn forget_deployment(&self, deployment: &str) {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner()).remove(deployment).unwrap_or_default();
+        let deployment = deployment.to_string();
+        for method in labels::mcp_methods() {
+            self.mcp_request_seconds.remove(&McpTimed { deployment: deployment.clone(), method });
+            for outcome in ["ok", "refused", "failed"] {
+                self.mcp_requests.remove(&McpRequest { deployment: deployment.clone(), method, outcome });
+            }
+        }
+        for kind in seen.health_kinds {
+            for result in ["healthy", "failing"] {
+                self.health_checks.remove(&DeploymentCheck { deployment: deployment.clone(), kind, result });
+            }
+        }
+        for allowed_by in seen.egress_entries {
+            let outcome = if allowed_by.is_empty() { "refused" } else { "allowed" };
+            self.egress_connections.remove(&labels::Egress { deployment: deployment.clone(), allowed_by, outcome });
+        }
+        self.oom_kills.remove(&Deployment { deployment });
     }
 
     fn deploy_phase(&self, phase: &'static str, seconds: f64) {

@@ -76,3 +76,32 @@ fn the_exposition_holds_live_and_present_figures_and_ends_once() {
     assert_eq!(text.matches("# EOF").count(), 1);
     assert!(text.ends_with("# EOF\n"));
 }
+
+#[test]
+fn a_deleted_deployments_series_go_with_it() {
+    let metrics = Metrics::new();
+    for id in ["d1", "d2"] {
+        metrics.mcp_request(id, "tools/call", 200, std::time::Duration::from_millis(2));
+        metrics.mcp_request(id, "other", 502, std::time::Duration::from_millis(2));
+        metrics.health_check(id, "mcp-ping", true);
+        metrics.egress_connection(id, Some("api.example.com"));
+        metrics.egress_connection(id, None);
+        metrics.oom_killed(id);
+    }
+    let mut phases = from_events::Phases::default();
+    let deleted = Event {
+        data: EventData::DeploymentDeleted(crate::events::DeletedDeployment { slug: "s".into() }),
+        ..state_change(9, 0, State::Connected, State::Stopped)
+    };
+    phases.observe(&metrics, &deleted);
+    let text = metrics.render(&Snapshot::default());
+    assert!(!text.contains("deployment=\"d1\""), "{text}");
+    for series in
+        ["mcp_requests_total", "mcp_request_duration_seconds", "health_checks", "egress_connections", "oom_kills"]
+    {
+        assert!(
+            text.contains(&format!("mcp_runtime_{series}")) && text.contains("deployment=\"d2\""),
+            "{series}: {text}"
+        );
+    }
+}
