@@ -185,6 +185,40 @@ impl Staged {
     }
 }
 
+/// Archive bytes handed on at a time.
+const CHUNK: usize = 64 * 1024;
+
+impl Staged {
+    /// The archive as a stream, written on a blocking thread as it is read;
+    /// a reader that goes away ends the writing, and the staged files go.
+    pub fn into_stream(self) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        tokio::task::spawn_blocking(move || {
+            let mut out = std::io::BufWriter::with_capacity(CHUNK, Chunks(sender.clone()));
+            if let Err(e) = self.write_to(&mut out) {
+                let _ = sender.blocking_send(Err(e));
+            }
+        });
+        futures_util::stream::unfold(receiver, |mut r| async move { r.recv().await.map(|chunk| (chunk, r)) })
+    }
+}
+
+/// Hands each write to the stream.
+struct Chunks(tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>);
+
+impl Write for Chunks {
+    fn write(&mut self, written: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(bytes::Bytes::copy_from_slice(written)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the reader went away"))?;
+        Ok(written.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A plain file's entry: owner-only, as the data directory keeps its files.
 fn entry_header(size: u64) -> tar::Header {
     let mut header = tar::Header::new_gnu();

@@ -1,7 +1,7 @@
 //! `GET /backup`: the whole state of the running host as one archive (see
 //! `backup`), streamed as it is written.
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -12,9 +12,6 @@ use crate::api::error::ErrorBody;
 use crate::api::{ApiResult, AppState, Caller};
 use crate::auth::authz::may;
 use crate::backup::MEDIA_TYPE;
-
-/// Archive bytes handed to the response at a time.
-const CHUNK: usize = 64 * 1024;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::default().routes(routes!(backup))
@@ -30,35 +27,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 async fn backup(State(services): State<AppState>, caller: Caller<may::Backup>) -> ApiResult<Response> {
     let staged = services.backups.take(&caller.0.user)?;
     let name = format!("mcp-runtime-{}.tar", staged.header().created_at.format("%Y%m%dT%H%M%SZ"));
-    let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-    tokio::task::spawn_blocking(move || {
-        let mut out = std::io::BufWriter::with_capacity(CHUNK, Chunks(sender.clone()));
-        // A client that went away ends the writing; the staged files go with `staged`.
-        if let Err(e) = staged.write_to(&mut out) {
-            let _ = sender.blocking_send(Err(e));
-        }
-    });
-    let stream = futures_util::stream::unfold(receiver, |mut r| async move { r.recv().await.map(|chunk| (chunk, r)) });
     let disposition = format!("attachment; filename=\"{name}\"");
     Ok((
         [(header::CONTENT_TYPE, MEDIA_TYPE.to_string()), (header::CONTENT_DISPOSITION, disposition)],
-        Body::from_stream(stream),
+        Body::from_stream(staged.into_stream()),
     )
         .into_response())
-}
-
-/// Hands each write to the response body.
-struct Chunks(tokio::sync::mpsc::Sender<std::io::Result<Bytes>>);
-
-impl std::io::Write for Chunks {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(Ok(Bytes::copy_from_slice(bytes)))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))?;
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
