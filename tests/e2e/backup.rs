@@ -4,6 +4,7 @@
 //! newer backups refused with the stopped host's files untouched.
 
 use crate::support::{self, TestHost, TEST_JWT_SECRET};
+use base64::Engine;
 use mcp_runtime::auth::Role;
 use mcp_runtime::backup::{self, BackupError};
 use mcp_runtime::store::{Store, FILE_NAME, SCHEMA_VERSION};
@@ -43,6 +44,13 @@ async fn a_backup_taken_while_serving_restores_the_stopped_host_which_reconciles
                                     "source": {"type": "docker", "image": support::fixture_image()}})
     };
     assert_eq!(host.post("/catalog", entry("before-backup")).await.0, StatusCode::CREATED);
+    // An uploaded plugin: its record in the store, its component a file of the data directory.
+    let component = std::fs::read(support::guest_dir().join("pinned_images.wasm")).unwrap();
+    let rule = json!({"manifest": {"id": "kept-rule", "kind": "guardrail-policy", "grants": ["logging"],
+                                   "limits": {"memory_mb": 16, "cpu_ms": 100, "timeout_ms": 1000},
+                                   "settings": {"require_digest": false}},
+                      "component": base64::engine::general_purpose::STANDARD.encode(component)});
+    assert_eq!(host.post("/plugins", rule).await.0, StatusCode::CREATED);
 
     // Writes go on while the backup is taken: it is one transaction's view.
     let (base, token) = (host.base.clone(), host.admin_token.clone());
@@ -93,10 +101,19 @@ async fn a_backup_taken_while_serving_restores_the_stopped_host_which_reconciles
     assert!(out.status.success(), "{}", said(&out));
     assert!(said(&out).contains("runtime.redb.before-restore"), "{}", said(&out));
     assert!(host.config.data_dir.join("runtime.redb.before-restore").is_file());
+    // The components came back from the backup, not from what was left behind.
+    std::fs::remove_dir_all(host.config.data_dir.join("uploaded-plugins")).unwrap();
+    let out = binary(&host, &["restore", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", said(&out));
 
     host.resume().await;
     let slugs = slugs(&host).await;
     assert!(slugs.contains(&"before-backup".to_string()) && !slugs.contains(&"after-backup".to_string()), "{slugs:?}");
+    let (status, rule) = host.get("/plugins/kept-rule").await;
+    assert_eq!((status, rule["version"].as_u64()), (StatusCode::OK, Some(1)), "{rule}");
+    let put = json!({"plugins": ["pinned-images", "kept-rule"]});
+    let (status, chain) = host.request(reqwest::Method::PUT, "/policy-chain", Some(put)).await;
+    assert_eq!(status, StatusCode::OK, "the restored rule loads: {chain}");
     let d = host.wait_for(&kept, "error").await;
     assert!(d["status_message"].as_str().unwrap_or_default().contains("vanished"), "{d}");
     assert_eq!(host.get(&format!("/runtimes/{unknown}")).await.0, StatusCode::NOT_FOUND);
