@@ -37,6 +37,13 @@ pub fn damage_of(e: &DatabaseError) -> Option<String> {
     }
 }
 
+/// Whether another process (a running host) has the store open: asked of
+/// redb read-only, which touches nothing, before the file is copied for
+/// its check — a copy of a file being written is no evidence of damage.
+pub fn in_use(path: &Path) -> bool {
+    matches!(redb::ReadOnlyDatabase::open(path), Err(DatabaseError::DatabaseAlreadyOpen))
+}
+
 /// Before a store is opened: why it is damaged, if redb's integrity check
 /// (on a copy, so nothing is repaired unasked) finds it so. Opening alone
 /// reads only what it needs, and a page damaged deep in the file would
@@ -111,6 +118,17 @@ mod tests {
         store.put(Table::Catalog, "a", &serde_json::json!({"n": 1}), entry_added("catalog/a")).unwrap();
         drop(store);
         path
+    }
+
+    #[test]
+    fn a_store_open_elsewhere_is_in_use_and_its_copy_is_not_judged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = written(dir.path());
+        let open = Store::open(&path).unwrap();
+        assert!(in_use(&path));
+        assert!(matches!(Store::open(&path), Err(StoreError::InUse { .. })));
+        drop(open);
+        assert!(!in_use(&path) && Store::open(&path).is_ok());
     }
 
     fn refused(path: &Path) -> String {

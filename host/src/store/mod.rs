@@ -12,6 +12,7 @@ pub use crate::events::{Event, EventFilter, NewEvent};
 use std::path::Path;
 
 mod audit;
+mod error;
 mod history;
 pub mod integrity;
 mod kv;
@@ -20,6 +21,7 @@ mod snapshot;
 pub mod space;
 mod table;
 
+pub use error::StoreError;
 pub use history::Presence;
 pub use table::Table;
 
@@ -36,78 +38,6 @@ pub const SCHEMA_VERSION: u64 = 2;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const PLUGIN_KV: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("plugin_kv");
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("{0} already exists")]
-    Conflict(String),
-    #[error("{0} not found")]
-    NotFound(String),
-    #[error("store schema version {found} is newer than this build's {supported}")]
-    SchemaTooNew { found: u64, supported: u64 },
-    #[error("store: {0}")]
-    Db(String),
-    #[error("store migration to version {to} cannot read record '{key}': {reason}")]
-    Migration { to: u64, key: String, reason: String },
-    #[error("store record is unreadable: {0}")]
-    Corrupt(#[from] serde_json::Error),
-    #[error(
-        "the store {path} is damaged: {why}. `mcp-runtime store check` reports what redb finds; \
-             `mcp-runtime store check --repair` repairs what it can (back the file up first)"
-    )]
-    Damaged { path: String, why: String },
-    #[error("the store {path} is open in another process (a running host): stop it first")]
-    InUse { path: String },
-    /// The data directory cannot take a write (`space`).
-    #[error("{0}")]
-    NoSpace(String),
-}
-
-macro_rules! db_errors {
-    ($($t:ty),*) => {$(
-        impl From<$t> for StoreError {
-            fn from(e: $t) -> Self { StoreError::Db(e.to_string()) }
-        }
-    )*};
-}
-db_errors!(redb::TableError);
-
-impl From<redb::DatabaseError> for StoreError {
-    fn from(e: redb::DatabaseError) -> Self {
-        match e {
-            redb::DatabaseError::Storage(e) => e.into(),
-            e => StoreError::Db(e.to_string()),
-        }
-    }
-}
-
-/// A write the disk had no room for says so (and answers 507), whatever redb met it in.
-impl From<redb::StorageError> for StoreError {
-    fn from(e: redb::StorageError) -> Self {
-        match e {
-            redb::StorageError::Io(io) if space::is_full(&io) => StoreError::NoSpace(format!("the disk is full: {io}")),
-            e => StoreError::Db(e.to_string()),
-        }
-    }
-}
-
-impl From<redb::CommitError> for StoreError {
-    fn from(e: redb::CommitError) -> Self {
-        match e {
-            redb::CommitError::Storage(e) => e.into(),
-            e => StoreError::Db(e.to_string()),
-        }
-    }
-}
-
-impl From<redb::TransactionError> for StoreError {
-    fn from(e: redb::TransactionError) -> Self {
-        match e {
-            redb::TransactionError::Storage(e) => e.into(),
-            e => StoreError::Db(e.to_string()),
-        }
-    }
-}
 
 pub struct Store {
     db: Database,
@@ -129,6 +59,7 @@ impl Store {
         let damaged = |why: String| StoreError::Damaged { path: path.display().to_string(), why };
         let opened = match std::fs::metadata(path) {
             Ok(file) if file.len() == 0 => return Err(damaged("the file is empty".into())),
+            Ok(_) if integrity::in_use(path) => return Err(StoreError::InUse { path: path.display().to_string() }),
             Ok(_) => match integrity::damage_before_open(path) {
                 Some(why) => return Err(damaged(why)),
                 None => Database::open(path),
