@@ -53,15 +53,6 @@ fn fill(dir: &Path) -> PathBuf {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).into_iter().flatten().flatten() {
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-}
-
 async fn status_of(host: &TestHost, id: &str) -> serde_json::Value {
     host.get(&format!("/runtimes/{id}")).await.1
 }
@@ -70,12 +61,9 @@ async fn status_of(host: &TestHost, id: &str) -> serde_json::Value {
 async fn a_full_data_directory_refuses_writes_keeps_reads_and_recovers_without_a_restart() {
     let disk = Tmpfs::mount(64);
     let data = disk.path().join("data");
-    // The plugin cache on the same disk, as by default, warm so the host starts at once.
-    let cache = data.join("plugin-cache");
-    copy_dir(&support::repo_root().join("target/test-plugin-cache"), &cache);
+    // The plugin cache stays the tests' shared one (a full one is `compiled`'s unit test).
     let mut host = TestHost::start(|c| {
         c.data_dir = data.clone();
-        c.plugin_cache_dir = Some(cache.clone());
         c.disk_reserve_mb = 8;
     })
     .await;
