@@ -121,10 +121,9 @@ pub struct Restored {
 /// `runtime.redb.before-restore`; files the backup does not hold stay.
 pub fn restore(verified: Verified, data_dir: &Path) -> Result<Restored, BackupError> {
     let store = data_dir.join(FILE_NAME);
-    if store.exists() {
-        if let Err(redb::DatabaseError::DatabaseAlreadyOpen) = redb::Database::open(&store) {
-            return Err(StoreError::InUse { path: store.display().to_string() }.into());
-        }
+    // Asked read-only: a write open would recover (and so change) the store it is about to keep.
+    if store.exists() && crate::store::integrity::in_use(&store) {
+        return Err(StoreError::InUse { path: store.display().to_string() }.into());
     }
     let previous_store = store.exists().then(|| data_dir.join(format!("{FILE_NAME}.before-restore")));
     if let Some(kept) = &previous_store {

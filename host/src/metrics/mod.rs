@@ -180,7 +180,11 @@ impl Metrics {
 
     fn seen(&self, deployment: &str, note: impl FnOnce(&mut Seen) -> bool) {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        note(seen.entry(deployment.to_string()).or_default());
+        // Every health check passes here: the id is copied only the first time.
+        match seen.get_mut(deployment) {
+            Some(known) => note(known),
+            None => note(seen.entry(deployment.to_string()).or_default()),
+        };
     }
 
     /// Drops a deleted deployment's series: ids are never reused, and a

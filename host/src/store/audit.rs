@@ -14,6 +14,14 @@ pub(super) const DEPLOYMENT_EVENTS: TableDefinition<(&str, u64), ()> = TableDefi
 /// (type, seq) and (family, seq): `deployment.stop` is under both it and `deployment`.
 pub(super) const KIND_EVENTS: TableDefinition<(&str, u64), ()> = TableDefinition::new("kind_events");
 
+/// What the indexes are keyed by, read from a stored event without the rest of it.
+#[derive(serde::Deserialize)]
+struct About {
+    deployment: Option<String>,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
 /// Opens the trail's tables, indexing a trail written before an index existed.
 pub(super) fn open(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
     let events = tx.open_table(EVENTS)?;
@@ -22,12 +30,6 @@ pub(super) fn open(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
     let (by_deployment, by_kind) = (unindexed(DEPLOYMENT_EVENTS)?, unindexed(KIND_EVENTS)?);
     if !(by_deployment || by_kind) {
         return Ok(());
-    }
-    #[derive(serde::Deserialize)]
-    struct About {
-        deployment: Option<String>,
-        #[serde(rename = "type")]
-        kind: String,
     }
     let mut deployments = tx.open_table(DEPLOYMENT_EVENTS)?;
     let mut kinds = tx.open_table(KIND_EVENTS)?;
@@ -85,12 +87,6 @@ pub(super) fn prune(tx: &redb::WriteTransaction, newest: u64, keep: u64) -> Resu
     let mut events = tx.open_table(EVENTS)?;
     let mut deployments = tx.open_table(DEPLOYMENT_EVENTS)?;
     let mut kinds = tx.open_table(KIND_EVENTS)?;
-    #[derive(serde::Deserialize)]
-    struct About {
-        deployment: Option<String>,
-        #[serde(rename = "type")]
-        kind: String,
-    }
     let mut oldest = Vec::new();
     for row in events.range(..=below)?.take(PRUNE_AT_MOST as usize) {
         let (seq, bytes) = row?;
