@@ -31,7 +31,9 @@ impl Runtime {
 
     /// Records the failures kept while the store could not write, once it can.
     pub(super) fn record_unrecorded(&self) {
-        if self.store.writable().is_err() {
+        // Every watch pass comes here: nothing kept, no need to ask the disk.
+        let nothing_kept = self.unrecorded.lock().unwrap_or_else(|p| p.into_inner()).is_empty();
+        if nothing_kept || self.store.writable().is_err() {
             return;
         }
         let kept = std::mem::take(&mut *self.unrecorded.lock().unwrap_or_else(|p| p.into_inner()));
